@@ -1,0 +1,192 @@
+/// A request a client sends in the native protocol, decoded from one text frame.
+///
+/// Spans point into the frame's bytes, so `data` and `id` can be forwarded exactly as received.
+public struct ClientRequest: Equatable, Sendable {
+    /// What the client asks for.
+    public enum Kind: Equatable, Sendable {
+        /// `{"type":"subscribe","channel":…}`; `presence` is the optional presence flag.
+        case subscribe(channel: String, presence: Bool)
+        /// `{"type":"unsubscribe","channel":…}`
+        case unsubscribe(channel: String)
+        /// `{"type":"publish","channel":…,"data":…}`; `data` is the value's exact bytes.
+        case publish(channel: String, data: JSONScanner.Span)
+        /// `{"type":"ping"}`
+        case ping
+    }
+
+    public var kind: Kind
+    /// The raw JSON of the request's `id` (a string with its quotes, or a number), if any.
+    public var id: JSONScanner.Span?
+
+    public init(kind: Kind, id: JSONScanner.Span? = nil) {
+        self.kind = kind
+        self.id = id
+    }
+}
+
+/// Why a request was refused. Rendered as
+/// `{"type":"error","code":"<code>","message":"<message>","id":…}`; the connection stays open.
+public struct ProtocolError: Error, Equatable, Sendable {
+    /// Machine-readable error slugs. These are part of the protocol: never rename one.
+    public enum Code: String, Sendable, CaseIterable {
+        /// The frame is not valid JSON.
+        case badJSON = "bad_json"
+        /// Valid JSON, but not a request object (wrong field types, missing `type`).
+        case badRequest = "bad_request"
+        /// `type` names no request this server knows.
+        case unknownType = "unknown_type"
+        /// The request needs a `channel` and has none.
+        case missingChannel = "missing_channel"
+        /// The channel name breaks the naming rules.
+        case invalidChannel = "invalid_channel"
+        /// A publish without `data`.
+        case missingData = "missing_data"
+        /// `id` is neither a string nor a number.
+        case invalidID = "invalid_id"
+        /// Unsubscribe from a channel the client is not subscribed to.
+        case notSubscribed = "not_subscribed"
+        /// The client has reached its channel limit.
+        case tooManyChannels = "too_many_channels"
+        /// The client publishes faster than its token bucket allows.
+        case rateLimited = "rate_limited"
+        /// The hub cannot take the message right now (a bounded queue is full); retry later.
+        case overloaded = "overloaded"
+    }
+
+    public var code: Code
+    public var message: String
+    /// The raw JSON id of the request that failed, when it could be read.
+    public var id: JSONScanner.Span?
+
+    public init(_ code: Code, _ message: String, id: JSONScanner.Span? = nil) {
+        self.code = code
+        self.message = message
+        self.id = id
+    }
+}
+
+extension ClientRequest {
+    /// Decodes one text frame. `bytes` must already be valid UTF-8.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 64) -> Result<ClientRequest, ProtocolError> {
+        var type: (JSONScanner.Span, Bool)?
+        var typeIsString = true
+        var channel: JSONScanner.Member?
+        var data: JSONScanner.Span?
+        var id: JSONScanner.Span?
+        var idIsValid = true
+        var presence: UInt8?
+
+        var scanner = JSONScanner(bytes, maxDepth: maxDepth)
+        do {
+            try scanner.scanObject { member in
+                guard let field = Field(key: member, in: bytes) else { return }
+                switch field {
+                case .type:
+                    typeIsString = member.valueLead == UInt8(ascii: "\"")
+                    type = (stringContents(member.value), stringHasEscapes(member.value, in: bytes))
+                case .channel: channel = member
+                case .data: data = member.value
+                case .id:
+                    let lead = member.valueLead
+                    idIsValid = lead == UInt8(ascii: "\"") || lead == UInt8(ascii: "-") || JSONScanner.isDigit(lead)
+                    id = member.value
+                case .presence: presence = member.valueLead
+                }
+            }
+        } catch let error as JSONScanner.SyntaxError {
+            return .failure(ProtocolError(.badJSON, "message is not valid JSON: \(error)"))
+        } catch {
+            return .failure(ProtocolError(.badJSON, "message is not valid JSON"))
+        }
+
+        guard idIsValid else {
+            return .failure(ProtocolError(.invalidID, "\"id\" must be a string or a number"))
+        }
+        guard let (typeSpan, typeEscaped) = type else {
+            return .failure(ProtocolError(.badRequest, "missing \"type\"", id: id))
+        }
+        guard typeIsString, let typeName = JSONScanner.decodeString(bytes, typeSpan, hasEscapes: typeEscaped) else {
+            return .failure(ProtocolError(.badRequest, "\"type\" must be a string", id: id))
+        }
+
+        func channelName() -> Result<String, ProtocolError> {
+            guard let member = channel else {
+                return .failure(ProtocolError(.missingChannel, "\"\(typeName)\" needs a \"channel\"", id: id))
+            }
+            guard member.valueLead == UInt8(ascii: "\""),
+                let name = JSONScanner.decodeString(
+                    bytes,
+                    stringContents(member.value),
+                    hasEscapes: stringHasEscapes(member.value, in: bytes)
+                ),
+                ChannelName.isValid(name)
+            else {
+                return .failure(
+                    ProtocolError(
+                        .invalidChannel,
+                        "channel names are 1-\(ChannelName.maxLength) bytes of A-Z a-z 0-9 _ . : @ / -",
+                        id: id
+                    )
+                )
+            }
+            return .success(name)
+        }
+
+        switch typeName {
+        case "subscribe":
+            return channelName().map { ClientRequest(kind: .subscribe(channel: $0, presence: presence == UInt8(ascii: "t")), id: id) }
+        case "unsubscribe":
+            return channelName().map { ClientRequest(kind: .unsubscribe(channel: $0), id: id) }
+        case "publish":
+            return channelName().flatMap { name in
+                guard let data else {
+                    return .failure(ProtocolError(.missingData, "\"publish\" needs a \"data\" value", id: id))
+                }
+                return .success(ClientRequest(kind: .publish(channel: name, data: data), id: id))
+            }
+        case "ping":
+            return .success(ClientRequest(kind: .ping, id: id))
+        default:
+            let shown = typeName.count > 32 ? String(typeName.prefix(32)) + "…" : typeName
+            return .failure(
+                ProtocolError(
+                    .unknownType,
+                    "unknown type \"\(shown)\"; expected subscribe, unsubscribe, publish or ping",
+                    id: id
+                )
+            )
+        }
+    }
+
+    /// The top-level keys the decoder reads; anything else is ignored.
+    private enum Field {
+        case type, channel, data, id, presence
+
+        init?(key member: JSONScanner.Member, in bytes: UnsafeRawBufferPointer) {
+            let key: String
+            if member.keyHasEscapes {
+                guard let decoded = JSONScanner.decodeString(bytes, member.key, hasEscapes: true) else { return nil }
+                key = decoded
+            } else {
+                guard member.key.count <= 8 else { return nil }
+                key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.key.start..<member.key.end]), as: UTF8.self)
+            }
+            switch key {
+            case "type": self = .type
+            case "channel": self = .channel
+            case "data": self = .data
+            case "id": self = .id
+            case "presence": self = .presence
+            default: return nil
+            }
+        }
+    }
+
+    private static func stringContents(_ value: JSONScanner.Span) -> JSONScanner.Span {
+        JSONScanner.Span(start: value.start + 1, end: max(value.start + 1, value.end - 1))
+    }
+
+    private static func stringHasEscapes(_ value: JSONScanner.Span, in bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes[value.start..<value.end].contains(UInt8(ascii: "\\"))
+    }
+}

@@ -1,0 +1,132 @@
+public import NIOCore
+
+/// Encoders for every frame the server sends in the native protocol, as complete WebSocket text
+/// frames (compact JSON, field order fixed).
+///
+/// `id` arguments are the raw JSON of a request's `id`, echoed verbatim.
+public enum ServerMessage {
+    /// `{"type":"welcome","client":"<id>","server":"switchboard/<version>","heartbeat_s":15}`
+    public static func welcome(client: String, version: String, heartbeatSeconds: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 96 + client.utf8.count) { buffer in
+            buffer.writeStaticString("{\"type\":\"welcome\",\"client\":\"")
+            buffer.writeString(client)
+            buffer.writeStaticString("\",\"server\":\"switchboard/")
+            buffer.writeString(version)
+            buffer.writeStaticString("\",\"heartbeat_s\":")
+            buffer.writeString(String(heartbeatSeconds))
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// `{"type":"subscribed","channel":"news"}` (with `"id"` when the request had one).
+    public static func subscribed(channel: String, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        channelReply("subscribed", channel: channel, id: id, allocator: allocator)
+    }
+
+    /// `{"type":"unsubscribed","channel":"news"}` (with `"id"` when the request had one).
+    public static func unsubscribed(channel: String, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        channelReply("unsubscribed", channel: channel, id: id, allocator: allocator)
+    }
+
+    /// `{"type":"pong"}` (with `"id"` when the ping had one).
+    public static func pong(id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 16 + (id?.readableBytes ?? 0)) { buffer in
+            buffer.writeStaticString("{\"type\":\"pong\"")
+            writeID(id, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// `{"type":"ack","id":…}`: a publish with an id was fanned out.
+    public static func ack(id: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 16 + id.readableBytes) { buffer in
+            buffer.writeStaticString("{\"type\":\"ack\"")
+            writeID(id, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// `{"type":"error","code":"<slug>","message":"<text>","id":…}`
+    public static func error(_ error: ProtocolError, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 48 + error.message.utf8.count + (id?.readableBytes ?? 0)) { buffer in
+            buffer.writeStaticString("{\"type\":\"error\",\"code\":\"")
+            buffer.writeString(error.code.rawValue)
+            buffer.writeStaticString("\",\"message\":")
+            JSONText.writeString(error.message, into: &buffer)
+            writeID(id, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// The fan-out frame, built once per publish:
+    /// `{"type":"message","channel":"news","data":<data>,"from":"<client>","seq":<seq>}`.
+    public static func message(channel: String, data: ByteBuffer, from: String, seq: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 64 + channel.utf8.count + data.readableBytes + from.utf8.count) { buffer in
+            buffer.writeStaticString("{\"type\":\"message\",\"channel\":\"")
+            buffer.writeString(channel)
+            buffer.writeStaticString("\",\"data\":")
+            buffer.writeImmutableBuffer(data)
+            buffer.writeStaticString(",\"from\":\"")
+            buffer.writeString(from)
+            buffer.writeStaticString("\",\"seq\":")
+            buffer.writeString(String(seq))
+            buffer.writeStaticString("}")
+        }
+    }
+
+    private static func channelReply(_ type: StaticString, channel: String, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 40 + channel.utf8.count + (id?.readableBytes ?? 0)) { buffer in
+            buffer.writeStaticString("{\"type\":\"")
+            buffer.writeStaticString(type)
+            buffer.writeStaticString("\",\"channel\":\"")
+            buffer.writeString(channel)
+            buffer.writeStaticString("\"")
+            writeID(id, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
+    private static func writeID(_ id: ByteBuffer?, into buffer: inout ByteBuffer) {
+        guard let id else { return }
+        buffer.writeStaticString(",\"id\":")
+        buffer.writeImmutableBuffer(id)
+    }
+
+    private static func frame(_ allocator: ByteBufferAllocator, capacity: Int, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        var buffer = WireFrame.begin(allocator: allocator, payloadCapacity: capacity)
+        body(&buffer)
+        WireFrame.finish(&buffer, opcode: .text)
+        return buffer
+    }
+}
+
+/// JSON text helpers for values the server writes itself.
+public enum JSONText {
+    /// Writes `text` as a quoted JSON string, escaping what RFC 8259 requires.
+    public static func writeString(_ text: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("\"")
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case 0x0A: buffer.writeStaticString("\\n")
+            case 0x0D: buffer.writeStaticString("\\r")
+            case 0x09: buffer.writeStaticString("\\t")
+            case 0..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                buffer.writeStaticString("\\u00")
+                buffer.writeInteger(hex[Int(byte >> 4)])
+                buffer.writeInteger(hex[Int(byte & 0xF)])
+            default: buffer.writeInteger(byte)
+            }
+        }
+        buffer.writeStaticString("\"")
+    }
+
+    /// `text` as a quoted JSON string.
+    public static func quoted(_ text: String) -> String {
+        var buffer = ByteBuffer()
+        writeString(text, into: &buffer)
+        return String(buffer: buffer)
+    }
+}

@@ -1,0 +1,58 @@
+import Hummingbird
+import HTTPTypes
+import NIOCore
+import SwitchboardCore
+
+/// The plain HTTP side of the server: the landing page, health, and clear answers for WebSocket
+/// handshakes that could not be upgraded.
+enum HTTPRoutes {
+    static func router(hub: Hub, webSocketPath: String) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: LandingPage.html(webSocketPath: webSocketPath)))
+            )
+        }
+        router.get("/healthz") { _, _ in
+            json(.ok, "{\"status\":\"ok\",\"uptime_s\":\(Int(hub.uptimeSeconds)),\"connections\":\(hub.connectionCount)}")
+        }
+        // Reached only when the upgrade did not happen: say why, with the status a client expects.
+        router.get(RouterPath(webSocketPath)) { request, _ in
+            let upgrade = request.headers[.upgrade]?.lowercased()
+            let version = request.headers[.secWebSocketVersion]
+            if upgrade != "websocket" {
+                return upgradeRequired("this endpoint speaks WebSocket: send Upgrade: websocket")
+            }
+            if version != "13" {
+                return upgradeRequired("unsupported WebSocket version; this server speaks version 13")
+            }
+            if request.headers[.secWebSocketKey] == nil {
+                return json(.badRequest, errorBody("bad_handshake", "missing Sec-WebSocket-Key"))
+            }
+            if let refusal = hub.admissionRefusal {
+                return json(.serviceUnavailable, errorBody("unavailable", refusal), extra: [.retryAfter: "1"])
+            }
+            // A valid upgrade that arrived after another request on a keep-alive connection:
+            // NIO upgrades only a connection's first request, so ask for a fresh connection.
+            return Response(status: .temporaryRedirect, headers: [.location: request.uri.description, .connection: "close"])
+        }
+        return router
+    }
+
+    private static func upgradeRequired(_ message: String) -> Response {
+        json(.upgradeRequired, errorBody("upgrade_required", message), extra: [.secWebSocketVersion: "13", .upgrade: "websocket"])
+    }
+
+    static func errorBody(_ code: String, _ message: String) -> String {
+        "{\"error\":{\"code\":\"\(code)\",\"message\":\(JSONText.quoted(message))}}"
+    }
+
+
+    static func json(_ status: HTTPResponse.Status, _ body: String, extra: HTTPFields = [:]) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.append(contentsOf: extra)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}

@@ -1,0 +1,38 @@
+/// Limits and timings of the hub. Every queue, size and rate here has a bound; the defaults are
+/// what a production deployment should start from.
+public struct HubConfiguration: Sendable {
+    /// What happens when a client's outbound mailbox is full.
+    public enum SlowConsumerPolicy: String, Sendable, CaseIterable {
+        /// Close the client with 4002 "slow consumer" and free its queue at once.
+        case close
+        /// Discard the oldest queued frames to make room (the client misses messages).
+        case dropOldest = "drop-oldest"
+    }
+
+    /// Largest text message a client may send, in bytes (larger: close 1009).
+    public var maxMessageBytes = 64 * 1024
+    /// Most WebSocket connections at once; further upgrades get HTTP 503.
+    public var maxConnections = 100_000
+    /// Outbound mailbox bound per client, in frames.
+    public var outboundQueueFrames = 1024
+    /// Outbound mailbox bound per client, in bytes.
+    public var outboundQueueBytes = 1024 * 1024
+    /// What a full outbound mailbox does.
+    public var slowConsumerPolicy = SlowConsumerPolicy.close
+    /// WebSocket ping interval; a client silent for two intervals is closed with 1001.
+    public var heartbeatInterval = Duration.seconds(15)
+    /// Most channels one client may be subscribed to.
+    public var maxChannelsPerClient = 128
+    /// Publishes per second per client (token bucket refill); 0 disables the limit.
+    public var publishRate = 50_000.0
+    /// Token bucket size: how many publishes a client may burst.
+    public var publishBurst = 50_000.0
+    /// Bound of each hub shard's inbox (cross-thread publishes and deliveries).
+    public var shardInboxCapacity = 65_536
+    /// How long a closing client has to answer our close frame before the socket is closed.
+    public var closeTimeout = Duration.seconds(5)
+    /// How long graceful shutdown waits for queued messages to be delivered.
+    public var shutdownDeadline = Duration.seconds(5)
+
+    public init() {}
+}

@@ -1,0 +1,332 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+import SwitchboardCore
+
+/// The part of the hub that lives on one event loop: its sessions, their subscriptions, the
+/// sequence numbers of the channels it owns, and the once-per-tick flush.
+///
+/// A channel is owned by one shard (by hash of its name). A publish goes to the owner, which
+/// numbers it, encodes the frame once and hands the same bytes to its own subscribers and, in one
+/// hop per shard, to every other shard with subscribers. Deliveries to a session are plain calls
+/// on the session's loop: no task, stream or continuation per message.
+///
+/// Other threads reach a shard only through its ``inbox``, a bounded, instrumented mailbox
+/// drained in one event-loop task per batch.
+final class HubShard: @unchecked Sendable {
+    /// Work another shard (or the hub) hands to this one.
+    enum Message {
+        /// A publish for a channel this shard owns.
+        case publish(channel: String, data: ByteBuffer, from: String, replyTo: Session, ackID: ByteBuffer?)
+        /// A frame for this shard's subscribers of `channel`.
+        case fanOut(channel: String, frame: ByteBuffer)
+        /// A frame for one session of this shard (e.g. the ack of a publish handled elsewhere).
+        case reply(Session, ByteBuffer)
+    }
+
+    let index: Int
+    let eventLoop: any EventLoop
+    let configuration: HubConfiguration
+    let logger: Logger
+    unowned let hub: Hub
+    let heartbeatSeconds: Int
+    /// The bounded inbox's figures.
+    let inboxGauge: MailboxGauge
+
+    // Loop-confined state.
+    private var sessions: [ObjectIdentifier: Session] = [:]
+    private var subscribers: [String: Subscribers] = [:]
+    private var sequences: [String: UInt64] = [:]
+    private var flushQueue: [Session] = []
+    private var heartbeatTask: RepeatedTask?
+
+    // Cross-thread state.
+    private let inbox = NIOLockedValueBox(PendingInbox())
+    private let inboxDepth = Atomic<Int>(0)
+    /// Live session count, published from `sessions.count` whenever it changes.
+    let sessionCount = Atomic<Int>(0)
+    /// Whether any session here subscribes to anything: lets an owner skip a hop.
+    let hasSubscribers = Atomic<Bool>(false)
+    /// Totals for the stats line, published once per tick from loop-owned counters.
+    let traffic = TrafficCounters()
+    private var trafficLocal = TrafficCounters.Snapshot()
+
+    private struct PendingInbox {
+        var messages: [Message] = []
+        var drainScheduled = false
+        var counts = MailboxCounts()
+    }
+
+    /// A channel's local subscribers, with O(1) removal (order does not matter).
+    private final class Subscribers {
+        var sessions: [Session] = []
+        var slots: [ObjectIdentifier: Int] = [:]
+    }
+
+    init(index: Int, eventLoop: any EventLoop, hub: Hub, configuration: HubConfiguration, logger: Logger) {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.hub = hub
+        self.configuration = configuration
+        self.logger = logger
+        self.heartbeatSeconds = max(1, Int((Double(configuration.heartbeatInterval.components.seconds) + Double(configuration.heartbeatInterval.components.attoseconds) / 1e18).rounded()))
+        self.inboxGauge = MailboxGauge(kind: "hub-shard", name: "shard-\(index)", capacity: configuration.shardInboxCapacity)
+    }
+
+    // MARK: - Sessions
+
+    func register(_ session: Session) {
+        eventLoop.preconditionInEventLoop()
+        sessions[ObjectIdentifier(session)] = session
+        sessionCount.store(sessions.count, ordering: .relaxed)
+        trafficLocal.connects += 1
+        logger.info("client connected", metadata: ["client": "\(session.id)", "remote": "\(session.remoteAddress)"])
+        if heartbeatTask == nil { startHeartbeat() }
+    }
+
+    func unregister(_ session: Session) {
+        unsubscribeAll(session)
+        guard sessions.removeValue(forKey: ObjectIdentifier(session)) != nil else { return }
+        sessionCount.store(sessions.count, ordering: .relaxed)
+        trafficLocal.disconnects += 1
+        publishTraffic()
+        logger.info(
+            "client disconnected",
+            metadata: [
+                "client": "\(session.id)", "code": "\(session.closeCode ?? 1006)", "reason": "\(session.closeReason)",
+                "by": "\(session.closeInitiatedByServer ? "server" : "client")",
+            ]
+        )
+    }
+
+    /// Every session of this shard, for shutdown and inspection. Loop only.
+    var allSessions: Dictionary<ObjectIdentifier, Session>.Values { sessions.values }
+
+    // MARK: - Subscriptions
+
+    func subscribe(_ session: Session, to channel: String) {
+        let entry: Subscribers
+        if let existing = subscribers[channel] {
+            entry = existing
+        } else {
+            entry = Subscribers()
+            subscribers[channel] = entry
+        }
+        let key = ObjectIdentifier(session)
+        guard entry.slots[key] == nil else { return }
+        entry.slots[key] = entry.sessions.count
+        entry.sessions.append(session)
+        hasSubscribers.store(true, ordering: .releasing)
+    }
+
+    func unsubscribe(_ session: Session, from channel: String) {
+        guard let entry = subscribers[channel], let slot = entry.slots.removeValue(forKey: ObjectIdentifier(session)) else { return }
+        let last = entry.sessions.removeLast()
+        if slot < entry.sessions.count {
+            entry.sessions[slot] = last
+            entry.slots[ObjectIdentifier(last)] = slot
+        }
+        if entry.sessions.isEmpty {
+            subscribers.removeValue(forKey: channel)
+            hasSubscribers.store(!subscribers.isEmpty, ordering: .releasing)
+        }
+    }
+
+    func unsubscribeAll(_ session: Session) {
+        for channel in session.channels { unsubscribe(session, from: channel) }
+    }
+
+    /// Subscriptions held on this shard right now (from the live registry). Loop only.
+    var subscriptionCount: Int { subscribers.values.reduce(0) { $0 + $1.sessions.count } }
+    /// Channels with at least one subscriber on this shard. Loop only.
+    var channelNames: [String] { Array(subscribers.keys) }
+
+    // MARK: - Publishing
+
+    /// Routes a publish from a local session to the channel's owner. Returns an error when the
+    /// owner's inbox is full (the publish is refused, not lost).
+    func publish(channel: String, data: ByteBuffer, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
+        let owner = hub.owner(of: channel)
+        if owner === self {
+            fanOut(channel: channel, data: data, from: session.id, replyTo: session, ackID: ackID)
+            return nil
+        }
+        let accepted = owner.send(.publish(channel: channel, data: data, from: session.id, replyTo: session, ackID: ackID))
+        return accepted ? nil : ProtocolError(.overloaded, "the hub is overloaded; retry later")
+    }
+
+    /// Numbers and encodes one publish (this shard owns the channel) and delivers it everywhere.
+    private func fanOut(channel: String, data: ByteBuffer, from: String, replyTo: Session?, ackID: ByteBuffer?) {
+        let seq = (sequences[channel] ?? 0) + 1
+        sequences[channel] = seq
+        let frame = ServerMessage.message(channel: channel, data: data, from: from, seq: seq, allocator: hub.allocator)
+        trafficLocal.published += 1
+        deliverLocally(channel: channel, frame: frame)
+        for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
+            _ = other.send(.fanOut(channel: channel, frame: frame), force: true)
+        }
+        if let ackID, let replyTo {
+            let ack = ServerMessage.ack(id: ackID, allocator: hub.allocator)
+            if replyTo.shard === self {
+                replyTo.push(ack)
+            } else {
+                _ = replyTo.shard.send(.reply(replyTo, ack), force: true)
+            }
+        }
+    }
+
+    private func deliverLocally(channel: String, frame: ByteBuffer) {
+        guard let entry = subscribers[channel] else { return }
+        trafficLocal.deliveries += entry.sessions.count
+        for session in entry.sessions { session.push(frame) }
+    }
+
+    // MARK: - Inbox
+
+    /// Hands a message to this shard from any thread. Returns false when the inbox is full;
+    /// `force` is for work already accepted elsewhere (a fan-out must not lose a numbered message).
+    @discardableResult
+    func send(_ message: Message, force: Bool = false) -> Bool {
+        let scheduleDrain: Bool? = inbox.withLockedValue { pending in
+            guard force || pending.messages.count < configuration.shardInboxCapacity else {
+                pending.counts.dropped += 1
+                return nil
+            }
+            pending.messages.append(message)
+            pending.counts.enqueued += 1
+            pending.counts.peak = max(pending.counts.peak, pending.messages.count)
+            inboxDepth.store(pending.messages.count, ordering: .relaxed)
+            defer { pending.drainScheduled = true }
+            return !pending.drainScheduled
+        }
+        guard let scheduleDrain else { return false }
+        if scheduleDrain { eventLoop.execute { self.drainInbox() } }
+        return true
+    }
+
+    private func drainInbox() {
+        let batch = inbox.withLockedValue { pending in
+            let batch = pending.messages
+            pending.messages.removeAll(keepingCapacity: true)
+            pending.drainScheduled = false
+            pending.counts.dequeued += batch.count
+            inboxDepth.store(0, ordering: .relaxed)
+            inboxGauge.publish(pending.counts)
+            return batch
+        }
+        for message in batch {
+            switch message {
+            case .publish(let channel, let data, let from, let replyTo, let ackID):
+                fanOut(channel: channel, data: data, from: from, replyTo: replyTo, ackID: ackID)
+            case .fanOut(let channel, let frame):
+                deliverLocally(channel: channel, frame: frame)
+            case .reply(let session, let frame):
+                session.push(frame)
+            }
+        }
+    }
+
+    /// Current inbox depth, from any thread.
+    var inboxBacklog: Int { inboxDepth.load(ordering: .relaxed) }
+
+    // MARK: - Once-per-tick flush
+
+    /// Adds a session to this tick's flush; the first one schedules the flush task.
+    func scheduleFlush(_ session: Session) {
+        flushQueue.append(session)
+        if flushQueue.count == 1 {
+            eventLoop.assumeIsolated().execute { self.flushAll() }
+        }
+    }
+
+    private func flushAll() {
+        // A flush can make a session writable again and queue it anew, so take the list first.
+        var batch: [Session] = []
+        swap(&batch, &flushQueue)
+        for session in batch { session.flush() }
+        publishTraffic()
+    }
+
+    // MARK: - Counters
+
+    func countInbound(bytes: Int) {
+        trafficLocal.messagesIn += 1
+        trafficLocal.bytesIn += bytes
+    }
+
+    func countOutbound(bytes: Int) {
+        trafficLocal.messagesOut += 1
+        trafficLocal.bytesOut += bytes
+    }
+
+    private func publishTraffic() {
+        traffic.publish(trafficLocal)
+    }
+
+    // MARK: - Heartbeat
+
+    private func startHeartbeat() {
+        let interval = TimeAmount(configuration.heartbeatInterval)
+        heartbeatTask = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.heartbeat()
+        }
+    }
+
+    /// Pings every session; closes those silent for two intervals with 1001.
+    private func heartbeat() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        let silenceLimit = UInt64(TimeAmount(configuration.heartbeatInterval).nanoseconds) * 2
+        let ping = WireFrame.make(.ping, payload: EmptyCollection<UInt8>(), allocator: hub.allocator)
+        for session in sessions.values {
+            if now &- session.lastInbound >= silenceLimit {
+                session.close(.goingAway, "heartbeat timeout", discardQueued: true)
+            } else {
+                session.push(ping)
+            }
+        }
+    }
+
+    /// Stops the heartbeat timer (shutdown).
+    func stopHeartbeat() {
+        heartbeatTask?.cancel()
+        heartbeatTask = nil
+    }
+}
+
+/// Message and byte totals of one shard, written by its loop once per tick, read by anyone.
+final class TrafficCounters: Sendable {
+    struct Snapshot: Sendable {
+        var connects = 0
+        var disconnects = 0
+        var messagesIn = 0
+        var bytesIn = 0
+        var messagesOut = 0
+        var bytesOut = 0
+        var published = 0
+        var deliveries = 0
+
+        static func + (lhs: Snapshot, rhs: Snapshot) -> Snapshot {
+            Snapshot(
+                connects: lhs.connects + rhs.connects,
+                disconnects: lhs.disconnects + rhs.disconnects,
+                messagesIn: lhs.messagesIn + rhs.messagesIn,
+                bytesIn: lhs.bytesIn + rhs.bytesIn,
+                messagesOut: lhs.messagesOut + rhs.messagesOut,
+                bytesOut: lhs.bytesOut + rhs.bytesOut,
+                published: lhs.published + rhs.published,
+                deliveries: lhs.deliveries + rhs.deliveries
+            )
+        }
+    }
+
+    private let values = Mutex(Snapshot())
+
+    func publish(_ snapshot: Snapshot) {
+        values.withLock { $0 = snapshot }
+    }
+
+    func read() -> Snapshot {
+        values.withLock { $0 }
+    }
+}

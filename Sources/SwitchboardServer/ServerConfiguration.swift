@@ -1,0 +1,22 @@
+/// Everything the server needs to run. Defaults are safe for production: loopback only,
+/// bounded everything.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind; loopback unless told otherwise.
+    public var host = "127.0.0.1"
+    /// TCP port; 0 picks a free one.
+    public var port = 8080
+    /// Event-loop threads; defaults to the CPUs this process may run on (honours `taskset`).
+    public var threads = SystemResources.availableCPUs
+    /// The WebSocket endpoint of the native protocol.
+    public var webSocketPath = "/ws"
+    /// A connection must finish its HTTP request head (or WebSocket handshake) this fast.
+    public var handshakeTimeout = Duration.seconds(10)
+    /// Idle keep-alive HTTP connections are closed after this long.
+    public var httpIdleTimeout = Duration.seconds(30)
+    /// Interval of the periodic stats log line; zero turns it off.
+    public var statsInterval = Duration.seconds(10)
+    /// The hub's limits and timings.
+    public var hub = HubConfiguration()
+
+    public init() {}
+}

@@ -1,0 +1,386 @@
+import NIOCore
+import NIOWebSocket
+import SwitchboardCore
+
+/// One WebSocket client: an actor confined to its channel's event loop.
+///
+/// It owns its state (subscriptions, rate limit, fragments being reassembled) and its bounded,
+/// instrumented outbound mailbox. Inbound frames arrive from the frame decoder; outbound frames
+/// arrive from the hub shard as ready-made bytes (encoded once per publish) and are written
+/// below any frame encoder. Frames go straight to the socket buffer while the channel is
+/// writable and are flushed once per event-loop tick by the shard; only when the client stops
+/// reading do they wait in the mailbox, and a full mailbox applies the slow-consumer policy.
+///
+/// Every method runs on the event loop; the type is `@unchecked Sendable` only so that shard
+/// messages can carry a reference across loops to the loop that owns it.
+final class Session: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case open
+        /// Our close frame is queued or sent; waiting for the peer's close or end of stream.
+        case closing
+        case closed
+    }
+
+    /// The client id shown to the client and to operators.
+    let id: String
+    let shard: HubShard
+    /// The peer's address, e.g. `127.0.0.1:51234`.
+    let remoteAddress: String
+    /// The outbound mailbox's published figures.
+    let gauge: MailboxGauge
+    /// Channels this client is subscribed to (at most `maxChannelsPerClient`, so a small array).
+    private(set) var channels: [String] = []
+    /// Monotonic time of the last frame received, for the heartbeat.
+    private(set) var lastInbound: UInt64
+
+    private var context: ChannelHandlerContext?
+    private var state = State.open
+    private var writable = true
+    private var outbox = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    private var outboxBytes = 0
+    private var counts = MailboxCounts()
+    private var pendingCloseFrame: ByteBuffer?
+    private var fragments: ByteBuffer?
+    private var fragmentsAreText = true
+    private var bucket: TokenBucket
+    /// Set while the session sits in the shard's list of sessions to flush this tick.
+    var flushScheduled = false
+    /// The code and reason this connection ended with, for the disconnect log line.
+    private(set) var closeCode: UInt16?
+    private(set) var closeReason = ""
+    private(set) var closeInitiatedByServer = false
+
+    init(id: String, shard: HubShard, remoteAddress: String) {
+        let configuration = shard.configuration
+        self.id = id
+        self.shard = shard
+        self.remoteAddress = remoteAddress
+        self.gauge = MailboxGauge(kind: "session", name: id, capacity: configuration.outboundQueueFrames)
+        let now = NIODeadline.now().uptimeNanoseconds
+        self.lastInbound = now
+        self.bucket = TokenBucket(rate: configuration.publishRate, burst: configuration.publishBurst, now: now)
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        writable = context.channel.isWritable
+        shard.register(self)
+        push(ServerMessage.welcome(client: id, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds, allocator: context.channel.allocator))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        finish()
+        self.context = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // The peer finished sending. Whatever state we are in, the conversation is over.
+            if closeCode == nil { closeCode = 1006; closeReason = "connection closed without a close frame" }
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        writable = context.channel.isWritable
+        if writable { drainOutbox() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case NIOWebSocketError.invalidFrameLength:
+            fail(.messageTooBig, "message larger than \(shard.configuration.maxMessageBytes) bytes")
+        case is NIOWebSocketError:
+            fail(.protocolError, "invalid frame")
+        default:
+            if closeCode == nil { closeCode = 1006; closeReason = "\(error)" }
+            context.close(promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        lastInbound = NIODeadline.now().uptimeNanoseconds
+        switch state {
+        case .open: break
+        case .closing:
+            // Only the peer's close frame matters now; it completes the closing handshake.
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        case .closed: return
+        }
+        guard frame.maskKey != nil else { return fail(.protocolError, "client frames must be masked") }
+        guard !frame.rsv1 && !frame.rsv2 && !frame.rsv3 else {
+            return fail(.protocolError, "reserved bits set without a negotiated extension")
+        }
+        switch frame.opcode {
+        case .text, .binary:
+            guard fragments == nil else { return fail(.protocolError, "new message before the previous one finished") }
+            let isText = frame.opcode == .text
+            if frame.fin {
+                handleMessage(frame.unmaskedData, isText: isText)
+            } else {
+                fragmentsAreText = isText
+                fragments = frame.unmaskedData
+            }
+        case .continuation:
+            guard var buffer = fragments else { return fail(.protocolError, "continuation without a message to continue") }
+            fragments = nil
+            guard buffer.readableBytes + frame.length <= shard.configuration.maxMessageBytes else {
+                return fail(.messageTooBig, "message larger than \(shard.configuration.maxMessageBytes) bytes")
+            }
+            var part = frame.unmaskedData
+            buffer.writeBuffer(&part)
+            if frame.fin {
+                handleMessage(buffer, isText: fragmentsAreText)
+            } else {
+                fragments = buffer
+            }
+        case .ping:
+            push(WireFrame.make(.pong, payload: frame.unmaskedData.readableBytesView, allocator: context.channel.allocator))
+        case .pong:
+            break
+        case .connectionClose:
+            answerClose(frame.unmaskedData)
+        default:
+            fail(.protocolError, "unknown opcode")
+        }
+    }
+
+    // MARK: - Requests
+
+    private func handleMessage(_ data: ByteBuffer, isText: Bool) {
+        guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
+        guard data.withUnsafeReadableBytes(UTF8Validation.isValid) else {
+            return fail(.invalidPayload, "text frame is not valid UTF-8")
+        }
+        shard.countInbound(bytes: data.readableBytes)
+        let allocator = context!.channel.allocator
+        func slice(_ span: JSONScanner.Span?) -> ByteBuffer? {
+            span.flatMap { data.getSlice(at: data.readerIndex + $0.start, length: $0.count) }
+        }
+        let request: ClientRequest
+        switch data.withUnsafeReadableBytes({ ClientRequest.decode($0) }) {
+        case .success(let decoded): request = decoded
+        case .failure(let error):
+            push(ServerMessage.error(error, id: slice(error.id), allocator: allocator))
+            return
+        }
+        let id = slice(request.id)
+        switch request.kind {
+        case .subscribe(let channel, _):
+            if !channels.contains(channel) {
+                guard channels.count < shard.configuration.maxChannelsPerClient else {
+                    let error = ProtocolError(.tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
+                    return push(ServerMessage.error(error, id: id, allocator: allocator))
+                }
+                channels.append(channel)
+                shard.subscribe(self, to: channel)
+            }
+            push(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+        case .unsubscribe(let channel):
+            guard let index = channels.firstIndex(of: channel) else {
+                let error = ProtocolError(.notSubscribed, "not subscribed to \"\(channel)\"")
+                return push(ServerMessage.error(error, id: id, allocator: allocator))
+            }
+            channels.remove(at: index)
+            shard.unsubscribe(self, from: channel)
+            push(ServerMessage.unsubscribed(channel: channel, id: id, allocator: allocator))
+        case .publish(let channel, let span):
+            guard bucket.take(now: lastInbound) else {
+                let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
+                return push(ServerMessage.error(error, id: id, allocator: allocator))
+            }
+            if let rejection = shard.publish(channel: channel, data: slice(span)!, from: self, ackID: id) {
+                push(ServerMessage.error(rejection, id: id, allocator: allocator))
+            }
+        case .ping:
+            push(ServerMessage.pong(id: id, allocator: allocator))
+        }
+    }
+
+    // MARK: - Outbound mailbox
+
+    /// Queues a frame for the client (a fan-out delivery or a reply). Called on the loop.
+    func push(_ frame: ByteBuffer) {
+        guard state == .open, let context else { return }
+        counts.enqueued += 1
+        if outbox.isEmpty && writable {
+            context.write(wrapOutboundOut(frame), promise: nil)
+            counts.dequeued += 1
+            shard.countOutbound(bytes: frame.readableBytes)
+            scheduleFlush()
+            return
+        }
+        let configuration = shard.configuration
+        let size = frame.readableBytes
+        if outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes {
+            switch configuration.slowConsumerPolicy {
+            case .close:
+                counts.dropped += 1
+                return close(.slowConsumer, "slow consumer", discardQueued: true)
+            case .dropOldest:
+                while let oldest = outbox.first,
+                    outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes
+                {
+                    outboxBytes -= oldest.readableBytes
+                    outbox.removeFirst()
+                    counts.dropped += 1
+                }
+            }
+        }
+        outbox.append(frame)
+        outboxBytes += size
+        counts.peak = max(counts.peak, outbox.count)
+        scheduleFlush()
+    }
+
+    /// Hands queued frames to the channel while it stays writable.
+    private func drainOutbox() {
+        guard let context else { return }
+        while writable, let frame = outbox.popFirst() {
+            outboxBytes -= frame.readableBytes
+            counts.dequeued += 1
+            shard.countOutbound(bytes: frame.readableBytes)
+            context.write(wrapOutboundOut(frame), promise: nil)
+        }
+        if outbox.isEmpty, writable, let closeFrame = pendingCloseFrame {
+            pendingCloseFrame = nil
+            context.write(wrapOutboundOut(closeFrame), promise: nil)
+        }
+        scheduleFlush()
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        shard.scheduleFlush(self)
+    }
+
+    /// Flushes everything written this tick in one go and publishes the mailbox figures.
+    /// Called by the shard once per tick.
+    func flush() {
+        flushScheduled = false
+        context?.flush()
+        counts.depth = outbox.count
+        counts.queuedBytes = outboxBytes
+        gauge.publish(counts)
+    }
+
+    /// Number of frames waiting in the mailbox.
+    var queuedFrames: Int { outbox.count }
+
+    // MARK: - Closing
+
+    /// Closes the connection politely: queued frames (unless discarded) and then a close frame
+    /// go out, and the peer has `closeTimeout` to answer before the socket is closed.
+    func close(_ code: CloseCode, _ reason: String, discardQueued: Bool) {
+        guard state == .open, let context else { return }
+        state = .closing
+        closeCode = code.rawValue
+        closeReason = reason
+        closeInitiatedByServer = true
+        shard.unsubscribeAll(self)
+        channels.removeAll()
+        if discardQueued {
+            counts.dropped += outbox.count
+            outbox.removeAll()
+            outboxBytes = 0
+        }
+        pendingCloseFrame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
+        drainOutbox()
+        context.eventLoop.assumeIsolated().scheduleTask(in: .init(shard.configuration.closeTimeout)) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    /// Fails the connection after a protocol violation: a close frame, then end of stream.
+    private func fail(_ code: CloseCode, _ reason: String) {
+        guard state == .open, let context else { return }
+        state = .closing
+        closeCode = code.rawValue
+        closeReason = reason
+        closeInitiatedByServer = true
+        shard.unsubscribeAll(self)
+        channels.removeAll()
+        outbox.removeAll()
+        outboxBytes = 0
+        fragments = nil
+        let frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in
+            self?.context?.close(mode: .output, promise: nil)
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .init(shard.configuration.closeTimeout)) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    /// The peer started the closing handshake: answer with its code (or 1002 / 1007 for a
+    /// malformed close frame) and close once the answer is written.
+    private func answerClose(_ payload: ByteBuffer) {
+        guard let context else { return }
+        var payload = payload
+        var reply: UInt16 = CloseCode.normal.rawValue
+        var replyReason = ""
+        switch payload.readableBytes {
+        case 0:
+            closeCode = 1005
+        case 1:
+            reply = CloseCode.protocolError.rawValue
+            replyReason = "close frame payload of one byte"
+        default:
+            let code = payload.readInteger(as: UInt16.self)!
+            closeCode = code
+            if !CloseCode.isValidFromPeer(code) {
+                reply = CloseCode.protocolError.rawValue
+                replyReason = "invalid close code \(code)"
+            } else if !payload.withUnsafeReadableBytes(UTF8Validation.isValid) {
+                reply = CloseCode.invalidPayload.rawValue
+                replyReason = "close reason is not valid UTF-8"
+            } else {
+                reply = code
+                closeReason = String(buffer: payload)
+            }
+        }
+        state = .closing
+        shard.unsubscribeAll(self)
+        channels.removeAll()
+        outbox.removeAll()
+        outboxBytes = 0
+        let frame = WireFrame.close(code: reply, reason: replyReason, allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in
+            self?.context?.close(promise: nil)
+        }
+    }
+
+    /// Closes the socket now, whatever is still queued (shutdown deadline passed).
+    func forceClose() {
+        if closeCode == nil { closeCode = CloseCode.goingAway.rawValue; closeReason = "shutdown deadline" }
+        context?.close(promise: nil)
+    }
+
+    /// Leaves the hub exactly once, whichever way the connection ended.
+    private func finish() {
+        guard state != .closed else { return }
+        state = .closed
+        outbox.removeAll()
+        outboxBytes = 0
+        counts.depth = 0
+        counts.queuedBytes = 0
+        gauge.publish(counts)
+        shard.unregister(self)
+    }
+}

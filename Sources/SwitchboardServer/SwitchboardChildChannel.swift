@@ -1,0 +1,162 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+import SwitchboardCore
+
+/// How each accepted TCP connection is set up: HTTP/1.1 served by Hummingbird, except that a
+/// WebSocket upgrade on the hub's path leaves HTTP behind for good and becomes a ``Session`` on
+/// plain NIO channel handlers.
+///
+/// Why not HummingbirdWebSocket's channel: it gives every connection an async task, an
+/// `AsyncStream` and a frame encoder pass per message. A hub that writes one pre-encoded frame to
+/// thousands of clients needs delivery to be a plain call on the client's event loop, and the
+/// bytes to skip the encoder (see the README's architecture section). For WebSocket connections
+/// `handle(value:)` returns at once: nothing per connection lives outside the channel pipeline.
+struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
+    enum UpgradeResult: Sendable {
+        case webSocket
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let hub: Hub
+    let webSocketPath: String
+    let handshakeTimeout: TimeAmount
+    let httpIdleTimeout: Duration
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let hub = self.hub
+            let path = self.webSocketPath
+            // A small first receive buffer that grows only for clients that send large messages.
+            try channel.syncOptions?.setOption(
+                ChannelOptions.recvAllocator,
+                value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 16 * 1024)
+            )
+            try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: handshakeTimeout))
+
+            let upgrader = SessionUpgrader(hub: hub, path: path)
+            let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try HandshakeTimeoutHandler.remove(from: pipeline)
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: httpIdleTimeout, logger: logger))
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        return UpgradeResult.notUpgraded(asyncChannel)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: serverUpgrade)
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            configuration.decoderConfiguration.maxHeaderFieldSize = 16 * 1024
+            configuration.decoderConfiguration.maxHeaderListSize = 64 * 1024
+            configuration.decoderConfiguration.maxHeaderFieldCount = 100
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .webSocket:
+                return  // the session's handlers drive the channel from here on
+            case .notUpgraded(let http):
+                await handleHTTP(asyncChannel: http, logger: logger)
+            }
+        } catch {
+            logger.debug("connection setup failed", metadata: ["error": "\(error)"])
+            try? await value.channel.close()
+        }
+    }
+
+    static func path(of uri: String) -> Substring {
+        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+    }
+}
+
+/// Upgrades a valid WebSocket handshake on the hub's path to a ``Session``.
+///
+/// NIO's own WebSocket upgrader always installs its frame encoder, and its handshake refusals are
+/// silent; this one installs only the frame decoder (sessions write finished frame bytes) and
+/// lets every refused handshake fall through to HTTP, where ``HTTPRoutes`` answers it with a
+/// status that says why (426, 400, 503).
+struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
+    typealias UpgradeResult = SwitchboardChildChannel.UpgradeResult
+    let hub: Hub
+    let path: String
+    let supportedProtocol = "websocket"
+    let requiredUpgradeHeaders: [String] = []
+
+    struct Refused: Error {}
+
+    func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+        let headers = upgradeRequest.headers
+        guard upgradeRequest.method == .GET,
+            SwitchboardChildChannel.path(of: upgradeRequest.uri) == path,
+            headers["Sec-WebSocket-Version"] == ["13"],
+            let key = headers["Sec-WebSocket-Key"].first, headers["Sec-WebSocket-Key"].count == 1,
+            WebSocketHandshake.isValidKey(key),
+            hub.admissionRefusal == nil
+        else {
+            return channel.eventLoop.makeFailedFuture(Refused())
+        }
+        var response = initialResponseHeaders
+        response.add(name: "Sec-WebSocket-Accept", value: WebSocketHandshake.acceptValue(forKey: key))
+        return channel.eventLoop.makeSucceededFuture(response)
+    }
+
+    func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
+        channel.eventLoop.makeCompletedFuture {
+            let pipeline = channel.pipeline.syncOperations
+            try HandshakeTimeoutHandler.remove(from: pipeline)
+            try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxMessageBytes)))
+            try pipeline.addHandler(hub.makeSession(for: channel))
+            return .webSocket
+        }
+    }
+}
+
+/// Closes a connection that has not finished its HTTP request head (or WebSocket handshake)
+/// within the timeout: the slowloris defence. Removed once the request is routed.
+final class HandshakeTimeoutHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) {
+        self.timeout = timeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) {
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+    }
+
+    static func remove(from pipeline: ChannelPipeline.SynchronousOperations) throws {
+        pipeline.removeHandler(context: try pipeline.context(handlerType: Self.self), promise: nil)
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import UnixSignals
+import SwitchboardServer
+
+/// `switchboard serve`: runs the hub until SIGINT or SIGTERM, then drains it.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the hub (the default command).",
+        discussion: """
+            Serves WebSocket clients on ws://HOST:PORT/ws, health on /healthz and a protocol page on /.
+            SIGINT or SIGTERM stops accepting, delivers what is queued (up to --shutdown-timeout),
+            closes every client with 1001 "going away" and exits 0.
+            Invalid configuration prints one line naming the setting and exits with status 2.
+            """
+    )
+
+    @Flag(help: "Run without the terminal console: logs on stderr only. (The console arrives in a later release; today every mode is headless.)")
+    var headless = false
+
+    @OptionGroup(title: "Server")
+    var options: ServerOptions
+
+    func run() async throws {
+        let settings: SwitchboardSettings
+        do {
+            let environment = ProcessInfo.processInfo.environment
+            settings = try ConfigurationLoader().load(
+                file: options.config ?? environment["SWITCHBOARD_CONFIG"],
+                environment: environment,
+                flags: options.given
+            )
+        } catch let error as ConfigurationError {
+            FileHandle.standardError.write(Data("switchboard: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        let logger = settings.logFormat.makeLogger(level: settings.logLevel)
+        var configuration = settings.server
+
+        let openFiles = SystemResources.raiseOpenFileLimit()
+        let capacity = max(0, openFiles - 64)
+        if configuration.hub.maxConnections > capacity {
+            logger.warning(
+                "max-connections lowered to what the open-files limit allows",
+                metadata: ["requested": "\(configuration.hub.maxConnections)", "allowed": "\(capacity)", "nofile": "\(openFiles)"]
+            )
+            configuration.hub.maxConnections = capacity
+        }
+        let listening = configuration
+        let server = SwitchboardServer(configuration: configuration, logger: logger) { port in
+            logger.info(
+                "listening",
+                metadata: [
+                    "url": "ws://\(listening.host):\(port)\(listening.webSocketPath)",
+                    "threads": "\(listening.threads)",
+                    "max_connections": "\(listening.hub.maxConnections)",
+                    "open_files_limit": "\(openFiles)",
+                    "version": "\(SwitchboardVersion.current)",
+                ]
+            )
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: server.services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            logger.error("server stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        logger.info("stopped")
+    }
+}

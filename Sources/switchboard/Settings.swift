@@ -1,0 +1,263 @@
+import Foundation
+import Logging
+import SwitchboardServer
+import TOMLKit
+
+/// Every server setting, once: its name (the `--flag`, the TOML key and, upper-cased with
+/// `SWITCHBOARD_`, the environment variable), its help, and how a value applies.
+///
+/// Flags beat the environment, which beats the config file, which beats the defaults.
+struct Setting: Sendable {
+    /// The kebab-case name: `max-connections`.
+    let key: String
+    let valueName: String
+    let help: String
+    let apply: @Sendable (inout SwitchboardSettings, SettingValue) throws(SettingError) -> Void
+
+    var environmentVariable: String { "SWITCHBOARD_" + key.uppercased().replacingOccurrences(of: "-", with: "_") }
+}
+
+/// A raw value before it is checked: text from a flag or the environment, or a typed TOML value.
+enum SettingValue {
+    case text(String)
+    case integer(Int)
+    case number(Double)
+    case boolean(Bool)
+
+    var shown: String {
+        switch self {
+        case .text(let text): "\"\(text)\""
+        case .integer(let value): "\(value)"
+        case .number(let value): "\(value)"
+        case .boolean(let value): "\(value)"
+        }
+    }
+}
+
+/// Why a value was refused, before we know where it came from.
+struct SettingError: Error {
+    let expected: String
+}
+
+/// A refused configuration, naming the setting and where it came from. Exit code 2.
+struct ConfigurationError: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension Setting {
+    static func integer(_ key: String, _ help: String, range: ClosedRange<Int>, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable) -> Setting {
+        Setting(key: key, valueName: "n", help: help) { configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.integer(in: range)
+        }
+    }
+
+    static func bytes(_ key: String, _ help: String, range: ClosedRange<Int>, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable) -> Setting {
+        Setting(key: key, valueName: "bytes", help: help + " Accepts suffixes KiB and MiB.") { configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.byteCount(in: range)
+        }
+    }
+
+    static func seconds(_ key: String, _ help: String, allowZero: Bool = false, _ path: any WritableKeyPath<SwitchboardSettings, Duration> & Sendable) -> Setting {
+        Setting(key: key, valueName: "seconds", help: help) { configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.duration(allowZero: allowZero)
+        }
+    }
+
+    static func rate(_ key: String, _ help: String, _ path: any WritableKeyPath<SwitchboardSettings, Double> & Sendable) -> Setting {
+        Setting(key: key, valueName: "per-second", help: help) { configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.number(atLeast: 0)
+        }
+    }
+
+    /// The table every source is read through. Order is the order of `--help`.
+    static func help(_ key: String) -> String {
+        all.first { $0.key == key }.map { "\($0.help) Env: \($0.environmentVariable)." } ?? ""
+    }
+
+    static let all: [Setting] = [
+        Setting(key: "host", valueName: "address", help: "Address to listen on (default 127.0.0.1, loopback only; 0.0.0.0 for all interfaces).") {
+            configuration, value throws(SettingError) in
+            configuration.server.host = try value.text(nonEmpty: true)
+        },
+        .integer("port", "TCP port (default 8080; 0 picks a free port).", range: 0...65535, \.server.port),
+        .integer("threads", "Event-loop threads (default: the CPUs this process may use, so taskset is honoured).", range: 1...1024, \.server.threads),
+        Setting(key: "ws-path", valueName: "path", help: "Path of the WebSocket endpoint (default /ws).") { configuration, value throws(SettingError) in
+            let path = try value.text(nonEmpty: true)
+            guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
+            configuration.server.webSocketPath = path
+        },
+        .integer("max-connections", "Most WebSocket connections at once; more get HTTP 503 (default 100000).", range: 1...10_000_000, \.server.hub.maxConnections),
+        .bytes("max-message-size", "Largest message a client may send; larger closes with 1009 (default 64KiB).", range: 128...(256 << 20), \.server.hub.maxMessageBytes),
+        .integer("outbound-queue-frames", "Per-client outbound mailbox bound in frames (default 1024).", range: 1...1_000_000, \.server.hub.outboundQueueFrames),
+        .bytes("outbound-queue-bytes", "Per-client outbound mailbox bound in bytes (default 1MiB).", range: 1024...(1 << 30), \.server.hub.outboundQueueBytes),
+        Setting(key: "slow-consumer", valueName: "policy", help: "When a client's mailbox is full: close (4002 \"slow consumer\", default) or drop-oldest.") {
+            configuration, value throws(SettingError) in
+            let text = try value.text(nonEmpty: true)
+            guard let policy = HubConfiguration.SlowConsumerPolicy(rawValue: text) else {
+                throw SettingError(expected: "one of: " + HubConfiguration.SlowConsumerPolicy.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            configuration.server.hub.slowConsumerPolicy = policy
+        },
+        .seconds("heartbeat", "WebSocket ping interval; a client silent for two intervals is closed with 1001 (default 15).", \.server.hub.heartbeatInterval),
+        .integer("max-channels-per-client", "Most channels one client may subscribe to (default 128).", range: 1...100_000, \.server.hub.maxChannelsPerClient),
+        .rate("publish-rate", "Publishes per second per client, token-bucket refill; 0 = unlimited (default 50000).", \.server.hub.publishRate),
+        .rate("publish-burst", "Publishes a client may send in one burst (default 50000).", \.server.hub.publishBurst),
+        .integer("shard-inbox-capacity", "Bound of each event loop's hub inbox; a full inbox answers \"overloaded\" (default 65536).", range: 16...100_000_000, \.server.hub.shardInboxCapacity),
+        .seconds("close-timeout", "How long a closing client has to answer the close frame (default 5).", \.server.hub.closeTimeout),
+        .seconds("shutdown-timeout", "On SIGINT/SIGTERM, how long to deliver queued messages before closing (default 5).", allowZero: true, \.server.hub.shutdownDeadline),
+        .seconds("handshake-timeout", "A connection must finish its HTTP request head or WebSocket handshake within this (default 10).", \.server.handshakeTimeout),
+        .seconds("http-idle-timeout", "Idle keep-alive HTTP connections are closed after this (default 30).", \.server.httpIdleTimeout),
+        Setting(key: "log-format", valueName: "format", help: "Log line format on stderr: text (default) or json.") { configuration, value throws(SettingError) in
+            guard let format = LogFormat(rawValue: try value.text(nonEmpty: true)) else { throw SettingError(expected: "text or json") }
+            configuration.logFormat = format
+        },
+        Setting(key: "log-level", valueName: "level", help: "Least severe level logged: trace, debug, info (default), notice, warning, error, critical.") {
+            configuration, value throws(SettingError) in
+            guard let level = Logger.Level(rawValue: try value.text(nonEmpty: true)) else {
+                throw SettingError(expected: "one of: " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            configuration.logLevel = level
+        },
+        .seconds("stats-interval", "Interval of the periodic stats log line; 0 turns it off (default 10).", allowZero: true, \.server.statsInterval),
+    ]
+}
+
+extension SettingValue {
+    func text(nonEmpty: Bool) throws(SettingError) -> String {
+        guard case .text(let text) = self, !(nonEmpty && text.isEmpty) else { throw SettingError(expected: "a non-empty string") }
+        return text
+    }
+
+    func integer(in range: ClosedRange<Int>) throws(SettingError) -> Int {
+        let expected = "an integer from \(range.lowerBound) to \(range.upperBound)"
+        let value: Int?
+        switch self {
+        case .integer(let number): value = number
+        case .text(let text): value = Int(text.trimmingCharacters(in: .whitespaces))
+        default: value = nil
+        }
+        guard let value, range.contains(value) else { throw SettingError(expected: expected) }
+        return value
+    }
+
+    func byteCount(in range: ClosedRange<Int>) throws(SettingError) -> Int {
+        let expected = "a size from \(range.lowerBound) to \(range.upperBound) bytes, e.g. 65536, 64KiB or 1MiB"
+        var result: Int?
+        switch self {
+        case .integer(let number): result = number
+        case .text(let raw):
+            let text = raw.trimmingCharacters(in: .whitespaces)
+            let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("B", 1)]
+            if let (suffix, multiplier) = units.first(where: { text.hasSuffix($0.0) }) {
+                result = Int(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * multiplier }
+            } else {
+                result = Int(text)
+            }
+        default: result = nil
+        }
+        guard let result, range.contains(result) else { throw SettingError(expected: expected) }
+        return result
+    }
+
+    func number(atLeast minimum: Double) throws(SettingError) -> Double {
+        let value: Double?
+        switch self {
+        case .integer(let number): value = Double(number)
+        case .number(let number): value = number
+        case .text(let text): value = Double(text.trimmingCharacters(in: .whitespaces))
+        case .boolean: value = nil
+        }
+        guard let value, value.isFinite, value >= minimum else { throw SettingError(expected: "a number ≥ \(minimum)") }
+        return value
+    }
+
+    func duration(allowZero: Bool) throws(SettingError) -> Duration {
+        let expected = allowZero ? "a number of seconds ≥ 0, e.g. 5 or 0.5" : "a number of seconds > 0, e.g. 5 or 0.5"
+        guard let seconds = try? number(atLeast: 0), allowZero || seconds > 0, seconds <= 86_400 else {
+            throw SettingError(expected: expected)
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}
+
+/// What `serve` runs with: the server's configuration plus how it logs.
+struct SwitchboardSettings: Sendable {
+    var server = ServerConfiguration()
+    var logFormat = LogFormat.text
+    var logLevel = Logger.Level.info
+}
+
+/// Builds ``SwitchboardSettings`` from the defaults, a TOML file, the environment and flags.
+struct ConfigurationLoader {
+    var settings = Setting.all
+
+    func load(file: String?, environment: [String: String], flags: [String: String]) throws -> SwitchboardSettings {
+        var configuration = SwitchboardSettings()
+        if let file { try applyFile(file, to: &configuration) }
+        for setting in settings {
+            if let value = environment[setting.environmentVariable] {
+                try apply(setting, .text(value), to: &configuration, source: "environment variable \(setting.environmentVariable)")
+            }
+        }
+        for setting in settings {
+            if let value = flags[setting.key] {
+                try apply(setting, .text(value), to: &configuration, source: "--\(setting.key)")
+            }
+        }
+        return configuration
+    }
+
+    private func apply(_ setting: Setting, _ value: SettingValue, to configuration: inout SwitchboardSettings, source: String) throws {
+        do {
+            try setting.apply(&configuration, value)
+        } catch {
+            throw ConfigurationError(description: "\(source): invalid value \(value.shown); expected \(error.expected)")
+        }
+    }
+
+    private func applyFile(_ path: String, to configuration: inout SwitchboardSettings) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(description: "\(path): cannot read the config file (\(error.localizedDescription))")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(description: "\(path):\(error.source.begin.line): \(error.description)")
+        }
+        let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
+        for key in table.keys.sorted(by: { Self.line(of: $0, in: text) < Self.line(of: $1, in: text) }) {
+            let line = Self.line(of: key, in: text)
+            guard let setting = byKey[key] else {
+                let known = settings.map(\.key).joined(separator: ", ")
+                throw ConfigurationError(description: "\(path):\(line): unknown key \"\(key)\"; known keys: \(known)")
+            }
+            guard let raw = table[key] else { continue }
+            let value: SettingValue
+            switch raw.type {
+            case .string: value = .text(raw.string ?? "")
+            case .int: value = .integer(raw.int ?? 0)
+            case .double: value = .number(raw.double ?? 0)
+            case .bool: value = .boolean(raw.bool ?? false)
+            default:
+                throw ConfigurationError(description: "\(path):\(line): \(key): tables, arrays and dates are not settings")
+            }
+            try apply(setting, value, to: &configuration, source: "\(path):\(line): \(key)")
+        }
+    }
+
+    /// The 1-based line where `key` is assigned (TOMLKit reports no positions for values).
+    static func line(of key: String, in text: String) -> Int {
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            for spelling in [key, "\"\(key)\"", "'\(key)'"] where trimmed.hasPrefix(spelling) {
+                let rest = trimmed.dropFirst(spelling.count).trimmingCharacters(in: .whitespaces)
+                if rest.hasPrefix("=") { return number + 1 }
+            }
+        }
+        return 0
+    }
+}
