@@ -103,6 +103,7 @@ public final class Hub: @unchecked Sendable {
             result.deliveries += traffic.deliveries
             result.connects += traffic.connects
             result.disconnects += traffic.disconnects
+            result.slowConsumerCloses += traffic.slowConsumerCloses
             result.inboxDepth += shard.inboxBacklog
         }
         result.channels = channelNames.count
@@ -163,5 +164,6 @@ public struct HubStatistics: Sendable, Equatable {
     public var bytesOut = 0
     public var published = 0
     public var deliveries = 0
+    public var slowConsumerCloses = 0
     public var inboxDepth = 0
 }

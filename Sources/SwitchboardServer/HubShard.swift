@@ -18,11 +18,11 @@ final class HubShard: @unchecked Sendable {
     /// Work another shard (or the hub) hands to this one.
     enum Message {
         /// A publish for a channel this shard owns.
-        case publish(channel: String, data: ByteBuffer, from: String, replyTo: Session, ackID: ByteBuffer?)
+        case publish(channel: String, data: ByteBuffer, from: String, ack: PendingAck?)
         /// A frame for this shard's subscribers of `channel`.
         case fanOut(channel: String, frame: ByteBuffer)
-        /// A frame for one session of this shard (e.g. the ack of a publish handled elsewhere).
-        case reply(Session, ByteBuffer)
+        /// The ack of a publish handled elsewhere, for one session of this shard.
+        case ack(PendingAck, ByteBuffer)
     }
 
     let index: Int
@@ -56,6 +56,13 @@ final class HubShard: @unchecked Sendable {
         var messages: [Message] = []
         var drainScheduled = false
         var counts = MailboxCounts()
+    }
+
+    /// Where the ack of a publish handled on another shard goes back to.
+    struct PendingAck {
+        let session: Session
+        let id: ByteBuffer
+        let ticket: UInt64
     }
 
     /// A channel's local subscribers, with O(1) removal (order does not matter).
@@ -149,30 +156,28 @@ final class HubShard: @unchecked Sendable {
     func publish(channel: String, data: ByteBuffer, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
         let owner = hub.owner(of: channel)
         if owner === self {
-            fanOut(channel: channel, data: data, from: session.id, replyTo: session, ackID: ackID)
+            fanOut(channel: channel, data: data, from: session.id)
+            if let ackID { session.reply(ServerMessage.ack(id: ackID, allocator: hub.allocator)) }
             return nil
         }
-        let accepted = owner.send(.publish(channel: channel, data: data, from: session.id, replyTo: session, ackID: ackID))
-        return accepted ? nil : ProtocolError(.overloaded, "the hub is overloaded; retry later")
+        guard owner.inboxBacklog < configuration.shardInboxCapacity else {
+            owner.inbox.withLockedValue { $0.counts.dropped += 1 }
+            return ProtocolError(.overloaded, "the hub is overloaded; retry later")
+        }
+        let ack = ackID.map { PendingAck(session: session, id: $0, ticket: session.reserveReply()) }
+        owner.send(.publish(channel: channel, data: data, from: session.id, ack: ack))
+        return nil
     }
 
     /// Numbers and encodes one publish (this shard owns the channel) and delivers it everywhere.
-    private func fanOut(channel: String, data: ByteBuffer, from: String, replyTo: Session?, ackID: ByteBuffer?) {
+    private func fanOut(channel: String, data: ByteBuffer, from: String) {
         let seq = (sequences[channel] ?? 0) + 1
         sequences[channel] = seq
         let frame = ServerMessage.message(channel: channel, data: data, from: from, seq: seq, allocator: hub.allocator)
         trafficLocal.published += 1
         deliverLocally(channel: channel, frame: frame)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
-            _ = other.send(.fanOut(channel: channel, frame: frame), force: true)
-        }
-        if let ackID, let replyTo {
-            let ack = ServerMessage.ack(id: ackID, allocator: hub.allocator)
-            if replyTo.shard === self {
-                replyTo.push(ack)
-            } else {
-                _ = replyTo.shard.send(.reply(replyTo, ack), force: true)
-            }
+            other.send(.fanOut(channel: channel, frame: frame))
         }
     }
 
@@ -184,15 +189,13 @@ final class HubShard: @unchecked Sendable {
 
     // MARK: - Inbox
 
-    /// Hands a message to this shard from any thread. Returns false when the inbox is full;
-    /// `force` is for work already accepted elsewhere (a fan-out must not lose a numbered message).
-    @discardableResult
-    func send(_ message: Message, force: Bool = false) -> Bool {
-        let scheduleDrain: Bool? = inbox.withLockedValue { pending in
-            guard force || pending.messages.count < configuration.shardInboxCapacity else {
-                pending.counts.dropped += 1
-                return nil
-            }
+    /// Hands a message to this shard from any thread.
+    ///
+    /// Publishes are admitted only while the owner's inbox is below capacity (the publisher gets
+    /// `overloaded` otherwise); once admitted, a numbered message is never dropped, so the inbox
+    /// can exceed its capacity by the fan-outs and acks already in flight.
+    func send(_ message: Message) {
+        let scheduleDrain = inbox.withLockedValue { pending in
             pending.messages.append(message)
             pending.counts.enqueued += 1
             pending.counts.peak = max(pending.counts.peak, pending.messages.count)
@@ -200,9 +203,7 @@ final class HubShard: @unchecked Sendable {
             defer { pending.drainScheduled = true }
             return !pending.drainScheduled
         }
-        guard let scheduleDrain else { return false }
         if scheduleDrain { eventLoop.execute { self.drainInbox() } }
-        return true
     }
 
     private func drainInbox() {
@@ -217,12 +218,16 @@ final class HubShard: @unchecked Sendable {
         }
         for message in batch {
             switch message {
-            case .publish(let channel, let data, let from, let replyTo, let ackID):
-                fanOut(channel: channel, data: data, from: from, replyTo: replyTo, ackID: ackID)
+            case .publish(let channel, let data, let from, let ack):
+                fanOut(channel: channel, data: data, from: from)
+                if let ack {
+                    // Back to the publisher's shard, after the fan-out to it (inboxes are FIFO).
+                    ack.session.shard.send(.ack(ack, ServerMessage.ack(id: ack.id, allocator: hub.allocator)))
+                }
             case .fanOut(let channel, let frame):
                 deliverLocally(channel: channel, frame: frame)
-            case .reply(let session, let frame):
-                session.push(frame)
+            case .ack(let ack, let frame):
+                ack.session.fillReply(ticket: ack.ticket, with: frame)
             }
         }
     }
@@ -258,6 +263,10 @@ final class HubShard: @unchecked Sendable {
     func countOutbound(bytes: Int) {
         trafficLocal.messagesOut += 1
         trafficLocal.bytesOut += bytes
+    }
+
+    func countSlowConsumerClose() {
+        trafficLocal.slowConsumerCloses += 1
     }
 
     private func publishTraffic() {
@@ -305,6 +314,7 @@ final class TrafficCounters: Sendable {
         var bytesOut = 0
         var published = 0
         var deliveries = 0
+        var slowConsumerCloses = 0
 
         static func + (lhs: Snapshot, rhs: Snapshot) -> Snapshot {
             Snapshot(
@@ -315,7 +325,8 @@ final class TrafficCounters: Sendable {
                 messagesOut: lhs.messagesOut + rhs.messagesOut,
                 bytesOut: lhs.bytesOut + rhs.bytesOut,
                 published: lhs.published + rhs.published,
-                deliveries: lhs.deliveries + rhs.deliveries
+                deliveries: lhs.deliveries + rhs.deliveries,
+                slowConsumerCloses: lhs.slowConsumerCloses + rhs.slowConsumerCloses
             )
         }
     }

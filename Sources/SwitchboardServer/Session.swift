@@ -46,6 +46,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private var fragments: ByteBuffer?
     private var fragmentsAreText = true
     private var bucket: TokenBucket
+    /// Replies in request order: a slot per reply not yet sent because an earlier one (the ack
+    /// of a publish handled on another loop) is still on its way. `nil` marks a pending ack.
+    private var replySlots = CircularBuffer<ByteBuffer?>(initialCapacity: 1)
+    private var firstSlotTicket: UInt64 = 0
     /// Set while the session sits in the shard's list of sessions to flush this tick.
     var flushScheduled = false
     /// The code and reason this connection ended with, for the disconnect log line.
@@ -176,7 +180,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         switch data.withUnsafeReadableBytes({ ClientRequest.decode($0) }) {
         case .success(let decoded): request = decoded
         case .failure(let error):
-            push(ServerMessage.error(error, id: slice(error.id), allocator: allocator))
+            reply(ServerMessage.error(error, id: slice(error.id), allocator: allocator))
             return
         }
         let id = slice(request.id)
@@ -185,30 +189,58 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             if !channels.contains(channel) {
                 guard channels.count < shard.configuration.maxChannelsPerClient else {
                     let error = ProtocolError(.tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
-                    return push(ServerMessage.error(error, id: id, allocator: allocator))
+                    return reply(ServerMessage.error(error, id: id, allocator: allocator))
                 }
                 channels.append(channel)
                 shard.subscribe(self, to: channel)
             }
-            push(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+            reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
         case .unsubscribe(let channel):
             guard let index = channels.firstIndex(of: channel) else {
                 let error = ProtocolError(.notSubscribed, "not subscribed to \"\(channel)\"")
-                return push(ServerMessage.error(error, id: id, allocator: allocator))
+                return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
             channels.remove(at: index)
             shard.unsubscribe(self, from: channel)
-            push(ServerMessage.unsubscribed(channel: channel, id: id, allocator: allocator))
+            reply(ServerMessage.unsubscribed(channel: channel, id: id, allocator: allocator))
         case .publish(let channel, let span):
             guard bucket.take(now: lastInbound) else {
                 let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
-                return push(ServerMessage.error(error, id: id, allocator: allocator))
+                return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
             if let rejection = shard.publish(channel: channel, data: slice(span)!, from: self, ackID: id) {
-                push(ServerMessage.error(rejection, id: id, allocator: allocator))
+                reply(ServerMessage.error(rejection, id: id, allocator: allocator))
             }
         case .ping:
-            push(ServerMessage.pong(id: id, allocator: allocator))
+            reply(ServerMessage.pong(id: id, allocator: allocator))
+        }
+    }
+
+    // MARK: - Replies in request order
+
+    /// Sends a reply to a request, after any earlier reply still pending.
+    func reply(_ frame: ByteBuffer) {
+        if replySlots.isEmpty {
+            push(frame)
+        } else {
+            replySlots.append(frame)
+        }
+    }
+
+    /// Holds a place for a reply that another loop will produce; returns its ticket.
+    func reserveReply() -> UInt64 {
+        replySlots.append(nil)
+        return firstSlotTicket + UInt64(replySlots.count - 1)
+    }
+
+    /// Fills a reserved place and sends every reply that is now unblocked.
+    func fillReply(ticket: UInt64, with frame: ByteBuffer) {
+        guard ticket >= firstSlotTicket, ticket - firstSlotTicket < UInt64(replySlots.count) else { return }
+        replySlots[offset: Int(ticket - firstSlotTicket)] = frame
+        while let first = replySlots.first, let ready = first {
+            replySlots.removeFirst()
+            firstSlotTicket += 1
+            push(ready)
         }
     }
 
@@ -231,6 +263,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             switch configuration.slowConsumerPolicy {
             case .close:
                 counts.dropped += 1
+                shard.countSlowConsumerClose()
                 return close(.slowConsumer, "slow consumer", discardQueued: true)
             case .dropOldest:
                 while let oldest = outbox.first,

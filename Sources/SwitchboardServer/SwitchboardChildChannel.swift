@@ -1,3 +1,4 @@
+import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -20,6 +21,9 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
     enum UpgradeResult: Sendable {
         case webSocket
         case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// A WebSocket handshake we refused; NIO does not replay its request to HTTP, so the
+        /// answer is written here.
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, HandshakeRefusal)
     }
 
     struct Value: ServerChildChannelValue {
@@ -44,7 +48,8 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
             )
             try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: handshakeTimeout))
 
-            let upgrader = SessionUpgrader(hub: hub, path: path)
+            let refusal = NIOLoopBoundBox<HandshakeRefusal?>(nil, eventLoop: channel.eventLoop)
+            let upgrader = SessionUpgrader(hub: hub, path: path, refusal: refusal)
             let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
@@ -57,6 +62,7 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
                             wrappingChannelSynchronously: channel,
                             configuration: .init(isOutboundHalfClosureEnabled: true)
                         )
+                        if let refused = refusal.value { return UpgradeResult.refused(asyncChannel, refused) }
                         return UpgradeResult.notUpgraded(asyncChannel)
                     }
                 }
@@ -80,10 +86,21 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
                 return  // the session's handlers drive the channel from here on
             case .notUpgraded(let http):
                 await handleHTTP(asyncChannel: http, logger: logger)
+            case .refused(let http, let refusal):
+                await refuse(http, refusal)
             }
         } catch {
             logger.debug("connection setup failed", metadata: ["error": "\(error)"])
             try? await value.channel.close()
+        }
+    }
+
+    private func refuse(_ channel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ refusal: HandshakeRefusal) async {
+        let body = ByteBuffer(string: HTTPRoutes.errorBody(refusal.code, refusal.message))
+        var headers: HTTPFields = [.contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close"]
+        headers.append(contentsOf: refusal.extraHeaders)
+        try? await channel.executeThenClose { _, outbound in
+            try await outbound.write(contentsOf: [.head(HTTPResponse(status: refusal.status, headerFields: headers)), .body(body), .end(nil)])
         }
     }
 
@@ -102,24 +119,39 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     typealias UpgradeResult = SwitchboardChildChannel.UpgradeResult
     let hub: Hub
     let path: String
+    let refusal: NIOLoopBoundBox<HandshakeRefusal?>
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
 
-    struct Refused: Error {}
-
     func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
         let headers = upgradeRequest.headers
-        guard upgradeRequest.method == .GET,
-            SwitchboardChildChannel.path(of: upgradeRequest.uri) == path,
-            headers["Sec-WebSocket-Version"] == ["13"],
-            let key = headers["Sec-WebSocket-Key"].first, headers["Sec-WebSocket-Key"].count == 1,
-            WebSocketHandshake.isValidKey(key),
-            hub.admissionRefusal == nil
-        else {
-            return channel.eventLoop.makeFailedFuture(Refused())
+        let requestPath = SwitchboardChildChannel.path(of: upgradeRequest.uri)
+        let key = headers["Sec-WebSocket-Key"]
+        let problem: HandshakeRefusal? =
+            if requestPath != path {
+                HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(path)")
+            } else if upgradeRequest.method != .GET {
+                HandshakeRefusal(status: .methodNotAllowed, code: "bad_handshake", message: "a WebSocket handshake must be a GET", extraHeaders: [.allow: "GET"])
+            } else if headers["Sec-WebSocket-Version"] != ["13"] {
+                HandshakeRefusal(
+                    status: .upgradeRequired,
+                    code: "upgrade_required",
+                    message: "unsupported WebSocket version; this server speaks version 13",
+                    extraHeaders: [.secWebSocketVersion: "13"]
+                )
+            } else if key.count != 1 || !WebSocketHandshake.isValidKey(key[0]) {
+                HandshakeRefusal(status: .badRequest, code: "bad_handshake", message: "missing or malformed Sec-WebSocket-Key")
+            } else if let reason = hub.admissionRefusal {
+                HandshakeRefusal(status: .serviceUnavailable, code: "unavailable", message: reason, extraHeaders: [.retryAfter: "1"])
+            } else {
+                nil
+            }
+        if let problem {
+            refusal.value = problem
+            return channel.eventLoop.makeFailedFuture(problem)
         }
         var response = initialResponseHeaders
-        response.add(name: "Sec-WebSocket-Accept", value: WebSocketHandshake.acceptValue(forKey: key))
+        response.add(name: "Sec-WebSocket-Accept", value: WebSocketHandshake.acceptValue(forKey: key[0]))
         return channel.eventLoop.makeSucceededFuture(response)
     }
 
@@ -132,6 +164,14 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             return .webSocket
         }
     }
+}
+
+/// Why a WebSocket handshake was refused, as the HTTP answer the client gets.
+struct HandshakeRefusal: Error, Sendable {
+    var status: HTTPResponse.Status
+    var code: String
+    var message: String
+    var extraHeaders: HTTPFields = [:]
 }
 
 /// Closes a connection that has not finished its HTTP request head (or WebSocket handshake)

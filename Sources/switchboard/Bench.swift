@@ -1,2 +1,105 @@
 import ArgumentParser
-struct Bench: AsyncParsableCommand { static let configuration = CommandConfiguration(abstract: "Load generator (todo).") }
+import Foundation
+import SwitchboardBench
+
+/// `switchboard bench`: load generators to measure a running hub (this one or a peer).
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a running hub with real WebSocket clients.",
+        discussion: "Run the server separately (pinned with taskset for fair numbers) and point the bench at it. See BENCHMARKS.md for the exact commands behind every published figure.",
+        subcommands: [Fanout.self]
+    )
+}
+
+extension Bench {
+    /// One publisher (or a few) to many subscribers of one channel.
+    struct Fanout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fan-out: P publishers → N subscribers on one channel.",
+            discussion: """
+                Without --rate the publishers send as fast as the subscribers receive, keeping at most --window \
+                messages in flight (closed loop: measures capacity). With --rate they send that many messages per \
+                second in total whatever happens (open loop: measures latency and loss under a fixed load). \
+                Reports deliveries per second, publish→receive latency (HdrHistogram) and lost messages.
+                """
+        )
+
+        @Option(help: "WebSocket URL of the hub.")
+        var url = "ws://127.0.0.1:8080/ws"
+        @Option(help: "Subscribing clients.")
+        var subscribers = 1000
+        @Option(help: "Publishing clients.")
+        var publishers = 1
+        @Option(help: "Bytes of each message's data value.")
+        var size = 64
+        @Option(help: "Seconds of publishing.")
+        var duration = 10.0
+        @Option(help: "Total publishes per second (open loop); omit to publish as fast as delivered.")
+        var rate: Double?
+        @Option(help: "Closed loop: most messages in flight (published, not yet delivered to all).")
+        var window = 64
+        @Option(help: "Event-loop threads of the load generator.")
+        var threads = 1
+        @Option(help: "Channel to use.")
+        var channel = "bench"
+        @Flag(help: "Print the result as JSON on stdout.")
+        var json = false
+
+        func validate() throws {
+            guard subscribers > 0, publishers > 0 else { throw ValidationError("--subscribers and --publishers must be at least 1") }
+            guard size >= 0, size <= 1 << 20 else { throw ValidationError("--size must be between 0 and 1048576") }
+            guard duration > 0 else { throw ValidationError("--duration must be positive") }
+            guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
+            if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        }
+
+        func run() async throws {
+            var configuration = FanoutBenchmark.Configuration(target: try LoadTarget(url: url))
+            configuration.subscribers = subscribers
+            configuration.publishers = publishers
+            configuration.payloadBytes = size
+            configuration.duration = .milliseconds(Int64(duration * 1000))
+            configuration.rate = rate
+            configuration.window = window
+            configuration.threads = threads
+            configuration.channel = channel
+            let benchmark = FanoutBenchmark(configuration: configuration)
+            let result: FanoutBenchmark.Result
+            do {
+                result = try await benchmark.run { progress in
+                    let line = String(
+                        format: "\r[%4.0fs] deliveries/s %10.0f  published %9d  delivered %11d",
+                        progress.elapsedSeconds, progress.deliveriesPerSecond, progress.published, progress.delivered
+                    )
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
+                FileHandle.standardError.write(Data("\n".utf8))
+            } catch {
+                FileHandle.standardError.write(Data("\nswitchboard bench: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                print(Self.table(result))
+            }
+            if result.lost > 0 || result.closedSubscribers > 0 { throw ExitCode(3) }
+        }
+
+        static func table(_ r: FanoutBenchmark.Result) -> String {
+            let l = r.latencyMicroseconds
+            func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
+            return """
+                fan-out     \(r.publishers) → \(r.subscribers) subscribers, \(r.payloadBytes) B
+                duration    \(String(format: "%.2f", r.durationSeconds)) s
+                published   \(r.published)
+                deliveries  \(r.deliveries) of \(r.expectedDeliveries) expected
+                rate        \(String(format: "%.0f", r.deliveriesPerSecond)) deliveries/s
+                latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))
+                lost        \(r.lost)   out of order \(r.outOfOrder)   subscribers closed \(r.closedSubscribers)
+                """
+        }
+    }
+}

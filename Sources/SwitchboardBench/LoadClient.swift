@@ -1,0 +1,178 @@
+import NIOCore
+import NIOPosix
+import SwitchboardCore
+
+/// A lean WebSocket client on plain NIO handlers for load generation: it performs the opening
+/// handshake itself, parses unmasked server frames in place and hands text payloads to a
+/// ``LoadClientRole``. No task, stream or copy per message, so one core can drive far more
+/// traffic than the server under test delivers per core.
+final class LoadClient: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum Phase { case handshaking, open, closed }
+
+    let role: any LoadClientRole
+    private let host: String
+    private let path: String
+    private var phase = Phase.handshaking
+    private var buffer = ByteBuffer()
+    private(set) var context: ChannelHandlerContext?
+    /// Set when the server closed the connection, with its close code.
+    private(set) var closeCode: UInt16?
+
+    init(role: any LoadClientRole, host: String, path: String) {
+        self.role = role
+        self.host = host
+        self.path = path
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUser-Agent: switchboard-bench\r\n\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if phase != .closed {
+            phase = .closed
+            role.closed(self, code: closeCode)
+        }
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        if phase == .handshaking {
+            guard let end = buffer.readableBytesView.firstRange(of: [13, 10, 13, 10]) else { return }
+            let headLength = end.upperBound - buffer.readableBytesView.startIndex
+            let head = buffer.readString(length: headLength) ?? ""
+            guard head.hasPrefix("HTTP/1.1 101") else {
+                phase = .closed
+                role.failed(self, reason: String(head.prefix { $0 != "\r" }))
+                context.close(promise: nil)
+                return
+            }
+            phase = .open
+        }
+        while phase == .open, let frame = nextFrame() {
+            switch frame.opcode {
+            case WireFrame.Opcode.text.rawValue:
+                role.received(self, text: frame.payload)
+            case WireFrame.Opcode.ping.rawValue:
+                send(.pong, payload: frame.payload)
+                context.flush()
+            case WireFrame.Opcode.close.rawValue:
+                var payload = frame.payload
+                closeCode = payload.readInteger(as: UInt16.self) ?? 1005
+                send(.close, payload: ByteBuffer(bytes: [UInt8(closeCode! >> 8), UInt8(closeCode! & 0xFF)]))
+                context.flush()
+                context.close(promise: nil)
+            default:
+                break
+            }
+        }
+        buffer.discardReadBytes()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        role.readComplete(self)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    /// Parses one complete unmasked frame from the buffer, if there is one.
+    private func nextFrame() -> (opcode: UInt8, payload: ByteBuffer)? {
+        let start = buffer.readerIndex
+        guard let first = buffer.getInteger(at: start, as: UInt8.self),
+            let second = buffer.getInteger(at: start + 1, as: UInt8.self)
+        else { return nil }
+        var length = Int(second & 0x7F)
+        var headerLength = 2
+        if length == 126 {
+            guard let extended = buffer.getInteger(at: start + 2, as: UInt16.self) else { return nil }
+            length = Int(extended)
+            headerLength = 4
+        } else if length == 127 {
+            guard let extended = buffer.getInteger(at: start + 2, as: UInt64.self) else { return nil }
+            length = Int(extended)
+            headerLength = 10
+        }
+        guard buffer.readableBytes >= headerLength + length else { return nil }
+        buffer.moveReaderIndex(forwardBy: headerLength)
+        let payload = buffer.readSlice(length: length)!
+        return (first & 0x0F, payload)
+    }
+
+    /// Writes one masked frame (not flushed).
+    func send(_ opcode: WireFrame.Opcode, payload: ByteBuffer) {
+        guard let context else { return }
+        var frame = context.channel.allocator.buffer(capacity: payload.readableBytes + 14)
+        payload.withUnsafeReadableBytes { WireFrame.writeMasked(opcode, payload: $0, maskKey: 0x3779_1A2B, into: &frame) }
+        context.write(wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// Writes one masked text frame from a string (not flushed).
+    func sendText(_ text: String) {
+        send(.text, payload: ByteBuffer(string: text))
+    }
+
+    func flush() {
+        context?.flush()
+    }
+}
+
+/// What a load client does with the frames it receives.
+protocol LoadClientRole: AnyObject {
+    func received(_ client: LoadClient, text: ByteBuffer)
+    func readComplete(_ client: LoadClient)
+    func closed(_ client: LoadClient, code: UInt16?)
+    func failed(_ client: LoadClient, reason: String)
+}
+
+extension LoadClientRole {
+    func readComplete(_ client: LoadClient) {}
+}
+
+/// Where the server under test listens.
+public struct LoadTarget: Sendable {
+    public var host: String
+    public var port: Int
+    public var path: String
+
+    /// Parses `ws://host:port/path`.
+    public init(url: String) throws {
+        guard url.hasPrefix("ws://") else { throw LoadError("only ws:// URLs are supported: \(url)") }
+        let rest = url.dropFirst("ws://".count)
+        let authority = rest.prefix { $0 != "/" }
+        let path = rest.dropFirst(authority.count)
+        let parts = authority.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else { throw LoadError("expected ws://HOST:PORT/PATH, got \(url)") }
+        self.host = String(parts[0])
+        self.port = port
+        self.path = path.isEmpty ? "/" : String(path)
+    }
+}
+
+/// A load run that could not proceed, with the reason.
+public struct LoadError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension LoadClient {
+    /// Opens a connection to `target` driven by `role`.
+    static func connect(to target: LoadTarget, on loop: any EventLoop, role: any LoadClientRole) -> EventLoopFuture<LoadClient> {
+        let client = LoadClient(role: role, host: "\(target.host):\(target.port)", path: target.path)
+        let bootstrap = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) }
+            }
+        return bootstrap.connect(host: target.host, port: target.port).map { _ in client }
+    }
+}

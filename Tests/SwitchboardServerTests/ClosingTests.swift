@@ -1,0 +1,205 @@
+import NIOCore
+import NIOWebSocket
+import SwitchboardCore
+import ServiceLifecycle
+import SwitchboardServer
+import Testing
+import WSClient
+
+/// Every way the server ends a connection, and that each ends only that connection.
+@Suite("Close codes and limits")
+struct ClosingTests {
+    func expectClose(_ frame: WebSocketCloseFrame?, _ code: UInt16, sourceLocation: SourceLocation = #_sourceLocation) {
+        let received: UInt16? = frame.map {
+            switch $0.closeCode {
+            case .unknown(let raw): raw
+            default: UInt16(webSocketErrorCode: $0.closeCode)
+            }
+        }
+        #expect(received == code, sourceLocation: sourceLocation)
+    }
+
+    @Test func binaryFramesClose1003() async throws {
+        try await TestServer.with { server in
+            let client = try await TestClient.connect(server.url)
+            _ = try await client.next()
+            try await client.sendBinary([1, 2, 3])
+            expectClose(try await client.closeFrame(), 1003)
+            #expect(try await stillServes(server))
+        }
+    }
+
+    @Test func oversizedMessagesClose1009() async throws {
+        try await TestServer.with({ $0.hub.maxMessageBytes = 1024 }) { server in
+            let client = try await TestClient.connect(server.url)
+            _ = try await client.next()
+            try await client.send(#"{"type":"publish","channel":"big","data":"\#(String(repeating: "x", count: 2000))"}"#)
+            expectClose(try await client.closeFrame(), 1009)
+            #expect(try await stillServes(server))
+        }
+    }
+
+    @Test func fragmentedMessagesOverTheLimitClose1009() async throws {
+        try await TestServer.with({ $0.hub.maxMessageBytes = 1024 }) { server in
+            let client = try await TestClient.connect(server.url)
+            _ = try await client.next()
+            let part = ByteBuffer(repeating: UInt8(ascii: "x"), count: 600)
+            try await client.send(frame: WebSocketFrame(fin: false, opcode: .text, data: part))
+            try await client.send(frame: WebSocketFrame(fin: false, opcode: .continuation, data: part))
+            expectClose(try await client.closeFrame(), 1009)
+        }
+    }
+
+    @Test func fragmentedMessagesAreReassembled() async throws {
+        try await TestServer.with { server in
+            let client = try await TestClient.connect(server.url)
+            _ = try await client.next()
+            try await client.send(frame: WebSocketFrame(fin: false, opcode: .text, data: ByteBuffer(string: #"{"type":"pi"#)))
+            try await client.send(frame: WebSocketFrame(fin: false, opcode: .continuation, data: ByteBuffer(string: #"ng","id""#)))
+            try await client.send(frame: WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer(string: #":9}"#)))
+            #expect(try await client.next() == #"{"type":"pong","id":9}"#)
+            try await client.close()
+        }
+    }
+
+    @Test func invalidUTF8Closes1007() async throws {
+        try await TestServer.with { server in
+            let client = try await TestClient.connect(server.url)
+            _ = try await client.next()
+            try await client.send(frame: WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: [0x7B, 0xC0, 0x80, 0x7D])))
+            expectClose(try await client.closeFrame(), 1007)
+            #expect(try await stillServes(server))
+        }
+    }
+
+    @Test func clientCloseIsEchoed() async throws {
+        try await TestServer.with { server in
+            let client = try await TestClient.connect(server.url)
+            _ = try await client.next()
+            try await client.close()
+            expectClose(try await client.closeFrame(), 1000)
+            try await server.eventually("the session to leave") { server.hub.connectionCount == 0 }
+        }
+    }
+
+    @Test func unmaskedFramesClose1002() async throws {
+        try await TestServer.with { server in
+            let connection = try await RawConnection.connect(port: server.port)
+            var request = RawConnection.upgradeRequest()
+            request += [0x81, 0x02, 0x7B, 0x7D]  // unmasked text frame "{}"
+            let reply = ServerFrames(try await connection.exchange(request))
+            #expect(reply.statusLine == "HTTP/1.1 101 Switching Protocols")
+            #expect(reply.closeCode == 1002)
+        }
+    }
+
+    @Test func slowConsumerIsClosedWith4002AndItsMailboxStaysBounded() async throws {
+        try await TestServer.with({
+            $0.hub.outboundQueueFrames = 64
+            $0.hub.outboundQueueBytes = 64 * 1024
+            // Long enough for the test to come back and read the close frame.
+            $0.hub.closeTimeout = .seconds(600)
+        }) { server in
+            let slow = try await TestClient.connect(server.url, startReading: false)
+            try await slow.send(#"{"type":"subscribe","channel":"firehose"}"#)
+            let healthy = try await TestClient.connect(server.url)
+            _ = try await healthy.next()
+            try await healthy.send(#"{"type":"subscribe","channel":"firehose"}"#)
+            _ = try await healthy.next()
+            let publisher = try await TestClient.connect(server.url)
+            _ = try await publisher.next()
+
+            // Publish until the server gives up on the client that does not read.
+            let payload = String(repeating: "p", count: 1000)
+            var published = 0
+            while await server.hub.statistics().slowConsumerCloses == 0 && published < 200_000 {
+                published += 1
+                try await publisher.send(#"{"type":"publish","channel":"firehose","data":"\#(payload)","id":\#(published)}"#)
+                _ = try await publisher.next()
+                let mailboxes = await server.hub.sessionMailboxes()
+                #expect(mailboxes.values.allSatisfy { $0.depth <= 64 && $0.queuedBytes <= 64 * 1024 })
+            }
+            #expect(await server.hub.statistics().slowConsumerCloses == 1)
+
+            // The healthy subscriber got every message, in order.
+            for n in 1...published {
+                let message = try #require(try await healthy.next())
+                #expect(message.hasSuffix(#","seq":\#(n)}"#))
+            }
+            await slow.resumeReading()
+            expectClose(try await slow.closeFrame(), 4002)
+            try await healthy.close()
+            try await publisher.close()
+        }
+    }
+
+    @Test func silentClientsAreClosedByTheHeartbeat() async throws {
+        try await TestServer.with({
+            $0.hub.heartbeatInterval = .milliseconds(100)
+            $0.hub.closeTimeout = .milliseconds(200)
+        }) { server in
+            let connection = try await RawConnection.connect(port: server.port)
+            // Complete the handshake, then never answer a ping.
+            let reply = ServerFrames(try await connection.exchange(RawConnection.upgradeRequest()))
+            #expect(reply.frames.contains { $0.opcode == 0x9 }, "pings were sent")
+            #expect(reply.closeCode == 1001)
+            #expect(try await stillServes(server))
+        }
+    }
+
+    @Test func clientsThatAnswerPingsStayConnected() async throws {
+        try await TestServer.with({ $0.hub.heartbeatInterval = .milliseconds(500) }) { server in
+            let client = try await TestClient.connect(server.url)
+            _ = try await client.next()
+            // Across several heartbeat intervals the client, which answers pings but sends
+            // nothing else for up to 3 s, keeps working.
+            for n in 0..<4 {
+                try await Task.sleep(for: .milliseconds(750))
+                try await client.send(#"{"type":"ping","id":\#(n)}"#)
+                #expect(try await client.next() == #"{"type":"pong","id":\#(n)}"#)
+            }
+            try await client.close()
+        }
+    }
+
+    @Test func gracefulShutdownDeliversQueuedMessagesThenCloses1001() async throws {
+        try await TestServer.with { server in
+            let subscriber = try await TestClient.connect(server.url, startReading: false)
+            try await subscriber.send(#"{"type":"subscribe","channel":"last"}"#)
+            let publisher = try await TestClient.connect(server.url)
+            _ = try await publisher.next()
+            let count = 500
+            for n in 1...count {
+                try await publisher.send(#"{"type":"publish","channel":"last","data":\#(n),"id":\#(n)}"#)
+            }
+            for _ in 1...count { _ = try await publisher.next() }
+            // Every message is accepted; now shut down while the subscriber has not read them.
+            await server.group.triggerGracefulShutdown()
+            await subscriber.resumeReading()
+            #expect(try await subscriber.next()?.hasPrefix(#"{"type":"welcome""#) == true)
+            #expect(try await subscriber.next() == #"{"type":"subscribed","channel":"last"}"#)
+            for n in 1...count {
+                let message = try #require(try await subscriber.next())
+                #expect(message.contains(#""data":\#(n),"#))
+            }
+            expectClose(try await subscriber.closeFrame(), 1001)
+        }
+    }
+
+    /// A fresh client can still connect and be served.
+    func stillServes(_ server: TestServer) async throws -> Bool {
+        let client = try await TestClient.connect(server.url)
+        defer { Task { try? await client.close() } }
+        _ = try await client.next()
+        try await client.send(#"{"type":"ping","id":"alive"}"#)
+        return try await client.next() == #"{"type":"pong","id":"alive"}"#
+    }
+}
+
+extension UInt16 {
+    init(webSocketErrorCode code: WebSocketErrorCode) {
+        var buffer = ByteBuffer()
+        buffer.write(webSocketErrorCode: code)
+        self = buffer.readInteger(as: UInt16.self) ?? 0
+    }
+}
