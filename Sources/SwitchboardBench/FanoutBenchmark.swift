@@ -390,26 +390,41 @@ enum BenchPayload {
 
     /// Reads `t`, `p` and `n` from a `message` frame's text without building a string.
     static func parse(_ text: ByteBuffer) -> Fields? {
-        let view = text.readableBytesView
-        guard let range = view.firstRange(of: marker) else { return nil }
-        var index = range.upperBound
-        func number() -> UInt64? {
-            var value: UInt64 = 0
-            var digits = 0
-            while index < view.endIndex, view[index] >= 48, view[index] <= 57 {
-                value = value &* 10 &+ UInt64(view[index] - 48)
-                index += 1
-                digits += 1
+        text.withUnsafeReadableBytes { bytes -> Fields? in
+            guard let start = find(marker, in: bytes) else { return nil }
+            var index = start + marker.count
+            func number() -> UInt64? {
+                var value: UInt64 = 0
+                let first = index
+                while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                    value = value &* 10 &+ UInt64(bytes[index] - 48)
+                    index += 1
+                }
+                return index > first ? value : nil
             }
-            return digits > 0 ? value : nil
+            guard let sentAt = number() else { return nil }
+            index += 5  // ,"p":
+            guard let publisher = number() else { return nil }
+            index += 5  // ,"n":
+            guard let sequence = number() else { return nil }
+            return Fields(sentAt: sentAt, publisher: Int(publisher), sequence: Int(sequence))
         }
-        func skip(_ count: Int) { index += count }
-        guard let sentAt = number() else { return nil }
-        skip(5)  // ,"p":
-        guard let publisher = number() else { return nil }
-        skip(5)  // ,"n":
-        guard let sequence = number() else { return nil }
-        return Fields(sentAt: sentAt, publisher: Int(publisher), sequence: Int(sequence))
+    }
+
+    /// Offset of `needle` in `bytes` (a plain scan: the marker sits in the first few dozen bytes).
+    private static func find(_ needle: [UInt8], in bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= needle.count, let first = needle.first else { return nil }
+        var index = 0
+        let last = bytes.count - needle.count
+        while index <= last {
+            if bytes[index] == first {
+                var k = 1
+                while k < needle.count && bytes[index + k] == needle[k] { k += 1 }
+                if k == needle.count { return index }
+            }
+            index += 1
+        }
+        return nil
     }
 }
 

@@ -166,13 +166,16 @@ public struct LoadError: Error, CustomStringConvertible {
 
 extension LoadClient {
     /// Opens a connection to `target` driven by `role`.
-    static func connect(to target: LoadTarget, on loop: any EventLoop, role: any LoadClientRole) -> EventLoopFuture<LoadClient> {
+    static func connect(to target: LoadTarget, on loop: any EventLoop, role: any LoadClientRole, bindingTo source: String? = nil) -> EventLoopFuture<LoadClient> {
         let client = LoadClient(role: role, host: "\(target.host):\(target.port)", path: target.path)
-        let bootstrap = ClientBootstrap(group: loop)
+        var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) }
             }
+        if let source, let address = try? SocketAddress(ipAddress: source, port: 0) {
+            bootstrap = bootstrap.bind(to: address)
+        }
         return bootstrap.connect(host: target.host, port: target.port).map { _ in client }
     }
 }

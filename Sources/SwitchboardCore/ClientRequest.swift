@@ -94,6 +94,10 @@ extension ClientRequest {
                 }
             }
         } catch let error as JSONScanner.SyntaxError {
+            var document = JSONScanner(bytes, maxDepth: maxDepth)
+            if (try? document.scanDocument()) != nil {
+                return .failure(ProtocolError(.badRequest, "a request must be a JSON object"))
+            }
             return .failure(ProtocolError(.badJSON, "message is not valid JSON: \(error)"))
         } catch {
             return .failure(ProtocolError(.badJSON, "message is not valid JSON"))

@@ -1,3 +1,5 @@
+import SwitchboardCore
+
 /// The page served at `/`: what this service is and how to talk to it, with a tiny live client.
 enum LandingPage {
     static func html(webSocketPath: String) -> String {

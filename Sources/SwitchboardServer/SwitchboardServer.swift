@@ -1,3 +1,4 @@
+import SwitchboardCore
 import Hummingbird
 public import Logging
 import NIOCore

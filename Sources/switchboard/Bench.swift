@@ -7,7 +7,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a running hub with real WebSocket clients.",
         discussion: "Run the server separately (pinned with taskset for fair numbers) and point the bench at it. See BENCHMARKS.md for the exact commands behind every published figure.",
-        subcommands: [Fanout.self]
+        subcommands: [Fanout.self, Idle.self]
     )
 }
 
@@ -100,6 +100,57 @@ extension Bench {
                 latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))
                 lost        \(r.lost)   out of order \(r.outOfOrder)   subscribers closed \(r.closedSubscribers)
                 """
+        }
+    }
+
+    /// Many connections that do nothing: connect rate and memory per connection.
+    struct Idle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Idle: open N connections, hold them, report connect rate and server memory per connection.",
+            discussion: "With --server-pid the server's resident memory (VmRSS) is read before and after, giving bytes per idle connection. Beyond ~28000 connections use several --source addresses (127.0.0.2, 127.0.0.3, …)."
+        )
+
+        @Option(help: "WebSocket URL of the hub.")
+        var url = "ws://127.0.0.1:8080/ws"
+        @Option(help: "Connections to open.")
+        var connections = 10_000
+        @Option(help: "Connections opened at once.")
+        var concurrency = 256
+        @Option(help: "Event-loop threads of the load generator.")
+        var threads = 1
+        @Option(help: "Seconds to hold the connections before measuring.")
+        var hold = 2.0
+        @Option(help: "The server's process id, to measure its memory per connection.")
+        var serverPID: Int32?
+        @Option(help: "Local source address (repeatable) to spread connections over.")
+        var source: [String] = []
+        @Flag(help: "Print the result as JSON on stdout.")
+        var json = false
+
+        func run() async throws {
+            var configuration = IdleBenchmark.Configuration(target: try LoadTarget(url: url))
+            configuration.connections = connections
+            configuration.concurrency = max(1, concurrency)
+            configuration.threads = max(1, threads)
+            configuration.hold = .milliseconds(Int64(hold * 1000))
+            configuration.serverPID = serverPID
+            configuration.sourceAddresses = source
+            let result = try await IdleBenchmark(configuration: configuration).run { opened in
+                FileHandle.standardError.write(Data("\ropened \(opened)".utf8))
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                print("idle        \(result.connections) connections held, \(result.failed) failed")
+                print("connect     \(String(format: "%.0f", result.connectsPerSecond)) connections/s (\(String(format: "%.2f", result.connectSeconds)) s)")
+                if let perConnection = result.serverBytesPerConnection, let before = result.serverRSSBeforeBytes, let after = result.serverRSSAfterBytes {
+                    print("server RSS  \(before / 1024) KiB → \(after / 1024) KiB: \(String(format: "%.0f", perConnection)) bytes per connection")
+                }
+            }
+            if result.failed > 0 { throw ExitCode(3) }
         }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import SwitchboardCore
 import SwitchboardServer
 
 /// `switchboard serve`: runs the hub until SIGINT or SIGTERM, then drains it.

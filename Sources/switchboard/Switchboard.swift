@@ -1,4 +1,5 @@
 import ArgumentParser
+import SwitchboardCore
 import SwitchboardServer
 
 /// `switchboard`: a real-time WebSocket hub and its own operator console, in one binary.

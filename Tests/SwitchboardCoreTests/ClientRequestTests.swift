@@ -222,10 +222,8 @@ struct ClientRequestErrorTests {
     static let badJSONCases: [(String, String)] = [
         ("", "empty message at byte 0"),
         ("   ", "empty message at byte 3"),
-        ("[]", "expected a JSON object at byte 0"),
-        (#""ping""#, "expected a JSON object at byte 0"),
-        ("42", "expected a JSON object at byte 0"),
-        ("null", "expected a JSON object at byte 0"),
+        ("[", "expected a JSON object at byte 0"),
+        ("x{}", "expected a JSON object at byte 0"),
         (#"{"type":"ping""#, "expected ',' or '}' at byte 14"),
         (#"{"type":"ping"} x"#, "unexpected bytes after the object at byte 16"),
         (#"{"type":"ping",}"#, "expected a string key at byte 15"),
@@ -241,6 +239,13 @@ struct ClientRequestErrorTests {
         #expect(error.code == .badJSON)
         #expect(error.message == "message is not valid JSON: \(detail)")
         #expect(error.id == nil)
+    }
+
+    @Test("valid JSON that is not an object is bad_request", arguments: ["[]", "[1,2]", #""ping""#, "42", "null", "true"])
+    func validButNotAnObject(text: String) throws {
+        let error = try #require(DecodedRequest(text).error)
+        #expect(error.code == .badRequest)
+        #expect(error.message == "a request must be a JSON object")
     }
 
     @Test("nesting deeper than the limit is bad_json")

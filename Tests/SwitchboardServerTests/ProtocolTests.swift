@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOWebSocket
+import SwitchboardCore
 import SwitchboardServer
 import Testing
 import WSClient
@@ -125,7 +126,7 @@ struct ProtocolTests {
             let cases: [(String, String)] = [
                 ("not json", "bad_json"),
                 (#"{"type":"publish","channel":"x","data":}"#, "bad_json"),
-                ("[1,2]", "bad_json"),
+                ("[1,2]", "bad_request"),
                 (#"{"channel":"x"}"#, "bad_request"),
                 (#"{"type":7}"#, "bad_request"),
                 (#"{"type":"dance","id":"d1"}"#, "unknown_type"),

@@ -1,0 +1,266 @@
+/// Everything an operator view reads, at one moment: the one value the console, the admin
+/// stream and the admin API serve.
+///
+/// Totals, rates and series are always complete; client rows are a window chosen by the reader
+/// (``ClientQuery``), so a snapshot stays cheap at 100k connections.
+public struct DashboardSnapshot: Codable, Sendable, Equatable {
+    public var server: ServerInfo
+    public var totals: Totals
+    /// Rates over the last 1, 10 and 60 seconds.
+    public var rates1s: Rates
+    public var rates10s: Rates
+    public var rates60s: Rates
+    /// Per-second history (the last few minutes) for sparklines.
+    public var series: Series
+    /// Publish → write latency, microseconds.
+    public var latency: LatencyStats
+    public var clients: ClientWindow
+    public var channels: [ChannelRow]
+    public var actors: [ActorRow]
+    /// The most recent lifecycle events, oldest first.
+    public var events: [HubEvent]
+
+    public init(
+        server: ServerInfo, totals: Totals, rates1s: Rates = Rates(), rates10s: Rates = Rates(), rates60s: Rates = Rates(),
+        series: Series = Series(), latency: LatencyStats = LatencyStats(), clients: ClientWindow = ClientWindow(),
+        channels: [ChannelRow] = [], actors: [ActorRow] = [], events: [HubEvent] = []
+    ) {
+        self.server = server
+        self.totals = totals
+        self.rates1s = rates1s
+        self.rates10s = rates10s
+        self.rates60s = rates60s
+        self.series = series
+        self.latency = latency
+        self.clients = clients
+        self.channels = channels
+        self.actors = actors
+        self.events = events
+    }
+}
+
+/// Who is serving.
+public struct ServerInfo: Codable, Sendable, Equatable {
+    public var name = "switchboard"
+    public var version: String
+    /// `ws://host:port/path`
+    public var address: String
+    public var uptimeSeconds: Double
+    /// `ok`, or a short reason the hub is degraded (e.g. `draining`, `restarting metrics`).
+    public var health: String
+
+    public init(version: String, address: String, uptimeSeconds: Double, health: String = "ok") {
+        self.version = version
+        self.address = address
+        self.uptimeSeconds = uptimeSeconds
+        self.health = health
+    }
+}
+
+/// Counters since start, and gauges read from live state when the snapshot was taken.
+public struct Totals: Codable, Sendable, Equatable {
+    // Gauges.
+    public var connections = 0
+    public var subscriptions = 0
+    public var channels = 0
+    /// Sum of every actor's mailbox depth.
+    public var mailboxDepth = 0
+    // Counters.
+    public var connects = 0
+    public var disconnects = 0
+    public var messagesIn = 0
+    public var messagesOut = 0
+    public var bytesIn = 0
+    public var bytesOut = 0
+    public var published = 0
+    public var deliveries = 0
+    public var kicks = 0
+    public var slowConsumerCloses = 0
+    public var errors = 0
+    public var restarts = 0
+    /// Lifecycle events the collector could not take because its mailbox was full.
+    public var eventsDropped = 0
+
+    public init() {}
+}
+
+/// Latency percentiles in microseconds.
+public struct LatencyStats: Codable, Sendable, Equatable {
+    public var count: UInt64 = 0
+    public var p50: UInt64 = 0
+    public var p90: UInt64 = 0
+    public var p99: UInt64 = 0
+    public var p999: UInt64 = 0
+    public var max: UInt64 = 0
+
+    public init(count: UInt64 = 0, p50: UInt64 = 0, p90: UInt64 = 0, p99: UInt64 = 0, p999: UInt64 = 0, max: UInt64 = 0) {
+        self.count = count
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.p999 = p999
+        self.max = max
+    }
+}
+
+/// One client, as operators see it.
+public struct ClientRow: Codable, Sendable, Equatable {
+    public var id: String
+    public var remoteAddress: String
+    public var userAgent: String
+    /// Wall-clock seconds since 1970.
+    public var connectedAt: Double
+    /// Wall-clock seconds since 1970 of the last frame received.
+    public var lastActivity: Double
+    public var channels: [String]
+    public var messagesIn: Int
+    public var messagesOut: Int
+    public var bytesIn: Int
+    public var bytesOut: Int
+    /// Messages per second in + out over the last collector tick.
+    public var rate: Double
+    public var mailbox: MailboxCounts
+    public var mailboxCapacity: Int
+
+    public init(
+        id: String, remoteAddress: String, userAgent: String, connectedAt: Double, lastActivity: Double, channels: [String],
+        messagesIn: Int, messagesOut: Int, bytesIn: Int, bytesOut: Int, rate: Double, mailbox: MailboxCounts, mailboxCapacity: Int
+    ) {
+        self.id = id
+        self.remoteAddress = remoteAddress
+        self.userAgent = userAgent
+        self.connectedAt = connectedAt
+        self.lastActivity = lastActivity
+        self.channels = channels
+        self.messagesIn = messagesIn
+        self.messagesOut = messagesOut
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.rate = rate
+        self.mailbox = mailbox
+        self.mailboxCapacity = mailboxCapacity
+    }
+}
+
+/// The rows of a ``ClientQuery``, and how many clients matched in all.
+public struct ClientWindow: Codable, Sendable, Equatable {
+    public var total = 0
+    public var offset = 0
+    public var rows: [ClientRow] = []
+
+    public init(total: Int = 0, offset: Int = 0, rows: [ClientRow] = []) {
+        self.total = total
+        self.offset = offset
+        self.rows = rows
+    }
+}
+
+/// One channel.
+public struct ChannelRow: Codable, Sendable, Equatable {
+    public var name: String
+    public var subscribers: Int
+    /// Messages published per second (last collector tick).
+    public var messageRate: Double
+    public var published: Int
+
+    public init(name: String, subscribers: Int, messageRate: Double, published: Int) {
+        self.name = name
+        self.subscribers = subscribers
+        self.messageRate = messageRate
+        self.published = published
+    }
+}
+
+/// One actor and its mailbox.
+public struct ActorRow: Codable, Sendable, Equatable {
+    public var name: String
+    public var kind: String
+    public var depth: Int
+    public var peak: Int
+    public var capacity: Int
+    public var processedPerSecond: Double
+    public var processed: Int
+    public var dropped: Int
+    public var restarts: Int
+
+    public init(name: String, kind: String, depth: Int, peak: Int, capacity: Int, processedPerSecond: Double, processed: Int, dropped: Int, restarts: Int) {
+        self.name = name
+        self.kind = kind
+        self.depth = depth
+        self.peak = peak
+        self.capacity = capacity
+        self.processedPerSecond = processedPerSecond
+        self.processed = processed
+        self.dropped = dropped
+        self.restarts = restarts
+    }
+}
+
+/// Which client rows a reader wants.
+public struct ClientQuery: Codable, Sendable, Equatable {
+    /// Sort keys for the client table.
+    public enum SortKey: String, Codable, Sendable, CaseIterable {
+        case id, remote, age, idle, channels, messagesIn = "msgs_in", messagesOut = "msgs_out", rate, mailbox
+    }
+
+    public var sort = SortKey.id
+    public var descending = false
+    /// Case-insensitive substring of id, remote address, user agent or a channel name.
+    public var filter = ""
+    /// Only clients subscribed to this channel.
+    public var channel: String?
+    public var offset = 0
+    public var limit = 50
+
+    public init(sort: SortKey = .id, descending: Bool = false, filter: String = "", channel: String? = nil, offset: Int = 0, limit: Int = 50) {
+        self.sort = sort
+        self.descending = descending
+        self.filter = filter
+        self.channel = channel
+        self.offset = offset
+        self.limit = limit
+    }
+
+    /// Whether `row` passes the filter and channel conditions.
+    public func matches(_ row: ClientRow) -> Bool {
+        if let channel, !row.channels.contains(channel) { return false }
+        guard !filter.isEmpty else { return true }
+        let needle = filter.lowercased()
+        return row.id.lowercased().contains(needle) || row.remoteAddress.lowercased().contains(needle)
+            || row.userAgent.lowercased().contains(needle) || row.channels.contains { $0.lowercased().contains(needle) }
+    }
+
+    /// Whether `a` sorts before `b`; ties break on id so windows are stable.
+    public func orders(_ a: ClientRow, before b: ClientRow) -> Bool {
+        func key(_ lhs: ClientRow, _ rhs: ClientRow) -> Bool? {
+            switch sort {
+            case .id: return Self.idOrder(lhs.id, rhs.id)
+            case .remote: return lhs.remoteAddress == rhs.remoteAddress ? nil : lhs.remoteAddress < rhs.remoteAddress
+            case .age: return lhs.connectedAt == rhs.connectedAt ? nil : lhs.connectedAt > rhs.connectedAt
+            case .idle: return lhs.lastActivity == rhs.lastActivity ? nil : lhs.lastActivity > rhs.lastActivity
+            case .channels: return lhs.channels.count == rhs.channels.count ? nil : lhs.channels.count < rhs.channels.count
+            case .messagesIn: return lhs.messagesIn == rhs.messagesIn ? nil : lhs.messagesIn < rhs.messagesIn
+            case .messagesOut: return lhs.messagesOut == rhs.messagesOut ? nil : lhs.messagesOut < rhs.messagesOut
+            case .rate: return lhs.rate == rhs.rate ? nil : lhs.rate < rhs.rate
+            case .mailbox: return lhs.mailbox.depth == rhs.mailbox.depth ? nil : lhs.mailbox.depth < rhs.mailbox.depth
+            }
+        }
+        if let ordered = key(a, b) { return descending ? !ordered : ordered }
+        return Self.idOrder(a.id, b.id) ?? false
+    }
+
+    /// Client ids compare by length first, so c9 sorts before c10.
+    static func idOrder(_ a: String, _ b: String) -> Bool? {
+        if a == b { return nil }
+        if a.utf8.count != b.utf8.count { return a.utf8.count < b.utf8.count }
+        return a < b
+    }
+
+    /// Applies filter, sort and window to rows gathered from every shard.
+    public func window(_ rows: [ClientRow]) -> ClientWindow {
+        let matching = rows.filter(matches).sorted(by: orders)
+        let start = min(max(0, offset), matching.count)
+        let end = min(matching.count, start + max(0, limit))
+        return ClientWindow(total: matching.count, offset: start, rows: Array(matching[start..<end]))
+    }
+}

@@ -1,0 +1,296 @@
+public import Histogram
+
+/// What the metrics collector reads from the hub: live gauges, counters, and rows, all taken
+/// from the hub's own state when asked (never kept by increment and decrement).
+public protocol HubProbe: Sendable {
+    /// `ws://host:port/path`
+    var address: String { get }
+    var uptimeSeconds: Double { get }
+    /// `ok`, or why the hub is degraded.
+    var health: String { get }
+    /// Counters and gauges of the hub (the collector adds its own: restarts, dropped events).
+    func totals() async -> Totals
+    /// Per-client message totals and mailbox throughput, for per-client rates.
+    func clientCounters() async -> [ClientCounter]
+    /// Every client, for a windowed query (rates are filled in by the collector).
+    func clientRows() async -> [ClientRow]
+    /// Every channel with subscribers (rates are filled in by the collector).
+    func channelRows() async -> [ChannelRow]
+    /// Every actor that is not a session (sessions come from the client rows).
+    func actorRows() async -> [ActorRow]
+    /// Publish → write latencies recorded since the last call, in microseconds.
+    func takeLatencies() async -> Histogram<UInt64>
+}
+
+/// A client's running totals, sampled once per tick.
+public struct ClientCounter: Sendable {
+    public var id: String
+    public var messages: Int
+    public var processed: Int
+
+    public init(id: String, messages: Int, processed: Int) {
+        self.id = id
+        self.messages = messages
+        self.processed = processed
+    }
+}
+
+/// The metrics actor: lifecycle events stream into it through a bounded mailbox, and once a
+/// second it samples the hub's counters into per-second history. It serves
+/// ``DashboardSnapshot``s to the console, the admin API and the admin stream.
+public actor MetricsCollector {
+    public let probe: any HubProbe
+    public let mailbox: EventMailbox
+    public let tickInterval: Duration
+    private var history = RateHistory()
+    private var eventLog = EventLog(capacity: 1000)
+    private var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    private var clientRates: [String: Double] = [:]
+    private var actorRates: [String: Double] = [:]
+    private var channelRates: [String: Double] = [:]
+    private var previousClients: [String: ClientCounter] = [:]
+    private var previousActors: [String: Int] = [:]
+    private var previousChannels: [String: Int] = [:]
+    private var previousTick: ContinuousClock.Instant?
+    private var restarts: [String: Int] = [:]
+    private var counters = Totals()
+    private var subscribers: [Int: AsyncStream<HubEvent>.Continuation] = [:]
+    private var nextSubscriber = 0
+    private var failNextTick = false
+    private let startedAt = ContinuousClock.now
+
+    public init(probe: any HubProbe, mailbox: EventMailbox = EventMailbox(), tickInterval: Duration = .seconds(1)) {
+        self.probe = probe
+        self.mailbox = mailbox
+        self.tickInterval = tickInterval
+    }
+
+    // MARK: - Running
+
+    /// Drains events as they arrive and samples once per tick until cancelled. Supervised: if it
+    /// throws, the supervisor calls it again; history and the event log survive the restart.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                for await _ in self.mailbox.arrivals {
+                    await self.absorbEvents()
+                }
+            }
+            while !Task.isCancelled {
+                try await self.tick()
+                try await Task.sleep(for: tickInterval)
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Test-only fault injection: the next tick throws, and the supervisor must restart the actor.
+    public func injectFailure() {
+        failNextTick = true
+    }
+
+    /// Records a supervised actor's restart (called by the supervisor's handler).
+    public func recordRestart(of actor: String, error: String) {
+        restarts[actor, default: 0] += 1
+        record(HubEvent(time: Self.wallClock(), kind: .restart, detail: "\(actor) restarted after: \(error)"))
+    }
+
+    struct InjectedFailure: Error, CustomStringConvertible {
+        var description: String { "injected failure" }
+    }
+
+    /// Takes one sample of the hub.
+    public func tick() async throws {
+        if failNextTick {
+            failNextTick = false
+            throw InjectedFailure()
+        }
+        absorbEvents()
+        let now = ContinuousClock.now
+        let totals = await probe.totals()
+        history.append(
+            RateHistory.Sample(
+                time: (now - startedAt).seconds,
+                messagesIn: totals.messagesIn,
+                messagesOut: totals.messagesOut,
+                bytesIn: totals.bytesIn,
+                bytesOut: totals.bytesOut,
+                deliveries: totals.deliveries,
+                published: totals.published,
+                connections: totals.connections
+            )
+        )
+        latency.add(await probe.takeLatencies())
+        let elapsed = previousTick.map { max((now - $0).seconds, 1e-3) }
+        previousTick = now
+
+        var clients: [String: ClientCounter] = [:]
+        var rates: [String: Double] = [:]
+        for counter in await probe.clientCounters() {
+            clients[counter.id] = counter
+            if let elapsed, let before = previousClients[counter.id] {
+                rates[counter.id] = Double(counter.messages - before.messages) / elapsed
+            }
+        }
+        previousClients = clients
+        clientRates = rates
+
+        var actorProcessed: [String: Int] = [:]
+        var actorRatesNow: [String: Double] = [:]
+        for row in await probe.actorRows() {
+            actorProcessed[row.name] = row.processed
+            if let elapsed, let before = previousActors[row.name] {
+                actorRatesNow[row.name] = Double(row.processed - before) / elapsed
+            }
+        }
+        let metricsCounts = mailbox.gauge.read()
+        actorProcessed[mailbox.gauge.name] = metricsCounts.dequeued
+        if let elapsed, let before = previousActors[mailbox.gauge.name] {
+            actorRatesNow[mailbox.gauge.name] = Double(metricsCounts.dequeued - before) / elapsed
+        }
+        previousActors = actorProcessed
+        actorRates = actorRatesNow
+
+        var channelPublished: [String: Int] = [:]
+        var channelRatesNow: [String: Double] = [:]
+        for row in await probe.channelRows() {
+            channelPublished[row.name] = row.published
+            if let elapsed, let before = previousChannels[row.name] {
+                channelRatesNow[row.name] = Double(row.published - before) / elapsed
+            }
+        }
+        previousChannels = channelPublished
+        channelRates = channelRatesNow
+    }
+
+    // MARK: - Events
+
+    private func absorbEvents() {
+        for event in mailbox.drain() { record(event) }
+    }
+
+    private func record(_ event: HubEvent) {
+        let numbered = eventLog.append(event)
+        switch event.kind {
+        case .kick: counters.kicks += 1
+        case .error: counters.errors += 1
+        default: break
+        }
+        for continuation in subscribers.values { continuation.yield(numbered) }
+    }
+
+    /// Lifecycle events after `since`, oldest first.
+    public func events(since: UInt64 = 0, limit: Int = 1000) -> [HubEvent] {
+        absorbEvents()
+        return eventLog.events(since: since, limit: limit)
+    }
+
+    /// A live feed of events as they are recorded (bounded: a reader that falls behind by more
+    /// than 1000 events loses the oldest).
+    public func subscribe() -> (id: Int, events: AsyncStream<HubEvent>) {
+        let (stream, continuation) = AsyncStream.makeStream(of: HubEvent.self, bufferingPolicy: .bufferingNewest(1000))
+        nextSubscriber += 1
+        subscribers[nextSubscriber] = continuation
+        return (nextSubscriber, stream)
+    }
+
+    public func unsubscribe(_ id: Int) {
+        subscribers.removeValue(forKey: id)?.finish()
+    }
+
+    // MARK: - Snapshots
+
+    /// Totals with the collector's own counters merged in.
+    public func totals() async -> Totals {
+        absorbEvents()
+        var totals = await probe.totals()
+        totals.kicks = counters.kicks
+        totals.errors = counters.errors
+        totals.restarts = restarts.values.reduce(0, +)
+        totals.eventsDropped = mailbox.gauge.read().dropped
+        totals.mailboxDepth += mailbox.gauge.read().depth
+        return totals
+    }
+
+    /// The dashboard at this moment, with the client rows `query` asks for.
+    public func snapshot(query: ClientQuery = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async -> DashboardSnapshot {
+        let totals = await totals()
+        return DashboardSnapshot(
+            server: ServerInfo(version: SwitchboardVersion.current, address: probe.address, uptimeSeconds: probe.uptimeSeconds, health: probe.health),
+            totals: totals,
+            rates1s: history.rates(over: 1),
+            rates10s: history.rates(over: 10),
+            rates60s: history.rates(over: 60),
+            series: history.series(seriesSeconds),
+            latency: latencyStats(),
+            clients: await clients(query),
+            channels: await channels(),
+            actors: await actors(limit: actorLimit),
+            events: eventLog.events(limit: eventCount)
+        )
+    }
+
+    /// Client rows for `query`, with current rates.
+    public func clients(_ query: ClientQuery) async -> ClientWindow {
+        var rows = await probe.clientRows()
+        for index in rows.indices { rows[index].rate = clientRates[rows[index].id] ?? 0 }
+        return query.window(rows)
+    }
+
+    /// Channels with subscribers, busiest first.
+    public func channels() async -> [ChannelRow] {
+        var rows = await probe.channelRows()
+        for index in rows.indices { rows[index].messageRate = channelRates[rows[index].name] ?? 0 }
+        return rows.sorted { ($0.subscribers, $1.name) > ($1.subscribers, $0.name) }
+    }
+
+    /// Every actor (hub shards, this collector, each session), deepest mailbox first, at most `limit`.
+    public func actors(limit: Int = 50) async -> [ActorRow] {
+        var rows = await probe.actorRows()
+        for index in rows.indices {
+            rows[index].processedPerSecond = actorRates[rows[index].name] ?? 0
+            rows[index].restarts = restarts[rows[index].name] ?? 0
+        }
+        let own = mailbox.gauge.read()
+        rows.append(
+            ActorRow(
+                name: mailbox.gauge.name, kind: mailbox.gauge.kind, depth: own.depth, peak: own.peak, capacity: mailbox.gauge.capacity,
+                processedPerSecond: actorRates[mailbox.gauge.name] ?? 0, processed: own.dequeued, dropped: own.dropped,
+                restarts: restarts[mailbox.gauge.name] ?? 0
+            )
+        )
+        for client in await probe.clientRows() {
+            rows.append(
+                ActorRow(
+                    name: client.id, kind: "session", depth: client.mailbox.depth, peak: client.mailbox.peak, capacity: client.mailboxCapacity,
+                    processedPerSecond: clientRates[client.id] ?? 0, processed: client.mailbox.dequeued, dropped: client.mailbox.dropped, restarts: 0
+                )
+            )
+        }
+        rows.sort { ($0.depth, $1.name) > ($1.depth, $0.name) }
+        return Array(rows.prefix(max(0, limit)))
+    }
+
+    /// Publish → write latency percentiles since start.
+    public func latencyStats() -> LatencyStats {
+        LatencyStats(
+            count: latency.totalCount,
+            p50: latency.valueAtPercentile(50),
+            p90: latency.valueAtPercentile(90),
+            p99: latency.valueAtPercentile(99),
+            p999: latency.valueAtPercentile(99.9),
+            max: latency.totalCount > 0 ? latency.max : 0
+        )
+    }
+
+    /// The latency histogram since start (for Prometheus).
+    public func latencyHistogram() -> Histogram<UInt64> {
+        latency
+    }
+
+    static func wallClock() -> Double { WallClock.now() }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
