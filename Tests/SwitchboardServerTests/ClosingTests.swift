@@ -102,6 +102,7 @@ struct ClosingTests {
         }) { server in
             let slow = try await TestClient.connect(server.url, startReading: false)
             try await slow.send(#"{"type":"subscribe","channel":"firehose"}"#)
+            try await server.eventually("the subscription") { await server.hub.statistics().subscriptions == 1 }
             let healthy = try await TestClient.connect(server.url)
             _ = try await healthy.next()
             try await healthy.send(#"{"type":"subscribe","channel":"firehose"}"#)
@@ -166,6 +167,8 @@ struct ClosingTests {
         try await TestServer.with { server in
             let subscriber = try await TestClient.connect(server.url, startReading: false)
             try await subscriber.send(#"{"type":"subscribe","channel":"last"}"#)
+            // The subscriber reads nothing yet, so learn of its subscription from the hub.
+            try await server.eventually("the subscription") { await server.hub.statistics().subscriptions == 1 }
             let publisher = try await TestClient.connect(server.url)
             _ = try await publisher.next()
             let count = 500
