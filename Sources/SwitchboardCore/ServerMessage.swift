@@ -74,6 +74,17 @@ public enum ServerMessage {
         }
     }
 
+    /// `{"type":"broadcast","data":<data>,"from":"operator"}`: an operator's message to everyone.
+    public static func broadcast(data: ByteBuffer, from: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 48 + data.readableBytes + from.utf8.count) { buffer in
+            buffer.writeStaticString("{\"type\":\"broadcast\",\"data\":")
+            buffer.writeImmutableBuffer(data)
+            buffer.writeStaticString(",\"from\":")
+            JSONText.writeString(from, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
     private static func channelReply(_ type: StaticString, channel: String, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
         frame(allocator, capacity: 40 + channel.utf8.count + (id?.readableBytes ?? 0)) { buffer in
             buffer.writeStaticString("{\"type\":\"")

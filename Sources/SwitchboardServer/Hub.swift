@@ -3,6 +3,10 @@ public import NIOCore
 import NIOPosix
 import Synchronization
 public import SwitchboardCore
+import NIOConcurrencyHelpers
+public import Histogram
+import NIOConcurrencyHelpers
+public import Histogram
 
 /// The hub: one ``HubShard`` per event loop, the routing of channels to their owning shard, and
 /// the graceful drain at shutdown.
@@ -19,11 +23,18 @@ public final class Hub: @unchecked Sendable {
     private let nextClientNumber = Atomic<UInt64>(0)
     private let draining = Atomic<Bool>(false)
     private let startedAt = ContinuousClock.now
+    /// Which shard each connected client lives on (changes only on connect and disconnect).
+    private let directory = NIOLockedValueBox<[String: HubShard]>([:])
+    /// Where lifecycle events go: the metrics collector's mailbox.
+    let events: EventMailbox?
+    /// `ws://host:port/path`, once the listener is bound.
+    private let boundAddress = NIOLockedValueBox("")
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
-    public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger) {
+    public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.events = events
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let shard = HubShard(index: index, eventLoop: loop, hub: self, configuration: configuration, logger: logger)
             shards.append(shard)
@@ -64,9 +75,22 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Adds a session for a freshly upgraded channel. Runs on the channel's loop.
-    func makeSession(for channel: any Channel) -> Session {
+    func makeSession(for channel: any Channel, userAgent: String) -> Session {
         let remote = channel.remoteAddress.map(Self.describe) ?? "unknown"
-        return Session(id: makeClientID(), shard: shard(for: channel.eventLoop), remoteAddress: remote)
+        return Session(id: makeClientID(), shard: shard(for: channel.eventLoop), remoteAddress: remote, userAgent: String(userAgent.prefix(256)))
+    }
+
+    func didConnect(_ id: String, shard: HubShard) {
+        directory.withLockedValue { $0[id] = shard }
+    }
+
+    func didDisconnect(_ id: String) {
+        directory.withLockedValue { _ = $0.removeValue(forKey: id) }
+    }
+
+    /// Records where the server listens, for the dashboard.
+    public func setAddress(_ address: String) {
+        boundAddress.withLockedValue { $0 = address }
     }
 
     private static func describe(_ address: SocketAddress) -> String {
@@ -120,6 +144,50 @@ public final class Hub: @unchecked Sendable {
         return result
     }
 
+    // MARK: - Operator actions
+
+    /// Closes one client with `code` (4000 "kicked" by default). False if there is no such client.
+    public func kick(_ id: String, reason: String, code: CloseCode = .kicked) async -> Bool {
+        guard let shard = directory.withLockedValue({ $0[id] }) else { return false }
+        return (try? await shard.eventLoop.submit { shard.kick(id, code: code, reason: reason) }.get()) ?? false
+    }
+
+    /// Closes every client, or every subscriber of `channel`; returns how many were closed.
+    public func kickAll(channel: String? = nil, reason: String, code: CloseCode = .kicked) async -> Int {
+        var kicked = 0
+        for shard in shards {
+            kicked += (try? await shard.eventLoop.submit { shard.kickAll(channel: channel, code: code, reason: reason) }.get()) ?? 0
+        }
+        return kicked
+    }
+
+    /// Sends `{"type":"broadcast","data":…,"from":"operator"}` to every client; returns how many.
+    /// `data` must be one valid JSON value.
+    public func broadcast(data: ByteBuffer) async -> Int {
+        let frame = ServerMessage.broadcast(data: data, from: "operator", allocator: allocator)
+        var reached = 0
+        for shard in shards {
+            reached += (try? await shard.eventLoop.submit { shard.broadcast(frame) }.get()) ?? 0
+        }
+        events?.send(HubEvent(time: WallClock.now(), kind: .broadcast, detail: "to all: \(reached) clients"))
+        return reached
+    }
+
+    /// Publishes `data` to `channel` as a `message` from `from` (e.g. `api`, `operator`), as if a
+    /// client had; returns the sequence number and how many subscribers it reached.
+    public func publish(channel: String, data: ByteBuffer, from: String) async -> (seq: UInt64, reached: Int) {
+        let owner = owner(of: channel)
+        let arrival = NIODeadline.now().uptimeNanoseconds
+        guard let (seq, local) = try? await owner.eventLoop.submit({ owner.fanOut(channel: channel, data: data, from: from, receivedAt: arrival) }).get() else {
+            return (0, 0)
+        }
+        var reached = local
+        for shard in shards where shard !== owner {
+            reached += (try? await shard.eventLoop.submit { shard.subscriberCount(of: channel) }.get()) ?? 0
+        }
+        return (seq, reached)
+    }
+
     // MARK: - Shutdown
 
     /// Graceful drain: refuse new clients, tell every client to go (1001 "going away") after
@@ -127,6 +195,7 @@ public final class Hub: @unchecked Sendable {
     /// whoever is left then is disconnected.
     public func drain() async {
         guard !draining.exchange(true, ordering: .relaxed) else { return }
+        events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "draining: shutdown requested"))
         let connected = connectionCount
         logger.info("draining", metadata: ["connections": "\(connected)", "deadline_s": "\(configuration.shutdownDeadline)"])
         for shard in shards {
@@ -166,4 +235,74 @@ public struct HubStatistics: Sendable, Equatable {
     public var deliveries = 0
     public var slowConsumerCloses = 0
     public var inboxDepth = 0
+}
+
+/// The metrics collector's view of the hub: everything is read from the shards' live state, on
+/// their own loops.
+extension Hub: HubProbe {
+    public var address: String { boundAddress.withLockedValue { $0 } }
+
+    public var health: String { draining.load(ordering: .relaxed) ? "draining" : "ok" }
+
+    /// Runs `body` on every shard's loop and collects the results.
+    private func gather<T: Sendable>(_ body: @escaping @Sendable (HubShard) -> T) async -> [T] {
+        var results: [T] = []
+        for shard in shards {
+            if let value = try? await shard.eventLoop.submit({ body(shard) }).get() { results.append(value) }
+        }
+        return results
+    }
+
+    public func totals() async -> Totals {
+        let statistics = await statistics()
+        var totals = Totals()
+        totals.connections = statistics.connections
+        totals.subscriptions = statistics.subscriptions
+        totals.channels = statistics.channels
+        totals.connects = statistics.connects
+        totals.disconnects = statistics.disconnects
+        totals.messagesIn = statistics.messagesIn
+        totals.messagesOut = statistics.messagesOut
+        totals.bytesIn = statistics.bytesIn
+        totals.bytesOut = statistics.bytesOut
+        totals.published = statistics.published
+        totals.deliveries = statistics.deliveries
+        totals.slowConsumerCloses = statistics.slowConsumerCloses
+        totals.mailboxDepth = statistics.inboxDepth + (await gather { $0.queuedFrames() }).reduce(0, +)
+        return totals
+    }
+
+    public func clientCounters() async -> [ClientCounter] {
+        (await gather { $0.clientCounters() }).flatMap { $0 }
+    }
+
+    public func clientRows() async -> [ClientRow] {
+        (await gather { $0.clientRows() }).flatMap { $0 }
+    }
+
+    public func channelRows() async -> [ChannelRow] {
+        var subscribers: [String: Int] = [:]
+        var published: [String: Int] = [:]
+        for part in await gather({ $0.channelCounts() }) {
+            subscribers.merge(part.subscribers, uniquingKeysWith: +)
+            published.merge(part.published, uniquingKeysWith: +)
+        }
+        return subscribers.map { ChannelRow(name: $0.key, subscribers: $0.value, messageRate: 0, published: published[$0.key] ?? 0) }
+    }
+
+    public func actorRows() async -> [ActorRow] {
+        shards.map { shard in
+            let counts = shard.inboxGauge.read()
+            return ActorRow(
+                name: shard.inboxGauge.name, kind: shard.inboxGauge.kind, depth: shard.inboxBacklog, peak: counts.peak,
+                capacity: shard.inboxGauge.capacity, processedPerSecond: 0, processed: counts.dequeued, dropped: counts.dropped, restarts: 0
+            )
+        }
+    }
+
+    public func takeLatencies() async -> Histogram<UInt64> {
+        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+        for part in await gather({ $0.takeLatencies() }) { merged.add(part) }
+        return merged
+    }
 }

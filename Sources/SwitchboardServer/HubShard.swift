@@ -1,3 +1,4 @@
+import Histogram
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -18,9 +19,10 @@ final class HubShard: @unchecked Sendable {
     /// Work another shard (or the hub) hands to this one.
     enum Message {
         /// A publish for a channel this shard owns.
-        case publish(channel: String, data: ByteBuffer, from: String, ack: PendingAck?)
-        /// A frame for this shard's subscribers of `channel`.
-        case fanOut(channel: String, frame: ByteBuffer)
+        case publish(channel: String, data: ByteBuffer, from: String, receivedAt: UInt64, ack: PendingAck?)
+        /// A frame for this shard's subscribers of `channel`; `receivedAt` is when the publish
+        /// arrived (monotonic nanoseconds), for the publish → write latency.
+        case fanOut(channel: String, frame: ByteBuffer, receivedAt: UInt64)
         /// The ack of a publish handled elsewhere, for one session of this shard.
         case ack(PendingAck, ByteBuffer)
     }
@@ -35,10 +37,13 @@ final class HubShard: @unchecked Sendable {
     let inboxGauge: MailboxGauge
 
     // Loop-confined state.
-    private var sessions: [ObjectIdentifier: Session] = [:]
+    private var sessions: [String: Session] = [:]
     private var subscribers: [String: Subscribers] = [:]
     private var sequences: [String: UInt64] = [:]
     private var flushQueue: [Session] = []
+    /// Arrival times of publishes fanned out this tick; recorded as latencies at the flush.
+    private var publishArrivals: [UInt64] = []
+    private var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
     private var heartbeatTask: RepeatedTask?
 
     // Cross-thread state.
@@ -85,19 +90,28 @@ final class HubShard: @unchecked Sendable {
 
     func register(_ session: Session) {
         eventLoop.preconditionInEventLoop()
-        sessions[ObjectIdentifier(session)] = session
+        sessions[session.id] = session
         sessionCount.store(sessions.count, ordering: .relaxed)
         trafficLocal.connects += 1
+        hub.didConnect(session.id, shard: self)
         logger.info("client connected", metadata: ["client": "\(session.id)", "remote": "\(session.remoteAddress)"])
+        report(.connect, client: session.id, detail: session.userAgent.isEmpty ? session.remoteAddress : "\(session.remoteAddress) \(session.userAgent)")
         if heartbeatTask == nil { startHeartbeat() }
     }
 
     func unregister(_ session: Session) {
         unsubscribeAll(session)
-        guard sessions.removeValue(forKey: ObjectIdentifier(session)) != nil else { return }
+        guard sessions.removeValue(forKey: session.id) != nil else { return }
         sessionCount.store(sessions.count, ordering: .relaxed)
         trafficLocal.disconnects += 1
         publishTraffic()
+        hub.didDisconnect(session.id)
+        report(
+            .disconnect,
+            client: session.id,
+            code: Int(session.closeCode ?? 1006),
+            detail: "\(session.closeInitiatedByServer ? "server" : "client") closed: \(session.closeReason)"
+        )
         logger.info(
             "client disconnected",
             metadata: [
@@ -108,7 +122,12 @@ final class HubShard: @unchecked Sendable {
     }
 
     /// Every session of this shard, for shutdown and inspection. Loop only.
-    var allSessions: Dictionary<ObjectIdentifier, Session>.Values { sessions.values }
+    var allSessions: Dictionary<String, Session>.Values { sessions.values }
+
+    /// Sends a lifecycle event to the metrics collector (if there is one).
+    func report(_ kind: HubEvent.Kind, client: String? = nil, code: Int? = nil, detail: String = "") {
+        hub.events?.send(HubEvent(time: WallClock.now(), kind: kind, client: client, code: code, detail: detail))
+    }
 
     // MARK: - Subscriptions
 
@@ -156,7 +175,7 @@ final class HubShard: @unchecked Sendable {
     func publish(channel: String, data: ByteBuffer, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
         let owner = hub.owner(of: channel)
         if owner === self {
-            fanOut(channel: channel, data: data, from: session.id)
+            fanOut(channel: channel, data: data, from: session.id, receivedAt: session.lastInbound)
             if let ackID { session.reply(ServerMessage.ack(id: ackID, allocator: hub.allocator)) }
             return nil
         }
@@ -165,26 +184,37 @@ final class HubShard: @unchecked Sendable {
             return ProtocolError(.overloaded, "the hub is overloaded; retry later")
         }
         let ack = ackID.map { PendingAck(session: session, id: $0, ticket: session.reserveReply()) }
-        owner.send(.publish(channel: channel, data: data, from: session.id, ack: ack))
+        owner.send(.publish(channel: channel, data: data, from: session.id, receivedAt: session.lastInbound, ack: ack))
         return nil
     }
 
     /// Numbers and encodes one publish (this shard owns the channel) and delivers it everywhere.
-    private func fanOut(channel: String, data: ByteBuffer, from: String) {
+    /// Returns the message's sequence number and how many local subscribers it reached.
+    @discardableResult
+    func fanOut(channel: String, data: ByteBuffer, from: String, receivedAt: UInt64) -> (seq: UInt64, reached: Int) {
         let seq = (sequences[channel] ?? 0) + 1
         sequences[channel] = seq
         let frame = ServerMessage.message(channel: channel, data: data, from: from, seq: seq, allocator: hub.allocator)
         trafficLocal.published += 1
-        deliverLocally(channel: channel, frame: frame)
+        let reached = deliverLocally(channel: channel, frame: frame, receivedAt: receivedAt)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
-            other.send(.fanOut(channel: channel, frame: frame))
+            other.send(.fanOut(channel: channel, frame: frame, receivedAt: receivedAt))
         }
+        return (seq, reached)
     }
 
-    private func deliverLocally(channel: String, frame: ByteBuffer) {
-        guard let entry = subscribers[channel] else { return }
+    @discardableResult
+    private func deliverLocally(channel: String, frame: ByteBuffer, receivedAt: UInt64) -> Int {
+        guard let entry = subscribers[channel] else { return 0 }
         trafficLocal.deliveries += entry.sessions.count
         for session in entry.sessions { session.push(frame) }
+        publishArrivals.append(receivedAt)
+        return entry.sessions.count
+    }
+
+    /// Local subscribers of `channel`. Loop only.
+    func subscriberCount(of channel: String) -> Int {
+        subscribers[channel]?.sessions.count ?? 0
     }
 
     // MARK: - Inbox
@@ -218,14 +248,14 @@ final class HubShard: @unchecked Sendable {
         }
         for message in batch {
             switch message {
-            case .publish(let channel, let data, let from, let ack):
-                fanOut(channel: channel, data: data, from: from)
+            case .publish(let channel, let data, let from, let receivedAt, let ack):
+                fanOut(channel: channel, data: data, from: from, receivedAt: receivedAt)
                 if let ack {
                     // Back to the publisher's shard, after the fan-out to it (inboxes are FIFO).
                     ack.session.shard.send(.ack(ack, ServerMessage.ack(id: ack.id, allocator: hub.allocator)))
                 }
-            case .fanOut(let channel, let frame):
-                deliverLocally(channel: channel, frame: frame)
+            case .fanOut(let channel, let frame, let receivedAt):
+                deliverLocally(channel: channel, frame: frame, receivedAt: receivedAt)
             case .ack(let ack, let frame):
                 ack.session.fillReply(ticket: ack.ticket, with: frame)
             }
@@ -250,7 +280,69 @@ final class HubShard: @unchecked Sendable {
         var batch: [Session] = []
         swap(&batch, &flushQueue)
         for session in batch { session.flush() }
+        if !publishArrivals.isEmpty {
+            let now = NIODeadline.now().uptimeNanoseconds
+            for arrival in publishArrivals { _ = latencies.record(now > arrival ? (now - arrival) / 1000 : 0) }
+            publishArrivals.removeAll(keepingCapacity: true)
+        }
         publishTraffic()
+    }
+
+    // MARK: - Operator actions (loop only)
+
+    /// Closes one session with `code`; false if it is not on this shard.
+    func kick(_ id: String, code: CloseCode, reason: String) -> Bool {
+        guard let session = sessions[id], session.isOpen else { return false }
+        session.close(code, reason, discardQueued: true)
+        report(.kick, client: id, code: Int(code.rawValue), detail: reason)
+        return true
+    }
+
+    /// Closes every session (optionally only subscribers of `channel`); returns how many.
+    func kickAll(channel: String?, code: CloseCode, reason: String) -> Int {
+        let targets = channel.map { name in subscribers[name]?.sessions ?? [] } ?? Array(sessions.values)
+        var kicked = 0
+        for session in targets where kick(session.id, code: code, reason: reason) { kicked += 1 }
+        return kicked
+    }
+
+    /// Sends one pre-encoded frame to every open session; returns how many.
+    func broadcast(_ frame: ByteBuffer) -> Int {
+        var reached = 0
+        for session in sessions.values where session.isOpen {
+            session.push(frame)
+            reached += 1
+        }
+        trafficLocal.deliveries += reached
+        return reached
+    }
+
+    // MARK: - Inspection (loop only)
+
+    func clientRows() -> [ClientRow] {
+        let monotonic = NIODeadline.now().uptimeNanoseconds
+        let wall = WallClock.now()
+        return sessions.values.map { $0.row(monotonicNow: monotonic, wallNow: wall) }
+    }
+
+    func clientCounters() -> [ClientCounter] {
+        sessions.values.map(\.counter)
+    }
+
+    /// Local subscriber counts, and publish counts of the channels this shard owns.
+    func channelCounts() -> (subscribers: [String: Int], published: [String: Int]) {
+        (subscribers.mapValues { $0.sessions.count }, sequences.mapValues { Int($0) })
+    }
+
+    /// Outbound frames waiting in every session's mailbox.
+    func queuedFrames() -> Int {
+        sessions.values.reduce(0) { $0 + $1.queuedFrames }
+    }
+
+    /// The latencies recorded since the last call.
+    func takeLatencies() -> Histogram<UInt64> {
+        defer { latencies.reset() }
+        return latencies
     }
 
     // MARK: - Counters
@@ -265,8 +357,9 @@ final class HubShard: @unchecked Sendable {
         trafficLocal.bytesOut += bytes
     }
 
-    func countSlowConsumerClose() {
+    func countSlowConsumerClose(_ session: Session) {
         trafficLocal.slowConsumerCloses += 1
+        report(.slowConsumer, client: session.id, code: Int(CloseCode.slowConsumer.rawValue), detail: "outbound mailbox full")
     }
 
     private func publishTraffic() {

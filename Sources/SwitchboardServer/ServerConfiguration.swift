@@ -15,6 +15,10 @@ public struct ServerConfiguration: Sendable {
     public var httpIdleTimeout = Duration.seconds(30)
     /// Interval of the periodic stats log line; zero turns it off.
     public var statsInterval = Duration.seconds(10)
+    /// Bearer token of the admin API; nil generates one and writes it to the state file.
+    public var adminToken: String?
+    /// Serve `/metrics` without the admin token (for a Prometheus on a trusted network).
+    public var metricsPublic = false
     /// The hub's limits and timings.
     public var hub = HubConfiguration()
 

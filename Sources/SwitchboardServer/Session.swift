@@ -29,12 +29,21 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     let shard: HubShard
     /// The peer's address, e.g. `127.0.0.1:51234`.
     let remoteAddress: String
+    /// The handshake's `User-Agent`, if any.
+    let userAgent: String
+    /// Wall-clock time of the upgrade, seconds since 1970.
+    let connectedAt: Double
     /// The outbound mailbox's published figures.
     let gauge: MailboxGauge
     /// Channels this client is subscribed to (at most `maxChannelsPerClient`, so a small array).
     private(set) var channels: [String] = []
     /// Monotonic time of the last frame received, for the heartbeat.
     private(set) var lastInbound: UInt64
+    /// Traffic totals, read on this loop when the metrics collector samples the shard.
+    private(set) var messagesIn = 0
+    private(set) var bytesIn = 0
+    private(set) var messagesOut = 0
+    private(set) var bytesOut = 0
 
     private var context: ChannelHandlerContext?
     private var state = State.open
@@ -57,11 +66,13 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var closeReason = ""
     private(set) var closeInitiatedByServer = false
 
-    init(id: String, shard: HubShard, remoteAddress: String) {
+    init(id: String, shard: HubShard, remoteAddress: String, userAgent: String) {
         let configuration = shard.configuration
         self.id = id
         self.shard = shard
         self.remoteAddress = remoteAddress
+        self.userAgent = userAgent
+        self.connectedAt = WallClock.now()
         self.gauge = MailboxGauge(kind: "session", name: id, capacity: configuration.outboundQueueFrames)
         let now = NIODeadline.now().uptimeNanoseconds
         self.lastInbound = now
@@ -166,12 +177,22 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: - Requests
 
+    /// The message that makes a session fail when fault injection is on (tests only).
+    static let injectedFault = #"{"type":"debug_fail"}"#
+
     private func handleMessage(_ data: ByteBuffer, isText: Bool) {
         guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
         guard data.withUnsafeReadableBytes(UTF8Validation.isValid) else {
             return fail(.invalidPayload, "text frame is not valid UTF-8")
         }
         shard.countInbound(bytes: data.readableBytes)
+        messagesIn += 1
+        bytesIn += data.readableBytes
+        if shard.configuration.faultInjection, data.readableBytesView.elementsEqual(Self.injectedFault.utf8) {
+            // Test-only: behave as if processing this message had failed inside the session.
+            shard.report(.error, client: id, code: Int(CloseCode.internalError.rawValue), detail: "injected session failure")
+            return fail(.internalError, "internal error")
+        }
         let allocator = context!.channel.allocator
         func slice(_ span: JSONScanner.Span?) -> ByteBuffer? {
             span.flatMap { data.getSlice(at: data.readerIndex + $0.start, length: $0.count) }
@@ -253,6 +274,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         if outbox.isEmpty && writable {
             context.write(wrapOutboundOut(frame), promise: nil)
             counts.dequeued += 1
+            messagesOut += 1
+            bytesOut += frame.readableBytes
             shard.countOutbound(bytes: frame.readableBytes)
             scheduleFlush()
             return
@@ -263,7 +286,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             switch configuration.slowConsumerPolicy {
             case .close:
                 counts.dropped += 1
-                shard.countSlowConsumerClose()
+                shard.countSlowConsumerClose(self)
                 return close(.slowConsumer, "slow consumer", discardQueued: true)
             case .dropOldest:
                 while let oldest = outbox.first,
@@ -287,6 +310,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         while writable, let frame = outbox.popFirst() {
             outboxBytes -= frame.readableBytes
             counts.dequeued += 1
+            messagesOut += 1
+            bytesOut += frame.readableBytes
             shard.countOutbound(bytes: frame.readableBytes)
             context.write(wrapOutboundOut(frame), promise: nil)
         }
@@ -315,6 +340,27 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Number of frames waiting in the mailbox.
     var queuedFrames: Int { outbox.count }
+
+    /// Whether the session still takes messages (not closing).
+    var isOpen: Bool { state == .open }
+
+    /// This client as operators see it. Loop only.
+    func row(monotonicNow: UInt64, wallNow: Double) -> ClientRow {
+        var mailbox = counts
+        mailbox.depth = outbox.count
+        mailbox.queuedBytes = outboxBytes
+        return ClientRow(
+            id: id, remoteAddress: remoteAddress, userAgent: userAgent, connectedAt: connectedAt,
+            lastActivity: wallNow - Double(monotonicNow &- lastInbound) / 1e9, channels: channels,
+            messagesIn: messagesIn, messagesOut: messagesOut, bytesIn: bytesIn, bytesOut: bytesOut, rate: 0,
+            mailbox: mailbox, mailboxCapacity: shard.configuration.outboundQueueFrames
+        )
+    }
+
+    /// Running totals for per-client rates. Loop only.
+    var counter: ClientCounter {
+        ClientCounter(id: id, messages: messagesIn + messagesOut, processed: counts.dequeued)
+    }
 
     // MARK: - Closing
 

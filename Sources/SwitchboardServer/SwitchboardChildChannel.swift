@@ -160,7 +160,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             let pipeline = channel.pipeline.syncOperations
             try HandshakeTimeoutHandler.remove(from: pipeline)
             try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxMessageBytes)))
-            try pipeline.addHandler(hub.makeSession(for: channel))
+            try pipeline.addHandler(hub.makeSession(for: channel, userAgent: upgradeRequest.headers["User-Agent"].first ?? ""))
             return .webSocket
         }
     }

@@ -1,4 +1,4 @@
-import SwitchboardCore
+public import SwitchboardCore
 import Hummingbird
 public import Logging
 import NIOCore
@@ -17,6 +17,10 @@ public import ServiceLifecycle
 public final class SwitchboardServer: Sendable {
     public let configuration: ServerConfiguration
     public let hub: Hub
+    /// The metrics actor: events, rates, snapshots.
+    public let collector: MetricsCollector
+    /// The admin token, once the listener is bound.
+    public let access: AdminAccess
     public let eventLoopGroup: MultiThreadedEventLoopGroup
     /// In shutdown order reversed: the hub drains last, after the listener has stopped.
     public let services: [any Service]
@@ -28,9 +32,24 @@ public final class SwitchboardServer: Sendable {
         self.logger = logger
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         self.eventLoopGroup = group
-        let hub = Hub(eventLoopGroup: group, configuration: configuration.hub, logger: logger)
+        let events = EventMailbox()
+        let hub = Hub(eventLoopGroup: group, configuration: configuration.hub, logger: logger, events: events)
         self.hub = hub
+        let collector = MetricsCollector(probe: hub, mailbox: events)
+        self.collector = collector
+        let access = AdminAccess()
+        self.access = access
         let router = HTTPRoutes.router(hub: hub, webSocketPath: configuration.webSocketPath)
+        AdminAPI.register(on: router, hub: hub, collector: collector, access: access, faultInjection: configuration.hub.faultInjection)
+        let exporter = PrometheusExporter(collector: collector)
+        let metricsRoutes = configuration.metricsPublic ? router.group() : router.group().add(middleware: AdminAuthMiddleware(access: access))
+        metricsRoutes.get("metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: await exporter.render()))
+            )
+        }
         let webSocketPath = configuration.webSocketPath
         let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
         let httpIdleTimeout = configuration.httpIdleTimeout
@@ -50,12 +69,28 @@ public final class SwitchboardServer: Sendable {
                 serverName: "switchboard/\(SwitchboardVersion.current)"
             ),
             onServerRunning: { channel in
-                await onListening(channel.localAddress?.port ?? configuration.port)
+                let port = channel.localAddress?.port ?? configuration.port
+                hub.setAddress("ws://\(configuration.host):\(port)\(webSocketPath)")
+                do {
+                    let token = try AdminToken.resolve(given: configuration.adminToken, port: port)
+                    access.set(token)
+                    if let file = token.stateFile {
+                        logger.info("admin token generated", metadata: ["token_file": "\(file)"])
+                    } else {
+                        logger.info("admin token from configuration")
+                    }
+                } catch {
+                    logger.error("cannot write the admin token file; the admin API stays closed", metadata: ["error": "\(error)"])
+                }
+                await onListening(port)
             },
             eventLoopGroupProvider: .shared(group),
             logger: logger
         )
-        var services: [any Service] = [HubService(hub: hub, eventLoopGroup: group)]
+        var services: [any Service] = [
+            HubService(hub: hub, eventLoopGroup: group),
+            MetricsService(collector: collector, logger: logger),
+        ]
         if configuration.statsInterval > .zero {
             services.append(StatsLogService(hub: hub, interval: configuration.statsInterval, logger: logger))
         }
@@ -74,5 +109,24 @@ struct HubService: Service {
         try? await gracefulShutdown()
         await hub.drain()
         try? await eventLoopGroup.shutdownGracefully()
+    }
+}
+
+/// Runs the metrics collector under a supervisor: a failure restarts it with backoff, is counted,
+/// logged and shown in the event log, and never stops the server.
+struct MetricsService: Service {
+    let collector: MetricsCollector
+    let logger: Logger
+
+    func run() async throws {
+        let logger = self.logger
+        let collector = self.collector
+        let supervisor = Supervisor { child, error, restarts in
+            logger.warning("actor restarted", metadata: ["actor": "\(child)", "error": "\(error)", "restarts": "\(restarts)"])
+            Task { await collector.recordRestart(of: child, error: "\(error)") }
+        }
+        await cancelWhenGracefulShutdown {
+            await supervisor.run([Supervisor.Child(name: collector.mailbox.gauge.name) { try await collector.run() }])
+        }
     }
 }

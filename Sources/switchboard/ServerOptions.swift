@@ -60,6 +60,15 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("http-idle-timeout"), help: ArgumentHelp(Setting.help("http-idle-timeout"), valueName: "seconds"))
     var httpIdleTimeout: String?
 
+    @Option(name: .customLong("admin-token"), help: ArgumentHelp(Setting.help("admin-token"), valueName: "token"))
+    var adminToken: String?
+
+    @Flag(name: .customLong("metrics-public"), help: ArgumentHelp(Setting.help("metrics-public")))
+    var metricsPublic = false
+
+    @Flag(name: .customLong("fault-injection"), help: ArgumentHelp(Setting.help("fault-injection"), visibility: .hidden))
+    var faultInjection = false
+
     @Option(name: .customLong("log-format"), help: ArgumentHelp(Setting.help("log-format"), valueName: "format"))
     var logFormat: String?
 
@@ -90,6 +99,9 @@ struct ServerOptions: ParsableArguments {
             ("shutdown-timeout", shutdownTimeout),
             ("handshake-timeout", handshakeTimeout),
             ("http-idle-timeout", httpIdleTimeout),
+            ("admin-token", adminToken),
+            ("metrics-public", metricsPublic ? "true" : nil),
+            ("fault-injection", faultInjection ? "true" : nil),
             ("log-format", logFormat),
             ("log-level", logLevel),
             ("stats-interval", statsInterval),

@@ -107,6 +107,19 @@ extension Setting {
         .seconds("shutdown-timeout", "On SIGINT/SIGTERM, how long to deliver queued messages before closing (default 5).", allowZero: true, \.server.hub.shutdownDeadline),
         .seconds("handshake-timeout", "A connection must finish its HTTP request head or WebSocket handshake within this (default 10).", \.server.handshakeTimeout),
         .seconds("http-idle-timeout", "Idle keep-alive HTTP connections are closed after this (default 30).", \.server.httpIdleTimeout),
+        Setting(key: "admin-token", valueName: "token", help: "Bearer token of the admin API (default: generated at start and written, mode 0600, to $XDG_RUNTIME_DIR/switchboard/<port>.token or ~/.local/state/switchboard/<port>.token).") {
+            configuration, value throws(SettingError) in
+            let token = try value.text(nonEmpty: true)
+            guard token.count >= 16 else { throw SettingError(expected: "a token of at least 16 characters") }
+            configuration.server.adminToken = token
+        },
+        Setting(key: "metrics-public", valueName: "bool", help: "Serve /metrics without the admin token (default false).") { configuration, value throws(SettingError) in
+            configuration.server.metricsPublic = try value.boolean()
+        },
+        Setting(key: "fault-injection", valueName: "bool", help: "Testing only: lets tests make a session or the metrics actor fail, to prove supervision (default false).") {
+            configuration, value throws(SettingError) in
+            configuration.server.hub.faultInjection = try value.boolean()
+        },
         Setting(key: "log-format", valueName: "format", help: "Log line format on stderr: text (default) or json.") { configuration, value throws(SettingError) in
             guard let format = LogFormat(rawValue: try value.text(nonEmpty: true)) else { throw SettingError(expected: "text or json") }
             configuration.logFormat = format
@@ -126,6 +139,20 @@ extension SettingValue {
     func text(nonEmpty: Bool) throws(SettingError) -> String {
         guard case .text(let text) = self, !(nonEmpty && text.isEmpty) else { throw SettingError(expected: "a non-empty string") }
         return text
+    }
+
+    func boolean() throws(SettingError) -> Bool {
+        switch self {
+        case .boolean(let value): return value
+        case .text(let text):
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: break
+            }
+        default: break
+        }
+        throw SettingError(expected: "true or false")
     }
 
     func integer(in range: ClosedRange<Int>) throws(SettingError) -> Int {

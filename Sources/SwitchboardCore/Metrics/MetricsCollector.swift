@@ -44,7 +44,8 @@ public actor MetricsCollector {
     public let tickInterval: Duration
     private var history = RateHistory()
     private var eventLog = EventLog(capacity: 1000)
-    private var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    private var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+    private var latencyToExport = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
     private var clientRates: [String: Double] = [:]
     private var actorRates: [String: Double] = [:]
     private var channelRates: [String: Double] = [:]
@@ -120,7 +121,9 @@ public actor MetricsCollector {
                 connections: totals.connections
             )
         )
-        latency.add(await probe.takeLatencies())
+        let recent = await probe.takeLatencies()
+        latency.add(recent)
+        latencyToExport.add(recent)
         let elapsed = previousTick.map { max((now - $0).seconds, 1e-3) }
         previousTick = now
 
@@ -283,9 +286,10 @@ public actor MetricsCollector {
         )
     }
 
-    /// The latency histogram since start (for Prometheus).
-    public func latencyHistogram() -> Histogram<UInt64> {
-        latency
+    /// Latencies recorded since the last call (for the Prometheus histogram).
+    public func takeExportLatencies() -> Histogram<UInt64> {
+        defer { latencyToExport.reset() }
+        return latencyToExport
     }
 
     static func wallClock() -> Double { WallClock.now() }

@@ -1,0 +1,92 @@
+import Histogram
+import Prometheus
+import Synchronization
+import SwitchboardCore
+
+/// `/metrics`: the collector's figures in the Prometheus text format, through swift-prometheus.
+///
+/// Gauges are set from live state at each scrape; counters advance by what the hub's totals grew
+/// since the last scrape, so they stay monotonic; the latency histogram takes the publish → write
+/// latencies recorded since the last scrape.
+final class PrometheusExporter: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let collector: MetricsCollector
+    private let gauges: [String: Gauge]
+    private let counters: [String: Counter]
+    private let mailboxDepth: [String: Gauge]
+    private let latency: ValueHistogram
+    private let exported = Mutex<[String: Int]>([:])
+    private let scrape = Mutex<Void>(())
+
+    static let counterFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
+        ("switchboard_connects_total", "WebSocket connections accepted", \.connects),
+        ("switchboard_disconnects_total", "WebSocket connections ended", \.disconnects),
+        ("switchboard_messages_in_total", "Messages received from clients", \.messagesIn),
+        ("switchboard_messages_out_total", "Frames written to clients", \.messagesOut),
+        ("switchboard_bytes_in_total", "Payload bytes received from clients", \.bytesIn),
+        ("switchboard_bytes_out_total", "Bytes written to clients", \.bytesOut),
+        ("switchboard_published_total", "Messages published to channels", \.published),
+        ("switchboard_deliveries_total", "Messages handed to subscribers", \.deliveries),
+        ("switchboard_kicks_total", "Clients kicked by an operator", \.kicks),
+        ("switchboard_slow_consumer_closes_total", "Clients closed because their mailbox was full", \.slowConsumerCloses),
+        ("switchboard_errors_total", "Errors reported to the event log", \.errors),
+        ("switchboard_actor_restarts_total", "Supervised actor restarts", \.restarts),
+    ]
+
+    static let gaugeFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
+        ("switchboard_connections", "WebSocket connections now", \.connections),
+        ("switchboard_subscriptions", "Channel subscriptions now", \.subscriptions),
+        ("switchboard_channels", "Channels with subscribers now", \.channels),
+    ]
+
+    init(collector: MetricsCollector) {
+        self.collector = collector
+        var gauges: [String: Gauge] = [:]
+        for (name, help, _) in Self.gaugeFields { gauges[name] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help)) }
+        self.gauges = gauges
+        var counters: [String: Counter] = [:]
+        for (name, help, _) in Self.counterFields { counters[name] = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help)) }
+        self.counters = counters
+        var depth: [String: Gauge] = [:]
+        for kind in ["session", "hub-shard", "metrics"] {
+            depth[kind] = registry.makeGauge(
+                descriptor: MetricNameDescriptor(metricName: "switchboard_mailbox_depth", unitName: "", helpText: "Messages waiting in actor mailboxes, by actor kind"),
+                labels: [("kind", kind)]
+            )
+        }
+        mailboxDepth = depth
+        latency = registry.makeValueHistogram(
+            descriptor: MetricNameDescriptor(
+                metricName: "switchboard_publish_latency_seconds",
+                unitName: "",
+                helpText: "Time from a publish arriving to its frame being flushed to subscribers"
+            ),
+            buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+        )
+    }
+
+    /// The text exposition, with every figure read now.
+    func render() async -> String {
+        let totals = await collector.totals()
+        let actors = await collector.actors(limit: .max)
+        let latencies = await collector.takeExportLatencies()
+        return scrape.withLock { _ in
+            for (name, _, path) in Self.gaugeFields { gauges[name]?.set(Double(totals[keyPath: path])) }
+            exported.withLock { last in
+                for (name, _, path) in Self.counterFields {
+                    let value = totals[keyPath: path]
+                    let delta = value - (last[name] ?? 0)
+                    if delta > 0 { counters[name]?.increment(by: Int64(delta)) }
+                    last[name] = max(value, last[name] ?? 0)
+                }
+            }
+            var depthByKind: [String: Int] = ["session": 0, "hub-shard": 0, "metrics": 0]
+            for actor in actors { depthByKind[actor.kind, default: 0] += actor.depth }
+            for (kind, gauge) in mailboxDepth { gauge.set(Double(depthByKind[kind] ?? 0)) }
+            for value in latencies.recordedValues() {
+                for _ in 0..<value.count { latency.record(Double(value.value) / 1e6) }
+            }
+            return registry.emitToString()
+        }
+    }
+}
