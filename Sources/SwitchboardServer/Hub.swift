@@ -27,6 +27,8 @@ public final class Hub: @unchecked Sendable {
     private let directory = NIOLockedValueBox<[String: HubShard]>([:])
     /// Where lifecycle events go: the metrics collector's mailbox.
     let events: EventMailbox?
+    /// Mailboxes of actors outside the shards (admin streams), for the actors pane.
+    private let otherGauges = NIOLockedValueBox<[ObjectIdentifier: MailboxGauge]>([:])
     /// `ws://host:port/path`, once the listener is bound.
     private let boundAddress = NIOLockedValueBox("")
 
@@ -86,6 +88,15 @@ public final class Hub: @unchecked Sendable {
 
     func didDisconnect(_ id: String) {
         directory.withLockedValue { _ = $0.removeValue(forKey: id) }
+    }
+
+    /// Lists another actor's mailbox among the hub's actors until ``unregister(_:)``.
+    func register(_ gauge: MailboxGauge) {
+        otherGauges.withLockedValue { $0[ObjectIdentifier(gauge)] = gauge }
+    }
+
+    func unregister(_ gauge: MailboxGauge) {
+        otherGauges.withLockedValue { _ = $0.removeValue(forKey: ObjectIdentifier(gauge)) }
     }
 
     /// Records where the server listens, for the dashboard.
@@ -291,13 +302,23 @@ extension Hub: HubProbe {
     }
 
     public func actorRows() async -> [ActorRow] {
-        shards.map { shard in
+        var rows = shards.map { shard in
             let counts = shard.inboxGauge.read()
             return ActorRow(
                 name: shard.inboxGauge.name, kind: shard.inboxGauge.kind, depth: shard.inboxBacklog, peak: counts.peak,
                 capacity: shard.inboxGauge.capacity, processedPerSecond: 0, processed: counts.dequeued, dropped: counts.dropped, restarts: 0
             )
         }
+        for gauge in otherGauges.withLockedValue({ Array($0.values) }) {
+            let counts = gauge.read()
+            rows.append(
+                ActorRow(
+                    name: gauge.name, kind: gauge.kind, depth: counts.depth, peak: counts.peak, capacity: gauge.capacity,
+                    processedPerSecond: 0, processed: counts.dequeued, dropped: counts.dropped, restarts: 0
+                )
+            )
+        }
+        return rows
     }
 
     public func takeLatencies() async -> Histogram<UInt64> {

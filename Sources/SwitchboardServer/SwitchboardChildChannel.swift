@@ -33,6 +33,7 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let hub: Hub
+    let admin: AdminEndpoint
     let webSocketPath: String
     let handshakeTimeout: TimeAmount
     let httpIdleTimeout: Duration
@@ -49,7 +50,7 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: handshakeTimeout))
 
             let refusal = NIOLoopBoundBox<HandshakeRefusal?>(nil, eventLoop: channel.eventLoop)
-            let upgrader = SessionUpgrader(hub: hub, path: path, refusal: refusal)
+            let upgrader = SessionUpgrader(hub: hub, path: path, admin: admin, refusal: refusal)
             let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
@@ -119,6 +120,8 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     typealias UpgradeResult = SwitchboardChildChannel.UpgradeResult
     let hub: Hub
     let path: String
+    /// The admin stream's endpoint and who may use it.
+    let admin: AdminEndpoint
     let refusal: NIOLoopBoundBox<HandshakeRefusal?>
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
@@ -127,8 +130,14 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         let headers = upgradeRequest.headers
         let requestPath = SwitchboardChildChannel.path(of: upgradeRequest.uri)
         let key = headers["Sec-WebSocket-Key"]
+        let isAdmin = requestPath == AdminEndpoint.path
         let problem: HandshakeRefusal? =
-            if requestPath != path {
+            if isAdmin && !admin.access.authorizes(authorization: headers["Authorization"].first, queryToken: Self.queryToken(upgradeRequest.uri)) {
+                HandshakeRefusal(
+                    status: .unauthorized, code: "unauthorized", message: "missing or wrong admin token; send Authorization: Bearer <token> or ?token=",
+                    extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\""]
+                )
+            } else if requestPath != path && !isAdmin {
                 HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(path)")
             } else if upgradeRequest.method != .GET {
                 HandshakeRefusal(status: .methodNotAllowed, code: "bad_handshake", message: "a WebSocket handshake must be a GET", extraHeaders: [.allow: "GET"])
@@ -141,7 +150,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 )
             } else if key.count != 1 || !WebSocketHandshake.isValidKey(key[0]) {
                 HandshakeRefusal(status: .badRequest, code: "bad_handshake", message: "missing or malformed Sec-WebSocket-Key")
-            } else if let reason = hub.admissionRefusal {
+            } else if !isAdmin, let reason = hub.admissionRefusal {
                 HandshakeRefusal(status: .serviceUnavailable, code: "unavailable", message: reason, extraHeaders: [.retryAfter: "1"])
             } else {
                 nil
@@ -155,15 +164,34 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         return channel.eventLoop.makeSucceededFuture(response)
     }
 
+    static func queryToken(_ uri: String) -> Substring? {
+        guard let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("token=") {
+            return pair.dropFirst("token=".count)
+        }
+        return nil
+    }
+
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
             try HandshakeTimeoutHandler.remove(from: pipeline)
             try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxMessageBytes)))
-            try pipeline.addHandler(hub.makeSession(for: channel, userAgent: upgradeRequest.headers["User-Agent"].first ?? ""))
+            if SwitchboardChildChannel.path(of: upgradeRequest.uri) == AdminEndpoint.path {
+                try pipeline.addHandler(AdminStreamSession(hub: hub, collector: admin.collector, name: "admin-\(hub.makeClientID())"))
+            } else {
+                try pipeline.addHandler(hub.makeSession(for: channel, userAgent: upgradeRequest.headers["User-Agent"].first ?? ""))
+            }
             return .webSocket
         }
     }
+}
+
+/// The admin stream's endpoint: where it lives, who may attach, what it reads.
+struct AdminEndpoint: Sendable {
+    static let path = "/admin/stream"
+    let access: AdminAccess
+    let collector: MetricsCollector
 }
 
 /// Why a WebSocket handshake was refused, as the HTTP answer the client gets.

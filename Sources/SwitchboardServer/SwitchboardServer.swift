@@ -59,6 +59,7 @@ public final class SwitchboardServer: Sendable {
                 SwitchboardChildChannel(
                     responder: responder,
                     hub: hub,
+                    admin: AdminEndpoint(access: access, collector: collector),
                     webSocketPath: webSocketPath,
                     handshakeTimeout: handshakeTimeout,
                     httpIdleTimeout: httpIdleTimeout

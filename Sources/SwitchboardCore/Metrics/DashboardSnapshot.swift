@@ -221,6 +221,17 @@ public struct ClientQuery: Codable, Sendable, Equatable {
         self.limit = limit
     }
 
+    /// Decodes any subset of the fields; the rest keep their defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        sort = try container.decodeIfPresent(SortKey.self, forKey: .sort) ?? .id
+        descending = try container.decodeIfPresent(Bool.self, forKey: .descending) ?? false
+        filter = try container.decodeIfPresent(String.self, forKey: .filter) ?? ""
+        channel = try container.decodeIfPresent(String.self, forKey: .channel)
+        offset = max(0, try container.decodeIfPresent(Int.self, forKey: .offset) ?? 0)
+        limit = min(max(0, try container.decodeIfPresent(Int.self, forKey: .limit) ?? 50), 10_000)
+    }
+
     /// Whether `row` passes the filter and channel conditions.
     public func matches(_ row: ClientRow) -> Bool {
         if let channel, !row.channels.contains(channel) { return false }

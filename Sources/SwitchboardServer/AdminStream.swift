@@ -1,0 +1,237 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+import SwitchboardCore
+
+/// `GET /admin/stream`: the WebSocket a remote console attaches through (token required).
+///
+/// The server pushes `{"type":"snapshot","snapshot":{…}}` every `interval_ms` with the rows the
+/// reader's view asks for, and `{"type":"event","event":{…}}` as events happen. The reader sends
+/// commands, each answered `{"type":"result","id":…,"ok":…}`:
+///
+/// - `{"type":"view","interval_ms":1000,"query":{"sort":"mailbox","descending":true,"filter":"","offset":0,"limit":50}}`
+/// - `{"type":"broadcast","data":…}` or with `"channel":"…"`
+/// - `{"type":"publish","channel":"…","data":…}`
+/// - `{"type":"kick","client":"c1","reason":"…"}`, `{"type":"kick","all":true,"reconnect":true}`,
+///   `{"type":"kick","channel":"…"}`
+///
+/// Its outbound side is bounded: while the socket cannot take more, snapshots and events are
+/// skipped and counted as dropped in the stream's mailbox gauge, never queued without limit.
+final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = ByteBuffer
+
+    /// What the reader wants to see.
+    struct View: Sendable {
+        var interval = Duration.seconds(1)
+        var query = ClientQuery()
+    }
+
+    let hub: Hub
+    let collector: MetricsCollector
+    let gauge: MailboxGauge
+    private let view = NIOLockedValueBox(View())
+    private let counts = NIOLockedValueBox(MailboxCounts())
+    private var context: ChannelHandlerContext?
+    private var pump: Task<Void, Never>?
+    private var closing = false
+    /// Commands in arrival order, performed one at a time (bounded: a flood is refused).
+    private let commands: AsyncStream<[UInt8]>
+    private let commandSink: AsyncStream<[UInt8]>.Continuation
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+
+    init(hub: Hub, collector: MetricsCollector, name: String) {
+        self.hub = hub
+        self.collector = collector
+        self.gauge = MailboxGauge(kind: "admin-stream", name: name, capacity: 1)
+        (commands, commandSink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(64))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        hub.register(gauge)
+        pump = Task { [weak self] in await self?.runPump() }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stop()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stop()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        closeStream(code: .protocolError, reason: "invalid frame")
+    }
+
+    private func stop() {
+        commandSink.finish()
+        pump?.cancel()
+        pump = nil
+        hub.unregister(gauge)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        guard !closing else {
+            if frame.opcode == .connectionClose { context.close(promise: nil) }
+            return
+        }
+        switch frame.opcode {
+        case .text where frame.fin:
+            let text = frame.unmaskedData
+            let bytes = Array(text.readableBytesView)
+            guard UTF8Validation.isValid(bytes) else { return closeStream(code: .invalidPayload, reason: "invalid UTF-8") }
+            if case .dropped = commandSink.yield(bytes) {
+                reply(id: nil, ok: false, fields: "\"error\":\"too many commands in flight\"")
+            }
+        case .ping:
+            write(WireFrame.make(.pong, payload: frame.unmaskedData.readableBytesView, allocator: context.channel.allocator), force: true)
+        case .connectionClose:
+            closing = true
+            var payload = frame.unmaskedData
+            let code = payload.readInteger(as: UInt16.self) ?? CloseCode.normal.rawValue
+            let reply = WireFrame.close(code: code, reason: "", allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(reply)).assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
+        case .pong:
+            break
+        default:
+            closeStream(code: .unsupportedData, reason: "admin commands are single JSON text frames")
+        }
+    }
+
+    private func closeStream(code: CloseCode, reason: String) {
+        guard let context, !closing else { return }
+        closing = true
+        let frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
+    }
+
+    // MARK: - Outbound
+
+    /// Writes a frame from any thread; skipped (and counted) while the socket cannot take more.
+    private func send(_ frame: ByteBuffer) {
+        guard let loop = context?.eventLoop else { return }
+        loop.execute { self.write(frame, force: false) }
+    }
+
+    private func write(_ frame: ByteBuffer, force: Bool) {
+        guard let context, !closing else { return }
+        let accepted = force || context.channel.isWritable
+        counts.withLockedValue { counts in
+            counts.enqueued += 1
+            if accepted { counts.dequeued += 1 } else { counts.dropped += 1 }
+            gauge.publish(counts)
+        }
+        guard accepted else { return }
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    private func textFrame(_ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
+        var buffer = WireFrame.begin(allocator: hub.allocator, payloadCapacity: 512)
+        body(&buffer)
+        WireFrame.finish(&buffer, opcode: .text)
+        return buffer
+    }
+
+    private func runPump() async {
+        let (subscription, events) = await collector.subscribe()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await command in self.commands { await self.perform(command) }
+            }
+            group.addTask {
+                for await event in events {
+                    guard let data = try? AdminAPI.encoder.encode(event) else { continue }
+                    self.send(self.textFrame { $0.writeStaticString("{\"type\":\"event\",\"event\":"); $0.writeBytes(data); $0.writeStaticString("}") })
+                }
+            }
+            while !Task.isCancelled {
+                let current = view.withLockedValue { $0 }
+                let snapshot = await collector.snapshot(query: current.query)
+                if let data = try? AdminAPI.encoder.encode(snapshot) {
+                    send(textFrame { $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":"); $0.writeBytes(data); $0.writeStaticString("}") })
+                }
+                try? await Task.sleep(for: current.interval)
+            }
+            group.cancelAll()
+        }
+        await collector.unsubscribe(subscription)
+    }
+
+    // MARK: - Commands
+
+    private func perform(_ bytes: [UInt8]) async {
+        let command: JSONObject
+        do {
+            command = try JSONObject(parsing: bytes)
+        } catch {
+            return reply(id: nil, ok: false, fields: "\"error\":\(JSONText.quoted("not a JSON object: \(error)"))")
+        }
+        let id = command.raw("id").map { String(decoding: $0, as: UTF8.self) }
+        switch command.string("type") {
+        case "view":
+            if let interval = command.int("interval_ms") {
+                let clamped = min(max(interval, 100), 60_000)
+                view.withLockedValue { $0.interval = .milliseconds(clamped) }
+            }
+            if let raw = command.raw("query") {
+                guard let query = try? Self.decoder.decode(ClientQuery.self, from: Data(raw)) else {
+                    return reply(id: id, ok: false, fields: "\"error\":\"query: expected {sort, descending, filter, channel, offset, limit}\"")
+                }
+                view.withLockedValue { $0.query = query }
+            }
+            reply(id: id, ok: true, fields: nil)
+        case "broadcast":
+            guard let data = command.raw("data") else { return reply(id: id, ok: false, fields: "\"error\":\"missing data\"") }
+            if let channel = command.string("channel") {
+                guard ChannelName.isValid(channel) else { return reply(id: id, ok: false, fields: "\"error\":\"invalid channel\"") }
+                let (_, reached) = await hub.publish(channel: channel, data: ByteBuffer(bytes: data), from: "operator")
+                return reply(id: id, ok: true, fields: "\"reached\":\(reached)")
+            }
+            reply(id: id, ok: true, fields: "\"reached\":\(await hub.broadcast(data: ByteBuffer(bytes: data)))")
+        case "publish":
+            guard let channel = command.string("channel"), ChannelName.isValid(channel), let data = command.raw("data") else {
+                return reply(id: id, ok: false, fields: "\"error\":\"publish needs a valid channel and data\"")
+            }
+            let (seq, reached) = await hub.publish(channel: channel, data: ByteBuffer(bytes: data), from: "operator")
+            reply(id: id, ok: true, fields: "\"seq\":\(seq),\"reached\":\(reached)")
+        case "kick":
+            let reconnect = command.bool("reconnect") ?? false
+            let code: CloseCode = reconnect ? .reconnect : .kicked
+            let reason = command.string("reason") ?? (reconnect ? "reconnect" : "kicked by operator")
+            if let client = command.string("client") {
+                let kicked = await hub.kick(client, reason: reason, code: code)
+                return reply(id: id, ok: kicked, fields: kicked ? "\"kicked\":1" : "\"error\":\(JSONText.quoted("no client \(client)"))")
+            }
+            if let channel = command.string("channel") {
+                return reply(id: id, ok: true, fields: "\"kicked\":\(await hub.kickAll(channel: channel, reason: reason, code: code))")
+            }
+            guard command.bool("all") == true else { return reply(id: id, ok: false, fields: "\"error\":\"kick needs client, channel or all\"") }
+            reply(id: id, ok: true, fields: "\"kicked\":\(await hub.kickAll(reason: reason, code: code))")
+        default:
+            reply(id: id, ok: false, fields: "\"error\":\"unknown command; expected view, broadcast, publish or kick\"")
+        }
+    }
+
+    private func reply(id: String?, ok: Bool, fields: String?) {
+        var text = "{\"type\":\"result\",\"ok\":\(ok)"
+        if let id { text += ",\"id\":\(id)" }
+        if let fields { text += "," + fields }
+        text += "}"
+        send(textFrame { $0.writeString(text) })
+    }
+}
