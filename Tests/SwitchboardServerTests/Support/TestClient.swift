@@ -53,7 +53,9 @@ final class TestClient: Sendable {
             _ = try await task.value
             throw TestFailure("connection closed during the handshake")
         }
-        return TestClient(writer: writer, inbox: inbox, runTask: task, gate: gate)
+        let client = TestClient(writer: writer, inbox: inbox, runTask: task, gate: gate)
+        await client.inbox.attach(sink)
+        return client
     }
 
     /// Lets a client created with `startReading: false` read again.
@@ -106,10 +108,23 @@ actor MessageQueue {
         iterator = stream.makeAsyncIterator()
     }
 
-    func next() async throws -> String? {
+    /// The next message; fails after `patience` rather than hang the suite if nothing comes
+    /// (a guard against a stuck test, not a performance limit).
+    func next(patience: Duration = .seconds(60)) async throws -> String? {
+        let watchdog = Task {
+            try await Task.sleep(for: patience)
+            continuation?.finish(throwing: TestFailure("no message within \(patience)"))
+        }
+        defer { watchdog.cancel() }
         var current = iterator
         defer { iterator = current }
         return try await current.next(isolation: self)
+    }
+
+    private var continuation: AsyncThrowingStream<String, any Error>.Continuation?
+
+    func attach(_ continuation: AsyncThrowingStream<String, any Error>.Continuation) {
+        self.continuation = continuation
     }
 }
 

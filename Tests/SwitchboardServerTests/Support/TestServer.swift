@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -11,6 +12,8 @@ struct TestServer: Sendable {
     let port: Int
     let group: ServiceGroup
 
+    static let adminToken = "test-admin-token-0123456789"
+
     var url: String { "ws://127.0.0.1:\(port)/ws" }
     var hub: Hub { server.hub }
 
@@ -23,6 +26,7 @@ struct TestServer: Sendable {
         configuration.port = 0
         configuration.threads = 2
         configuration.statsInterval = .zero
+        configuration.adminToken = TestServer.adminToken
         configure(&configuration)
         var logger = Logger(label: "test")
         logger.logLevel = .warning
@@ -52,6 +56,42 @@ struct TestServer: Sendable {
             try await Task.sleep(for: .milliseconds(10))
         }
         throw TestFailure("timed out waiting for \(what)")
+    }
+}
+
+extension TestServer {
+    /// One HTTP request on a fresh connection; returns the status code and the body.
+    func http(_ method: String, _ path: String, body: String? = nil, token: String? = TestServer.adminToken) async throws -> (status: Int, body: String) {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
+        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        let request = Array((head + "\r\n" + (body ?? "")).utf8)
+        let response = String(decoding: try await RawConnection.connect(port: port).exchange(request), as: UTF8.self)
+        let parts = response.components(separatedBy: "\r\n\r\n")
+        let statusLine = parts[0].split(separator: "\r\n").first ?? ""
+        let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+        var payload = parts.dropFirst().joined(separator: "\r\n\r\n")
+        if parts[0].lowercased().contains("transfer-encoding: chunked") { payload = Self.dechunk(payload) }
+        return (status, payload)
+    }
+
+    static func dechunk(_ text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+            let start = lineEnd.upperBound
+            let bytes = Array(rest[start...].utf8)
+            result += String(decoding: bytes.prefix(size), as: UTF8.self)
+            rest = Substring(String(decoding: bytes.dropFirst(size + 2), as: UTF8.self))
+        }
+        return result
+    }
+
+    /// GET an admin route and decode the JSON object or array.
+    func getJSON(_ path: String) async throws -> Any {
+        let (status, body) = try await http("GET", path)
+        guard status == 200 else { throw TestFailure("GET \(path) answered \(status): \(body)") }
+        return try JSONSerialization.jsonObject(with: Data(body.utf8))
     }
 }
 
