@@ -1,0 +1,77 @@
+/// Where each part of the dashboard goes at a given terminal size.
+///
+/// Row 0 is the header and the last row the status line. Below 60 columns or 14 rows only the
+/// client table is shown; from 80×24 up there are sparklines, the client table, actors and
+/// channels side by side, and the event log; extra rows go mostly to the client table.
+struct Layout {
+    let rows: Int
+    let cols: Int
+    let minimal: Bool
+    let rates: Range<Int>
+    let clients: Range<Int>
+    let lower: Range<Int>
+    let events: Range<Int>
+    /// Width of the actors pane; channels take the rest after a one-column separator.
+    let actorsWidth: Int
+
+    init(rows: Int, cols: Int) {
+        self.rows = max(0, rows)
+        self.cols = max(0, cols)
+        let available = max(0, rows - 2)
+        let top = min(1, max(0, rows))
+        minimal = cols < 60 || available < 12
+        actorsWidth = max(0, (cols * 11) / 20)
+        if minimal {
+            rates = top..<top
+            clients = top..<(top + available)
+            lower = clients.upperBound..<clients.upperBound
+            events = lower
+            return
+        }
+        var y = top
+        let rateRows = available >= 18 ? 3 : 0
+        rates = y..<(y + rateRows)
+        y += rateRows
+        let rest = available - rateRows
+        let eventRows = rest >= 16 ? max(4, rest / 5 + 1) : 0
+        let lowerRows = rest >= 10 ? max(5, rest / 4 + 1) : 0
+        let clientRows = rest - eventRows - lowerRows
+        clients = y..<(y + clientRows)
+        y += clientRows
+        lower = y..<(y + lowerRows)
+        y += lowerRows
+        events = y..<(y + eventRows)
+    }
+
+    func shows(_ pane: Pane) -> Bool {
+        switch pane {
+        case .clients: !clients.isEmpty
+        case .actors, .channels: !lower.isEmpty
+        case .events: !events.isEmpty
+        }
+    }
+
+    /// The title rule, column header and data rows of a table in `area`.
+    static func table(_ area: Range<Int>) -> (rule: Int?, header: Int?, body: Range<Int>) {
+        switch area.count {
+        case 0: return (nil, nil, area)
+        case 1: return (nil, nil, area)
+        case 2: return (nil, area.lowerBound, (area.lowerBound + 1)..<area.upperBound)
+        default: return (area.lowerBound, area.lowerBound + 1, (area.lowerBound + 2)..<area.upperBound)
+        }
+    }
+
+    /// The title rule and the lines of the event log in `area`.
+    static func log(_ area: Range<Int>) -> (rule: Int?, body: Range<Int>) {
+        area.count >= 2 ? (area.lowerBound, (area.lowerBound + 1)..<area.upperBound) : (nil, area)
+    }
+
+    /// Data rows a pane shows.
+    func bodyRows(_ pane: Pane) -> Int {
+        switch pane {
+        case .clients: Layout.table(clients).body.count
+        case .actors, .channels: Layout.table(lower).body.count
+        case .events: Layout.log(events).body.count
+        }
+    }
+}

@@ -1,0 +1,102 @@
+public import SwitchboardCore
+
+/// The panes that take focus, in Tab order.
+public enum Pane: CaseIterable, Sendable {
+    case clients, actors, channels, events
+}
+
+/// What a prompt on the bottom line is asking for.
+public enum PromptKind: Sendable, Equatable {
+    /// Text to broadcast; a leading `#channel ` sends to that channel only.
+    case broadcast
+    /// The close reason for kicking a client (then a confirmation).
+    case kickReason(clientID: String)
+    /// A `:` command line.
+    case command
+    /// The client filter (applied on Enter).
+    case filter
+}
+
+/// An open prompt and what has been typed so far.
+public struct Prompt: Sendable, Equatable {
+    public var kind: PromptKind
+    public var text: String
+
+    public init(kind: PromptKind, text: String = "") {
+        self.kind = kind
+        self.text = text
+    }
+}
+
+/// A yes/no question before something that cannot be undone.
+public enum Confirm: Sendable, Equatable {
+    /// Quit the local console, stopping the server.
+    case quit
+    /// Kick a client with a close reason.
+    case kick(clientID: String, reason: String)
+}
+
+/// What covers the dashboard.
+public enum Overlay: Sendable, Equatable {
+    case help
+    case detail(clientID: String)
+    case prompt(Prompt)
+    case confirm(Confirm)
+}
+
+/// Everything about the console that is not in the snapshot: focus, selection, sort, filter,
+/// overlays. Changed only by ``handle(_:state:snapshot:)``; read by ``renderDashboard(_:_:rows:cols:)``.
+public struct ViewState: Sendable {
+    public var focus: Pane = .clients
+    /// Selected row per pane. Clients: absolute index in the sorted, filtered list. Actors and
+    /// channels: index in the snapshot's list. Events: distance from the newest (0 = newest).
+    public var selection: [Pane: Int] = [:]
+    /// First visible row per pane (for events: rows hidden below the bottom of the pane).
+    public var scroll: [Pane: Int] = [:]
+    public var sort: ClientQuery.SortKey = .id
+    public var descending = false
+    /// Case-insensitive substring of id, remote address, user agent or channel.
+    public var filter = ""
+    /// Only clients subscribed to this channel (Enter on a channel); Esc clears it.
+    public var channel: String?
+    /// Keep showing the last snapshot.
+    public var paused = false
+    public var overlay: Overlay?
+    /// A one-line message on the bottom line (result of the last command, or an error).
+    public var status = ""
+    /// ASCII glyphs only: no box drawing, blocks or braille; other characters shown as `?`.
+    public var ascii = false
+    /// The console runs inside the server: quitting asks whether to stop it.
+    public var local = false
+    public var themeName = "default"
+    /// Terminal size at the last frame; used to size pages for PgUp/PgDn and scrolling.
+    /// Set it when rendering (defaults to 80×24).
+    public var screenRows = 24
+    public var screenCols = 80
+    /// Wall-clock seconds since 1970 for ages and idle times; `nil` estimates it from the
+    /// snapshot (the latest activity or event it contains).
+    public var now: Double?
+
+    public init() {}
+
+    /// The selected row of `pane` (0 if none was chosen).
+    public func selected(_ pane: Pane) -> Int {
+        max(0, selection[pane] ?? 0)
+    }
+
+    /// The window of clients to ask the server for: `visibleRows` rows (more is fine) starting
+    /// at the scroll offset, moved so that the selected client is inside it.
+    public func clientQuery(visibleRows: Int) -> ClientQuery {
+        let page = max(1, visibleRows)
+        let selected = self.selected(.clients)
+        var offset = scroll[.clients] ?? 0
+        offset = min(offset, selected)
+        offset = max(offset, selected - page + 1)
+        return ClientQuery(sort: sort, descending: descending, filter: filter, channel: channel, offset: max(0, offset), limit: page)
+    }
+
+    /// How many client rows the table shows at this terminal size (a good `visibleRows`).
+    public static func clientTableRows(rows: Int, cols: Int) -> Int {
+        max(1, Layout(rows: rows, cols: cols).bodyRows(.clients))
+    }
+}

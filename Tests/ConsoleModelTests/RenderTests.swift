@@ -1,0 +1,232 @@
+import ConsoleModel
+import SwitchboardCore
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite struct RenderTests {
+    func state(_ configure: (inout ViewState) -> Void = { _ in }) -> ViewState {
+        var s = ViewState()
+        s.now = fixedNow
+        configure(&s)
+        return s
+    }
+
+    @Test(arguments: [(80, 24), (120, 40), (40, 10), (250, 60), (20, 5), (60, 14), (100, 30), (33, 7)])
+    func everyRowIsExactlyTheWidthOfTheTerminal(cols: Int, rows: Int) {
+        for snapshot in [makeSnapshot(), nil, makeSnapshot(clients: 0)] {
+            for ascii in [false, true] {
+                let g = renderDashboard(snapshot, state { $0.ascii = ascii }, rows: rows, cols: cols)
+                #expect(g.rows == rows && g.cols == cols)
+                #expect(g.lines.count == rows)
+                for line in g.lines { #expect(width(line) == cols, "\(cols)x\(rows): \(line)") }
+            }
+        }
+    }
+
+    @Test(arguments: [(80, 24), (120, 40), (40, 10), (250, 60)])
+    func headerShowsConnectionsAndAClientRowAppears(cols: Int, rows: Int) {
+        let g = renderDashboard(makeSnapshot(clients: 30), state(), rows: rows, cols: cols)
+        #expect(g.lines[0].contains("30 conns"))
+        #expect(g.lines[0].contains("switchboard"))
+        #expect(!g.rows(containing: " c1 ").isEmpty)
+        #expect(g.lines.last!.contains("quit"))
+    }
+
+    @Test func eightyByTwentyFourShowsEveryPane() {
+        let g = renderDashboard(makeSnapshot(), state(), rows: 24, cols: 80)
+        let text = g.lines.joined(separator: "\n")
+        for word in ["Connections", "Actors", "Channels", "Events", "msgs in", "msgs out", "conns", "30 conns", "60 subs", "mbox 42", "ok"] {
+            #expect(text.contains(word), "\(word)")
+        }
+        #expect(text.contains("rows 1–"))
+        #expect(text.contains("of 30"))
+        // The newest event is the last line of the log, just above the status line; codes show.
+        #expect(g.lines[22].contains("broadcast"))
+        #expect(text.contains("code 4008"))
+    }
+
+    @Test func headerAddsAddressAndUptimeWhenWide() {
+        let g = renderDashboard(makeSnapshot(), state(), rows: 40, cols: 120)
+        #expect(g.lines[0].contains("up 3m05s"))
+        #expect(g.lines[0].contains("1.4MB/s"))
+        let wide = renderDashboard(makeSnapshot(), state(), rows: 60, cols: 250)
+        #expect(wide.lines[0].contains("ws://127.0.0.1:8080/ws"))
+    }
+
+    @Test func wideLayoutAddsLatencyAndAgentColumns() {
+        let g = renderDashboard(makeSnapshot(), state(), rows: 60, cols: 250)
+        let text = g.lines.joined(separator: "\n")
+        #expect(text.contains("latency"))
+        #expect(text.contains("AGENT"))
+        #expect(text.contains("東京 bot"))
+        #expect(text.contains("MAILBOX"))
+        for line in g.lines { #expect(width(line) == 250) }
+    }
+
+    @Test func minimalLayoutIsHeaderClientsAndStatus() {
+        let g = renderDashboard(makeSnapshot(), state(), rows: 10, cols: 40)
+        let text = g.lines.joined(separator: "\n")
+        #expect(!text.contains("Actors"))
+        #expect(!text.contains("Events"))
+        #expect(g.lines[1].contains("Connections"))
+        #expect(g.lines[3].contains("c1"))
+    }
+
+    @Test func selectedRowUsesTheSelectedRole() {
+        var s = state()
+        s.selection[.clients] = 2
+        let g = renderDashboard(makeSnapshot(), s, rows: 24, cols: 80)
+        let row = g.rows(containing: " c3 ").first!
+        for col in 0..<80 { #expect(g[row, col].role == .selected) }
+        let other = g.rows(containing: " c2 ").first!
+        #expect(g[other, 3].role != .selected)
+    }
+
+    @Test func selectionOutsideTheFirstPageScrollsTheTable() {
+        var s = state()
+        s.selection[.clients] = 25
+        let g = renderDashboard(makeSnapshot(), s, rows: 24, cols: 80)
+        let row = g.rows(containing: " c26 ").first
+        #expect(row != nil)
+        if let row { #expect(g[row, 1].role == .selected) }
+        #expect(g.rows(containing: " c1 ").isEmpty)
+    }
+
+    @Test func serverWindowIsShownWithItsPosition() {
+        var s = state()
+        s.selection[.clients] = 40
+        s.scroll[.clients] = 40
+        let g = renderDashboard(makeSnapshot(clients: 100, offset: 40, limit: 8), s, rows: 24, cols: 80)
+        let text = g.lines.joined(separator: "\n")
+        #expect(text.contains("rows 41–48 of 100"))
+        let row = g.rows(containing: " c41 ").first!
+        #expect(g[row, 2].role == .selected)
+    }
+
+    @Test func wideCharactersKeepWidthsRight() {
+        for (cols, rows) in [(80, 24), (120, 40), (250, 60), (47, 11), (61, 15)] {
+            let g = renderDashboard(makeSnapshot(agent: "東京🚀クライアント"), state(), rows: rows, cols: cols)
+            if cols >= 80 { #expect(g.lines.joined().contains("東京")) }
+            for line in g.lines { #expect(width(line) == cols) }
+        }
+    }
+
+    @Test func fullMailboxesAreHighlighted() {
+        let g = renderDashboard(makeSnapshot(), state(), rows: 24, cols: 80)
+        let actor = g.rows(containing: "metrics").first!
+        let col = g.lines[actor].distance(from: g.lines[actor].startIndex, to: g.lines[actor].firstRange(of: "metrics")!.lowerBound)
+        #expect(g[actor, col].role == .bad)
+        let shard = g.rows(containing: "shard-0").first!
+        let shardCol = g.lines[shard].distance(from: g.lines[shard].startIndex, to: g.lines[shard].firstRange(of: "shard-0")!.lowerBound)
+        #expect(g[shard, shardCol].role == .warn)
+    }
+
+    @Test func emptyStateSaysConnecting() {
+        for (cols, rows) in [(80, 24), (40, 10), (20, 5)] {
+            let g = renderDashboard(nil, state(), rows: rows, cols: cols)
+            #expect(g.lines.joined().contains("connecting"))
+            #expect(g.lines.count == rows)
+        }
+    }
+
+    @Test func noClientsSaysSo() {
+        let g = renderDashboard(makeSnapshot(clients: 0), state(), rows: 24, cols: 80)
+        #expect(g.lines.joined().contains("no clients connected"))
+        #expect(g.lines[0].contains("0 conns"))
+    }
+
+    @Test(arguments: [(80, 24), (250, 60), (40, 10)])
+    func asciiModeDrawsOnlyASCII(cols: Int, rows: Int) {
+        var s = state { $0.ascii = true }
+        for overlay in [nil, Overlay.help, .detail(clientID: "c3"), .confirm(.quit), .prompt(Prompt(kind: .broadcast, text: "héllo 東京"))] {
+            s.overlay = overlay
+            let g = renderDashboard(makeSnapshot(agent: "東京 ✓"), s, rows: rows, cols: cols)
+            for line in g.lines {
+                #expect(line.allSatisfy { $0.isASCII }, "\(line)")
+                #expect(line.count == cols)
+            }
+        }
+    }
+
+    @Test func unicodeModeUsesBoxDrawingAndBlocks() {
+        let text = renderDashboard(makeSnapshot(), state(), rows: 24, cols: 80).lines.joined()
+        #expect(text.contains("─"))
+        #expect(text.contains("█"))
+    }
+
+    @Test func helpOverlayListsEveryKey() {
+        let g = renderDashboard(makeSnapshot(), state { $0.overlay = .help }, rows: 40, cols: 100)
+        let text = g.lines.joined(separator: "\n")
+        for word in ["Keys", "broadcast", "kick", "filter", "sort", "pause", "quit", ":theme", "Tab", "PgUp", "Enter", "Esc"] {
+            #expect(text.contains(word), "\(word)")
+        }
+    }
+
+    @Test func detailOverlayShowsTheClient() {
+        let g = renderDashboard(makeSnapshot(), state { $0.overlay = .detail(clientID: "c3") }, rows: 24, cols: 80)
+        let text = g.lines.joined(separator: "\n")
+        #expect(text.contains("Client c3"))
+        #expect(text.contains("東京 bot"))
+        #expect(text.contains("#news #東京"))
+        for line in g.lines { #expect(width(line) == 80) }
+        let gone = renderDashboard(makeSnapshot(), state { $0.overlay = .detail(clientID: "zz") }, rows: 24, cols: 80)
+        #expect(gone.lines.joined().contains("not in the current window"))
+    }
+
+    @Test func promptIsOnTheStatusLine() {
+        let g = renderDashboard(makeSnapshot(), state { $0.overlay = .prompt(Prompt(kind: .broadcast, text: "#news hi")) }, rows: 24, cols: 80)
+        #expect(g.lines[23].contains("broadcast"))
+        #expect(g.lines[23].contains("#news hi"))
+        #expect(g[23, 0].role == .prompt)
+        let command = renderDashboard(makeSnapshot(), state { $0.overlay = .prompt(Prompt(kind: .command, text: "sort rate")) }, rows: 24, cols: 80)
+        #expect(command.lines[23].hasPrefix(" :sort rate"))
+    }
+
+    @Test func confirmOverlayAsksTheQuestion() {
+        let g = renderDashboard(makeSnapshot(), state { $0.overlay = .confirm(.quit); $0.local = true }, rows: 24, cols: 80)
+        #expect(g.lines.joined().contains("stop the server and quit?"))
+        let k = renderDashboard(makeSnapshot(), state { $0.overlay = .confirm(.kick(clientID: "c4", reason: "spam")) }, rows: 24, cols: 80)
+        #expect(k.lines.joined().contains("kick c4 (spam)?"))
+    }
+
+    @Test func statusMessageAndPauseShow() {
+        let g = renderDashboard(makeSnapshot(), state { $0.status = "unknown command ':foo'"; $0.paused = true }, rows: 24, cols: 80)
+        #expect(g.lines[23].contains("unknown command ':foo'"))
+        #expect(g.lines[0].contains("PAUSED"))
+    }
+
+    @Test func sortColumnIsMarked() {
+        let g = renderDashboard(makeSnapshot(), state { $0.sort = .rate; $0.descending = true }, rows: 24, cols: 80)
+        let text = g.lines.joined(separator: "\n")
+        #expect(text.contains("RATE▼"))
+        #expect(text.contains("sort rate ▼"))
+    }
+
+    @Test func dumpSamples() {
+        guard getenv("CONSOLE_DUMP") != nil else { return }
+        for (cols, rows) in [(80, 24), (120, 40), (40, 10), (250, 60)] {
+            let g = renderDashboard(makeSnapshot(agent: "東京🚀 bot"), state { $0.selection[.clients] = 2 }, rows: rows, cols: cols)
+            print("=== \(cols)x\(rows)")
+            for line in g.lines { print("|" + line + "|") }
+        }
+        var s = state { $0.overlay = .detail(clientID: "c3") }
+        print("=== detail")
+        for line in renderDashboard(makeSnapshot(), s, rows: 24, cols: 80).lines { print("|" + line + "|") }
+        s.overlay = .help
+        print("=== help")
+        for line in renderDashboard(makeSnapshot(), s, rows: 30, cols: 80).lines { print("|" + line + "|") }
+        s.overlay = nil
+        s.ascii = true
+        print("=== ascii")
+        for line in renderDashboard(makeSnapshot(), s, rows: 24, cols: 80).lines { print("|" + line + "|") }
+    }
+
+    @Test func renderIsPure() {
+        let a = renderDashboard(makeSnapshot(), state(), rows: 30, cols: 100)
+        let b = renderDashboard(makeSnapshot(), state(), rows: 30, cols: 100)
+        #expect(a.lines == b.lines)
+    }
+}
