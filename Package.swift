@@ -70,6 +70,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The console as pure Swift: view state, key → effect, render to a cell grid, themes.
+        .target(name: "ConsoleModel", dependencies: ["SwitchboardCore"], swiftSettings: swiftSettings),
+        // ncurses, as a system library (module map + header) and a C shim for its macros.
+        .systemLibrary(name: "CNCursesW", providers: [.apt(["libncurses-dev"])]),
+        .target(name: "CNCursesShim", linkerSettings: [.linkedLibrary("ncursesw")]),
+        // The only module that talks to ncurses: one thread owns the terminal.
+        .target(
+            name: "ConsoleTerminal",
+            dependencies: ["CNCursesW", "CNCursesShim", "ConsoleModel"],
+            swiftSettings: swiftSettings
+        ),
         // The one binary: argument parsing, configuration, wiring services together.
         .executableTarget(
             name: "switchboard",
@@ -77,6 +88,9 @@ let package = Package(
                 "SwitchboardCore",
                 "SwitchboardServer",
                 "SwitchboardBench",
+                "ConsoleModel",
+                "ConsoleTerminal",
+                .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -87,6 +101,11 @@ let package = Package(
         .testTarget(
             name: "SwitchboardCoreTests",
             dependencies: ["SwitchboardCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConsoleModelTests",
+            dependencies: ["ConsoleModel", "SwitchboardCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

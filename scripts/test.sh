@@ -18,16 +18,18 @@ say() { printf '\n== %s\n' "$*"; }
 apt_packages=()
 command -v python3 >/dev/null || apt_packages+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
+[ -f /usr/include/ncursesw/curses.h ] || apt_packages+=(libncurses-dev)
+command -v tmux >/dev/null || apt_packages+=(tmux)
 if ((${#apt_packages[@]})); then
   say "installing Debian packages: ${apt_packages[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_packages[@]}" || exit 1
 fi
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/python" -c 'import websockets' 2>/dev/null; then
+if [ ! -x "$venv/bin/pip" ]; then
   say "creating the Python test environment in .venv-test"
   python3 -m venv "$venv" || exit 1
-  "$venv/bin/pip" install -q --disable-pip-version-check -r Tests/EndToEnd/requirements.txt || exit 1
 fi
+"$venv/bin/pip" install -q --disable-pip-version-check -r Tests/EndToEnd/requirements.txt || exit 1
 
 # --- Build ---------------------------------------------------------------------------------
 say "building (debug, with tests)"
@@ -36,7 +38,7 @@ if [ "${PIPESTATUS[0]}" -ne 0 ]; then echo "build failed"; echo "tests: 0 passed
 
 # --- Swift suites: unit tests (no sockets) and integration tests (real sockets) ------------
 say "swift test"
-swift test --skip-build 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
+timeout 1500 swift test --skip-build 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
 swift_status=${PIPESTATUS[0]}
 swift_passed=$(grep -cE '^✔ Test .* passed' "$logs/swift.log" || true)
 swift_failed=$(grep -cE '^✘ Test .* failed' "$logs/swift.log" || true)
@@ -44,7 +46,7 @@ if [ "$swift_status" -ne 0 ] && [ "$swift_failed" -eq 0 ]; then swift_failed=1; 
 
 # --- End to end: the real binary with third-party clients -----------------------------------
 say "end-to-end (pytest, Python websockets client)"
-SWITCHBOARD_BIN="$root/.build/debug/switchboard" "$venv/bin/pytest" -q -p no:cacheprovider Tests/EndToEnd 2>&1 | tee "$logs/e2e.log" | tail -n 15
+SWITCHBOARD_BIN="$root/.build/debug/switchboard" "$venv/bin/pytest" -q -p no:cacheprovider --timeout 300 Tests/EndToEnd 2>&1 | tee "$logs/e2e.log" | tail -n 15
 e2e_status=${PIPESTATUS[0]}
 e2e_passed=$(grep -oE '[0-9]+ passed' "$logs/e2e.log" | tail -1 | grep -oE '[0-9]+' || echo 0)
 e2e_failed=$(grep -oE '[0-9]+ (failed|error)' "$logs/e2e.log" | awk '{s+=$1} END {print s+0}')

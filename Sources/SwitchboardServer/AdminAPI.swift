@@ -1,12 +1,12 @@
-import Foundation
+public import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import SwitchboardCore
+public import SwitchboardCore
 
 /// The authenticated HTTP control plane under `/api`: snapshots and rows from the metrics
 /// collector, and operator actions (publish, broadcast, kick) on the hub.
-enum AdminAPI {
+public enum AdminAPI {
     static let maxBodyBytes = 1 << 20
 
     static func register(on router: Router<BasicRequestContext>, hub: Hub, collector: MetricsCollector, access: AdminAccess, faultInjection: Bool) {
@@ -126,12 +126,17 @@ enum AdminAPI {
         HTTPRoutes.json(.badRequest, HTTPRoutes.errorBody(code, message))
     }
 
-    static let encoder: JSONEncoder = {
+    public static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
         return encoder
     }()
+
+    /// A client query as the admin stream's `view` command expects it.
+    public static func encodeQuery(_ query: ClientQuery) throws -> String {
+        String(decoding: try JSONEncoder().encode(query), as: UTF8.self)
+    }
 
     static func encode(_ value: some Encodable) throws -> Response {
         let data = try encoder.encode(value)

@@ -5,6 +5,8 @@ import ServiceLifecycle
 import UnixSignals
 import SwitchboardCore
 import SwitchboardServer
+import ConsoleModel
+import ConsoleTerminal
 
 /// `switchboard serve`: runs the hub until SIGINT or SIGTERM, then drains it.
 struct Serve: AsyncParsableCommand {
@@ -18,8 +20,14 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Flag(help: "Run without the terminal console: logs on stderr only. (The console arrives in a later release; today every mode is headless.)")
+    @Flag(help: "Run without the terminal console: logs on stderr. (Also the default when stdout is not a terminal.)")
     var headless = false
+
+    @Option(help: "Console theme: a name from themes/ or ~/.config/switchboard/themes/, or a path to a .theme file.")
+    var theme = "default"
+
+    @Option(help: "With the console: also write log lines to this file (they never go to the screen).")
+    var logFile: String?
 
     @OptionGroup(title: "Server")
     var options: ServerOptions
@@ -37,7 +45,22 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("switchboard: \(error.description)\n".utf8))
             throw ExitCode(2)
         }
-        let logger = settings.logFormat.makeLogger(level: settings.logLevel)
+        let console = !headless && TerminalScreen.isInteractive
+        var consoleTheme = Theme.builtIn
+        if console {
+            do {
+                consoleTheme = try ThemeLibrary.standard().load(theme)
+            } catch {
+                FileHandle.standardError.write(Data("switchboard: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+        let logger: Logger
+        if console {
+            logger = try LogFormat.fileLogger(path: logFile, format: settings.logFormat, level: settings.logLevel)
+        } else {
+            logger = settings.logFormat.makeLogger(level: settings.logLevel)
+        }
         var configuration = settings.server
 
         let openFiles = SystemResources.raiseOpenFileLimit()
@@ -62,9 +85,20 @@ struct Serve: AsyncParsableCommand {
                 ]
             )
         }
+        var services = server.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        if console {
+            let controller = ConsoleController(
+                source: LocalSource(hub: server.hub, collector: server.collector),
+                theme: consoleTheme,
+                themes: ThemeLibrary.standard(),
+                local: true
+            )
+            let colors = ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
+            services.append(.init(service: ConsoleService(controller: controller, colors: colors), successTerminationBehavior: .gracefullyShutdownGroup))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: server.services.map { .init(service: $0) },
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -134,6 +134,39 @@ struct ClosingTests {
         }
     }
 
+    @Test func dropOldestKeepsASlowClientConnectedAndBounded() async throws {
+        try await TestServer.with({
+            $0.hub.outboundQueueFrames = 32
+            $0.hub.slowConsumerPolicy = .dropOldest
+        }) { server in
+            let slow = try await TestClient.connect(server.url, startReading: false)
+            try await slow.send(#"{"type":"subscribe","channel":"ticker"}"#)
+            try await server.eventually("the subscription") { await server.hub.statistics().subscriptions == 1 }
+            let publisher = try await TestClient.connect(server.url)
+            _ = try await publisher.next()
+            let payload = String(repeating: "d", count: 2000)
+            var published = 0
+            var dropped = 0
+            while dropped == 0 && published < 100_000 {
+                published += 1
+                try await publisher.send(#"{"type":"publish","channel":"ticker","data":"\#(payload)","id":\#(published)}"#)
+                _ = try await publisher.next()
+                let mailboxes = await server.hub.sessionMailboxes()
+                #expect(mailboxes.values.allSatisfy { $0.depth <= 32 })
+                dropped = mailboxes.values.map(\.dropped).max() ?? 0
+            }
+            #expect(dropped > 0)
+            #expect(server.hub.connectionCount == 2)
+            try await publisher.send(#"{"type":"publish","channel":"ticker","data":"last","id":0}"#)
+            _ = try await publisher.next()
+            // The slow client is still connected; reading again, it gets the newest message.
+            await slow.resumeReading()
+            _ = try await slow.next(where: { $0.contains(#""data":"last""#) })
+            try await slow.close()
+            try await publisher.close()
+        }
+    }
+
     @Test func silentClientsAreClosedByTheHeartbeat() async throws {
         try await TestServer.with({
             $0.hub.heartbeatInterval = .milliseconds(100)
