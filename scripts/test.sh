@@ -40,7 +40,7 @@ if [ "${PIPESTATUS[0]}" -ne 0 ]; then echo "build failed"; echo "tests: 0 passed
 say "swift test"
 timeout 1500 swift test --skip-build 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
 swift_status=${PIPESTATUS[0]}
-swift_passed=$(grep -cE '^✔ Test .* passed' "$logs/swift.log" || true)
+swift_passed=$(grep -E '^✔ Test .* passed' "$logs/swift.log" | grep -vc '^✔ Test run' || true)
 swift_failed=$(grep -cE '^✘ Test .* failed' "$logs/swift.log" || true)
 if [ "$swift_status" -ne 0 ] && [ "$swift_failed" -eq 0 ]; then swift_failed=1; fi
 
