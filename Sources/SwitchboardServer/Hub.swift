@@ -120,13 +120,16 @@ public final class Hub: @unchecked Sendable {
         return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     }
 
-    /// Totals from every shard; subscriptions and channels are counted on each shard's loop.
-    public func statistics() async -> HubStatistics {
-        var result = HubStatistics()
+    /// Totals from every shard. Gauges (connections, subscriptions, channels, queued frames) are
+    /// counted from each shard's live registry on its own loop; counters are the shards' totals.
+    public func statistics() async -> Totals {
+        var result = Totals()
         var channelNames = Set<String>()
         for shard in shards {
-            let (subscriptions, names) = (try? await shard.eventLoop.submit { (shard.subscriptionCount, shard.channelNames) }.get()) ?? (0, [])
+            let (subscriptions, names, queued) =
+                (try? await shard.eventLoop.submit { (shard.subscriptionCount, shard.channelNames, shard.queuedFrames()) }.get()) ?? (0, [], 0)
             result.subscriptions += subscriptions
+            result.mailboxDepth += queued + shard.inboxBacklog
             channelNames.formUnion(names)
             result.connections += shard.sessionCount.load(ordering: .relaxed)
             let traffic = shard.traffic.read()
@@ -139,7 +142,6 @@ public final class Hub: @unchecked Sendable {
             result.connects += traffic.connects
             result.disconnects += traffic.disconnects
             result.slowConsumerCloses += traffic.slowConsumerCloses
-            result.inboxDepth += shard.inboxBacklog
         }
         result.channels = channelNames.count
         return result
@@ -231,23 +233,6 @@ public final class Hub: @unchecked Sendable {
     }
 }
 
-/// Hub-wide figures at one moment.
-public struct HubStatistics: Sendable, Equatable {
-    public var connections = 0
-    public var subscriptions = 0
-    public var channels = 0
-    public var connects = 0
-    public var disconnects = 0
-    public var messagesIn = 0
-    public var messagesOut = 0
-    public var bytesIn = 0
-    public var bytesOut = 0
-    public var published = 0
-    public var deliveries = 0
-    public var slowConsumerCloses = 0
-    public var inboxDepth = 0
-}
-
 /// The metrics collector's view of the hub: everything is read from the shards' live state, on
 /// their own loops.
 extension Hub: HubProbe {
@@ -265,22 +250,7 @@ extension Hub: HubProbe {
     }
 
     public func totals() async -> Totals {
-        let statistics = await statistics()
-        var totals = Totals()
-        totals.connections = statistics.connections
-        totals.subscriptions = statistics.subscriptions
-        totals.channels = statistics.channels
-        totals.connects = statistics.connects
-        totals.disconnects = statistics.disconnects
-        totals.messagesIn = statistics.messagesIn
-        totals.messagesOut = statistics.messagesOut
-        totals.bytesIn = statistics.bytesIn
-        totals.bytesOut = statistics.bytesOut
-        totals.published = statistics.published
-        totals.deliveries = statistics.deliveries
-        totals.slowConsumerCloses = statistics.slowConsumerCloses
-        totals.mailboxDepth = statistics.inboxDepth + (await gather { $0.queuedFrames() }).reduce(0, +)
-        return totals
+        await statistics()
     }
 
     public func clientCounters() async -> [ClientCounter] {

@@ -359,7 +359,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Running totals for per-client rates. Loop only.
     var counter: ClientCounter {
-        ClientCounter(id: id, messages: messagesIn + messagesOut, processed: counts.dequeued)
+        ClientCounter(id: id, messages: messagesIn + messagesOut)
     }
 
     // MARK: - Closing
@@ -368,17 +368,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// go out, and the peer has `closeTimeout` to answer before the socket is closed.
     func close(_ code: CloseCode, _ reason: String, discardQueued: Bool) {
         guard state == .open, let context else { return }
-        state = .closing
-        closeCode = code.rawValue
-        closeReason = reason
-        closeInitiatedByServer = true
-        shard.unsubscribeAll(self)
-        channels.removeAll()
-        if discardQueued {
-            counts.dropped += outbox.count
-            outbox.removeAll()
-            outboxBytes = 0
-        }
+        beginClosing(code: code.rawValue, reason: reason, byServer: true, discardQueued: discardQueued)
         pendingCloseFrame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
         drainOutbox()
         context.eventLoop.assumeIsolated().scheduleTask(in: .init(shard.configuration.closeTimeout)) { [weak self] in
@@ -386,17 +376,25 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
+    /// Leaves every channel and stops taking messages; the close frame comes next.
+    private func beginClosing(code: UInt16, reason: String, byServer: Bool, discardQueued: Bool) {
+        state = .closing
+        closeCode = code
+        closeReason = reason
+        closeInitiatedByServer = byServer
+        shard.unsubscribeAll(self)
+        channels.removeAll()
+        if discardQueued {
+            counts.dropped += outbox.count
+            outbox.removeAll()
+            outboxBytes = 0
+        }
+    }
+
     /// Fails the connection after a protocol violation: a close frame, then end of stream.
     private func fail(_ code: CloseCode, _ reason: String) {
         guard state == .open, let context else { return }
-        state = .closing
-        closeCode = code.rawValue
-        closeReason = reason
-        closeInitiatedByServer = true
-        shard.unsubscribeAll(self)
-        channels.removeAll()
-        outbox.removeAll()
-        outboxBytes = 0
+        beginClosing(code: code.rawValue, reason: reason, byServer: true, discardQueued: true)
         fragments = nil
         let frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in
@@ -434,11 +432,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 closeReason = String(buffer: payload)
             }
         }
-        state = .closing
-        shard.unsubscribeAll(self)
-        channels.removeAll()
-        outbox.removeAll()
-        outboxBytes = 0
+        beginClosing(code: closeCode ?? 1005, reason: closeReason, byServer: false, discardQueued: true)
         let frame = WireFrame.close(code: reply, reason: replyReason, allocator: context.channel.allocator)
         context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in
             self?.context?.close(promise: nil)

@@ -1,6 +1,7 @@
 import AsyncAlgorithms
 import Logging
 import ServiceLifecycle
+import SwitchboardCore
 
 /// Logs one line of hub figures per interval: what headless operators see in their log stream.
 struct StatsLogService: Service {
@@ -16,7 +17,7 @@ struct StatsLogService: Service {
             let now = ContinuousClock.now
             let elapsed = now - previousTime
             let seconds = max(1e-3, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-            func rate(_ value: KeyPath<HubStatistics, Int>) -> Logger.MetadataValue {
+            func rate(_ value: KeyPath<Totals, Int>) -> Logger.MetadataValue {
                 "\(Int((Double(current[keyPath: value] - previous[keyPath: value]) / seconds).rounded()))"
             }
             logger.info(
@@ -29,7 +30,7 @@ struct StatsLogService: Service {
                     "msgs_out_per_s": rate(\.messagesOut),
                     "bytes_in_per_s": rate(\.bytesIn),
                     "bytes_out_per_s": rate(\.bytesOut),
-                    "hub_inbox_depth": "\(current.inboxDepth)",
+                    "mailbox_depth": "\(current.mailboxDepth)",
                 ]
             )
             previous = current

@@ -10,7 +10,7 @@ public protocol HubProbe: Sendable {
     var health: String { get }
     /// Counters and gauges of the hub (the collector adds its own: restarts, dropped events).
     func totals() async -> Totals
-    /// Per-client message totals and mailbox throughput, for per-client rates.
+    /// Per-client message totals, for per-client rates.
     func clientCounters() async -> [ClientCounter]
     /// Every client, for a windowed query (rates are filled in by the collector).
     func clientRows() async -> [ClientRow]
@@ -22,16 +22,14 @@ public protocol HubProbe: Sendable {
     func takeLatencies() async -> Histogram<UInt64>
 }
 
-/// A client's running totals, sampled once per tick.
+/// A client's running message total (in + out), sampled once per tick for its rate.
 public struct ClientCounter: Sendable {
     public var id: String
     public var messages: Int
-    public var processed: Int
 
-    public init(id: String, messages: Int, processed: Int) {
+    public init(id: String, messages: Int) {
         self.id = id
         self.messages = messages
-        self.processed = processed
     }
 }
 
@@ -49,9 +47,9 @@ public actor MetricsCollector {
     private var clientRates: [String: Double] = [:]
     private var actorRates: [String: Double] = [:]
     private var channelRates: [String: Double] = [:]
-    private var previousClients: [String: ClientCounter] = [:]
-    private var previousActors: [String: Int] = [:]
-    private var previousChannels: [String: Int] = [:]
+    private var clientTracker = RateTracker()
+    private var actorTracker = RateTracker()
+    private var channelTracker = RateTracker()
     private var previousTick: ContinuousClock.Instant?
     private var restarts: [String: Int] = [:]
     private var counters = Totals()
@@ -127,43 +125,15 @@ public actor MetricsCollector {
         let elapsed = previousTick.map { max((now - $0).seconds, 1e-3) }
         previousTick = now
 
-        var clients: [String: ClientCounter] = [:]
-        var rates: [String: Double] = [:]
-        for counter in await probe.clientCounters() {
-            clients[counter.id] = counter
-            if let elapsed, let before = previousClients[counter.id] {
-                rates[counter.id] = Double(counter.messages - before.messages) / elapsed
-            }
-        }
-        previousClients = clients
-        clientRates = rates
-
-        var actorProcessed: [String: Int] = [:]
-        var actorRatesNow: [String: Double] = [:]
-        for row in await probe.actorRows() {
-            actorProcessed[row.name] = row.processed
-            if let elapsed, let before = previousActors[row.name] {
-                actorRatesNow[row.name] = Double(row.processed - before) / elapsed
-            }
-        }
-        let metricsCounts = mailbox.gauge.read()
-        actorProcessed[mailbox.gauge.name] = metricsCounts.dequeued
-        if let elapsed, let before = previousActors[mailbox.gauge.name] {
-            actorRatesNow[mailbox.gauge.name] = Double(metricsCounts.dequeued - before) / elapsed
-        }
-        previousActors = actorProcessed
-        actorRates = actorRatesNow
-
-        var channelPublished: [String: Int] = [:]
-        var channelRatesNow: [String: Double] = [:]
-        for row in await probe.channelRows() {
-            channelPublished[row.name] = row.published
-            if let elapsed, let before = previousChannels[row.name] {
-                channelRatesNow[row.name] = Double(row.published - before) / elapsed
-            }
-        }
-        previousChannels = channelPublished
-        channelRates = channelRatesNow
+        clientRates = clientTracker.update(
+            Dictionary(await probe.clientCounters().map { ($0.id, $0.messages) }, uniquingKeysWith: { $1 }), elapsed: elapsed
+        )
+        var processed = Dictionary(await probe.actorRows().map { ($0.name, $0.processed) }, uniquingKeysWith: { $1 })
+        processed[mailbox.gauge.name] = mailbox.gauge.read().dequeued
+        actorRates = actorTracker.update(processed, elapsed: elapsed)
+        channelRates = channelTracker.update(
+            Dictionary(await probe.channelRows().map { ($0.name, $0.published) }, uniquingKeysWith: { $1 }), elapsed: elapsed
+        )
     }
 
     // MARK: - Events
@@ -293,6 +263,22 @@ public actor MetricsCollector {
     }
 
     static func wallClock() -> Double { WallClock.now() }
+}
+
+/// Per-key rates from successive totals: each update's rate is the growth since the previous
+/// update divided by the time between them. Keys that disappear are forgotten.
+struct RateTracker {
+    private var previous: [String: Int] = [:]
+
+    mutating func update(_ totals: [String: Int], elapsed: Double?) -> [String: Double] {
+        defer { previous = totals }
+        guard let elapsed else { return [:] }
+        var rates: [String: Double] = [:]
+        for (key, value) in totals {
+            if let before = previous[key] { rates[key] = Double(value - before) / elapsed }
+        }
+        return rates
+    }
 }
 
 extension Duration {
