@@ -126,13 +126,13 @@ public final class Hub: @unchecked Sendable {
         var result = Totals()
         var channelNames = Set<String>()
         for shard in shards {
-            let (subscriptions, names, queued) =
-                (try? await shard.eventLoop.submit { (shard.subscriptionCount, shard.channelNames, shard.queuedFrames()) }.get()) ?? (0, [], 0)
+            let (subscriptions, names, queued, traffic) =
+                (try? await shard.eventLoop.submit { (shard.subscriptionCount, shard.channelNames, shard.queuedFrames(), shard.traffic) }.get())
+                ?? (0, [], 0, Traffic())
             result.subscriptions += subscriptions
             result.mailboxDepth += queued + shard.inboxBacklog
             channelNames.formUnion(names)
             result.connections += shard.sessionCount.load(ordering: .relaxed)
-            let traffic = shard.traffic.read()
             result.messagesIn += traffic.messagesIn
             result.messagesOut += traffic.messagesOut
             result.bytesIn += traffic.bytesIn

@@ -53,9 +53,8 @@ final class HubShard: @unchecked Sendable {
     let sessionCount = Atomic<Int>(0)
     /// Whether any session here subscribes to anything: lets an owner skip a hop.
     let hasSubscribers = Atomic<Bool>(false)
-    /// Totals for the stats line, published once per tick from loop-owned counters.
-    let traffic = TrafficCounters()
-    private var trafficLocal = TrafficCounters.Snapshot()
+    /// Message and byte totals; loop-owned, read on the loop by the hub's statistics.
+    private(set) var traffic = Traffic()
 
     private struct PendingInbox {
         var messages: [Message] = []
@@ -92,7 +91,7 @@ final class HubShard: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         sessions[session.id] = session
         sessionCount.store(sessions.count, ordering: .relaxed)
-        trafficLocal.connects += 1
+        traffic.connects += 1
         hub.didConnect(session.id, shard: self)
         logger.info("client connected", metadata: ["client": "\(session.id)", "remote": "\(session.remoteAddress)"])
         report(.connect, client: session.id, detail: session.userAgent.isEmpty ? session.remoteAddress : "\(session.remoteAddress) \(session.userAgent)")
@@ -103,8 +102,7 @@ final class HubShard: @unchecked Sendable {
         unsubscribeAll(session)
         guard sessions.removeValue(forKey: session.id) != nil else { return }
         sessionCount.store(sessions.count, ordering: .relaxed)
-        trafficLocal.disconnects += 1
-        publishTraffic()
+        traffic.disconnects += 1
         hub.didDisconnect(session.id)
         report(
             .disconnect,
@@ -195,7 +193,7 @@ final class HubShard: @unchecked Sendable {
         let seq = (sequences[channel] ?? 0) + 1
         sequences[channel] = seq
         let frame = ServerMessage.message(channel: channel, data: data, from: from, seq: seq, allocator: hub.allocator)
-        trafficLocal.published += 1
+        traffic.published += 1
         let reached = deliverLocally(channel: channel, frame: frame, receivedAt: receivedAt)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
             other.send(.fanOut(channel: channel, frame: frame, receivedAt: receivedAt))
@@ -206,7 +204,7 @@ final class HubShard: @unchecked Sendable {
     @discardableResult
     private func deliverLocally(channel: String, frame: ByteBuffer, receivedAt: UInt64) -> Int {
         guard let entry = subscribers[channel] else { return 0 }
-        trafficLocal.deliveries += entry.sessions.count
+        traffic.deliveries += entry.sessions.count
         for session in entry.sessions { session.push(frame) }
         publishArrivals.append(receivedAt)
         return entry.sessions.count
@@ -285,7 +283,6 @@ final class HubShard: @unchecked Sendable {
             for arrival in publishArrivals { _ = latencies.record(now > arrival ? (now - arrival) / 1000 : 0) }
             publishArrivals.removeAll(keepingCapacity: true)
         }
-        publishTraffic()
     }
 
     // MARK: - Operator actions (loop only)
@@ -313,7 +310,7 @@ final class HubShard: @unchecked Sendable {
             session.push(frame)
             reached += 1
         }
-        trafficLocal.deliveries += reached
+        traffic.deliveries += reached
         return reached
     }
 
@@ -348,22 +345,18 @@ final class HubShard: @unchecked Sendable {
     // MARK: - Counters
 
     func countInbound(bytes: Int) {
-        trafficLocal.messagesIn += 1
-        trafficLocal.bytesIn += bytes
+        traffic.messagesIn += 1
+        traffic.bytesIn += bytes
     }
 
     func countOutbound(bytes: Int) {
-        trafficLocal.messagesOut += 1
-        trafficLocal.bytesOut += bytes
+        traffic.messagesOut += 1
+        traffic.bytesOut += bytes
     }
 
     func countSlowConsumerClose(_ session: Session) {
-        trafficLocal.slowConsumerCloses += 1
+        traffic.slowConsumerCloses += 1
         report(.slowConsumer, client: session.id, code: Int(CloseCode.slowConsumer.rawValue), detail: "outbound mailbox full")
-    }
-
-    private func publishTraffic() {
-        traffic.publish(trafficLocal)
     }
 
     // MARK: - Heartbeat
@@ -396,41 +389,15 @@ final class HubShard: @unchecked Sendable {
     }
 }
 
-/// Message and byte totals of one shard, written by its loop once per tick, read by anyone.
-final class TrafficCounters: Sendable {
-    struct Snapshot: Sendable {
-        var connects = 0
-        var disconnects = 0
-        var messagesIn = 0
-        var bytesIn = 0
-        var messagesOut = 0
-        var bytesOut = 0
-        var published = 0
-        var deliveries = 0
-        var slowConsumerCloses = 0
-
-        static func + (lhs: Snapshot, rhs: Snapshot) -> Snapshot {
-            Snapshot(
-                connects: lhs.connects + rhs.connects,
-                disconnects: lhs.disconnects + rhs.disconnects,
-                messagesIn: lhs.messagesIn + rhs.messagesIn,
-                bytesIn: lhs.bytesIn + rhs.bytesIn,
-                messagesOut: lhs.messagesOut + rhs.messagesOut,
-                bytesOut: lhs.bytesOut + rhs.bytesOut,
-                published: lhs.published + rhs.published,
-                deliveries: lhs.deliveries + rhs.deliveries,
-                slowConsumerCloses: lhs.slowConsumerCloses + rhs.slowConsumerCloses
-            )
-        }
-    }
-
-    private let values = Mutex(Snapshot())
-
-    func publish(_ snapshot: Snapshot) {
-        values.withLock { $0 = snapshot }
-    }
-
-    func read() -> Snapshot {
-        values.withLock { $0 }
-    }
+/// Message and byte totals of one shard (owned by its loop).
+struct Traffic: Sendable {
+    var connects = 0
+    var disconnects = 0
+    var messagesIn = 0
+    var bytesIn = 0
+    var messagesOut = 0
+    var bytesOut = 0
+    var published = 0
+    var deliveries = 0
+    var slowConsumerCloses = 0
 }
