@@ -188,6 +188,7 @@ public actor MetricsCollector {
     /// The dashboard at this moment, with the client rows `query` asks for.
     public func snapshot(query: ClientQuery = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async -> DashboardSnapshot {
         let totals = await totals()
+        let clientRows = await probe.clientRows()
         return DashboardSnapshot(
             server: ServerInfo(version: SwitchboardVersion.current, address: probe.address, uptimeSeconds: probe.uptimeSeconds, health: probe.health),
             totals: totals,
@@ -196,16 +197,21 @@ public actor MetricsCollector {
             rates60s: history.rates(over: 60),
             series: history.series(seriesSeconds),
             latency: latencyStats(),
-            clients: await clients(query),
+            clients: clients(query, from: clientRows),
             channels: await channels(),
-            actors: await actors(limit: actorLimit),
+            actors: await actors(limit: actorLimit, sessions: clientRows),
             events: eventLog.events(limit: eventCount)
         )
     }
 
     /// Client rows for `query`, with current rates.
     public func clients(_ query: ClientQuery) async -> ClientWindow {
-        var rows = await probe.clientRows()
+        clients(query, from: await probe.clientRows())
+    }
+
+    /// Rows gathered once per snapshot serve both the client window and the session actors.
+    private func clients(_ query: ClientQuery, from gathered: [ClientRow]) -> ClientWindow {
+        var rows = gathered
         for index in rows.indices { rows[index].rate = clientRates[rows[index].id] ?? 0 }
         return query.window(rows)
     }
@@ -219,6 +225,10 @@ public actor MetricsCollector {
 
     /// Every actor (hub shards, this collector, each session), deepest mailbox first, at most `limit`.
     public func actors(limit: Int = 50) async -> [ActorRow] {
+        await actors(limit: limit, sessions: await probe.clientRows())
+    }
+
+    private func actors(limit: Int, sessions: [ClientRow]) async -> [ActorRow] {
         var rows = await probe.actorRows()
         for index in rows.indices {
             rows[index].processedPerSecond = actorRates[rows[index].name] ?? 0
@@ -232,7 +242,7 @@ public actor MetricsCollector {
                 restarts: restarts[mailbox.gauge.name] ?? 0
             )
         )
-        for client in await probe.clientRows() {
+        for client in sessions {
             rows.append(
                 ActorRow(
                     name: client.id, kind: "session", depth: client.mailbox.depth, peak: client.mailbox.peak, capacity: client.mailboxCapacity,
