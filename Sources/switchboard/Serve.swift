@@ -13,10 +13,9 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the hub (the default command).",
         discussion: """
-            Serves WebSocket clients on ws://HOST:PORT/ws, health on /healthz and a protocol page on /.
-            SIGINT or SIGTERM stops accepting, delivers what is queued (up to --shutdown-timeout),
-            closes every client with 1001 "going away" and exits 0.
-            Invalid configuration prints one line naming the setting and exits with status 2.
+            Serves WebSocket clients on ws://HOST:PORT/ws, health on /healthz, a protocol page on /, the admin API on /api (token required), /admin/stream and /metrics. In a terminal it also opens the operator console (press ? for keys); with --headless, or when stdout is not a terminal, it logs to stderr instead.
+
+            SIGINT or SIGTERM stops accepting, delivers what is queued (up to --shutdown-timeout), closes every client with 1001 "going away" and exits 0. Invalid configuration prints one line naming the setting and exits with status 2.
             """
     )
 
@@ -66,7 +65,11 @@ struct Serve: AsyncParsableCommand {
         let openFiles = SystemResources.raiseOpenFileLimit()
         let capacity = max(0, openFiles - 64)
         if configuration.hub.maxConnections > capacity {
-            logger.warning(
+            // The default means "as many as the system allows": lower it quietly (the listening
+            // line shows the result). A value the operator chose gets a warning.
+            let chosen = configuration.hub.maxConnections != HubConfiguration().maxConnections
+            logger.log(
+                level: chosen ? .warning : .debug,
                 "max-connections lowered to what the open-files limit allows",
                 metadata: ["requested": "\(configuration.hub.maxConnections)", "allowed": "\(capacity)", "nofile": "\(openFiles)"]
             )
