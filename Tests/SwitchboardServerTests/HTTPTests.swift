@@ -89,6 +89,17 @@ struct HTTPTests {
         }
     }
 
+    @Test func aHandshakeThatNeverFinishesIsClosed() async throws {
+        try await TestServer.with({ $0.handshakeTimeout = .milliseconds(300) }) { server in
+            // Slowloris: a request head that never ends. The server closes the connection.
+            let received = try await RawConnection.connect(port: server.port).exchange(Array("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8))
+            #expect(received.isEmpty)
+            let client = try await TestClient.connect(server.url)
+            #expect(try await client.next()?.contains("welcome") == true)
+            try await client.close()
+        }
+    }
+
     @Test func unknownPathsAre404() async throws {
         try await TestServer.with { server in
             let response = try await get(server, plainGet("/nope"))
