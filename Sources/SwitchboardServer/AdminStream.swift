@@ -149,6 +149,7 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
 
     private func runPump() async {
         let (subscription, events) = await collector.subscribe()
+        let collector = self.collector
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await command in self.commands { await self.perform(command) }
@@ -159,17 +160,27 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
                     self.send(self.textFrame { $0.writeStaticString("{\"type\":\"event\",\"event\":"); $0.writeBytes(data); $0.writeStaticString("}") })
                 }
             }
-            while !Task.isCancelled {
-                let current = view.withLockedValue { $0 }
-                let snapshot = await collector.snapshot(query: current.query)
-                if let data = try? AdminAPI.encoder.encode(snapshot) {
-                    send(textFrame { $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":"); $0.writeBytes(data); $0.writeStaticString("}") })
+            // The snapshot pump is supervised: if it fails it restarts with backoff, and the
+            // restart is counted on this stream's actor row and shown in the event log.
+            group.addTask {
+                let supervisor = Supervisor { child, error, _ in
+                    Task { await collector.recordRestart(of: child, error: "\(error)") }
                 }
-                try? await Task.sleep(for: current.interval)
+                await supervisor.run([Supervisor.Child(name: self.gauge.name) { try await self.pushSnapshots() }])
             }
-            group.cancelAll()
         }
         await collector.unsubscribe(subscription)
+    }
+
+    /// Sends a snapshot of the reader's view every interval until cancelled.
+    private func pushSnapshots() async throws {
+        while !Task.isCancelled {
+            let current = view.withLockedValue { $0 }
+            let snapshot = await collector.snapshot(query: current.query)
+            let data = try AdminAPI.encoder.encode(snapshot)
+            send(textFrame { $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":"); $0.writeBytes(data); $0.writeStaticString("}") })
+            try? await Task.sleep(for: current.interval)
+        }
     }
 
     // MARK: - Commands
