@@ -16,8 +16,8 @@ public final class AdminAccess: Sendable {
 
     public var current: AdminToken? { token.withLockedValue { $0 } }
 
-    /// Whether `request` carries the token, as `Authorization: Bearer …` (or `?token=` when
-    /// `allowQuery`, for browser WebSockets that cannot set headers).
+    /// Whether a request carries the token: an `Authorization: Bearer …` header, or else a
+    /// `?token=` query value (given only for the admin stream: browsers cannot set WebSocket headers).
     func authorizes(authorization: String?, queryToken: Substring?) -> Bool {
         guard let token = current else { return false }
         if let authorization, authorization.lowercased().hasPrefix("bearer ") {

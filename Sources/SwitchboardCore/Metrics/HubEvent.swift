@@ -70,6 +70,4 @@ public struct EventLog: Sendable {
         }
         return result.count > limit ? Array(result.suffix(limit)) : result
     }
-
-    public var count: Int { events.count }
 }
