@@ -6,39 +6,43 @@ import SwitchboardCore
 /// The plain HTTP side of the server: the landing page, health, and clear answers for WebSocket
 /// handshakes that could not be upgraded.
 enum HTTPRoutes {
-    static func router(hub: Hub, webSocketPath: String) -> Router<BasicRequestContext> {
+    static func router(hub: Hub, endpoints: WebSocketEndpoints) -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/") { _, _ in
             Response(
                 status: .ok,
                 headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: LandingPage.html(webSocketPath: webSocketPath)))
+                body: .init(byteBuffer: ByteBuffer(string: LandingPage.html(webSocketPath: endpoints.hub)))
             )
         }
         router.get("/healthz") { _, _ in
             json(.ok, "{\"status\":\"ok\",\"uptime_s\":\(Int(hub.uptimeSeconds)),\"connections\":\(hub.connectionCount)}")
         }
         // Reached only when the upgrade did not happen: say why, with the status a client expects.
-        router.get(RouterPath(webSocketPath)) { request, _ in
-            let upgrade = request.headers[.upgrade]?.lowercased()
-            let version = request.headers[.secWebSocketVersion]
-            if upgrade != "websocket" {
-                return upgradeRequired("this endpoint speaks WebSocket: send Upgrade: websocket")
-            }
-            if version != "13" {
-                return upgradeRequired("unsupported WebSocket version; this server speaks version 13")
-            }
-            if request.headers[.secWebSocketKey] == nil {
-                return json(.badRequest, errorBody("bad_handshake", "missing Sec-WebSocket-Key"))
-            }
-            if let refusal = hub.admissionRefusal {
-                return json(.serviceUnavailable, errorBody("unavailable", refusal), extra: [.retryAfter: "1"])
-            }
-            // A valid upgrade that arrived after another request on a keep-alive connection:
-            // NIO upgrades only a connection's first request, so ask for a fresh connection.
-            return Response(status: .temporaryRedirect, headers: [.location: request.uri.description, .connection: "close"])
+        for path in endpoints.all {
+            router.get(RouterPath(path)) { request, _ in upgradeNotDone(request, hub: hub) }
         }
         return router
+    }
+
+    private static func upgradeNotDone(_ request: Request, hub: Hub) -> Response {
+        let upgrade = request.headers[.upgrade]?.lowercased()
+        let version = request.headers[.secWebSocketVersion]
+        if upgrade != "websocket" {
+            return upgradeRequired("this endpoint speaks WebSocket: send Upgrade: websocket")
+        }
+        if version != "13" {
+            return upgradeRequired("unsupported WebSocket version; this server speaks version 13")
+        }
+        if request.headers[.secWebSocketKey] == nil {
+            return json(.badRequest, errorBody("bad_handshake", "missing Sec-WebSocket-Key"))
+        }
+        if let refusal = hub.admissionRefusal {
+            return json(.serviceUnavailable, errorBody("unavailable", refusal), extra: [.retryAfter: "1"])
+        }
+        // A valid upgrade that arrived after another request on a keep-alive connection:
+        // NIO upgrades only a connection's first request, so ask for a fresh connection.
+        return Response(status: .temporaryRedirect, headers: [.location: request.uri.description, .connection: "close"])
     }
 
     private static func upgradeRequired(_ message: String) -> Response {

@@ -1,3 +1,5 @@
+public import SwitchboardCore
+
 /// Everything the server needs to run. Defaults are safe for production: loopback only,
 /// bounded everything.
 public struct ServerConfiguration: Sendable {
@@ -9,6 +11,10 @@ public struct ServerConfiguration: Sendable {
     public var threads = SystemResources.availableCPUs
     /// The WebSocket endpoint of the native protocol.
     public var webSocketPath = "/ws"
+    /// Path of the conformance echo endpoint (Autobahn|Testsuite); nil (the default) serves none.
+    public var echoPath: String?
+    /// Which browser pages may open WebSocket connections (same-origin ones by default).
+    public var origins = OriginPolicy()
     /// A connection must finish its HTTP request head (or WebSocket handshake) this fast.
     public var handshakeTimeout = Duration.seconds(10)
     /// Idle keep-alive HTTP connections are closed after this long.

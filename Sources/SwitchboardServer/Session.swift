@@ -17,6 +17,20 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
 
+    /// What the client speaks.
+    enum Route: Sendable {
+        /// The native JSON protocol of the hub.
+        case hub
+        /// Conformance echo (`--echo-route`): every message comes back as it was sent, text as
+        /// text and binary as binary. Flow control is backpressure (the socket is not read while
+        /// the client is not reading), so the slow-consumer policy does not apply.
+        case echo
+    }
+
+    /// Largest message on the echo route, whatever `--max-message-size` says (Autobahn's
+    /// cases send 16 MiB).
+    static let echoMessageLimit = 16 * 1024 * 1024
+
     private enum State {
         case open
         /// Our close frame is queued or sent; waiting for the peer's close or end of stream.
@@ -27,6 +41,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// The client id shown to the client and to operators.
     let id: String
     let shard: HubShard
+    let route: Route
+    /// Largest message this client may send, in bytes (larger: 1009).
+    let messageLimit: Int
     /// The peer's address, e.g. `127.0.0.1:51234`.
     let remoteAddress: String
     /// The handshake's `User-Agent`, if any.
@@ -66,10 +83,12 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var closeReason = ""
     private(set) var closeInitiatedByServer = false
 
-    init(id: String, shard: HubShard, remoteAddress: String, userAgent: String) {
+    init(id: String, shard: HubShard, route: Route, remoteAddress: String, userAgent: String) {
         let configuration = shard.configuration
         self.id = id
         self.shard = shard
+        self.route = route
+        self.messageLimit = Self.messageLimit(on: route, configuration: configuration)
         self.remoteAddress = remoteAddress
         self.userAgent = userAgent
         self.connectedAt = WallClock.now()
@@ -85,6 +104,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         self.context = context
         writable = context.channel.isWritable
         shard.register(self)
+        guard route == .hub else { return }
         push(ServerMessage.welcome(client: id, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds, allocator: context.channel.allocator))
     }
 
@@ -111,13 +131,17 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
         if writable { drainOutbox() }
+        if route == .echo {
+            // Backpressure: read no further requests while their answers cannot be sent.
+            context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
+        }
         context.fireChannelWritabilityChanged()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
         case NIOWebSocketError.invalidFrameLength:
-            fail(.messageTooBig, "message larger than \(shard.configuration.maxMessageBytes) bytes")
+            fail(.messageTooBig, "message larger than \(messageLimit) bytes")
         case is NIOWebSocketError:
             fail(.protocolError, "invalid frame")
         default:
@@ -154,8 +178,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case .continuation:
             guard var buffer = fragments else { return fail(.protocolError, "continuation without a message to continue") }
             fragments = nil
-            guard buffer.readableBytes + frame.length <= shard.configuration.maxMessageBytes else {
-                return fail(.messageTooBig, "message larger than \(shard.configuration.maxMessageBytes) bytes")
+            guard buffer.readableBytes + frame.length <= messageLimit else {
+                return fail(.messageTooBig, "message larger than \(messageLimit) bytes")
             }
             var part = frame.unmaskedData
             buffer.writeBuffer(&part)
@@ -180,14 +204,32 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// The message that makes a session fail when fault injection is on (tests only).
     static let injectedFault = #"{"type":"debug_fail"}"#
 
+    /// Largest message a client on `route` may send.
+    static func messageLimit(on route: Route, configuration: HubConfiguration) -> Int {
+        switch route {
+        case .hub: configuration.maxMessageBytes
+        case .echo: max(configuration.maxMessageBytes, echoMessageLimit)
+        }
+    }
+
     private func handleMessage(_ data: ByteBuffer, isText: Bool) {
-        guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
-        guard data.withUnsafeReadableBytes(UTF8Validation.isValid) else {
+        if isText, !data.withUnsafeReadableBytes(UTF8Validation.isValid) {
             return fail(.invalidPayload, "text frame is not valid UTF-8")
         }
         shard.countInbound(bytes: data.readableBytes)
         messagesIn += 1
         bytesIn += data.readableBytes
+        switch route {
+        case .hub:
+            guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
+            handleRequest(data)
+        case .echo:
+            push(WireFrame.make(isText ? .text : .binary, payload: data.readableBytesView, allocator: context!.channel.allocator))
+        }
+    }
+
+    /// Answers one native-protocol request (a complete, valid UTF-8 text message).
+    private func handleRequest(_ data: ByteBuffer) {
         if shard.configuration.faultInjection, data.readableBytesView.elementsEqual(Self.injectedFault.utf8) {
             // Test-only: behave as if processing this message had failed inside the session.
             shard.report(.error, client: id, code: Int(CloseCode.internalError.rawValue), detail: "injected session failure")
@@ -282,7 +324,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
         let configuration = shard.configuration
         let size = frame.readableBytes
-        if outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes {
+        if route == .hub, outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes {
             switch configuration.slowConsumerPolicy {
             case .close:
                 counts.dropped += 1

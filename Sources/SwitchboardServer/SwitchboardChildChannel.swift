@@ -34,14 +34,15 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let hub: Hub
     let admin: AdminEndpoint
-    let webSocketPath: String
+    let endpoints: WebSocketEndpoints
+    let origins: OriginPolicy
     let handshakeTimeout: TimeAmount
     let httpIdleTimeout: Duration
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let hub = self.hub
-            let path = self.webSocketPath
+            let endpoints = self.endpoints
             // A small first receive buffer that grows only for clients that send large messages.
             try channel.syncOptions?.setOption(
                 ChannelOptions.recvAllocator,
@@ -50,7 +51,7 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: handshakeTimeout))
 
             let refusal = NIOLoopBoundBox<HandshakeRefusal?>(nil, eventLoop: channel.eventLoop)
-            let upgrader = SessionUpgrader(hub: hub, path: path, admin: admin, refusal: refusal)
+            let upgrader = SessionUpgrader(hub: hub, endpoints: endpoints, origins: origins, admin: admin, refusal: refusal)
             let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
@@ -110,7 +111,25 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
     }
 }
 
-/// Upgrades a valid WebSocket handshake on the hub's path to a ``Session``.
+/// The WebSocket paths of the server and what each one speaks.
+struct WebSocketEndpoints: Sendable {
+    /// The native protocol's path (`/ws`).
+    let hub: String
+    /// The conformance echo route, when `--echo-route` turned it on.
+    let echo: String?
+
+    /// The route a client on `path` gets, or nil when no session lives there.
+    func route(for path: Substring) -> Session.Route? {
+        if path == hub { return .hub }
+        if let echo, path == echo { return .echo }
+        return nil
+    }
+
+    /// Every session path, for the answers to failed upgrades.
+    var all: [String] { [hub] + (echo.map { [$0] } ?? []) }
+}
+
+/// Upgrades a valid WebSocket handshake on a session path to a ``Session``.
 ///
 /// NIO's own WebSocket upgrader always installs its frame encoder, and its handshake refusals are
 /// silent; this one installs only the frame decoder (sessions write finished frame bytes) and
@@ -119,7 +138,9 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
 struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     typealias UpgradeResult = SwitchboardChildChannel.UpgradeResult
     let hub: Hub
-    let path: String
+    let endpoints: WebSocketEndpoints
+    /// Which browser pages may connect.
+    let origins: OriginPolicy
     /// The admin stream's endpoint and who may use it.
     let admin: AdminEndpoint
     let refusal: NIOLoopBoundBox<HandshakeRefusal?>
@@ -132,13 +153,18 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         let key = headers["Sec-WebSocket-Key"]
         let isAdmin = requestPath == AdminEndpoint.path
         let problem: HandshakeRefusal? =
-            if isAdmin && !admin.access.authorizes(authorization: headers["Authorization"].first, queryToken: Self.queryToken(upgradeRequest.uri)) {
+            if !origins.permits(origin: headers["Origin"].first, host: headers["Host"].first) {
+                HandshakeRefusal(
+                    status: .forbidden, code: "origin_not_allowed",
+                    message: "pages from origin \(headers["Origin"].first ?? "") may not connect; see --allowed-origins"
+                )
+            } else if isAdmin && !admin.access.authorizes(authorization: headers["Authorization"].first, queryToken: Self.queryToken(upgradeRequest.uri)) {
                 HandshakeRefusal(
                     status: .unauthorized, code: "unauthorized", message: "missing or wrong admin token; send Authorization: Bearer <token> or ?token=",
                     extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\""]
                 )
-            } else if requestPath != path && !isAdmin {
-                HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(path)")
+            } else if endpoints.route(for: requestPath) == nil && !isAdmin {
+                HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(endpoints.hub)")
             } else if upgradeRequest.method != .GET {
                 HandshakeRefusal(status: .methodNotAllowed, code: "bad_handshake", message: "a WebSocket handshake must be a GET", extraHeaders: [.allow: "GET"])
             } else if headers["Sec-WebSocket-Version"] != ["13"] {
@@ -176,11 +202,14 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         channel.eventLoop.makeCompletedFuture {
             let pipeline = channel.pipeline.syncOperations
             try HandshakeTimeoutHandler.remove(from: pipeline)
-            try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxMessageBytes)))
-            if SwitchboardChildChannel.path(of: upgradeRequest.uri) == AdminEndpoint.path {
-                try pipeline.addHandler(AdminStreamSession(hub: hub, collector: admin.collector, name: "admin-\(hub.makeClientID())"))
+            let path = SwitchboardChildChannel.path(of: upgradeRequest.uri)
+            if let route = endpoints.route(for: path) {
+                let limit = Session.messageLimit(on: route, configuration: hub.configuration)
+                try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: limit)))
+                try pipeline.addHandler(hub.makeSession(for: channel, route: route, userAgent: upgradeRequest.headers["User-Agent"].first ?? ""))
             } else {
-                try pipeline.addHandler(hub.makeSession(for: channel, userAgent: upgradeRequest.headers["User-Agent"].first ?? ""))
+                try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxMessageBytes)))
+                try pipeline.addHandler(AdminStreamSession(hub: hub, collector: admin.collector, name: "admin-\(hub.makeClientID())"))
             }
             return .webSocket
         }

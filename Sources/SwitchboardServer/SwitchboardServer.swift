@@ -39,7 +39,8 @@ public final class SwitchboardServer: Sendable {
         self.collector = collector
         let access = AdminAccess()
         self.access = access
-        let router = HTTPRoutes.router(hub: hub, webSocketPath: configuration.webSocketPath)
+        let endpoints = WebSocketEndpoints(hub: configuration.webSocketPath, echo: configuration.echoPath)
+        let router = HTTPRoutes.router(hub: hub, endpoints: endpoints)
         AdminAPI.register(on: router, hub: hub, collector: collector, access: access, faultInjection: configuration.hub.faultInjection)
         let exporter = PrometheusExporter(collector: collector)
         let metricsRoutes = configuration.metricsPublic ? router.group() : router.group().add(middleware: AdminAuthMiddleware(access: access))
@@ -50,7 +51,6 @@ public final class SwitchboardServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: await exporter.render()))
             )
         }
-        let webSocketPath = configuration.webSocketPath
         let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
         let httpIdleTimeout = configuration.httpIdleTimeout
         let application = Application(
@@ -60,7 +60,8 @@ public final class SwitchboardServer: Sendable {
                     responder: responder,
                     hub: hub,
                     admin: AdminEndpoint(access: access, collector: collector),
-                    webSocketPath: webSocketPath,
+                    endpoints: endpoints,
+                    origins: configuration.origins,
                     handshakeTimeout: handshakeTimeout,
                     httpIdleTimeout: httpIdleTimeout
                 )
@@ -71,7 +72,7 @@ public final class SwitchboardServer: Sendable {
             ),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                hub.setAddress("ws://\(configuration.host):\(port)\(webSocketPath)")
+                hub.setAddress("ws://\(configuration.host):\(port)\(endpoints.hub)")
                 do {
                     let token = try AdminToken.resolve(given: configuration.adminToken, port: port)
                     access.set(token)

@@ -18,6 +18,12 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("ws-path"), help: ArgumentHelp(Setting.help("ws-path"), valueName: "path"))
     var wsPath: String?
 
+    @Option(name: .customLong("echo-route"), help: ArgumentHelp(Setting.help("echo-route"), valueName: "path"))
+    var echoRoute: String?
+
+    @Option(name: .customLong("allowed-origins"), help: ArgumentHelp(Setting.help("allowed-origins"), valueName: "origins"))
+    var allowedOrigins: String?
+
     @Option(name: .customLong("max-connections"), help: ArgumentHelp(Setting.help("max-connections"), valueName: "n"))
     var maxConnections: String?
 
@@ -85,6 +91,8 @@ struct ServerOptions: ParsableArguments {
             ("port", port),
             ("threads", threads),
             ("ws-path", wsPath),
+            ("echo-route", echoRoute),
+            ("allowed-origins", allowedOrigins),
             ("max-connections", maxConnections),
             ("max-message-size", maxMessageSize),
             ("outbound-queue-frames", outboundQueueFrames),

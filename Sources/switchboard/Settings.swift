@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SwitchboardCore
 import SwitchboardServer
 import TOMLKit
 
@@ -85,6 +86,20 @@ extension Setting {
             let path = try value.text(nonEmpty: true)
             guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
             configuration.server.webSocketPath = path
+        },
+        Setting(key: "echo-route", valueName: "path", help: "Also serve a WebSocket echo endpoint at this path, for conformance suites such as Autobahn: text comes back as text, binary as binary, messages up to 16MiB (default: off).") {
+            configuration, value throws(SettingError) in
+            let path = try value.text(nonEmpty: true)
+            guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
+            configuration.server.echoPath = path
+        },
+        Setting(key: "allowed-origins", valueName: "origins", help: "Comma-separated origins of web pages that may open WebSockets besides same-origin ones, e.g. https://app.example.com; * allows any. Others get HTTP 403 (default: same-origin only; clients that send no Origin are not affected).") {
+            configuration, value throws(SettingError) in
+            let list = try value.text(nonEmpty: true).split(separator: ",").map(String.init)
+            guard list.allSatisfy({ $0.contains("://") || $0.trimmingCharacters(in: .whitespaces) == "*" }) else {
+                throw SettingError(expected: "origins like https://app.example.com, separated by commas, or *")
+            }
+            configuration.server.origins = OriginPolicy(allowed: list)
         },
         .integer("max-connections", "Most WebSocket connections at once; more get HTTP 503 (default 100000).", range: 1...10_000_000, \.server.hub.maxConnections),
         .bytes("max-message-size", "Largest message a client may send; larger closes with 1009 (default 64KiB).", range: 128...(256 << 20), \.server.hub.maxMessageBytes),
