@@ -2,7 +2,8 @@
 # The test command (README quick start, .ci/run): installs what the tests need, builds, runs
 # every suite, and ends with one summary line. Exit status is non-zero if anything failed.
 #
-#   scripts/test.sh            all suites (Swift unit + integration, end-to-end with Python clients)
+#   scripts/test.sh            all suites: Swift unit + integration, end-to-end with Python clients,
+#                              Autobahn|Testsuite 1-10 against the echo route
 #
 # Needs: Swift 6.3 on PATH; Debian packages and PyPI reachable for the first run.
 set -uo pipefail
@@ -20,6 +21,7 @@ command -v python3 >/dev/null || apt_packages+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
 [ -f /usr/include/ncursesw/curses.h ] || apt_packages+=(libncurses-dev)
 command -v tmux >/dev/null || apt_packages+=(tmux)
+command -v openssl >/dev/null || apt_packages+=(openssl)
 if ((${#apt_packages[@]})); then
   say "installing Debian packages: ${apt_packages[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -52,8 +54,30 @@ e2e_passed=$(grep -oE '[0-9]+ passed' "$logs/e2e.log" | tail -1 | grep -oE '[0-9
 e2e_failed=$(grep -oE '[0-9]+ (failed|error)' "$logs/e2e.log" | awk '{s+=$1} END {print s+0}')
 if [ "$e2e_status" -ne 0 ] && [ "$e2e_failed" -eq 0 ]; then e2e_failed=1; fi
 
-passed=$((swift_passed + e2e_passed))
-failed=$((swift_failed + e2e_failed))
+# --- Protocol conformance: Autobahn|Testsuite cases 1-10 against the echo route -------------
+say "Autobahn|Testsuite 1.* - 10.* against --echo-route (reports in autobahn-reports/)"
+ab_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$root/.build/debug/switchboard" serve --headless --port "$ab_port" --echo-route /echo --stats-interval 0 \
+  --log-level warning >"$logs/autobahn-server.log" 2>&1 &
+ab_server=$!
+python3 - "$ab_port" <<'PY'
+import sys, time, urllib.request
+for _ in range(600):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz", timeout=1); break
+    except OSError:
+        time.sleep(0.1)
+PY
+bash scripts/autobahn.sh --url "ws://127.0.0.1:$ab_port/echo" 2>&1 | tee "$logs/autobahn.log" | tail -n 8
+ab_status=${PIPESTATUS[0]}
+kill "$ab_server" 2>/dev/null; wait "$ab_server" 2>/dev/null
+ab_cases=$(grep -oE 'autobahn: [0-9]+ cases' "$logs/autobahn.log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+ab_failed=$(grep -oE 'cases, [0-9]+ failed' "$logs/autobahn.log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+if [ "$ab_status" -ne 0 ] && [ "$ab_failed" -eq 0 ]; then ab_failed=1; fi
+ab_passed=$((ab_cases > ab_failed ? ab_cases - ab_failed : 0))
+
+passed=$((swift_passed + e2e_passed + ab_passed))
+failed=$((swift_failed + e2e_failed + ab_failed))
 echo
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

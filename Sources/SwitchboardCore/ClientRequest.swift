@@ -51,6 +51,8 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case rateLimited = "rate_limited"
         /// The hub cannot take the message right now (a bounded queue is full); retry later.
         case overloaded = "overloaded"
+        /// The client's token does not grant the channel (its `channels` claim).
+        case forbidden = "forbidden"
     }
 
     public var code: Code

@@ -1,8 +1,9 @@
 /// Which web pages may open WebSocket connections: the defence against cross-site WebSocket
-/// hijacking (a page on another site, or a DNS-rebinding attack, using the operator's browser
-/// to reach a hub on loopback).
+/// hijacking (a page on another site using a visitor's browser to reach the hub, which on
+/// loopback would otherwise be any page the operator opens).
 ///
-/// Browsers always send `Origin`; other clients usually send none and are not affected. Same-origin
+/// Browsers always send an `http(s)` `Origin` (or `null`); other clients send none, or one of
+/// their own such as `ws://host`, and are not affected. Same-origin
 /// pages (the `Origin`'s host and port equal the `Host` header, such as the server's own page) are
 /// always let in, as Centrifugo does; the list names the other origins allowed
 /// (`https://app.example.com`, compared without regard to case); `*` in the list allows all.
@@ -23,6 +24,9 @@ public struct OriginPolicy: Sendable, Equatable {
         guard let origin else { return true }  // not a browser
         if allowsAny { return true }
         let normalized = Self.normalize(origin)
+        guard normalized == "null" || normalized.hasPrefix("http://") || normalized.hasPrefix("https://") else {
+            return true  // not a page's origin: a non-browser client naming itself
+        }
         if let host, let authority = Self.authority(of: normalized), authority == host.lowercased() { return true }
         return allowed.contains(normalized)
     }

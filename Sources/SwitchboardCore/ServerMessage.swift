@@ -5,12 +5,19 @@ public import NIOCore
 ///
 /// `id` arguments are the raw JSON of a request's `id`, echoed verbatim.
 public enum ServerMessage {
-    /// `{"type":"welcome","client":"<id>","server":"switchboard/<version>","heartbeat_s":15}`
-    public static func welcome(client: String, version: String, heartbeatSeconds: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
-        frame(allocator, capacity: 96 + client.utf8.count) { buffer in
+    /// `{"type":"welcome","client":"<id>","server":"switchboard/<version>","heartbeat_s":15}`, with
+    /// `"user":"<sub>"` after the client id when the client authenticated with a token.
+    public static func welcome(client: String, user: String? = nil, version: String, heartbeatSeconds: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 96 + client.utf8.count + (user?.utf8.count ?? 0) * 6) { buffer in
             buffer.writeStaticString("{\"type\":\"welcome\",\"client\":\"")
             buffer.writeString(client)
-            buffer.writeStaticString("\",\"server\":\"switchboard/")
+            if let user {
+                buffer.writeStaticString("\",\"user\":")
+                buffer.writeString(JSONText.quoted(user))
+                buffer.writeStaticString(",\"server\":\"switchboard/")
+            } else {
+                buffer.writeStaticString("\",\"server\":\"switchboard/")
+            }
             buffer.writeString(version)
             buffer.writeStaticString("\",\"heartbeat_s\":")
             buffer.writeString(String(heartbeatSeconds))

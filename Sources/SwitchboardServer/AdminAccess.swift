@@ -16,15 +16,25 @@ public final class AdminAccess: Sendable {
 
     public var current: AdminToken? { token.withLockedValue { $0 } }
 
-    /// Whether a request carries the token: an `Authorization: Bearer …` header, or else a
-    /// `?token=` query value (given only for the admin stream: browsers cannot set WebSocket headers).
-    func authorizes(authorization: String?, queryToken: Substring?) -> Bool {
-        guard let token = current else { return false }
+    /// Whether a request presents the admin token (see ``PresentedToken``).
+    func authorizes(_ presented: Substring?) -> Bool {
+        guard let token = current, let presented else { return false }
+        return token.matches(presented)
+    }
+}
+
+/// The bearer token a request presents: an `Authorization: Bearer …` header, or else a `?token=`
+/// query value (looked at only for WebSocket handshakes: browsers cannot set their headers).
+enum PresentedToken {
+    static func find(authorization: String?, uri: String? = nil) -> Substring? {
         if let authorization, authorization.lowercased().hasPrefix("bearer ") {
-            return token.matches(authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces))
+            return Substring(authorization.dropFirst("bearer ".count).trimmingCharacters(in: .whitespaces))
         }
-        if let queryToken { return token.matches(queryToken) }
-        return false
+        guard let uri, let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
+        for pair in query.split(separator: "&") where pair.hasPrefix("token=") {
+            return pair.dropFirst("token=".count)
+        }
+        return nil
     }
 }
 
@@ -33,7 +43,7 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let access: AdminAccess
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard access.authorizes(authorization: request.headers[.authorization], queryToken: nil) else {
+        guard access.authorizes(PresentedToken.find(authorization: request.headers[.authorization])) else {
             return HTTPRoutes.json(
                 .unauthorized,
                 HTTPRoutes.errorBody("unauthorized", "missing or wrong admin token; send Authorization: Bearer <token>"),

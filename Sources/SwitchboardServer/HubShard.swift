@@ -368,15 +368,17 @@ final class HubShard: @unchecked Sendable {
         }
     }
 
-    /// Pings every session; closes those silent for two intervals with 1001.
+    /// Pings the sessions silent for an interval (active ones need no ping); closes those silent
+    /// for two intervals with 1001.
     private func heartbeat() {
         let now = NIODeadline.now().uptimeNanoseconds
-        let silenceLimit = UInt64(TimeAmount(configuration.heartbeatInterval).nanoseconds) * 2
+        let interval = UInt64(TimeAmount(configuration.heartbeatInterval).nanoseconds)
         let ping = WireFrame.make(.ping, payload: EmptyCollection<UInt8>(), allocator: hub.allocator)
         for session in sessions.values {
-            if now &- session.lastInbound >= silenceLimit {
+            let silence = now &- session.lastInbound
+            if silence >= 2 * interval {
                 session.close(.goingAway, "heartbeat timeout", discardQueued: true)
-            } else {
+            } else if silence >= interval {
                 session.push(ping)
             }
         }

@@ -42,6 +42,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     let id: String
     let shard: HubShard
     let route: Route
+    /// Who the client is, from its token when authentication is on.
+    let identity: ClientIdentity
     /// Largest message this client may send, in bytes (larger: 1009).
     let messageLimit: Int
     /// The peer's address, e.g. `127.0.0.1:51234`.
@@ -83,11 +85,12 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var closeReason = ""
     private(set) var closeInitiatedByServer = false
 
-    init(id: String, shard: HubShard, route: Route, remoteAddress: String, userAgent: String) {
+    init(id: String, shard: HubShard, route: Route, identity: ClientIdentity, remoteAddress: String, userAgent: String) {
         let configuration = shard.configuration
         self.id = id
         self.shard = shard
         self.route = route
+        self.identity = identity
         self.messageLimit = Self.messageLimit(on: route, configuration: configuration)
         self.remoteAddress = remoteAddress
         self.userAgent = userAgent
@@ -105,7 +108,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         writable = context.channel.isWritable
         shard.register(self)
         guard route == .hub else { return }
-        push(ServerMessage.welcome(client: id, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds, allocator: context.channel.allocator))
+        push(ServerMessage.welcome(client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds, allocator: context.channel.allocator))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -140,10 +143,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch error {
-        case NIOWebSocketError.invalidFrameLength:
+        case FrameParser.Violation.tooLarge:
             fail(.messageTooBig, "message larger than \(messageLimit) bytes")
-        case is NIOWebSocketError:
-            fail(.protocolError, "invalid frame")
+        case FrameParser.Violation.malformed(let reason):
+            fail(.protocolError, reason)
         default:
             if closeCode == nil { closeCode = 1006; closeReason = "\(error)" }
             context.close(promise: nil)
@@ -247,6 +250,14 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         let id = slice(request.id)
+        switch request.kind {
+        case .subscribe(let channel, _), .publish(let channel, _):
+            guard identity.permits(channel) else {
+                let error = ProtocolError(.forbidden, "your token does not grant channel \"\(channel)\"")
+                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+            }
+        case .unsubscribe, .ping: break
+        }
         switch request.kind {
         case .subscribe(let channel, _):
             if !channels.contains(channel) {

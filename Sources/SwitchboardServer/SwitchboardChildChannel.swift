@@ -36,12 +36,15 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
     let admin: AdminEndpoint
     let endpoints: WebSocketEndpoints
     let origins: OriginPolicy
+    let authenticator: ClientAuthenticator?
     let handshakeTimeout: TimeAmount
     let httpIdleTimeout: Duration
+    /// Whether the connection is TLS (the HTTP codec marks requests `https`).
+    let secure: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            let hub = self.hub
+            let (hub, secure) = (self.hub, self.secure)
             let endpoints = self.endpoints
             // A small first receive buffer that grows only for clients that send large messages.
             try channel.syncOptions?.setOption(
@@ -51,14 +54,17 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(HandshakeTimeoutHandler(timeout: handshakeTimeout))
 
             let refusal = NIOLoopBoundBox<HandshakeRefusal?>(nil, eventLoop: channel.eventLoop)
-            let upgrader = SessionUpgrader(hub: hub, endpoints: endpoints, origins: origins, admin: admin, refusal: refusal)
+            let upgrader = SessionUpgrader(
+                hub: hub, endpoints: endpoints, origins: origins, admin: admin, authenticator: authenticator, refusal: refusal,
+                identity: NIOLoopBoundBox(.anonymous, eventLoop: channel.eventLoop)
+            )
             let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
                         try HandshakeTimeoutHandler.remove(from: pipeline)
-                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
                         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: httpIdleTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
@@ -143,7 +149,11 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     let origins: OriginPolicy
     /// The admin stream's endpoint and who may use it.
     let admin: AdminEndpoint
+    /// Checks client tokens on the hub's path when authentication is on.
+    let authenticator: ClientAuthenticator?
     let refusal: NIOLoopBoundBox<HandshakeRefusal?>
+    /// The client's identity, from the handshake to the session.
+    let identity: NIOLoopBoundBox<ClientIdentity>
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
 
@@ -152,18 +162,20 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         let requestPath = SwitchboardChildChannel.path(of: upgradeRequest.uri)
         let key = headers["Sec-WebSocket-Key"]
         let isAdmin = requestPath == AdminEndpoint.path
+        let route = endpoints.route(for: requestPath)
+        let token = PresentedToken.find(authorization: headers["Authorization"].first, uri: upgradeRequest.uri)
         let problem: HandshakeRefusal? =
             if !origins.permits(origin: headers["Origin"].first, host: headers["Host"].first) {
                 HandshakeRefusal(
                     status: .forbidden, code: "origin_not_allowed",
                     message: "pages from origin \(headers["Origin"].first ?? "") may not connect; see --allowed-origins"
                 )
-            } else if isAdmin && !admin.access.authorizes(authorization: headers["Authorization"].first, queryToken: Self.queryToken(upgradeRequest.uri)) {
+            } else if isAdmin && !admin.access.authorizes(token) {
                 HandshakeRefusal(
                     status: .unauthorized, code: "unauthorized", message: "missing or wrong admin token; send Authorization: Bearer <token> or ?token=",
                     extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\""]
                 )
-            } else if endpoints.route(for: requestPath) == nil && !isAdmin {
+            } else if route == nil && !isAdmin {
                 HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(endpoints.hub)")
             } else if upgradeRequest.method != .GET {
                 HandshakeRefusal(status: .methodNotAllowed, code: "bad_handshake", message: "a WebSocket handshake must be a GET", extraHeaders: [.allow: "GET"])
@@ -187,15 +199,22 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         }
         var response = initialResponseHeaders
         response.add(name: "Sec-WebSocket-Accept", value: WebSocketHandshake.acceptValue(forKey: key[0]))
-        return channel.eventLoop.makeSucceededFuture(response)
-    }
-
-    static func queryToken(_ uri: String) -> Substring? {
-        guard let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first else { return nil }
-        for pair in query.split(separator: "&") where pair.hasPrefix("token=") {
-            return pair.dropFirst("token=".count)
+        guard route == .hub, let authenticator else { return channel.eventLoop.makeSucceededFuture(response) }
+        let (refusal, identity, accepted) = (self.refusal, self.identity, response)
+        return channel.eventLoop.makeFutureWithTask { await authenticator.authenticate(token.map(String.init)) }.flatMapThrowing { result in
+            switch result {
+            case .success(let client):
+                identity.value = client
+                return accepted
+            case .failure(let failure):
+                let problem = HandshakeRefusal(
+                    status: .unauthorized, code: "unauthorized", message: failure.reason,
+                    extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\", error=\"invalid_token\""]
+                )
+                refusal.value = problem
+                throw problem
+            }
         }
-        return nil
     }
 
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
@@ -205,10 +224,12 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             let path = SwitchboardChildChannel.path(of: upgradeRequest.uri)
             if let route = endpoints.route(for: path) {
                 let limit = Session.messageLimit(on: route, configuration: hub.configuration)
-                try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: limit)))
-                try pipeline.addHandler(hub.makeSession(for: channel, route: route, userAgent: upgradeRequest.headers["User-Agent"].first ?? ""))
+                try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: limit)))
+                try pipeline.addHandler(
+                    hub.makeSession(for: channel, route: route, identity: identity.value, userAgent: upgradeRequest.headers["User-Agent"].first ?? "")
+                )
             } else {
-                try pipeline.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: hub.configuration.maxMessageBytes)))
+                try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
                 try pipeline.addHandler(AdminStreamSession(hub: hub, collector: admin.collector, name: "admin-\(hub.makeClientID())"))
             }
             return .webSocket

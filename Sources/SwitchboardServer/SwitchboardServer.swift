@@ -4,6 +4,7 @@ public import Logging
 import NIOCore
 public import NIOPosix
 import HummingbirdCore
+import HummingbirdTLS
 public import ServiceLifecycle
 
 /// The whole server: event loops, the hub, and the HTTP application, as services to run in one
@@ -51,20 +52,26 @@ public final class SwitchboardServer: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: await exporter.render()))
             )
         }
+        let tls = configuration.tls
+        let authenticator = configuration.clientTokenSecret.map(ClientAuthenticator.init(secret:))
         let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
         let httpIdleTimeout = configuration.httpIdleTimeout
         let application = Application(
             router: router,
             server: HTTPServerBuilder { responder in
-                SwitchboardChildChannel(
+                let plain = SwitchboardChildChannel(
                     responder: responder,
                     hub: hub,
                     admin: AdminEndpoint(access: access, collector: collector),
                     endpoints: endpoints,
                     origins: configuration.origins,
+                    authenticator: authenticator,
                     handshakeTimeout: handshakeTimeout,
-                    httpIdleTimeout: httpIdleTimeout
+                    httpIdleTimeout: httpIdleTimeout,
+                    secure: tls != nil
                 )
+                guard let tls else { return plain }
+                return try TLSChannel(plain, tlsConfiguration: tls)
             },
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
@@ -72,7 +79,7 @@ public final class SwitchboardServer: Sendable {
             ),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                hub.setAddress("ws://\(configuration.host):\(port)\(endpoints.hub)")
+                hub.setAddress("\(tls == nil ? "ws" : "wss")://\(configuration.host):\(port)\(endpoints.hub)")
                 do {
                     let token = try AdminToken.resolve(given: configuration.adminToken, port: port)
                     access.set(token)

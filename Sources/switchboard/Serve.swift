@@ -80,7 +80,7 @@ struct Serve: AsyncParsableCommand {
             logger.info(
                 "listening",
                 metadata: [
-                    "url": "ws://\(listening.host):\(port)\(listening.webSocketPath)",
+                    "url": "\(listening.tls == nil ? "ws" : "wss")://\(listening.host):\(port)\(listening.webSocketPath)",
                     "threads": "\(listening.threads)",
                     "max_connections": "\(listening.hub.maxConnections)",
                     "open_files_limit": "\(openFiles)",

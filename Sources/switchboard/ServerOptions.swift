@@ -24,6 +24,15 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("allowed-origins"), help: ArgumentHelp(Setting.help("allowed-origins"), valueName: "origins"))
     var allowedOrigins: String?
 
+    @Option(name: .customLong("auth-jwt-secret"), help: ArgumentHelp(Setting.help("auth-jwt-secret"), valueName: "secret"))
+    var authJWTSecret: String?
+
+    @Option(name: .customLong("tls-cert"), help: ArgumentHelp(Setting.help("tls-cert"), valueName: "file"))
+    var tlsCert: String?
+
+    @Option(name: .customLong("tls-key"), help: ArgumentHelp(Setting.help("tls-key"), valueName: "file"))
+    var tlsKey: String?
+
     @Option(name: .customLong("max-connections"), help: ArgumentHelp(Setting.help("max-connections"), valueName: "n"))
     var maxConnections: String?
 
@@ -93,6 +102,9 @@ struct ServerOptions: ParsableArguments {
             ("ws-path", wsPath),
             ("echo-route", echoRoute),
             ("allowed-origins", allowedOrigins),
+            ("auth-jwt-secret", authJWTSecret),
+            ("tls-cert", tlsCert),
+            ("tls-key", tlsKey),
             ("max-connections", maxConnections),
             ("max-message-size", maxMessageSize),
             ("outbound-queue-frames", outboundQueueFrames),

@@ -101,6 +101,19 @@ extension Setting {
             }
             configuration.server.origins = OriginPolicy(allowed: list)
         },
+        Setting(key: "auth-jwt-secret", valueName: "secret", help: "Require clients on the WebSocket path to present an HS256 JWT signed with this secret (Authorization: Bearer or ?token=); its sub is the user id and an optional channels claim (names, or prefixes ending in *) limits what it may subscribe and publish to. Missing, wrong or expired tokens get HTTP 401 (default: off).") {
+            configuration, value throws(SettingError) in
+            let secret = try value.text(nonEmpty: true)
+            guard secret.utf8.count >= 32 else { throw SettingError(expected: "a secret of at least 32 bytes (HS256 keys are as long as the hash)") }
+            configuration.server.clientTokenSecret = secret
+        },
+        Setting(key: "tls-cert", valueName: "file", help: "PEM certificate chain: serve wss:// and https:// (with --tls-key; default: plain ws://).") {
+            configuration, value throws(SettingError) in
+            configuration.tlsCertificate = try value.text(nonEmpty: true)
+        },
+        Setting(key: "tls-key", valueName: "file", help: "PEM private key of --tls-cert.") { configuration, value throws(SettingError) in
+            configuration.tlsKey = try value.text(nonEmpty: true)
+        },
         .integer("max-connections", "Most WebSocket connections at once; more get HTTP 503 (default 100000).", range: 1...10_000_000, \.server.hub.maxConnections),
         .bytes("max-message-size", "Largest message a client may send; larger closes with 1009 (default 64KiB).", range: 128...(256 << 20), \.server.hub.maxMessageBytes),
         .integer("outbound-queue-frames", "Per-client outbound mailbox bound in frames (default 1024).", range: 1...1_000_000, \.server.hub.outboundQueueFrames),
@@ -227,6 +240,8 @@ struct SwitchboardSettings: Sendable {
     var server = ServerConfiguration()
     var logFormat = LogFormat.text
     var logLevel = Logger.Level.info
+    var tlsCertificate: String?
+    var tlsKey: String?
 }
 
 /// Builds ``SwitchboardSettings`` from the defaults, a TOML file, the environment and flags.
@@ -246,7 +261,23 @@ struct ConfigurationLoader {
                 try apply(setting, .text(value), to: &configuration, source: "--\(setting.key)")
             }
         }
+        try loadTLS(into: &configuration)
         return configuration
+    }
+
+    private func loadTLS(into configuration: inout SwitchboardSettings) throws {
+        switch (configuration.tlsCertificate, configuration.tlsKey) {
+        case (nil, nil):
+            return
+        case (let certificate?, let key?):
+            do {
+                configuration.server.tls = try TLSFiles.load(certificateChain: certificate, privateKey: key)
+            } catch {
+                throw ConfigurationError(description: "\(error)")
+            }
+        default:
+            throw ConfigurationError(description: "--tls-cert and --tls-key go together: give both files or neither")
+        }
     }
 
     private func apply(_ setting: Setting, _ value: SettingValue, to configuration: inout SwitchboardSettings, source: String) throws {

@@ -6,7 +6,9 @@ Every server runs on 127.0.0.1 with a free port and is stopped after its test.
 import os
 import signal
 import socket
+import ssl
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -22,11 +24,15 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *args: str, env: dict | None = None):
+    def __init__(self, *args: str, env: dict | None = None, ready_scheme: str = "http", ready_cafile: str | None = None):
         self.port = free_port()
+        self.ready_scheme = ready_scheme
+        self.ready_context = ssl.create_default_context(cafile=ready_cafile) if ready_cafile else None
         self.args = [BIN, "serve", "--port", str(self.port), "--stats-interval", "0", *args]
         self.env = {**os.environ, **(env or {})}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, text=True)
+        # Logs go to a file, never to an unread pipe: a full pipe would block the server's logging.
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.log, env=self.env, text=True)
         self._wait_ready()
 
     @property
@@ -36,9 +42,9 @@ class Server:
     def _wait_ready(self) -> None:
         for _ in range(600):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited early: {self.proc.stderr.read()}")
+                raise RuntimeError(f"server exited early: {self.logs()}")
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                with urllib.request.urlopen(f"{self.ready_scheme}://127.0.0.1:{self.port}/healthz", timeout=1, context=self.ready_context) as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -49,22 +55,37 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        return self.proc.returncode, err
+            self.proc.wait()
+        return self.proc.returncode, self.logs()
+
+    def logs(self) -> str:
+        """Everything the server has logged so far."""
+        self.log.seek(0)
+        return self.log.read()
 
 
 @pytest.fixture
 def server():
     servers: list[Server] = []
 
-    def start(*args: str, env: dict | None = None) -> Server:
-        s = Server(*args, env=env)
+    def start(*args: str, env: dict | None = None, **options) -> Server:
+        s = Server(*args, env=env, **options)
         servers.append(s)
         return s
 
     yield start
     for s in servers:
         s.terminate()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Prints the server figures the abuse cases recorded."""
+    from test_abuse import RECORDS
+
+    if RECORDS:
+        terminalreporter.section("server RSS and open fds around each abuse case")
+        for line in RECORDS:
+            terminalreporter.write_line(line)

@@ -502,6 +502,7 @@ struct ProtocolErrorTests {
             .tooManyChannels: "too_many_channels",
             .rateLimited: "rate_limited",
             .overloaded: "overloaded",
+            .forbidden: "forbidden",
         ]
         #expect(ProtocolError.Code.allCases.count == slugs.count)
         for code in ProtocolError.Code.allCases {

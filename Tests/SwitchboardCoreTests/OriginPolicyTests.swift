@@ -5,6 +5,8 @@ import Testing
     @Test func clientsWithoutOriginAreNotBrowsersAndPass() {
         #expect(OriginPolicy().permits(origin: nil, host: "127.0.0.1:8080"))
         #expect(OriginPolicy(allowed: ["https://app.example.com"]).permits(origin: nil, host: nil))
+        // swift-websocket's client sends its own ws:// origin without the port
+        #expect(OriginPolicy().permits(origin: "ws://127.0.0.1", host: "127.0.0.1:8080"))
     }
 
     @Test func withoutAListOnlySameOriginPagesPass() {

@@ -31,6 +31,8 @@ struct ServerMessageTests {
         )
         let zero = ServerMessage.welcome(client: "x", version: "0.0.1-dev", heartbeatSeconds: 0, allocator: allocator)
         #expect(try payload(of: zero) == #"{"type":"welcome","client":"x","server":"switchboard/0.0.1-dev","heartbeat_s":0}"#)
+        let user = ServerMessage.welcome(client: "c-1", user: "ann \"a\"", version: "1", heartbeatSeconds: 15, allocator: allocator)
+        #expect(try payload(of: user) == #"{"type":"welcome","client":"c-1","user":"ann \"a\"","server":"switchboard/1","heartbeat_s":15}"#)
     }
 
     @Test("subscribed, with and without an id")
