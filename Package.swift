@@ -103,6 +103,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer target for the client input path (scripts/fuzz.sh); a corpus replayer otherwise.
+        .executableTarget(
+            name: "SwitchboardFuzz",
+            dependencies: ["SwitchboardCore", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "SwitchboardCoreTests",
             dependencies: ["SwitchboardCore"],

@@ -3,7 +3,8 @@
 # every suite, and ends with one summary line. Exit status is non-zero if anything failed.
 #
 #   scripts/test.sh            all suites: Swift unit + integration, end-to-end with Python clients,
-#                              Autobahn|Testsuite 1-10 against the echo route
+#                              Autobahn|Testsuite 1-10 against the echo route, the fuzz corpus
+#                              replayed and libFuzzer for FUZZ_SECONDS (default 60)
 #
 # Needs: Swift 6.3 on PATH; Debian packages and PyPI reachable for the first run.
 set -uo pipefail
@@ -76,8 +77,18 @@ ab_failed=$(grep -oE 'cases, [0-9]+ failed' "$logs/autobahn.log" | tail -1 | gre
 if [ "$ab_status" -ne 0 ] && [ "$ab_failed" -eq 0 ]; then ab_failed=1; fi
 ab_passed=$((ab_cases > ab_failed ? ab_cases - ab_failed : 0))
 
-passed=$((swift_passed + e2e_passed + ab_passed))
-failed=$((swift_failed + e2e_failed + ab_failed))
+# --- Fuzzing: replay every seed and past crash, then libFuzzer for a bounded time ------------
+say "fuzz corpus replay (Tests/FuzzCorpus) and libFuzzer, ${FUZZ_SECONDS:-60} s"
+fuzz_passed=0 fuzz_failed=0
+if "$root/.build/debug/SwitchboardFuzz" Tests/FuzzCorpus; then fuzz_passed=$((fuzz_passed + 1)); else fuzz_failed=$((fuzz_failed + 1)); fi
+if bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}" 2>&1 | tee "$logs/fuzz.log" | tail -n 6 && [ "${PIPESTATUS[0]}" -eq 0 ]; then
+  fuzz_passed=$((fuzz_passed + 1))
+else
+  fuzz_failed=$((fuzz_failed + 1))
+fi
+
+passed=$((swift_passed + e2e_passed + ab_passed + fuzz_passed))
+failed=$((swift_failed + e2e_failed + ab_failed + fuzz_failed))
 echo
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -203,14 +203,24 @@ public final class Hub: @unchecked Sendable {
 
     // MARK: - Shutdown
 
-    /// Graceful drain: refuse new clients, tell every client to go (1001 "going away") after
-    /// what is already queued for it, and wait up to `shutdownDeadline` for them to leave;
-    /// whoever is left then is disconnected.
+    /// Whether graceful shutdown has begun (new clients and new publishes are refused).
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Graceful drain: refuse new clients and new publishes, finish delivering every publish
+    /// already accepted (acked), tell every client to go (1001 "going away") after what is queued
+    /// for it, and wait up to `shutdownDeadline` for them to leave; whoever is left then is
+    /// disconnected.
     public func drain() async {
         guard !draining.exchange(true, ordering: .relaxed) else { return }
         events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "draining: shutdown requested"))
         let connected = connectionCount
         logger.info("draining", metadata: ["connections": "\(connected)", "deadline_s": "\(configuration.shutdownDeadline)"])
+        // Three rounds over every loop: after the first, every accepted publish sits in its
+        // owner's inbox; after the second, owners have fanned them out to the other shards; after
+        // the third, those deliveries (and acks) are in the sessions' mailboxes.
+        for _ in 0..<3 {
+            for shard in shards { try? await shard.eventLoop.submit {}.get() }
+        }
         for shard in shards {
             shard.eventLoop.execute {
                 shard.stopHeartbeat()

@@ -169,8 +169,9 @@ final class HubShard: @unchecked Sendable {
     // MARK: - Publishing
 
     /// Routes a publish from a local session to the channel's owner. Returns an error when the
-    /// owner's inbox is full (the publish is refused, not lost).
+    /// owner's inbox is full or the server is draining (the publish is refused, not lost).
     func publish(channel: String, data: ByteBuffer, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
+        guard !hub.isDraining else { return ProtocolError(.overloaded, "the server is shutting down; nothing was published") }
         let owner = hub.owner(of: channel)
         if owner === self {
             fanOut(channel: channel, data: data, from: session.id, receivedAt: session.lastInbound)

@@ -1,0 +1,23 @@
+import NIOCore
+import SwitchboardCore
+
+/// What a client's bytes go through before the hub acts on them: the frame parser, unmasking,
+/// UTF-8 validation and the native protocol's request decoder. Any input must end in a frame,
+/// a clean refusal or a request, never a crash, a hang or unbounded work.
+enum ClientInputPath {
+    /// Runs `bytes` both as a stream of frames and as one request message.
+    static func exercise(_ bytes: UnsafeRawBufferPointer) {
+        var stream = ByteBuffer(bytes: bytes)
+        let parser = FrameParser(maxPayload: 64 * 1024)
+        while let frame = try? parser.next(from: &stream) {
+            var payload = frame.payload
+            if let key = frame.maskKey.map(Array.init) {
+                payload = ByteBuffer(bytes: payload.readableBytesView.enumerated().map { $0.element ^ key[$0.offset % 4] })
+            }
+            payload.withUnsafeReadableBytes { message in
+                if UTF8Validation.isValid(message) { _ = ClientRequest.decode(message) }
+            }
+        }
+        if UTF8Validation.isValid(bytes) { _ = ClientRequest.decode(bytes) }
+    }
+}
