@@ -18,6 +18,7 @@ BENCH_CPU=1
 PORT_BASE=19100
 BUILD=1
 OUT=""
+SB=""
 
 usage() {
     cat <<EOF
@@ -45,6 +46,9 @@ Options:
   --bench-cpu C        core for the load generator (default $BENCH_CPU)
   --port-base P        first TCP port; every server start takes the next one (default $PORT_BASE)
   --no-build           use the existing .build-release and .build-peers binaries
+  --switchboard PATH   use this switchboard binary (server and load generator) instead of
+                       building .build-release, e.g. one built from a clean 'git archive' of a
+                       commit while the work tree is being edited
   --out DIR            where raw results go (default .build-peers/compare-<date>)
   -h, --help           this text
 
@@ -71,6 +75,7 @@ while [[ $# -gt 0 ]]; do
         --bench-cpu) BENCH_CPU=$2; shift 2 ;;
         --port-base) PORT_BASE=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --switchboard) SB=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -89,7 +94,8 @@ for tool in taskset jq python3 curl; do
     command -v $tool >/dev/null || { echo "compare.sh: $tool is required" >&2; exit 1; }
 done
 
-SB=.build-release/release/switchboard
+SB_GIVEN=${SB:+1}
+SB=${SB:-.build-release/release/switchboard}
 GORILLA=.build-peers/gorilla-hub
 NODE_HUB=Benchmarks/peers/node-ws/hub.js
 OUT=${OUT:-.build-peers/compare-$(date +%Y%m%d-%H%M%S)}
@@ -101,9 +107,11 @@ log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 # ---------------------------------------------------------------- build
 
 if [[ $BUILD == 1 ]]; then
-    log "building switchboard (release, .build-release)"
-    swift build -c release --product switchboard --scratch-path .build-release >"$OUT/build-swift.log" 2>&1 \
-        || { tail -30 "$OUT/build-swift.log" >&2; echo "compare.sh: swift build failed ($OUT/build-swift.log)" >&2; exit 1; }
+    if [[ -z $SB_GIVEN ]]; then
+        log "building switchboard (release, .build-release)"
+        swift build -c release --product switchboard --scratch-path .build-release >"$OUT/build-swift.log" 2>&1 \
+            || { tail -30 "$OUT/build-swift.log" >&2; echo "compare.sh: swift build failed ($OUT/build-swift.log)" >&2; exit 1; }
+    fi
     if [[ " $SERVERS " == *" gorilla "* ]]; then
         log "building the gorilla peer (.build-peers/gorilla-hub)"
         command -v go >/dev/null && [[ -d /usr/share/gocode/src/github.com/gorilla/websocket ]] \
@@ -114,6 +122,7 @@ if [[ $BUILD == 1 ]]; then
     fi
 fi
 [[ -x $SB ]] || { echo "compare.sh: $SB is missing (run without --no-build)" >&2; exit 1; }
+SB=$(realpath "$SB")
 if [[ " $SERVERS " == *" gorilla "* ]]; then
     [[ -x $GORILLA ]] || { echo "compare.sh: $GORILLA is missing (run without --no-build)" >&2; exit 1; }
 fi
@@ -279,7 +288,11 @@ run_one() {
 
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || echo ' (Sources modified in the work tree)')"
+    if [[ -n $SB_GIVEN ]]; then
+        echo "switchboard: $SB (given with --switchboard; work tree at $(git rev-parse --short HEAD 2>/dev/null))"
+    else
+        echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet HEAD -- Sources Package.swift 2>/dev/null || echo ' (Sources modified in the work tree: the build includes those edits)')"
+    fi
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
     echo "kernel: $(uname -r)"
     echo "swift: $(swift --version 2>/dev/null | head -1)"

@@ -23,13 +23,14 @@ public enum WireFrame {
     }
 
     /// Completes a frame started with ``begin(allocator:payloadCapacity:)``: everything readable
-    /// becomes the payload of one final (FIN) frame of `opcode`.
-    public static func finish(_ buffer: inout ByteBuffer, opcode: Opcode) {
+    /// becomes the payload of one final (FIN) frame of `opcode`; `compressed` sets RSV1, which
+    /// marks a permessage-deflate message.
+    public static func finish(_ buffer: inout ByteBuffer, opcode: Opcode, compressed: Bool = false) {
         let payloadLength = buffer.readableBytes
         let headerLength = headerSize(payloadLength: payloadLength, masked: false)
         let start = buffer.readerIndex - headerLength
         precondition(start >= 0, "frame was not started with WireFrame.begin")
-        buffer.setInteger(0x80 | opcode.rawValue, at: start)
+        buffer.setInteger(0x80 | (compressed ? 0x40 : 0) | opcode.rawValue, at: start)
         switch headerLength {
         case 2:
             buffer.setInteger(UInt8(payloadLength), at: start + 1)

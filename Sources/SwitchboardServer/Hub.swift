@@ -77,9 +77,12 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Adds a session for a freshly upgraded channel. Runs on the channel's loop.
-    func makeSession(for channel: any Channel, route: Session.Route, identity: ClientIdentity, userAgent: String) -> Session {
+    func makeSession(for channel: any Channel, route: Session.Route, identity: ClientIdentity, deflate: DeflateParameters?, userAgent: String) -> Session {
         let remote = channel.remoteAddress.map(Self.describe) ?? "unknown"
-        return Session(id: makeClientID(), shard: shard(for: channel.eventLoop), route: route, identity: identity, remoteAddress: remote, userAgent: String(userAgent.prefix(256)))
+        return Session(
+            id: makeClientID(), shard: shard(for: channel.eventLoop), route: route, identity: identity, deflate: deflate, remoteAddress: remote,
+            userAgent: String(userAgent.prefix(256))
+        )
     }
 
     func didConnect(_ id: String, shard: HubShard) {

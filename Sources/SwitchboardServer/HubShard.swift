@@ -35,6 +35,8 @@ final class HubShard: @unchecked Sendable {
     let heartbeatSeconds: Int
     /// The bounded inbox's figures.
     let inboxGauge: MailboxGauge
+    /// permessage-deflate streams shared by this loop's sessions.
+    let compression = LoopCompression()
 
     // Loop-confined state.
     private var sessions: [String: Session] = [:]

@@ -44,8 +44,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     let route: Route
     /// Who the client is, from its token when authentication is on.
     let identity: ClientIdentity
-    /// Largest message this client may send, in bytes (larger: 1009).
+    /// Largest message this client may send, in bytes (larger: 1009), also once inflated.
     let messageLimit: Int
+    /// permessage-deflate terms, when the handshake negotiated compression.
+    let deflate: DeflateParameters?
     /// The peer's address, e.g. `127.0.0.1:51234`.
     let remoteAddress: String
     /// The handshake's `User-Agent`, if any.
@@ -73,6 +75,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private var pendingCloseFrame: ByteBuffer?
     private var fragments: ByteBuffer?
     private var fragmentsAreText = true
+    /// Whether the message being reassembled is compressed (RSV1 on its first frame).
+    private var fragmentsCompressed = false
     private var bucket: TokenBucket
     /// Replies in request order: a slot per reply not yet sent because an earlier one (the ack
     /// of a publish handled on another loop) is still on its way. `nil` marks a pending ack.
@@ -85,12 +89,13 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var closeReason = ""
     private(set) var closeInitiatedByServer = false
 
-    init(id: String, shard: HubShard, route: Route, identity: ClientIdentity, remoteAddress: String, userAgent: String) {
+    init(id: String, shard: HubShard, route: Route, identity: ClientIdentity, deflate: DeflateParameters?, remoteAddress: String, userAgent: String) {
         let configuration = shard.configuration
         self.id = id
         self.shard = shard
         self.route = route
         self.identity = identity
+        self.deflate = deflate
         self.messageLimit = Self.messageLimit(on: route, configuration: configuration)
         self.remoteAddress = remoteAddress
         self.userAgent = userAgent
@@ -165,17 +170,22 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case .closed: return
         }
         guard frame.maskKey != nil else { return fail(.protocolError, "client frames must be masked") }
-        guard !frame.rsv1 && !frame.rsv2 && !frame.rsv3 else {
+        guard !frame.rsv2 && !frame.rsv3 else {
             return fail(.protocolError, "reserved bits set without a negotiated extension")
+        }
+        let startsMessage = frame.opcode == .text || frame.opcode == .binary
+        if frame.rsv1 && (deflate == nil || !startsMessage) {
+            return fail(.protocolError, deflate == nil ? "RSV1 set without permessage-deflate" : "RSV1 set on a frame that does not start a message")
         }
         switch frame.opcode {
         case .text, .binary:
             guard fragments == nil else { return fail(.protocolError, "new message before the previous one finished") }
             let isText = frame.opcode == .text
             if frame.fin {
-                handleMessage(frame.unmaskedData, isText: isText)
+                handleMessage(frame.unmaskedData, isText: isText, compressed: frame.rsv1)
             } else {
                 fragmentsAreText = isText
+                fragmentsCompressed = frame.rsv1
                 fragments = frame.unmaskedData
             }
         case .continuation:
@@ -187,7 +197,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             var part = frame.unmaskedData
             buffer.writeBuffer(&part)
             if frame.fin {
-                handleMessage(buffer, isText: fragmentsAreText)
+                handleMessage(buffer, isText: fragmentsAreText, compressed: fragmentsCompressed)
             } else {
                 fragments = buffer
             }
@@ -215,7 +225,17 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private func handleMessage(_ data: ByteBuffer, isText: Bool) {
+    private func handleMessage(_ received: ByteBuffer, isText: Bool, compressed: Bool) {
+        var data = received
+        if compressed {
+            do {
+                data = try shard.compression.inflate(received, limit: messageLimit, allocator: context!.channel.allocator)
+            } catch .tooLarge {
+                return fail(.messageTooBig, "message larger than \(messageLimit) bytes once inflated")
+            } catch {
+                return fail(.invalidPayload, "compressed message is not a valid deflate stream")
+            }
+        }
         if isText, !data.withUnsafeReadableBytes(UTF8Validation.isValid) {
             return fail(.invalidPayload, "text frame is not valid UTF-8")
         }
@@ -227,7 +247,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
             handleRequest(data)
         case .echo:
-            push(WireFrame.make(isText ? .text : .binary, payload: data.readableBytesView, allocator: context!.channel.allocator))
+            let opcode: WireFrame.Opcode = isText ? .text : .binary
+            let allocator = context!.channel.allocator
+            let compressed = deflate.flatMap { shard.compression.compressedFrame(opcode, payload: data, windowBits: $0.serverWindowBits, allocator: allocator) }
+            push(compressed ?? WireFrame.make(opcode, payload: data.readableBytesView, allocator: allocator))
         }
     }
 

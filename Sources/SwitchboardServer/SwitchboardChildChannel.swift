@@ -56,7 +56,8 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
             let refusal = NIOLoopBoundBox<HandshakeRefusal?>(nil, eventLoop: channel.eventLoop)
             let upgrader = SessionUpgrader(
                 hub: hub, endpoints: endpoints, origins: origins, admin: admin, authenticator: authenticator, refusal: refusal,
-                identity: NIOLoopBoundBox(.anonymous, eventLoop: channel.eventLoop)
+                identity: NIOLoopBoundBox(.anonymous, eventLoop: channel.eventLoop),
+                deflate: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
             )
             let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
@@ -154,6 +155,8 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     let refusal: NIOLoopBoundBox<HandshakeRefusal?>
     /// The client's identity, from the handshake to the session.
     let identity: NIOLoopBoundBox<ClientIdentity>
+    /// The permessage-deflate terms agreed in the handshake, for the session.
+    let deflate: NIOLoopBoundBox<DeflateParameters?>
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
 
@@ -199,6 +202,10 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         }
         var response = initialResponseHeaders
         response.add(name: "Sec-WebSocket-Accept", value: WebSocketHandshake.acceptValue(forKey: key[0]))
+        if route != nil, let accepted = DeflateParameters.negotiate(headers["Sec-WebSocket-Extensions"]) {
+            deflate.value = accepted
+            response.add(name: "Sec-WebSocket-Extensions", value: accepted.responseHeader)
+        }
         guard route == .hub, let authenticator else { return channel.eventLoop.makeSucceededFuture(response) }
         let (refusal, identity, accepted) = (self.refusal, self.identity, response)
         return channel.eventLoop.makeFutureWithTask { await authenticator.authenticate(token.map(String.init)) }.flatMapThrowing { result in
@@ -226,7 +233,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 let limit = Session.messageLimit(on: route, configuration: hub.configuration)
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: limit)))
                 try pipeline.addHandler(
-                    hub.makeSession(for: channel, route: route, identity: identity.value, userAgent: upgradeRequest.headers["User-Agent"].first ?? "")
+                    hub.makeSession(for: channel, route: route, identity: identity.value, deflate: deflate.value, userAgent: upgradeRequest.headers["User-Agent"].first ?? "")
                 )
             } else {
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))

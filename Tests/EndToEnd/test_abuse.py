@@ -17,10 +17,10 @@ HANDSHAKE = (
 )
 
 
-def frame(opcode: int, payload: bytes, fin: bool = True, mask: bool = True, length: int | None = None) -> bytes:
+def frame(opcode: int, payload: bytes, fin: bool = True, mask: bool = True, length: int | None = None, rsv1: bool = False) -> bytes:
     """A client frame; `length` overrides the declared payload length."""
     declared = len(payload) if length is None else length
-    head = bytes([(0x80 if fin else 0) | opcode])
+    head = bytes([(0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode])
     mask_bit = 0x80 if mask else 0
     if declared < 126:
         head += bytes([mask_bit | declared])
@@ -41,8 +41,11 @@ class Raw:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
         self.buffer = b""
 
-    def upgrade(self, port: int, path: str = "/ws") -> None:
-        self.sock.sendall(HANDSHAKE.format(path=path, port=port).encode())
+    def upgrade(self, port: int, path: str = "/ws", extensions: str | None = None) -> None:
+        request = HANDSHAKE.format(path=path, port=port)
+        if extensions:
+            request = request[:-2] + f"Sec-WebSocket-Extensions: {extensions}\r\n\r\n"
+        self.sock.sendall(request.encode())
         while b"\r\n\r\n" not in self.buffer:
             self.buffer += self._recv()
         head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
@@ -170,6 +173,26 @@ def test_random_bytes_after_the_handshake_close_1002(hub):
     raw.upgrade(hub.port)
     raw.read_frame()
     raw.sock.sendall(bytes([0x8F, 0xFE]) + os.urandom(512))  # reserved opcode 0xF
+    assert raw.close_code() == 1002
+
+
+def test_deflate_bomb_closes_1009_without_inflating_it_all(hub):
+    import zlib
+    raw = Raw(hub.port)
+    raw.upgrade(hub.port, extensions="permessage-deflate")
+    raw.read_frame()
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = squeezer.compress(b"0" * (60 * 1024 * 1024)) + squeezer.flush(zlib.Z_SYNC_FLUSH)
+    assert len(bomb) < 64 * 1024  # 60 MiB in under 64 KiB on the wire, against a 64 KiB limit
+    raw.sock.sendall(frame(1, bomb[:-4], rsv1=True))
+    assert raw.close_code() == 1009
+
+
+def test_rsv1_without_negotiated_deflate_closes_1002(hub):
+    raw = Raw(hub.port)
+    raw.upgrade(hub.port)
+    raw.read_frame()
+    raw.sock.sendall(frame(1, b"{}", rsv1=True))
     assert raw.close_code() == 1002
 
 

@@ -71,3 +71,30 @@ def test_echo_route_without_upgrade_says_how(server):
         urllib.request.urlopen(f"http://127.0.0.1:{s.port}/echo", timeout=10)
     assert answer.value.code == 426
     assert answer.value.headers["Sec-WebSocket-Version"] == "13"
+
+
+def test_permessage_deflate_is_negotiated_without_context_takeover(server):
+    s = server("--echo-route", "/echo")
+
+    async def scenario():
+        async with websockets.connect(f"ws://127.0.0.1:{s.port}/echo", max_size=None) as ws:
+            extensions = ws.response.headers["Sec-WebSocket-Extensions"]
+            assert extensions.startswith("permessage-deflate")
+            assert "server_no_context_takeover" in extensions and "client_no_context_takeover" in extensions
+            text = "compressible " * 10000
+            for _ in range(3):  # several messages: each one stands alone
+                await ws.send(text)
+                assert await ws.recv() == text
+            blob = os.urandom(100_000)
+            await ws.send(blob)
+            assert await ws.recv() == blob
+        # the native route inflates compressed requests too
+        async with websockets.connect(s.url) as ws:
+            assert ws.response.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
+            await ws.recv()
+            await ws.send('{"type":"subscribe","channel":"zip","id":"' + "x" * 5000 + '"}')
+            assert '"type":"subscribed"' in await ws.recv()
+        async with websockets.connect(s.url, compression=None) as ws:
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+    run(scenario())
