@@ -17,6 +17,8 @@ final class LoadClient: ChannelInboundHandler, @unchecked Sendable {
     private let path: String
     private var phase = Phase.handshaking
     private var buffer = ByteBuffer()
+    /// Server frames are unmasked and at most a message long; 64 MiB bounds a broken server.
+    private let frames = FrameParser(maxPayload: 64 << 20)
     private(set) var context: ChannelHandlerContext?
     /// Set when the server closed the connection, with its close code.
     private(set) var closeCode: UInt16?
@@ -57,7 +59,15 @@ final class LoadClient: ChannelInboundHandler, @unchecked Sendable {
             }
             phase = .open
         }
-        while phase == .open, let frame = nextFrame() {
+        while phase == .open {
+            let frame: FrameParser.Frame
+            do {
+                guard let next = try frames.next(from: &buffer) else { break }
+                frame = next
+            } catch {
+                context.close(promise: nil)
+                return
+            }
             switch frame.opcode {
             case WireFrame.Opcode.text.rawValue:
                 role.received(self, text: frame.payload)
@@ -83,29 +93,6 @@ final class LoadClient: ChannelInboundHandler, @unchecked Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
-    }
-
-    /// Parses one complete unmasked frame from the buffer, if there is one.
-    private func nextFrame() -> (opcode: UInt8, payload: ByteBuffer)? {
-        let start = buffer.readerIndex
-        guard let first = buffer.getInteger(at: start, as: UInt8.self),
-            let second = buffer.getInteger(at: start + 1, as: UInt8.self)
-        else { return nil }
-        var length = Int(second & 0x7F)
-        var headerLength = 2
-        if length == 126 {
-            guard let extended = buffer.getInteger(at: start + 2, as: UInt16.self) else { return nil }
-            length = Int(extended)
-            headerLength = 4
-        } else if length == 127 {
-            guard let extended = buffer.getInteger(at: start + 2, as: UInt64.self) else { return nil }
-            length = Int(extended)
-            headerLength = 10
-        }
-        guard buffer.readableBytes >= headerLength + length else { return nil }
-        buffer.moveReaderIndex(forwardBy: headerLength)
-        let payload = buffer.readSlice(length: length)!
-        return (first & 0x0F, payload)
     }
 
     /// Writes one masked frame (not flushed).

@@ -6,8 +6,20 @@
 public enum UTF8Validation {
     /// Whether `bytes` is well-formed UTF-8.
     public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        validLength(bytes, allowingTruncation: false) == bytes.count
+    }
+
+    /// For a message still arriving in fragments: the length of the longest prefix of `bytes`
+    /// made of complete characters, or nil once `bytes` cannot begin well-formed UTF-8 whatever
+    /// follows. A character cut by the end of `bytes` is not an error (the next fragment may
+    /// complete it), which lets a text message that goes bad be failed at once (fail fast).
+    public static func completePrefixLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        validLength(bytes, allowingTruncation: true)
+    }
+
+    private static func validLength(_ bytes: UnsafeRawBufferPointer, allowingTruncation: Bool) -> Int? {
         let count = bytes.count
-        guard let base = bytes.baseAddress else { return true }
+        guard let base = bytes.baseAddress else { return 0 }
         var i = 0
         while i < count {
             // Fast path: eight ASCII bytes at a time.
@@ -34,20 +46,23 @@ public enum UTF8Validation {
             case 0xF0: length = 4; lower = 0x90
             case 0xF1...0xF3: length = 4
             case 0xF4: length = 4; upper = 0x8F
-            default: return false
+            default: return nil
             }
-            guard i + length <= count else { return false }
-            let second = base.load(fromByteOffset: i + 1, as: UInt8.self)
-            guard second >= lower && second <= upper else { return false }
+            let present = min(length, count - i)
+            if present > 1 {
+                let second = base.load(fromByteOffset: i + 1, as: UInt8.self)
+                guard second >= lower && second <= upper else { return nil }
+            }
             var k = 2
-            while k < length {
+            while k < present {
                 let next = base.load(fromByteOffset: i + k, as: UInt8.self)
-                guard next & 0xC0 == 0x80 else { return false }
+                guard next & 0xC0 == 0x80 else { return nil }
                 k += 1
             }
+            guard present == length else { return allowingTruncation ? i : nil }
             i += length
         }
-        return true
+        return count
     }
 
     /// Whether `bytes` is well-formed UTF-8.

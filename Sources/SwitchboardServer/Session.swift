@@ -77,6 +77,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private var fragmentsAreText = true
     /// Whether the message being reassembled is compressed (RSV1 on its first frame).
     private var fragmentsCompressed = false
+    /// Bytes of the text message being reassembled already known to be complete, valid UTF-8.
+    private var fragmentsValidated = 0
     private var bucket: TokenBucket
     /// Replies in request order: a slot per reply not yet sent because an earlier one (the ack
     /// of a publish handled on another loop) is still on its way. `nil` marks a pending ack.
@@ -186,7 +188,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             } else {
                 fragmentsAreText = isText
                 fragmentsCompressed = frame.rsv1
+                fragmentsValidated = 0
                 fragments = frame.unmaskedData
+                failFastOnInvalidText()
             }
         case .continuation:
             guard var buffer = fragments else { return fail(.protocolError, "continuation without a message to continue") }
@@ -200,6 +204,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 handleMessage(buffer, isText: fragmentsAreText, compressed: fragmentsCompressed)
             } else {
                 fragments = buffer
+                failFastOnInvalidText()
             }
         case .ping:
             push(WireFrame.make(.pong, payload: frame.unmaskedData.readableBytesView, allocator: context.channel.allocator))
@@ -210,6 +215,17 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         default:
             fail(.protocolError, "unknown opcode")
         }
+    }
+
+    /// Fails a fragmented text message as soon as its bytes so far cannot be UTF-8, rather than
+    /// when it ends (RFC 6455 §8.1 "fail fast"). Compressed messages are checked once inflated.
+    private func failFastOnInvalidText() {
+        guard fragmentsAreText, !fragmentsCompressed, let buffer = fragments else { return }
+        let checked = buffer.withUnsafeReadableBytes { bytes in
+            UTF8Validation.completePrefixLength(UnsafeRawBufferPointer(rebasing: bytes[fragmentsValidated...]))
+        }
+        guard let checked else { return fail(.invalidPayload, "text frame is not valid UTF-8") }
+        fragmentsValidated += checked
     }
 
     // MARK: - Requests

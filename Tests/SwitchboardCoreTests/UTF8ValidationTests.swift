@@ -229,4 +229,21 @@ struct UTF8ValidationTests {
         #expect(!UTF8Validation.isValid(([0xED, 0xA0, 0x80] as [UInt8]).lazy.map { $0 }))
         #expect(UTF8Validation.isValid(EmptyCollection<UInt8>()))
     }
+
+    @Test("a fragment may end inside a character; it fails as soon as it cannot be UTF-8")
+    func completePrefixLength() {
+        func prefix(_ bytes: [UInt8]) -> Int? { bytes.withUnsafeBytes(UTF8Validation.completePrefixLength) }
+        #expect(prefix([]) == 0)
+        #expect(prefix(Array("héllo".utf8)) == 6)
+        #expect(prefix([0x41, 0xE6]) == 1)  // 東 cut after its first byte
+        #expect(prefix([0x41, 0xE6, 0x9D]) == 1)
+        #expect(prefix([0x41, 0xE6, 0x9D, 0xB1]) == 4)
+        #expect(prefix([0xF0, 0x9F, 0x98]) == 0)  // an emoji still arriving
+        #expect(prefix([0x41, 0xED, 0xA0]) == nil)  // a surrogate can never become valid
+        #expect(prefix([0xF4, 0x90]) == nil)  // above U+10FFFF
+        #expect(prefix([0xC3, 0x41]) == nil)
+        #expect(prefix([0xFF]) == nil)
+        // Autobahn 6.4.1: valid, then an invalid code point in the next fragment
+        #expect(prefix(Array("κόσμε".utf8) + [0xF4, 0x90, 0x80, 0x80]) == nil)
+    }
 }
