@@ -5,8 +5,6 @@ import Synchronization
 public import SwitchboardCore
 import NIOConcurrencyHelpers
 public import Histogram
-import NIOConcurrencyHelpers
-public import Histogram
 
 /// The hub: one ``HubShard`` per event loop, the routing of channels to their owning shard, and
 /// the graceful drain at shutdown.
@@ -22,6 +20,8 @@ public final class Hub: @unchecked Sendable {
     private var shardByLoop: [ObjectIdentifier: HubShard] = [:]
     private let nextClientNumber = Atomic<UInt64>(0)
     private let draining = Atomic<Bool>(false)
+    /// Places taken by accepted WebSocket handshakes whose channels are still open.
+    private let places = Atomic<Int>(0)
     private let startedAt = ContinuousClock.now
     /// Which shard each connected client lives on (changes only on connect and disconnect).
     private let directory = NIOLockedValueBox<[String: HubShard]>([:])
@@ -70,9 +70,24 @@ public final class Hub: @unchecked Sendable {
     /// Why a new WebSocket connection would be refused right now, if it would.
     public var admissionRefusal: String? {
         if draining.load(ordering: .relaxed) { return "the server is shutting down" }
-        if connectionCount >= configuration.maxConnections {
-            return "the server is at its limit of \(configuration.maxConnections) connections"
+        if places.load(ordering: .relaxed) >= configuration.maxConnections { return atCapacity }
+        return nil
+    }
+
+    private var atCapacity: String { "the server is at its limit of \(configuration.maxConnections) connections" }
+
+    /// Takes one of the `maxConnections` places for a handshake about to be accepted, until
+    /// `channel` closes; returns why not when there is none (or the server is draining).
+    ///
+    /// Places are taken atomically at the handshake, not when the session registers after the
+    /// 101 is written, so concurrent handshakes on several loops can never exceed the limit.
+    func takePlace(until channel: any Channel) -> String? {
+        if draining.load(ordering: .relaxed) { return "the server is shutting down" }
+        guard places.wrappingAdd(1, ordering: .relaxed).newValue <= configuration.maxConnections else {
+            places.wrappingSubtract(1, ordering: .relaxed)
+            return atCapacity
         }
+        channel.closeFuture.whenComplete { _ in self.places.wrappingSubtract(1, ordering: .relaxed) }
         return nil
     }
 

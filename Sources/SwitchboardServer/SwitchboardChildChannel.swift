@@ -78,7 +78,7 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
             )
             var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: serverUpgrade)
             configuration.enablePipelining = false
-            configuration.enableErrorHandling = false
+            configuration.enableErrorHandling = true  // malformed requests, huge headers: 400, then close
             configuration.enableResponseHeaderValidation = false
             configuration.decoderConfiguration.maxHeaderFieldSize = 16 * 1024
             configuration.decoderConfiguration.maxHeaderListSize = 64 * 1024
@@ -191,7 +191,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 )
             } else if key.count != 1 || !WebSocketHandshake.isValidKey(key[0]) {
                 HandshakeRefusal(status: .badRequest, code: "bad_handshake", message: "missing or malformed Sec-WebSocket-Key")
-            } else if !isAdmin, let reason = hub.admissionRefusal {
+            } else if !isAdmin, let reason = hub.takePlace(until: channel) {
                 HandshakeRefusal(status: .serviceUnavailable, code: "unavailable", message: reason, extraHeaders: [.retryAfter: "1"])
             } else {
                 nil

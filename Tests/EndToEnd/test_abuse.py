@@ -257,9 +257,9 @@ def test_json_bombs_get_clear_errors(hub):
     (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", {426}),
     (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n", {400}),
     (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n", {426}),
-    (b"\x16\x03\x01garbage that is not HTTP\r\n\r\n", {400, 0}),
-    (b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 100_000 + b"\r\n\r\n", {400, 431, 0}),
-    (b"GET /ws HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + b"\r\n", {400, 431, 0}),
+    (b"\x16\x03\x01garbage that is not HTTP\r\n\r\n", {400}),
+    (b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 100_000 + b"\r\n\r\n", {400, 431}),
+    (b"GET /ws HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(500)) + b"\r\n", {400, 431}),
 ])
 def test_bad_handshakes_get_4xx(hub, request_bytes, statuses):
     raw = Raw(hub.port)
@@ -280,7 +280,7 @@ def test_connection_flood_from_many_sources_then_503(hub):
         for raw in sockets:
             raw.close()
     async def admitted_again():
-        for _ in range(500):
+        for _ in range(3000):  # closing 300 connections takes a moment on a busy machine
             try:
                 async with websockets.connect(hub.url) as ws:
                     return json.loads(await ws.recv())["type"] == "welcome"
