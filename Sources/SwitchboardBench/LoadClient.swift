@@ -58,6 +58,7 @@ final class LoadClient: ChannelInboundHandler, @unchecked Sendable {
                 return
             }
             phase = .open
+            role.opened(self)
         }
         while phase == .open {
             let frame: FrameParser.Frame
@@ -115,6 +116,8 @@ final class LoadClient: ChannelInboundHandler, @unchecked Sendable {
 
 /// What a load client does with the frames it receives.
 protocol LoadClientRole: AnyObject {
+    /// The handshake succeeded (before any frame).
+    func opened(_ client: LoadClient)
     func received(_ client: LoadClient, text: ByteBuffer)
     func readComplete(_ client: LoadClient)
     func closed(_ client: LoadClient, code: UInt16?)
@@ -122,6 +125,7 @@ protocol LoadClientRole: AnyObject {
 }
 
 extension LoadClientRole {
+    func opened(_ client: LoadClient) {}
     func readComplete(_ client: LoadClient) {}
 }
 

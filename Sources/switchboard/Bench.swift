@@ -7,7 +7,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a running hub with real WebSocket clients.",
         discussion: "Run the server separately (pinned with taskset for fair numbers) and point the bench at it. See BENCHMARKS.md for the exact commands behind every published figure.",
-        subcommands: [Fanout.self, Idle.self]
+        subcommands: [Fanout.self, Echo.self, Idle.self]
     )
 }
 
@@ -151,6 +151,78 @@ extension Bench {
                 }
             }
             if result.failed > 0 { throw ExitCode(3) }
+        }
+    }
+
+    /// Round trips against an echo route.
+    struct Echo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Echo: N connections × K messages in flight against an echo route.",
+            discussion: """
+                Start the server with --echo-route /echo (peers: any endpoint that echoes text). Each connection keeps \
+                --in-flight messages outstanding and sends one more per echo. Reports messages per second, round-trip \
+                latency (HdrHistogram) and, with --server-pid, messages per server CPU-second (from /proc/PID/stat).
+                """
+        )
+
+        @Option(help: "WebSocket URL of the echo endpoint.")
+        var url = "ws://127.0.0.1:8080/echo"
+        @Option(help: "Connections.")
+        var connections = 50
+        @Option(help: "Messages each connection keeps in flight.")
+        var inFlight = 8
+        @Option(help: "Bytes per message.")
+        var size = 64
+        @Option(help: "Seconds of load.")
+        var duration = 5.0
+        @Option(help: "Event-loop threads of the load generator.")
+        var threads = 1
+        @Option(help: "The server's process id, to report messages per server CPU-second.")
+        var serverPID: Int32?
+        @Flag(help: "Print the result as JSON on stdout.")
+        var json = false
+
+        func validate() throws {
+            guard connections > 0, inFlight > 0, size >= 0, duration > 0, threads > 0 else {
+                throw ValidationError("--connections, --in-flight, --duration and --threads must be positive; --size at least 0")
+            }
+        }
+
+        func run() async throws {
+            var configuration = EchoBenchmark.Configuration(target: try LoadTarget(url: url))
+            configuration.connections = connections
+            configuration.inFlight = inFlight
+            configuration.payloadBytes = size
+            configuration.duration = .milliseconds(Int64(duration * 1000))
+            configuration.threads = threads
+            configuration.serverPID = serverPID
+            let result: EchoBenchmark.Result
+            do {
+                result = try await EchoBenchmark(configuration: configuration).run { progress in
+                    let line = String(format: "\r[%4.0fs] messages/s %10.0f  echoed %11d", progress.elapsedSeconds, progress.messagesPerSecond, progress.messages)
+                    FileHandle.standardError.write(Data(line.utf8))
+                }
+                FileHandle.standardError.write(Data("\n".utf8))
+            } catch {
+                FileHandle.standardError.write(Data("\nswitchboard bench: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                let l = result.latencyMicroseconds
+                func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
+                print("echo        \(result.connections) connections × \(result.inFlight) in flight, \(result.payloadBytes) B")
+                print("rate        \(String(format: "%.0f", result.messagesPerSecond)) messages/s over \(String(format: "%.2f", result.durationSeconds)) s")
+                if let cpu = result.serverCPUSeconds, let perCPU = result.messagesPerServerCPUSecond {
+                    print("server CPU  \(String(format: "%.2f", cpu)) s: \(String(format: "%.0f", perCPU)) messages per server CPU-second")
+                }
+                print("latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))")
+                print("errors      \(result.mismatched) wrong echoes, \(result.closedConnections) connections closed")
+            }
+            if result.mismatched > 0 || result.closedConnections > 0 { throw ExitCode(3) }
         }
     }
 }
