@@ -88,7 +88,7 @@ public struct EchoBenchmark {
         var messages = 0
         var mismatched = 0
         for stat in stats {
-            let (part, count, bad) = try await stat.eventLoop.submit { (stat.histogram, stat.received, stat.mismatched) }.get()
+            let (part, count, bad) = try await stat.eventLoop.submit { (stat.histogram, stat.received, stat.errors) }.get()
             histogram.add(part)
             messages += count
             mismatched += bad
@@ -159,7 +159,7 @@ final class EchoClient: LoadClientRole, @unchecked Sendable {
 
     func received(_ client: LoadClient, text: ByteBuffer) {
         guard let sent = sentAt.popFirst() else { return }
-        if text != payload { stats.mismatched += 1 }
+        if text != payload { stats.errors += 1 }
         stats.record(sentAt: sent, now: NIODeadline.now().uptimeNanoseconds)
         if running { send() }
     }

@@ -218,8 +218,8 @@ final class LoopStats: @unchecked Sendable {
     var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     var received = 0
     var outOfOrder = 0
-    /// Echoes that differ from what was sent (echo benchmark).
-    var mismatched = 0
+    /// What the echo and churn benchmarks count as failed: wrong echoes, broken cycles.
+    var errors = 0
     private var unreported = 0
 
     init(eventLoop: any EventLoop, shared: SharedCounters) {

@@ -7,7 +7,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a running hub with real WebSocket clients.",
         discussion: "Run the server separately (pinned with taskset for fair numbers) and point the bench at it. See BENCHMARKS.md for the exact commands behind every published figure.",
-        subcommands: [Fanout.self, Echo.self, Idle.self]
+        subcommands: [Fanout.self, Echo.self, Churn.self, Idle.self]
     )
 }
 
@@ -223,6 +223,56 @@ extension Bench {
                 print("errors      \(result.mismatched) wrong echoes, \(result.closedConnections) connections closed")
             }
             if result.mismatched > 0 || result.closedConnections > 0 { throw ExitCode(3) }
+        }
+    }
+
+    /// Clients that come and go.
+    struct Churn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Churn: W workers looping connect → subscribe → close.",
+            discussion: "Each worker opens a connection, waits for the welcome, subscribes, waits for subscribed, closes with 1000 and starts over. Reports cycles per second, connect→subscribed latency and failed cycles."
+        )
+
+        @Option(help: "WebSocket URL of the hub.")
+        var url = "ws://127.0.0.1:8080/ws"
+        @Option(help: "Concurrent connect/subscribe/close loops.")
+        var workers = 32
+        @Option(help: "Seconds of churn.")
+        var duration = 5.0
+        @Option(help: "Event-loop threads of the load generator.")
+        var threads = 1
+        @Option(help: "Channel to subscribe to.")
+        var channel = "churn"
+        @Flag(help: "Print the result as JSON on stdout.")
+        var json = false
+
+        func validate() throws {
+            guard workers > 0, duration > 0, threads > 0 else { throw ValidationError("--workers, --duration and --threads must be positive") }
+        }
+
+        func run() async throws {
+            var configuration = ChurnBenchmark.Configuration(target: try LoadTarget(url: url))
+            configuration.workers = workers
+            configuration.duration = .milliseconds(Int64(duration * 1000))
+            configuration.threads = threads
+            configuration.channel = channel
+            let result = try await ChurnBenchmark(configuration: configuration).run { elapsed, cycles in
+                FileHandle.standardError.write(Data(String(format: "\r[%4.0fs] cycles %9d", elapsed, cycles).utf8))
+            }
+            FileHandle.standardError.write(Data("\n".utf8))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            } else {
+                let l = result.latencyMicroseconds
+                func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
+                print("churn       \(result.workers) workers: connect → welcome → subscribe → subscribed → close")
+                print("rate        \(String(format: "%.0f", result.cyclesPerSecond)) cycles/s (\(result.cycles) in \(String(format: "%.2f", result.durationSeconds)) s)")
+                print("latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))")
+                print("failures    \(result.failures)")
+            }
+            if result.failures > 0 { throw ExitCode(3) }
         }
     }
 }

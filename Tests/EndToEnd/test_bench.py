@@ -33,3 +33,10 @@ def test_bench_echo_against_a_path_without_echo_fails_cleanly(server):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "404" in done.stderr
+
+
+def test_bench_churn_cycles_without_failures(server):
+    s = server()
+    result = bench("churn", "--url", s.url, "--workers", "8", "--duration", "1")
+    assert result["cycles"] > 0 and result["failures"] == 0
+    assert result["latencyMicroseconds"]["count"] == result["cycles"]
