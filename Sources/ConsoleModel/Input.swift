@@ -254,7 +254,10 @@ private func runCommand(_ line: String, state: inout ViewState, snapshot: Dashbo
             state.status = "usage: :sort column [desc] (\(sortNames))"
             return .none
         }
-        guard let key = ClientQuery.SortKey(rawValue: first.lowercased()) ?? ClientQuery.SortKey.allCases.first(where: { "\($0)".lowercased() == first.lowercased() }) else {
+        guard
+            let key = ClientQuery.SortKey(rawValue: first.lowercased())
+                ?? ClientQuery.SortKey.allCases.first(where: { "\($0)".lowercased() == first.lowercased() })
+        else {
             state.status = "unknown sort column '\(first)': use \(sortNames)"
             return .none
         }

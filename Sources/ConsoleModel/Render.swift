@@ -417,11 +417,16 @@ private func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, 
     ]
     if canvas.cols >= 140 {
         columns.append(
-            Column(title: "RX", width: 7, align: .right, priority: 7) { c, r, y, x, w in c.field(Format.bytes(Double(r.bytesIn)), y, x, w, .dim, .right) })
+            Column(title: "RX", width: 7, align: .right, priority: 7) { c, r, y, x, w in
+                c.field(Format.bytes(Double(r.bytesIn)), y, x, w, .dim, .right)
+            })
         columns.append(
-            Column(title: "TX", width: 7, align: .right, priority: 7) { c, r, y, x, w in c.field(Format.bytes(Double(r.bytesOut)), y, x, w, .dim, .right) })
+            Column(title: "TX", width: 7, align: .right, priority: 7) { c, r, y, x, w in
+                c.field(Format.bytes(Double(r.bytesOut)), y, x, w, .dim, .right)
+            })
         columns.append(
-            Column(title: "AGENT", width: 12, priority: 8, flex: 2) { c, r, y, x, w in c.field(r.userAgent.isEmpty ? "-" : r.userAgent, y, x, w, .dim) })
+            Column(title: "AGENT", width: 12, priority: 8, flex: 2) { c, r, y, x, w in c.field(r.userAgent.isEmpty ? "-" : r.userAgent, y, x, w, .dim)
+            })
     }
     var empty = "no clients connected"
     if window.total == 0 && (!state.filter.isEmpty || state.channel != nil) { empty = "no clients match (Esc clears the filter)" }
@@ -494,7 +499,8 @@ private func drawChannels(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot,
         Column(title: "CHANNEL", width: 8, priority: 0, flex: 1) { c, r, y, x, w in
             c.field("#" + r.name, y, x, w, state.channel == r.name ? .accent : .normal)
         },
-        Column(title: "SUBS", width: 5, align: .right, priority: 1) { c, r, y, x, w in c.field(Format.count(r.subscribers), y, x, w, .value, .right) },
+        Column(title: "SUBS", width: 5, align: .right, priority: 1) { c, r, y, x, w in c.field(Format.count(r.subscribers), y, x, w, .value, .right)
+        },
         Column(title: "MSG/S", width: 6, align: .right, priority: 2) { c, r, y, x, w in
             c.field(Format.count(r.messageRate), y, x, w, r.messageRate > 0 ? .value : .dim, .right)
         },
@@ -673,7 +679,10 @@ private func drawOverlay(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?,
                     "mailbox", "\(m.depth)/\(client.mailboxCapacity)  peak \(m.peak)  \(Format.bytes(Double(m.queuedBytes))) queued",
                     mailboxRole(m.depth, client.mailboxCapacity)
                 ),
-                ("delivered", "\(Format.grouped(m.enqueued)) queued  \(Format.grouped(m.dequeued)) sent  \(Format.grouped(m.dropped)) dropped", m.dropped > 0 ? .warn : .value),
+                (
+                    "delivered", "\(Format.grouped(m.enqueued)) queued  \(Format.grouped(m.dequeued)) sent  \(Format.grouped(m.dropped)) dropped",
+                    m.dropped > 0 ? .warn : .value
+                ),
             ]
             for (label, value, role) in fields {
                 lines.append([(label + String(repeating: " ", count: max(0, 11 - label.count)), .label), (value, role)])

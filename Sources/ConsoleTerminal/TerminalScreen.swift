@@ -36,7 +36,10 @@ public enum TerminalScreen {
     /// the terminal is restored before this returns.
     public static func run(_ callbacks: Callbacks, colors: Bool, stop: StopFlag) async {
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let thread = UIThread { loop(callbacks, colors: colors, stop: stop) ; done.resume() }
+            let thread = UIThread {
+                loop(callbacks, colors: colors, stop: stop)
+                done.resume()
+            }
             thread.start()
         }
     }
@@ -222,11 +225,13 @@ final class UIThread: @unchecked Sendable {
     func start() {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(self)
-        pthread_create(&thread, nil, { argument in
-            let me = Unmanaged<UIThread>.fromOpaque(argument!).takeRetainedValue()
-            me.body()
-            return nil
-        }, box.toOpaque())
+        pthread_create(
+            &thread, nil,
+            { argument in
+                let me = Unmanaged<UIThread>.fromOpaque(argument!).takeRetainedValue()
+                me.body()
+                return nil
+            }, box.toOpaque())
         pthread_detach(thread)
     }
 }

@@ -74,10 +74,11 @@ public struct EchoBenchmark {
             try await Task.sleep(for: .seconds(1))
             let now = ContinuousClock.now
             let messages = shared.delivered.load(ordering: .relaxed)
-            progress(Progress(
-                elapsedSeconds: (now - start).seconds, messages: messages,
-                messagesPerSecond: Double(messages - last.messages) / max((now - last.time).seconds, 1e-3)
-            ))
+            progress(
+                Progress(
+                    elapsedSeconds: (now - start).seconds, messages: messages,
+                    messagesPerSecond: Double(messages - last.messages) / max((now - last.time).seconds, 1e-3)
+                ))
             last = (now, messages)
         }
         for client in clients { client.stats.eventLoop.execute { client.stop() } }

@@ -31,7 +31,8 @@ final class LoadClient: ChannelInboundHandler, @unchecked Sendable {
 
     func channelActive(context: ChannelHandlerContext) {
         self.context = context
-        let request = "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nUser-Agent: switchboard-bench\r\n\r\n"
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
     }
@@ -157,7 +158,9 @@ public struct LoadError: Error, CustomStringConvertible {
 
 extension LoadClient {
     /// Opens a connection to `target` driven by `role`.
-    static func connect(to target: LoadTarget, on loop: any EventLoop, role: any LoadClientRole, bindingTo source: String? = nil) -> EventLoopFuture<LoadClient> {
+    static func connect(to target: LoadTarget, on loop: any EventLoop, role: any LoadClientRole, bindingTo source: String? = nil) -> EventLoopFuture<
+        LoadClient
+    > {
         let client = LoadClient(role: role, host: "\(target.host):\(target.port)", path: target.path)
         var bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)

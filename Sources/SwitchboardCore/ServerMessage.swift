@@ -7,7 +7,9 @@ public import NIOCore
 public enum ServerMessage {
     /// `{"type":"welcome","client":"<id>","server":"switchboard/<version>","heartbeat_s":15}`, with
     /// `"user":"<sub>"` after the client id when the client authenticated with a token.
-    public static func welcome(client: String, user: String? = nil, version: String, heartbeatSeconds: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+    public static func welcome(client: String, user: String? = nil, version: String, heartbeatSeconds: Int, allocator: ByteBufferAllocator)
+        -> ByteBuffer
+    {
         frame(allocator, capacity: 96 + client.utf8.count + (user?.utf8.count ?? 0) * 6) { buffer in
             buffer.writeStaticString("{\"type\":\"welcome\",\"client\":\"")
             buffer.writeString(client)

@@ -157,7 +157,12 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
             group.addTask {
                 for await event in events {
                     guard let data = try? AdminAPI.encoder.encode(event) else { continue }
-                    self.send(self.textFrame { $0.writeStaticString("{\"type\":\"event\",\"event\":"); $0.writeBytes(data); $0.writeStaticString("}") })
+                    self.send(
+                        self.textFrame {
+                            $0.writeStaticString("{\"type\":\"event\",\"event\":")
+                            $0.writeBytes(data)
+                            $0.writeStaticString("}")
+                        })
                 }
             }
             // The snapshot pump is supervised: if it fails it restarts with backoff, and the
@@ -178,7 +183,12 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
             let current = view.withLockedValue { $0 }
             let snapshot = await collector.snapshot(query: current.query)
             let data = try AdminAPI.encoder.encode(snapshot)
-            send(textFrame { $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":"); $0.writeBytes(data); $0.writeStaticString("}") })
+            send(
+                textFrame {
+                    $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":")
+                    $0.writeBytes(data)
+                    $0.writeStaticString("}")
+                })
             try? await Task.sleep(for: current.interval)
         }
     }

@@ -53,7 +53,6 @@ enum HTTPRoutes {
         "{\"error\":{\"code\":\"\(code)\",\"message\":\(JSONText.quoted(message))}}"
     }
 
-
     static func json(_ status: HTTPResponse.Status, _ body: String, extra: HTTPFields = [:]) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         headers.append(contentsOf: extra)

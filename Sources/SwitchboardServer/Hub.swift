@@ -92,7 +92,9 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Adds a session for a freshly upgraded channel. Runs on the channel's loop.
-    func makeSession(for channel: any Channel, route: Session.Route, identity: ClientIdentity, deflate: DeflateParameters?, userAgent: String) -> Session {
+    func makeSession(for channel: any Channel, route: Session.Route, identity: ClientIdentity, deflate: DeflateParameters?, userAgent: String)
+        -> Session
+    {
         let remote = channel.remoteAddress.map(Self.describe) ?? "unknown"
         return Session(
             id: makeClientID(), shard: shard(for: channel.eventLoop), route: route, identity: identity, deflate: deflate, remoteAddress: remote,
@@ -209,7 +211,10 @@ public final class Hub: @unchecked Sendable {
     public func publish(channel: String, data: ByteBuffer, from: String) async -> (seq: UInt64, reached: Int) {
         let owner = owner(of: channel)
         let arrival = NIODeadline.now().uptimeNanoseconds
-        guard let (seq, local) = try? await owner.eventLoop.submit({ owner.fanOut(channel: channel, data: data, from: from, receivedAt: arrival) }).get() else {
+        guard
+            let (seq, local) = try? await owner.eventLoop.submit({ owner.fanOut(channel: channel, data: data, from: from, receivedAt: arrival) })
+                .get()
+        else {
             return (0, 0)
         }
         var reached = local

@@ -83,7 +83,11 @@ final class HubShard: @unchecked Sendable {
         self.hub = hub
         self.configuration = configuration
         self.logger = logger
-        self.heartbeatSeconds = max(1, Int((Double(configuration.heartbeatInterval.components.seconds) + Double(configuration.heartbeatInterval.components.attoseconds) / 1e18).rounded()))
+        self.heartbeatSeconds = max(
+            1,
+            Int(
+                (Double(configuration.heartbeatInterval.components.seconds) + Double(configuration.heartbeatInterval.components.attoseconds) / 1e18)
+                    .rounded()))
         self.inboxGauge = MailboxGauge(kind: "hub-shard", name: "shard-\(index)", capacity: configuration.shardInboxCapacity)
     }
 
@@ -96,7 +100,8 @@ final class HubShard: @unchecked Sendable {
         traffic.connects += 1
         hub.didConnect(session.id, shard: self)
         logger.info("client connected", metadata: ["client": "\(session.id)", "remote": "\(session.remoteAddress)"])
-        report(.connect, client: session.id, detail: session.userAgent.isEmpty ? session.remoteAddress : "\(session.remoteAddress) \(session.userAgent)")
+        report(
+            .connect, client: session.id, detail: session.userAgent.isEmpty ? session.remoteAddress : "\(session.remoteAddress) \(session.userAgent)")
         if heartbeatTask == nil { startHeartbeat() }
     }
 

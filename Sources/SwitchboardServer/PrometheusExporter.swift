@@ -42,15 +42,20 @@ final class PrometheusExporter: Sendable {
     init(collector: MetricsCollector) {
         self.collector = collector
         var gauges: [String: Gauge] = [:]
-        for (name, help, _) in Self.gaugeFields { gauges[name] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help)) }
+        for (name, help, _) in Self.gaugeFields {
+            gauges[name] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+        }
         self.gauges = gauges
         var counters: [String: Counter] = [:]
-        for (name, help, _) in Self.counterFields { counters[name] = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help)) }
+        for (name, help, _) in Self.counterFields {
+            counters[name] = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+        }
         self.counters = counters
         var depth: [String: Gauge] = [:]
         for kind in ["session", "hub-shard", "metrics"] {
             depth[kind] = registry.makeGauge(
-                descriptor: MetricNameDescriptor(metricName: "switchboard_mailbox_depth", unitName: "", helpText: "Messages waiting in actor mailboxes, by actor kind"),
+                descriptor: MetricNameDescriptor(
+                    metricName: "switchboard_mailbox_depth", unitName: "", helpText: "Messages waiting in actor mailboxes, by actor kind"),
                 labels: [("kind", kind)]
             )
         }

@@ -115,7 +115,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         writable = context.channel.isWritable
         shard.register(self)
         guard route == .hub else { return }
-        push(ServerMessage.welcome(client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds, allocator: context.channel.allocator))
+        push(
+            ServerMessage.welcome(
+                client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds,
+                allocator: context.channel.allocator))
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -131,7 +134,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // The peer finished sending. Whatever state we are in, the conversation is over.
-            if closeCode == nil { closeCode = 1006; closeReason = "connection closed without a close frame" }
+            if closeCode == nil {
+                closeCode = 1006
+                closeReason = "connection closed without a close frame"
+            }
             context.close(promise: nil)
             return
         }
@@ -155,7 +161,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case FrameParser.Violation.malformed(let reason):
             fail(.protocolError, reason)
         default:
-            if closeCode == nil { closeCode = 1006; closeReason = "\(error)" }
+            if closeCode == nil {
+                closeCode = 1006
+                closeReason = "\(error)"
+            }
             context.close(promise: nil)
         }
     }
@@ -265,7 +274,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case .echo:
             let opcode: WireFrame.Opcode = isText ? .text : .binary
             let allocator = context!.channel.allocator
-            let compressed = deflate.flatMap { shard.compression.compressedFrame(opcode, payload: data, windowBits: $0.serverWindowBits, allocator: allocator) }
+            let compressed = deflate.flatMap {
+                shard.compression.compressedFrame(opcode, payload: data, windowBits: $0.serverWindowBits, allocator: allocator)
+            }
             push(compressed ?? WireFrame.make(opcode, payload: data.readableBytesView, allocator: allocator))
         }
     }
@@ -301,7 +312,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case .subscribe(let channel, _):
             if !channels.contains(channel) {
                 guard channels.count < shard.configuration.maxChannelsPerClient else {
-                    let error = ProtocolError(.tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
+                    let error = ProtocolError(
+                        .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
                     return reply(ServerMessage.error(error, id: id, allocator: allocator))
                 }
                 channels.append(channel)
@@ -533,7 +545,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Closes the socket now, whatever is still queued (shutdown deadline passed).
     func forceClose() {
-        if closeCode == nil { closeCode = CloseCode.goingAway.rawValue; closeReason = "shutdown deadline" }
+        if closeCode == nil {
+            closeCode = CloseCode.goingAway.rawValue
+            closeReason = "shutdown deadline"
+        }
         context?.close(promise: nil)
     }
 

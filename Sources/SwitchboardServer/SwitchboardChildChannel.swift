@@ -160,7 +160,9 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
 
-    func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+    func buildUpgradeResponse(channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<
+        HTTPHeaders
+    > {
         let headers = upgradeRequest.headers
         let requestPath = SwitchboardChildChannel.path(of: upgradeRequest.uri)
         let key = headers["Sec-WebSocket-Key"]
@@ -175,13 +177,15 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 )
             } else if isAdmin && !admin.access.authorizes(token) {
                 HandshakeRefusal(
-                    status: .unauthorized, code: "unauthorized", message: "missing or wrong admin token; send Authorization: Bearer <token> or ?token=",
+                    status: .unauthorized, code: "unauthorized",
+                    message: "missing or wrong admin token; send Authorization: Bearer <token> or ?token=",
                     extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\""]
                 )
             } else if route == nil && !isAdmin {
                 HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(endpoints.hub)")
             } else if upgradeRequest.method != .GET {
-                HandshakeRefusal(status: .methodNotAllowed, code: "bad_handshake", message: "a WebSocket handshake must be a GET", extraHeaders: [.allow: "GET"])
+                HandshakeRefusal(
+                    status: .methodNotAllowed, code: "bad_handshake", message: "a WebSocket handshake must be a GET", extraHeaders: [.allow: "GET"])
             } else if headers["Sec-WebSocket-Version"] != ["13"] {
                 HandshakeRefusal(
                     status: .upgradeRequired,
@@ -233,7 +237,9 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 let limit = Session.messageLimit(on: route, configuration: hub.configuration)
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: limit)))
                 try pipeline.addHandler(
-                    hub.makeSession(for: channel, route: route, identity: identity.value, deflate: deflate.value, userAgent: upgradeRequest.headers["User-Agent"].first ?? "")
+                    hub.makeSession(
+                        for: channel, route: route, identity: identity.value, deflate: deflate.value,
+                        userAgent: upgradeRequest.headers["User-Agent"].first ?? "")
                 )
             } else {
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))

@@ -49,7 +49,10 @@ struct AdminClient {
 
     private func send(_ method: String, _ path: String, query: [String: String], body: Data?) async throws -> Data {
         guard let token, !token.isEmpty else {
-            throw Failure(description: "no admin token: pass --token, set SWITCHBOARD_ADMIN_TOKEN, or run on the server's machine (state file \(AdminToken.stateFilePath(port: base.port ?? 80)))")
+            throw Failure(
+                description:
+                    "no admin token: pass --token, set SWITCHBOARD_ADMIN_TOKEN, or run on the server's machine (state file \(AdminToken.stateFilePath(port: base.port ?? 80)))"
+            )
         }
         var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
@@ -70,7 +73,8 @@ struct AdminClient {
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
-            let message = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])
+            let message =
+                (try? JSONSerialization.jsonObject(with: data) as? [String: Any])
                 .flatMap { $0["error"] as? [String: Any] }
                 .flatMap { $0["message"] as? String } ?? String(decoding: data, as: UTF8.self)
             if status == 401 {

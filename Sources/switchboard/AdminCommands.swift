@@ -80,7 +80,8 @@ struct Stats: AsyncParsableCommand {
             let t = snapshot.totals
             let r1 = snapshot.rates1s
             let r10 = snapshot.rates10s
-            print("""
+            print(
+                """
                 \(snapshot.server.name) \(snapshot.server.version)  \(snapshot.server.address)  up \(humanDuration(snapshot.server.uptimeSeconds))  health \(snapshot.server.health)
                 connections    \(t.connections)   subscriptions \(t.subscriptions)   channels \(t.channels)
                 messages/s     in \(humanCount(r1.messagesIn)) (10s \(humanCount(r10.messagesIn)))   out \(humanCount(r1.messagesOut)) (10s \(humanCount(r10.messagesOut)))
@@ -111,13 +112,17 @@ struct Clients: AsyncParsableCommand {
             let window = try await admin.client().get("/api/clients", query: query, as: ClientWindow.self)
             if admin.json { return try printJSON(window) }
             let now = Date().timeIntervalSince1970
-            print(table(
-                ["ID", "REMOTE", "CHANNELS", "IN", "OUT", "RATE", "MAILBOX", "AGE", "IDLE"],
-                window.rows.map { row in
-                    [row.id, row.remoteAddress, row.channels.joined(separator: ","), "\(row.messagesIn)", "\(row.messagesOut)",
-                     humanCount(row.rate), "\(row.mailbox.depth)/\(row.mailboxCapacity)", humanDuration(now - row.connectedAt), humanDuration(now - row.lastActivity)]
-                }
-            ))
+            print(
+                table(
+                    ["ID", "REMOTE", "CHANNELS", "IN", "OUT", "RATE", "MAILBOX", "AGE", "IDLE"],
+                    window.rows.map { row in
+                        [
+                            row.id, row.remoteAddress, row.channels.joined(separator: ","), "\(row.messagesIn)", "\(row.messagesOut)",
+                            humanCount(row.rate), "\(row.mailbox.depth)/\(row.mailboxCapacity)", humanDuration(now - row.connectedAt),
+                            humanDuration(now - row.lastActivity),
+                        ]
+                    }
+                ))
             print("\(window.rows.count) of \(window.total) clients (offset \(window.offset))")
         }
     }
@@ -131,7 +136,10 @@ struct Channels: AsyncParsableCommand {
         try await runVerb {
             let rows = try await admin.client().get("/api/channels", as: [ChannelRow].self)
             if admin.json { return try printJSON(rows) }
-            print(table(["CHANNEL", "SUBSCRIBERS", "MSGS/S", "PUBLISHED"], rows.map { [$0.name, "\($0.subscribers)", humanCount($0.messageRate), "\($0.published)"] }))
+            print(
+                table(
+                    ["CHANNEL", "SUBSCRIBERS", "MSGS/S", "PUBLISHED"],
+                    rows.map { [$0.name, "\($0.subscribers)", humanCount($0.messageRate), "\($0.published)"] }))
         }
     }
 }
@@ -145,16 +153,23 @@ struct Actors: AsyncParsableCommand {
         try await runVerb {
             let rows = try await admin.client().get("/api/actors", query: ["limit": "\(limit)"], as: [ActorRow].self)
             if admin.json { return try printJSON(rows) }
-            print(table(
-                ["ACTOR", "KIND", "DEPTH", "PEAK", "CAPACITY", "PROCESSED/S", "DROPPED", "RESTARTS"],
-                rows.map { [$0.name, $0.kind, "\($0.depth)", "\($0.peak)", "\($0.capacity)", humanCount($0.processedPerSecond), "\($0.dropped)", "\($0.restarts)"] }
-            ))
+            print(
+                table(
+                    ["ACTOR", "KIND", "DEPTH", "PEAK", "CAPACITY", "PROCESSED/S", "DROPPED", "RESTARTS"],
+                    rows.map {
+                        [
+                            $0.name, $0.kind, "\($0.depth)", "\($0.peak)", "\($0.capacity)", humanCount($0.processedPerSecond), "\($0.dropped)",
+                            "\($0.restarts)",
+                        ]
+                    }
+                ))
         }
     }
 }
 
 struct Events: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the event log: connects, disconnects with codes, kicks, slow consumers, restarts.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show the event log: connects, disconnects with codes, kicks, slow consumers, restarts.")
     @OptionGroup var admin: AdminOptions
     @Option(help: "Only events after this sequence number.") var since: UInt64 = 0
     @Option(help: "Most events to show (the newest).") var limit = 100
@@ -164,10 +179,16 @@ struct Events: AsyncParsableCommand {
             let events = try await admin.client().get("/api/events", query: ["since": "\(since)", "limit": "\(limit)"], as: [HubEvent].self)
             if admin.json { return try printJSON(events) }
             let formatter = ISO8601DateFormatter()
-            print(table(
-                ["SEQ", "TIME", "EVENT", "CLIENT", "CODE", "DETAIL"],
-                events.map { [String($0.sequence), formatter.string(from: Date(timeIntervalSince1970: $0.time)), $0.kind.rawValue, $0.client ?? "-", $0.code.map(String.init) ?? "-", $0.detail] }
-            ))
+            print(
+                table(
+                    ["SEQ", "TIME", "EVENT", "CLIENT", "CODE", "DETAIL"],
+                    events.map {
+                        [
+                            String($0.sequence), formatter.string(from: Date(timeIntervalSince1970: $0.time)), $0.kind.rawValue, $0.client ?? "-",
+                            $0.code.map(String.init) ?? "-", $0.detail,
+                        ]
+                    }
+                ))
         }
     }
 }
@@ -175,7 +196,8 @@ struct Events: AsyncParsableCommand {
 struct Broadcast: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Send TEXT to every client (or to one channel's subscribers) as the operator.",
-        discussion: "Everyone gets {\"type\":\"broadcast\",\"data\":\"TEXT\",\"from\":\"operator\"}; with --channel, subscribers get a channel message from \"operator\"."
+        discussion:
+            "Everyone gets {\"type\":\"broadcast\",\"data\":\"TEXT\",\"from\":\"operator\"}; with --channel, subscribers get a channel message from \"operator\"."
     )
     @OptionGroup var admin: AdminOptions
     @Option(help: "Only this channel's subscribers.") var channel: String?
@@ -242,7 +264,8 @@ struct Kick: AsyncParsableCommand {
             if let id {
                 answer = try await client.post("/api/clients/\(id)/kick", body: "{\"reconnect\":\(reconnect)\(reasonField)}")
             } else if let channel {
-                answer = try await client.post("/api/kick", body: "{\"channel\":\(JSONText.quoted(channel)),\"reconnect\":\(reconnect)\(reasonField)}")
+                answer = try await client.post(
+                    "/api/kick", body: "{\"channel\":\(JSONText.quoted(channel)),\"reconnect\":\(reconnect)\(reasonField)}")
             } else {
                 answer = try await client.post("/api/kick", body: "{\"all\":true,\"reconnect\":\(reconnect)\(reasonField)}")
             }

@@ -14,7 +14,8 @@ import WSClient
 struct Attach: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open the operator console on a running server through its admin stream.",
-        discussion: "The server sends only the rows being viewed. Token: --token, then SWITCHBOARD_ADMIN_TOKEN, then the server's state file for that port (when on the same machine)."
+        discussion:
+            "The server sends only the rows being viewed. Token: --token, then SWITCHBOARD_ADMIN_TOKEN, then the server's state file for that port (when on the same machine)."
     )
 
     @Argument(help: "The server, e.g. http://127.0.0.1:8080 (ws:// works too).")
@@ -38,7 +39,8 @@ struct Attach: AsyncParsableCommand {
         components.path = "/admin/stream"
         let port = components.port ?? (secure ? 443 : 80)
         guard let token = token ?? ProcessInfo.processInfo.environment["SWITCHBOARD_ADMIN_TOKEN"] ?? AdminToken.fromStateFile(port: port) else {
-            FileHandle.standardError.write(Data("switchboard: no admin token for \(host):\(port): pass --token or set SWITCHBOARD_ADMIN_TOKEN\n".utf8))
+            FileHandle.standardError.write(
+                Data("switchboard: no admin token for \(host):\(port): pass --token or set SWITCHBOARD_ADMIN_TOKEN\n".utf8))
             throw ExitCode(2)
         }
         let chosenTheme: Theme
@@ -135,7 +137,9 @@ final class RemoteSource: DashboardSource {
         let command: String
         switch effect {
         case .broadcast(let channel, let text):
-            command = "{\"type\":\"broadcast\",\"id\":\(id),\"data\":\(JSONText.quoted(text))" + (channel.map { ",\"channel\":\(JSONText.quoted($0))" } ?? "") + "}"
+            command =
+                "{\"type\":\"broadcast\",\"id\":\(id),\"data\":\(JSONText.quoted(text))"
+                + (channel.map { ",\"channel\":\(JSONText.quoted($0))" } ?? "") + "}"
         case .kick(let client, let reason):
             command = "{\"type\":\"kick\",\"id\":\(id),\"client\":\(JSONText.quoted(client)),\"reason\":\(JSONText.quoted(reason))}"
         case .kickAll(let reconnect):

@@ -6,7 +6,8 @@ import SwitchboardBench
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a running hub with real WebSocket clients.",
-        discussion: "Run the server separately (pinned with taskset for fair numbers) and point the bench at it. See BENCHMARKS.md for the exact commands behind every published figure.",
+        discussion:
+            "Run the server separately (pinned with taskset for fair numbers) and point the bench at it. See BENCHMARKS.md for the exact commands behind every published figure.",
         subcommands: [Fanout.self, Echo.self, Churn.self, Idle.self]
     )
 }
@@ -107,7 +108,8 @@ extension Bench {
     struct Idle: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Idle: open N connections, hold them, report connect rate and server memory per connection.",
-            discussion: "With --server-pid the server's resident memory (VmRSS) is read before and after, giving bytes per idle connection. Beyond ~28000 connections use several --source addresses (127.0.0.2, 127.0.0.3, …)."
+            discussion:
+                "With --server-pid the server's resident memory (VmRSS) is read before and after, giving bytes per idle connection. Beyond ~28000 connections use several --source addresses (127.0.0.2, 127.0.0.3, …)."
         )
 
         @Option(help: "WebSocket URL of the hub.")
@@ -145,8 +147,12 @@ extension Bench {
                 print(String(decoding: try encoder.encode(result), as: UTF8.self))
             } else {
                 print("idle        \(result.connections) connections held, \(result.failed) failed")
-                print("connect     \(String(format: "%.0f", result.connectsPerSecond)) connections/s (\(String(format: "%.2f", result.connectSeconds)) s)")
-                if let perConnection = result.serverBytesPerConnection, let before = result.serverRSSBeforeBytes, let after = result.serverRSSAfterBytes {
+                print(
+                    "connect     \(String(format: "%.0f", result.connectsPerSecond)) connections/s (\(String(format: "%.2f", result.connectSeconds)) s)"
+                )
+                if let perConnection = result.serverBytesPerConnection, let before = result.serverRSSBeforeBytes,
+                    let after = result.serverRSSAfterBytes
+                {
                     print("server RSS  \(before / 1024) KiB → \(after / 1024) KiB: \(String(format: "%.0f", perConnection)) bytes per connection")
                 }
             }
@@ -199,7 +205,8 @@ extension Bench {
             let result: EchoBenchmark.Result
             do {
                 result = try await EchoBenchmark(configuration: configuration).run { progress in
-                    let line = String(format: "\r[%4.0fs] messages/s %10.0f  echoed %11d", progress.elapsedSeconds, progress.messagesPerSecond, progress.messages)
+                    let line = String(
+                        format: "\r[%4.0fs] messages/s %10.0f  echoed %11d", progress.elapsedSeconds, progress.messagesPerSecond, progress.messages)
                     FileHandle.standardError.write(Data(line.utf8))
                 }
                 FileHandle.standardError.write(Data("\n".utf8))
@@ -215,7 +222,9 @@ extension Bench {
                 let l = result.latencyMicroseconds
                 func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
                 print("echo        \(result.connections) connections × \(result.inFlight) in flight, \(result.payloadBytes) B")
-                print("rate        \(String(format: "%.0f", result.messagesPerSecond)) messages/s over \(String(format: "%.2f", result.durationSeconds)) s")
+                print(
+                    "rate        \(String(format: "%.0f", result.messagesPerSecond)) messages/s over \(String(format: "%.2f", result.durationSeconds)) s"
+                )
                 if let cpu = result.serverCPUSeconds, let perCPU = result.messagesPerServerCPUSecond {
                     print("server CPU  \(String(format: "%.2f", cpu)) s: \(String(format: "%.0f", perCPU)) messages per server CPU-second")
                 }
@@ -230,7 +239,8 @@ extension Bench {
     struct Churn: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Churn: W workers looping connect → subscribe → close.",
-            discussion: "Each worker opens a connection, waits for the welcome, subscribes, waits for subscribed, closes with 1000 and starts over. Reports cycles per second, connect→subscribed latency and failed cycles."
+            discussion:
+                "Each worker opens a connection, waits for the welcome, subscribes, waits for subscribed, closes with 1000 and starts over. Reports cycles per second, connect→subscribed latency and failed cycles."
         )
 
         @Option(help: "WebSocket URL of the hub.")
@@ -268,7 +278,9 @@ extension Bench {
                 let l = result.latencyMicroseconds
                 func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
                 print("churn       \(result.workers) workers: connect → welcome → subscribe → subscribed → close")
-                print("rate        \(String(format: "%.0f", result.cyclesPerSecond)) cycles/s (\(result.cycles) in \(String(format: "%.2f", result.durationSeconds)) s)")
+                print(
+                    "rate        \(String(format: "%.0f", result.cyclesPerSecond)) cycles/s (\(result.cycles) in \(String(format: "%.2f", result.durationSeconds)) s)"
+                )
                 print("latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))")
                 print("failures    \(result.failures)")
             }

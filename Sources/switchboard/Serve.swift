@@ -97,7 +97,8 @@ struct Serve: AsyncParsableCommand {
                 local: true
             )
             let colors = ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
-            services.append(.init(service: ConsoleService(controller: controller, colors: colors), successTerminationBehavior: .gracefullyShutdownGroup))
+            services.append(
+                .init(service: ConsoleService(controller: controller, colors: colors), successTerminationBehavior: .gracefullyShutdownGroup))
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -46,19 +46,25 @@ struct ConfigurationError: Error, CustomStringConvertible {
 }
 
 extension Setting {
-    static func integer(_ key: String, _ help: String, range: ClosedRange<Int>, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable) -> Setting {
+    static func integer(_ key: String, _ help: String, range: ClosedRange<Int>, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable)
+        -> Setting
+    {
         Setting(key: key, valueName: "n", help: help) { configuration, value throws(SettingError) in
             configuration[keyPath: path] = try value.integer(in: range)
         }
     }
 
-    static func bytes(_ key: String, _ help: String, range: ClosedRange<Int>, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable) -> Setting {
+    static func bytes(_ key: String, _ help: String, range: ClosedRange<Int>, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable)
+        -> Setting
+    {
         Setting(key: key, valueName: "bytes", help: help + " Accepts suffixes KiB and MiB.") { configuration, value throws(SettingError) in
             configuration[keyPath: path] = try value.byteCount(in: range)
         }
     }
 
-    static func seconds(_ key: String, _ help: String, allowZero: Bool = false, _ path: any WritableKeyPath<SwitchboardSettings, Duration> & Sendable) -> Setting {
+    static func seconds(_ key: String, _ help: String, allowZero: Bool = false, _ path: any WritableKeyPath<SwitchboardSettings, Duration> & Sendable)
+        -> Setting
+    {
         Setting(key: key, valueName: "seconds", help: help) { configuration, value throws(SettingError) in
             configuration[keyPath: path] = try value.duration(allowZero: allowZero)
         }
@@ -81,19 +87,29 @@ extension Setting {
             configuration.server.host = try value.text(nonEmpty: true)
         },
         .integer("port", "TCP port (default 8080; 0 picks a free port).", range: 0...65535, \.server.port),
-        .integer("threads", "Event-loop threads (default: the CPUs this process may use, so taskset is honoured).", range: 1...1024, \.server.threads),
-        Setting(key: "ws-path", valueName: "path", help: "Path of the WebSocket endpoint (default /ws).") { configuration, value throws(SettingError) in
+        .integer(
+            "threads", "Event-loop threads (default: the CPUs this process may use, so taskset is honoured).", range: 1...1024, \.server.threads),
+        Setting(key: "ws-path", valueName: "path", help: "Path of the WebSocket endpoint (default /ws).") {
+            configuration, value throws(SettingError) in
             let path = try value.text(nonEmpty: true)
             guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
             configuration.server.webSocketPath = path
         },
-        Setting(key: "echo-route", valueName: "path", help: "Also serve a WebSocket echo endpoint at this path, for conformance suites such as Autobahn: text comes back as text, binary as binary, messages up to 16MiB (default: off).") {
+        Setting(
+            key: "echo-route", valueName: "path",
+            help:
+                "Also serve a WebSocket echo endpoint at this path, for conformance suites such as Autobahn: text comes back as text, binary as binary, messages up to 16MiB (default: off)."
+        ) {
             configuration, value throws(SettingError) in
             let path = try value.text(nonEmpty: true)
             guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
             configuration.server.echoPath = path
         },
-        Setting(key: "allowed-origins", valueName: "origins", help: "Comma-separated origins of web pages that may open WebSockets besides same-origin ones, e.g. https://app.example.com; * allows any. Others get HTTP 403 (default: same-origin only; clients that send no Origin are not affected).") {
+        Setting(
+            key: "allowed-origins", valueName: "origins",
+            help:
+                "Comma-separated origins of web pages that may open WebSockets besides same-origin ones, e.g. https://app.example.com; * allows any. Others get HTTP 403 (default: same-origin only; clients that send no Origin are not affected)."
+        ) {
             configuration, value throws(SettingError) in
             let list = try value.text(nonEmpty: true).split(separator: ",").map(String.init)
             guard list.allSatisfy({ $0.contains("://") || $0.trimmingCharacters(in: .whitespaces) == "*" }) else {
@@ -101,24 +117,40 @@ extension Setting {
             }
             configuration.server.origins = OriginPolicy(allowed: list)
         },
-        Setting(key: "auth-jwt-secret", valueName: "secret", help: "Require clients on the WebSocket path to present an HS256 JWT signed with this secret (Authorization: Bearer or ?token=); its sub is the user id and an optional channels claim (names, or prefixes ending in *) limits what it may subscribe and publish to. Missing, wrong or expired tokens get HTTP 401 (default: off).") {
+        Setting(
+            key: "auth-jwt-secret", valueName: "secret",
+            help:
+                "Require clients on the WebSocket path to present an HS256 JWT signed with this secret (Authorization: Bearer or ?token=); its sub is the user id and an optional channels claim (names, or prefixes ending in *) limits what it may subscribe and publish to. Missing, wrong or expired tokens get HTTP 401 (default: off)."
+        ) {
             configuration, value throws(SettingError) in
             let secret = try value.text(nonEmpty: true)
             guard secret.utf8.count >= 32 else { throw SettingError(expected: "a secret of at least 32 bytes (HS256 keys are as long as the hash)") }
             configuration.server.clientTokenSecret = secret
         },
-        Setting(key: "tls-cert", valueName: "file", help: "PEM certificate chain: serve wss:// and https:// (with --tls-key; default: plain ws://).") {
+        Setting(key: "tls-cert", valueName: "file", help: "PEM certificate chain: serve wss:// and https:// (with --tls-key; default: plain ws://).")
+        {
             configuration, value throws(SettingError) in
             configuration.tlsCertificate = try value.text(nonEmpty: true)
         },
         Setting(key: "tls-key", valueName: "file", help: "PEM private key of --tls-cert.") { configuration, value throws(SettingError) in
             configuration.tlsKey = try value.text(nonEmpty: true)
         },
-        .integer("max-connections", "Most WebSocket connections at once; more get HTTP 503 (default 100000).", range: 1...10_000_000, \.server.hub.maxConnections),
-        .bytes("max-message-size", "Largest message a client may send; larger closes with 1009 (default 64KiB).", range: 128...(256 << 20), \.server.hub.maxMessageBytes),
-        .integer("outbound-queue-frames", "Per-client outbound mailbox bound in frames (default 1024).", range: 1...1_000_000, \.server.hub.outboundQueueFrames),
-        .bytes("outbound-queue-bytes", "Per-client outbound mailbox bound in bytes (default 1MiB).", range: 1024...(1 << 30), \.server.hub.outboundQueueBytes),
-        Setting(key: "slow-consumer", valueName: "policy", help: "When a client's mailbox is full: close (4002 \"slow consumer\", default) or drop-oldest.") {
+        .integer(
+            "max-connections", "Most WebSocket connections at once; more get HTTP 503 (default 100000).", range: 1...10_000_000,
+            \.server.hub.maxConnections),
+        .bytes(
+            "max-message-size", "Largest message a client may send; larger closes with 1009 (default 64KiB).", range: 128...(256 << 20),
+            \.server.hub.maxMessageBytes),
+        .integer(
+            "outbound-queue-frames", "Per-client outbound mailbox bound in frames (default 1024).", range: 1...1_000_000,
+            \.server.hub.outboundQueueFrames),
+        .bytes(
+            "outbound-queue-bytes", "Per-client outbound mailbox bound in bytes (default 1MiB).", range: 1024...(1 << 30),
+            \.server.hub.outboundQueueBytes),
+        Setting(
+            key: "slow-consumer", valueName: "policy",
+            help: "When a client's mailbox is full: close (4002 \"slow consumer\", default) or drop-oldest."
+        ) {
             configuration, value throws(SettingError) in
             let text = try value.text(nonEmpty: true)
             guard let policy = HubConfiguration.SlowConsumerPolicy(rawValue: text) else {
@@ -126,33 +158,54 @@ extension Setting {
             }
             configuration.server.hub.slowConsumerPolicy = policy
         },
-        .seconds("heartbeat", "WebSocket ping interval; a client silent for two intervals is closed with 1001 (default 15).", \.server.hub.heartbeatInterval),
-        .integer("max-channels-per-client", "Most channels one client may subscribe to (default 128).", range: 1...100_000, \.server.hub.maxChannelsPerClient),
+        .seconds(
+            "heartbeat", "WebSocket ping interval; a client silent for two intervals is closed with 1001 (default 15).",
+            \.server.hub.heartbeatInterval),
+        .integer(
+            "max-channels-per-client", "Most channels one client may subscribe to (default 128).", range: 1...100_000,
+            \.server.hub.maxChannelsPerClient),
         .rate("publish-rate", "Publishes per second per client, token-bucket refill; 0 = unlimited (default 50000).", \.server.hub.publishRate),
         .rate("publish-burst", "Publishes a client may send in one burst (default 50000).", \.server.hub.publishBurst),
-        .integer("shard-inbox-capacity", "Bound of each event loop's hub inbox; a full inbox answers \"overloaded\" (default 65536).", range: 16...100_000_000, \.server.hub.shardInboxCapacity),
+        .integer(
+            "shard-inbox-capacity", "Bound of each event loop's hub inbox; a full inbox answers \"overloaded\" (default 65536).",
+            range: 16...100_000_000, \.server.hub.shardInboxCapacity),
         .seconds("close-timeout", "How long a closing client has to answer the close frame (default 5).", \.server.hub.closeTimeout),
-        .seconds("shutdown-timeout", "On SIGINT/SIGTERM, how long to deliver queued messages before closing (default 5).", allowZero: true, \.server.hub.shutdownDeadline),
-        .seconds("handshake-timeout", "A connection must finish its HTTP request head or WebSocket handshake within this (default 10).", \.server.handshakeTimeout),
+        .seconds(
+            "shutdown-timeout", "On SIGINT/SIGTERM, how long to deliver queued messages before closing (default 5).", allowZero: true,
+            \.server.hub.shutdownDeadline),
+        .seconds(
+            "handshake-timeout", "A connection must finish its HTTP request head or WebSocket handshake within this (default 10).",
+            \.server.handshakeTimeout),
         .seconds("http-idle-timeout", "Idle keep-alive HTTP connections are closed after this (default 30).", \.server.httpIdleTimeout),
-        Setting(key: "admin-token", valueName: "token", help: "Bearer token of the admin API (default: generated at start and written, mode 0600, to $XDG_RUNTIME_DIR/switchboard/<port>.token or ~/.local/state/switchboard/<port>.token).") {
+        Setting(
+            key: "admin-token", valueName: "token",
+            help:
+                "Bearer token of the admin API (default: generated at start and written, mode 0600, to $XDG_RUNTIME_DIR/switchboard/<port>.token or ~/.local/state/switchboard/<port>.token)."
+        ) {
             configuration, value throws(SettingError) in
             let token = try value.text(nonEmpty: true)
             guard token.count >= 16 else { throw SettingError(expected: "a token of at least 16 characters") }
             configuration.server.adminToken = token
         },
-        Setting(key: "metrics-public", valueName: "bool", help: "Serve /metrics without the admin token (default false).") { configuration, value throws(SettingError) in
+        Setting(key: "metrics-public", valueName: "bool", help: "Serve /metrics without the admin token (default false).") {
+            configuration, value throws(SettingError) in
             configuration.server.metricsPublic = try value.boolean()
         },
-        Setting(key: "fault-injection", valueName: "bool", help: "Testing only: lets tests make a session or the metrics actor fail, to prove supervision (default false).") {
+        Setting(
+            key: "fault-injection", valueName: "bool",
+            help: "Testing only: lets tests make a session or the metrics actor fail, to prove supervision (default false)."
+        ) {
             configuration, value throws(SettingError) in
             configuration.server.hub.faultInjection = try value.boolean()
         },
-        Setting(key: "log-format", valueName: "format", help: "Log line format on stderr: text (default) or json.") { configuration, value throws(SettingError) in
+        Setting(key: "log-format", valueName: "format", help: "Log line format on stderr: text (default) or json.") {
+            configuration, value throws(SettingError) in
             guard let format = LogFormat(rawValue: try value.text(nonEmpty: true)) else { throw SettingError(expected: "text or json") }
             configuration.logFormat = format
         },
-        Setting(key: "log-level", valueName: "level", help: "Least severe level logged: trace, debug, info (default), notice, warning, error, critical.") {
+        Setting(
+            key: "log-level", valueName: "level", help: "Least severe level logged: trace, debug, info (default), notice, warning, error, critical."
+        ) {
             configuration, value throws(SettingError) in
             guard let level = Logger.Level(rawValue: try value.text(nonEmpty: true)) else {
                 throw SettingError(expected: "one of: " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))

@@ -21,7 +21,10 @@ struct Switchboard: AsyncParsableCommand {
               switchboard bench fanout --subscribers 1000 --size 64 --duration 10
             """,
         version: SwitchboardVersion.current,
-        subcommands: [Serve.self, Attach.self, Stats.self, Clients.self, Channels.self, Actors.self, Events.self, Broadcast.self, Publish.self, Kick.self, Bench.self],
+        subcommands: [
+            Serve.self, Attach.self, Stats.self, Clients.self, Channels.self, Actors.self, Events.self, Broadcast.self, Publish.self, Kick.self,
+            Bench.self,
+        ],
         defaultSubcommand: Serve.self
     )
 }

@@ -43,9 +43,13 @@ func makeSnapshot(clients count: Int = 30, offset: Int = 0, limit: Int = 50, age
             ChannelRow(name: "prices", subscribers: 0, messageRate: 3000, published: 2_000_000),
         ],
         actors: [
-            ActorRow(name: "hub", kind: "hub", depth: 12, peak: 80, capacity: 10_000, processedPerSecond: 5000, processed: 1, dropped: 0, restarts: 0),
-            ActorRow(name: "metrics", kind: "collector", depth: 850, peak: 990, capacity: 1000, processedPerSecond: 20, processed: 2, dropped: 3, restarts: 1),
-            ActorRow(name: "shard-0", kind: "shard", depth: 600, peak: 700, capacity: 1000, processedPerSecond: 10, processed: 2, dropped: 0, restarts: 0),
+            ActorRow(
+                name: "hub", kind: "hub", depth: 12, peak: 80, capacity: 10_000, processedPerSecond: 5000, processed: 1, dropped: 0, restarts: 0),
+            ActorRow(
+                name: "metrics", kind: "collector", depth: 850, peak: 990, capacity: 1000, processedPerSecond: 20, processed: 2, dropped: 3,
+                restarts: 1),
+            ActorRow(
+                name: "shard-0", kind: "shard", depth: 600, peak: 700, capacity: 1000, processedPerSecond: 10, processed: 2, dropped: 0, restarts: 0),
         ],
         events: [
             HubEvent(sequence: 1, time: now - 30, kind: .connect, client: "c1", detail: "10.0.0.1:50000"),

@@ -3,7 +3,7 @@ import SwitchboardCore
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @Suite struct RenderTests {
@@ -186,20 +186,35 @@ import Testing
     }
 
     @Test func confirmOverlayAsksTheQuestion() {
-        let g = renderDashboard(makeSnapshot(), state { $0.overlay = .confirm(.quit); $0.local = true }, rows: 24, cols: 80)
+        let g = renderDashboard(
+            makeSnapshot(),
+            state {
+                $0.overlay = .confirm(.quit)
+                $0.local = true
+            }, rows: 24, cols: 80)
         #expect(g.lines.joined().contains("stop the server and quit?"))
         let k = renderDashboard(makeSnapshot(), state { $0.overlay = .confirm(.kick(clientID: "c4", reason: "spam")) }, rows: 24, cols: 80)
         #expect(k.lines.joined().contains("kick c4 (spam)?"))
     }
 
     @Test func statusMessageAndPauseShow() {
-        let g = renderDashboard(makeSnapshot(), state { $0.status = "unknown command ':foo'"; $0.paused = true }, rows: 24, cols: 80)
+        let g = renderDashboard(
+            makeSnapshot(),
+            state {
+                $0.status = "unknown command ':foo'"
+                $0.paused = true
+            }, rows: 24, cols: 80)
         #expect(g.lines[23].contains("unknown command ':foo'"))
         #expect(g.lines[0].contains("PAUSED"))
     }
 
     @Test func sortColumnIsMarked() {
-        let g = renderDashboard(makeSnapshot(), state { $0.sort = .rate; $0.descending = true }, rows: 24, cols: 80)
+        let g = renderDashboard(
+            makeSnapshot(),
+            state {
+                $0.sort = .rate
+                $0.descending = true
+            }, rows: 24, cols: 80)
         let text = g.lines.joined(separator: "\n")
         #expect(text.contains("RATE▼"))
         #expect(text.contains("sort rate ▼"))

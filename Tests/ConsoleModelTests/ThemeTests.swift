@@ -2,9 +2,9 @@ import ConsoleModel
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 @Suite struct ThemeTests {

@@ -250,11 +250,13 @@ struct ClientRequestErrorTests {
 
     @Test("nesting deeper than the limit is bad_json")
     func tooDeep() throws {
-        let ok = #"{"type":"publish","channel":"c","data":"# + String(repeating: "[", count: 63)
+        let ok =
+            #"{"type":"publish","channel":"c","data":"# + String(repeating: "[", count: 63)
             + String(repeating: "]", count: 63) + "}"
         #expect(DecodedRequest(ok).publishedData?.utf8.count == 126)
 
-        let deep = #"{"type":"publish","channel":"c","data":"# + String(repeating: "[", count: 100)
+        let deep =
+            #"{"type":"publish","channel":"c","data":"# + String(repeating: "[", count: 100)
             + String(repeating: "]", count: 100) + "}"
         let error = try #require(DecodedRequest(deep).error)
         #expect(error.code == .badJSON)

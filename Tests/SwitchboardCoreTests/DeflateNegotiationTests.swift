@@ -27,7 +27,9 @@ import Testing
         #expect(DeflateParameters.negotiate(["permessage-deflate; mystery=1"]) == nil)
         #expect(DeflateParameters.negotiate(["permessage-deflate; server_no_context_takeover; server_no_context_takeover"]) == nil)
         let fallback = try #require(
-            DeflateParameters.negotiate(["permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=9", "permessage-deflate"])
+            DeflateParameters.negotiate([
+                "permessage-deflate; server_max_window_bits=8, permessage-deflate; server_max_window_bits=9", "permessage-deflate",
+            ])
         )
         #expect(fallback.serverWindowBits == 9)
     }

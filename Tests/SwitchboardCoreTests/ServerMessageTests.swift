@@ -224,7 +224,8 @@ struct ServerMessageTests {
     func largePayloads(dataLength: Int) throws {
         let data = ByteBuffer(string: "\"" + String(repeating: "z", count: dataLength) + "\"")
         let frame = ServerMessage.message(channel: "big", data: data, from: "c", seq: 3, allocator: allocator)
-        let expected = #"{"type":"message","channel":"big","data":"# + "\"" + String(repeating: "z", count: dataLength) + "\""
+        let expected =
+            #"{"type":"message","channel":"big","data":"# + "\"" + String(repeating: "z", count: dataLength) + "\""
             + #","from":"c","seq":3}"#
         #expect(try payload(of: frame) == expected)
         let parsed = try parseFrame(frame)

@@ -28,7 +28,8 @@ struct AdminTests {
             let refused = try await server.http("POST", "/api/broadcast", body: #"{"data":1}"#, token: nil)
             #expect(refused.status == 401)
             #expect(refused.body.contains("unauthorized"))
-            let stream = ServerFrames(try await RawConnection.connect(port: server.port).exchange(RawConnection.upgradeRequest(path: "/admin/stream")))
+            let stream = ServerFrames(
+                try await RawConnection.connect(port: server.port).exchange(RawConnection.upgradeRequest(path: "/admin/stream")))
             #expect(stream.statusLine.hasPrefix("HTTP/1.1 401"))
         }
     }
@@ -173,7 +174,8 @@ struct AdminTests {
         try await TestServer.with { server in
             let client = try await TestClient.connect(server.url)
             let id = try await clientID(of: client)
-            let admin = try await TestClient.connect("ws://127.0.0.1:\(server.port)/admin/stream?token=\(TestServer.adminToken)", maxFrameSize: 1 << 22)
+            let admin = try await TestClient.connect(
+                "ws://127.0.0.1:\(server.port)/admin/stream?token=\(TestServer.adminToken)", maxFrameSize: 1 << 22)
             try await admin.send(#"{"type":"view","id":1,"interval_ms":100,"query":{"sort":"id","limit":10}}"#)
             // The view's result and a snapshot showing the client arrive in either order.
             var sawResult = false
@@ -200,8 +202,10 @@ struct AdminTests {
         try await TestServer.with { server in
             let (status, body) = try await server.http("GET", "/metrics")
             #expect(status == 200)
-            for family in ["switchboard_connections", "switchboard_messages_in_total", "switchboard_deliveries_total",
-                           "switchboard_mailbox_depth", "switchboard_actor_restarts_total", "switchboard_publish_latency_seconds"] {
+            for family in [
+                "switchboard_connections", "switchboard_messages_in_total", "switchboard_deliveries_total",
+                "switchboard_mailbox_depth", "switchboard_actor_restarts_total", "switchboard_publish_latency_seconds",
+            ] {
                 #expect(body.contains("# TYPE \(family) "), "\(family)")
             }
         }

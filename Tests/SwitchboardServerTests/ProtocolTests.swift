@@ -66,7 +66,10 @@ struct ProtocolTests {
                         for n in 1...messageCount {
                             let message = try #require(try await subscriber.next())
                             // data is forwarded byte for byte, whitespace and escapes included
-                            #expect(message == #"{"type":"message","channel":"news","data":{"n": \#(n), "s":"é\u00e9"},"from":"\#(publisherID)","seq":\#(n)}"#)
+                            #expect(
+                                message
+                                    == #"{"type":"message","channel":"news","data":{"n": \#(n), "s":"é\u00e9"},"from":"\#(publisherID)","seq":\#(n)}"#
+                            )
                         }
                     }
                 }

@@ -183,7 +183,9 @@ public struct ActorRow: Codable, Sendable, Equatable {
     public var dropped: Int
     public var restarts: Int
 
-    public init(name: String, kind: String, depth: Int, peak: Int, capacity: Int, processedPerSecond: Double, processed: Int, dropped: Int, restarts: Int) {
+    public init(
+        name: String, kind: String, depth: Int, peak: Int, capacity: Int, processedPerSecond: Double, processed: Int, dropped: Int, restarts: Int
+    ) {
         self.name = name
         self.kind = kind
         self.depth = depth
@@ -200,7 +202,10 @@ public struct ActorRow: Codable, Sendable, Equatable {
 public struct ClientQuery: Codable, Sendable, Equatable {
     /// Sort keys for the client table.
     public enum SortKey: String, Codable, Sendable, CaseIterable {
-        case id, remote, age, idle, channels, messagesIn = "msgs_in", messagesOut = "msgs_out", rate, mailbox
+        case id, remote, age, idle, channels
+        case messagesIn = "msgs_in"
+        case messagesOut = "msgs_out"
+        case rate, mailbox
     }
 
     public var sort = SortKey.id

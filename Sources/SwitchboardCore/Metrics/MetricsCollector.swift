@@ -186,7 +186,9 @@ public actor MetricsCollector {
     }
 
     /// The dashboard at this moment, with the client rows `query` asks for.
-    public func snapshot(query: ClientQuery = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async -> DashboardSnapshot {
+    public func snapshot(query: ClientQuery = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async
+        -> DashboardSnapshot
+    {
         let totals = await totals()
         let clientRows = await probe.clientRows()
         return DashboardSnapshot(

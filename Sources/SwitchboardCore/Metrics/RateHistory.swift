@@ -16,7 +16,10 @@ public struct RateHistory: Sendable {
         /// A gauge (not a total): connections at that moment.
         public var connections: Int
 
-        public init(time: Double, messagesIn: Int = 0, messagesOut: Int = 0, bytesIn: Int = 0, bytesOut: Int = 0, deliveries: Int = 0, published: Int = 0, connections: Int = 0) {
+        public init(
+            time: Double, messagesIn: Int = 0, messagesOut: Int = 0, bytesIn: Int = 0, bytesOut: Int = 0, deliveries: Int = 0, published: Int = 0,
+            connections: Int = 0
+        ) {
             self.time = time
             self.messagesIn = messagesIn
             self.messagesOut = messagesOut
@@ -98,7 +101,9 @@ public struct Rates: Codable, Sendable, Equatable {
     public var deliveries = 0.0
     public var published = 0.0
 
-    public init(messagesIn: Double = 0, messagesOut: Double = 0, bytesIn: Double = 0, bytesOut: Double = 0, deliveries: Double = 0, published: Double = 0) {
+    public init(
+        messagesIn: Double = 0, messagesOut: Double = 0, bytesIn: Double = 0, bytesOut: Double = 0, deliveries: Double = 0, published: Double = 0
+    ) {
         self.messagesIn = messagesIn
         self.messagesOut = messagesOut
         self.bytesIn = bytesIn

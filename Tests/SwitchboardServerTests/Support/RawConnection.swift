@@ -31,7 +31,9 @@ struct RawConnection {
     }
 
     /// A WebSocket upgrade request for `path`, with optional header changes.
-    static func upgradeRequest(path: String = "/ws", version: String? = "13", key: String? = "dGhlIHNhbXBsZSBub25jZQ==", method: String = "GET", upgrade: Bool = true) -> [UInt8] {
+    static func upgradeRequest(
+        path: String = "/ws", version: String? = "13", key: String? = "dGhlIHNhbXBsZSBub25jZQ==", method: String = "GET", upgrade: Bool = true
+    ) -> [UInt8] {
         var lines = ["\(method) \(path) HTTP/1.1", "Host: 127.0.0.1"]
         if upgrade { lines += ["Upgrade: websocket", "Connection: Upgrade"] }
         if let key { lines.append("Sec-WebSocket-Key: \(key)") }

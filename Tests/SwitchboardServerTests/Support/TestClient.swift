@@ -12,7 +12,9 @@ final class TestClient: Sendable {
     /// Holds the handler back from reading while closed: a paused client stops reading its socket.
     private let gate: GateBox
 
-    private init(writer: WebSocketOutboundWriter, inbox: AsyncThrowingStream<String, any Error>, runTask: Task<WebSocketCloseFrame?, any Error>, gate: GateBox) {
+    private init(
+        writer: WebSocketOutboundWriter, inbox: AsyncThrowingStream<String, any Error>, runTask: Task<WebSocketCloseFrame?, any Error>, gate: GateBox
+    ) {
         self.writer = writer
         self.inbox = MessageQueue(inbox)
         self.runTask = runTask

@@ -61,7 +61,9 @@ struct TestServer: Sendable {
 
 extension TestServer {
     /// One HTTP request on a fresh connection; returns the status code and the body.
-    func http(_ method: String, _ path: String, body: String? = nil, token: String? = TestServer.adminToken) async throws -> (status: Int, body: String) {
+    func http(_ method: String, _ path: String, body: String? = nil, token: String? = TestServer.adminToken) async throws -> (
+        status: Int, body: String
+    ) {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
