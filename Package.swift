@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/google/swift-benchmark.git", from: "0.1.2"),
     ],
     targets: [
         // Domain core: protocol codec, mailboxes, channel names, limits. No sockets, no terminal.
@@ -102,6 +103,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Microbenchmarks of the per-message hot pieces (google/swift-benchmark; BENCHMARKS.md).
+        .executableTarget(
+            name: "SwitchboardMicrobenchmarks",
+            dependencies: [
+                "SwitchboardCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Benchmark", package: "swift-benchmark"),
             ],
             swiftSettings: swiftSettings
         ),
