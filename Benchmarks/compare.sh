@@ -35,7 +35,10 @@ Options:
   --rounds N           rounds (default $ROUNDS)
   --duration S         seconds of publishing per fan-out run (default $DURATION)
   --servers LIST       space- or comma-separated subset of: switchboard gorilla node-ws
-                       (default "$SERVERS"; ratios need switchboard)
+                       node-ws-cork (default "$SERVERS"; ratios need switchboard).
+                       node-ws-cork is the Node hub with --cork: one write per subscriber per
+                       event-loop tick instead of one per message (not idiomatic; shows how much
+                       of the difference is write batching)
   --workloads LIST     space- or comma-separated (default "$WORKLOADS"):
                          fanout-1000x64  closed loop, 1 publisher -> 1000 subscribers, 64 B
                          fanout-100x1k   closed loop, 1 publisher -> 100 subscribers, 1 KB
@@ -54,8 +57,11 @@ Options:
 
 Measured per run: deliveries/s, latency p50/p99 (bench fanout's HdrHistogram), lost messages and
 closed subscribers; server and load-generator CPU (seconds per second, from utime+stime in
-/proc/PID/stat, sampled between the first and the last progress line of the run, i.e. while
-publishing); bytes per idle connection (bench idle --server-pid: server VmRSS before/after).
+/proc/PID/stat, sampled at the first and the last-but-one progress line, i.e. while publishing);
+how much of each of the two cores other processes and hypervisor steal took meanwhile (/proc/stat:
+near 0 means a quiet run, read the other figures with it); bytes per idle connection (bench idle
+--server-pid: server VmRSS before/after). Raw results: OUT/runs.jsonl, OUT/table.md, server logs
+in OUT/runs/. On a shared machine use more rounds and compare quiet rounds.
 
 Needs: swift, taskset, jq, python3, curl; golang-go and golang-github-gorilla-websocket-dev
 (built offline with GO111MODULE=off GOPATH=/usr/share/gocode); node and node-ws
@@ -85,7 +91,7 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --rounds must be a positive integer" >&2; exit 2; }
 [[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "compare.sh: --duration must be a number of seconds" >&2; exit 2; }
 for s in $SERVERS; do
-    case $s in switchboard | gorilla | node-ws) ;; *) echo "compare.sh: unknown server $s" >&2; exit 2 ;; esac
+    case $s in switchboard | gorilla | node-ws | node-ws-cork) ;; *) echo "compare.sh: unknown server $s" >&2; exit 2 ;; esac
 done
 for w in $WORKLOADS; do
     [[ $w =~ ^(fanout-1000x64|fanout-100x1k|open-[0-9]+(\.[0-9]+)?|idle)$ ]] || { echo "compare.sh: unknown workload $w" >&2; exit 2; }
@@ -126,7 +132,7 @@ SB=$(realpath "$SB")
 if [[ " $SERVERS " == *" gorilla "* ]]; then
     [[ -x $GORILLA ]] || { echo "compare.sh: $GORILLA is missing (run without --no-build)" >&2; exit 1; }
 fi
-if [[ " $SERVERS " == *" node-ws "* ]]; then
+if [[ " $SERVERS " == *" node-ws"* ]]; then
     command -v node >/dev/null || { echo "compare.sh: node is required for the node-ws peer" >&2; exit 1; }
     NODE_PATH=/usr/share/nodejs node -e "require('ws')" 2>/dev/null \
         || { echo "compare.sh: needs apt-get install -y node-ws" >&2; exit 1; }
@@ -161,6 +167,8 @@ NEXT_PORT=$PORT_BASE
 # start_server NAME LOGFILE: starts it pinned, waits until it answers HTTP; sets SERVER_PID, PORT.
 start_server() {
     local name=$1 logfile=$2
+    # Skip ports something else already answers on, so we never measure a stranger.
+    while curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$NEXT_PORT/"; do NEXT_PORT=$((NEXT_PORT + 1)); done
     PORT=$NEXT_PORT
     NEXT_PORT=$((NEXT_PORT + 1))
     case $name in
@@ -173,6 +181,9 @@ start_server() {
             ;;
         node-ws)
             NODE_PATH=/usr/share/nodejs taskset -c "$SERVER_CPU" node "$NODE_HUB" --port "$PORT" >"$logfile" 2>&1 &
+            ;;
+        node-ws-cork)
+            NODE_PATH=/usr/share/nodejs taskset -c "$SERVER_CPU" node "$NODE_HUB" --port "$PORT" --cork >"$logfile" 2>&1 &
             ;;
     esac
     SERVER_PID=$!
@@ -205,14 +216,31 @@ stop_server() {
     SERVER_PID=""
 }
 
-# cpu_ticks PID: utime+stime of the process (all its threads), in clock ticks.
-cpu_ticks() {
+# proc_ticks PID: sets TICKS to utime+stime of the process (all its threads), in clock ticks.
+# Builtins only, so sampling forks nothing.
+proc_ticks() {
     local stat
-    stat=$(<"/proc/$1/stat") || return 1
+    read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
     stat=${stat##*) }
     local -a f
     read -r -a f <<<"$stat"
-    echo $((f[11] + f[12]))
+    TICKS=$((f[11] + f[12]))
+}
+
+# take_sample: sets SAMPLE to "time server-ticks bench-ticks S-busy S-steal B-busy B-steal", where
+# S and B are the server's and the load generator's cores (busy = user+nice+system+irq+softirq,
+# from /proc/stat; steal = time the hypervisor ran someone else).
+take_sample() {
+    local t=$EPOCHREALTIME sv bv name u n sy id io irq sirq st rest sbusy="" ssteal="" bbusy="" bsteal=""
+    proc_ticks "$SERVER_PID" || return 1
+    sv=$TICKS
+    proc_ticks "$BENCH_PID" || return 1
+    bv=$TICKS
+    while read -r name u n sy id io irq sirq st rest; do
+        if [[ $name == "cpu$SERVER_CPU" ]]; then sbusy=$((u + n + sy + irq + sirq)) ssteal=$st; fi
+        if [[ $name == "cpu$BENCH_CPU" ]]; then bbusy=$((u + n + sy + irq + sirq)) bsteal=$st; fi
+    done </proc/stat
+    SAMPLE="$t $sv $bv ${sbusy:-0} ${ssteal:-0} ${bbusy:-0} ${bsteal:-0}"
 }
 
 # ---------------------------------------------------------------- one run
@@ -234,20 +262,22 @@ run_one() {
     local load_before
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)
     log "round $round  $workload  $server (port $PORT)"
+    : >"$err"
     taskset -c "$BENCH_CPU" "$SB" "${cmd[@]}" >"$json" 2>"$err" &
     BENCH_PID=$!
 
-    # Sample server and load-generator CPU at the first and the latest progress line (publishing).
-    local lines=0 seen t1="" s1="" b1="" t2="" s2="" b2=""
+    # Sample CPU at every progress line (one a second while publishing); the window runs from the
+    # first line to the last-but-one, so it lies within the publishing phase.
+    local -a samples=()
+    local lines=0 seen content stripped
     while kill -0 "$BENCH_PID" 2>/dev/null; do
-        seen=$(tr '\r' '\n' <"$err" 2>/dev/null | grep -c 'deliveries/s' || true)
+        content=""
+        read -r -d '' content <"$err" || true
+        stripped=${content//deliveries\/s/}
+        seen=$(((${#content} - ${#stripped}) / 12))
         if ((seen > lines)); then
             lines=$seen
-            local t s b
-            t=$EPOCHREALTIME
-            s=$(cpu_ticks "$SERVER_PID" 2>/dev/null) || s=""
-            b=$(cpu_ticks "$BENCH_PID" 2>/dev/null) || b=""
-            if [[ -z $t1 ]]; then t1=$t s1=$s b1=$b; else t2=$t s2=$s b2=$b; fi
+            if take_sample; then samples+=("$SAMPLE"); fi
         fi
         sleep 0.05
     done
@@ -256,12 +286,24 @@ run_one() {
     BENCH_PID=""
     stop_server
 
-    local server_cpu=null bench_cpu=null
-    if [[ -n $t2 && -n $s1 && -n $s2 ]]; then
-        server_cpu=$(python3 -c "print(round(($s2-$s1)/$CLK_TCK/($t2-$t1),3))")
-    fi
-    if [[ -n $t2 && -n $b1 && -n $b2 ]]; then
-        bench_cpu=$(python3 -c "print(round(($b2-$b1)/$CLK_TCK/($t2-$t1),3))")
+    local cpu=null
+    if ((${#samples[@]} >= 2)); then
+        local last=$((${#samples[@]} >= 3 ? ${#samples[@]} - 2 : ${#samples[@]} - 1))
+        cpu=$(python3 - "$CLK_TCK" "${samples[0]}" "${samples[$last]}" <<'PY'
+import json, sys
+hz = float(sys.argv[1])
+a = [float(x) for x in sys.argv[2].split()]
+b = [float(x) for x in sys.argv[3].split()]
+dt = b[0] - a[0]
+d = [(y - x) / hz / dt for x, y in zip(a[1:], b[1:])]
+print(json.dumps({
+    "window_s": round(dt, 2),
+    "server": round(d[0], 3), "bench": round(d[1], 3),
+    "server_core_other": round(max(0.0, d[2] - d[0]), 3), "server_core_steal": round(d[3], 3),
+    "bench_core_other": round(max(0.0, d[4] - d[1]), 3), "bench_core_steal": round(d[5], 3),
+}))
+PY
+)
     fi
     local result=null error=null
     if jq -e . "$json" >/dev/null 2>&1; then
@@ -271,15 +313,15 @@ run_one() {
         log "  no result (exit $rc): $(tr '\r' '\n' <"$err" | tail -1)"
     fi
     jq -c -n --argjson round "$round" --arg workload "$workload" --arg server "$server" \
-        --argjson exit "$rc" --argjson result "$result" --argjson server_cpu "$server_cpu" \
-        --argjson bench_cpu "$bench_cpu" --argjson error "$error" --arg loadavg "$load_before" \
+        --argjson exit "$rc" --argjson result "$result" --argjson cpu "$cpu" \
+        --argjson error "$error" --arg loadavg "$load_before" \
         '{round:$round, workload:$workload, server:$server, exit:$exit, result:$result,
-          server_cpu:$server_cpu, bench_cpu:$bench_cpu, error:$error, loadavg_before:$loadavg}' \
+          cpu:$cpu, error:$error, loadavg_before:$loadavg}' \
         >>"$OUT/runs.jsonl"
-    jq -r -n --argjson r "$result" --argjson c "$server_cpu" --argjson b "$bench_cpu" '
+    jq -r -n --argjson r "$result" --argjson c "$cpu" '
         if $r == null then empty
         elif $r.deliveriesPerSecond != null then
-          "  \($r.deliveriesPerSecond | floor) deliveries/s  p99 \($r.latencyMicroseconds.p99 / 1000) ms  lost \($r.lost)  closed \($r.closedSubscribers)  server cpu \($c)  bench cpu \($b)"
+          "  \($r.deliveriesPerSecond | floor) deliveries/s  p99 \($r.latencyMicroseconds.p99 / 1000) ms  lost \($r.lost)  closed \($r.closedSubscribers)  cpu s/s: server \($c.server // "?") bench \($c.bench // "?") other+steal on server core \(if $c then ($c.server_core_other + $c.server_core_steal) * 1000 | round / 1000 else "?" end)"
         else "  \(($r.serverBytesPerConnection // 0) | floor) B/connection  \($r.connectsPerSecond | floor) connects/s  failed \($r.failed)" end' >&2 || true
     sleep 1
 }
@@ -303,6 +345,10 @@ run_one() {
     echo "pinning: servers taskset -c $SERVER_CPU, load generator taskset -c $BENCH_CPU"
 } >"$OUT/info.txt"
 cat "$OUT/info.txt" >&2
+
+# From here on this script (its sampling loop, curl, jq, python3) runs on the load generator's
+# core, never on the server's.
+taskset -cp "$BENCH_CPU" $$ >/dev/null
 
 START=$EPOCHSECONDS
 read -r -a server_list <<<"$SERVERS"
@@ -361,15 +407,17 @@ def cell(vs, unit):
     return f"**{fmt(m, unit)}**", m
 
 fanout_metrics = [
-    ("deliveries/s ↑", "rate", lambda r: r["result"]["deliveriesPerSecond"]),
-    ("latency p50", "ms", lambda r: r["result"]["latencyMicroseconds"]["p50"] / 1000),
-    ("latency p99 ↓", "ms", lambda r: r["result"]["latencyMicroseconds"]["p99"] / 1000),
-    ("server CPU s/s", "cpu", lambda r: r["server_cpu"]),
-    ("load-generator CPU s/s", "cpu", lambda r: r["bench_cpu"]),
+    ("deliveries/s ↑", "rate", lambda r: r["result"]["deliveriesPerSecond"], True),
+    ("latency p50", "ms", lambda r: r["result"]["latencyMicroseconds"]["p50"] / 1000, True),
+    ("latency p99 ↓", "ms", lambda r: r["result"]["latencyMicroseconds"]["p99"] / 1000, True),
+    ("server CPU s/s", "cpu", lambda r: r["cpu"]["server"], True),
+    ("load-generator CPU s/s", "cpu", lambda r: r["cpu"]["bench"], False),
+    ("server core: other processes + steal s/s", "cpu", lambda r: r["cpu"]["server_core_other"] + r["cpu"]["server_core_steal"], False),
+    ("load-generator core: other processes + steal s/s", "cpu", lambda r: r["cpu"]["bench_core_other"] + r["cpu"]["bench_core_steal"], False),
 ]
 idle_metrics = [
-    ("bytes per idle connection ↓", "bytes", lambda r: r["result"]["serverBytesPerConnection"]),
-    ("connects/s", "rate", lambda r: r["result"]["connectsPerSecond"]),
+    ("bytes per idle connection ↓", "bytes", lambda r: r["result"]["serverBytesPerConnection"], True),
+    ("connects/s", "rate", lambda r: r["result"]["connectsPerSecond"], False),
 ]
 
 header = ["workload", "metric"] + servers + [f"switchboard/{p}" for p in peers if "switchboard" in servers]
@@ -377,7 +425,7 @@ print("| " + " | ".join(header) + " |")
 print("|" + "---|" * len(header))
 for w in workloads:
     metrics = idle_metrics if w == "idle" else fanout_metrics
-    for i, (name, unit, get) in enumerate(metrics):
+    for i, (name, unit, get, ratio) in enumerate(metrics):
         row = [label(w) if i == 0 else "", name]
         medians = {}
         for s in servers:
@@ -387,7 +435,7 @@ for w in workloads:
         if "switchboard" in servers:
             for p in peers:
                 a, b = medians.get("switchboard"), medians.get(p)
-                row.append(f"{a / b:.2f}×" if a is not None and b else "—")
+                row.append(f"{a / b:.2f}×" if ratio and a is not None and b else "")
         print("| " + " | ".join(row) + " |")
     # Losses: summed over rounds; failed runs counted.
     row = ["", "lost msgs / closed subscribers / failed runs (sum)" if w != "idle" else "failed connections / failed runs (sum)"]
@@ -404,7 +452,10 @@ for w in workloads:
 print()
 print("Cells: **median** over rounds (min–max). ↑ higher is better, ↓ lower is better; a ratio is "
       "switchboard's median divided by the peer's. CPU: seconds of CPU per second of wall time "
-      "while publishing (utime+stime from /proc/PID/stat, 10 ms ticks).")
+      "while publishing (utime+stime from /proc/PID/stat, 10 ms ticks, from the first progress line "
+      "to the last but one); \"other processes + steal\": a core's busy time not spent in the server "
+      "(or load generator) plus hypervisor steal (/proc/stat), i.e. how much the machine's noise took "
+      "from it. Near 0 means a quiet run.")
 PY
 
 echo

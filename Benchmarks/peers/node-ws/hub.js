@@ -3,7 +3,12 @@
 // the `ws` package (Debian's node-ws), speaking the subset of Switchboard's JSON protocol that
 // `switchboard bench` uses on /ws, plus a text/binary echo endpoint on /echo.
 //
-//   node Benchmarks/peers/node-ws/hub.js [--host 127.0.0.1] [--port 8080]
+//   node Benchmarks/peers/node-ws/hub.js [--host 127.0.0.1] [--port 8080] [--cork]
+//
+// Each ws.send() is one write(v) syscall. With --cork (not the idiomatic default) the hub corks a
+// subscriber's socket at its first frame of an event-loop tick and uncorks it on the next tick, so
+// a burst of publishes reaches each subscriber in one write, as Switchboard flushes once per
+// client per loop tick. It reaches into ws's private `_socket` for that.
 //
 // ws is required as `ws` (NODE_PATH=/usr/share/nodejs) or from Debian's install path.
 'use strict';
@@ -14,7 +19,7 @@ let wsMain;
 try { wsMain = require.resolve('ws'); } catch { wsMain = require.resolve('/usr/share/nodejs/ws'); }
 const ws = require(wsMain);
 
-const SERVER_NAME = `node-ws/${require(path.join(path.dirname(wsMain), 'package.json')).version}`;
+const SERVER_NAME = `node-ws/${require(path.join(path.dirname(wsMain), 'package.json')).version}${process.argv.includes('--cork') ? '+cork' : ''}`;
 const HEARTBEAT_S = 15;
 const MAX_MESSAGE = 64 << 10;      // /ws, as Switchboard's default max-message-size
 const MAX_ECHO = 16 << 20;         // /echo, as Switchboard's echo route
@@ -28,6 +33,7 @@ function option(name, fallback) {
 }
 const host = option('host', '127.0.0.1');
 const port = Number(option('port', process.env.PORT || 8080));
+const CORK = process.argv.includes('--cork');
 
 // channel name → { seq, subs: Set<WebSocket> }
 const channels = new Map();
@@ -110,12 +116,18 @@ function onRequest(client, text) {
       const frame = Buffer.from(`{"type":"message","channel":"${name}","seq":${++channel.seq},"from":"${client.id}","data":${data}}`);
       for (const sub of channel.subs) {
         if (sub.bufferedAmount > MAX_BUFFERED) { drop(sub); sub.close(4002, 'slow consumer'); continue; }
+        if (CORK && !sub.corked) { sub.corked = true; sub._socket.cork(); process.nextTick(uncork, sub); }
         sub.send(frame, TEXT);
       }
       if (id !== undefined) reply(client, '{"type":"ack"', id);
       return;
     }
   }
+}
+
+function uncork(sub) {
+  sub.corked = false;
+  sub._socket.uncork();
 }
 
 function drop(client) {
