@@ -13,6 +13,23 @@ struct Bench: AsyncParsableCommand {
 }
 
 extension Bench {
+    /// Prints a result as pretty JSON (`--json`) or as the command's table.
+    static func report(_ result: some Encodable, json: Bool, table: () -> String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(table())
+        }
+    }
+
+    /// `latency     p50 … p99 … p99.9 … max …`, in milliseconds.
+    static func latencyLine(_ latency: LatencySummary) -> String {
+        func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
+        return "latency     p50 \(ms(latency.p50))  p99 \(ms(latency.p99))  p99.9 \(ms(latency.p999))  max \(ms(latency.max))"
+    }
+
     /// One publisher (or a few) to many subscribers of one channel.
     struct Fanout: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -79,26 +96,18 @@ extension Bench {
                 FileHandle.standardError.write(Data("\nswitchboard bench: \(error)\n".utf8))
                 throw ExitCode(1)
             }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            } else {
-                print(Self.table(result))
-            }
+            try Bench.report(result, json: json) { Self.table(result) }
             if result.lost > 0 || result.closedSubscribers > 0 { throw ExitCode(3) }
         }
 
         static func table(_ r: FanoutBenchmark.Result) -> String {
-            let l = r.latencyMicroseconds
-            func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
-            return """
+            """
                 fan-out     \(r.publishers) → \(r.subscribers) subscribers, \(r.payloadBytes) B
                 duration    \(String(format: "%.2f", r.durationSeconds)) s
                 published   \(r.published)
                 deliveries  \(r.deliveries) of \(r.expectedDeliveries) expected
                 rate        \(String(format: "%.0f", r.deliveriesPerSecond)) deliveries/s
-                latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))
+                \(Bench.latencyLine(r.latencyMicroseconds))
                 lost        \(r.lost)   out of order \(r.outOfOrder)   subscribers closed \(r.closedSubscribers)
                 """
         }
@@ -141,20 +150,17 @@ extension Bench {
                 FileHandle.standardError.write(Data("\ropened \(opened)".utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            } else {
-                print("idle        \(result.connections) connections held, \(result.failed) failed")
-                print(
-                    "connect     \(String(format: "%.0f", result.connectsPerSecond)) connections/s (\(String(format: "%.2f", result.connectSeconds)) s)"
-                )
+            try Bench.report(result, json: json) {
+                var lines = [
+                    "idle        \(result.connections) connections held, \(result.failed) failed",
+                    "connect     \(String(format: "%.0f", result.connectsPerSecond)) connections/s (\(String(format: "%.2f", result.connectSeconds)) s)",
+                ]
                 if let perConnection = result.serverBytesPerConnection, let before = result.serverRSSBeforeBytes,
                     let after = result.serverRSSAfterBytes
                 {
-                    print("server RSS  \(before / 1024) KiB → \(after / 1024) KiB: \(String(format: "%.0f", perConnection)) bytes per connection")
+                    lines.append("server RSS  \(before / 1024) KiB → \(after / 1024) KiB: \(String(format: "%.0f", perConnection)) bytes per connection")
                 }
+                return lines.joined(separator: "\n")
             }
             if result.failed > 0 { throw ExitCode(3) }
         }
@@ -214,22 +220,17 @@ extension Bench {
                 FileHandle.standardError.write(Data("\nswitchboard bench: \(error)\n".utf8))
                 throw ExitCode(1)
             }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            } else {
-                let l = result.latencyMicroseconds
-                func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
-                print("echo        \(result.connections) connections × \(result.inFlight) in flight, \(result.payloadBytes) B")
-                print(
-                    "rate        \(String(format: "%.0f", result.messagesPerSecond)) messages/s over \(String(format: "%.2f", result.durationSeconds)) s"
-                )
+            try Bench.report(result, json: json) {
+                var lines = [
+                    "echo        \(result.connections) connections × \(result.inFlight) in flight, \(result.payloadBytes) B",
+                    "rate        \(String(format: "%.0f", result.messagesPerSecond)) messages/s over \(String(format: "%.2f", result.durationSeconds)) s",
+                ]
                 if let cpu = result.serverCPUSeconds, let perCPU = result.messagesPerServerCPUSecond {
-                    print("server CPU  \(String(format: "%.2f", cpu)) s: \(String(format: "%.0f", perCPU)) messages per server CPU-second")
+                    lines.append("server CPU  \(String(format: "%.2f", cpu)) s: \(String(format: "%.0f", perCPU)) messages per server CPU-second")
                 }
-                print("latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))")
-                print("errors      \(result.mismatched) wrong echoes, \(result.closedConnections) connections closed")
+                lines.append(Bench.latencyLine(result.latencyMicroseconds))
+                lines.append("errors      \(result.mismatched) wrong echoes, \(result.closedConnections) connections closed")
+                return lines.joined(separator: "\n")
             }
             if result.mismatched > 0 || result.closedConnections > 0 { throw ExitCode(3) }
         }
@@ -270,19 +271,13 @@ extension Bench {
                 FileHandle.standardError.write(Data(String(format: "\r[%4.0fs] cycles %9d", elapsed, cycles).utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(result), as: UTF8.self))
-            } else {
-                let l = result.latencyMicroseconds
-                func ms(_ micros: UInt64) -> String { String(format: "%.2f ms", Double(micros) / 1000) }
-                print("churn       \(result.workers) workers: connect → welcome → subscribe → subscribed → close")
-                print(
-                    "rate        \(String(format: "%.0f", result.cyclesPerSecond)) cycles/s (\(result.cycles) in \(String(format: "%.2f", result.durationSeconds)) s)"
-                )
-                print("latency     p50 \(ms(l.p50))  p99 \(ms(l.p99))  p99.9 \(ms(l.p999))  max \(ms(l.max))")
-                print("failures    \(result.failures)")
+            try Bench.report(result, json: json) {
+                [
+                    "churn       \(result.workers) workers: connect → welcome → subscribe → subscribed → close",
+                    "rate        \(String(format: "%.0f", result.cyclesPerSecond)) cycles/s (\(result.cycles) in \(String(format: "%.2f", result.durationSeconds)) s)",
+                    Bench.latencyLine(result.latencyMicroseconds),
+                    "failures    \(result.failures)",
+                ].joined(separator: "\n")
             }
             if result.failures > 0 { throw ExitCode(3) }
         }
