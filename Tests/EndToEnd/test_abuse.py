@@ -101,11 +101,13 @@ def process_figures(pid: int) -> tuple[int, int]:
 
 
 RECORDS: list[str] = []
+# The connection flood: this many clients from 127.0.0.2-.11 fill --max-connections.
+FLOOD = 2000
 
 
 @pytest.fixture
 def hub(server, request):
-    s = server("--max-connections", "300", "--handshake-timeout", "2", "--heartbeat", "60")
+    s = server("--max-connections", str(FLOOD), "--handshake-timeout", "2", "--heartbeat", "60")
     before = process_figures(s.proc.pid)
     yield s
     # every case ends with a fresh client served
@@ -269,7 +271,7 @@ def test_bad_handshakes_get_4xx(hub, request_bytes, statuses):
 def test_connection_flood_from_many_sources_then_503(hub):
     sockets = []
     try:
-        for i in range(300):
+        for i in range(FLOOD):
             raw = Raw(hub.port, source=f"127.0.0.{2 + i % 10}")
             raw.upgrade(hub.port)
             sockets.append(raw)
