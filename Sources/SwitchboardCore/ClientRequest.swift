@@ -10,6 +10,8 @@ public struct ClientRequest: Equatable, Sendable {
         case unsubscribe(channel: String)
         /// `{"type":"publish","channel":…,"data":…}`; `data` is the value's exact bytes.
         case publish(channel: String, data: JSONScanner.Span)
+        /// `{"type":"presence","channel":…}`: who is present in the channel.
+        case presence(channel: String)
         /// `{"type":"ping"}`
         case ping
     }
@@ -17,10 +19,14 @@ public struct ClientRequest: Equatable, Sendable {
     public var kind: Kind
     /// The raw JSON of the request's `id` (a string with its quotes, or a number), if any.
     public var id: JSONScanner.Span?
+    /// A publish's optional `"event"` name (what Pusher clients see as the event; default
+    /// `message`).
+    public var event: String?
 
-    public init(kind: Kind, id: JSONScanner.Span? = nil) {
+    public init(kind: Kind, id: JSONScanner.Span? = nil, event: String? = nil) {
         self.kind = kind
         self.id = id
+        self.event = event
     }
 }
 
@@ -77,6 +83,7 @@ extension ClientRequest {
         var id: JSONScanner.Span?
         var idIsValid = true
         var presence: UInt8?
+        var event: JSONScanner.Member?
 
         var scanner = JSONScanner(bytes, maxDepth: maxDepth)
         do {
@@ -93,6 +100,7 @@ extension ClientRequest {
                     idIsValid = lead == UInt8(ascii: "\"") || lead == UInt8(ascii: "-") || JSONScanner.isDigit(lead)
                     id = member.value
                 case .presence: presence = member.valueLead
+                case .event: event = member
                 }
             }
         } catch let error as JSONScanner.SyntaxError {
@@ -148,8 +156,20 @@ extension ClientRequest {
                 guard let data else {
                     return .failure(ProtocolError(.missingData, "\"publish\" needs a \"data\" value", id: id))
                 }
-                return .success(ClientRequest(kind: .publish(channel: name, data: data), id: id))
+                var eventName: String?
+                if let event {
+                    guard event.valueLead == UInt8(ascii: "\""),
+                        let decoded = JSONScanner.decodeString(bytes, stringContents(event.value), hasEscapes: stringHasEscapes(event.value, in: bytes)),
+                        (1...200).contains(decoded.utf8.count)
+                    else {
+                        return .failure(ProtocolError(.badRequest, "\"event\" must be a string of 1-200 bytes", id: id))
+                    }
+                    eventName = decoded
+                }
+                return .success(ClientRequest(kind: .publish(channel: name, data: data), id: id, event: eventName))
             }
+        case "presence":
+            return channelName().map { ClientRequest(kind: .presence(channel: $0), id: id) }
         case "ping":
             return .success(ClientRequest(kind: .ping, id: id))
         default:
@@ -157,7 +177,7 @@ extension ClientRequest {
             return .failure(
                 ProtocolError(
                     .unknownType,
-                    "unknown type \"\(shown)\"; expected subscribe, unsubscribe, publish or ping",
+                    "unknown type \"\(shown)\"; expected subscribe, unsubscribe, publish, presence or ping",
                     id: id
                 )
             )
@@ -166,7 +186,7 @@ extension ClientRequest {
 
     /// The top-level keys the decoder reads; anything else is ignored.
     private enum Field {
-        case type, channel, data, id, presence
+        case type, channel, data, id, presence, event
 
         init?(key member: JSONScanner.Member, in bytes: UnsafeRawBufferPointer) {
             let key: String
@@ -183,6 +203,7 @@ extension ClientRequest {
             case "data": self = .data
             case "id": self = .id
             case "presence": self = .presence
+            case "event": self = .event
             default: return nil
             }
         }

@@ -68,17 +68,70 @@ public enum ServerMessage {
     }
 
     /// The fan-out frame, built once per publish:
-    /// `{"type":"message","channel":"news","data":<data>,"from":"<client>","seq":<seq>}`.
-    public static func message(channel: String, data: ByteBuffer, from: String, seq: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
-        frame(allocator, capacity: 64 + channel.utf8.count + data.readableBytes + from.utf8.count) { buffer in
-            buffer.writeStaticString("{\"type\":\"message\",\"channel\":\"")
-            buffer.writeString(channel)
-            buffer.writeStaticString("\",\"data\":")
+    /// `{"type":"message","channel":"news","data":<data>,"from":"<client>","seq":<seq>}`, with
+    /// `"event"` when the message has an event name (Pusher events, named publishes) and `"user"`
+    /// for a client event on a presence channel.
+    public static func message(
+        channel: String, data: ByteBuffer, from: String, seq: UInt64, event: String? = nil, user: String? = nil, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        frame(allocator, capacity: 64 + channel.utf8.count + data.readableBytes + from.utf8.count + (event?.utf8.count ?? 0) + (user?.utf8.count ?? 0)) {
+            buffer in
+            buffer.writeStaticString("{\"type\":\"message\",\"channel\":")
+            JSONText.writeString(channel, into: &buffer)
+            buffer.writeStaticString(",\"data\":")
             buffer.writeImmutableBuffer(data)
-            buffer.writeStaticString(",\"from\":\"")
-            buffer.writeString(from)
-            buffer.writeStaticString("\",\"seq\":")
+            buffer.writeStaticString(",\"from\":")
+            JSONText.writeString(from, into: &buffer)
+            buffer.writeStaticString(",\"seq\":")
             buffer.writeString(String(seq))
+            if let event {
+                buffer.writeStaticString(",\"event\":")
+                JSONText.writeString(event, into: &buffer)
+            }
+            if let user {
+                buffer.writeStaticString(",\"user\":")
+                JSONText.writeString(user, into: &buffer)
+            }
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// A presence change pushed to a channel's subscribers, once per user (not per connection):
+    /// `{"type":"join","channel":…,"user":…,"info":…}` or `{"type":"leave","channel":…,"user":…}`.
+    public static func presenceChange(joined: Bool, channel: String, member: PresenceMember, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 48 + channel.utf8.count + member.userID.utf8.count * 2 + (member.info?.count ?? 0)) { buffer in
+            buffer.writeStaticString(joined ? "{\"type\":\"join\",\"channel\":" : "{\"type\":\"leave\",\"channel\":")
+            JSONText.writeString(channel, into: &buffer)
+            buffer.writeStaticString(",\"user\":")
+            JSONText.writeString(member.userID, into: &buffer)
+            if joined, let info = member.info {
+                buffer.writeStaticString(",\"info\":")
+                buffer.writeBytes(info)
+            }
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// The members of a presence channel, in join order:
+    /// `{"type":"presence","channel":…,"members":[{"user":…,"info":…}],"count":n}`.
+    public static func presence(channel: String, members: [PresenceMember], id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 64 + channel.utf8.count + members.reduce(0) { $0 + 24 + $1.userID.utf8.count * 2 + ($1.info?.count ?? 0) }) {
+            buffer in
+            buffer.writeStaticString("{\"type\":\"presence\",\"channel\":")
+            JSONText.writeString(channel, into: &buffer)
+            buffer.writeStaticString(",\"members\":[")
+            for (index, member) in members.enumerated() {
+                buffer.writeStaticString(index == 0 ? "{\"user\":" : ",{\"user\":")
+                JSONText.writeString(member.userID, into: &buffer)
+                if let info = member.info {
+                    buffer.writeStaticString(",\"info\":")
+                    buffer.writeBytes(info)
+                }
+                buffer.writeStaticString("}")
+            }
+            buffer.writeStaticString("],\"count\":")
+            buffer.writeString(String(members.count))
+            writeID(id, into: &buffer)
             buffer.writeStaticString("}")
         }
     }
@@ -112,7 +165,7 @@ public enum ServerMessage {
         buffer.writeImmutableBuffer(id)
     }
 
-    private static func frame(_ allocator: ByteBufferAllocator, capacity: Int, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
+    static func frame(_ allocator: ByteBufferAllocator, capacity: Int, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
         var buffer = WireFrame.begin(allocator: allocator, payloadCapacity: capacity)
         body(&buffer)
         WireFrame.finish(&buffer, opcode: .text)

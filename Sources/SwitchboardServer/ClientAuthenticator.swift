@@ -14,6 +14,11 @@ struct ClientIdentity: Sendable {
     func permits(_ channel: String) -> Bool {
         grant?.permits(channel) ?? true
     }
+
+    /// Whether a token names `channel` in its `channels` claim (anonymous clients have no grant).
+    func grantsExplicitly(_ channel: String) -> Bool {
+        grant?.permits(channel) ?? false
+    }
 }
 
 /// Checks the HS256 JSON Web Tokens clients present on the hub's path (`--auth-jwt-secret`),

@@ -19,7 +19,7 @@ enum HTTPRoutes {
             json(.ok, "{\"status\":\"ok\",\"uptime_s\":\(Int(hub.uptimeSeconds)),\"connections\":\(hub.connectionCount)}")
         }
         // Reached only when the upgrade did not happen: say why, with the status a client expects.
-        for path in endpoints.all {
+        for path in endpoints.all + [WebSocketEndpoints.pusherPrefix + ":key"] {
             router.get(RouterPath(path)) { request, _ in upgradeNotDone(request, hub: hub) }
         }
         return router

@@ -31,12 +31,17 @@ public final class Hub: @unchecked Sendable {
     private let otherGauges = NIOLockedValueBox<[ObjectIdentifier: MailboxGauge]>([:])
     /// `ws://host:port/path`, once the listener is bound.
     private let boundAddress = NIOLockedValueBox("")
+    /// The Pusher apps, by key and by id, with their live connection counts.
+    let apps: PusherApps
+    /// Who is present in each presence channel, for both protocols.
+    private let presence = NIOLockedValueBox(PresenceRegistry())
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.events = events
+        self.apps = PusherApps(configuration.pusherApps)
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let shard = HubShard(index: index, eventLoop: loop, hub: self, configuration: configuration, logger: logger)
             shards.append(shard)
@@ -58,6 +63,75 @@ public final class Hub: @unchecked Sendable {
     func makeClientID() -> String {
         let number = nextClientNumber.wrappingAdd(1, ordering: .relaxed).newValue
         return "c" + String(number, radix: 36)
+    }
+
+    /// A Pusher socket id, `<digits>.<digits>`, unique for the life of the process.
+    func makeSocketID() -> String {
+        let number = nextClientNumber.wrappingAdd(1, ordering: .relaxed).newValue
+        return "\(number).\(UInt32.random(in: 100_000_000...UInt32.max))"
+    }
+
+    /// What a Pusher client connecting with `key` gets: its app, or why it is refused (4001
+    /// unknown key, 4007 unsupported protocol version, 4004 app over quota). A granted place in
+    /// the app's quota is held until `channel` closes.
+    func pusherRoute(key: String, protocolVersion: String?, channel: any Channel) -> Session.Route {
+        guard let app = apps.byKey[key] else { return .pusherRefused(.pusherAppUnknown, "App key \(key) not in this cluster") }
+        guard let version = protocolVersion.flatMap({ Int($0) }), (5...7).contains(version) else {
+            return .pusherRefused(.pusherUnsupportedProtocol, "Unsupported protocol version: send ?protocol=7 (5 to 7 are accepted)")
+        }
+        guard apps.takePlace(for: app, until: channel) else {
+            return .pusherRefused(.pusherOverQuota, "Application is over its connection quota of \(app.maxConnections)")
+        }
+        return .pusher(PusherConnection(app: app, socketID: makeSocketID()))
+    }
+
+    /// Whether `channel` is a Pusher app's private or presence channel, which native clients may
+    /// use only with a token that names it.
+    func isProtectedPusherChannel(_ channel: String) -> Bool {
+        guard let colon = channel.firstIndex(of: ":"), apps.byID[String(channel[..<colon])] != nil else { return false }
+        return PusherChannel.Kind(name: String(channel[channel.index(after: colon)...])) != .public
+    }
+
+    // MARK: - Presence
+
+    /// Adds one connection of `member` to the presence of `channel` and, when it is the user's
+    /// first, announces the join to the channel (through its owner, so in order with its
+    /// messages). Returns nil when the channel already holds `limit` users.
+    func joinPresence(_ member: PresenceMember, channel: String, session: Session, limit: Int) -> [PresenceMember]? {
+        let arrival = NIODeadline.now().uptimeNanoseconds
+        return presence.withLockedValue { registry in
+            switch registry.join(member, channel: channel, limit: limit) {
+            case .full: return nil
+            case .alreadyPresent: break
+            case .joined:
+                // Sent under the lock, so a user's join and leave reach the owner in order.
+                let publication = Publication(channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: session.pusher?.socketID)
+                owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
+            }
+            return registry.members(of: channel)
+        }
+    }
+
+    /// Removes one connection of `userID` from the presence of `channel`; announces the leave
+    /// when it was the user's last.
+    func leavePresence(userID: String, channel: String, session: Session) {
+        let arrival = NIODeadline.now().uptimeNanoseconds
+        presence.withLockedValue { registry in
+            guard registry.leave(userID: userID, channel: channel) else { return }
+            let member = PresenceMember(userID: userID, info: nil)
+            let publication = Publication(channel: channel, kind: .left(member), data: ByteBuffer(), from: session.id, except: nil)
+            owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
+        }
+    }
+
+    /// The users present in `channel`, in the order they joined.
+    func presentMembers(of channel: String) -> [PresenceMember] {
+        presence.withLockedValue { $0.members(of: channel) }
+    }
+
+    /// How many users are present in `channel`.
+    func presentUserCount(of channel: String) -> Int {
+        presence.withLockedValue { $0.userCount(of: channel) }
     }
 
     // MARK: - Admission
@@ -194,13 +268,15 @@ public final class Hub: @unchecked Sendable {
         return kicked
     }
 
-    /// Sends `{"type":"broadcast","data":…,"from":"operator"}` to every client; returns how many.
+    /// Sends `{"type":"broadcast","data":…,"from":"operator"}` to every native client and
+    /// `{"event":"switchboard:broadcast","data":…}` to every Pusher client; returns how many.
     /// `data` must be one valid JSON value.
     public func broadcast(data: ByteBuffer) async -> Int {
-        let frame = ServerMessage.broadcast(data: data, from: "operator", allocator: allocator)
+        let native = ServerMessage.broadcast(data: data, from: "operator", allocator: allocator)
+        let pusher = PusherFrame.broadcast(data: data, allocator: allocator)
         var reached = 0
         for shard in shards {
-            reached += (try? await shard.eventLoop.submit { shard.broadcast(frame) }.get()) ?? 0
+            reached += (try? await shard.eventLoop.submit { shard.broadcast(native: native, pusher: pusher) }.get()) ?? 0
         }
         events?.send(HubEvent(time: WallClock.now(), kind: .broadcast, detail: "to all: \(reached) clients"))
         return reached
@@ -209,19 +285,38 @@ public final class Hub: @unchecked Sendable {
     /// Publishes `data` to `channel` as a `message` from `from` (e.g. `api`, `operator`), as if a
     /// client had; returns the sequence number and how many subscribers it reached.
     public func publish(channel: String, data: ByteBuffer, from: String) async -> (seq: UInt64, reached: Int) {
-        let owner = owner(of: channel)
+        await publish(Publication(channel: channel, kind: .message(event: nil, user: nil), data: data, from: from, except: nil))
+    }
+
+    /// Publishes one publication as if a client had; returns the sequence number and how many
+    /// subscribers it reached.
+    func publish(_ publication: Publication) async -> (seq: UInt64, reached: Int) {
+        let owner = owner(of: publication.channel)
         let arrival = NIODeadline.now().uptimeNanoseconds
-        guard
-            let (seq, local) = try? await owner.eventLoop.submit({ owner.fanOut(channel: channel, data: data, from: from, receivedAt: arrival) })
-                .get()
-        else {
+        guard let (seq, local) = try? await owner.eventLoop.submit({ owner.fanOut(publication, receivedAt: arrival) }).get() else {
             return (0, 0)
         }
         var reached = local
         for shard in shards where shard !== owner {
-            reached += (try? await shard.eventLoop.submit { shard.subscriberCount(of: channel) }.get()) ?? 0
+            reached += (try? await shard.eventLoop.submit { shard.subscriberCount(of: publication.channel) }.get()) ?? 0
         }
         return (seq, reached)
+    }
+
+    /// Subscriber counts of the channels whose names start with `prefix`, summed over shards.
+    func subscriberCounts(prefix: String) async -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for part in await gather({ $0.channelCounts().subscribers.filter { $0.key.hasPrefix(prefix) } }) {
+            counts.merge(part, uniquingKeysWith: +)
+        }
+        return counts
+    }
+
+    /// Closes every connection of Pusher app `appID` whose user is `userID`; returns how many.
+    func terminate(appID: String, userID: String) async -> Int {
+        var closed = 0
+        for part in await gather({ $0.terminate(appID: appID, userID: userID, reason: "You got disconnected by the app") }) { closed += part }
+        return closed
     }
 
     // MARK: - Shutdown
@@ -274,7 +369,7 @@ extension Hub: HubProbe {
     public var health: String { draining.load(ordering: .relaxed) ? "draining" : "ok" }
 
     /// Runs `body` on every shard's loop and collects the results.
-    private func gather<T: Sendable>(_ body: @escaping @Sendable (HubShard) -> T) async -> [T] {
+    fileprivate func gather<T: Sendable>(_ body: @escaping @Sendable (HubShard) -> T) async -> [T] {
         var results: [T] = []
         for shard in shards {
             if let value = try? await shard.eventLoop.submit({ body(shard) }).get() { results.append(value) }

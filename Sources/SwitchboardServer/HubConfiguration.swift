@@ -1,3 +1,5 @@
+public import SwitchboardCore
+
 /// Limits and timings of the hub. Every queue, size and rate here has a bound; the defaults are
 /// what a production deployment should start from.
 public struct HubConfiguration: Sendable {
@@ -23,6 +25,10 @@ public struct HubConfiguration: Sendable {
     public var heartbeatInterval = Duration.seconds(15)
     /// Most channels one client may be subscribed to.
     public var maxChannelsPerClient = 128
+    /// Most distinct users present in one channel joined with the native `"presence":true`.
+    public var maxPresenceMembers = 1000
+    /// The Pusher Channels apps served on `/app/{key}` and `/apps/{id}/…` (none by default).
+    public var pusherApps: [PusherApp] = []
     /// Publishes per second per client (token bucket refill); 0 disables the limit.
     public var publishRate = 50_000.0
     /// Token bucket size: how many publishes a client may burst.

@@ -18,11 +18,12 @@ import SwitchboardCore
 final class HubShard: @unchecked Sendable {
     /// Work another shard (or the hub) hands to this one.
     enum Message {
-        /// A publish for a channel this shard owns.
-        case publish(channel: String, data: ByteBuffer, from: String, receivedAt: UInt64, ack: PendingAck?)
-        /// A frame for this shard's subscribers of `channel`; `receivedAt` is when the publish
-        /// arrived (monotonic nanoseconds), for the publish → write latency.
-        case fanOut(channel: String, frame: ByteBuffer, receivedAt: UInt64)
+        /// A publish (or presence change) for a channel this shard owns.
+        case publish(Publication, receivedAt: UInt64, ack: PendingAck?)
+        /// A numbered publication for this shard's subscribers, with its native frame already
+        /// encoded; `receivedAt` is when the publish arrived (monotonic nanoseconds), for the
+        /// publish → write latency.
+        case fanOut(Publication, frame: ByteBuffer, receivedAt: UInt64)
         /// The ack of a publish handled elsewhere, for one session of this shard.
         case ack(PendingAck, ByteBuffer)
     }
@@ -40,7 +41,10 @@ final class HubShard: @unchecked Sendable {
 
     // Loop-confined state.
     private var sessions: [String: Session] = [:]
+    /// Native subscribers by channel.
     private var subscribers: [String: Subscribers] = [:]
+    /// Pusher subscribers by channel, apart so native deliveries stay one plain loop.
+    private var pusherSubscribers: [String: Subscribers] = [:]
     private var sequences: [String: UInt64] = [:]
     private var flushQueue: [Session] = []
     /// Arrival times of publishes fanned out this tick; recorded as latencies at the flush.
@@ -137,31 +141,49 @@ final class HubShard: @unchecked Sendable {
     // MARK: - Subscriptions
 
     func subscribe(_ session: Session, to channel: String) {
+        if session.speaksPusher {
+            Self.add(session, to: channel, in: &pusherSubscribers)
+        } else {
+            Self.add(session, to: channel, in: &subscribers)
+        }
+        hasSubscribers.store(true, ordering: .releasing)
+    }
+
+    /// Removes the subscription, and the session's presence in the channel if it had one.
+    func unsubscribe(_ session: Session, from channel: String) {
+        if session.speaksPusher {
+            Self.remove(session, from: channel, in: &pusherSubscribers)
+        } else {
+            Self.remove(session, from: channel, in: &subscribers)
+        }
+        hasSubscribers.store(!subscribers.isEmpty || !pusherSubscribers.isEmpty, ordering: .releasing)
+        if let user = session.presenceUsers.removeValue(forKey: channel) {
+            hub.leavePresence(userID: user, channel: channel, session: session)
+        }
+    }
+
+    private static func add(_ session: Session, to channel: String, in registry: inout [String: Subscribers]) {
         let entry: Subscribers
-        if let existing = subscribers[channel] {
+        if let existing = registry[channel] {
             entry = existing
         } else {
             entry = Subscribers()
-            subscribers[channel] = entry
+            registry[channel] = entry
         }
         let key = ObjectIdentifier(session)
         guard entry.slots[key] == nil else { return }
         entry.slots[key] = entry.sessions.count
         entry.sessions.append(session)
-        hasSubscribers.store(true, ordering: .releasing)
     }
 
-    func unsubscribe(_ session: Session, from channel: String) {
-        guard let entry = subscribers[channel], let slot = entry.slots.removeValue(forKey: ObjectIdentifier(session)) else { return }
+    private static func remove(_ session: Session, from channel: String, in registry: inout [String: Subscribers]) {
+        guard let entry = registry[channel], let slot = entry.slots.removeValue(forKey: ObjectIdentifier(session)) else { return }
         let last = entry.sessions.removeLast()
         if slot < entry.sessions.count {
             entry.sessions[slot] = last
             entry.slots[ObjectIdentifier(last)] = slot
         }
-        if entry.sessions.isEmpty {
-            subscribers.removeValue(forKey: channel)
-            hasSubscribers.store(!subscribers.isEmpty, ordering: .releasing)
-        }
+        if entry.sessions.isEmpty { registry.removeValue(forKey: channel) }
     }
 
     func unsubscribeAll(_ session: Session) {
@@ -169,19 +191,21 @@ final class HubShard: @unchecked Sendable {
     }
 
     /// Subscriptions held on this shard right now (from the live registry). Loop only.
-    var subscriptionCount: Int { subscribers.values.reduce(0) { $0 + $1.sessions.count } }
+    var subscriptionCount: Int {
+        subscribers.values.reduce(0) { $0 + $1.sessions.count } + pusherSubscribers.values.reduce(0) { $0 + $1.sessions.count }
+    }
     /// Channels with at least one subscriber on this shard. Loop only.
-    var channelNames: [String] { Array(subscribers.keys) }
+    var channelNames: Set<String> { Set(subscribers.keys).union(pusherSubscribers.keys) }
 
     // MARK: - Publishing
 
     /// Routes a publish from a local session to the channel's owner. Returns an error when the
     /// owner's inbox is full or the server is draining (the publish is refused, not lost).
-    func publish(channel: String, data: ByteBuffer, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
+    func publish(_ publication: Publication, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
         guard !hub.isDraining else { return ProtocolError(.overloaded, "the server is shutting down; nothing was published") }
-        let owner = hub.owner(of: channel)
+        let owner = hub.owner(of: publication.channel)
         if owner === self {
-            fanOut(channel: channel, data: data, from: session.id, receivedAt: session.lastInbound)
+            fanOut(publication, receivedAt: session.lastInbound)
             if let ackID { session.reply(ServerMessage.ack(id: ackID, allocator: hub.allocator)) }
             return nil
         }
@@ -190,37 +214,54 @@ final class HubShard: @unchecked Sendable {
             return ProtocolError(.overloaded, "the hub is overloaded; retry later")
         }
         let ack = ackID.map { PendingAck(session: session, id: $0, ticket: session.reserveReply()) }
-        owner.send(.publish(channel: channel, data: data, from: session.id, receivedAt: session.lastInbound, ack: ack))
+        owner.send(.publish(publication, receivedAt: session.lastInbound, ack: ack))
         return nil
     }
 
-    /// Numbers and encodes one publish (this shard owns the channel) and delivers it everywhere.
-    /// Returns the message's sequence number and how many local subscribers it reached.
+    /// Numbers and encodes one publication (this shard owns the channel) and delivers it
+    /// everywhere. Returns the message's sequence number (0 for presence changes) and how many
+    /// local subscribers it reached.
     @discardableResult
-    func fanOut(channel: String, data: ByteBuffer, from: String, receivedAt: UInt64) -> (seq: UInt64, reached: Int) {
-        let seq = (sequences[channel] ?? 0) + 1
-        sequences[channel] = seq
-        let frame = ServerMessage.message(channel: channel, data: data, from: from, seq: seq, allocator: hub.allocator)
-        traffic.published += 1
-        let reached = deliverLocally(channel: channel, frame: frame, receivedAt: receivedAt)
+    func fanOut(_ publication: Publication, receivedAt: UInt64) -> (seq: UInt64, reached: Int) {
+        var seq: UInt64 = 0
+        if case .message = publication.kind {
+            seq = (sequences[publication.channel] ?? 0) + 1
+            sequences[publication.channel] = seq
+            traffic.published += 1
+        }
+        let frame = publication.nativeFrame(seq: seq, allocator: hub.allocator)
+        let reached = deliverLocally(publication, frame: frame, receivedAt: receivedAt)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
-            other.send(.fanOut(channel: channel, frame: frame, receivedAt: receivedAt))
+            other.send(.fanOut(publication, frame: frame, receivedAt: receivedAt))
         }
         return (seq, reached)
     }
 
+    /// Hands one publication to this shard's subscribers: the same native frame to every native
+    /// subscriber, and one Pusher frame, encoded here, to every Pusher subscriber but `except`.
     @discardableResult
-    private func deliverLocally(channel: String, frame: ByteBuffer, receivedAt: UInt64) -> Int {
-        guard let entry = subscribers[channel] else { return 0 }
-        traffic.deliveries += entry.sessions.count
-        for session in entry.sessions { session.push(frame) }
+    private func deliverLocally(_ publication: Publication, frame: ByteBuffer, receivedAt: UInt64) -> Int {
+        var reached = 0
+        if let entry = subscribers[publication.channel] {
+            for session in entry.sessions { session.push(frame) }
+            reached = entry.sessions.count
+        }
+        if let entry = pusherSubscribers[publication.channel], let name = publication.channel.split(separator: ":", maxSplits: 1).last {
+            let pusherFrame = publication.pusherFrame(name: String(name), allocator: hub.allocator)
+            for session in entry.sessions where session.pusher?.socketID != publication.except {
+                session.push(pusherFrame)
+                reached += 1
+            }
+        }
+        guard reached > 0 else { return 0 }
+        traffic.deliveries += reached
         publishArrivals.append(receivedAt)
-        return entry.sessions.count
+        return reached
     }
 
     /// Local subscribers of `channel`. Loop only.
     func subscriberCount(of channel: String) -> Int {
-        subscribers[channel]?.sessions.count ?? 0
+        (subscribers[channel]?.sessions.count ?? 0) + (pusherSubscribers[channel]?.sessions.count ?? 0)
     }
 
     // MARK: - Inbox
@@ -254,14 +295,14 @@ final class HubShard: @unchecked Sendable {
         }
         for message in batch {
             switch message {
-            case .publish(let channel, let data, let from, let receivedAt, let ack):
-                fanOut(channel: channel, data: data, from: from, receivedAt: receivedAt)
+            case .publish(let publication, let receivedAt, let ack):
+                fanOut(publication, receivedAt: receivedAt)
                 if let ack {
                     // Back to the publisher's shard, after the fan-out to it (inboxes are FIFO).
                     ack.session.shard.send(.ack(ack, ServerMessage.ack(id: ack.id, allocator: hub.allocator)))
                 }
-            case .fanOut(let channel, let frame, let receivedAt):
-                deliverLocally(channel: channel, frame: frame, receivedAt: receivedAt)
+            case .fanOut(let publication, let frame, let receivedAt):
+                deliverLocally(publication, frame: frame, receivedAt: receivedAt)
             case .ack(let ack, let frame):
                 ack.session.fillReply(ticket: ack.ticket, with: frame)
             }
@@ -305,17 +346,35 @@ final class HubShard: @unchecked Sendable {
 
     /// Closes every session (optionally only subscribers of `channel`); returns how many.
     func kickAll(channel: String?, code: CloseCode, reason: String) -> Int {
-        let targets = channel.map { name in subscribers[name]?.sessions ?? [] } ?? Array(sessions.values)
+        let targets = channel.map { name in (subscribers[name]?.sessions ?? []) + (pusherSubscribers[name]?.sessions ?? []) } ?? Array(sessions.values)
         var kicked = 0
         for session in targets where kick(session.id, code: code, reason: reason) { kicked += 1 }
         return kicked
     }
 
-    /// Sends one pre-encoded frame to every open session; returns how many.
-    func broadcast(_ frame: ByteBuffer) -> Int {
+    /// Closes this shard's connections of Pusher app `appID` whose user is `userID` (signed in,
+    /// or present in a presence channel) with 4009; returns how many.
+    func terminate(appID: String, userID: String, reason: String) -> Int {
+        var closed = 0
+        for session in sessions.values where session.isOpen && session.pusher?.app.id == appID {
+            guard session.pusher?.signedInUser == userID || session.presenceUsers.values.contains(userID) else { continue }
+            session.close(.pusherUnauthorized, reason, discardQueued: false)
+            report(.kick, client: session.id, code: Int(CloseCode.pusherUnauthorized.rawValue), detail: reason)
+            closed += 1
+        }
+        return closed
+    }
+
+    /// Sends an operator's broadcast to every open session, pre-encoded once per protocol;
+    /// returns how many.
+    func broadcast(native: ByteBuffer, pusher: ByteBuffer) -> Int {
         var reached = 0
         for session in sessions.values where session.isOpen {
-            session.push(frame)
+            switch session.route {
+            case .hub: session.push(native)
+            case .pusher: session.push(pusher)
+            case .echo, .pusherRefused: continue
+            }
             reached += 1
         }
         traffic.deliveries += reached
@@ -336,7 +395,10 @@ final class HubShard: @unchecked Sendable {
 
     /// Local subscriber counts, and publish counts of the channels this shard owns.
     func channelCounts() -> (subscribers: [String: Int], published: [String: Int]) {
-        (subscribers.mapValues { $0.sessions.count }, sequences.mapValues { Int($0) })
+        (
+            subscribers.mapValues { $0.sessions.count }.merging(pusherSubscribers.mapValues { $0.sessions.count }, uniquingKeysWith: +),
+            sequences.mapValues { Int($0) }
+        )
     }
 
     /// Outbound frames waiting in every session's mailbox.
@@ -385,7 +447,11 @@ final class HubShard: @unchecked Sendable {
         for session in sessions.values {
             let silence = now &- session.lastInbound
             if silence >= 2 * interval {
-                session.close(.goingAway, "heartbeat timeout", discardQueued: true)
+                if session.speaksPusher {
+                    session.close(.pusherPongTimeout, "Pong reply not received", discardQueued: true)
+                } else {
+                    session.close(.goingAway, "heartbeat timeout", discardQueued: true)
+                }
             } else if silence >= interval {
                 session.push(ping)
             }

@@ -25,6 +25,11 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         /// text and binary as binary. Flow control is backpressure (the socket is not read while
         /// the client is not reading), so the slow-consumer policy does not apply.
         case echo
+        /// The Pusher Channels protocol, for one app (`/app/{key}`).
+        case pusher(PusherConnection)
+        /// A Pusher connection that cannot be served (unknown key, bad protocol version, app
+        /// over quota): it gets `pusher:error` with the code and is closed.
+        case pusherRefused(CloseCode, String)
     }
 
     /// Largest message on the echo route, whatever `--max-message-size` says (Autobahn's
@@ -58,6 +63,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     let gauge: MailboxGauge
     /// Channels this client is subscribed to (at most `maxChannelsPerClient`, so a small array).
     private(set) var channels: [String] = []
+    /// The user this client is present as, per presence channel it joined.
+    var presenceUsers: [String: String] = [:]
+    /// The Pusher connection's state, when the client speaks Pusher.
+    let pusher: PusherConnection?
     /// Monotonic time of the last frame received, for the heartbeat.
     private(set) var lastInbound: UInt64
     /// Traffic totals, read on this loop when the metrics collector samples the shard.
@@ -66,7 +75,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var messagesOut = 0
     private(set) var bytesOut = 0
 
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     private var state = State.open
     private var writable = true
     private var outbox = CircularBuffer<ByteBuffer>(initialCapacity: 2)
@@ -96,6 +105,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         self.id = id
         self.shard = shard
         self.route = route
+        if case .pusher(let connection) = route { self.pusher = connection } else { self.pusher = nil }
         self.identity = identity
         self.deflate = deflate
         self.messageLimit = Self.messageLimit(on: route, configuration: configuration)
@@ -114,11 +124,21 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         self.context = context
         writable = context.channel.isWritable
         shard.register(self)
-        guard route == .hub else { return }
-        push(
-            ServerMessage.welcome(
-                client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds,
-                allocator: context.channel.allocator))
+        switch route {
+        case .hub:
+            push(
+                ServerMessage.welcome(
+                    client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds,
+                    allocator: context.channel.allocator))
+        case .pusher(let connection):
+            push(
+                PusherFrame.connectionEstablished(
+                    socketID: connection.socketID, activityTimeout: shard.heartbeatSeconds, allocator: context.channel.allocator))
+        case .pusherRefused(let code, let reason):
+            close(code, reason, discardQueued: true)
+        case .echo:
+            break
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -147,7 +167,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
         if writable { drainOutbox() }
-        if route == .echo {
+        if case .echo = route {
             // Backpressure: read no further requests while their answers cannot be sent.
             context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
         }
@@ -245,7 +265,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Largest message a client on `route` may send.
     static func messageLimit(on route: Route, configuration: HubConfiguration) -> Int {
         switch route {
-        case .hub: configuration.maxMessageBytes
+        case .hub, .pusher, .pusherRefused: configuration.maxMessageBytes
         case .echo: max(configuration.maxMessageBytes, echoMessageLimit)
         }
     }
@@ -271,6 +291,11 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case .hub:
             guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
             handleRequest(data)
+        case .pusher(let connection):
+            guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
+            handlePusherMessage(data, connection: connection)
+        case .pusherRefused:
+            break
         case .echo:
             let opcode: WireFrame.Opcode = isText ? .text : .binary
             let allocator = context!.channel.allocator
@@ -301,44 +326,76 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
         let id = slice(request.id)
         switch request.kind {
-        case .subscribe(let channel, _), .publish(let channel, _):
+        case .subscribe(let channel, _), .publish(let channel, _), .presence(let channel):
             guard identity.permits(channel) else {
                 let error = ProtocolError(.forbidden, "your token does not grant channel \"\(channel)\"")
+                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+            }
+            if shard.hub.isProtectedPusherChannel(channel) && !identity.grantsExplicitly(channel) {
+                let error = ProtocolError(.forbidden, "\"\(channel)\" is a Pusher app's private or presence channel; it needs a token that grants it")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
         case .unsubscribe, .ping: break
         }
         switch request.kind {
-        case .subscribe(let channel, _):
-            if !channels.contains(channel) {
-                guard channels.count < shard.configuration.maxChannelsPerClient else {
-                    let error = ProtocolError(
-                        .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
+        case .subscribe(let channel, let presence):
+            guard addSubscription(channel) else {
+                let error = ProtocolError(
+                    .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
+                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+            }
+            if presence && presenceUsers[channel] == nil {
+                let member = PresenceMember(userID: identity.user ?? self.id, info: nil)
+                guard shard.hub.joinPresence(member, channel: channel, session: self, limit: shard.configuration.maxPresenceMembers) != nil else {
+                    _ = removeSubscription(channel)
+                    let error = ProtocolError(.tooManyChannels, "\"\(channel)\" already has \(shard.configuration.maxPresenceMembers) members present")
                     return reply(ServerMessage.error(error, id: id, allocator: allocator))
                 }
-                channels.append(channel)
-                shard.subscribe(self, to: channel)
+                presenceUsers[channel] = member.userID
             }
             reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
         case .unsubscribe(let channel):
-            guard let index = channels.firstIndex(of: channel) else {
+            guard removeSubscription(channel) else {
                 let error = ProtocolError(.notSubscribed, "not subscribed to \"\(channel)\"")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
-            channels.remove(at: index)
-            shard.unsubscribe(self, from: channel)
             reply(ServerMessage.unsubscribed(channel: channel, id: id, allocator: allocator))
+        case .presence(let channel):
+            reply(ServerMessage.presence(channel: channel, members: shard.hub.presentMembers(of: channel), id: id, allocator: allocator))
         case .publish(let channel, let span):
             guard bucket.take(now: lastInbound) else {
                 let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
-            if let rejection = shard.publish(channel: channel, data: slice(span)!, from: self, ackID: id) {
+            let publication = Publication(
+                channel: channel, kind: .message(event: request.event, user: nil), data: slice(span)!, from: self.id, except: nil)
+            if let rejection = shard.publish(publication, from: self, ackID: id) {
                 reply(ServerMessage.error(rejection, id: id, allocator: allocator))
             }
         case .ping:
             reply(ServerMessage.pong(id: id, allocator: allocator))
         }
+    }
+
+    // MARK: - Subscriptions
+
+    /// Subscribes to a hub channel (nothing to do when already subscribed); false when the
+    /// client is at its channel limit.
+    func addSubscription(_ channel: String) -> Bool {
+        if channels.contains(channel) { return true }
+        guard channels.count < shard.configuration.maxChannelsPerClient else { return false }
+        channels.append(channel)
+        shard.subscribe(self, to: channel)
+        return true
+    }
+
+    /// Leaves a hub channel (and its presence, if the client was present); false when the
+    /// client was not subscribed.
+    func removeSubscription(_ channel: String) -> Bool {
+        guard let index = channels.firstIndex(of: channel) else { return false }
+        channels.remove(at: index)
+        shard.unsubscribe(self, from: channel)
+        return true
     }
 
     // MARK: - Replies in request order
@@ -386,7 +443,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
         let configuration = shard.configuration
         let size = frame.readableBytes
-        if route == .hub, outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes {
+        if !isEcho, outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes {
             switch configuration.slowConsumerPolicy {
             case .close:
                 counts.dropped += 1
@@ -442,6 +499,19 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         gauge.publish(counts)
     }
 
+    /// Whether the client speaks the Pusher protocol (its frames and close codes are Pusher's).
+    var speaksPusher: Bool {
+        switch route {
+        case .pusher, .pusherRefused: true
+        case .hub, .echo: false
+        }
+    }
+
+    /// Whether this is a conformance echo session (flow control by backpressure, no mailbox bound).
+    private var isEcho: Bool {
+        if case .echo = route { true } else { false }
+    }
+
     /// Number of frames waiting in the mailbox.
     var queuedFrames: Int { outbox.count }
 
@@ -470,10 +540,21 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Closes the connection politely: queued frames (unless discarded) and then a close frame
     /// go out, and the peer has `closeTimeout` to answer before the socket is closed.
+    ///
+    /// A Pusher client is told why in a `pusher:error` first, with the close code that makes
+    /// Pusher clients reconnect or not (``CloseCode/forPusher``).
     func close(_ code: CloseCode, _ reason: String, discardQueued: Bool) {
         guard state == .open, let context else { return }
+        let allocator = context.channel.allocator
+        let code = speaksPusher ? code.forPusher : code
         beginClosing(code: code.rawValue, reason: reason, byServer: true, discardQueued: discardQueued)
-        pendingCloseFrame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
+        var closing = WireFrame.close(code: code.rawValue, reason: reason, allocator: allocator)
+        if speaksPusher {
+            var error = PusherFrame.error(code: Int(code.rawValue), message: reason, allocator: allocator)
+            error.writeBuffer(&closing)
+            closing = error
+        }
+        pendingCloseFrame = closing
         drainOutbox()
         context.eventLoop.assumeIsolated().scheduleTask(in: .init(shard.configuration.closeTimeout)) { [weak self] in
             self?.context?.close(promise: nil)

@@ -125,10 +125,25 @@ struct WebSocketEndpoints: Sendable {
     /// The conformance echo route, when `--echo-route` turned it on.
     let echo: String?
 
-    /// The route a client on `path` gets, or nil when no session lives there.
-    func route(for path: Substring) -> Session.Route? {
+    /// What a WebSocket path serves.
+    enum Endpoint: Equatable {
+        case hub
+        case echo
+        /// The Pusher protocol for the app with this key (`/app/{key}`).
+        case pusher(key: String)
+    }
+
+    /// Pusher clients connect to `/app/{key}`.
+    static let pusherPrefix = "/app/"
+
+    /// The endpoint at `path`, or nil when no session lives there.
+    func endpoint(for path: Substring) -> Endpoint? {
         if path == hub { return .hub }
         if let echo, path == echo { return .echo }
+        if path.hasPrefix(Self.pusherPrefix) {
+            let key = path.dropFirst(Self.pusherPrefix.count)
+            if !key.isEmpty && !key.contains("/") { return .pusher(key: String(key)) }
+        }
         return nil
     }
 
@@ -167,7 +182,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         let requestPath = SwitchboardChildChannel.path(of: upgradeRequest.uri)
         let key = headers["Sec-WebSocket-Key"]
         let isAdmin = requestPath == AdminEndpoint.path
-        let route = endpoints.route(for: requestPath)
+        let route = endpoints.endpoint(for: requestPath)
         let token = PresentedToken.find(authorization: headers["Authorization"].first, uri: upgradeRequest.uri)
         let problem: HandshakeRefusal? =
             if !origins.permits(origin: headers["Origin"].first, host: headers["Host"].first) {
@@ -233,7 +248,15 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             let pipeline = channel.pipeline.syncOperations
             try HandshakeTimeoutHandler.remove(from: pipeline)
             let path = SwitchboardChildChannel.path(of: upgradeRequest.uri)
-            if let route = endpoints.route(for: path) {
+            if let endpoint = endpoints.endpoint(for: path) {
+                let route: Session.Route
+                switch endpoint {
+                case .hub: route = .hub
+                case .echo: route = .echo
+                case .pusher(let key):
+                    let version = QueryString.value(of: "protocol", inURI: upgradeRequest.uri)
+                    route = hub.pusherRoute(key: key, protocolVersion: version, channel: channel)
+                }
                 let limit = Session.messageLimit(on: route, configuration: hub.configuration)
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: limit)))
                 try pipeline.addHandler(

@@ -42,6 +42,7 @@ public final class SwitchboardServer: Sendable {
         self.access = access
         let endpoints = WebSocketEndpoints(hub: configuration.webSocketPath, echo: configuration.echoPath)
         let router = HTTPRoutes.router(hub: hub, endpoints: endpoints)
+        PusherAPI.register(on: router, hub: hub)
         AdminAPI.register(on: router, hub: hub, collector: collector, access: access, faultInjection: configuration.hub.faultInjection)
         let exporter = PrometheusExporter(collector: collector)
         let metricsRoutes = configuration.metricsPublic ? router.group() : router.group().add(middleware: AdminAuthMiddleware(access: access))

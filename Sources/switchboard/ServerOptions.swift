@@ -54,6 +54,12 @@ struct ServerOptions: ParsableArguments {
     @Option(name: .customLong("max-channels-per-client"), help: ArgumentHelp(Setting.help("max-channels-per-client"), valueName: "n"))
     var maxChannelsPerClient: String?
 
+    @Option(name: .customLong("max-presence-members"), help: ArgumentHelp(Setting.help("max-presence-members"), valueName: "n"))
+    var maxPresenceMembers: String?
+
+    @Option(name: .customLong("pusher-app"), help: ArgumentHelp(Setting.help("pusher-app"), valueName: "id:key:secret"))
+    var pusherApp: String?
+
     @Option(name: .customLong("publish-rate"), help: ArgumentHelp(Setting.help("publish-rate"), valueName: "per-second"))
     var publishRate: String?
 
@@ -112,6 +118,8 @@ struct ServerOptions: ParsableArguments {
             ("slow-consumer", slowConsumer),
             ("heartbeat", heartbeat),
             ("max-channels-per-client", maxChannelsPerClient),
+            ("max-presence-members", maxPresenceMembers),
+            ("pusher-app", pusherApp),
             ("publish-rate", publishRate),
             ("publish-burst", publishBurst),
             ("shard-inbox-capacity", shardInboxCapacity),

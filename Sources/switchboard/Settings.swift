@@ -164,6 +164,17 @@ extension Setting {
         .integer(
             "max-channels-per-client", "Most channels one client may subscribe to (default 128).", range: 1...100_000,
             \.server.hub.maxChannelsPerClient),
+        .integer(
+            "max-presence-members", "Most users present in one channel joined with \"presence\":true (default 1000).", range: 1...1_000_000,
+            \.server.hub.maxPresenceMembers),
+        Setting(
+            key: "pusher-app", valueName: "id:key:secret",
+            help:
+                "Serve a Pusher Channels app: clients connect to /app/<key>, backends call /apps/<id>/… signed with the secret (16+ characters). Several: separate with commas; per-app limits go in [[apps]] tables of the config file (default: none)."
+        ) {
+            configuration, value throws(SettingError) in
+            try PusherAppSettings.add(try PusherAppSettings.parseList(try value.text(nonEmpty: true)), to: &configuration.server.hub.pusherApps)
+        },
         .rate("publish-rate", "Publishes per second per client, token-bucket refill; 0 = unlimited (default 50000).", \.server.hub.publishRate),
         .rate("publish-burst", "Publishes a client may send in one burst (default 50000).", \.server.hub.publishBurst),
         .integer(
@@ -355,10 +366,18 @@ struct ConfigurationLoader {
             throw ConfigurationError(description: "\(path):\(error.source.begin.line): \(error.description)")
         }
         let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
-        for key in table.keys.sorted(by: { Self.line(of: $0, in: text) < Self.line(of: $1, in: text) }) {
+        if let apps = table["apps"] {
+            let line = Self.line(of: "[[apps]]", in: text)
+            do {
+                try PusherAppSettings.add(try PusherAppSettings.apps(from: apps), to: &configuration.server.hub.pusherApps)
+            } catch {
+                throw ConfigurationError(description: "\(path):\(line): [[apps]]: expected \(error.expected)")
+            }
+        }
+        for key in table.keys.sorted(by: { Self.line(of: $0, in: text) < Self.line(of: $1, in: text) }) where key != "apps" {
             let line = Self.line(of: key, in: text)
             guard let setting = byKey[key] else {
-                let known = settings.map(\.key).joined(separator: ", ")
+                let known = (settings.map(\.key) + ["[[apps]]"]).joined(separator: ", ")
                 throw ConfigurationError(description: "\(path):\(line): unknown key \"\(key)\"; known keys: \(known)")
             }
             guard let raw = table[key] else { continue }
@@ -379,6 +398,7 @@ struct ConfigurationLoader {
     static func line(of key: String, in text: String) -> Int {
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if key.hasPrefix("[") && trimmed.hasPrefix(key) { return number + 1 }
             for spelling in [key, "\"\(key)\"", "'\(key)'"] where trimmed.hasPrefix(spelling) {
                 let rest = trimmed.dropFirst(spelling.count).trimmingCharacters(in: .whitespaces)
                 if rest.hasPrefix("=") { return number + 1 }

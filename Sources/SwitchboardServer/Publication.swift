@@ -1,0 +1,53 @@
+import NIOCore
+import SwitchboardCore
+
+/// One message on its way to a channel's subscribers, whichever protocol each of them speaks.
+///
+/// The owning shard numbers it and encodes the native frame once; each shard with Pusher
+/// subscribers on the channel encodes the Pusher frame once for all of them.
+struct Publication: Sendable {
+    enum Kind: Sendable {
+        /// A message: a native publish (named by its optional `event`), a Pusher client event
+        /// (`user` is the sender's presence user id) or a REST API trigger.
+        case message(event: String?, user: String?)
+        /// A user's first connection joined the presence channel.
+        case joined(PresenceMember)
+        /// A user's last connection left the presence channel.
+        case left(PresenceMember)
+    }
+
+    /// The hub channel (an app's channels are `"<app id>:<name>"`).
+    var channel: String
+    var kind: Kind
+    /// The message's `data`: one JSON value, forwarded as it is (empty for presence changes).
+    var data: ByteBuffer
+    /// Who sent it: a client id, a Pusher socket id, `api` or `operator`.
+    var from: String
+    /// A Pusher socket id that must not receive it: the sender of a client event, the
+    /// `socket_id` of a REST trigger, the connection whose join is announced.
+    var except: String?
+
+    /// The frame native subscribers get; `seq` numbers messages (presence changes have none).
+    func nativeFrame(seq: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
+        switch kind {
+        case .message(let event, let user):
+            ServerMessage.message(channel: channel, data: data, from: from, seq: seq, event: event, user: user, allocator: allocator)
+        case .joined(let member):
+            ServerMessage.presenceChange(joined: true, channel: channel, member: member, allocator: allocator)
+        case .left(let member):
+            ServerMessage.presenceChange(joined: false, channel: channel, member: member, allocator: allocator)
+        }
+    }
+
+    /// The frame Pusher subscribers get; `name` is the channel's name within its app.
+    func pusherFrame(name: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        switch kind {
+        case .message(let event, let user):
+            PusherFrame.channelEvent(event ?? "message", channel: name, data: data, userID: user, allocator: allocator)
+        case .joined(let member):
+            PusherFrame.memberAdded(channel: name, member: member, allocator: allocator)
+        case .left(let member):
+            PusherFrame.memberRemoved(channel: name, userID: member.userID, allocator: allocator)
+        }
+    }
+}

@@ -1,0 +1,229 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SwitchboardCore
+
+/// The Pusher Channels HTTP API (`/apps/{id}/…`), signed with the app's secret: trigger events,
+/// query channels and users, terminate a user's connections.
+///
+/// Every request must carry `auth_key`, `auth_timestamp` (within 600 s), `auth_version=1.0`,
+/// `body_md5` and `auth_signature` (see ``PusherRequestAuth``). Every success has a JSON body.
+enum PusherAPI {
+    static let maxBodyBytes = 1 << 20
+    /// Most channels one trigger may name (Pusher's limit).
+    static let maxChannelsPerTrigger = 100
+    /// Most events in one batch (Pusher's limit).
+    static let maxBatchEvents = 10
+
+    static func register(on router: Router<BasicRequestContext>, hub: Hub) {
+        router.post("/apps/:app_id/events") { request, context in
+            await signed(request, context, hub) { app, _, body in try await trigger(body, app: app, hub: hub) }
+        }
+        router.post("/apps/:app_id/batch_events") { request, context in
+            await signed(request, context, hub) { app, _, body in try await batch(body, app: app, hub: hub) }
+        }
+        router.get("/apps/:app_id/channels") { request, context in
+            await signed(request, context, hub) { app, auth, _ in try await channels(auth, app: app, hub: hub) }
+        }
+        router.get("/apps/:app_id/channels/:channel_name") { request, context in
+            await signed(request, context, hub) { app, auth, _ in
+                try await channel(try name(context), info: auth.parameter("info"), app: app, hub: hub)
+            }
+        }
+        router.get("/apps/:app_id/channels/:channel_name/users") { request, context in
+            await signed(request, context, hub) { app, _, _ in try users(try name(context), app: app, hub: hub) }
+        }
+        let terminate: @Sendable (Request, BasicRequestContext) async -> Response = { request, context in
+            await signed(request, context, hub) { app, _, _ in
+                let user = context.parameters.get("user_id") ?? ""
+                let closed = await hub.terminate(appID: app.id, userID: user)
+                hub.logger.info("pusher user terminated", metadata: ["app": "\(app.id)", "user": "\(user)", "connections": "\(closed)"])
+                return ok("{}")
+            }
+        }
+        router.post("/apps/:app_id/users/:user_id/terminate_connections", use: terminate)
+        // One official library sends this path without the /apps/{id} prefix.
+        router.post("/users/:user_id/terminate_connections", use: terminate)
+    }
+
+    /// A request refused with a status and a message, answered as `{"error":"…"}`.
+    struct Refusal: Error {
+        var status: HTTPResponse.Status
+        var message: String
+    }
+
+    /// Reads the body, checks the signature and that the key belongs to the app in the path,
+    /// then runs `handler`.
+    private static func signed(
+        _ request: Request, _ context: BasicRequestContext, _ hub: Hub,
+        _ handler: (PusherApp, PusherRequestAuth, [UInt8]) async throws -> Response
+    ) async -> Response {
+        do {
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: maxBodyBytes)
+            } catch {
+                throw Refusal(status: .contentTooLarge, message: "request body larger than \(maxBodyBytes) bytes")
+            }
+            let bytes = Array(body.readableBytesView)
+            let auth = PusherRequestAuth(method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query, body: bytes)
+            let app: PusherApp
+            switch auth.verify(apps: { hub.apps.byKey[$0] }, now: Int(WallClock.now())) {
+            case .success(let verified): app = verified
+            case .failure(let failure): throw Refusal(status: HTTPResponse.Status(code: failure.status), message: failure.message)
+            }
+            if let id = context.parameters.get("app_id"), id != app.id {
+                throw Refusal(status: hub.apps.byID[id] == nil ? .notFound : .unauthorized, message: "auth_key \(app.key) does not belong to app \(id)")
+            }
+            return try await handler(app, auth, bytes)
+        } catch let refusal as Refusal {
+            return HTTPRoutes.json(refusal.status, "{\"error\":\(JSONText.quoted(refusal.message))}")
+        } catch {
+            return HTTPRoutes.json(.badRequest, "{\"error\":\(JSONText.quoted("\(error)"))}")
+        }
+    }
+
+    private static func ok(_ body: String) -> Response {
+        HTTPRoutes.json(.ok, body)
+    }
+
+    private static func bad(_ message: String) -> Refusal {
+        Refusal(status: .badRequest, message: message)
+    }
+
+    private static func name(_ context: BasicRequestContext) throws -> String {
+        let raw = context.parameters.get("channel_name") ?? ""
+        let name = QueryString.percentDecoded(raw) ?? raw
+        guard PusherChannel.isValid(name) else { throw bad("invalid channel name \(name)") }
+        return name
+    }
+
+    // MARK: - Events
+
+    /// One event of a trigger or a batch, checked.
+    private struct Event {
+        var name: String
+        var channels: [String]
+        var data: ByteBuffer
+        var socketID: String?
+    }
+
+    private static func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) as? [String: Any] else {
+            throw bad("the body must be a JSON object")
+        }
+        return object
+    }
+
+    private static func event(_ object: [String: Any], app: PusherApp) throws -> Event {
+        guard let name = object["name"] as? String, (1...PusherRequest.maxEventNameLength).contains(name.utf8.count) else {
+            throw bad("\"name\" must be a string of 1-\(PusherRequest.maxEventNameLength) bytes")
+        }
+        var channels: [String]
+        if let list = object["channels"] {
+            guard let names = list as? [String] else { throw bad("\"channels\" must be an array of channel names") }
+            channels = names
+        } else if let single = object["channel"] as? String {
+            channels = [single]
+        } else {
+            throw bad("give \"channels\" (an array) or \"channel\"")
+        }
+        guard (1...maxChannelsPerTrigger).contains(channels.count) else {
+            throw bad("an event goes to 1-\(maxChannelsPerTrigger) channels, not \(channels.count)")
+        }
+        if let invalid = channels.first(where: { !PusherChannel.isValid($0) }) {
+            throw bad("invalid channel name \"\(invalid)\": 1-\(PusherChannel.maxLength) bytes of A-Z a-z 0-9 _ - = @ , . ;")
+        }
+        // `data` is normally a string (usually JSON text); other values are forwarded as JSON.
+        let data: [UInt8]
+        let size: Int
+        switch object["data"] {
+        case let text as String:
+            data = Array(JSONText.quoted(text).utf8)
+            size = text.utf8.count
+        case nil: throw bad("\"data\" is required")
+        case let value?:
+            data = Array(try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
+            size = data.count
+        }
+        guard size <= app.maxEventBytes else { throw Refusal(status: .contentTooLarge, message: "event data larger than \(app.maxEventBytes) bytes") }
+        var socketID: String?
+        if let value = object["socket_id"] {
+            guard let text = value as? String, isSocketID(text) else { throw bad("\"socket_id\" must look like 123.456") }
+            socketID = text
+        }
+        return Event(name: name, channels: channels, data: ByteBuffer(bytes: data), socketID: socketID)
+    }
+
+    private static func isSocketID(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
+    }
+
+    private static func publish(_ event: Event, app: PusherApp, hub: Hub) async {
+        for channel in event.channels {
+            let publication = Publication(
+                channel: app.hubChannel(channel), kind: .message(event: event.name, user: nil), data: event.data, from: "api", except: event.socketID)
+            _ = await hub.publish(publication)
+        }
+    }
+
+    private static func trigger(_ body: [UInt8], app: PusherApp, hub: Hub) async throws -> Response {
+        let event = try event(try jsonObject(body), app: app)
+        await publish(event, app: app, hub: hub)
+        return ok("{}")
+    }
+
+    private static func batch(_ body: [UInt8], app: PusherApp, hub: Hub) async throws -> Response {
+        guard let list = try jsonObject(body)["batch"] as? [[String: Any]] else { throw bad("\"batch\" must be an array of events") }
+        guard list.count <= maxBatchEvents else { throw bad("a batch holds at most \(maxBatchEvents) events, not \(list.count)") }
+        // Check every event before publishing any, so a bad batch publishes nothing.
+        let events = try list.map { try event($0, app: app) }
+        for event in events { await publish(event, app: app, hub: hub) }
+        return ok("{\"batch\":[\(events.map { _ in "{}" }.joined(separator: ","))]}")
+    }
+
+    // MARK: - Queries
+
+    private static func attributes(_ info: String?) -> Set<String> {
+        Set((info ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+    }
+
+    private static func channels(_ auth: PusherRequestAuth, app: PusherApp, hub: Hub) async throws -> Response {
+        let prefix = auth.parameter("filter_by_prefix") ?? ""
+        let wanted = attributes(auth.parameter("info"))
+        if wanted.contains("user_count") && !prefix.hasPrefix("presence-") {
+            throw bad("user_count may only be requested with filter_by_prefix=presence-")
+        }
+        let counts = await hub.subscriberCounts(prefix: app.hubChannel(prefix))
+        var entries: [String] = []
+        for (hubChannel, subscriptions) in counts.sorted(by: { $0.key < $1.key }) {
+            guard let name = app.channelName(ofHubChannel: hubChannel) else { continue }
+            var fields: [String] = []
+            if wanted.contains("user_count") { fields.append("\"user_count\":\(hub.presentUserCount(of: hubChannel))") }
+            if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(subscriptions)") }
+            entries.append("\(JSONText.quoted(name)):{\(fields.joined(separator: ","))}")
+        }
+        return ok("{\"channels\":{\(entries.joined(separator: ","))}}")
+    }
+
+    private static func channel(_ name: String, info: String?, app: PusherApp, hub: Hub) async throws -> Response {
+        let wanted = attributes(info)
+        let isPresence = PusherChannel.Kind(name: name) == .presence
+        if wanted.contains("user_count") && !isPresence { throw bad("user_count is only available for presence channels") }
+        let hubChannel = app.hubChannel(name)
+        let subscriptions = await hub.subscriberCounts(prefix: hubChannel)[hubChannel] ?? 0
+        var fields = ["\"occupied\":\(subscriptions > 0)"]
+        if wanted.contains("user_count") { fields.append("\"user_count\":\(hub.presentUserCount(of: hubChannel))") }
+        if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(subscriptions)") }
+        return ok("{\(fields.joined(separator: ","))}")
+    }
+
+    private static func users(_ name: String, app: PusherApp, hub: Hub) throws -> Response {
+        guard PusherChannel.Kind(name: name) == .presence else { throw bad("users are only available for presence channels") }
+        let ids = hub.presentMembers(of: app.hubChannel(name)).map { "{\"id\":\(JSONText.quoted($0.userID))}" }
+        return ok("{\"users\":[\(ids.joined(separator: ","))]}")
+    }
+}
