@@ -389,6 +389,20 @@ private func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, 
         Column(title: "REMOTE", width: remoteWidth, priority: 5, sorted: state.sort == .remote) { c, r, y, x, w in
             c.field(r.remoteAddress, y, x, w, .normal)
         },
+    ]
+    // Columns that only mean something when some client has them: who (token subject, Pusher
+    // user, presence ids) and which Pusher app.
+    if visible.contains(where: { $0.user != nil }) {
+        columns.append(
+            Column(title: "USER", width: 8, priority: 5, flex: 1) { c, r, y, x, w in c.field(r.user ?? "-", y, x, w, r.user == nil ? .dim : .normal) })
+    }
+    if visible.contains(where: { $0.pusherApp != nil }) {
+        columns.append(
+            Column(title: "APP", width: 6, priority: 5) { c, r, y, x, w in
+                c.field(r.pusherApp.map { "P:" + $0 } ?? "-", y, x, w, r.pusherApp == nil ? .dim : .normal)
+            })
+    }
+    columns += [
         Column(title: "CHANNELS", width: 8, priority: 4, flex: 3, sorted: state.sort == .channels) { c, r, y, x, w in
             c.field(r.channels.isEmpty ? "-" : r.channels.joined(separator: ","), y, x, w, r.channels.isEmpty ? .dim : .normal)
         },
@@ -669,6 +683,8 @@ private func drawOverlay(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?,
             let fields: [(String, String, Role)] = [
                 ("remote", client.remoteAddress, .value),
                 ("agent", client.userAgent.isEmpty ? "-" : client.userAgent, .value),
+                ("protocol", client.pusherApp.map { "Pusher, app \($0), socket \(client.socketID ?? "-")" } ?? "native", .value),
+                ("user", client.user ?? "-", client.user == nil ? .dim : .value),
                 ("connected", ago(client.connectedAt), .value),
                 ("last frame", ago(client.lastActivity), .value),
                 ("channels", client.channels.isEmpty ? "-" : client.channels.map { "#" + $0 }.joined(separator: " "), .value),

@@ -105,7 +105,7 @@ public final class Hub: @unchecked Sendable {
             case .alreadyPresent: break
             case .joined:
                 // Sent under the lock, so a user's join and leave reach the owner in order.
-                let publication = Publication(channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: session.pusher?.socketID)
+                let publication = Publication(channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: session.pusher?.socketID ?? session.id)
                 owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
             }
             return registry.members(of: channel)

@@ -238,13 +238,21 @@ final class HubShard: @unchecked Sendable {
     }
 
     /// Hands one publication to this shard's subscribers: the same native frame to every native
-    /// subscriber, and one Pusher frame, encoded here, to every Pusher subscriber but `except`.
+    /// subscriber, and one Pusher frame, encoded here, to every Pusher subscriber; the session
+    /// named by `except` (client id or socket id) is skipped.
     @discardableResult
     private func deliverLocally(_ publication: Publication, frame: ByteBuffer, receivedAt: UInt64) -> Int {
         var reached = 0
         if let entry = subscribers[publication.channel] {
-            for session in entry.sessions { session.push(frame) }
-            reached = entry.sessions.count
+            if let except = publication.except {
+                for session in entry.sessions where session.id != except {
+                    session.push(frame)
+                    reached += 1
+                }
+            } else {
+                for session in entry.sessions { session.push(frame) }
+                reached = entry.sessions.count
+            }
         }
         if let entry = pusherSubscribers[publication.channel], let name = publication.channel.split(separator: ":", maxSplits: 1).last {
             let pusherFrame = publication.pusherFrame(name: String(name), allocator: hub.allocator)

@@ -23,8 +23,9 @@ struct Publication: Sendable {
     var data: ByteBuffer
     /// Who sent it: a client id, a Pusher socket id, `api` or `operator`.
     var from: String
-    /// A Pusher socket id that must not receive it: the sender of a client event, the
-    /// `socket_id` of a REST trigger, the connection whose join is announced.
+    /// The session that must not receive it, by Pusher socket id or native client id: the
+    /// sender of a client event, the `socket_id` of a REST trigger, the connection whose join is
+    /// announced.
     var except: String?
 
     /// The frame native subscribers get; `seq` numbers messages (presence changes have none).

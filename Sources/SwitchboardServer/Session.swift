@@ -527,8 +527,16 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             id: id, remoteAddress: remoteAddress, userAgent: userAgent, connectedAt: connectedAt,
             lastActivity: wallNow - Double(monotonicNow &- lastInbound) / 1e9, channels: channels,
             messagesIn: messagesIn, messagesOut: messagesOut, bytesIn: bytesIn, bytesOut: bytesOut, rate: 0,
-            mailbox: mailbox, mailboxCapacity: shard.configuration.outboundQueueFrames
+            mailbox: mailbox, mailboxCapacity: shard.configuration.outboundQueueFrames,
+            pusherApp: pusher?.app.id, socketID: pusher?.socketID, user: shownUser
         )
+    }
+
+    /// The user operators see: the token's subject or Pusher sign-in, else the presence user ids.
+    private var shownUser: String? {
+        if let user = identity.user ?? pusher?.signedInUser { return user }
+        let present = Set(presenceUsers.values).sorted()
+        return present.isEmpty ? nil : present.joined(separator: ",")
     }
 
     /// Running totals for per-client rates. Loop only.

@@ -147,3 +147,43 @@ def test_bad_theme_is_a_clear_error(tmp_path):
         assert f"{theme}:3" in screen.replace("\n", "") or f"{theme}:3" in screen
     finally:
         term.close()
+
+
+def test_console_shows_pusher_clients_and_kicks_them_the_pusher_way(tmp_path):
+    import hashlib
+    import hmac
+    from websockets.sync.client import connect
+
+    app_id, key, secret = "4242", "console-key", "console-secret-0123456789"
+    port = free_port()
+    term = Tmux(
+        f"{BIN} serve --port {port} --admin-token {TOKEN} --stats-interval 0 --pusher-app {app_id}:{key}:{secret} --log-file {tmp_path / 'log.txt'}"
+    )
+    try:
+        term.wait_text("switchboard")
+        with connect(f"ws://127.0.0.1:{port}/app/{key}?protocol=7", open_timeout=30) as ws:
+            socket_id = json.loads(json.loads(ws.recv(timeout=30))["data"])["socket_id"]
+            data = json.dumps({"user_id": "zoe"})
+            signature = hmac.new(secret.encode(), f"{socket_id}:presence-lobby:{data}".encode(), hashlib.sha256).hexdigest()
+            ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "presence-lobby", "auth": f"{key}:{signature}", "channel_data": data}}))
+            assert json.loads(ws.recv(timeout=30))["event"] == "pusher_internal:subscription_succeeded"
+            term.wait_for(lambda s: "1 conn" in s and f"P:{app_id}" in s and "zoe" in s, "the Pusher client row with its app and user")
+            term.keys("Enter")
+            term.wait_for(lambda s: f"socket {socket_id}" in s and f"{app_id}:presence-lobby" in s, "the detail view with socket id and channel")
+            term.keys("Escape")
+            term.keys("K")
+            term.wait_for(lambda s: "eason" in s, "the kick reason prompt")
+            term.type("maintenance")
+            term.keys("Enter")
+            term.wait_for(lambda s: "y yes" in s, "the kick confirmation")
+            term.keys("y")
+            error = json.loads(ws.recv(timeout=30))
+            assert error == {"event": "pusher:error", "data": {"code": 4009, "message": "maintenance"}}
+            try:
+                ws.recv(timeout=30)
+                raise AssertionError("still open after the kick")
+            except websockets.ConnectionClosed as closed:
+                assert closed.rcvd is not None and closed.rcvd.code == 4009
+        term.wait_text("0 conns")
+    finally:
+        term.close()

@@ -121,11 +121,21 @@ public struct ClientRow: Codable, Sendable, Equatable {
     public var rate: Double
     public var mailbox: MailboxCounts
     public var mailboxCapacity: Int
+    /// The Pusher app id, for clients speaking the Pusher protocol (nil: native).
+    public var pusherApp: String?
+    /// The Pusher socket id, for clients speaking the Pusher protocol.
+    public var socketID: String?
+    /// Who the client is: the token's `sub`, a Pusher signed-in user, or the presence user ids.
+    public var user: String?
 
     public init(
         id: String, remoteAddress: String, userAgent: String, connectedAt: Double, lastActivity: Double, channels: [String],
-        messagesIn: Int, messagesOut: Int, bytesIn: Int, bytesOut: Int, rate: Double, mailbox: MailboxCounts, mailboxCapacity: Int
+        messagesIn: Int, messagesOut: Int, bytesIn: Int, bytesOut: Int, rate: Double, mailbox: MailboxCounts, mailboxCapacity: Int,
+        pusherApp: String? = nil, socketID: String? = nil, user: String? = nil
     ) {
+        self.pusherApp = pusherApp
+        self.socketID = socketID
+        self.user = user
         self.id = id
         self.remoteAddress = remoteAddress
         self.userAgent = userAgent
@@ -244,6 +254,7 @@ public struct ClientQuery: Codable, Sendable, Equatable {
         let needle = filter.lowercased()
         return row.id.lowercased().contains(needle) || row.remoteAddress.lowercased().contains(needle)
             || row.userAgent.lowercased().contains(needle) || row.channels.contains { $0.lowercased().contains(needle) }
+            || (row.user?.lowercased().contains(needle) ?? false) || (row.socketID?.contains(needle) ?? false)
     }
 
     /// Whether `a` sorts before `b`; ties break on id so windows are stable.
