@@ -24,6 +24,7 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
 [ -f /usr/include/zlib.h ] || apt_packages+=(zlib1g-dev)
 command -v tmux >/dev/null || apt_packages+=(tmux)
 command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v chromium >/dev/null || apt_packages+=(chromium)  # the live page is tested in a real browser
 if ((${#apt_packages[@]})); then
   say "installing Debian packages: ${apt_packages[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -8,12 +8,9 @@ import SwitchboardCore
 enum HTTPRoutes {
     static func router(hub: Hub, endpoints: WebSocketEndpoints) -> Router<BasicRequestContext> {
         let router = Router()
+        let page = ByteBuffer(string: LandingPage.html(webSocketPath: endpoints.hub, pusherApps: hub.apps.byID.count))
         router.get("/") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: LandingPage.html(webSocketPath: endpoints.hub)))
-            )
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: page))
         }
         router.get("/healthz") { _, _ in
             json(.ok, "{\"status\":\"ok\",\"uptime_s\":\(Int(hub.uptimeSeconds)),\"connections\":\(hub.connectionCount)}")

@@ -1,49 +1,101 @@
 import SwitchboardCore
 
-/// The page served at `/`: what this service is and how to talk to it, with a tiny live client.
+/// The page served at `/`: what this service is, how to talk to it, and a live client to try it
+/// (connect, subscribe with or without presence, publish, and watch messages, members and
+/// operator broadcasts arrive). One self-contained document: no build step, no outside assets.
 enum LandingPage {
-    static func html(webSocketPath: String) -> String {
+    static func html(webSocketPath: String, pusherApps: Int) -> String {
         """
         <!doctype html>
         <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
         <title>Switchboard</title>
         <style>
-        body{font:15px/1.5 system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#1d232a;background:#fbfbfa}
+        body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1d232a;background:#fbfbfa}
         h1{margin-bottom:0}h1+p{margin-top:.2rem;color:#5b6670}code,pre{font:13px ui-monospace,monospace;background:#eef0f2;border-radius:4px}
-        code{padding:.1rem .3rem}pre{padding:.7rem;overflow:auto}table{border-collapse:collapse}td,th{border-bottom:1px solid #dde;padding:.25rem .6rem;text-align:left;vertical-align:top}
-        #log{height:14rem;overflow:auto;background:#10151a;color:#cfe3d1;padding:.5rem;border-radius:4px;font:12px ui-monospace,monospace}
-        input{font:inherit;padding:.2rem .4rem}button{font:inherit}
+        code{padding:.1rem .3rem}table{border-collapse:collapse}td,th{border-bottom:1px solid #dde;padding:.25rem .6rem;text-align:left;vertical-align:top}
+        .live{display:grid;grid-template-columns:1fr 14rem;gap:1rem}
+        #log,#members{list-style:none;margin:0;padding:.5rem;height:18rem;overflow:auto;background:#10151a;color:#cfe3d1;border-radius:4px;font:12px ui-monospace,monospace}
+        #members{background:#1b2129;color:#f0d9a8}#log li.broadcast{color:#ffd479}#log li.error{color:#ff8a80}#log li.sys{color:#7f8c99}
+        input,button{font:inherit;padding:.2rem .4rem}#status{font-weight:600}#status.connected{color:#2e7d32}#status.closed{color:#c62828}
         </style></head><body>
         <h1>Switchboard</h1>
         <p>switchboard/\(SwitchboardVersion.current) — a real-time WebSocket hub with its own operator console.</p>
-        <h2>Connect</h2>
+        <h2>Try it</h2>
+        <p>Status: <span id="status">connecting</span> · you are <code id="client">?</code></p>
+        <p><input id="channel" value="lobby" size="14" aria-label="channel">
+        <label><input type="checkbox" id="presence" checked> presence</label>
+        <button id="subscribe">subscribe</button> <button id="unsubscribe">unsubscribe</button></p>
+        <p><input id="data" value="hello" size="36" aria-label="message (JSON or text)"> <button id="publish">publish</button></p>
+        <div class="live"><div><small>messages</small><ul id="log" aria-label="messages"></ul></div><div><small>present</small><ul id="members" aria-label="members present"></ul></div></div>
+        <h2>Connect your own client</h2>
         <p>Open a WebSocket to <code>ws://HOST:PORT\(webSocketPath)</code> and exchange compact JSON text frames.
         The first frame is <code>{"type":"welcome","client":"&lt;id&gt;","server":"switchboard/…","heartbeat_s":15}</code>.</p>
-        <h2>Protocol</h2>
         <table>
         <tr><th>you send</th><th>you get</th></tr>
-        <tr><td><code>{"type":"subscribe","channel":"news"}</code></td><td><code>{"type":"subscribed","channel":"news"}</code></td></tr>
+        <tr><td><code>{"type":"subscribe","channel":"news"}</code> (add <code>"presence":true</code> to be seen)</td><td><code>{"type":"subscribed","channel":"news"}</code></td></tr>
         <tr><td><code>{"type":"unsubscribe","channel":"news"}</code></td><td><code>{"type":"unsubscribed","channel":"news"}</code></td></tr>
         <tr><td><code>{"type":"publish","channel":"news","data":…}</code></td><td>every subscriber gets <code>{"type":"message","channel":"news","data":…,"from":"&lt;client&gt;","seq":n}</code></td></tr>
+        <tr><td><code>{"type":"presence","channel":"news"}</code></td><td><code>{"type":"presence","channel":"news","members":[{"user":…}],"count":n}</code>; subscribers also get <code>{"type":"join"|"leave","channel":…,"user":…}</code> once per user</td></tr>
         <tr><td><code>{"type":"ping"}</code></td><td><code>{"type":"pong"}</code></td></tr>
         </table>
         <p>Add <code>"id"</code> (string or number) to any request and the reply carries it; a publish with an id is acknowledged with
         <code>{"type":"ack","id":…}</code>. Errors keep the connection open: <code>{"type":"error","code":"…","message":"…"}</code>.
         Channel names are 1–128 bytes of <code>A-Z a-z 0-9 _ . : @ / -</code>. Binary frames close with 1003, invalid UTF-8 with 1007,
         oversized messages with 1009, a client that cannot keep up with 4002.</p>
-        <h2>Try it</h2>
-        <p><input id="channel" value="lobby" size="12"> <button id="sub">subscribe</button>
-        <input id="text" value="hello" size="24"> <button id="pub">publish</button></p>
-        <div id="log"></div>
+        <p>Pusher Channels clients (pusher-js, Laravel Echo, …) connect to <code>ws://HOST:PORT/app/&lt;key&gt;?protocol=7</code> and
+        backends use the signed HTTP API under <code>/apps/&lt;id&gt;/</code> (\(pusherApps == 0 ? "no app is configured: see <code>--pusher-app</code>" : "\(pusherApps) app\(pusherApps == 1 ? "" : "s") configured")).
+        An app's channel <code>news</code> is the hub channel <code>&lt;id&gt;:news</code>.</p>
         <p><a href="/healthz">/healthz</a></p>
         <script>
-        const log=(t)=>{const d=document.getElementById('log');const l=document.createElement('div');l.textContent=t;d.appendChild(l);d.scrollTop=d.scrollHeight};
-        const ws=new WebSocket((location.protocol==='https:'?'wss://':'ws://')+location.host+'\(webSocketPath)');
-        ws.onopen=()=>log('connected');ws.onclose=(e)=>log('closed '+e.code+' '+e.reason);ws.onmessage=(e)=>log('← '+e.data);
-        const send=(m)=>{const s=JSON.stringify(m);log('→ '+s);ws.send(s)};
-        const ch=()=>document.getElementById('channel').value;
-        document.getElementById('sub').onclick=()=>send({type:'subscribe',channel:ch()});
-        document.getElementById('pub').onclick=()=>send({type:'publish',channel:ch(),data:document.getElementById('text').value});
+        "use strict";
+        const $ = (id) => document.getElementById(id);
+        const members = new Map();
+        let ws, retry = 0, joined = new Set();
+        function line(text, kind) {
+          const li = document.createElement("li"); li.textContent = text; if (kind) li.className = kind;
+          const log = $("log"); log.appendChild(li); while (log.children.length > 500) log.firstChild.remove(); log.scrollTop = log.scrollHeight;
+        }
+        function showMembers() {
+          const list = $("members"); list.replaceChildren();
+          for (const [channel, users] of members) for (const user of users) {
+            const li = document.createElement("li"); li.textContent = "#" + channel + " " + user; li.dataset.user = user; list.appendChild(li);
+          }
+        }
+        function send(message) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(message)); else line("not connected", "error"); }
+        function connect() {
+          ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + \(JSONText.quoted(webSocketPath)));
+          $("status").textContent = "connecting"; $("status").className = "";
+          ws.onopen = () => { retry = 0; $("status").textContent = "connected"; $("status").className = "connected"; };
+          ws.onclose = (e) => {
+            $("status").textContent = "closed " + e.code + (e.reason ? " " + e.reason : ""); $("status").className = "closed";
+            members.clear(); showMembers(); setTimeout(connect, Math.min(10000, 500 * 2 ** retry++));
+          };
+          ws.onmessage = (e) => {
+            const m = JSON.parse(e.data);
+            switch (m.type) {
+            case "welcome": $("client").textContent = m.user || m.client; for (const c of joined) send({type: "subscribe", channel: c, presence: true}); break;
+            case "message": line("#" + m.channel + " " + m.from + (m.event ? " [" + m.event + "]" : "") + ": " + JSON.stringify(m.data)); break;
+            case "broadcast": line("broadcast from " + m.from + ": " + JSON.stringify(m.data), "broadcast"); break;
+            case "subscribed": line("subscribed to #" + m.channel, "sys"); if (joined.has(m.channel)) send({type: "presence", channel: m.channel}); break;
+            case "unsubscribed": line("left #" + m.channel, "sys"); members.delete(m.channel); showMembers(); break;
+            case "presence": members.set(m.channel, new Set(m.members.map((x) => x.user))); showMembers(); break;
+            case "join": if (!members.has(m.channel)) members.set(m.channel, new Set()); members.get(m.channel).add(m.user); showMembers(); line(m.user + " joined #" + m.channel, "sys"); break;
+            case "leave": members.get(m.channel)?.delete(m.user); showMembers(); line(m.user + " left #" + m.channel, "sys"); break;
+            case "error": line(m.code + ": " + m.message, "error"); break;
+            }
+          };
+        }
+        $("subscribe").onclick = () => {
+          const channel = $("channel").value, presence = $("presence").checked;
+          if (presence) joined.add(channel);
+          send({type: "subscribe", channel, presence});
+        };
+        $("unsubscribe").onclick = () => { joined.delete($("channel").value); send({type: "unsubscribe", channel: $("channel").value}); };
+        $("publish").onclick = () => {
+          let data = $("data").value; try { data = JSON.parse(data); } catch (_) {}
+          send({type: "publish", channel: $("channel").value, data});
+        };
+        connect();
         </script>
         </body></html>
         """

@@ -1,0 +1,63 @@
+"""The live page at `/`, in a real browser: headless Chromium from Debian's packages loads it,
+and messages, presence changes and operator broadcasts sent from outside appear in its DOM."""
+import json
+import shutil
+import urllib.request
+
+import pytest
+from websockets.sync.client import connect
+
+from browser import HeadlessChromium
+
+pytestmark = pytest.mark.skipif(
+    not any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")), reason="Chromium is not installed"
+)
+
+TOKEN = "browser-test-token-0123456789"
+TIMEOUT = 30
+
+
+def admin(port: int, path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        return json.loads(response.read())
+
+
+def log_text() -> str:
+    return "document.getElementById('log').innerText"
+
+
+def test_the_page_shows_messages_presence_and_broadcasts(server):
+    s = server("--admin-token", TOKEN)
+    with HeadlessChromium() as browser:
+        page = browser.open_page(f"http://127.0.0.1:{s.port}/")
+        page.wait_for("document.getElementById('status').textContent === 'connected'")
+        me = page.wait_for("document.getElementById('client').textContent !== '?' && document.getElementById('client').textContent")
+        page.evaluate("document.getElementById('subscribe').click()")
+        page.wait_for(f"[...document.querySelectorAll('#members li')].some(li => li.dataset.user === {json.dumps(me)})")
+
+        with connect(s.url, open_timeout=TIMEOUT) as other:
+            other_id = json.loads(other.recv(timeout=TIMEOUT))["client"]
+            other.send(json.dumps({"type": "subscribe", "channel": "lobby", "presence": True}))
+            page.wait_for(f"[...document.querySelectorAll('#members li')].some(li => li.dataset.user === {json.dumps(other_id)})")
+
+            admin(s.port, "/api/publish", {"channel": "lobby", "data": {"hello": "from the api"}})
+            page.wait_for(f"{log_text()}.includes('from the api')")
+            admin(s.port, "/api/broadcast", {"data": "operator says hi"})
+            page.wait_for("[...document.querySelectorAll('#log li.broadcast')].some(li => li.textContent.includes('operator says hi'))")
+
+            # the page's own publish reaches the other client
+            page.evaluate("document.getElementById('data').value = '{\"typed\": \"in the page\"}'")
+            page.evaluate("document.getElementById('publish').click()")
+            while True:
+                message = json.loads(other.recv(timeout=TIMEOUT))
+                if message["type"] == "message" and message["from"] == me:
+                    break
+            assert message["data"] == {"typed": "in the page"}
+        # the other client left: the page hears it once
+        page.wait_for(f"![...document.querySelectorAll('#members li')].some(li => li.dataset.user === {json.dumps(other_id)})")
+        page.wait_for(f"{log_text()}.includes({json.dumps(other_id + ' left #lobby')})")
+        assert not page.errors, page.errors
