@@ -35,6 +35,11 @@ public final class Hub: @unchecked Sendable {
     let apps: PusherApps
     /// Who is present in each presence channel, for both protocols.
     private let presence = NIOLockedValueBox(PresenceRegistry())
+    /// Webhook delivery, when some Pusher app has webhook URLs.
+    let webhooks: WebhookDispatcher?
+    /// For channels of apps with webhooks: how many shards have subscribers, so occupied and
+    /// vacated are announced once for the whole hub.
+    private let occupancy = NIOLockedValueBox<[String: Int]>([:])
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
@@ -42,6 +47,7 @@ public final class Hub: @unchecked Sendable {
         self.logger = logger
         self.events = events
         self.apps = PusherApps(configuration.pusherApps)
+        self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let shard = HubShard(index: index, eventLoop: loop, hub: self, configuration: configuration, logger: logger)
             shards.append(shard)
@@ -92,6 +98,30 @@ public final class Hub: @unchecked Sendable {
         return PusherChannel.Kind(name: String(channel[channel.index(after: colon)...])) != .public
     }
 
+    /// The Pusher app a hub channel belongs to, and the channel's name in it.
+    func pusherApp(ofHubChannel channel: String) -> (app: PusherApp, name: String)? {
+        guard let colon = channel.firstIndex(of: ":"), let app = apps.byID[String(channel[..<colon])] else { return nil }
+        return (app, String(channel[channel.index(after: colon)...]))
+    }
+
+    /// A shard gained its first or lost its last subscriber of `channel`: the channel is
+    /// occupied or vacated for the whole hub when the count of such shards leaves or reaches 0.
+    func shardOccupancyChanged(_ channel: String, occupied: Bool) {
+        guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel), !app.webhooks.isEmpty else { return }
+        occupancy.withLockedValue { counts in
+            let count = counts[channel, default: 0] + (occupied ? 1 : -1)
+            counts[channel] = count > 0 ? count : nil
+            if occupied && count == 1 { webhooks.channelOccupied(app, channel: name) }
+            if !occupied && count == 0 { webhooks.channelVacated(app, channel: name) }
+        }
+    }
+
+    /// Tells the channel's app, if it has webhooks, that a member joined or left.
+    private func announceMember(added: Bool, userID: String, channel: String) {
+        guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel) else { return }
+        webhooks.member(app, added: added, channel: name, userID: userID)
+    }
+
     // MARK: - Presence
 
     /// Adds one connection of `member` to the presence of `channel` and, when it is the user's
@@ -107,6 +137,7 @@ public final class Hub: @unchecked Sendable {
                 // Sent under the lock, so a user's join and leave reach the owner in order.
                 let publication = Publication(channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: session.pusher?.socketID ?? session.id)
                 owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
+                announceMember(added: true, userID: member.userID, channel: channel)
             }
             return registry.members(of: channel)
         }
@@ -121,6 +152,7 @@ public final class Hub: @unchecked Sendable {
             let member = PresenceMember(userID: userID, info: nil)
             let publication = Publication(channel: channel, kind: .left(member), data: ByteBuffer(), from: session.id, except: nil)
             owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
+            announceMember(added: false, userID: userID, channel: channel)
         }
     }
 

@@ -141,6 +141,8 @@ final class HubShard: @unchecked Sendable {
     // MARK: - Subscriptions
 
     func subscribe(_ session: Session, to channel: String) {
+        let wasEmpty = subscriberCount(of: channel) == 0
+        defer { if wasEmpty { hub.shardOccupancyChanged(channel, occupied: true) } }
         if session.speaksPusher {
             Self.add(session, to: channel, in: &pusherSubscribers)
         } else {
@@ -151,12 +153,14 @@ final class HubShard: @unchecked Sendable {
 
     /// Removes the subscription, and the session's presence in the channel if it had one.
     func unsubscribe(_ session: Session, from channel: String) {
+        let before = subscriberCount(of: channel)
         if session.speaksPusher {
             Self.remove(session, from: channel, in: &pusherSubscribers)
         } else {
             Self.remove(session, from: channel, in: &subscribers)
         }
         hasSubscribers.store(!subscribers.isEmpty || !pusherSubscribers.isEmpty, ordering: .releasing)
+        if before > 0 && subscriberCount(of: channel) == 0 { hub.shardOccupancyChanged(channel, occupied: false) }
         if let user = session.presenceUsers.removeValue(forKey: channel) {
             hub.leavePresence(userID: user, channel: channel, session: session)
         }

@@ -112,7 +112,9 @@ extension Session {
             channel: hubChannel, kind: .message(event: event, user: presenceUsers[hubChannel]), data: ByteBuffer(bytes: data),
             from: connection.socketID, except: connection.socketID)
         if let rejection = shard.publish(publication, from: self, ackID: nil) {
-            refuse(nil, rejection.message)
+            return refuse(nil, rejection.message)
         }
+        shard.hub.webhooks?.clientEvent(
+            app, channel: channel, event: event, data: data, socketID: connection.socketID, userID: presenceUsers[hubChannel])
     }
 }

@@ -101,6 +101,9 @@ public final class SwitchboardServer: Sendable {
             HubService(hub: hub, eventLoopGroup: group),
             MetricsService(collector: collector, logger: logger),
         ]
+        if let webhooks = hub.webhooks {
+            services.append(WebhookService(hub: hub, webhooks: webhooks))
+        }
         if configuration.statsInterval > .zero {
             services.append(StatsLogService(hub: hub, interval: configuration.statsInterval, logger: logger))
         }
@@ -138,5 +141,17 @@ struct MetricsService: Service {
         await cancelWhenGracefulShutdown {
             await supervisor.run([Supervisor.Child(name: collector.mailbox.gauge.name) { try await collector.run() }])
         }
+    }
+}
+
+/// Delivers Pusher webhooks for the life of the server; its mailbox is listed among the actors.
+struct WebhookService: Service {
+    let hub: Hub
+    let webhooks: WebhookDispatcher
+
+    func run() async throws {
+        hub.register(webhooks.mailbox.gauge)
+        defer { hub.unregister(webhooks.mailbox.gauge) }
+        await cancelWhenGracefulShutdown { await webhooks.run() }
     }
 }

@@ -374,3 +374,64 @@ def test_apps_come_from_the_config_file(server, tmp_path):
             assert error["data"]["code"] == 4004
         first.send(json.dumps({"event": "client-x", "channel": "private-a", "data": {}}))
         assert "not enabled" in json.loads(first.recv(timeout=TIMEOUT))["data"]["message"]
+
+
+def test_webhooks_are_signed_retried_and_cover_the_channel_lifecycle(server, tmp_path):
+    import http.server
+
+    received: list[tuple[int, dict, bytes]] = []  # (status answered, headers, body)
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            status = 500 if not received else 200  # the first delivery fails and must be retried
+            received.append((status, dict(self.headers), body))
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    config = tmp_path / "hooks.toml"
+    config.write_text(
+        f'[[apps]]\nid = "{APP_ID}"\nkey = "{KEY}"\nsecret = "{SECRET}"\nwebhooks = ["http://127.0.0.1:{receiver.server_address[1]}/hook"]\n'
+    )
+    s = server("--config", str(config))
+    try:
+        with raw(s.port) as first, raw(s.port) as second:
+            for ws, user in ((first, "u1"), (second, "u2")):
+                socket_id = json.loads(json.loads(ws.recv(timeout=TIMEOUT))["data"])["socket_id"]
+                data = json.dumps({"user_id": user})
+                ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "presence-h", "auth": auth(socket_id, "presence-h", data), "channel_data": data}}))
+                assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher_internal:subscription_succeeded"
+            first.send(json.dumps({"event": "client-note", "channel": "presence-h", "data": "plain text"}))
+            while json.loads(second.recv(timeout=TIMEOUT))["event"] != "client-note":
+                pass
+        expected = {"channel_occupied", "member_added", "client_event", "member_removed", "channel_vacated"}
+
+        def delivered():
+            events = []
+            for status, headers, body in list(received):
+                if status == 200:
+                    events += json.loads(body)["events"]
+            return events
+
+        wait_until(lambda: expected <= {e["name"] for e in delivered()} and len([e for e in delivered() if e["name"] == "member_removed"]) == 2, "every webhook")
+        events = delivered()
+        assert [e["channel"] for e in events] == ["presence-h"] * len(events)
+        assert sorted(e["user_id"] for e in events if e["name"] == "member_added") == ["u1", "u2"]
+        note = next(e for e in events if e["name"] == "client_event")
+        assert note["event"] == "client-note" and note["data"] == "plain text" and note["user_id"] == "u1"
+        assert [e["name"] for e in events].count("channel_occupied") == 1
+        # every request is signed with the app's secret, as the official library checks it
+        backend = api(s.port)
+        for status, headers, body in received:
+            assert headers["X-Pusher-Key"] == KEY
+            assert backend.validate_webhook(KEY, headers["X-Pusher-Signature"], body.decode()) is not None
+        # the failed first delivery came again
+        assert received[0][0] == 500 and received[1][2] == received[0][2]
+    finally:
+        receiver.shutdown()

@@ -1,32 +1,31 @@
 import Synchronization
 
-/// The metrics collector's inbox for lifecycle events: bounded, instrumented, and cheap to send
-/// to from an event loop (one short lock, no task, no await).
+/// A bounded, instrumented inbox for an actor fed from event loops: cheap to send to (one short
+/// lock, no task, no await), drained in batches by its owner.
 ///
-/// Lifecycle events are never dropped silently: at capacity an event is refused and counted in
-/// the gauge's `dropped`, which the dashboard shows. The capacity is far above what a burst of
-/// connects and disconnects produces between two drains.
-public final class EventMailbox: Sendable {
+/// Messages are never dropped silently: at capacity a message is refused and counted in the
+/// gauge's `dropped`, which the dashboard shows.
+public final class Mailbox<Message: Sendable>: Sendable {
     public let gauge: MailboxGauge
     private let state: Mutex<State>
     private let wakeups: AsyncStream<Void>.Continuation
-    /// Yields whenever events arrive (coalesced).
+    /// Yields whenever messages arrive (coalesced).
     public let arrivals: AsyncStream<Void>
 
     private struct State {
-        var events: [HubEvent] = []
+        var events: [Message] = []
         var counts = MailboxCounts()
     }
 
-    public init(capacity: Int = 65_536, name: String = "metrics") {
-        gauge = MailboxGauge(kind: "metrics", name: name, capacity: capacity)
+    public init(capacity: Int, kind: String, name: String) {
+        gauge = MailboxGauge(kind: kind, name: name, capacity: capacity)
         state = Mutex(State())
         (arrivals, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Sends an event from any thread. Returns false if the mailbox was full.
+    /// Sends a message from any thread. Returns false if the mailbox was full.
     @discardableResult
-    public func send(_ event: HubEvent) -> Bool {
+    public func send(_ event: Message) -> Bool {
         let accepted = state.withLock { state in
             guard state.events.count < gauge.capacity else {
                 state.counts.dropped += 1
@@ -44,8 +43,8 @@ public final class EventMailbox: Sendable {
         return accepted
     }
 
-    /// Takes every waiting event, oldest first.
-    public func drain() -> [HubEvent] {
+    /// Takes every waiting message, oldest first.
+    public func drain() -> [Message] {
         state.withLock { state in
             let events = state.events
             state.events.removeAll(keepingCapacity: true)
@@ -59,5 +58,15 @@ public final class EventMailbox: Sendable {
     /// Ends the arrivals stream (shutdown).
     public func finish() {
         wakeups.finish()
+    }
+}
+
+/// The metrics collector's inbox for lifecycle events. Its capacity is far above what a burst of
+/// connects and disconnects produces between two drains.
+public typealias EventMailbox = Mailbox<HubEvent>
+
+extension Mailbox where Message == HubEvent {
+    public convenience init() {
+        self.init(capacity: 65_536, kind: "metrics", name: "metrics")
     }
 }
