@@ -2,7 +2,8 @@ import NIOCore
 import SwitchboardCore
 
 /// What a client's bytes go through before the hub acts on them: the frame parser, unmasking,
-/// UTF-8 validation and the native protocol's request decoder. Any input must end in a frame,
+/// UTF-8 validation and the request decoders of the native and Pusher protocols (with the
+/// presence `channel_data` reader). Any input must end in a frame,
 /// a clean refusal or a request, never a crash, a hang or unbounded work.
 enum ClientInputPath {
     /// Runs `bytes` both as a stream of frames and as one request message.
@@ -14,10 +15,16 @@ enum ClientInputPath {
             if let key = frame.maskKey.map(Array.init) {
                 payload = ByteBuffer(bytes: payload.readableBytesView.enumerated().map { $0.element ^ key[$0.offset % 4] })
             }
-            payload.withUnsafeReadableBytes { message in
-                if UTF8Validation.isValid(message) { _ = ClientRequest.decode(message) }
-            }
+            payload.withUnsafeReadableBytes(decodeRequests)
         }
-        if UTF8Validation.isValid(bytes) { _ = ClientRequest.decode(bytes) }
+        decodeRequests(bytes)
+    }
+
+    private static func decodeRequests(_ message: UnsafeRawBufferPointer) {
+        guard UTF8Validation.isValid(message) else { return }
+        _ = ClientRequest.decode(message)
+        if case .success(.subscribe(_, _, let channelData?)) = PusherRequest.decode(Array(message)) {
+            _ = PresenceMember(channelData: channelData)
+        }
     }
 }
