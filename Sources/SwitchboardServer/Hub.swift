@@ -94,14 +94,15 @@ public final class Hub: @unchecked Sendable {
     /// Whether `channel` is a Pusher app's private or presence channel, which native clients may
     /// use only with a token that names it.
     func isProtectedPusherChannel(_ channel: String) -> Bool {
-        guard let colon = channel.firstIndex(of: ":"), apps.byID[String(channel[..<colon])] != nil else { return false }
-        return PusherChannel.Kind(name: String(channel[channel.index(after: colon)...])) != .public
+        guard !apps.byID.isEmpty, let (_, name) = pusherApp(ofHubChannel: channel) else { return false }
+        return PusherChannel.Kind(name: name) != .public
     }
 
     /// The Pusher app a hub channel belongs to, and the channel's name in it.
     func pusherApp(ofHubChannel channel: String) -> (app: PusherApp, name: String)? {
-        guard let colon = channel.firstIndex(of: ":"), let app = apps.byID[String(channel[..<colon])] else { return nil }
-        return (app, String(channel[channel.index(after: colon)...]))
+        let utf8 = channel.utf8
+        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")), let app = apps.byID[String(channel[..<colon])] else { return nil }
+        return (app, String(channel[utf8.index(after: colon)...]))
     }
 
     /// A shard gained its first or lost its last subscriber of `channel`: the channel is
@@ -333,6 +334,17 @@ public final class Hub: @unchecked Sendable {
             reached += (try? await shard.eventLoop.submit { shard.subscriberCount(of: publication.channel) }.get()) ?? 0
         }
         return (seq, reached)
+    }
+
+    /// Hands a publication to its channel's owner without waiting for the fan-out (the Pusher
+    /// HTTP API: ordered per channel, as the owner's inbox is FIFO). Returns why it was refused
+    /// when the server is draining or the owner's inbox is full; nothing is published then.
+    func enqueue(_ publication: Publication) -> String? {
+        if isDraining { return "the server is shutting down; nothing was published" }
+        let owner = owner(of: publication.channel)
+        guard owner.inboxBacklog < configuration.shardInboxCapacity else { return "the hub is overloaded; retry later" }
+        owner.send(.publish(publication, receivedAt: NIODeadline.now().uptimeNanoseconds, ack: nil))
+        return nil
     }
 
     /// Subscriber counts of the channels whose names start with `prefix`, summed over shards.

@@ -28,8 +28,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         /// The Pusher Channels protocol, for one app (`/app/{key}`).
         case pusher(PusherConnection)
         /// A Pusher connection that cannot be served (unknown key, bad protocol version, app
-        /// over quota): it gets `pusher:error` with the code and is closed.
-        case pusherRefused(CloseCode, String)
+        /// over quota): it gets `pusher:error` with the code and is closed. (Boxed, so every
+        /// session's route stays one word.)
+        indirect case pusherRefused(CloseCode, String)
     }
 
     /// Largest message on the echo route, whatever `--max-message-size` says (Autobahn's
@@ -65,8 +66,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var channels: [String] = []
     /// The user this client is present as, per presence channel it joined.
     var presenceUsers: [String: String] = [:]
-    /// The Pusher connection's state, when the client speaks Pusher.
-    let pusher: PusherConnection?
+
     /// Monotonic time of the last frame received, for the heartbeat.
     private(set) var lastInbound: UInt64
     /// Traffic totals, read on this loop when the metrics collector samples the shard.
@@ -105,7 +105,6 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         self.id = id
         self.shard = shard
         self.route = route
-        if case .pusher(let connection) = route { self.pusher = connection } else { self.pusher = nil }
         self.identity = identity
         self.deflate = deflate
         self.messageLimit = Self.messageLimit(on: route, configuration: configuration)
@@ -497,6 +496,11 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         counts.depth = outbox.count
         counts.queuedBytes = outboxBytes
         gauge.publish(counts)
+    }
+
+    /// The Pusher connection's state, when the client speaks Pusher.
+    var pusher: PusherConnection? {
+        if case .pusher(let connection) = route { connection } else { nil }
     }
 
     /// Whether the client speaks the Pusher protocol (its frames and close codes are Pusher's).

@@ -53,8 +53,35 @@ class Client:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
+def wait_listening(port: int, timeout: float = 60):
+    """Waits until the server accepts TCP connections (the console may draw before it listens)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def kick_selected(term: Tmux, reason: str):
+    """Kicks the selected client the way an operator does: K, a reason, Enter, y."""
+    term.keys("K")
+    term.wait_for(lambda s: "eason" in s, "the kick reason prompt")
+    term.type(reason)
+    term.keys("Enter")
+    term.wait_for(lambda s: "y yes" in s, "the kick confirmation")
+    term.keys("y")
+
+
 def exercise(term: Tmux, port: int):
     """Connection count and row, broadcast with keys, kick with keys, resize."""
+    wait_listening(port)
     client = Client(f"ws://127.0.0.1:{port}/ws")
     try:
         client.send('{"type":"subscribe","channel":"lobby"}')
@@ -69,12 +96,7 @@ def exercise(term: Tmux, port: int):
         message = client.recv()
         assert message == {"type": "broadcast", "data": "hello from the console", "from": "operator"}
 
-        term.keys("K")
-        term.wait_for(lambda s: "eason" in s, "the kick reason prompt")
-        term.type("bye 東京")
-        term.keys("Enter")
-        term.wait_for(lambda s: "y yes" in s, "the kick confirmation")
-        term.keys("y")
+        kick_selected(term, "bye 東京")
         code, reason = client.close_code()
         assert code == 4000 and reason == "bye 東京"
         # The kick reaches the event pane with its wide characters intact.
@@ -161,6 +183,7 @@ def test_console_shows_pusher_clients_and_kicks_them_the_pusher_way(tmp_path):
     )
     try:
         term.wait_text("switchboard")
+        wait_listening(port)
         with connect(f"ws://127.0.0.1:{port}/app/{key}?protocol=7", open_timeout=30) as ws:
             socket_id = json.loads(json.loads(ws.recv(timeout=30))["data"])["socket_id"]
             data = json.dumps({"user_id": "zoe"})
@@ -171,12 +194,7 @@ def test_console_shows_pusher_clients_and_kicks_them_the_pusher_way(tmp_path):
             term.keys("Enter")
             term.wait_for(lambda s: f"socket {socket_id}" in s and f"{app_id}:presence-lobby" in s, "the detail view with socket id and channel")
             term.keys("Escape")
-            term.keys("K")
-            term.wait_for(lambda s: "eason" in s, "the kick reason prompt")
-            term.type("maintenance")
-            term.keys("Enter")
-            term.wait_for(lambda s: "y yes" in s, "the kick confirmation")
-            term.keys("y")
+            kick_selected(term, "maintenance")
             error = json.loads(ws.recv(timeout=30))
             assert error == {"event": "pusher:error", "data": {"code": 4009, "message": "maintenance"}}
             try:

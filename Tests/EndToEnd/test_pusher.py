@@ -38,7 +38,12 @@ def wait_until(predicate, what: str, timeout: float = TIMEOUT):
 
 
 class Client:
-    """A pysher connection that records every event of the channels it subscribes to."""
+    """A pysher connection that records every channel event it receives.
+
+    Events are recorded where pysher's connection hands them over, not through callbacks bound
+    on pysher's channel objects: pysher registers a channel object only after sending the
+    subscribe, so a fast `subscription_succeeded` would otherwise be lost.
+    """
 
     def __init__(self, port: int, user: dict | None = None, key: str = KEY, secret: str = SECRET):
         self.events: list[tuple[str, str, object]] = []
@@ -47,31 +52,26 @@ class Client:
         self.pusher = pysher.Pusher(
             key, custom_host="127.0.0.1", port=port, secure=False, secret=secret, user_data=user, log_level=logging.WARNING
         )
+        deliver = self.pusher.connection.event_handler
+
+        def record(event, data, channel):
+            with self.lock:
+                self.events.append((channel, event, data))
+            deliver(event, data, channel)
+
+        self.pusher.connection.event_handler = record
         self.pusher.connection.bind("pusher:error", lambda data: self._record_error(data))
         self.pusher.connect()
         wait_until(lambda: self.pusher.connection.socket_id, "connection_established")
         self.socket_id = self.pusher.connection.socket_id
 
-    def _record(self, channel: str, event: str, data) -> None:
-        with self.lock:
-            self.events.append((channel, event, data))
-
     def _record_error(self, data) -> None:
         with self.lock:
             self.errors.append(data)
 
-    def subscribe(self, channel: str, *events: str, expect_success: bool = True):
+    def subscribe(self, channel: str):
         handle = self.pusher.subscribe(channel)
-        for event in (
-            "pusher_internal:subscription_succeeded",
-            "pusher:subscription_error",
-            "pusher_internal:member_added",
-            "pusher_internal:member_removed",
-            *events,
-        ):
-            handle.bind(event, lambda data, event=event: self._record(channel, event, data))
-        if expect_success:
-            self.wait(channel, "pusher_internal:subscription_succeeded")
+        self.wait(channel, "pusher_internal:subscription_succeeded")
         return handle
 
     def received(self, channel: str, event: str) -> list:
@@ -82,8 +82,9 @@ class Client:
         return wait_until(lambda: (lambda got: got if len(got) >= count else None)(self.received(channel, event)), f"{event} on {channel}")
 
     def close(self) -> None:
-        # websocket-client can miss the end of its own read loop after close() (its select waits
-        # on a socket another thread closed); the close frame is sent by then, so do not wait long.
+        # pysher's socket has ping_timeout=100, and websocket-client's read loop can miss its own
+        # close() (select waits on a socket another thread closed) until that timeout; the close
+        # frame is sent by then, so do not wait for the thread long.
         self.pusher.disconnect(timeout=3)
 
 
@@ -136,10 +137,10 @@ def test_public_and_private_channels_with_triggers_and_socket_id_exclusion(serve
     s = server("--pusher-app", APP)
     a, b = Client(s.port), Client(s.port)
     try:
-        a.subscribe("news", "headline")
-        b.subscribe("news", "headline")
-        a.subscribe("private-desk", "memo")
-        b.subscribe("private-desk", "memo")
+        a.subscribe("news")
+        b.subscribe("news")
+        a.subscribe("private-desk")
+        b.subscribe("private-desk")
         backend = api(s.port)
         assert backend.trigger("news", "headline", {"text": "héllo"}) == {}
         assert json.loads(a.wait("news", "headline")[0]) == {"text": "héllo"}
@@ -197,7 +198,7 @@ def test_presence_members_are_per_user_not_per_connection(server):
     bob1 = Client(s.port, user={"user_id": "bob"})
     bob2 = Client(s.port, user={"user_id": "bob"})
     try:
-        ann.subscribe("presence-room", "marker")
+        ann.subscribe("presence-room")
         bob1.subscribe("presence-room")
         bob2.subscribe("presence-room")
         first = json.loads(ann.received("presence-room", "pusher_internal:subscription_succeeded")[0])["presence"]
@@ -232,7 +233,7 @@ def test_client_events_are_relayed_not_echoed_with_user_id_on_presence(server):
     bob = Client(s.port, user={"user_id": "bob"})
     try:
         for c in (ann, bob):
-            c.subscribe("private-chat", "client-typing", "marker")
+            c.subscribe("private-chat")
         ann.pusher.channels["private-chat"].trigger("client-typing", {"who": "ann"})
         assert [decoded(d) for d in bob.wait("private-chat", "client-typing")] == [{"who": "ann"}]
         api(s.port).trigger("private-chat", "marker", "after")
@@ -337,7 +338,7 @@ def test_native_and_pusher_clients_share_the_apps_channels(server):
     s = server("--pusher-app", APP)
     p = Client(s.port)
     try:
-        p.subscribe("news", "message", "breaking")
+        p.subscribe("news")
         with connect(s.url, open_timeout=TIMEOUT) as native:
             assert json.loads(native.recv(timeout=TIMEOUT))["type"] == "welcome"
             native.send(json.dumps({"type": "subscribe", "channel": f"{APP_ID}:news"}))
