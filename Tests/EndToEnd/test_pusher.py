@@ -436,3 +436,87 @@ def test_webhooks_are_signed_retried_and_cover_the_channel_lifecycle(server, tmp
         assert received[0][0] == 500 and received[1][2] == received[0][2]
     finally:
         receiver.shutdown()
+
+
+def read_frames(sock) -> list[tuple[int, bytes]]:
+    """Reads unmasked server frames from a raw socket until the peer closes: (opcode, payload)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    frames, i = [], 0
+    while i + 2 <= len(data):
+        opcode, length = data[i] & 0x0F, data[i + 1] & 0x7F
+        i += 2
+        if length == 126:
+            length, i = int.from_bytes(data[i : i + 2], "big"), i + 2
+        elif length == 127:
+            length, i = int.from_bytes(data[i : i + 8], "big"), i + 8
+        frames.append((opcode, data[i : i + length]))
+        i += length
+    return frames
+
+
+def test_a_client_that_never_answers_pings_is_closed_with_4201(server):
+    import socket
+
+    s = server("--pusher-app", APP, "--heartbeat", "1")
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=TIMEOUT)
+    sock.sendall(
+        f"GET /app/{KEY}?protocol=7 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert b" 101 " in head
+    # read everything, answer nothing: pings, then the pusher:error and the close frame
+    frames = read_frames(sock)
+    sock.close()
+    texts = [json.loads(payload) for opcode, payload in frames if opcode == 1]
+    assert texts[0]["event"] == "pusher:connection_established"
+    assert texts[-1] == {"event": "pusher:error", "data": {"code": 4201, "message": "Pong reply not received"}}
+    assert any(opcode == 9 for opcode, _ in frames), "the server pings before giving up"
+    close = [payload for opcode, payload in frames if opcode == 8]
+    assert close and int.from_bytes(close[0][:2], "big") == 4201
+
+
+def test_shutdown_asks_pusher_clients_to_reconnect_with_4200(server):
+    import signal
+
+    s = server("--pusher-app", APP)
+    with raw(s.port) as ws:
+        assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher:connection_established"
+        s.proc.send_signal(signal.SIGTERM)
+        error = json.loads(ws.recv(timeout=TIMEOUT))
+        assert error["event"] == "pusher:error" and error["data"]["code"] == 4200
+        try:
+            ws.recv(timeout=TIMEOUT)
+            raise AssertionError("still open")
+        except websockets.exceptions.ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4200
+    assert s.proc.wait(timeout=60) == 0
+
+
+def test_signin_encrypted_channels_and_client_events_need_a_subscription(server):
+    s = server("--pusher-app", APP)
+    with raw(s.port) as ws:
+        socket_id = json.loads(json.loads(ws.recv(timeout=TIMEOUT))["data"])["socket_id"]
+        # user authentication, signed as the official library's authenticate_user does it
+        signed = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET).authenticate_user(socket_id, {"id": "erin"})
+        ws.send(json.dumps({"event": "pusher:signin", "data": signed}))
+        success = json.loads(ws.recv(timeout=TIMEOUT))
+        assert success["event"] == "pusher:signin_success" and json.loads(success["data"]["user_data"]) == {"id": "erin"}
+        # private-encrypted channels are signed like private ones
+        ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "private-encrypted-vault", "auth": auth(socket_id, "private-encrypted-vault")}}))
+        assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher_internal:subscription_succeeded"
+        # client events only on channels the client is subscribed to
+        ws.send(json.dumps({"event": "client-x", "channel": "private-elsewhere", "data": {}}))
+        error = json.loads(ws.recv(timeout=TIMEOUT))
+        assert error["event"] == "pusher:error" and "subscribe to private-elsewhere" in error["data"]["message"]
+        # the signed-in user can be terminated by id
+        assert api(s.port).terminate_user_connections("erin") == {}
+        assert json.loads(ws.recv(timeout=TIMEOUT))["data"]["code"] == 4009
+    with raw(s.port) as ws:
+        socket_id = json.loads(json.loads(ws.recv(timeout=TIMEOUT))["data"])["socket_id"]
+        ws.send(json.dumps({"event": "pusher:signin", "data": {"auth": f"{KEY}:{'0' * 64}", "user_data": '{"id":"mallory"}'}}))
+        assert json.loads(ws.recv(timeout=TIMEOUT))["data"]["code"] == 4009
