@@ -19,6 +19,7 @@ PORT_BASE=19100
 BUILD=1
 OUT=""
 SB=""
+BASELINE=""
 
 usage() {
     cat <<EOF
@@ -35,7 +36,7 @@ Options:
   --rounds N           rounds (default $ROUNDS)
   --duration S         seconds of publishing per fan-out run (default $DURATION)
   --servers LIST       space- or comma-separated subset of: switchboard gorilla node-ws
-                       node-ws-cork (default "$SERVERS"; ratios need switchboard).
+                       node-ws-cork baseline (default "$SERVERS"; ratios need switchboard).
                        node-ws-cork is the Node hub with --cork: one write per subscriber per
                        event-loop tick instead of one per message (not idiomatic; shows how much
                        of the difference is write batching)
@@ -52,6 +53,9 @@ Options:
   --switchboard PATH   use this switchboard binary (server and load generator) instead of
                        building .build-release, e.g. one built from a clean 'git archive' of a
                        commit while the work tree is being edited
+  --baseline PATH      another switchboard binary (e.g. the previous commit's release build)
+                       served as "baseline": add it to --servers to measure a change against
+                       the code before it in the same invocation
   --out DIR            where raw results go (default .build-peers/compare-<date>)
   -h, --help           this text
 
@@ -82,6 +86,7 @@ while [[ $# -gt 0 ]]; do
         --port-base) PORT_BASE=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --switchboard) SB=$2; shift 2 ;;
+        --baseline) BASELINE=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -91,7 +96,7 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --rounds must be a positive integer" >&2; exit 2; }
 [[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "compare.sh: --duration must be a number of seconds" >&2; exit 2; }
 for s in $SERVERS; do
-    case $s in switchboard | gorilla | node-ws | node-ws-cork) ;; *) echo "compare.sh: unknown server $s" >&2; exit 2 ;; esac
+    case $s in switchboard | gorilla | node-ws | node-ws-cork | baseline) ;; *) echo "compare.sh: unknown server $s" >&2; exit 2 ;; esac
 done
 for w in $WORKLOADS; do
     [[ $w =~ ^(fanout-1000x64|fanout-100x1k|open-[0-9]+(\.[0-9]+)?|idle)$ ]] || { echo "compare.sh: unknown workload $w" >&2; exit 2; }
@@ -129,6 +134,10 @@ if [[ $BUILD == 1 ]]; then
 fi
 [[ -x $SB ]] || { echo "compare.sh: $SB is missing (run without --no-build)" >&2; exit 1; }
 SB=$(realpath "$SB")
+if [[ " $SERVERS " == *" baseline "* ]]; then
+    [[ -n $BASELINE && -x $BASELINE ]] || { echo "compare.sh: the baseline server needs --baseline PATH to a switchboard binary" >&2; exit 1; }
+    BASELINE=$(realpath "$BASELINE")
+fi
 if [[ " $SERVERS " == *" gorilla "* ]]; then
     [[ -x $GORILLA ]] || { echo "compare.sh: $GORILLA is missing (run without --no-build)" >&2; exit 1; }
 fi
@@ -172,8 +181,10 @@ start_server() {
     PORT=$NEXT_PORT
     NEXT_PORT=$((NEXT_PORT + 1))
     case $name in
-        switchboard)
-            taskset -c "$SERVER_CPU" "$SB" serve --headless --port "$PORT" --log-level warning --stats-interval 0 \
+        switchboard | baseline)
+            local binary=$SB
+            [[ $name == baseline ]] && binary=$BASELINE
+            taskset -c "$SERVER_CPU" "$binary" serve --headless --port "$PORT" --log-level warning --stats-interval 0 \
                 >"$logfile" 2>&1 &
             ;;
         gorilla)
@@ -338,6 +349,7 @@ PY
     echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs"
     echo "kernel: $(uname -r)"
     echo "swift: $(swift --version 2>/dev/null | head -1)"
+    [[ -n $BASELINE ]] && echo "baseline: $BASELINE"
     command -v go >/dev/null && echo "go: $(go version)"
     command -v node >/dev/null && echo "node: $(node --version), ws $(NODE_PATH=/usr/share/nodejs node -p "require('ws/package.json').version" 2>/dev/null || echo '?')"
     echo "gorilla/websocket: $(dpkg-query -W -f '${Version}' golang-github-gorilla-websocket-dev 2>/dev/null || echo '?')"

@@ -394,7 +394,8 @@ private func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, 
     // user, presence ids) and which Pusher app.
     if visible.contains(where: { $0.user != nil }) {
         columns.append(
-            Column(title: "USER", width: 8, priority: 5, flex: 1) { c, r, y, x, w in c.field(r.user ?? "-", y, x, w, r.user == nil ? .dim : .normal) })
+            Column(title: "USER", width: 8, priority: 5, flex: 1) { c, r, y, x, w in c.field(r.user ?? "-", y, x, w, r.user == nil ? .dim : .normal) }
+        )
     }
     if visible.contains(where: { $0.pusherApp != nil }) {
         columns.append(

@@ -159,7 +159,8 @@ extension ClientRequest {
                 var eventName: String?
                 if let event {
                     guard event.valueLead == UInt8(ascii: "\""),
-                        let decoded = JSONScanner.decodeString(bytes, stringContents(event.value), hasEscapes: stringHasEscapes(event.value, in: bytes)),
+                        let decoded = JSONScanner.decodeString(
+                            bytes, stringContents(event.value), hasEscapes: stringHasEscapes(event.value, in: bytes)),
                         (1...200).contains(decoded.utf8.count)
                     else {
                         return .failure(ProtocolError(.badRequest, "\"event\" must be a string of 1-200 bytes", id: id))

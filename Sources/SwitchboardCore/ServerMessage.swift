@@ -74,7 +74,9 @@ public enum ServerMessage {
     public static func message(
         channel: String, data: ByteBuffer, from: String, seq: UInt64, event: String? = nil, user: String? = nil, allocator: ByteBufferAllocator
     ) -> ByteBuffer {
-        frame(allocator, capacity: 64 + channel.utf8.count + data.readableBytes + from.utf8.count + (event?.utf8.count ?? 0) + (user?.utf8.count ?? 0)) {
+        frame(
+            allocator, capacity: 64 + channel.utf8.count + data.readableBytes + from.utf8.count + (event?.utf8.count ?? 0) + (user?.utf8.count ?? 0)
+        ) {
             buffer in
             buffer.writeStaticString("{\"type\":\"message\",\"channel\":")
             JSONText.writeString(channel, into: &buffer)

@@ -136,7 +136,8 @@ public final class Hub: @unchecked Sendable {
             case .alreadyPresent: break
             case .joined:
                 // Sent under the lock, so a user's join and leave reach the owner in order.
-                let publication = Publication(channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: session.pusher?.socketID ?? session.id)
+                let publication = Publication(
+                    channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: session.pusher?.socketID ?? session.id)
                 owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
                 announceMember(added: true, userID: member.userID, channel: channel)
             }

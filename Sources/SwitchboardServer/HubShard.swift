@@ -358,7 +358,8 @@ final class HubShard: @unchecked Sendable {
 
     /// Closes every session (optionally only subscribers of `channel`); returns how many.
     func kickAll(channel: String?, code: CloseCode, reason: String) -> Int {
-        let targets = channel.map { name in (subscribers[name]?.sessions ?? []) + (pusherSubscribers[name]?.sessions ?? []) } ?? Array(sessions.values)
+        let targets =
+            channel.map { name in (subscribers[name]?.sessions ?? []) + (pusherSubscribers[name]?.sessions ?? []) } ?? Array(sessions.values)
         var kicked = 0
         for session in targets where kick(session.id, code: code, reason: reason) { kicked += 1 }
         return kicked

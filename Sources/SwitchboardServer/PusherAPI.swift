@@ -75,7 +75,8 @@ enum PusherAPI {
             case .failure(let failure): throw Refusal(status: HTTPResponse.Status(code: failure.status), message: failure.message)
             }
             if let id = context.parameters.get("app_id"), id != app.id {
-                throw Refusal(status: hub.apps.byID[id] == nil ? .notFound : .unauthorized, message: "auth_key \(app.key) does not belong to app \(id)")
+                throw Refusal(
+                    status: hub.apps.byID[id] == nil ? .notFound : .unauthorized, message: "auth_key \(app.key) does not belong to app \(id)")
             }
             return try await handler(app, auth, bytes)
         } catch let refusal as Refusal {

@@ -40,7 +40,10 @@ extension Session {
             guard PusherSignature.matches(auth, expected),
                 let user = try? JSONObject(parsing: Array(userData.utf8)), let userID = user.string("id") ?? user.int("id").map(String.init)
             else {
-                return close(.pusherUnauthorized, "Invalid signin: auth must be key:HMAC-SHA256(secret, \"socket_id::user::user_data\") and user_data must have an id", discardQueued: false)
+                return close(
+                    .pusherUnauthorized,
+                    "Invalid signin: auth must be key:HMAC-SHA256(secret, \"socket_id::user::user_data\") and user_data must have an id",
+                    discardQueued: false)
             }
             connection.signedInUser = userID
             push(PusherFrame.signinSuccess(userData: userData, allocator: allocator))

@@ -347,7 +347,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 let member = PresenceMember(userID: identity.user ?? self.id, info: nil)
                 guard shard.hub.joinPresence(member, channel: channel, session: self, limit: shard.configuration.maxPresenceMembers) != nil else {
                     _ = removeSubscription(channel)
-                    let error = ProtocolError(.tooManyChannels, "\"\(channel)\" already has \(shard.configuration.maxPresenceMembers) members present")
+                    let error = ProtocolError(
+                        .tooManyChannels, "\"\(channel)\" already has \(shard.configuration.maxPresenceMembers) members present")
                     return reply(ServerMessage.error(error, id: id, allocator: allocator))
                 }
                 presenceUsers[channel] = member.userID

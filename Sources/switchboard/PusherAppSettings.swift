@@ -42,7 +42,9 @@ enum PusherAppSettings {
         }
         func integer(_ key: String, _ range: ClosedRange<Int>) throws(SettingError) -> Int? {
             guard let raw = table[key] else { return nil }
-            guard let value = raw.int, range.contains(value) else { throw SettingError(expected: "\(key) from \(range.lowerBound) to \(range.upperBound)") }
+            guard let value = raw.int, range.contains(value) else {
+                throw SettingError(expected: "\(key) from \(range.lowerBound) to \(range.upperBound)")
+            }
             return value
         }
         var app = PusherApp(id: try text("id"), key: try text("key"), secret: try text("secret"))

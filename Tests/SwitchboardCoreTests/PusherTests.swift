@@ -28,7 +28,8 @@ struct PusherSignatureTests {
             let signed = "auth_key=\(key)&auth_timestamp=\(timestamp)&auth_version=1.0&body_md5=\(bodyMD5)"
             var signature = PusherSignature.hmacHex(secret: "s", "POST\n/apps/3/events\n\(signed)")
             if tamper { signature = String(signature.reversed()) }
-            return PusherRequestAuth(method: "POST", path: "/apps/3/events", rawQuery: signed + "&auth_signature=\(signature)", body: Array(body.utf8))
+            return PusherRequestAuth(
+                method: "POST", path: "/apps/3/events", rawQuery: signed + "&auth_signature=\(signature)", body: Array(body.utf8))
         }
         let apps = { (key: String) in key == "k" ? app : nil }
         #expect((try? request().verify(apps: apps, now: now).get()) == app)
@@ -42,7 +43,8 @@ struct PusherSignatureTests {
     @Test("query values are signed decoded, sorted by key")
     func decodedQuery() throws {
         let app = PusherApp(id: "1", key: "k", secret: "s")
-        let signed = "auth_key=k&auth_timestamp=100&auth_version=1.0&body_md5=\(PusherSignature.md5Hex([]))&filter_by_prefix=presence-&info=user_count,subscription_count"
+        let signed =
+            "auth_key=k&auth_timestamp=100&auth_version=1.0&body_md5=\(PusherSignature.md5Hex([]))&filter_by_prefix=presence-&info=user_count,subscription_count"
         let signature = PusherSignature.hmacHex(secret: "s", "GET\n/apps/1/channels\n\(signed)")
         let raw =
             "info=user_count%2Csubscription_count&filter_by_prefix=presence-&auth_version=1.0&auth_timestamp=100&auth_key=k&body_md5=\(PusherSignature.md5Hex([]))&auth_signature=\(signature)"
@@ -82,11 +84,13 @@ struct PusherProtocolTests {
     @Test("requests decode, with data as an object or as a JSON string")
     func requests() throws {
         #expect(try decode(#"{"event":"pusher:ping","data":""}"#).get() == .ping)
-        #expect(try decode(#"{"event":"pusher:subscribe","data":{"channel":"news"}}"#).get() == .subscribe(channel: "news", auth: nil, channelData: nil))
+        #expect(
+            try decode(#"{"event":"pusher:subscribe","data":{"channel":"news"}}"#).get() == .subscribe(channel: "news", auth: nil, channelData: nil))
         #expect(
             try decode(#"{"event":"pusher:subscribe","data":"{\"channel\":\"private-a\",\"auth\":\"k:s\"}"}"#).get()
                 == .subscribe(channel: "private-a", auth: "k:s", channelData: nil))
-        let presence = #"{"event":"pusher:subscribe","data":{"channel":"presence-r","auth":"k:s","channel_data":"{\"user_id\": \"7\",  \"user_info\": {\"n\": 1}}"}}"#
+        let presence =
+            #"{"event":"pusher:subscribe","data":{"channel":"presence-r","auth":"k:s","channel_data":"{\"user_id\": \"7\",  \"user_info\": {\"n\": 1}}"}}"#
         #expect(
             try decode(presence).get() == .subscribe(channel: "presence-r", auth: "k:s", channelData: #"{"user_id": "7",  "user_info": {"n": 1}}"#))
         #expect(try decode(#"{"event":"pusher:unsubscribe","data":{"channel":"news"}}"#).get() == .unsubscribe(channel: "news"))
@@ -107,7 +111,8 @@ struct PusherProtocolTests {
 
     @Test("presence members keep user ids as strings and user_info as sent")
     func presenceMember() {
-        #expect(PresenceMember(channelData: #"{"user_id":42,"user_info":{"a": [1]}}"#) == PresenceMember(userID: "42", info: Array(#"{"a": [1]}"#.utf8)))
+        #expect(
+            PresenceMember(channelData: #"{"user_id":42,"user_info":{"a": [1]}}"#) == PresenceMember(userID: "42", info: Array(#"{"a": [1]}"#.utf8)))
         #expect(PresenceMember(channelData: #"{"user_id":"u"}"#) == PresenceMember(userID: "u", info: nil))
         #expect(PresenceMember(channelData: #"{"user_info":{}}"#) == nil)
         #expect(PresenceMember(channelData: "not json") == nil)

@@ -7,7 +7,9 @@ public import NIOCore
 public enum PusherFrame {
     /// `pusher:connection_established` with `{"socket_id":…,"activity_timeout":…}` as a string.
     public static func connectionEstablished(socketID: String, activityTimeout: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
-        event("pusher:connection_established", stringData: "{\"socket_id\":\"\(socketID)\",\"activity_timeout\":\(activityTimeout)}", allocator: allocator)
+        event(
+            "pusher:connection_established", stringData: "{\"socket_id\":\"\(socketID)\",\"activity_timeout\":\(activityTimeout)}",
+            allocator: allocator)
     }
 
     /// `{"event":"pusher:pong","data":"{}"}`
@@ -90,7 +92,8 @@ public enum PusherFrame {
     public static func memberAdded(channel: String, member: PresenceMember, allocator: ByteBufferAllocator) -> ByteBuffer {
         let info = member.info.map { ",\"user_info\":" + String(decoding: $0, as: UTF8.self) } ?? ""
         return event(
-            "pusher_internal:member_added", channel: channel, stringData: "{\"user_id\":\(JSONText.quoted(member.userID))\(info)}", allocator: allocator)
+            "pusher_internal:member_added", channel: channel, stringData: "{\"user_id\":\(JSONText.quoted(member.userID))\(info)}",
+            allocator: allocator)
     }
 
     /// `pusher_internal:member_removed` with `{"user_id":…}` as a string.

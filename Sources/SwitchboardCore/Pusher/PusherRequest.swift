@@ -48,7 +48,10 @@ public enum PusherRequest: Equatable, Sendable {
         default:
             guard event.hasPrefix("client-") else {
                 let shown = event.count > 40 ? String(event.prefix(40)) + "…" : event
-                return .failure(Failure("unknown event \"\(shown)\"; clients may send pusher:ping, pusher:subscribe, pusher:unsubscribe, pusher:signin and client-* events"))
+                return .failure(
+                    Failure(
+                        "unknown event \"\(shown)\"; clients may send pusher:ping, pusher:subscribe, pusher:unsubscribe, pusher:signin and client-* events"
+                    ))
             }
             guard event.utf8.count <= maxEventNameLength else {
                 return .failure(Failure("event names are at most \(maxEventNameLength) bytes"))

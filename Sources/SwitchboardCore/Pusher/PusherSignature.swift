@@ -115,6 +115,8 @@ public struct PusherRequestAuth: Sendable {
             let expected = PusherSignature.hmacHex(secret: app.secret, "\(method)\n\(path)\n\(signed)")
             if PusherSignature.matches(signature, expected) { return .success(app) }
         }
-        return .failure(Failure(status: 401, message: "Invalid signature: you should have sent HmacSHA256Hex(\"\(method)\\n\(path)\\n\(signed)\", your_secret_key)"))
+        return .failure(
+            Failure(
+                status: 401, message: "Invalid signature: you should have sent HmacSHA256Hex(\"\(method)\\n\(path)\\n\(signed)\", your_secret_key)"))
     }
 }
