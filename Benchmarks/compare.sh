@@ -44,6 +44,8 @@ Options:
                          fanout-1000x64  closed loop, 1 publisher -> 1000 subscribers, 64 B
                          fanout-100x1k   closed loop, 1 publisher -> 100 subscribers, 1 KB
                          open-R          open loop, R msg/s -> 1000 subscribers, 64 B (e.g. open-20, open-300)
+                         echo-NxK        bench echo: N connections x K in flight, 64 B, on /echo
+                                         (switchboard runs with --echo-route /echo), e.g. echo-50x8
                          idle            bench idle: bytes of server RSS per idle connection
   --connections N      idle connections (default $CONNECTIONS; needs open-files limit > N)
   --server-cpu C       core for the servers (default $SERVER_CPU)
@@ -99,7 +101,7 @@ for s in $SERVERS; do
     case $s in switchboard | gorilla | node-ws | node-ws-cork | baseline) ;; *) echo "compare.sh: unknown server $s" >&2; exit 2 ;; esac
 done
 for w in $WORKLOADS; do
-    [[ $w =~ ^(fanout-1000x64|fanout-100x1k|open-[0-9]+(\.[0-9]+)?|idle)$ ]] || { echo "compare.sh: unknown workload $w" >&2; exit 2; }
+    [[ $w =~ ^(fanout-1000x64|fanout-100x1k|open-[0-9]+(\.[0-9]+)?|echo-[0-9]+x[0-9]+|idle)$ ]] || { echo "compare.sh: unknown workload $w" >&2; exit 2; }
 done
 for tool in taskset jq python3 curl; do
     command -v $tool >/dev/null || { echo "compare.sh: $tool is required" >&2; exit 1; }
@@ -185,7 +187,7 @@ start_server() {
             local binary=$SB
             [[ $name == baseline ]] && binary=$BASELINE
             taskset -c "$SERVER_CPU" "$binary" serve --headless --port "$PORT" --log-level warning --stats-interval 0 \
-                >"$logfile" 2>&1 &
+                --echo-route /echo >"$logfile" 2>&1 &
             ;;
         gorilla)
             taskset -c "$SERVER_CPU" "$GORILLA" -port "$PORT" >"$logfile" 2>&1 &
@@ -268,8 +270,16 @@ run_one() {
         fanout-1000x64) cmd=(bench fanout --url "$url" --subscribers 1000 --size 64 --duration "$DURATION" --json) ;;
         fanout-100x1k) cmd=(bench fanout --url "$url" --subscribers 100 --size 1024 --duration "$DURATION" --json) ;;
         open-*) cmd=(bench fanout --url "$url" --subscribers 1000 --size 64 --duration "$DURATION" --rate "${workload#open-}" --json) ;;
+        echo-*)
+            local shape=${workload#echo-}
+            cmd=(bench echo --url "ws://127.0.0.1:$PORT/echo" --connections "${shape%x*}" --in-flight "${shape#*x}" --size 64
+                --duration "$DURATION" --server-pid "$SERVER_PID" --json)
+            ;;
         idle) cmd=(bench idle --url "$url" --connections "$CONNECTIONS" --server-pid "$SERVER_PID" --json) ;;
     esac
+    # The word every progress line carries, to sample CPU once per line.
+    local mark="deliveries/s"
+    [[ $workload == echo-* ]] && mark="messages/s"
     local load_before
     load_before=$(cut -d' ' -f1-3 /proc/loadavg)
     log "round $round  $workload  $server (port $PORT)"
@@ -284,8 +294,8 @@ run_one() {
     while kill -0 "$BENCH_PID" 2>/dev/null; do
         content=""
         read -r -d '' content <"$err" || true
-        stripped=${content//deliveries\/s/}
-        seen=$(((${#content} - ${#stripped}) / 12))
+        stripped=${content//"$mark"/}
+        seen=$(((${#content} - ${#stripped}) / ${#mark}))
         if ((seen > lines)); then
             lines=$seen
             if take_sample; then samples+=("$SAMPLE"); fi
@@ -331,6 +341,8 @@ PY
         >>"$OUT/runs.jsonl"
     jq -r -n --argjson r "$result" --argjson c "$cpu" '
         if $r == null then empty
+        elif $r.messagesPerServerCPUSecond != null then
+          "  \($r.messagesPerSecond | floor) messages/s  \($r.messagesPerServerCPUSecond | floor) per server CPU-second  p99 \($r.latencyMicroseconds.p99 / 1000) ms  wrong \($r.mismatched)  closed \($r.closedConnections)"
         elif $r.deliveriesPerSecond != null then
           "  \($r.deliveriesPerSecond | floor) deliveries/s  p99 \($r.latencyMicroseconds.p99 / 1000) ms  lost \($r.lost)  closed \($r.closedSubscribers)  cpu s/s: server \($c.server // "?") bench \($c.bench // "?") other+steal on server core \(if $c then ($c.server_core_other + $c.server_core_steal) * 1000 | round / 1000 else "?" end)"
         else "  \(($r.serverBytesPerConnection // 0) | floor) B/connection  \($r.connectsPerSecond | floor) connects/s  failed \($r.failed)" end' >&2 || true
@@ -389,6 +401,9 @@ def label(w):
     if w == "fanout-1000x64": return f"fan-out 1→1000 × 64 B, closed loop, {duration} s"
     if w == "fanout-100x1k": return f"fan-out 1→100 × 1 KB, closed loop, {duration} s"
     if w.startswith("open-"): return f"open loop {w[5:]} msg/s → 1000 × 64 B, {duration} s"
+    if w.startswith("echo-"):
+        n, k = w[5:].split("x")
+        return f"echo {n} connections × {k} in flight, 64 B, {duration} s"
     return "idle connections"
 
 def values(w, s, get):
@@ -427,6 +442,14 @@ fanout_metrics = [
     ("server core: other processes + steal s/s", "cpu", lambda r: r["cpu"]["server_core_other"] + r["cpu"]["server_core_steal"], False),
     ("load-generator core: other processes + steal s/s", "cpu", lambda r: r["cpu"]["bench_core_other"] + r["cpu"]["bench_core_steal"], False),
 ]
+echo_metrics = [
+    ("messages/s ↑", "rate", lambda r: r["result"]["messagesPerSecond"], True),
+    ("messages per server CPU-second ↑", "rate", lambda r: r["result"]["messagesPerServerCPUSecond"], True),
+    ("latency p99 ↓", "ms", lambda r: r["result"]["latencyMicroseconds"]["p99"] / 1000, True),
+    ("server CPU s/s", "cpu", lambda r: r["cpu"]["server"], True),
+    ("load-generator CPU s/s", "cpu", lambda r: r["cpu"]["bench"], False),
+    ("server core: other processes + steal s/s", "cpu", lambda r: r["cpu"]["server_core_other"] + r["cpu"]["server_core_steal"], False),
+]
 idle_metrics = [
     ("bytes per idle connection ↓", "bytes", lambda r: r["result"]["serverBytesPerConnection"], True),
     ("connects/s", "rate", lambda r: r["result"]["connectsPerSecond"], False),
@@ -436,7 +459,7 @@ header = ["workload", "metric"] + servers + [f"switchboard/{p}" for p in peers i
 print("| " + " | ".join(header) + " |")
 print("|" + "---|" * len(header))
 for w in workloads:
-    metrics = idle_metrics if w == "idle" else fanout_metrics
+    metrics = idle_metrics if w == "idle" else echo_metrics if w.startswith("echo-") else fanout_metrics
     for i, (name, unit, get, ratio) in enumerate(metrics):
         row = [label(w) if i == 0 else "", name]
         medians = {}
@@ -450,12 +473,17 @@ for w in workloads:
                 row.append(f"{a / b:.2f}×" if ratio and a is not None and b else "")
         print("| " + " | ".join(row) + " |")
     # Losses: summed over rounds; failed runs counted.
-    row = ["", "lost msgs / closed subscribers / failed runs (sum)" if w != "idle" else "failed connections / failed runs (sum)"]
+    row = ["", "failed connections / failed runs (sum)" if w == "idle"
+           else "wrong echoes / closed connections / failed runs (sum)" if w.startswith("echo-")
+           else "lost msgs / closed subscribers / failed runs (sum)"]
     for s in servers:
         rs = [r for r in runs if r["workload"] == w and r["server"] == s]
         failed = sum(1 for r in rs if r["result"] is None)
         if w == "idle":
             row.append(f"{sum(r['result']['failed'] for r in rs if r['result'])} / {failed}")
+        elif w.startswith("echo-"):
+            row.append(f"{sum(r['result']['mismatched'] for r in rs if r['result'])} / "
+                       f"{sum(r['result']['closedConnections'] for r in rs if r['result'])} / {failed}")
         else:
             row.append(f"{sum(r['result']['lost'] for r in rs if r['result'])} / "
                        f"{sum(r['result']['closedSubscribers'] for r in rs if r['result'])} / {failed}")
