@@ -335,8 +335,13 @@ def test_terminate_user_connections_closes_every_tab_of_that_user(server):
 
 
 def test_native_and_pusher_clients_share_the_apps_channels(server):
-    s = server("--pusher-app", APP)
+    import urllib.request
+
+    token = "pusher-admin-token-0123456789"
+    s = server("--pusher-app", APP, "--admin-token", token)
     p = Client(s.port)
+    broadcasts = []
+    p.pusher.connection.bind("switchboard:broadcast", broadcasts.append)
     try:
         p.subscribe("news")
         with connect(s.url, open_timeout=TIMEOUT) as native:
@@ -358,6 +363,15 @@ def test_native_and_pusher_clients_share_the_apps_channels(server):
                 if reply["type"] == "error":
                     break
             assert reply["code"] == "forbidden"
+        # an operator's broadcast reaches Pusher clients as a connection-level event
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{s.port}/api/broadcast", data=json.dumps({"data": {"notice": "maintenance at 5"}}).encode(),
+            method="POST", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            assert json.loads(response.read())["reached"] == 1
+        wait_until(lambda: broadcasts, "the broadcast")
+        assert decoded(broadcasts[0]) == {"notice": "maintenance at 5"}
     finally:
         p.close()
 
