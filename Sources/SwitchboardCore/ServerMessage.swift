@@ -78,13 +78,15 @@ public enum ServerMessage {
             allocator, capacity: 64 + channel.utf8.count + data.readableBytes + from.utf8.count + (event?.utf8.count ?? 0) + (user?.utf8.count ?? 0)
         ) {
             buffer in
-            buffer.writeStaticString("{\"type\":\"message\",\"channel\":")
-            JSONText.writeString(channel, into: &buffer)
-            buffer.writeStaticString(",\"data\":")
+            // Channel names (native and Pusher alphabets) and senders (client ids, socket ids,
+            // `api`, `operator`) need no JSON escaping, so they are copied as they are.
+            buffer.writeStaticString("{\"type\":\"message\",\"channel\":\"")
+            buffer.writeString(channel)
+            buffer.writeStaticString("\",\"data\":")
             buffer.writeImmutableBuffer(data)
-            buffer.writeStaticString(",\"from\":")
-            JSONText.writeString(from, into: &buffer)
-            buffer.writeStaticString(",\"seq\":")
+            buffer.writeStaticString(",\"from\":\"")
+            buffer.writeString(from)
+            buffer.writeStaticString("\",\"seq\":")
             buffer.writeString(String(seq))
             if let event {
                 buffer.writeStaticString(",\"event\":")
