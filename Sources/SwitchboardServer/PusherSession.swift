@@ -73,7 +73,10 @@ extension Session {
         var member: PresenceMember?
         if kind == .presence {
             guard let channelData, let parsed = PresenceMember(channelData: channelData) else {
-                return refuse("AuthError", "presence channels need channel_data with a user_id", status: 400)
+                return refuse("AuthError", "presence channels need channel_data with a user_id of 1-128 bytes", status: 400)
+            }
+            guard (parsed.info?.count ?? 0) <= PresenceMember.maxInfoBytes else {
+                return refuse("LimitReached", "user_info is larger than \(PresenceMember.maxInfoBytes) bytes", status: 413)
             }
             member = parsed
         }

@@ -1,6 +1,7 @@
 """Presence in the native protocol: `{"type":"subscribe","presence":true}` joins with the user
 id (the JWT `sub`, or the client id without authentication), `{"type":"presence"}` lists
 members, and joins and leaves are pushed once per user, not per connection."""
+import contextlib
 import json
 
 import jwt
@@ -10,9 +11,9 @@ SECRET = "presence-secret-0123456789abcdef-01234"
 TIMEOUT = 30
 
 
-def client(server, user: str | None):
+def client(stack: contextlib.ExitStack, server, user: str | None):
     url = server.url if user is None else f"{server.url}?token={jwt.encode({'sub': user}, SECRET, algorithm='HS256')}"
-    ws = connect(url, open_timeout=TIMEOUT)  # closed by each test
+    ws = stack.enter_context(connect(url, open_timeout=TIMEOUT))
     welcome = json.loads(ws.recv(timeout=TIMEOUT))
     return ws, welcome
 
@@ -38,10 +39,10 @@ def members(ws, channel="room"):
 
 def test_joins_and_leaves_are_per_user(server):
     s = server("--auth-jwt-secret", SECRET)
-    watcher, _ = client(s, "watcher")
-    ann1, _ = client(s, "ann")
-    ann2, _ = client(s, "ann")
-    try:
+    with contextlib.ExitStack() as stack:
+        watcher, _ = client(stack, s, "watcher")
+        ann1, _ = client(stack, s, "ann")
+        ann2, _ = client(stack, s, "ann")
         join(watcher)
         join(ann1)
         assert until(watcher, lambda m: m["type"] == "join") == {"type": "join", "channel": "room", "user": "ann"}
@@ -53,24 +54,22 @@ def test_joins_and_leaves_are_per_user(server):
         assert until(watcher, lambda m: m["type"] in ("join", "leave")) == {"type": "leave", "channel": "room", "user": "ann"}
         assert members(watcher) == ["watcher"]
         # a plain subscriber sees presence changes but is not a member
-        plain, _ = client(s, "plain")
+        plain, _ = client(stack, s, "plain")
         plain.send(json.dumps({"type": "subscribe", "channel": "room"}))
         until(plain, lambda m: m["type"] == "subscribed")
         assert members(watcher) == ["watcher"]
-        bob, _ = client(s, "bob")
+        bob, _ = client(stack, s, "bob")
         join(bob)
         assert until(plain, lambda m: m["type"] == "join")["user"] == "bob"
         plain.close()
         bob.close()
-    finally:
-        watcher.close()
 
 
 def test_without_authentication_the_client_id_is_the_user(server):
     s = server()
-    first, welcome = client(s, None)
-    second, _ = client(s, None)
-    try:
+    with contextlib.ExitStack() as stack:
+        first, welcome = client(stack, s, None)
+        second, _ = client(stack, s, None)
         join(first)
         join(second)
         assert welcome["client"] in members(second)
@@ -78,6 +77,3 @@ def test_without_authentication_the_client_id_is_the_user(server):
         # unsubscribing leaves the presence too
         first.send(json.dumps({"type": "unsubscribe", "channel": "room"}))
         assert until(second, lambda m: m["type"] == "leave")["user"] == welcome["client"]
-    finally:
-        first.close()
-        second.close()

@@ -190,6 +190,11 @@ def test_bad_signatures_are_refused_and_the_connection_stays(server):
         joined = json.loads(ws.recv(timeout=TIMEOUT))
         assert joined["event"] == "pusher_internal:subscription_succeeded"
         assert json.loads(joined["data"])["presence"] == {"ids": ["7"], "hash": {"7": {"name": "Zoë"}}, "count": 1}
+        # user_info is sent to every new subscriber, so it is bounded (1 KB, as Pusher does)
+        big = json.dumps({"user_id": "8", "user_info": {"bio": "x" * 2000}})
+        ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "presence-s", "auth": auth(socket_id, "presence-s", big), "channel_data": big}}))
+        refused = json.loads(ws.recv(timeout=TIMEOUT))
+        assert refused["event"] == "pusher:subscription_error" and refused["data"]["status"] == 413
 
 
 def test_presence_members_are_per_user_not_per_connection(server):

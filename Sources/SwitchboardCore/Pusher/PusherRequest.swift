@@ -77,6 +77,10 @@ public struct PresenceMember: Equatable, Sendable {
     /// The exact bytes of `user_info`, if any.
     public var info: [UInt8]?
 
+    /// Largest `user_info` accepted, in bytes (Pusher's limit): every member's info is sent to
+    /// every new subscriber of the channel.
+    public static let maxInfoBytes = 1024
+
     public init(userID: String, info: [UInt8]?) {
         self.userID = userID
         self.info = info
