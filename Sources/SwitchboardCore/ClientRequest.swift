@@ -59,6 +59,8 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case overloaded = "overloaded"
         /// The client's token does not grant the channel (its `channels` claim).
         case forbidden = "forbidden"
+        /// The presence channel already holds its limit of users.
+        case presenceFull = "presence_full"
     }
 
     public var code: Code

@@ -127,12 +127,12 @@ public final class Hub: @unchecked Sendable {
 
     /// Adds one connection of `member` to the presence of `channel` and, when it is the user's
     /// first, announces the join to the channel (through its owner, so in order with its
-    /// messages). Returns nil when the channel already holds `limit` users.
-    func joinPresence(_ member: PresenceMember, channel: String, session: Session, limit: Int) -> [PresenceMember]? {
+    /// messages). Returns false when the channel already holds `limit` users.
+    func joinPresence(_ member: PresenceMember, channel: String, session: Session, limit: Int) -> Bool {
         let arrival = NIODeadline.now().uptimeNanoseconds
         return presence.withLockedValue { registry in
             switch registry.join(member, channel: channel, limit: limit) {
-            case .full: return nil
+            case .full: return false
             case .alreadyPresent: break
             case .joined:
                 // Sent under the lock, so a user's join and leave reach the owner in order.
@@ -141,7 +141,7 @@ public final class Hub: @unchecked Sendable {
                 owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
                 announceMember(added: true, userID: member.userID, channel: channel)
             }
-            return registry.members(of: channel)
+            return true
         }
     }
 

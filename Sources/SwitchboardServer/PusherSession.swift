@@ -87,12 +87,8 @@ extension Session {
         guard let member else {
             return push(PusherFrame.subscriptionSucceeded(channel: channel, members: nil, allocator: allocator))
         }
-        if presenceUsers[hubChannel] == nil {
-            guard shard.hub.joinPresence(member, channel: hubChannel, session: self, limit: app.maxPresenceMembers) != nil else {
-                _ = removeSubscription(hubChannel)
-                return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
-            }
-            presenceUsers[hubChannel] = member.userID
+        guard becomePresent(member, in: hubChannel, limit: app.maxPresenceMembers) else {
+            return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
         }
         push(PusherFrame.subscriptionSucceeded(channel: channel, members: shard.hub.presentMembers(of: hubChannel), allocator: allocator))
     }

@@ -343,15 +343,12 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                     .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
-            if presence && presenceUsers[channel] == nil {
+            if presence {
                 let member = PresenceMember(userID: identity.user ?? self.id, info: nil)
-                guard shard.hub.joinPresence(member, channel: channel, session: self, limit: shard.configuration.maxPresenceMembers) != nil else {
-                    _ = removeSubscription(channel)
-                    let error = ProtocolError(
-                        .tooManyChannels, "\"\(channel)\" already has \(shard.configuration.maxPresenceMembers) members present")
+                guard becomePresent(member, in: channel, limit: shard.configuration.maxPresenceMembers) else {
+                    let error = ProtocolError(.presenceFull, "\"\(channel)\" already has \(shard.configuration.maxPresenceMembers) users present")
                     return reply(ServerMessage.error(error, id: id, allocator: allocator))
                 }
-                presenceUsers[channel] = member.userID
             }
             reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
         case .unsubscribe(let channel):
@@ -386,6 +383,18 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         guard channels.count < shard.configuration.maxChannelsPerClient else { return false }
         channels.append(channel)
         shard.subscribe(self, to: channel)
+        return true
+    }
+
+    /// Makes this subscribed client present in `channel` as `member`, once; false when the
+    /// channel already holds `limit` users, in which case the subscription is undone.
+    func becomePresent(_ member: PresenceMember, in channel: String, limit: Int) -> Bool {
+        guard presenceUsers[channel] == nil else { return true }
+        guard shard.hub.joinPresence(member, channel: channel, session: self, limit: limit) else {
+            _ = removeSubscription(channel)
+            return false
+        }
+        presenceUsers[channel] = member.userID
         return true
     }
 

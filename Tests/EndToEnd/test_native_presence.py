@@ -77,3 +77,21 @@ def test_without_authentication_the_client_id_is_the_user(server):
         # unsubscribing leaves the presence too
         first.send(json.dumps({"type": "unsubscribe", "channel": "room"}))
         assert until(second, lambda m: m["type"] == "leave")["user"] == welcome["client"]
+
+
+def test_a_full_presence_channel_refuses_and_undoes_the_subscription(server):
+    s = server("--auth-jwt-secret", SECRET, "--max-presence-members", "1")
+    with contextlib.ExitStack() as stack:
+        first, _ = client(stack, s, "first")
+        second, _ = client(stack, s, "second")
+        join(first)
+        second.send(json.dumps({"type": "subscribe", "channel": "room", "presence": True, "id": 2}))
+        refusal = until(second, lambda m: m.get("id") == 2)
+        assert refusal["type"] == "error" and refusal["code"] == "presence_full"
+        # the refused client is not subscribed: unsubscribing says so
+        second.send(json.dumps({"type": "unsubscribe", "channel": "room", "id": 3}))
+        assert until(second, lambda m: m.get("id") == 3)["code"] == "not_subscribed"
+        # the same user on another connection is not a new user: admitted
+        again, _ = client(stack, s, "first")
+        join(again)
+        assert members(again) == ["first"]

@@ -505,6 +505,7 @@ struct ProtocolErrorTests {
             .rateLimited: "rate_limited",
             .overloaded: "overloaded",
             .forbidden: "forbidden",
+            .presenceFull: "presence_full",
         ]
         #expect(ProtocolError.Code.allCases.count == slugs.count)
         for code in ProtocolError.Code.allCases {
