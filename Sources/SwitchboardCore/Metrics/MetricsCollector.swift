@@ -282,12 +282,14 @@ public actor MetricsCollector {
 struct RateTracker {
     private var previous: [String: Int] = [:]
 
+    /// The rates since the last update; keys whose total did not move are left out (their rate
+    /// is 0), so thousands of idle clients cost no rate entries.
     mutating func update(_ totals: [String: Int], elapsed: Double?) -> [String: Double] {
         defer { previous = totals }
         guard let elapsed else { return [:] }
         var rates: [String: Double] = [:]
         for (key, value) in totals {
-            if let before = previous[key] { rates[key] = Double(value - before) / elapsed }
+            if let before = previous[key], value != before { rates[key] = Double(value - before) / elapsed }
         }
         return rates
     }
