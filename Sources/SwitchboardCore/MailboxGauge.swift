@@ -4,7 +4,7 @@ import Synchronization
 /// from any thread while the owning actor keeps running.
 ///
 /// The owner keeps its own plain counters on the hot path and calls ``publish(_:)`` once per
-/// batch (for a session: once per flush), so instrumentation costs a few relaxed stores per
+/// batch (for a hub shard: once per drained batch), so instrumentation costs a few relaxed stores per
 /// batch rather than a lock or an atomic read-modify-write per message.
 public final class MailboxGauge: Sendable {
     /// Who owns the mailbox, e.g. `session` or `hub-shard`.

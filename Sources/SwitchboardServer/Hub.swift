@@ -23,8 +23,6 @@ public final class Hub: @unchecked Sendable {
     /// Places taken by accepted WebSocket handshakes whose channels are still open.
     private let places = Atomic<Int>(0)
     private let startedAt = ContinuousClock.now
-    /// Which shard each connected client lives on (changes only on connect and disconnect).
-    private let directory = NIOLockedValueBox<[String: HubShard]>([:])
     /// Where lifecycle events go: the metrics collector's mailbox.
     let events: EventMailbox?
     /// Mailboxes of actors outside the shards (admin streams), for the actors pane.
@@ -210,14 +208,6 @@ public final class Hub: @unchecked Sendable {
         )
     }
 
-    func didConnect(_ id: String, shard: HubShard) {
-        directory.withLockedValue { $0[id] = shard }
-    }
-
-    func didDisconnect(_ id: String) {
-        directory.withLockedValue { _ = $0.removeValue(forKey: id) }
-    }
-
     /// Lists another actor's mailbox among the hub's actors until ``unregister(_:)``.
     func register(_ gauge: MailboxGauge) {
         otherGauges.withLockedValue { $0[ObjectIdentifier(gauge)] = gauge }
@@ -279,7 +269,7 @@ public final class Hub: @unchecked Sendable {
     public func sessionMailboxes() async -> [String: MailboxCounts] {
         var result: [String: MailboxCounts] = [:]
         for shard in shards {
-            let part = (try? await shard.eventLoop.submit { shard.allSessions.map { ($0.id, $0.gauge.read()) } }.get()) ?? []
+            let part = (try? await shard.eventLoop.submit { shard.allSessions.map { ($0.id, $0.mailboxCounts) } }.get()) ?? []
             for (id, counts) in part { result[id] = counts }
         }
         return result
@@ -289,8 +279,12 @@ public final class Hub: @unchecked Sendable {
 
     /// Closes one client with `code` (4000 "kicked" by default). False if there is no such client.
     public func kick(_ id: String, reason: String, code: CloseCode = .kicked) async -> Bool {
-        guard let shard = directory.withLockedValue({ $0[id] }) else { return false }
-        return (try? await shard.eventLoop.submit { shard.kick(id, code: code, reason: reason) }.get()) ?? false
+        // Asks every shard rather than keeping a client → shard map: kicks are rare, and the
+        // map cost a lock per connect and ~50 bytes per connection.
+        for shard in shards where (try? await shard.eventLoop.submit { shard.kick(id, code: code, reason: reason) }.get()) == true {
+            return true
+        }
+        return false
     }
 
     /// Closes every client, or every subscriber of `channel`; returns how many were closed.

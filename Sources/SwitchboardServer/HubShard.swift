@@ -102,7 +102,6 @@ final class HubShard: @unchecked Sendable {
         sessions[session.id] = session
         sessionCount.store(sessions.count, ordering: .relaxed)
         traffic.connects += 1
-        hub.didConnect(session.id, shard: self)
         logger.info("client connected", metadata: ["client": "\(session.id)", "remote": "\(session.remoteAddress)"])
         report(
             .connect, client: session.id, detail: session.userAgent.isEmpty ? session.remoteAddress : "\(session.remoteAddress) \(session.userAgent)")
@@ -114,7 +113,6 @@ final class HubShard: @unchecked Sendable {
         guard sessions.removeValue(forKey: session.id) != nil else { return }
         sessionCount.store(sessions.count, ordering: .relaxed)
         traffic.disconnects += 1
-        hub.didDisconnect(session.id)
         report(
             .disconnect,
             client: session.id,

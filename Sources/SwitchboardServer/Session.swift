@@ -1,3 +1,4 @@
+import DequeModule
 import NIOCore
 import NIOWebSocket
 import SwitchboardCore
@@ -14,7 +15,7 @@ import SwitchboardCore
 /// Every method runs on the event loop; the type is `@unchecked Sendable` only so that shard
 /// messages can carry a reference across loops to the loop that owns it.
 final class Session: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = WebSocketFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// What the client speaks.
@@ -60,8 +61,6 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     let userAgent: String
     /// Wall-clock time of the upgrade, seconds since 1970.
     let connectedAt: Double
-    /// The outbound mailbox's published figures.
-    let gauge: MailboxGauge
     /// Channels this client is subscribed to (at most `maxChannelsPerClient`, so a small array).
     private(set) var channels: [String] = []
     /// The user this client is present as, per presence channel it joined.
@@ -78,7 +77,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var context: ChannelHandlerContext?
     private var state = State.open
     private var writable = true
-    private var outbox = CircularBuffer<ByteBuffer>(initialCapacity: 2)
+    /// Frames waiting for the socket to become writable (empty, and unallocated, while the
+    /// client keeps up).
+    private var outbox = Deque<ByteBuffer>()
     private var outboxBytes = 0
     private var counts = MailboxCounts()
     private var pendingCloseFrame: ByteBuffer?
@@ -89,9 +90,15 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Bytes of the text message being reassembled already known to be complete, valid UTF-8.
     private var fragmentsValidated = 0
     private var bucket: TokenBucket
+    /// Splits the client's bytes into frames, with this client's message limit.
+    private let parser: FrameParser
+    /// The start of a frame whose remaining bytes have not arrived yet.
+    private var unparsed: ByteBuffer?
+    /// Set once the byte stream broke the framing rules: nothing after that point is parsed.
+    private var inputBroken = false
     /// Replies in request order: a slot per reply not yet sent because an earlier one (the ack
     /// of a publish handled on another loop) is still on its way. `nil` marks a pending ack.
-    private var replySlots = CircularBuffer<ByteBuffer?>(initialCapacity: 1)
+    private var replySlots = Deque<ByteBuffer?>()
     private var firstSlotTicket: UInt64 = 0
     /// Set while the session sits in the shard's list of sessions to flush this tick.
     var flushScheduled = false
@@ -108,10 +115,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         self.identity = identity
         self.deflate = deflate
         self.messageLimit = Self.messageLimit(on: route, configuration: configuration)
+        self.parser = FrameParser(maxPayload: messageLimit)
         self.remoteAddress = remoteAddress
         self.userAgent = userAgent
         self.connectedAt = WallClock.now()
-        self.gauge = MailboxGauge(kind: "session", name: id, capacity: configuration.outboundQueueFrames)
         let now = NIODeadline.now().uptimeNanoseconds
         self.lastInbound = now
         self.bucket = TokenBucket(rate: configuration.publishRate, burst: configuration.publishBurst, now: now)
@@ -174,22 +181,44 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case FrameParser.Violation.tooLarge:
-            fail(.messageTooBig, "message larger than \(messageLimit) bytes")
-        case FrameParser.Violation.malformed(let reason):
-            fail(.protocolError, reason)
-        default:
-            if closeCode == nil {
-                closeCode = 1006
-                closeReason = "\(error)"
-            }
-            context.close(promise: nil)
+        if closeCode == nil {
+            closeCode = 1006
+            closeReason = "\(error)"
         }
+        context.close(promise: nil)
     }
 
+    /// Takes the client's bytes and handles every complete frame in them; the session parses
+    /// them itself rather than behind a decoder handler, which would cost each connection its
+    /// own handler, context and buffer state.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        guard !inputBroken else {
+            // The framing is lost, so the peer's close frame could never be found: the close
+            // frame we sent is all the closing handshake there will be.
+            return context.close(promise: nil)
+        }
+        var bytes = unwrapInboundIn(data)
+        if var earlier = unparsed {
+            unparsed = nil
+            earlier.writeBuffer(&bytes)
+            bytes = earlier
+        }
+        do {
+            while state != .closed, let frame = try parser.next(from: &bytes) {
+                handleFrame(WebSocketFrame(frame), context: context)
+            }
+        } catch {
+            inputBroken = true
+            switch error {
+            case .tooLarge: fail(.messageTooBig, "message larger than \(messageLimit) bytes")
+            case .malformed(let reason): fail(.protocolError, reason)
+            }
+            return
+        }
+        if bytes.readableBytes > 0 && state != .closed { unparsed = bytes }
+    }
+
+    private func handleFrame(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         lastInbound = NIODeadline.now().uptimeNanoseconds
         switch state {
         case .open: break
@@ -427,7 +456,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Fills a reserved place and sends every reply that is now unblocked.
     func fillReply(ticket: UInt64, with frame: ByteBuffer) {
         guard ticket >= firstSlotTicket, ticket - firstSlotTicket < UInt64(replySlots.count) else { return }
-        replySlots[offset: Int(ticket - firstSlotTicket)] = frame
+        replySlots[Int(ticket - firstSlotTicket)] = frame
         while let first = replySlots.first, let ready = first {
             replySlots.removeFirst()
             firstSlotTicket += 1
@@ -498,14 +527,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         shard.scheduleFlush(self)
     }
 
-    /// Flushes everything written this tick in one go and publishes the mailbox figures.
-    /// Called by the shard once per tick.
+    /// Flushes everything written this tick in one go. Called by the shard once per tick.
     func flush() {
         flushScheduled = false
         context?.flush()
-        counts.depth = outbox.count
-        counts.queuedBytes = outboxBytes
-        gauge.publish(counts)
     }
 
     /// The Pusher connection's state, when the client speaks Pusher.
@@ -532,16 +557,22 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Whether the session still takes messages (not closing).
     var isOpen: Bool { state == .open }
 
-    /// This client as operators see it. Loop only.
-    func row(monotonicNow: UInt64, wallNow: Double) -> ClientRow {
+    /// The outbound mailbox's figures now. Loop only: sessions are read where they live, so the
+    /// hot path keeps plain counters and publishes nothing.
+    var mailboxCounts: MailboxCounts {
         var mailbox = counts
         mailbox.depth = outbox.count
         mailbox.queuedBytes = outboxBytes
-        return ClientRow(
+        return mailbox
+    }
+
+    /// This client as operators see it. Loop only.
+    func row(monotonicNow: UInt64, wallNow: Double) -> ClientRow {
+        ClientRow(
             id: id, remoteAddress: remoteAddress, userAgent: userAgent, connectedAt: connectedAt,
             lastActivity: wallNow - Double(monotonicNow &- lastInbound) / 1e9, channels: channels,
             messagesIn: messagesIn, messagesOut: messagesOut, bytesIn: bytesIn, bytesOut: bytesOut, rate: 0,
-            mailbox: mailbox, mailboxCapacity: shard.configuration.outboundQueueFrames,
+            mailbox: mailboxCounts, mailboxCapacity: shard.configuration.outboundQueueFrames,
             pusherApp: pusher?.app.id, socketID: pusher?.socketID, user: shownUser
         )
     }
@@ -661,9 +692,6 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         state = .closed
         outbox.removeAll()
         outboxBytes = 0
-        counts.depth = 0
-        counts.queuedBytes = 0
-        gauge.publish(counts)
         shard.unregister(self)
     }
 }

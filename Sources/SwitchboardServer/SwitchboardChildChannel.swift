@@ -154,7 +154,8 @@ struct WebSocketEndpoints: Sendable {
 /// Upgrades a valid WebSocket handshake on a session path to a ``Session``.
 ///
 /// NIO's own WebSocket upgrader always installs its frame encoder, and its handshake refusals are
-/// silent; this one installs only the frame decoder (sessions write finished frame bytes) and
+/// silent; this one installs only the session, which parses frames itself and writes finished
+/// frame bytes (admin streams get ``ClientFrameDecoder``), and
 /// lets every refused handshake fall through to HTTP, where ``HTTPRoutes`` answers it with a
 /// status that says why (426, 400, 503).
 struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
@@ -257,8 +258,6 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                     let version = QueryString.value(of: "protocol", inURI: upgradeRequest.uri)
                     route = hub.pusherRoute(key: key, protocolVersion: version, channel: channel)
                 }
-                let limit = Session.messageLimit(on: route, configuration: hub.configuration)
-                try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: limit)))
                 try pipeline.addHandler(
                     hub.makeSession(
                         for: channel, route: route, identity: identity.value, deflate: deflate.value,
