@@ -82,6 +82,32 @@ struct ProtocolTests {
         }
     }
 
+    /// Small frames of a tick are coalesced into one write per client, larger ones are written
+    /// as they are: a burst mixing both must arrive byte for byte and in order.
+    @Test func aBurstOfSmallAndLargeMessagesArrivesIntactAndInOrder() async throws {
+        try await TestServer.with { server in
+            let subscriber = try await TestClient.connect(server.url)
+            _ = try await subscriber.next()
+            try await subscriber.send(#"{"type":"subscribe","channel":"mixed","id":1}"#)
+            #expect(try await subscriber.next() == #"{"type":"subscribed","channel":"mixed","id":1}"#)
+            let publisher = try await TestClient.connect(server.url)
+            _ = try await publisher.next()
+            // 10 B, 600 B (over the coalescing limit), 20 KB (over a tick's coalesced bytes)
+            let paddings = [10, 600, 10, 10, 20_000, 10]
+            let messageCount = 240
+            func data(_ n: Int) -> String { #"{"n":\#(n),"pad":"\#(String(repeating: "x", count: paddings[n % paddings.count]))"}"# }
+            for n in 1...messageCount {
+                try await publisher.send(#"{"type":"publish","channel":"mixed","data":\#(data(n))}"#)
+            }
+            for n in 1...messageCount {
+                let message = try #require(try await subscriber.next())
+                #expect(message.hasPrefix(#"{"type":"message","channel":"mixed","data":\#(data(n)),"#), "message \(n)")
+                #expect(message.hasSuffix(#","seq":\#(n)}"#), "message \(n)")
+            }
+            for client in [subscriber, publisher] { try await client.close() }
+        }
+    }
+
     @Test func senderReceivesItsOwnMessageOnlyWhenSubscribed() async throws {
         try await TestServer.with { server in
             let client = try await TestClient.connect(server.url)
