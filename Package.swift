@@ -116,7 +116,10 @@ let package = Package(
             name: "SwitchboardMicrobenchmarks",
             dependencies: [
                 "SwitchboardCore",
+                "SwitchboardServer",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Benchmark", package: "swift-benchmark"),
             ],
             swiftSettings: swiftSettings

@@ -197,6 +197,16 @@ public final class Hub: @unchecked Sendable {
         return nil
     }
 
+    /// Serves `channel` as a native-protocol client whose WebSocket handshake has just
+    /// completed: no HTTP, no socket, the same session as a real client gets. For driving the hub
+    /// in-process (the microbenchmarks run sessions on `EmbeddedChannel`s). Runs on the channel's
+    /// loop, which must be one of the hub's.
+    package func attachNativeClient(to channel: any Channel) throws {
+        try channel.pipeline.syncOperations.addHandler(
+            makeSession(for: channel, route: .hub, identity: .anonymous, deflate: nil, userAgent: "")
+        )
+    }
+
     /// Adds a session for a freshly upgraded channel. Runs on the channel's loop.
     func makeSession(for channel: any Channel, route: Session.Route, identity: ClientIdentity, deflate: DeflateParameters?, userAgent: String)
         -> Session
