@@ -47,6 +47,8 @@ final class HubShard: @unchecked Sendable {
     private var pusherSubscribers: [String: Subscribers] = [:]
     private var sequences: [String: UInt64] = [:]
     private var flushQueue: [Session] = []
+    /// This tick's frames per channel with several local native subscribers; sealed at the flush.
+    private var tickBatches: [String: TickBatch] = [:]
     /// Arrival times of publishes fanned out this tick; recorded as latencies at the flush.
     private var publishArrivals: [UInt64] = []
     private var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
@@ -251,6 +253,10 @@ final class HubShard: @unchecked Sendable {
                     session.push(frame)
                     reached += 1
                 }
+            } else if entry.sessions.count > 1 && frame.readableBytes <= TickBatch.frameLimit {
+                let (batch, range) = addToTickBatch(frame, channel: publication.channel)
+                for session in entry.sessions { session.push(frame, batch: batch, range: range) }
+                reached = entry.sessions.count
             } else {
                 for session in entry.sessions { session.push(frame) }
                 reached = entry.sessions.count
@@ -267,6 +273,18 @@ final class HubShard: @unchecked Sendable {
         traffic.deliveries += reached
         publishArrivals.append(receivedAt)
         return reached
+    }
+
+    /// Appends a frame to the channel's batch for this tick (a new one when there is none or it
+    /// is full) and returns the batch and where the frame lies in it.
+    private func addToTickBatch(_ frame: ByteBuffer, channel: String) -> (TickBatch, Range<Int>) {
+        if let batch = tickBatches[channel], batch.hasRoom(for: frame) {
+            return (batch, batch.append(frame))
+        }
+        tickBatches[channel]?.seal()
+        let batch = TickBatch(allocator: hub.allocator)
+        tickBatches[channel] = batch
+        return (batch, batch.append(frame))
     }
 
     /// Local subscribers of `channel`. Loop only.
@@ -336,6 +354,9 @@ final class HubShard: @unchecked Sendable {
         // A flush can make a session writable again and queue it anew, so take the list first.
         var batch: [Session] = []
         swap(&batch, &flushQueue)
+        // The tick's frames are complete: from here on the sessions write slices of them.
+        for tickBatch in tickBatches.values { tickBatch.seal() }
+        tickBatches.removeAll(keepingCapacity: true)
         for session in batch { session.flush() }
         if !publishArrivals.isEmpty {
             let now = NIODeadline.now().uptimeNanoseconds

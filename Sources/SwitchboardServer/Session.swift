@@ -53,6 +53,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case none
         /// One frame, shared with the other subscribers: written as it is, uncopied.
         case single(ByteBuffer)
+        /// Consecutive frames of a channel's tick batch: written as one slice of the batch's
+        /// shared bytes once the shard seals it at the flush.
+        case run(TickBatch, Range<Int>)
         /// Several frames, copied into a buffer of this client's own.
         case own(ByteBuffer)
     }
@@ -488,11 +491,19 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     // MARK: - Outbound mailbox
 
     /// Queues a frame for the client (a fan-out delivery or a reply). Called on the loop.
-    func push(_ frame: ByteBuffer) {
+    ///
+    /// A fan-out delivery to a channel with several subscribers also says where the frame lies
+    /// in the channel's ``TickBatch``, so that consecutive deliveries can be written as one
+    /// slice of shared bytes.
+    func push(_ frame: ByteBuffer, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
         guard state == .open, let context else { return }
         counts.enqueued += 1
         if outbox.isEmpty && writable {
-            send(frame, context: context)
+            if let batch {
+                sendBatched(frame, at: range, of: batch, context: context)
+            } else {
+                send(frame, context: context)
+            }
             counts.dequeued += 1
             messagesOut += 1
             bytesOut += frame.readableBytes
@@ -559,12 +570,36 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             own.writeImmutableBuffer(first)
             own.writeImmutableBuffer(frame)
             coalesced = .own(own)
+        case .run(let batch, let run):
+            var own = context.channel.allocator.buffer(capacity: max(Self.coalescedInitialCapacity, run.count + frame.readableBytes))
+            batch.copy(run, into: &own)
+            own.writeImmutableBuffer(frame)
+            coalesced = .own(own)
         case .own(var own):
             coalesced = .none  // keeps `own` uniquely referenced while it grows
             own.writeImmutableBuffer(frame)
             coalesced = .own(own)
         }
         if case .own(let own) = coalesced, own.readableBytes >= Self.coalescedBytesLimit { handOverCoalesced(context) }
+    }
+
+    /// Hands over a small fan-out frame that also lies at `range` in `batch`: it extends the
+    /// run of the batch's frames this client already has (nothing copied), or starts one, or,
+    /// when other frames came in between, joins them like any other frame.
+    private func sendBatched(_ frame: ByteBuffer, at range: Range<Int>, of batch: TickBatch, context: ChannelHandlerContext) {
+        switch coalesced {
+        case .none:
+            coalesced = .run(batch, range)
+        case .run(let current, let run) where current === batch && run.upperBound == range.lowerBound:
+            coalesced = .run(batch, run.lowerBound..<range.upperBound)
+        case .run(let current, _) where current.isSealed:
+            // The channel's batch filled up and a new one began: the finished run goes out as
+            // a slice, and a new run starts.
+            handOverCoalesced(context)
+            coalesced = .run(batch, range)
+        default:
+            send(frame, context: context)
+        }
     }
 
     /// Writes the frames coalesced so far to the channel.
@@ -574,6 +609,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case .single(let bytes), .own(let bytes):
             coalesced = .none
             context.write(wrapOutboundOut(bytes), promise: nil)
+        case .run(let batch, let run):
+            coalesced = .none
+            context.write(wrapOutboundOut(batch.frames(in: run, allocator: context.channel.allocator)), promise: nil)
         }
     }
 
