@@ -34,31 +34,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         indirect case pusherRefused(CloseCode, String)
     }
 
-    /// Frames up to this size are coalesced per tick; larger ones are written as they are
-    /// (measured: copying 1 KB frames into per-client buffers cost more than the writes saved,
-    /// and larger frames are shared by every subscriber only while they are not copied).
-    static let coalescedFrameLimit = 256
-    /// Room for the frames of one tick, allocated when a second small frame arrives.
-    static let coalescedInitialCapacity = 4096
-    /// A tick's coalesced frames are written once they reach this size, so the channel's
-    /// writability (and with it the slow-consumer policy) sees them in time.
-    static let coalescedBytesLimit = 16 * 1024
-
     /// Largest message on the echo route, whatever `--max-message-size` says (Autobahn's
     /// cases send 16 MiB).
     static let echoMessageLimit = 16 * 1024 * 1024
-
-    /// The small frames of this tick not yet written to the channel.
-    private enum Coalesced {
-        case none
-        /// One frame, shared with the other subscribers: written as it is, uncopied.
-        case single(ByteBuffer)
-        /// Consecutive frames of a channel's tick batch: written as one slice of the batch's
-        /// shared bytes once the shard seals it at the flush.
-        case run(TickBatch, Range<Int>)
-        /// Several frames, copied into a buffer of this client's own.
-        case own(ByteBuffer)
-    }
 
     private enum State {
         case open
@@ -90,6 +68,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Monotonic time of the last frame received, for the heartbeat.
     private(set) var lastInbound: UInt64
+    /// When the heartbeat pinged this client, silent since; nil once anything arrives.
+    var unansweredPingSince: UInt64?
     /// Traffic totals, read on this loop when the metrics collector samples the shard.
     private(set) var messagesIn = 0
     private(set) var bytesIn = 0
@@ -105,8 +85,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private var outboxBytes = 0
     private var counts = MailboxCounts()
     private var pendingCloseFrame: ByteBuffer?
-    /// Small frames handed over this tick, for one write at the flush.
-    private var coalesced = Coalesced.none
+    /// This tick's frames on their way to the channel, joined for one write at the flush.
+    private var coalescer = FrameCoalescer()
     private var fragments: ByteBuffer?
     private var fragmentsAreText = true
     /// Whether the message being reassembled is compressed (RSV1 on its first frame).
@@ -244,6 +224,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     private func handleFrame(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
         lastInbound = NIODeadline.now().uptimeNanoseconds
+        unansweredPingSince = nil
         switch state {
         case .open: break
         case .closing:
@@ -499,11 +480,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         guard state == .open, let context else { return }
         counts.enqueued += 1
         if outbox.isEmpty && writable {
-            if let batch {
-                sendBatched(frame, at: range, of: batch, context: context)
-            } else {
-                send(frame, context: context)
-            }
+            send(frame, batch: batch, range: range, context: context)
             counts.dequeued += 1
             messagesOut += 1
             bytesOut += frame.readableBytes
@@ -553,66 +530,18 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         scheduleFlush()
     }
 
-    /// Hands a frame to the channel, after every frame handed over before it. Small frames are
-    /// copied into one buffer of the client's own and reach the channel together at the flush: a
-    /// client that gets thirty frames in a tick costs one pipeline write, not thirty.
-    private func send(_ frame: ByteBuffer, context: ChannelHandlerContext) {
-        guard frame.readableBytes <= Self.coalescedFrameLimit else {
-            handOverCoalesced(context)
-            context.write(wrapOutboundOut(frame), promise: nil)
-            return
-        }
-        switch coalesced {
-        case .none:
-            coalesced = .single(frame)
-        case .single(let first):
-            var own = context.channel.allocator.buffer(capacity: Self.coalescedInitialCapacity)
-            own.writeImmutableBuffer(first)
-            own.writeImmutableBuffer(frame)
-            coalesced = .own(own)
-        case .run(let batch, let run):
-            var own = context.channel.allocator.buffer(capacity: max(Self.coalescedInitialCapacity, run.count + frame.readableBytes))
-            batch.copy(run, into: &own)
-            own.writeImmutableBuffer(frame)
-            coalesced = .own(own)
-        case .own(var own):
-            coalesced = .none  // keeps `own` uniquely referenced while it grows
-            own.writeImmutableBuffer(frame)
-            coalesced = .own(own)
-        }
-        if case .own(let own) = coalesced, own.readableBytes >= Self.coalescedBytesLimit { handOverCoalesced(context) }
+    /// Hands a frame to the channel, after every frame handed over before it; the coalescer
+    /// decides what is written now and what waits for the flush. A fan-out frame also comes
+    /// with its place in the channel's ``TickBatch``.
+    private func send(_ frame: ByteBuffer, batch: TickBatch? = nil, range: Range<Int> = 0..<0, context: ChannelHandlerContext) {
+        let (first, then) = if let batch { coalescer.add(frame, at: range, of: batch) } else { coalescer.add(frame) }
+        if let first { context.write(wrapOutboundOut(first), promise: nil) }
+        if let then { context.write(wrapOutboundOut(then), promise: nil) }
     }
 
-    /// Hands over a small fan-out frame that also lies at `range` in `batch`: it extends the
-    /// run of the batch's frames this client already has (nothing copied), or starts one, or,
-    /// when other frames came in between, joins them like any other frame.
-    private func sendBatched(_ frame: ByteBuffer, at range: Range<Int>, of batch: TickBatch, context: ChannelHandlerContext) {
-        switch coalesced {
-        case .none:
-            coalesced = .run(batch, range)
-        case .run(let current, let run) where current === batch && run.upperBound == range.lowerBound:
-            coalesced = .run(batch, run.lowerBound..<range.upperBound)
-        case .run(let current, _) where current.isSealed:
-            // The channel's batch filled up and a new one began: the finished run goes out as
-            // a slice, and a new run starts.
-            handOverCoalesced(context)
-            coalesced = .run(batch, range)
-        default:
-            send(frame, context: context)
-        }
-    }
-
-    /// Writes the frames coalesced so far to the channel.
+    /// Writes the frames held back so far to the channel.
     private func handOverCoalesced(_ context: ChannelHandlerContext) {
-        switch coalesced {
-        case .none: return
-        case .single(let bytes), .own(let bytes):
-            coalesced = .none
-            context.write(wrapOutboundOut(bytes), promise: nil)
-        case .run(let batch, let run):
-            coalesced = .none
-            context.write(wrapOutboundOut(batch.frames(in: run, allocator: context.channel.allocator)), promise: nil)
-        }
+        if let bytes = coalescer.take() { context.write(wrapOutboundOut(bytes), promise: nil) }
     }
 
     private func scheduleFlush() {
@@ -790,7 +719,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         state = .closed
         outbox.removeAll()
         outboxBytes = 0
-        coalesced = .none
+        coalescer.discard()
         shard.unregister(self)
     }
 }

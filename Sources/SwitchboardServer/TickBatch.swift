@@ -14,7 +14,8 @@ final class TickBatch {
     /// Frames up to this size are batched; larger ones go to each subscriber as they are.
     static let frameLimit = 4 * 1024
 
-    private(set) var bytes: ByteBuffer
+    private var bytes: ByteBuffer
+    /// Whether the batch takes no more frames (its bytes may be shared by slices).
     private(set) var isSealed = false
 
     init(allocator: ByteBufferAllocator) {
