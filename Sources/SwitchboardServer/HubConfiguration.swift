@@ -21,7 +21,7 @@ public struct HubConfiguration: Sendable {
     public var outboundQueueBytes = 1024 * 1024
     /// What a full outbound mailbox does.
     public var slowConsumerPolicy = SlowConsumerPolicy.close
-    /// WebSocket ping interval; a client silent for two intervals is closed with 1001.
+    /// WebSocket ping interval; a client still silent an interval after its ping is closed with 1001.
     public var heartbeatInterval = Duration.seconds(15)
     /// Most channels one client may be subscribed to.
     public var maxChannelsPerClient = 128

@@ -470,22 +470,24 @@ final class HubShard: @unchecked Sendable {
         }
     }
 
-    /// Pings the sessions silent for an interval (active ones need no ping); closes those silent
-    /// for two intervals with 1001.
+    /// Pings the sessions silent for an interval (active ones need no ping); closes with 1001
+    /// those that stayed silent for an interval after their ping. A client is always pinged
+    /// before it is closed, even when the loop was too busy to run the heartbeat on time.
     private func heartbeat() {
         let now = NIODeadline.now().uptimeNanoseconds
         let interval = UInt64(TimeAmount(configuration.heartbeatInterval).nanoseconds)
         let ping = WireFrame.make(.ping, payload: EmptyCollection<UInt8>(), allocator: hub.allocator)
-        for session in sessions.values {
-            let silence = now &- session.lastInbound
-            if silence >= 2 * interval {
+        for session in sessions.values where now &- session.lastInbound >= interval {
+            if let pinged = session.unansweredPingSince {
+                guard now &- pinged >= interval else { continue }
                 if session.speaksPusher {
                     session.close(.pusherPongTimeout, "Pong reply not received", discardQueued: true)
                 } else {
                     session.close(.goingAway, "heartbeat timeout", discardQueued: true)
                 }
-            } else if silence >= interval {
+            } else {
                 session.push(ping)
+                session.unansweredPingSince = now
             }
         }
     }

@@ -159,7 +159,7 @@ extension Setting {
             configuration.server.hub.slowConsumerPolicy = policy
         },
         .seconds(
-            "heartbeat", "WebSocket ping interval; a client silent for two intervals is closed with 1001 (default 15).",
+            "heartbeat", "WebSocket ping interval; a client still silent an interval after its ping is closed with 1001 (default 15).",
             \.server.hub.heartbeatInterval),
         .integer(
             "max-channels-per-client", "Most channels one client may subscribe to (default 128).", range: 1...100_000,
