@@ -94,6 +94,21 @@ let package = Package(
             dependencies: ["CNCursesW", "CNCursesShim", "ConsoleModel"],
             swiftSettings: swiftSettings
         ),
+        // The console's runtime: the controller that performs keys, the local and the remote
+        // (admin stream) sources, the theme library.
+        .target(
+            name: "ConsoleRuntime",
+            dependencies: [
+                "ConsoleModel",
+                "ConsoleTerminal",
+                "SwitchboardCore",
+                "SwitchboardServer",
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The one binary: argument parsing, configuration, wiring services together.
         .executableTarget(
             name: "switchboard",
@@ -102,6 +117,7 @@ let package = Package(
                 "SwitchboardServer",
                 "SwitchboardBench",
                 "ConsoleModel",
+                "ConsoleRuntime",
                 "ConsoleTerminal",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -145,6 +161,7 @@ let package = Package(
             dependencies: [
                 "SwitchboardCore",
                 "SwitchboardServer",
+                "ConsoleRuntime",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

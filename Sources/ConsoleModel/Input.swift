@@ -16,8 +16,22 @@ public enum Effect: Equatable, Sendable {
     case none
 }
 
-/// The close reason sent when the operator gives none.
-public let defaultKickReason = "kicked by operator"
+extension Effect {
+    /// The operator command this effect asks the hub for, if it is one: the same value whether
+    /// the console is local or attached, performed by the hub's one interpreter.
+    public var operatorCommand: OperatorCommand? {
+        switch self {
+        case .broadcast(let channel?, let text): .publish(channel: channel, data: Array(JSONText.quoted(text).utf8), from: "operator")
+        case .broadcast(nil, let text): .broadcast(data: Array(JSONText.quoted(text).utf8))
+        case .kick(let clientID, let reason): .kick(.client(clientID), reason: reason, reconnect: false)
+        case .kickAll(let reconnect): .kick(.all, reconnect: reconnect)
+        case .quit, .setTheme, .none: nil
+        }
+    }
+}
+
+/// The close reason of a kick when the operator gives none.
+private let defaultKickReason = OperatorCommand.defaultKickReason(reconnect: false)
 
 /// Every key the console understands, for the help overlay: (keys, what they do).
 public let keyBindings: [(keys: String, action: String)] = [

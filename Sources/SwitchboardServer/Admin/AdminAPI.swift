@@ -10,6 +10,7 @@ public enum AdminAPI {
     static let maxBodyBytes = 1 << 20
 
     static func register(on router: Router<BasicRequestContext>, hub: Hub, collector: MetricsCollector, access: AdminAccess, faultInjection: Bool) {
+        router.add(middleware: APIErrorMiddleware())
         let api = router.group("api").add(middleware: AdminAuthMiddleware(access: access))
 
         api.get("stats") { request, _ in
@@ -21,9 +22,7 @@ public enum AdminAPI {
         api.get("clients/:id") { _, context in
             let id = try context.parameters.require("id")
             let window = await collector.clients(ClientQuery(filter: "", limit: .max))
-            guard let row = window.rows.first(where: { $0.id == id }) else {
-                return HTTPRoutes.json(.notFound, HTTPRoutes.errorBody("not_found", "no client \(id)"))
-            }
+            guard let row = window.rows.first(where: { $0.id == id }) else { throw APIError(.notFound, code: "not_found", "no client \(id)") }
             return try encode(row)
         }
         api.get("channels") { _, _ in
@@ -39,49 +38,18 @@ public enum AdminAPI {
             return try encode(await collector.events(since: since, limit: limit))
         }
         api.post("publish") { request, _ in
-            let body = try await jsonBody(request)
-            guard let channel = body.string("channel"), ChannelName.isValid(channel) else {
-                return badRequest("invalid_channel", "\"channel\" must be 1-128 bytes of A-Z a-z 0-9 _ . : @ / -")
-            }
-            guard let data = body.raw("data") else { return badRequest("missing_data", "\"data\" (any JSON value) is required") }
-            let (seq, reached) = await hub.publish(channel: channel, data: ByteBuffer(bytes: data), from: "api")
-            return HTTPRoutes.json(.ok, "{\"channel\":\(JSONText.quoted(channel)),\"seq\":\(seq),\"reached\":\(reached)}")
+            try await perform(type: "publish", jsonBody(request), on: hub)
         }
         api.post("broadcast") { request, _ in
-            let body = try await jsonBody(request)
-            guard let data = body.raw("data") else { return badRequest("missing_data", "\"data\" (any JSON value) is required") }
-            if body.has("channel") {
-                guard let channel = body.string("channel"), ChannelName.isValid(channel) else {
-                    return badRequest("invalid_channel", "\"channel\" must be 1-128 bytes of A-Z a-z 0-9 _ . : @ / -")
-                }
-                let (seq, reached) = await hub.publish(channel: channel, data: ByteBuffer(bytes: data), from: "operator")
-                return HTTPRoutes.json(.ok, "{\"channel\":\(JSONText.quoted(channel)),\"seq\":\(seq),\"reached\":\(reached)}")
-            }
-            let reached = await hub.broadcast(data: ByteBuffer(bytes: data))
-            return HTTPRoutes.json(.ok, "{\"reached\":\(reached)}")
+            try await perform(type: "broadcast", jsonBody(request), on: hub)
         }
         api.post("clients/:id/kick") { request, context in
             let id = try context.parameters.require("id")
             let body = try await jsonBody(request, allowEmpty: true)
-            let reconnect = body.bool("reconnect") ?? false
-            let reason = body.string("reason") ?? (reconnect ? "reconnect" : "kicked by operator")
-            guard await hub.kick(id, reason: reason, code: reconnect ? .reconnect : .kicked) else {
-                return HTTPRoutes.json(.notFound, HTTPRoutes.errorBody("not_found", "no client \(id)"))
-            }
-            return HTTPRoutes.json(.ok, "{\"kicked\":1}")
+            return try await perform(.kick(.client(id), reason: body.string("reason"), reconnect: body.bool("reconnect") ?? false), on: hub)
         }
         api.post("kick") { request, _ in
-            let body = try await jsonBody(request)
-            let reconnect = body.bool("reconnect") ?? false
-            let code: CloseCode = reconnect ? .reconnect : .kicked
-            let reason = body.string("reason") ?? (reconnect ? "reconnect" : "kicked by operator")
-            if let channel = body.string("channel") {
-                return HTTPRoutes.json(.ok, "{\"kicked\":\(await hub.kickAll(channel: channel, reason: reason, code: code))}")
-            }
-            guard body.bool("all") == true else {
-                return badRequest("bad_request", "give {\"channel\":\"…\"} or {\"all\":true}, optionally with \"reconnect\":true")
-            }
-            return HTTPRoutes.json(.ok, "{\"kicked\":\(await hub.kickAll(reason: reason, code: code))}")
+            try await perform(type: "kick", jsonBody(request), on: hub)
         }
         if faultInjection {
             api.post("debug/fail") { _, _ in
@@ -91,12 +59,33 @@ public enum AdminAPI {
         }
     }
 
+    /// Reads an operator command of kind `type` from a request body (the admin stream's command
+    /// object without `type`) and performs it.
+    private static func perform(type: String, _ body: JSONObject, on hub: Hub) async throws -> Response {
+        let command: OperatorCommand
+        do {
+            command = try OperatorCommand(type: type, body, publishFrom: "api")
+        } catch {
+            throw APIError(error)
+        }
+        return try await perform(command, on: hub)
+    }
+
+    /// Performs `command` and answers its result as the body (`{"reached":…}`, `{"channel":…,
+    /// "seq":…,"reached":…}`, `{"kicked":…}`), or the failure as an ``APIError``.
+    private static func perform(_ command: OperatorCommand, on hub: Hub) async throws -> Response {
+        let result = await hub.perform(command)
+        if case .failed(let failure) = result { throw APIError(failure) }
+        return HTTPRoutes.json(.ok, "{" + result.jsonMembers + "}")
+    }
+
     static func clientQuery(_ request: Request) throws -> ClientQuery {
         let parameters = request.uri.queryParameters
         var query = ClientQuery()
         if let sort = parameters["sort"] {
             guard let key = ClientQuery.SortKey(rawValue: String(sort)) else {
-                throw HTTPError(.badRequest, message: "sort must be one of: " + ClientQuery.SortKey.allCases.map(\.rawValue).joined(separator: ", "))
+                throw APIError(
+                    .badRequest, code: "invalid_sort", "sort must be one of: " + ClientQuery.SortKey.allCases.map(\.rawValue).joined(separator: ", "))
             }
             query.sort = key
         }
@@ -110,7 +99,12 @@ public enum AdminAPI {
     }
 
     static func jsonBody(_ request: Request, allowEmpty: Bool = false) async throws -> JSONObject {
-        let buffer = try await request.body.collect(upTo: maxBodyBytes)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, code: "content_too_large", "the body is larger than \(maxBodyBytes / 1024) KiB")
+        }
         let bytes = Array(buffer.readableBytesView)
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) && allowEmpty {
             return try JSONObject(parsing: Array("{}".utf8))
@@ -118,12 +112,8 @@ public enum AdminAPI {
         do {
             return try JSONObject(parsing: bytes)
         } catch {
-            throw HTTPError(.badRequest, message: "the body must be a JSON object: \(error)")
+            throw APIError(.badRequest, code: "invalid_json", "the body must be a JSON object: \(error)")
         }
-    }
-
-    static func badRequest(_ code: String, _ message: String) -> Response {
-        HTTPRoutes.json(.badRequest, HTTPRoutes.errorBody(code, message))
     }
 
     public static let encoder: JSONEncoder = {
@@ -132,11 +122,6 @@ public enum AdminAPI {
         encoder.outputFormatting = [.sortedKeys]
         return encoder
     }()
-
-    /// A client query as the admin stream's `view` command expects it.
-    public static func encodeQuery(_ query: ClientQuery) throws -> String {
-        String(decoding: try JSONEncoder().encode(query), as: UTF8.self)
-    }
 
     static func encode(_ value: some Encodable) throws -> Response {
         let data = try encoder.encode(value)

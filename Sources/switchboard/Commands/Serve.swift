@@ -6,6 +6,7 @@ import UnixSignals
 import SwitchboardCore
 import SwitchboardServer
 import ConsoleModel
+import ConsoleRuntime
 import ConsoleTerminal
 
 /// `switchboard serve`: runs the hub until SIGINT or SIGTERM, then drains it.

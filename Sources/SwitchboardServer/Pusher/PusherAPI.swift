@@ -48,12 +48,6 @@ enum PusherAPI {
         router.post("/users/:user_id/terminate_connections", use: terminate)
     }
 
-    /// A request refused with a status and a message, answered as `{"error":"…"}`.
-    struct Refusal: Error {
-        var status: HTTPResponse.Status
-        var message: String
-    }
-
     /// Reads the body, checks the signature and that the key belongs to the app in the path,
     /// then runs `handler`.
     private static func signed(
@@ -65,24 +59,24 @@ enum PusherAPI {
             do {
                 body = try await request.body.collect(upTo: maxBodyBytes)
             } catch {
-                throw Refusal(status: .contentTooLarge, message: "request body larger than \(maxBodyBytes) bytes")
+                throw PusherAPIError(status: .contentTooLarge, message: "request body larger than \(maxBodyBytes) bytes")
             }
             let bytes = Array(body.readableBytesView)
             let auth = PusherRequestAuth(method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query, body: bytes)
             let app: PusherApp
             switch auth.verify(apps: { hub.apps.byKey[$0] }, now: Int(WallClock.now())) {
             case .success(let verified): app = verified
-            case .failure(let failure): throw Refusal(status: HTTPResponse.Status(code: failure.status), message: failure.message)
+            case .failure(let failure): throw PusherAPIError(status: HTTPResponse.Status(code: failure.status), message: failure.message)
             }
             if let id = context.parameters.get("app_id"), id != app.id {
-                throw Refusal(
+                throw PusherAPIError(
                     status: hub.apps.byID[id] == nil ? .notFound : .unauthorized, message: "auth_key \(app.key) does not belong to app \(id)")
             }
             return try await handler(app, auth, bytes)
-        } catch let refusal as Refusal {
-            return HTTPRoutes.json(refusal.status, "{\"error\":\(JSONText.quoted(refusal.message))}")
+        } catch let error as PusherAPIError {
+            return error.response
         } catch {
-            return HTTPRoutes.json(.badRequest, "{\"error\":\(JSONText.quoted("\(error)"))}")
+            return PusherAPIError(status: .badRequest, message: "\(error)").response
         }
     }
 
@@ -90,8 +84,8 @@ enum PusherAPI {
         HTTPRoutes.json(.ok, body)
     }
 
-    private static func bad(_ message: String) -> Refusal {
-        Refusal(status: .badRequest, message: message)
+    private static func bad(_ message: String) -> PusherAPIError {
+        PusherAPIError(status: .badRequest, message: message)
     }
 
     private static func name(_ context: BasicRequestContext) throws -> String {
@@ -149,7 +143,9 @@ enum PusherAPI {
             data = Array(try JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed]))
             size = data.count
         }
-        guard size <= app.maxEventBytes else { throw Refusal(status: .contentTooLarge, message: "event data larger than \(app.maxEventBytes) bytes") }
+        guard size <= app.maxEventBytes else {
+            throw PusherAPIError(status: .contentTooLarge, message: "event data larger than \(app.maxEventBytes) bytes")
+        }
         var socketID: String?
         if let value = object["socket_id"] {
             guard let text = value as? String, isSocketID(text) else { throw bad("\"socket_id\" must look like 123.456") }
@@ -167,7 +163,7 @@ enum PusherAPI {
         for channel in event.channels {
             let publication = Publication(
                 channel: app.hubChannel(channel), kind: .message(event: event.name, user: nil), data: event.data, from: "api", except: event.socketID)
-            if let refusal = hub.enqueue(publication) { throw Refusal(status: .serviceUnavailable, message: refusal) }
+            if let refusal = hub.enqueue(publication) { throw PusherAPIError(status: .serviceUnavailable, message: refusal) }
         }
     }
 

@@ -44,11 +44,10 @@ struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard access.authorizes(PresentedToken.find(authorization: request.headers[.authorization])) else {
-            return HTTPRoutes.json(
-                .unauthorized,
-                HTTPRoutes.errorBody("unauthorized", "missing or wrong admin token; send Authorization: Bearer <token>"),
-                extra: [.wwwAuthenticate: "Bearer realm=\"switchboard\""]
-            )
+            return APIError(
+                .unauthorized, code: "unauthorized", "missing or wrong admin token; send Authorization: Bearer <token>",
+                headers: [.wwwAuthenticate: "Bearer realm=\"switchboard\""]
+            ).response
         }
         return try await next(request, context)
     }

@@ -287,8 +287,33 @@ public final class Hub: @unchecked Sendable {
 
     // MARK: - Operator actions
 
-    /// Closes one client with `code` (4000 "kicked" by default). False if there is no such client.
-    public func kick(_ id: String, reason: String, code: CloseCode = .kicked) async -> Bool {
+    /// Carries out an operator command: the one interpreter behind the admin API, the admin
+    /// stream, the local and the attached console and the CLI verbs.
+    public func perform(_ command: OperatorCommand) async -> OperatorResult {
+        switch command {
+        case .broadcast(let data):
+            return .broadcast(reached: await broadcast(data: ByteBuffer(bytes: data)))
+        case .publish(let channel, let data, let from):
+            let publication = Publication(
+                channel: channel, kind: .message(event: nil, user: nil), data: ByteBuffer(bytes: data), from: from, except: nil)
+            let (seq, reached) = await publish(publication)
+            return .published(channel: channel, seq: seq, reached: reached)
+        case .kick(let target, let reason, let reconnect):
+            let code: CloseCode = reconnect ? .reconnect : .kicked
+            switch target {
+            case .client(let id):
+                guard await kick(id, reason: reason, code: code) else { return .failed(OperatorFailure(.notFound, "no client \(id)")) }
+                return .kicked(1)
+            case .channel(let channel):
+                return .kicked(await kickAll(channel: channel, reason: reason, code: code))
+            case .all:
+                return .kicked(await kickAll(reason: reason, code: code))
+            }
+        }
+    }
+
+    /// Closes one client with `code`. False if there is no such client.
+    private func kick(_ id: String, reason: String, code: CloseCode) async -> Bool {
         // Asks every shard rather than keeping a client → shard map: kicks are rare, and the
         // map cost a lock per connect and ~50 bytes per connection.
         for shard in shards where (try? await shard.eventLoop.submit { shard.kick(id, code: code, reason: reason) }.get()) == true {
@@ -298,7 +323,7 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Closes every client, or every subscriber of `channel`; returns how many were closed.
-    public func kickAll(channel: String? = nil, reason: String, code: CloseCode = .kicked) async -> Int {
+    private func kickAll(channel: String? = nil, reason: String, code: CloseCode) async -> Int {
         var kicked = 0
         for shard in shards {
             kicked += (try? await shard.eventLoop.submit { shard.kickAll(channel: channel, code: code, reason: reason) }.get()) ?? 0
@@ -309,7 +334,7 @@ public final class Hub: @unchecked Sendable {
     /// Sends `{"type":"broadcast","data":…,"from":"operator"}` to every native client and
     /// `{"event":"switchboard:broadcast","data":…}` to every Pusher client; returns how many.
     /// `data` must be one valid JSON value.
-    public func broadcast(data: ByteBuffer) async -> Int {
+    private func broadcast(data: ByteBuffer) async -> Int {
         let native = ServerMessage.broadcast(data: data, from: "operator", allocator: allocator)
         let pusher = PusherFrame.broadcast(data: data, allocator: allocator)
         var reached = 0
@@ -318,12 +343,6 @@ public final class Hub: @unchecked Sendable {
         }
         events?.send(HubEvent(time: WallClock.now(), kind: .broadcast, detail: "to all: \(reached) clients"))
         return reached
-    }
-
-    /// Publishes `data` to `channel` as a `message` from `from` (e.g. `api`, `operator`), as if a
-    /// client had; returns the sequence number and how many subscribers it reached.
-    public func publish(channel: String, data: ByteBuffer, from: String) async -> (seq: UInt64, reached: Int) {
-        await publish(Publication(channel: channel, kind: .message(event: nil, user: nil), data: data, from: from, except: nil))
     }
 
     /// Publishes one publication as if a client had; returns the sequence number and how many

@@ -105,7 +105,7 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     private func refuse(_ channel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ refusal: HandshakeRefusal) async {
-        let body = ByteBuffer(string: HTTPRoutes.errorBody(refusal.code, refusal.message))
+        let body = ByteBuffer(string: APIError(.badRequest, code: refusal.code, refusal.message).body)
         var headers: HTTPFields = [.contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close"]
         headers.append(contentsOf: refusal.extraHeaders)
         try? await channel.executeThenClose { _, outbound in

@@ -32,10 +32,10 @@ enum HTTPRoutes {
             return upgradeRequired("unsupported WebSocket version; this server speaks version 13")
         }
         if request.headers[.secWebSocketKey] == nil {
-            return json(.badRequest, errorBody("bad_handshake", "missing Sec-WebSocket-Key"))
+            return APIError(.badRequest, code: "bad_handshake", "missing Sec-WebSocket-Key").response
         }
         if let refusal = hub.admissionRefusal {
-            return json(.serviceUnavailable, errorBody("unavailable", refusal), extra: [.retryAfter: "1"])
+            return APIError(.serviceUnavailable, code: "unavailable", refusal, headers: [.retryAfter: "1"]).response
         }
         // A valid upgrade that arrived after another request on a keep-alive connection:
         // NIO upgrades only a connection's first request, so ask for a fresh connection.
@@ -43,11 +43,7 @@ enum HTTPRoutes {
     }
 
     private static func upgradeRequired(_ message: String) -> Response {
-        json(.upgradeRequired, errorBody("upgrade_required", message), extra: [.secWebSocketVersion: "13", .upgrade: "websocket"])
-    }
-
-    static func errorBody(_ code: String, _ message: String) -> String {
-        "{\"error\":{\"code\":\"\(code)\",\"message\":\(JSONText.quoted(message))}}"
+        APIError(.upgradeRequired, code: "upgrade_required", message, headers: [.secWebSocketVersion: "13", .upgrade: "websocket"]).response
     }
 
     static func json(_ status: HTTPResponse.Status, _ body: String, extra: HTTPFields = [:]) -> Response {

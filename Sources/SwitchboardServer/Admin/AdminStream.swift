@@ -196,56 +196,44 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
     // MARK: - Commands
 
     private func perform(_ bytes: [UInt8]) async {
-        let command: JSONObject
+        let object: JSONObject
         do {
-            command = try JSONObject(parsing: bytes)
+            object = try JSONObject(parsing: bytes)
         } catch {
             return reply(id: nil, ok: false, fields: "\"error\":\(JSONText.quoted("not a JSON object: \(error)"))")
         }
-        let id = command.raw("id").map { String(decoding: $0, as: UTF8.self) }
-        switch command.string("type") {
+        let id = object.raw("id").map { String(decoding: $0, as: UTF8.self) }
+        switch object.string("type") {
         case "view":
-            if let interval = command.int("interval_ms") {
+            if let interval = object.int("interval_ms") {
                 let clamped = min(max(interval, 100), 60_000)
                 view.withLockedValue { $0.interval = .milliseconds(clamped) }
             }
-            if let raw = command.raw("query") {
+            if let raw = object.raw("query") {
                 guard let query = try? Self.decoder.decode(ClientQuery.self, from: Data(raw)) else {
                     return reply(id: id, ok: false, fields: "\"error\":\"query: expected {sort, descending, filter, channel, offset, limit}\"")
                 }
                 view.withLockedValue { $0.query = query }
             }
             reply(id: id, ok: true, fields: nil)
-        case "broadcast":
-            guard let data = command.raw("data") else { return reply(id: id, ok: false, fields: "\"error\":\"missing data\"") }
-            if let channel = command.string("channel") {
-                guard ChannelName.isValid(channel) else { return reply(id: id, ok: false, fields: "\"error\":\"invalid channel\"") }
-                let (_, reached) = await hub.publish(channel: channel, data: ByteBuffer(bytes: data), from: "operator")
-                return reply(id: id, ok: true, fields: "\"reached\":\(reached)")
+        case let type?:
+            let command: OperatorCommand
+            do {
+                command = try OperatorCommand(type: type, object)
+            } catch {
+                return reply(id: id, result: .failed(error))
             }
-            reply(id: id, ok: true, fields: "\"reached\":\(await hub.broadcast(data: ByteBuffer(bytes: data)))")
-        case "publish":
-            guard let channel = command.string("channel"), ChannelName.isValid(channel), let data = command.raw("data") else {
-                return reply(id: id, ok: false, fields: "\"error\":\"publish needs a valid channel and data\"")
-            }
-            let (seq, reached) = await hub.publish(channel: channel, data: ByteBuffer(bytes: data), from: "operator")
-            reply(id: id, ok: true, fields: "\"seq\":\(seq),\"reached\":\(reached)")
-        case "kick":
-            let reconnect = command.bool("reconnect") ?? false
-            let code: CloseCode = reconnect ? .reconnect : .kicked
-            let reason = command.string("reason") ?? (reconnect ? "reconnect" : "kicked by operator")
-            if let client = command.string("client") {
-                let kicked = await hub.kick(client, reason: reason, code: code)
-                return reply(id: id, ok: kicked, fields: kicked ? "\"kicked\":1" : "\"error\":\(JSONText.quoted("no client \(client)"))")
-            }
-            if let channel = command.string("channel") {
-                return reply(id: id, ok: true, fields: "\"kicked\":\(await hub.kickAll(channel: channel, reason: reason, code: code))")
-            }
-            guard command.bool("all") == true else { return reply(id: id, ok: false, fields: "\"error\":\"kick needs client, channel or all\"") }
-            reply(id: id, ok: true, fields: "\"kicked\":\(await hub.kickAll(reason: reason, code: code))")
-        default:
-            reply(id: id, ok: false, fields: "\"error\":\"unknown command; expected view, broadcast, publish or kick\"")
+            reply(id: id, result: await hub.perform(command))
+        case nil:
+            reply(id: id, result: .failed(OperatorFailure(.unknownCommand, "a command needs a \"type\": view, broadcast, publish or kick")))
         }
+    }
+
+    /// Answers a command with what the hub did: `"ok":true` and the result's members, or
+    /// `"ok":false` with `"error"` and `"code"`.
+    private func reply(id: String?, result: OperatorResult) {
+        if case .failed = result { return reply(id: id, ok: false, fields: result.jsonMembers) }
+        reply(id: id, ok: true, fields: result.jsonMembers)
     }
 
     private func reply(id: String?, ok: Bool, fields: String?) {

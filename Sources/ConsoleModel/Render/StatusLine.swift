@@ -1,0 +1,60 @@
+import SwitchboardCore
+
+func promptLabel(_ kind: PromptKind, _ g: Glyphs) -> String {
+    switch kind {
+    case .broadcast: " broadcast \(g.promptMark) "
+    case .kickReason(let id): " kick \(id), reason \(g.promptMark) "
+    case .command: " :"
+    case .filter: " filter \(g.promptMark) "
+    }
+}
+
+func drawStatus(_ canvas: inout Canvas, _ state: ViewState, row: Int) {
+    let cols = canvas.cols
+    let g = canvas.glyphs
+    if case .prompt(let prompt) = state.overlay {
+        canvas.fill(row, 0, cols, .prompt)
+        let label = canvas.clean(promptLabel(prompt.kind, g))
+        let x = canvas.put(label, row, 0, .prompt)
+        // Show the end of the text when it is longer than the line.
+        let room = max(0, cols - x - 1)
+        var text = canvas.clean(prompt.text)
+        while Grid.displayWidth(of: text) > room, !text.isEmpty { text.removeFirst() }
+        let used = canvas.put(text, row, x, .prompt)
+        canvas.put(g.cursor, row, x + used, .prompt)
+        return
+    }
+    canvas.fill(row, 0, cols, .status)
+    var x = 0
+    if case .confirm(let confirm) = state.overlay {
+        x += canvas.put(" " + confirmQuestion(confirm) + " ", row, 0, .prompt)
+        x += canvas.put(" y ", row, x, .helpKey)
+        x += canvas.put("yes ", row, x, .status)
+        x += canvas.put(" n ", row, x, .helpKey)
+        canvas.put("no", row, x, .status)
+        return
+    }
+    if !state.status.isEmpty {
+        x += canvas.put(" " + canvas.fit(canvas.clean(state.status), max(1, cols - 2)) + " ", row, 0, .status)
+        x += 1
+    }
+    let hints: [(String, String)] =
+        state.overlay == nil
+        ? [
+            ("q", "quit"), ("?", "help"), ("b", "broadcast"), ("K", "kick"), ("/", "filter"), (":", "command"), ("s", "sort"),
+            ("p", state.paused ? "resume" : "pause"), ("Tab", "pane"),
+        ] : [("Esc", "close"), ("?", "help")]
+    for (key, label) in hints {
+        let width = Grid.displayWidth(of: key) + Grid.displayWidth(of: label) + 3
+        guard x + width <= cols else { break }
+        x += canvas.put(" \(key) ", row, x, .helpKey)
+        x += canvas.put(label + " ", row, x, .status)
+    }
+}
+
+func confirmQuestion(_ confirm: Confirm) -> String {
+    switch confirm {
+    case .quit: "stop the server and quit?"
+    case .kick(let id, let reason): "kick \(id) (\(reason))?"
+    }
+}

@@ -1,0 +1,115 @@
+public import ConsoleModel
+public import ConsoleTerminal
+import Foundation
+public import Synchronization
+import SwitchboardCore
+
+/// The console's state: the view, the latest snapshot and the theme, shared between the UI
+/// thread (which renders and handles keys) and the refresh task (which fetches snapshots).
+///
+/// Keys become ``Effect`` values (``ConsoleModel/handle(_:state:snapshot:)``); the controller
+/// performs them: operator commands go to the ``DashboardSource``, whose answer becomes the
+/// status line.
+public final class ConsoleController: Sendable {
+    private let state: Mutex<(view: ViewState, snapshot: DashboardSnapshot?, visibleRows: Int)>
+    private let currentTheme: Mutex<Theme>
+    private let source: any DashboardSource
+    private let themes: ThemeLibrary
+    public let stop = StopFlag()
+    /// Set when the operator chose to stop the server on quit.
+    public let stopServer = Atomic<Bool>(false)
+
+    public init(source: any DashboardSource, theme: Theme, themes: ThemeLibrary, local: Bool) {
+        var view = ViewState()
+        view.local = local
+        view.themeName = theme.name
+        view.ascii = !ConsoleController.terminalIsUTF8
+        self.state = Mutex((view, nil, 20))
+        self.currentTheme = Mutex(theme)
+        self.source = source
+        self.themes = themes
+    }
+
+    static var terminalIsUTF8: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        let locale = environment["LC_ALL"] ?? environment["LC_CTYPE"] ?? environment["LANG"] ?? ""
+        return locale.isEmpty || locale.uppercased().contains("UTF-8") || locale.uppercased().contains("UTF8")
+    }
+
+    /// Runs the UI until the operator quits or `stop` is set.
+    public func run(colors: Bool) async {
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.refreshLoop() }
+            await TerminalScreen.run(
+                TerminalScreen.Callbacks(
+                    frame: { rows, cols in self.frame(rows: rows, cols: cols) },
+                    key: { key in self.onKey(key) },
+                    theme: { self.currentTheme.withLock { $0 } }
+                ),
+                colors: colors,
+                stop: stop
+            )
+            stop.set()
+            group.cancelAll()
+        }
+    }
+
+    private func frame(rows: Int, cols: Int) -> Grid {
+        state.withLock { state in
+            state.visibleRows = ViewState.clientTableRows(rows: rows, cols: cols)
+            state.view.screenRows = rows
+            state.view.screenCols = cols
+            state.view.now = WallClock.now()
+            return renderDashboard(state.snapshot, state.view, rows: rows, cols: cols)
+        }
+    }
+
+    /// Handles one key; false when the console should close.
+    func onKey(_ key: Key) -> Bool {
+        let effect = state.withLock { state in ConsoleModel.handle(key, state: &state.view, snapshot: state.snapshot) }
+        switch effect {
+        case .none, .broadcast, .kick, .kickAll:
+            if let command = effect.operatorCommand {
+                Task {
+                    let result = await source.perform(command)
+                    setStatus(result.summary(of: command))
+                    await refresh()
+                }
+            }
+            return true
+        case .quit(let stopServer):
+            self.stopServer.store(stopServer, ordering: .relaxed)
+            return false
+        case .setTheme(let name):
+            do {
+                let theme = try themes.load(name)
+                currentTheme.withLock { $0 = theme }
+                setStatus("theme \(name)")
+            } catch {
+                let previous = currentTheme.withLock { $0.name }
+                state.withLock {
+                    $0.view.themeName = previous
+                    $0.view.status = "\(error)"
+                }
+            }
+            return true
+        }
+    }
+
+    private func setStatus(_ message: String) {
+        state.withLock { $0.view.status = message }
+    }
+
+    private func refreshLoop() async {
+        while !Task.isCancelled && !stop.isSet {
+            await refresh()
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    private func refresh() async {
+        let (paused, query) = state.withLock { ($0.view.paused, $0.view.clientQuery(visibleRows: $0.visibleRows)) }
+        guard !paused, let snapshot = await source.snapshot(query: query) else { return }
+        state.withLock { $0.snapshot = snapshot }
+    }
+}

@@ -1,0 +1,187 @@
+/// An operator's action on the hub, whichever way it arrived: an admin API route, an admin
+/// stream command, the local console, the attached console or a CLI verb (which goes through the
+/// admin API). Every entry point builds one of these and hands it to the hub's one `perform`.
+///
+/// The wire form is the admin stream's command object (`{"type":"broadcast","data":…}`,
+/// `{"type":"publish","channel":…,"data":…}`, `{"type":"kick","client":…}` /
+/// `"channel":…` / `"all":true`, with `"reason"` and `"reconnect"`); the admin API's bodies are
+/// the same objects without `type`. `data` is kept as the exact JSON bytes the operator sent, so
+/// a number or a string reaches clients byte for byte (this is why the type is parsed and written
+/// with ``JSONObject`` rather than `Codable`, which would re-encode it).
+public enum OperatorCommand: Sendable, Equatable {
+    /// `{"type":"broadcast","data":…,"from":"operator"}` to every client (Pusher clients get
+    /// event `switchboard:broadcast`).
+    case broadcast(data: [UInt8])
+    /// A channel message from `from` (`operator` for a broadcast to one channel, `api` for
+    /// `POST /api/publish`), exactly as if a client had published it.
+    case publish(channel: String, data: [UInt8], from: String)
+    /// Closes clients: 4000 (kicked, do not reconnect) or, with `reconnect`, 4200.
+    case kick(KickTarget, reason: String, reconnect: Bool)
+
+    /// Who a kick closes.
+    public enum KickTarget: Sendable, Equatable {
+        case client(String)
+        case channel(String)
+        case all
+    }
+
+    /// The reason a kick carries when the operator gave none.
+    public static func defaultKickReason(reconnect: Bool) -> String {
+        reconnect ? "reconnect" : "kicked by operator"
+    }
+
+    /// A kick with the default reason unless `reason` is given.
+    public static func kick(_ target: KickTarget, reason: String? = nil, reconnect: Bool = false) -> OperatorCommand {
+        .kick(target, reason: reason ?? defaultKickReason(reconnect: reconnect), reconnect: reconnect)
+    }
+
+    /// The command's `type` on the admin stream.
+    public var type: String {
+        switch self {
+        case .broadcast: "broadcast"
+        case .publish(_, _, let from): from == "operator" ? "broadcast" : "publish"
+        case .kick: "kick"
+        }
+    }
+
+    // MARK: - Wire form
+
+    /// Reads a command of kind `type` (`broadcast`, `publish` or `kick`) from its JSON object.
+    /// A `broadcast` with a `channel` is a publish from `operator`; a `publish` is from `from`.
+    public init(type: String, _ object: JSONObject, publishFrom from: String = "operator") throws(OperatorFailure) {
+        switch type {
+        case "broadcast":
+            let data = try Self.data(in: object)
+            if object.has("channel") {
+                self = .publish(channel: try Self.channel(in: object), data: data, from: "operator")
+            } else {
+                self = .broadcast(data: data)
+            }
+        case "publish":
+            let channel = try Self.channel(in: object)
+            self = .publish(channel: channel, data: try Self.data(in: object), from: from)
+        case "kick":
+            let reconnect = object.bool("reconnect") ?? false
+            let reason = object.string("reason")
+            if let client = object.string("client") {
+                self = .kick(.client(client), reason: reason, reconnect: reconnect)
+            } else if object.has("channel") {
+                self = .kick(.channel(try Self.channel(in: object)), reason: reason, reconnect: reconnect)
+            } else if object.bool("all") == true {
+                self = .kick(.all, reason: reason, reconnect: reconnect)
+            } else {
+                throw OperatorFailure(.badRequest, "give {\"channel\":\"…\"} or {\"all\":true}, optionally with \"reconnect\":true")
+            }
+        default:
+            throw OperatorFailure(.unknownCommand, "unknown command; expected view, broadcast, publish or kick")
+        }
+    }
+
+    /// The admin stream command, with `id` (a JSON value) when given.
+    public func wireJSON(id: String? = nil) -> String {
+        var text = "{\"type\":\"\(type)\""
+        if let id { text += ",\"id\":\(id)" }
+        switch self {
+        case .broadcast(let data):
+            text += ",\"data\":" + String(decoding: data, as: UTF8.self)
+        case .publish(let channel, let data, _):
+            text += ",\"channel\":\(JSONText.quoted(channel)),\"data\":" + String(decoding: data, as: UTF8.self)
+        case .kick(let target, let reason, let reconnect):
+            switch target {
+            case .client(let client): text += ",\"client\":\(JSONText.quoted(client))"
+            case .channel(let channel): text += ",\"channel\":\(JSONText.quoted(channel))"
+            case .all: text += ",\"all\":true"
+            }
+            text += ",\"reason\":\(JSONText.quoted(reason)),\"reconnect\":\(reconnect)"
+        }
+        return text + "}"
+    }
+
+    private static func channel(in object: JSONObject) throws(OperatorFailure) -> String {
+        guard let channel = object.string("channel"), ChannelName.isValid(channel) else {
+            throw OperatorFailure(.invalidChannel, "\"channel\" must be 1-128 bytes of A-Z a-z 0-9 _ . : @ / -")
+        }
+        return channel
+    }
+
+    private static func data(in object: JSONObject) throws(OperatorFailure) -> [UInt8] {
+        guard let data = object.raw("data") else { throw OperatorFailure(.missingData, "\"data\" (any JSON value) is required") }
+        return Array(data)
+    }
+}
+
+/// Why an operator command was not carried out: a code for programs, a message for people.
+public struct OperatorFailure: Error, Sendable, Equatable {
+    /// The machine-readable reason, as the admin API's `error.code`.
+    public struct Code: RawRepresentable, Sendable, Equatable {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        public static let badRequest = Code(rawValue: "bad_request")
+        public static let invalidChannel = Code(rawValue: "invalid_channel")
+        public static let missingData = Code(rawValue: "missing_data")
+        public static let notFound = Code(rawValue: "not_found")
+        public static let unknownCommand = Code(rawValue: "unknown_command")
+        public static let unavailable = Code(rawValue: "unavailable")
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// What an operator command did.
+public enum OperatorResult: Sendable, Equatable {
+    /// A broadcast reached this many clients.
+    case broadcast(reached: Int)
+    /// A channel message was numbered `seq` and reached this many subscribers.
+    case published(channel: String, seq: UInt64, reached: Int)
+    /// This many clients are being closed.
+    case kicked(Int)
+    /// Nothing was done, and why.
+    case failed(OperatorFailure)
+
+    /// The result's members as JSON object members: `"reached":…`, `"channel":…,"seq":…,
+    /// "reached":…` or `"kicked":…` (the admin API's bodies and the admin stream's `result`).
+    public var jsonMembers: String {
+        switch self {
+        case .broadcast(let reached): "\"reached\":\(reached)"
+        case .published(let channel, let seq, let reached): "\"channel\":\(JSONText.quoted(channel)),\"seq\":\(seq),\"reached\":\(reached)"
+        case .kicked(let count): "\"kicked\":\(count)"
+        case .failed(let failure): "\"error\":\(JSONText.quoted(failure.message)),\"code\":\"\(failure.code.rawValue)\""
+        }
+    }
+
+    /// Reads a result from the admin stream's `{"type":"result","ok":…}` object.
+    public init(result object: JSONObject) {
+        if object.bool("ok") != true {
+            let code = object.string("code").map(OperatorFailure.Code.init(rawValue:)) ?? .badRequest
+            self = .failed(OperatorFailure(code, object.string("error") ?? "failed"))
+        } else if let kicked = object.int("kicked") {
+            self = .kicked(kicked)
+        } else if let channel = object.string("channel") {
+            self = .published(channel: channel, seq: UInt64(object.int("seq") ?? 0), reached: object.int("reached") ?? 0)
+        } else {
+            self = .broadcast(reached: object.int("reached") ?? 0)
+        }
+    }
+
+    /// One line for a status bar or a terminal, saying what `command` did.
+    public func summary(of command: OperatorCommand) -> String {
+        switch (self, command) {
+        case (.failed(let failure), _): "error: \(failure.message)"
+        case (.broadcast(let reached), _): "broadcast: reached \(reached) clients"
+        case (.published(let channel, let seq, let reached), .publish(_, _, let from)):
+            from == "operator"
+                ? "broadcast to #\(channel): reached \(reached) subscribers" : "published to \(channel) as seq \(seq), reached \(reached) subscribers"
+        case (.published(let channel, _, let reached), _): "published to \(channel): reached \(reached) subscribers"
+        case (.kicked(let count), .kick(.client(let id), let reason, let reconnect)) where count == 1:
+            "kicked \(id) (\(reconnect ? 4200 : 4000) \(reason))"
+        case (.kicked(let count), _): "kicked \(count) clients"
+        }
+    }
+}
