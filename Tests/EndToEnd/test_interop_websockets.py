@@ -67,6 +67,35 @@ def test_oversized_message_closes_1009(server):
     run(scenario())
 
 
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_the_message_limit_holds_to_the_byte_compressed_or_not(server, compression):
+    """A publish of exactly max-message-size bytes is accepted; one byte more closes 1009, also
+    when permessage-deflate shrinks it on the wire (websockets negotiates it by default)."""
+    s = server()
+    limit = 65536
+
+    def publish_of(size):
+        head, tail = '{"type":"publish","channel":"big","id":1,"data":"', '"}'
+        return head + "y" * (size - len(head) - len(tail)) + tail
+
+    async def scenario():
+        async with websockets.connect(s.url, max_size=None, compression=compression) as ws:
+            await ws.recv()
+            exact = publish_of(limit)
+            assert len(exact.encode()) == limit
+            await ws.send(exact)
+            assert json.loads(await ws.recv()) == {"type": "ack", "id": 1}
+            for size in (limit + 1, 66000, 70000):
+                async with websockets.connect(s.url, max_size=None, compression=compression) as over:
+                    await over.recv()
+                    await over.send(publish_of(size))
+                    with pytest.raises(websockets.ConnectionClosed) as closed:
+                        await over.recv()
+                    assert closed.value.rcvd.code == 1009, size
+
+    run(scenario())
+
+
 def test_sigterm_drains_with_1001_and_exits_0(server):
     s = server()
 

@@ -127,6 +127,18 @@ public struct ClientRow: Codable, Sendable, Equatable {
     public var socketID: String?
     /// Who the client is: the token's `sub`, a Pusher signed-in user, or the presence user ids.
     public var user: String?
+    /// `open`, or `closing` while its close handshake runs (a kick, a slow consumer, a
+    /// shutdown: its close frame is on its way and the peer has `close-timeout` to answer).
+    public var state = ClientState.open
+    /// While closing: the close code and reason it is closing with.
+    public var closeCode: Int?
+    public var closeReason: String?
+
+    /// Whether a client is still served or on its way out.
+    public enum ClientState: String, Codable, Sendable {
+        case open
+        case closing
+    }
 
     public init(
         id: String, remoteAddress: String, userAgent: String, connectedAt: Double, lastActivity: Double, channels: [String],

@@ -8,7 +8,7 @@ import SwitchboardCore
 enum HTTPRoutes {
     static func router(hub: Hub, endpoints: WebSocketEndpoints) -> Router<BasicRequestContext> {
         let router = Router()
-        let page = ByteBuffer(string: LandingPage.html(webSocketPath: endpoints.hub, pusherApps: hub.apps.byID.count))
+        let page = ByteBuffer(string: LandingPage.html(webSocketPath: endpoints.native, pusherApps: hub.apps.byID.count))
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: page))
         }

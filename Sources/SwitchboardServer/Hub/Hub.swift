@@ -203,7 +203,7 @@ public final class Hub: @unchecked Sendable {
     /// loop, which must be one of the hub's.
     package func attachNativeClient(to channel: any Channel) throws {
         try channel.pipeline.syncOperations.addHandler(
-            makeSession(for: channel, route: .hub, identity: .anonymous, deflate: nil, userAgent: "")
+            makeSession(for: channel, route: .native, identity: .anonymous, deflate: nil, userAgent: "")
         )
     }
 

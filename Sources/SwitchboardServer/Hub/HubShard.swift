@@ -41,6 +41,9 @@ final class HubShard: @unchecked Sendable {
 
     // Loop-confined state.
     private var sessions: [String: Session] = [:]
+    /// The user each present session is present as, per presence channel it joined (only
+    /// sessions in some presence channel have an entry).
+    private var presence: [ObjectIdentifier: [String: String]] = [:]
     /// Native subscribers by channel.
     private var subscribers: [String: Subscribers] = [:]
     /// Pusher subscribers by channel, apart so native deliveries stay one plain loop.
@@ -115,18 +118,12 @@ final class HubShard: @unchecked Sendable {
         guard sessions.removeValue(forKey: session.id) != nil else { return }
         sessionCount.store(sessions.count, ordering: .relaxed)
         traffic.disconnects += 1
-        report(
-            .disconnect,
-            client: session.id,
-            code: Int(session.closeCode ?? 1006),
-            detail: "\(session.closeInitiatedByServer ? "server" : "client") closed: \(session.closeReason)"
-        )
+        let ending = session.closing.ending ?? CloseHandshake.Ending(code: 1006, reason: "", byServer: false)
+        let by = ending.byServer ? "server" : "client"
+        report(.disconnect, client: session.id, code: Int(ending.code), detail: "\(by) closed: \(ending.reason)")
         logger.info(
             "client disconnected",
-            metadata: [
-                "client": "\(session.id)", "code": "\(session.closeCode ?? 1006)", "reason": "\(session.closeReason)",
-                "by": "\(session.closeInitiatedByServer ? "server" : "client")",
-            ]
+            metadata: ["client": "\(session.id)", "code": "\(ending.code)", "reason": "\(ending.reason)", "by": "\(by)"]
         )
     }
 
@@ -138,21 +135,34 @@ final class HubShard: @unchecked Sendable {
         hub.events?.send(HubEvent(time: WallClock.now(), kind: kind, client: client, code: code, detail: detail))
     }
 
-    // MARK: - Subscriptions
+    // MARK: - Subscriptions and presence
 
-    func subscribe(_ session: Session, to channel: String) {
+    /// Subscribes `session` to `channel` (nothing to do when already subscribed); false when the
+    /// client is at its channel limit. The session's channel list and this shard's subscriber
+    /// index change together, here and in ``unsubscribe(_:from:)`` only.
+    func subscribe(_ session: Session, to channel: String) -> Bool {
+        eventLoop.assertInEventLoop()
+        if session.channels.contains(channel) { return true }
+        guard session.channels.count < configuration.maxChannelsPerClient else { return false }
+        session.channels.append(channel)
         let wasEmpty = subscriberCount(of: channel) == 0
-        defer { if wasEmpty { hub.shardOccupancyChanged(channel, occupied: true) } }
         if session.speaksPusher {
             Self.add(session, to: channel, in: &pusherSubscribers)
         } else {
             Self.add(session, to: channel, in: &subscribers)
         }
         hasSubscribers.store(true, ordering: .releasing)
+        if wasEmpty { hub.shardOccupancyChanged(channel, occupied: true) }
+        return true
     }
 
-    /// Removes the subscription, and the session's presence in the channel if it had one.
-    func unsubscribe(_ session: Session, from channel: String) {
+    /// Removes the subscription, and the session's presence in the channel if it had one; false
+    /// when the session was not subscribed.
+    @discardableResult
+    func unsubscribe(_ session: Session, from channel: String) -> Bool {
+        eventLoop.assertInEventLoop()
+        guard let index = session.channels.firstIndex(of: channel) else { return false }
+        session.channels.remove(at: index)
         let before = subscriberCount(of: channel)
         if session.speaksPusher {
             Self.remove(session, from: channel, in: &pusherSubscribers)
@@ -161,9 +171,52 @@ final class HubShard: @unchecked Sendable {
         }
         hasSubscribers.store(!subscribers.isEmpty || !pusherSubscribers.isEmpty, ordering: .releasing)
         if before > 0 && subscriberCount(of: channel) == 0 { hub.shardOccupancyChanged(channel, occupied: false) }
-        if let user = session.presenceUsers.removeValue(forKey: channel) {
+        let key = ObjectIdentifier(session)
+        if let user = presence[key]?.removeValue(forKey: channel) {
+            if presence[key]?.isEmpty == true { presence.removeValue(forKey: key) }
             hub.leavePresence(userID: user, channel: channel, session: session)
         }
+        return true
+    }
+
+    /// Leaves every channel (closing, or gone).
+    func unsubscribeAll(_ session: Session) {
+        for channel in session.channels { unsubscribe(session, from: channel) }
+    }
+
+    /// Makes subscribed `session` present in `channel` as `member`, once; false when the channel
+    /// already holds `limit` users, in which case the subscription is undone.
+    func join(_ session: Session, as member: PresenceMember, in channel: String, limit: Int) -> Bool {
+        eventLoop.assertInEventLoop()
+        let key = ObjectIdentifier(session)
+        guard presence[key]?[channel] == nil else { return true }
+        guard hub.joinPresence(member, channel: channel, session: session, limit: limit) else {
+            unsubscribe(session, from: channel)
+            return false
+        }
+        presence[key, default: [:]][channel] = member.userID
+        return true
+    }
+
+    /// The user `session` is present as in `channel`, if it joined its presence.
+    func presenceUser(of session: Session, in channel: String) -> String? {
+        presence[ObjectIdentifier(session)]?[channel]
+    }
+
+    /// The users present in `channel` across the hub, in the order they joined.
+    func presentMembers(of channel: String) -> [PresenceMember] {
+        hub.presentMembers(of: channel)
+    }
+
+    /// Whether `channel` is a Pusher app's private or presence channel, which native clients may
+    /// use only with a token that names it.
+    func isProtectedPusherChannel(_ channel: String) -> Bool {
+        hub.isProtectedPusherChannel(channel)
+    }
+
+    /// A Pusher client event was relayed: its app's webhooks hear of it.
+    func clientEventRelayed(app: PusherApp, channel: String, event: String, data: [UInt8], socketID: String, userID: String?) {
+        hub.webhooks?.clientEvent(app, channel: channel, event: event, data: data, socketID: socketID, userID: userID)
     }
 
     private static func add(_ session: Session, to channel: String, in registry: inout [String: Subscribers]) {
@@ -190,10 +243,6 @@ final class HubShard: @unchecked Sendable {
         if entry.sessions.isEmpty { registry.removeValue(forKey: channel) }
     }
 
-    func unsubscribeAll(_ session: Session) {
-        for channel in session.channels { unsubscribe(session, from: channel) }
-    }
-
     /// Subscriptions held on this shard right now (from the live registry). Loop only.
     var subscriptionCount: Int {
         subscribers.values.reduce(0) { $0 + $1.sessions.count } + pusherSubscribers.values.reduce(0) { $0 + $1.sessions.count }
@@ -209,7 +258,7 @@ final class HubShard: @unchecked Sendable {
         guard !hub.isDraining else { return ProtocolError(.overloaded, "the server is shutting down; nothing was published") }
         let owner = hub.owner(of: publication.channel)
         if owner === self {
-            fanOut(publication, receivedAt: session.lastInbound)
+            fanOut(publication, receivedAt: session.heartbeat.lastInbound)
             if let ackID { session.reply(ServerMessage.ack(id: ackID, allocator: hub.allocator)) }
             return nil
         }
@@ -218,7 +267,7 @@ final class HubShard: @unchecked Sendable {
             return ProtocolError(.overloaded, "the hub is overloaded; retry later")
         }
         let ack = ackID.map { PendingAck(session: session, id: $0, ticket: session.reserveReply()) }
-        owner.send(.publish(publication, receivedAt: session.lastInbound, ack: ack))
+        owner.send(.publish(publication, receivedAt: session.heartbeat.lastInbound, ack: ack))
         return nil
     }
 
@@ -389,7 +438,8 @@ final class HubShard: @unchecked Sendable {
     func terminate(appID: String, userID: String, reason: String) -> Int {
         var closed = 0
         for session in sessions.values where session.isOpen && session.pusher?.app.id == appID {
-            guard session.pusher?.signedInUser == userID || session.presenceUsers.values.contains(userID) else { continue }
+            let present = presence[ObjectIdentifier(session)]?.values.contains(userID) ?? false
+            guard session.pusher?.signedInUser == userID || present else { continue }
             session.close(.pusherUnauthorized, reason, discardQueued: false)
             report(.kick, client: session.id, code: Int(CloseCode.pusherUnauthorized.rawValue), detail: reason)
             closed += 1
@@ -403,7 +453,7 @@ final class HubShard: @unchecked Sendable {
         var reached = 0
         for session in sessions.values where session.isOpen {
             switch session.route {
-            case .hub: session.push(native)
+            case .native: session.push(native)
             case .pusher: session.push(pusher)
             case .echo, .pusherRefused: continue
             }
@@ -418,7 +468,10 @@ final class HubShard: @unchecked Sendable {
     func clientRows() -> [ClientRow] {
         let monotonic = NIODeadline.now().uptimeNanoseconds
         let wall = WallClock.now()
-        return sessions.values.map { $0.row(monotonicNow: monotonic, wallNow: wall) }
+        return sessions.values.map { session in
+            let users = presence[ObjectIdentifier(session)].map { Set($0.values).sorted() } ?? []
+            return session.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: users)
+        }
     }
 
     func clientCounters() -> [ClientCounter] {
@@ -477,19 +530,7 @@ final class HubShard: @unchecked Sendable {
         let now = NIODeadline.now().uptimeNanoseconds
         let interval = UInt64(TimeAmount(configuration.heartbeatInterval).nanoseconds)
         let ping = WireFrame.make(.ping, payload: EmptyCollection<UInt8>(), allocator: hub.allocator)
-        for session in sessions.values where now &- session.lastInbound >= interval {
-            if let pinged = session.unansweredPingSince {
-                guard now &- pinged >= interval else { continue }
-                if session.speaksPusher {
-                    session.close(.pusherPongTimeout, "Pong reply not received", discardQueued: true)
-                } else {
-                    session.close(.goingAway, "heartbeat timeout", discardQueued: true)
-                }
-            } else {
-                session.push(ping)
-                session.unansweredPingSince = now
-            }
-        }
+        for session in sessions.values { session.checkHeartbeat(now: now, interval: interval, ping: ping) }
     }
 
     /// Stops the heartbeat timer (shutdown).

@@ -34,7 +34,7 @@ extension Session {
         case .success(.subscribe(let channel, let auth, let channelData)):
             pusherSubscribe(channel, auth: auth, channelData: channelData, connection: connection)
         case .success(.unsubscribe(let channel)):
-            _ = removeSubscription(connection.app.hubChannel(channel))
+            _ = shard.unsubscribe(self, from: connection.app.hubChannel(channel))
         case .success(.signin(let auth, let userData)):
             let expected = PusherSignature.signinAuth(app: connection.app, socketID: connection.socketID, userData: userData)
             guard PusherSignature.matches(auth, expected),
@@ -81,16 +81,16 @@ extension Session {
             member = parsed
         }
         let hubChannel = app.hubChannel(channel)
-        guard addSubscription(hubChannel) else {
+        guard shard.subscribe(self, to: hubChannel) else {
             return refuse("LimitReached", "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels", status: 403)
         }
         guard let member else {
             return push(PusherFrame.subscriptionSucceeded(channel: channel, members: nil, allocator: allocator))
         }
-        guard becomePresent(member, in: hubChannel, limit: app.maxPresenceMembers) else {
+        guard shard.join(self, as: member, in: hubChannel, limit: app.maxPresenceMembers) else {
             return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
         }
-        push(PusherFrame.subscriptionSucceeded(channel: channel, members: shard.hub.presentMembers(of: hubChannel), allocator: allocator))
+        push(PusherFrame.subscriptionSucceeded(channel: channel, members: shard.presentMembers(of: hubChannel), allocator: allocator))
     }
 
     private func relayClientEvent(_ event: String, channel: String, data: [UInt8], connection: PusherConnection) {
@@ -107,16 +107,16 @@ extension Session {
         let hubChannel = app.hubChannel(channel)
         guard channels.contains(hubChannel) else { return refuse(nil, "subscribe to \(channel) before sending client events on it") }
         guard data.count <= app.maxEventBytes else { return refuse(nil, "client event data is larger than \(app.maxEventBytes) bytes") }
-        guard connection.clientEventBudget.take(now: lastInbound) else {
+        guard connection.clientEventBudget.take(now: heartbeat.lastInbound) else {
             return refuse(4301, "client event rejected: at most \(Int(app.clientEventRate)) client events per second")
         }
+        let user = shard.presenceUser(of: self, in: hubChannel)
         let publication = Publication(
-            channel: hubChannel, kind: .message(event: event, user: presenceUsers[hubChannel]), data: ByteBuffer(bytes: data),
+            channel: hubChannel, kind: .message(event: event, user: user), data: ByteBuffer(bytes: data),
             from: connection.socketID, except: connection.socketID)
         if let rejection = shard.publish(publication, from: self, ackID: nil) {
             return refuse(nil, rejection.message)
         }
-        shard.hub.webhooks?.clientEvent(
-            app, channel: channel, event: event, data: data, socketID: connection.socketID, userID: presenceUsers[hubChannel])
+        shard.clientEventRelayed(app: app, channel: channel, event: event, data: data, socketID: connection.socketID, userID: user)
     }
 }

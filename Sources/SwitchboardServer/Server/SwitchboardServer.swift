@@ -40,7 +40,7 @@ public final class SwitchboardServer: Sendable {
         self.collector = collector
         let access = AdminAccess()
         self.access = access
-        let endpoints = WebSocketEndpoints(hub: configuration.webSocketPath, echo: configuration.echoPath)
+        let endpoints = WebSocketEndpoints(native: configuration.webSocketPath, echo: configuration.echoPath)
         let router = HTTPRoutes.router(hub: hub, endpoints: endpoints)
         PusherAPI.register(on: router, hub: hub)
         AdminAPI.register(on: router, hub: hub, collector: collector, access: access, faultInjection: configuration.hub.faultInjection)
@@ -80,7 +80,7 @@ public final class SwitchboardServer: Sendable {
             ),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
-                hub.setAddress("\(tls == nil ? "ws" : "wss")://\(configuration.host):\(port)\(endpoints.hub)")
+                hub.setAddress("\(tls == nil ? "ws" : "wss")://\(configuration.host):\(port)\(endpoints.native)")
                 do {
                     let token = try AdminToken.resolve(given: configuration.adminToken, port: port)
                     access.set(token)

@@ -19,7 +19,8 @@ final class LoopCompression {
     private var inflater: ZlibDecompressor?
     private var deflaters: [Int: ZlibCompressor] = [:]
 
-    /// The message inside a compressed one, stopping as soon as it grows past `limit` bytes.
+    /// The message inside a compressed one, stopping as soon as it grows past `limit` bytes
+    /// (buffers grow in powers of two, so the output is checked against `limit` itself too).
     func inflate(_ compressed: ByteBuffer, limit: Int, allocator: ByteBufferAllocator) throws(InflateFailure) -> ByteBuffer {
         do {
             let inflater = try self.inflater ?? ZlibDecompressor(algorithm: .deflate, windowSize: 15)
@@ -31,6 +32,7 @@ final class LoopCompression {
             while true {
                 do {
                     try inflater.inflate(from: &input, to: &output)
+                    guard output.readableBytes <= limit else { throw InflateFailure.tooLarge }
                     return output
                 } catch let error as CompressNIOError where error == .bufferOverflow {
                     guard output.readableBytes <= limit else { throw InflateFailure.tooLarge }

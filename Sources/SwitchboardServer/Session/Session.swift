@@ -1,16 +1,20 @@
-import DequeModule
 import NIOCore
 import NIOWebSocket
 import SwitchboardCore
 
 /// One WebSocket client: an actor confined to its channel's event loop.
 ///
-/// It owns its state (subscriptions, rate limit, fragments being reassembled) and its bounded,
-/// instrumented outbound mailbox. Inbound frames arrive from the frame decoder; outbound frames
-/// arrive from the hub shard as ready-made bytes (encoded once per publish) and are written
-/// below any frame encoder. Frames go straight to the socket buffer while the channel is
-/// writable and are flushed once per event-loop tick by the shard; only when the client stops
-/// reading do they wait in the mailbox, and a full mailbox applies the slow-consumer policy.
+/// What a session decides lives in value types that return actions, and the session performs
+/// them: ``MessageAssembler`` turns bytes into messages (framing, fragments, UTF-8, reserved bits,
+/// the size limit before and after inflation), ``OutboundMailbox`` bounds what waits for a slow
+/// socket and applies the slow-consumer policy, ``ReplyOrder`` keeps replies in request order,
+/// ``CloseHandshake`` is the one state of the connection's end, ``Heartbeat`` says when to ping
+/// and when to give up, and ``FrameCoalescer`` joins a tick's small frames into one write.
+///
+/// A session talks only to its ``HubShard``, through a narrow interface (subscribe, join
+/// presence, publish, counters); the shard owns subscriptions and presence membership.
+/// Outbound frames arrive from the shard as ready-made bytes (encoded once per publish) and are
+/// written below any frame encoder, flushed once per event-loop tick by the shard.
 ///
 /// Every method runs on the event loop; the type is `@unchecked Sendable` only so that shard
 /// messages can carry a reference across loops to the loop that owns it.
@@ -20,8 +24,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// What the client speaks.
     enum Route: Sendable {
-        /// The native JSON protocol of the hub.
-        case hub
+        /// The native JSON protocol.
+        case native
         /// Conformance echo (`--echo-route`): every message comes back as it was sent, text as
         /// text and binary as binary. Flow control is backpressure (the socket is not read while
         /// the client is not reading), so the slow-consumer policy does not apply.
@@ -38,21 +42,12 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// cases send 16 MiB).
     static let echoMessageLimit = 16 * 1024 * 1024
 
-    private enum State {
-        case open
-        /// Our close frame is queued or sent; waiting for the peer's close or end of stream.
-        case closing
-        case closed
-    }
-
     /// The client id shown to the client and to operators.
     let id: String
     let shard: HubShard
     let route: Route
     /// Who the client is, from its token when authentication is on.
     let identity: ClientIdentity
-    /// Largest message this client may send, in bytes (larger: 1009), also once inflated.
-    let messageLimit: Int
     /// permessage-deflate terms, when the handshake negotiated compression.
     let deflate: DeflateParameters?
     /// The peer's address, e.g. `127.0.0.1:51234`.
@@ -62,14 +57,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Wall-clock time of the upgrade, seconds since 1970.
     let connectedAt: Double
     /// Channels this client is subscribed to (at most `maxChannelsPerClient`, so a small array).
-    private(set) var channels: [String] = []
-    /// The user this client is present as, per presence channel it joined.
-    var presenceUsers: [String: String] = [:]
+    /// Written only by ``HubShard``, in the same step as its subscriber index.
+    var channels: [String] = []
 
-    /// Monotonic time of the last frame received, for the heartbeat.
-    private(set) var lastInbound: UInt64
-    /// When the heartbeat pinged this client, silent since; nil once anything arrives.
-    var unansweredPingSince: UInt64?
     /// Traffic totals, read on this loop when the metrics collector samples the shard.
     private(set) var messagesIn = 0
     private(set) var bytesIn = 0
@@ -77,39 +67,19 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var bytesOut = 0
 
     private(set) var context: ChannelHandlerContext?
-    private var state = State.open
-    private var writable = true
-    /// Frames waiting for the socket to become writable (empty, and unallocated, while the
-    /// client keeps up).
-    private var outbox = Deque<ByteBuffer>()
-    private var outboxBytes = 0
-    private var counts = MailboxCounts()
-    private var pendingCloseFrame: ByteBuffer?
+    private var assembler: MessageAssembler
+    private var mailbox = OutboundMailbox()
+    private var replies = ReplyOrder()
+    private(set) var closing = CloseHandshake()
+    private(set) var heartbeat: Heartbeat
     /// This tick's frames on their way to the channel, joined for one write at the flush.
     private var coalescer = FrameCoalescer()
-    private var fragments: ByteBuffer?
-    private var fragmentsAreText = true
-    /// Whether the message being reassembled is compressed (RSV1 on its first frame).
-    private var fragmentsCompressed = false
-    /// Bytes of the text message being reassembled already known to be complete, valid UTF-8.
-    private var fragmentsValidated = 0
     private var bucket: TokenBucket
-    /// Splits the client's bytes into frames, with this client's message limit.
-    private let parser: FrameParser
-    /// The start of a frame whose remaining bytes have not arrived yet.
-    private var unparsed: ByteBuffer?
-    /// Set once the byte stream broke the framing rules: nothing after that point is parsed.
-    private var inputBroken = false
-    /// Replies in request order: a slot per reply not yet sent because an earlier one (the ack
-    /// of a publish handled on another loop) is still on its way. `nil` marks a pending ack.
-    private var replySlots = Deque<ByteBuffer?>()
-    private var firstSlotTicket: UInt64 = 0
+    /// Our close frame, waiting behind the frames a polite close lets out first.
+    private var pendingCloseFrame: ByteBuffer?
+    private var writable = true
     /// Set while the session sits in the shard's list of sessions to flush this tick.
     var flushScheduled = false
-    /// The code and reason this connection ended with, for the disconnect log line.
-    private(set) var closeCode: UInt16?
-    private(set) var closeReason = ""
-    private(set) var closeInitiatedByServer = false
 
     init(id: String, shard: HubShard, route: Route, identity: ClientIdentity, deflate: DeflateParameters?, remoteAddress: String, userAgent: String) {
         let configuration = shard.configuration
@@ -118,15 +88,17 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         self.route = route
         self.identity = identity
         self.deflate = deflate
-        self.messageLimit = Self.messageLimit(on: route, configuration: configuration)
-        self.parser = FrameParser(maxPayload: messageLimit)
+        self.assembler = MessageAssembler(messageLimit: Self.messageLimit(on: route, configuration: configuration), deflate: deflate != nil)
         self.remoteAddress = remoteAddress
         self.userAgent = userAgent
         self.connectedAt = WallClock.now()
         let now = NIODeadline.now().uptimeNanoseconds
-        self.lastInbound = now
+        self.heartbeat = Heartbeat(now: now)
         self.bucket = TokenBucket(rate: configuration.publishRate, burst: configuration.publishBurst, now: now)
     }
+
+    /// Largest message this client may send, in bytes (larger: 1009), also once inflated.
+    var messageLimit: Int { assembler.messageLimit }
 
     // MARK: - Channel events
 
@@ -135,7 +107,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         writable = context.channel.isWritable
         shard.register(self)
         switch route {
-        case .hub:
+        case .native:
             push(
                 ServerMessage.welcome(
                     client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds,
@@ -164,10 +136,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
             // The peer finished sending. Whatever state we are in, the conversation is over.
-            if closeCode == nil {
-                closeCode = 1006
-                closeReason = "connection closed without a close frame"
-            }
+            closing.transportEnds(code: 1006, reason: "connection closed without a close frame")
             context.close(promise: nil)
             return
         }
@@ -176,7 +145,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
-        if writable { drainOutbox() }
+        if writable { drainMailbox() }
         if case .echo = route {
             // Backpressure: read no further requests while their answers cannot be sent.
             context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
@@ -185,109 +154,53 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if closeCode == nil {
-            closeCode = 1006
-            closeReason = "\(error)"
-        }
+        closing.transportEnds(code: 1006, reason: "\(error)")
         context.close(promise: nil)
     }
 
-    /// Takes the client's bytes and handles every complete frame in them; the session parses
+    /// Takes the client's bytes and acts on everything complete in them; the session parses
     /// them itself rather than behind a decoder handler, which would cost each connection its
     /// own handler, context and buffer state.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !inputBroken else {
+        guard !assembler.isBroken else {
             // The framing is lost, so the peer's close frame could never be found: the close
             // frame we sent is all the closing handshake there will be.
             return context.close(promise: nil)
         }
-        var bytes = unwrapInboundIn(data)
-        if var earlier = unparsed {
-            unparsed = nil
-            earlier.writeBuffer(&bytes)
-            bytes = earlier
+        heartbeat.heard(at: NIODeadline.now().uptimeNanoseconds)
+        var bytes: ByteBuffer? = unwrapInboundIn(data)
+        while !closing.isClosed, let action = assembler.next(from: &bytes) {
+            perform(action, context: context)
         }
-        do {
-            while state != .closed, let frame = try parser.next(from: &bytes) {
-                handleFrame(WebSocketFrame(frame), context: context)
-            }
-        } catch {
-            inputBroken = true
-            switch error {
-            case .tooLarge: fail(.messageTooBig, "message larger than \(messageLimit) bytes")
-            case .malformed(let reason): fail(.protocolError, reason)
-            }
-            return
-        }
-        if bytes.readableBytes > 0 && state != .closed { unparsed = bytes }
     }
 
-    private func handleFrame(_ frame: WebSocketFrame, context: ChannelHandlerContext) {
-        lastInbound = NIODeadline.now().uptimeNanoseconds
-        unansweredPingSince = nil
-        switch state {
-        case .open: break
-        case .closing:
-            // Only the peer's close frame matters now; it completes the closing handshake.
-            if frame.opcode == .connectionClose { context.close(promise: nil) }
+    /// Performs what the assembler found. While closing, only the peer's close frame matters.
+    private func perform(_ action: MessageAssembler.Action, context: ChannelHandlerContext) {
+        guard closing.isOpen else {
+            if case .close = action { context.close(promise: nil) }
             return
-        case .closed: return
         }
-        guard frame.maskKey != nil else { return fail(.protocolError, "client frames must be masked") }
-        guard !frame.rsv2 && !frame.rsv3 else {
-            return fail(.protocolError, "reserved bits set without a negotiated extension")
-        }
-        let startsMessage = frame.opcode == .text || frame.opcode == .binary
-        if frame.rsv1 && (deflate == nil || !startsMessage) {
-            return fail(.protocolError, deflate == nil ? "RSV1 set without permessage-deflate" : "RSV1 set on a frame that does not start a message")
-        }
-        switch frame.opcode {
-        case .text, .binary:
-            guard fragments == nil else { return fail(.protocolError, "new message before the previous one finished") }
-            let isText = frame.opcode == .text
-            if frame.fin {
-                handleMessage(frame.unmaskedData, isText: isText, compressed: frame.rsv1)
-            } else {
-                fragmentsAreText = isText
-                fragmentsCompressed = frame.rsv1
-                fragmentsValidated = 0
-                fragments = frame.unmaskedData
-                failFastOnInvalidText()
+        switch action {
+        case .message(let data, let isText):
+            handleMessage(data, isText: isText)
+        case .compressedMessage(let compressed, let isText):
+            let inflated: MessageAssembler.Action
+            do {
+                let data = try shard.compression.inflate(compressed, limit: messageLimit, allocator: context.channel.allocator)
+                inflated = assembler.admitInflated(data, isText: isText)
+            } catch {
+                inflated = assembler.failInflating(tooLarge: error == .tooLarge)
             }
-        case .continuation:
-            guard var buffer = fragments else { return fail(.protocolError, "continuation without a message to continue") }
-            fragments = nil
-            guard buffer.readableBytes + frame.length <= messageLimit else {
-                return fail(.messageTooBig, "message larger than \(messageLimit) bytes")
-            }
-            var part = frame.unmaskedData
-            buffer.writeBuffer(&part)
-            if frame.fin {
-                handleMessage(buffer, isText: fragmentsAreText, compressed: fragmentsCompressed)
-            } else {
-                fragments = buffer
-                failFastOnInvalidText()
-            }
-        case .ping:
-            push(WireFrame.make(.pong, payload: frame.unmaskedData.readableBytesView, allocator: context.channel.allocator))
+            perform(inflated, context: context)
+        case .ping(let payload):
+            push(WireFrame.make(.pong, payload: payload.readableBytesView, allocator: context.channel.allocator))
         case .pong:
             break
-        case .connectionClose:
-            answerClose(frame.unmaskedData)
-        default:
-            fail(.protocolError, "unknown opcode")
+        case .close(let payload):
+            answerClose(payload, context: context)
+        case .fail(let code, let reason):
+            fail(code, reason)
         }
-    }
-
-    /// Fails a fragmented text message as soon as its bytes so far cannot be UTF-8, rather than
-    /// when it ends (RFC 6455 §8.1 "fail fast"). Compressed messages are checked once inflated.
-    private func failFastOnInvalidText() {
-        guard fragmentsAreText, !fragmentsCompressed, let buffer = fragments else { return }
-        let checked = buffer.withUnsafeReadableBytes { bytes in
-            UTF8Validation.completePrefixLength(UnsafeRawBufferPointer(rebasing: bytes[fragmentsValidated...]))
-        }
-        guard let checked else { return fail(.invalidPayload, "text frame is not valid UTF-8") }
-        fragmentsValidated += checked
     }
 
     // MARK: - Requests
@@ -298,30 +211,18 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Largest message a client on `route` may send.
     static func messageLimit(on route: Route, configuration: HubConfiguration) -> Int {
         switch route {
-        case .hub, .pusher, .pusherRefused: configuration.maxMessageBytes
+        case .native, .pusher, .pusherRefused: configuration.maxMessageBytes
         case .echo: max(configuration.maxMessageBytes, echoMessageLimit)
         }
     }
 
-    private func handleMessage(_ received: ByteBuffer, isText: Bool, compressed: Bool) {
-        var data = received
-        if compressed {
-            do {
-                data = try shard.compression.inflate(received, limit: messageLimit, allocator: context!.channel.allocator)
-            } catch .tooLarge {
-                return fail(.messageTooBig, "message larger than \(messageLimit) bytes once inflated")
-            } catch {
-                return fail(.invalidPayload, "compressed message is not a valid deflate stream")
-            }
-        }
-        if isText, !data.withUnsafeReadableBytes(UTF8Validation.isValid) {
-            return fail(.invalidPayload, "text frame is not valid UTF-8")
-        }
+    /// Handles one complete message (valid UTF-8 when text, within the limit once inflated).
+    private func handleMessage(_ data: ByteBuffer, isText: Bool) {
         shard.countInbound(bytes: data.readableBytes)
         messagesIn += 1
         bytesIn += data.readableBytes
         switch route {
-        case .hub:
+        case .native:
             guard isText else { return fail(.unsupportedData, "binary frames are not supported; send JSON text") }
             handleRequest(data)
         case .pusher(let connection):
@@ -364,7 +265,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 let error = ProtocolError(.forbidden, "your token does not grant channel \"\(channel)\"")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
-            if shard.hub.isProtectedPusherChannel(channel) && !identity.grantsExplicitly(channel) {
+            if shard.isProtectedPusherChannel(channel) && !identity.grantsExplicitly(channel) {
                 let error = ProtocolError(.forbidden, "\"\(channel)\" is a Pusher app's private or presence channel; it needs a token that grants it")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
@@ -372,29 +273,29 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
         switch request.kind {
         case .subscribe(let channel, let presence):
-            guard addSubscription(channel) else {
+            guard shard.subscribe(self, to: channel) else {
                 let error = ProtocolError(
                     .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
             if presence {
                 let member = PresenceMember(userID: identity.user ?? self.id, info: nil)
-                guard becomePresent(member, in: channel, limit: shard.configuration.maxPresenceMembers) else {
+                guard shard.join(self, as: member, in: channel, limit: shard.configuration.maxPresenceMembers) else {
                     let error = ProtocolError(.presenceFull, "\"\(channel)\" already has \(shard.configuration.maxPresenceMembers) users present")
                     return reply(ServerMessage.error(error, id: id, allocator: allocator))
                 }
             }
             reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
         case .unsubscribe(let channel):
-            guard removeSubscription(channel) else {
+            guard shard.unsubscribe(self, from: channel) else {
                 let error = ProtocolError(.notSubscribed, "not subscribed to \"\(channel)\"")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
             reply(ServerMessage.unsubscribed(channel: channel, id: id, allocator: allocator))
         case .presence(let channel):
-            reply(ServerMessage.presence(channel: channel, members: shard.hub.presentMembers(of: channel), id: id, allocator: allocator))
+            reply(ServerMessage.presence(channel: channel, members: shard.presentMembers(of: channel), id: id, allocator: allocator))
         case .publish(let channel, let span):
-            guard bucket.take(now: lastInbound) else {
+            guard bucket.take(now: heartbeat.lastInbound) else {
                 let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
@@ -408,65 +309,22 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    // MARK: - Subscriptions
-
-    /// Subscribes to a hub channel (nothing to do when already subscribed); false when the
-    /// client is at its channel limit.
-    func addSubscription(_ channel: String) -> Bool {
-        if channels.contains(channel) { return true }
-        guard channels.count < shard.configuration.maxChannelsPerClient else { return false }
-        channels.append(channel)
-        shard.subscribe(self, to: channel)
-        return true
-    }
-
-    /// Makes this subscribed client present in `channel` as `member`, once; false when the
-    /// channel already holds `limit` users, in which case the subscription is undone.
-    func becomePresent(_ member: PresenceMember, in channel: String, limit: Int) -> Bool {
-        guard presenceUsers[channel] == nil else { return true }
-        guard shard.hub.joinPresence(member, channel: channel, session: self, limit: limit) else {
-            _ = removeSubscription(channel)
-            return false
-        }
-        presenceUsers[channel] = member.userID
-        return true
-    }
-
-    /// Leaves a hub channel (and its presence, if the client was present); false when the
-    /// client was not subscribed.
-    func removeSubscription(_ channel: String) -> Bool {
-        guard let index = channels.firstIndex(of: channel) else { return false }
-        channels.remove(at: index)
-        shard.unsubscribe(self, from: channel)
-        return true
-    }
-
     // MARK: - Replies in request order
 
     /// Sends a reply to a request, after any earlier reply still pending.
     func reply(_ frame: ByteBuffer) {
-        if replySlots.isEmpty {
-            push(frame)
-        } else {
-            replySlots.append(frame)
-        }
+        if let now = replies.reply(frame) { push(now) }
     }
 
     /// Holds a place for a reply that another loop will produce; returns its ticket.
     func reserveReply() -> UInt64 {
-        replySlots.append(nil)
-        return firstSlotTicket + UInt64(replySlots.count - 1)
+        replies.reserve()
     }
 
     /// Fills a reserved place and sends every reply that is now unblocked.
     func fillReply(ticket: UInt64, with frame: ByteBuffer) {
-        guard ticket >= firstSlotTicket, ticket - firstSlotTicket < UInt64(replySlots.count) else { return }
-        replySlots[Int(ticket - firstSlotTicket)] = frame
-        while let first = replySlots.first, let ready = first {
-            replySlots.removeFirst()
-            firstSlotTicket += 1
-            push(ready)
-        }
+        replies.fill(ticket: ticket, with: frame)
+        while let ready = replies.nextReady() { push(ready) }
     }
 
     // MARK: - Outbound mailbox
@@ -477,53 +335,43 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// in the channel's ``TickBatch``, so that consecutive deliveries can be written as one
     /// slice of shared bytes.
     func push(_ frame: ByteBuffer, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
-        guard state == .open, let context else { return }
-        counts.enqueued += 1
-        if outbox.isEmpty && writable {
+        guard closing.isOpen, let context else { return }
+        switch mailbox.push(frame, writable: writable, limits: mailboxLimits) {
+        case .write:
             send(frame, batch: batch, range: range, context: context)
-            counts.dequeued += 1
-            messagesOut += 1
-            bytesOut += frame.readableBytes
-            shard.countOutbound(bytes: frame.readableBytes)
-            scheduleFlush()
-            return
+            countOutbound(frame)
+        case .queued:
+            break
+        case .closeSlowConsumer:
+            shard.countSlowConsumerClose(self)
+            return close(.slowConsumer, "slow consumer", discardQueued: true)
         }
-        let configuration = shard.configuration
-        let size = frame.readableBytes
-        if !isEcho, outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes {
-            switch configuration.slowConsumerPolicy {
-            case .close:
-                counts.dropped += 1
-                shard.countSlowConsumerClose(self)
-                return close(.slowConsumer, "slow consumer", discardQueued: true)
-            case .dropOldest:
-                while let oldest = outbox.first,
-                    outbox.count >= configuration.outboundQueueFrames || outboxBytes + size > configuration.outboundQueueBytes
-                {
-                    outboxBytes -= oldest.readableBytes
-                    outbox.removeFirst()
-                    counts.dropped += 1
-                }
-            }
-        }
-        outbox.append(frame)
-        outboxBytes += size
-        counts.peak = max(counts.peak, outbox.count)
         scheduleFlush()
     }
 
-    /// Hands queued frames to the channel while it stays writable.
-    private func drainOutbox() {
+    /// The mailbox's bounds: none on the echo route, whose flow control is backpressure.
+    private var mailboxLimits: OutboundMailbox.Limits? {
+        if case .echo = route { return nil }
+        let configuration = shard.configuration
+        return OutboundMailbox.Limits(
+            frames: configuration.outboundQueueFrames, bytes: configuration.outboundQueueBytes, policy: configuration.slowConsumerPolicy)
+    }
+
+    private func countOutbound(_ frame: ByteBuffer) {
+        messagesOut += 1
+        bytesOut += frame.readableBytes
+        shard.countOutbound(bytes: frame.readableBytes)
+    }
+
+    /// Hands queued frames to the channel while it stays writable, then the close frame that
+    /// waited behind them.
+    private func drainMailbox() {
         guard let context else { return }
-        while writable, let frame = outbox.popFirst() {
-            outboxBytes -= frame.readableBytes
-            counts.dequeued += 1
-            messagesOut += 1
-            bytesOut += frame.readableBytes
-            shard.countOutbound(bytes: frame.readableBytes)
+        while writable, let frame = mailbox.pop() {
+            countOutbound(frame)
             send(frame, context: context)
         }
-        if outbox.isEmpty, writable, let closeFrame = pendingCloseFrame {
+        if mailbox.isEmpty, writable, let closeFrame = pendingCloseFrame {
             pendingCloseFrame = nil
             send(closeFrame, context: context)
         }
@@ -552,6 +400,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Flushes everything written this tick in one go. Called by the shard once per tick.
     func flush() {
+        shard.eventLoop.assertInEventLoop()
         flushScheduled = false
         guard let context else { return }
         handOverCoalesced(context)
@@ -567,51 +416,62 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     var speaksPusher: Bool {
         switch route {
         case .pusher, .pusherRefused: true
-        case .hub, .echo: false
+        case .native, .echo: false
         }
     }
 
-    /// Whether this is a conformance echo session (flow control by backpressure, no mailbox bound).
-    private var isEcho: Bool {
-        if case .echo = route { true } else { false }
-    }
-
     /// Number of frames waiting in the mailbox.
-    var queuedFrames: Int { outbox.count }
+    var queuedFrames: Int { mailbox.depth }
 
     /// Whether the session still takes messages (not closing).
-    var isOpen: Bool { state == .open }
+    var isOpen: Bool { closing.isOpen }
 
     /// The outbound mailbox's figures now. Loop only: sessions are read where they live, so the
     /// hot path keeps plain counters and publishes nothing.
-    var mailboxCounts: MailboxCounts {
-        var mailbox = counts
-        mailbox.depth = outbox.count
-        mailbox.queuedBytes = outboxBytes
-        return mailbox
-    }
+    var mailboxCounts: MailboxCounts { mailbox.figures }
 
-    /// This client as operators see it. Loop only.
-    func row(monotonicNow: UInt64, wallNow: Double) -> ClientRow {
-        ClientRow(
+    /// This client as operators see it, present in presence channels as `presenceUsers`. Loop
+    /// only.
+    func row(monotonicNow: UInt64, wallNow: Double, presenceUsers: [String]) -> ClientRow {
+        shard.eventLoop.assertInEventLoop()
+        var row = ClientRow(
             id: id, remoteAddress: remoteAddress, userAgent: userAgent, connectedAt: connectedAt,
-            lastActivity: wallNow - Double(monotonicNow &- lastInbound) / 1e9, channels: channels,
+            lastActivity: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9, channels: channels,
             messagesIn: messagesIn, messagesOut: messagesOut, bytesIn: bytesIn, bytesOut: bytesOut, rate: 0,
             mailbox: mailboxCounts, mailboxCapacity: shard.configuration.outboundQueueFrames,
-            pusherApp: pusher?.app.id, socketID: pusher?.socketID, user: shownUser
+            pusherApp: pusher?.app.id, socketID: pusher?.socketID,
+            user: identity.user ?? pusher?.signedInUser ?? (presenceUsers.isEmpty ? nil : presenceUsers.joined(separator: ","))
         )
-    }
-
-    /// The user operators see: the token's subject or Pusher sign-in, else the presence user ids.
-    private var shownUser: String? {
-        if let user = identity.user ?? pusher?.signedInUser { return user }
-        let present = Set(presenceUsers.values).sorted()
-        return present.isEmpty ? nil : present.joined(separator: ",")
+        if case .closing(let ending) = closing.state {
+            row.state = .closing
+            row.closeCode = Int(ending.code)
+            row.closeReason = ending.reason
+        }
+        return row
     }
 
     /// Running totals for per-client rates. Loop only.
     var counter: ClientCounter {
         ClientCounter(id: id, messages: messagesIn + messagesOut)
+    }
+
+    // MARK: - Heartbeat
+
+    /// Pings the client when it has been silent for `interval`, and closes it when it stayed
+    /// silent for an interval after that ping. Called by the shard's heartbeat. Loop only.
+    func checkHeartbeat(now: UInt64, interval: UInt64, ping: ByteBuffer) {
+        switch heartbeat.check(now: now, interval: interval) {
+        case .none:
+            break
+        case .ping:
+            push(ping)
+        case .giveUp:
+            if speaksPusher {
+                close(.pusherPongTimeout, "Pong reply not received", discardQueued: true)
+            } else {
+                close(.goingAway, "heartbeat timeout", discardQueued: true)
+            }
+        }
     }
 
     // MARK: - Closing
@@ -622,103 +482,76 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// A Pusher client is told why in a `pusher:error` first, with the close code that makes
     /// Pusher clients reconnect or not (``CloseCode/forPusher``).
     func close(_ code: CloseCode, _ reason: String, discardQueued: Bool) {
-        guard state == .open, let context else { return }
-        let allocator = context.channel.allocator
+        shard.eventLoop.assertInEventLoop()
         let code = speaksPusher ? code.forPusher : code
-        beginClosing(code: code.rawValue, reason: reason, byServer: true, discardQueued: discardQueued)
-        var closing = WireFrame.close(code: code.rawValue, reason: reason, allocator: allocator)
+        guard let context, closing.serverCloses(code: code.rawValue, reason: reason) else { return }
+        leaveHub(discardQueued: discardQueued)
+        let allocator = context.channel.allocator
+        var frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: allocator)
         if speaksPusher {
             var error = PusherFrame.error(code: Int(code.rawValue), message: reason, allocator: allocator)
-            error.writeBuffer(&closing)
-            closing = error
+            error.writeBuffer(&frame)
+            frame = error
         }
-        pendingCloseFrame = closing
-        drainOutbox()
-        context.eventLoop.assumeIsolated().scheduleTask(in: .init(shard.configuration.closeTimeout)) { [weak self] in
-            self?.context?.close(promise: nil)
-        }
+        pendingCloseFrame = frame
+        drainMailbox()
+        closeSocketAfterTimeout(context)
     }
 
-    /// Leaves every channel and stops taking messages; the close frame comes next.
-    private func beginClosing(code: UInt16, reason: String, byServer: Bool, discardQueued: Bool) {
-        state = .closing
-        closeCode = code
-        closeReason = reason
-        closeInitiatedByServer = byServer
-        shard.unsubscribeAll(self)
-        channels.removeAll()
-        if discardQueued {
-            counts.dropped += outbox.count
-            outbox.removeAll()
-            outboxBytes = 0
-        }
-    }
-
-    /// Fails the connection after a protocol violation: a close frame, then end of stream.
+    /// Fails the connection after a protocol violation: a close frame now, then end of stream.
     private func fail(_ code: CloseCode, _ reason: String) {
-        guard state == .open, let context else { return }
-        beginClosing(code: code.rawValue, reason: reason, byServer: true, discardQueued: true)
-        fragments = nil
-        let frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
-        handOverCoalesced(context)
-        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in
-            self?.context?.close(mode: .output, promise: nil)
-        }
-        context.eventLoop.assumeIsolated().scheduleTask(in: .init(shard.configuration.closeTimeout)) { [weak self] in
-            self?.context?.close(promise: nil)
-        }
+        guard let context, closing.serverCloses(code: code.rawValue, reason: reason) else { return }
+        leaveHub(discardQueued: true)
+        writeCloseFrame(code: code.rawValue, reason: reason, context: context) { context in context.close(mode: .output, promise: nil) }
+        closeSocketAfterTimeout(context)
     }
 
-    /// The peer started the closing handshake: answer with its code (or 1002 / 1007 for a
-    /// malformed close frame) and close once the answer is written.
-    private func answerClose(_ payload: ByteBuffer) {
-        guard let context else { return }
-        var payload = payload
-        var reply: UInt16 = CloseCode.normal.rawValue
-        var replyReason = ""
-        switch payload.readableBytes {
-        case 0:
-            closeCode = 1005
-        case 1:
-            reply = CloseCode.protocolError.rawValue
-            replyReason = "close frame payload of one byte"
-        default:
-            let code = payload.readInteger(as: UInt16.self)!
-            closeCode = code
-            if !CloseCode.isValidFromPeer(code) {
-                reply = CloseCode.protocolError.rawValue
-                replyReason = "invalid close code \(code)"
-            } else if !payload.withUnsafeReadableBytes(UTF8Validation.isValid) {
-                reply = CloseCode.invalidPayload.rawValue
-                replyReason = "close reason is not valid UTF-8"
-            } else {
-                reply = code
-                closeReason = String(buffer: payload)
-            }
-        }
-        beginClosing(code: closeCode ?? 1005, reason: closeReason, byServer: false, discardQueued: true)
-        let frame = WireFrame.close(code: reply, reason: replyReason, allocator: context.channel.allocator)
-        handOverCoalesced(context)
-        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in
-            self?.context?.close(promise: nil)
+    /// The peer started the closing handshake (or answered ours): answer with its code, or
+    /// 1002 / 1007 for a malformed close frame, and close once the answer is written.
+    private func answerClose(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        switch closing.peerCloses(payload: payload) {
+        case .reply(let code, let reason):
+            leaveHub(discardQueued: true)
+            writeCloseFrame(code: code, reason: reason, context: context) { context in context.close(promise: nil) }
+        case .closeSocket:
+            context.close(promise: nil)
+        case .ignore:
+            break
         }
     }
 
     /// Closes the socket now, whatever is still queued (shutdown deadline passed).
     func forceClose() {
-        if closeCode == nil {
-            closeCode = CloseCode.goingAway.rawValue
-            closeReason = "shutdown deadline"
-        }
+        closing.transportEnds(code: CloseCode.goingAway.rawValue, reason: "shutdown deadline", byServer: true)
         context?.close(promise: nil)
+    }
+
+    /// Stops taking part in the hub as the close begins: leaves every channel (and presence),
+    /// and drops what is queued unless the close lets it out first.
+    private func leaveHub(discardQueued: Bool) {
+        shard.unsubscribeAll(self)
+        if discardQueued { mailbox.discard() }
+    }
+
+    /// Writes a close frame after what was coalesced, then runs `then`.
+    private func writeCloseFrame(code: UInt16, reason: String, context: ChannelHandlerContext, then: @escaping (ChannelHandlerContext) -> Void) {
+        let frame = WireFrame.close(code: code, reason: reason, allocator: context.channel.allocator)
+        handOverCoalesced(context)
+        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in
+            if let context = self?.context { then(context) }
+        }
+    }
+
+    private func closeSocketAfterTimeout(_ context: ChannelHandlerContext) {
+        context.eventLoop.assumeIsolated().scheduleTask(in: .init(shard.configuration.closeTimeout)) { [weak self] in
+            self?.context?.close(promise: nil)
+        }
     }
 
     /// Leaves the hub exactly once, whichever way the connection ended.
     private func finish() {
-        guard state != .closed else { return }
-        state = .closed
-        outbox.removeAll()
-        outboxBytes = 0
+        guard closing.finish() else { return }
+        mailbox.removeAll()
         coalescer.discard()
         shard.unregister(self)
     }

@@ -121,13 +121,14 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
 /// The WebSocket paths of the server and what each one speaks.
 struct WebSocketEndpoints: Sendable {
     /// The native protocol's path (`/ws`).
-    let hub: String
+    let native: String
     /// The conformance echo route, when `--echo-route` turned it on.
     let echo: String?
 
     /// What a WebSocket path serves.
     enum Endpoint: Equatable {
-        case hub
+        /// The native protocol (`--ws-path`).
+        case native
         case echo
         /// The Pusher protocol for the app with this key (`/app/{key}`).
         case pusher(key: String)
@@ -138,7 +139,7 @@ struct WebSocketEndpoints: Sendable {
 
     /// The endpoint at `path`, or nil when no session lives there.
     func endpoint(for path: Substring) -> Endpoint? {
-        if path == hub { return .hub }
+        if path == native { return .native }
         if let echo, path == echo { return .echo }
         if path.hasPrefix(Self.pusherPrefix) {
             let key = path.dropFirst(Self.pusherPrefix.count)
@@ -148,7 +149,7 @@ struct WebSocketEndpoints: Sendable {
     }
 
     /// Every session path, for the answers to failed upgrades.
-    var all: [String] { [hub] + (echo.map { [$0] } ?? []) }
+    var all: [String] { [native] + (echo.map { [$0] } ?? []) }
 }
 
 /// Upgrades a valid WebSocket handshake on a session path to a ``Session``.
@@ -198,7 +199,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                     extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\""]
                 )
             } else if route == nil && !isAdmin {
-                HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(endpoints.hub)")
+                HandshakeRefusal(status: .notFound, code: "not_found", message: "no WebSocket endpoint at \(requestPath); try \(endpoints.native)")
             } else if upgradeRequest.method != .GET {
                 HandshakeRefusal(
                     status: .methodNotAllowed, code: "bad_handshake", message: "a WebSocket handshake must be a GET", extraHeaders: [.allow: "GET"])
@@ -226,7 +227,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             deflate.value = accepted
             response.add(name: "Sec-WebSocket-Extensions", value: accepted.responseHeader)
         }
-        guard route == .hub, let authenticator else { return channel.eventLoop.makeSucceededFuture(response) }
+        guard route == .native, let authenticator else { return channel.eventLoop.makeSucceededFuture(response) }
         let (refusal, identity, accepted) = (self.refusal, self.identity, response)
         return channel.eventLoop.makeFutureWithTask { await authenticator.authenticate(token.map(String.init)) }.flatMapThrowing { result in
             switch result {
@@ -252,7 +253,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             if let endpoint = endpoints.endpoint(for: path) {
                 let route: Session.Route
                 switch endpoint {
-                case .hub: route = .hub
+                case .native: route = .native
                 case .echo: route = .echo
                 case .pusher(let key):
                     let version = QueryString.value(of: "protocol", inURI: upgradeRequest.uri)
