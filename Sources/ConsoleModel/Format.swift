@@ -1,3 +1,5 @@
+import SwitchboardCore
+
 /// Human units for a dashboard: `1.2k`, `3.4M`, `12s`, `3m05s`, `1.2MB`.
 public enum Format {
     /// `x` with one decimal: 1.25 → "1.3" (no Foundation).
@@ -86,4 +88,12 @@ public func sparkline(_ values: [Double], width: Int, ascii: Bool) -> String {
         line.append(glyphs[min(7, max(0, level))])
     }
     return line
+}
+
+extension ClientRow {
+    /// `open`, or `closing 4002 slow consumer` while its close handshake runs.
+    var stateDescription: String {
+        guard state == .closing else { return "open" }
+        return ["closing", closeCode.map(String.init), closeReason].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " ")
+    }
 }

@@ -18,7 +18,7 @@ let publish64 = Array(#"{"type":"publish","channel":"room:1","data":{"text":"hel
 let maskedFrame = maskedText(publish64)
 let json1K = Array(String(repeating: #"{"k":"vålue","n":12345}"#, count: 43).utf8)
 let parser = FrameParser(maxPayload: 64 * 1024)
-let gauge = MailboxGauge(kind: "hub-shard", name: "bench", capacity: 1024)
+let gauge = MailboxGauge(kind: .hubShard, name: "bench", capacity: 1024)
 
 /// A client's masked text frame carrying `text`.
 func maskedText(_ text: some Sequence<UInt8>) -> ByteBuffer {

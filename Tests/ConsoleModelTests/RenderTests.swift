@@ -138,6 +138,19 @@ import Glibc
         #expect(g.lines[0].contains("0 conns"))
     }
 
+    @Test func anEmptyDashboardSaysHowToGetAFirstClient() {
+        var snapshot = makeSnapshot(clients: 0)
+        snapshot.server.address = "ws://127.0.0.1:8080/ws"
+        for (cols, rows) in [(80, 24), (120, 40)] {
+            let text = renderDashboard(snapshot, state(), rows: rows, cols: cols).lines.joined(separator: "\n")
+            #expect(text.contains("http://127.0.0.1:8080/"), "\(cols)x\(rows)")
+            #expect(text.contains("python3 -m websockets ws://127.0.0.1:8080/ws"), "\(cols)x\(rows)")
+        }
+        snapshot.server.address = "wss://example.com:443/live"
+        let secure = renderDashboard(snapshot, state(), rows: 40, cols: 120).lines.joined(separator: "\n")
+        #expect(secure.contains("https://example.com:443/"))
+    }
+
     @Test(arguments: [(80, 24), (250, 60), (40, 10)])
     func asciiModeDrawsOnlyASCII(cols: Int, rows: Int) {
         var s = state { $0.ascii = true }
@@ -163,6 +176,23 @@ import Glibc
         for word in ["Keys", "broadcast", "kick", "filter", "sort", "pause", "quit", ":theme", "Tab", "PgUp", "Enter", "Esc"] {
             #expect(text.contains(word), "\(word)")
         }
+    }
+
+    @Test func aClosingClientSaysItIsClosingInItsRowAndDetail() {
+        var snapshot = makeSnapshot(clients: 3)
+        snapshot.clients.rows[1].state = .closing
+        snapshot.clients.rows[1].closeCode = 4002
+        snapshot.clients.rows[1].closeReason = "slow consumer"
+        snapshot.clients.rows[1].channels = []
+        let id = snapshot.clients.rows[1].id
+        let g = renderDashboard(snapshot, state(), rows: 24, cols: 120)
+        let row = try! #require(g.rows(containing: id + " ").first)
+        #expect(g.lines[row].contains("closing 4002 slow consumer"))
+        #expect(g.rows(containing: "closing").count == 1)
+        let detail = renderDashboard(snapshot, state { $0.overlay = .detail(clientID: id) }, rows: 24, cols: 80)
+        #expect(detail.lines.joined(separator: "\n").contains("closing 4002 slow consumer"))
+        let open = renderDashboard(snapshot, state { $0.overlay = .detail(clientID: snapshot.clients.rows[0].id) }, rows: 24, cols: 80)
+        #expect(open.rows(containing: "state").contains { open.lines[$0].contains("open") })
     }
 
     @Test func detailOverlayShowsTheClient() {

@@ -7,8 +7,8 @@ import Testing
 struct MailboxGaugeTests {
     @Test("a new gauge reads all zeros and keeps its identity")
     func initialState() {
-        let gauge = MailboxGauge(kind: "session", name: "c-1", capacity: 256)
-        #expect(gauge.kind == "session")
+        let gauge = MailboxGauge(kind: .session, name: "c-1", capacity: 256)
+        #expect(gauge.kind == .session)
         #expect(gauge.name == "c-1")
         #expect(gauge.capacity == 256)
         #expect(gauge.read() == MailboxCounts())
@@ -16,7 +16,7 @@ struct MailboxGaugeTests {
 
     @Test("read returns what was last published")
     func publishThenRead() {
-        let gauge = MailboxGauge(kind: "hub-shard", name: "shard-0", capacity: 1024)
+        let gauge = MailboxGauge(kind: .hubShard, name: "shard-0", capacity: 1024)
         let first = MailboxCounts(depth: 3, peak: 9, enqueued: 100, dequeued: 97, dropped: 2, queuedBytes: 4096)
         gauge.publish(first)
         #expect(gauge.read() == first)
@@ -27,7 +27,7 @@ struct MailboxGaugeTests {
 
     @Test("each field round-trips independently")
     func fieldsAreIndependent() {
-        let gauge = MailboxGauge(kind: "k", name: "n", capacity: 1)
+        let gauge = MailboxGauge(kind: .metrics, name: "n", capacity: 1)
         let fields: [WritableKeyPath<MailboxCounts, Int>] = [\.depth, \.peak, \.enqueued, \.dequeued, \.dropped, \.queuedBytes]
         for (index, field) in fields.enumerated() {
             var counts = MailboxCounts()
@@ -41,7 +41,7 @@ struct MailboxGaugeTests {
 
     @Test("a gauge can be read from other tasks")
     func readFromOtherTasks() async {
-        let gauge = MailboxGauge(kind: "session", name: "c-2", capacity: 8)
+        let gauge = MailboxGauge(kind: .session, name: "c-2", capacity: 8)
         let counts = MailboxCounts(depth: 1, peak: 2, enqueued: 3, dequeued: 2, dropped: 0, queuedBytes: 64)
         gauge.publish(counts)
         let reads = await withTaskGroup(of: MailboxCounts.self) { group in

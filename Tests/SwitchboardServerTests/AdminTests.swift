@@ -258,4 +258,19 @@ struct AdminTests {
             try await client.close()
         }
     }
+
+    /// With many clients the actors an operator looks for first (shards, the metrics actor) stay
+    /// at the top, ahead of the sessions, whatever the sessions' names.
+    @Test func longLivedActorsComeBeforeSessions() async throws {
+        try await TestServer.with { server in
+            var clients: [TestClient] = []
+            for _ in 0..<30 { clients.append(try await TestClient.connect(server.url)) }
+            try await server.eventually("30 connections") { server.hub.connectionCount == 30 }
+            let actors = try #require(try await server.getJSON("/api/actors?limit=5") as? [[String: Any]])
+            let kinds = actors.map { $0["kind"] as? String ?? "" }
+            #expect(kinds.prefix(3).sorted() == ["hub-shard", "hub-shard", "metrics"], "\(kinds)")
+            #expect(kinds.dropFirst(3).allSatisfy { $0 == "session" })
+            for client in clients { try await client.close() }
+        }
+    }
 }

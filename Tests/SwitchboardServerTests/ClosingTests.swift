@@ -122,6 +122,18 @@ struct ClosingTests {
             }
             #expect(await server.hub.statistics().slowConsumerCloses == 1)
 
+            // While it closes (its close frame waits behind what it never read), it says so.
+            let window = try await server.getJSON("/api/clients?limit=10") as? [String: Any]
+            let rows = window?["rows"] as? [[String: Any]] ?? []
+            let closing = rows.filter { $0["state"] as? String == "closing" }
+            #expect(closing.count == 1 && rows.filter { $0["state"] as? String == "open" }.count == 2)
+            #expect(closing.first?["close_code"] as? Int == 4002)
+            #expect(closing.first?["close_reason"] as? String == "slow consumer")
+            if let id = closing.first?["id"] as? String {
+                let row = try await server.getJSON("/api/clients/\(id)") as? [String: Any]
+                #expect(row?["state"] as? String == "closing" && row?["close_code"] as? Int == 4002)
+            }
+
             // The healthy subscriber got every message, in order.
             for n in 1...published {
                 let message = try #require(try await healthy.next())

@@ -15,7 +15,7 @@ func drawActors(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state: 
             let role = mailboxRole(r.depth, r.capacity)
             c.field(r.name, y, x, w, role == .value ? .normal : role)
         },
-        Column(title: "KIND", width: 8, priority: 6) { c, r, y, x, w in c.field(r.kind, y, x, w, .dim) },
+        Column(title: "KIND", width: 8, priority: 6) { c, r, y, x, w in c.field(r.kind.rawValue, y, x, w, .dim) },
         Column(title: "DEPTH", width: 9, align: .right, priority: 1) { c, r, y, x, w in
             c.field("\(Format.count(r.depth))/\(Format.count(r.capacity))", y, x, w, mailboxRole(r.depth, r.capacity), .right)
         },

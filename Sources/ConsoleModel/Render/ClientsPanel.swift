@@ -58,6 +58,8 @@ func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state:
     }
     columns += [
         Column(title: "CHANNELS", width: 8, priority: 4, flex: 3, sorted: state.sort == .channels) { c, r, y, x, w in
+            // A closing client has left its channels: say that it is closing, and why, instead.
+            if r.state == .closing { return c.field(r.stateDescription, y, x, w, .warn) }
             c.field(r.channels.isEmpty ? "-" : r.channels.joined(separator: ","), y, x, w, r.channels.isEmpty ? .dim : .normal)
         },
         Column(title: "IN", width: 6, align: .right, priority: 3, sorted: state.sort == .messagesIn) { c, r, y, x, w in
@@ -97,10 +99,28 @@ func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state:
             })
     }
     var empty = "no clients connected"
-    if window.total == 0 && (!state.filter.isEmpty || state.channel != nil) { empty = "no clients match (Esc clears the filter)" }
+    var hints: [String] = []
+    if window.total == 0 && (!state.filter.isEmpty || state.channel != nil) {
+        empty = "no clients match (Esc clears the filter)"
+    } else if snapshot.totals.connections == 0 {
+        empty = "no clients connected yet. To see one here:"
+        hints = firstClientHints(webSocketURL: snapshot.server.address)
+    }
     let selectedOffset = focused && selected >= start && selected < start + visible.count ? selected - start : nil
     drawTable(
         &canvas, columns: columns, rows: visible, header: header, body: body, left: 1, width: canvas.cols - 1, selected: selectedOffset,
-        emptyMessage: empty, descending: state.descending)
+        emptyMessage: empty, emptyHints: hints, descending: state.descending)
     if let selectedOffset { canvas.grid.paint(row: body.lowerBound + selectedOffset, from: 0, to: 1, role: .selected) }
+}
+
+/// How to get a first client onto an empty dashboard: the live page, and a one-line client.
+func firstClientHints(webSocketURL: String) -> [String] {
+    guard let scheme = webSocketURL.firstRange(of: "://") else { return [] }
+    let secure = webSocketURL.hasPrefix("wss")
+    let rest = webSocketURL[scheme.upperBound...]
+    let host = rest.prefix { $0 != "/" }
+    return [
+        "open \(secure ? "https" : "http")://\(host)/ in a browser (the live page), or run",
+        "python3 -m websockets \(webSocketURL)   (pip install websockets)",
+    ]
 }

@@ -28,6 +28,7 @@ func drawOverlay(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state
             }
             let m = client.mailbox
             let fields: [(String, String, Role)] = [
+                ("state", client.stateDescription, client.state == .open ? .good : .warn),
                 ("remote", client.remoteAddress, .value),
                 ("agent", client.userAgent.isEmpty ? "-" : client.userAgent, .value),
                 ("protocol", client.pusherApp.map { "Pusher, app \($0), socket \(client.socketID ?? "-")" } ?? "native", .value),

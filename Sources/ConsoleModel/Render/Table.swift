@@ -50,7 +50,7 @@ func place<Row>(_ columns: [Column<Row>], width: Int) -> [(column: Column<Row>, 
 /// Draws a table: headings on `header`, then `rows` on the `body` lines from `start`.
 func drawTable<Row>(
     _ canvas: inout Canvas, columns: [Column<Row>], rows: [Row], header: Int?, body: Range<Int>, left: Int, width: Int,
-    selected: Int?, emptyMessage: String, descending: Bool = false
+    selected: Int?, emptyMessage: String, emptyHints: [String] = [], descending: Bool = false
 ) {
     let placed = place(columns, width: width)
     if let header {
@@ -62,6 +62,7 @@ func drawTable<Row>(
     }
     if rows.isEmpty, let first = body.first {
         canvas.field(emptyMessage, first, left + 1, width - 1, .dim)
+        for (line, hint) in zip(body.dropFirst(), emptyHints) { canvas.field(hint, line, left + 3, width - 3, .accent) }
         return
     }
     for (offset, line) in body.enumerated() where offset < rows.count {

@@ -17,7 +17,7 @@ public final class Mailbox<Message: Sendable>: Sendable {
         var counts = MailboxCounts()
     }
 
-    public init(capacity: Int, kind: String, name: String) {
+    public init(capacity: Int, kind: ActorKind, name: String) {
         gauge = MailboxGauge(kind: kind, name: name, capacity: capacity)
         state = Mutex(State())
         (arrivals, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -67,6 +67,6 @@ public typealias EventMailbox = Mailbox<HubEvent>
 
 extension Mailbox where Message == HubEvent {
     public convenience init() {
-        self.init(capacity: 65_536, kind: "metrics", name: "metrics")
+        self.init(capacity: 65_536, kind: .metrics, name: "metrics")
     }
 }

@@ -7,8 +7,8 @@ import Synchronization
 /// batch (for a hub shard: once per drained batch), so instrumentation costs a few relaxed stores per
 /// batch rather than a lock or an atomic read-modify-write per message.
 public final class MailboxGauge: Sendable {
-    /// Who owns the mailbox, e.g. `session` or `hub-shard`.
-    public let kind: String
+    /// Who owns the mailbox.
+    public let kind: ActorKind
     /// A name unique among gauges of the same kind (a client id, `shard-0`).
     public let name: String
     /// How many messages fit before the mailbox's full policy applies.
@@ -21,7 +21,7 @@ public final class MailboxGauge: Sendable {
     private let dropped = Atomic<Int>(0)
     private let queuedBytes = Atomic<Int>(0)
 
-    public init(kind: String, name: String, capacity: Int) {
+    public init(kind: ActorKind, name: String, capacity: Int) {
         self.kind = kind
         self.name = name
         self.capacity = capacity

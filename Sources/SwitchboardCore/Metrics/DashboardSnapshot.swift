@@ -196,7 +196,7 @@ public struct ChannelRow: Codable, Sendable, Equatable {
 /// One actor and its mailbox.
 public struct ActorRow: Codable, Sendable, Equatable {
     public var name: String
-    public var kind: String
+    public var kind: ActorKind
     public var depth: Int
     public var peak: Int
     public var capacity: Int
@@ -206,7 +206,7 @@ public struct ActorRow: Codable, Sendable, Equatable {
     public var restarts: Int
 
     public init(
-        name: String, kind: String, depth: Int, peak: Int, capacity: Int, processedPerSecond: Double, processed: Int, dropped: Int, restarts: Int
+        name: String, kind: ActorKind, depth: Int, peak: Int, capacity: Int, processedPerSecond: Double, processed: Int, dropped: Int, restarts: Int
     ) {
         self.name = name
         self.kind = kind

@@ -225,7 +225,9 @@ public actor MetricsCollector {
         return rows.sorted { ($0.subscribers, $1.name) > ($1.subscribers, $0.name) }
     }
 
-    /// Every actor (hub shards, this collector, each session), deepest mailbox first, at most `limit`.
+    /// Every actor, at most `limit`: the long-lived ones first (hub shards, this collector,
+    /// webhooks, admin streams), then the sessions; each group deepest mailbox first, ties by
+    /// name. With hundreds of clients the actors an operator looks for are still on screen.
     public func actors(limit: Int = 50) async -> [ActorRow] {
         await actors(limit: limit, sessions: await probe.clientRows())
     }
@@ -247,12 +249,12 @@ public actor MetricsCollector {
         for client in sessions {
             rows.append(
                 ActorRow(
-                    name: client.id, kind: "session", depth: client.mailbox.depth, peak: client.mailbox.peak, capacity: client.mailboxCapacity,
+                    name: client.id, kind: .session, depth: client.mailbox.depth, peak: client.mailbox.peak, capacity: client.mailboxCapacity,
                     processedPerSecond: clientRates[client.id] ?? 0, processed: client.mailbox.dequeued, dropped: client.mailbox.dropped, restarts: 0
                 )
             )
         }
-        rows.sort { ($0.depth, $1.name) > ($1.depth, $0.name) }
+        rows.sort { ($0.kind.isLongLived ? 1 : 0, $0.depth, $1.name) > ($1.kind.isLongLived ? 1 : 0, $1.depth, $0.name) }
         return Array(rows.prefix(max(0, limit)))
     }
 

@@ -49,7 +49,7 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
     init(hub: Hub, collector: MetricsCollector, name: String) {
         self.hub = hub
         self.collector = collector
-        self.gauge = MailboxGauge(kind: "admin-stream", name: name, capacity: 1)
+        self.gauge = MailboxGauge(kind: .adminStream, name: name, capacity: 1)
         (commands, commandSink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(64))
     }
 

@@ -13,7 +13,7 @@ final class PrometheusExporter: Sendable {
     private let collector: MetricsCollector
     private let gauges: [String: Gauge]
     private let counters: [String: Counter]
-    private let mailboxDepth: [String: Gauge]
+    private let mailboxDepth: [ActorKind: Gauge]
     private let latency: ValueHistogram
     private let exported = Mutex<[String: Int]>([:])
     private let scrape = Mutex<Void>(())
@@ -51,12 +51,12 @@ final class PrometheusExporter: Sendable {
             counters[name] = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
         }
         self.counters = counters
-        var depth: [String: Gauge] = [:]
-        for kind in ["session", "hub-shard", "metrics"] {
+        var depth: [ActorKind: Gauge] = [:]
+        for kind in ActorKind.allCases {
             depth[kind] = registry.makeGauge(
                 descriptor: MetricNameDescriptor(
                     metricName: "switchboard_mailbox_depth", unitName: "", helpText: "Messages waiting in actor mailboxes, by actor kind"),
-                labels: [("kind", kind)]
+                labels: [("kind", kind.rawValue)]
             )
         }
         mailboxDepth = depth
@@ -85,7 +85,7 @@ final class PrometheusExporter: Sendable {
                     last[name] = max(value, last[name] ?? 0)
                 }
             }
-            var depthByKind: [String: Int] = ["session": 0, "hub-shard": 0, "metrics": 0]
+            var depthByKind: [ActorKind: Int] = [:]
             for actor in actors { depthByKind[actor.kind, default: 0] += actor.depth }
             for (kind, gauge) in mailboxDepth { gauge.set(Double(depthByKind[kind] ?? 0)) }
             for value in latencies.recordedValues() {

@@ -97,7 +97,7 @@ final class HubShard: @unchecked Sendable {
             Int(
                 (Double(configuration.heartbeatInterval.components.seconds) + Double(configuration.heartbeatInterval.components.attoseconds) / 1e18)
                     .rounded()))
-        self.inboxGauge = MailboxGauge(kind: "hub-shard", name: "shard-\(index)", capacity: configuration.shardInboxCapacity)
+        self.inboxGauge = MailboxGauge(kind: .hubShard, name: "shard-\(index)", capacity: configuration.shardInboxCapacity)
     }
 
     // MARK: - Sessions

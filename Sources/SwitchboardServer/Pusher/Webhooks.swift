@@ -22,7 +22,7 @@ struct WebhookEvent: Sendable {
 /// (`X-Pusher-Key`, `X-Pusher-Signature: hex(HMAC-SHA256(secret, body))`) and POSTs it to every
 /// URL of the app, retrying a failed delivery after 0.5, 2 and 5 seconds.
 final class WebhookDispatcher: Sendable {
-    let mailbox = Mailbox<WebhookEvent>(capacity: 10_000, kind: "webhooks", name: "webhooks")
+    let mailbox = Mailbox<WebhookEvent>(capacity: 10_000, kind: .webhooks, name: "webhooks")
     private let logger: Logger
     static let retryDelays: [Duration] = [.milliseconds(500), .seconds(2), .seconds(5)]
     static let maxEventsPerRequest = 100
