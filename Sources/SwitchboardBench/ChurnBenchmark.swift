@@ -52,7 +52,7 @@ public struct ChurnBenchmark {
         }
         for worker in workers { try await worker.stats.eventLoop.submit { worker.stop() }.get() }
         let elapsed = (ContinuousClock.now - start).seconds
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = LatencyHistogram.make(precision: .three)
         var cycles = 0
         var failures = 0
         for stat in stats {

@@ -85,7 +85,7 @@ public struct EchoBenchmark {
         let elapsed = (ContinuousClock.now - start).seconds
         let cpuAfter = configuration.serverPID.flatMap(Self.cpuSeconds)
         try? await Task.sleep(for: .milliseconds(200))  // echoes still in flight
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = LatencyHistogram.make(precision: .three)
         var messages = 0
         var mismatched = 0
         for stat in stats {

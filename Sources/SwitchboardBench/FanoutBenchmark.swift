@@ -1,3 +1,4 @@
+import SwitchboardCore
 import Histogram
 import NIOCore
 import NIOPosix
@@ -143,7 +144,7 @@ public struct FanoutBenchmark {
         }
         let elapsed = (ContinuousClock.now - start).seconds
 
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histogram = LatencyHistogram.make(precision: .three)
         var deliveries = 0
         var outOfOrder = 0
         for stats in loopStats {
@@ -215,7 +216,7 @@ final class SharedCounters: Sendable {
 final class LoopStats: @unchecked Sendable {
     let eventLoop: any EventLoop
     let shared: SharedCounters
-    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    var histogram = LatencyHistogram.make(precision: .three)
     var received = 0
     var outOfOrder = 0
     /// What the echo and churn benchmarks count as failed: wrong echoes, broken cycles.

@@ -42,8 +42,8 @@ public actor MetricsCollector {
     public let tickInterval: Duration
     private var history = RateHistory()
     private var eventLog = EventLog(capacity: 1000)
-    private var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
-    private var latencyToExport = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+    private var latency = LatencyHistogram.make()
+    private var latencyToExport = LatencyHistogram.make()
     private var clientRates: [String: Double] = [:]
     private var actorRates: [String: Double] = [:]
     private var channelRates: [String: Double] = [:]

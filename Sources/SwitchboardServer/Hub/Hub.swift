@@ -37,7 +37,7 @@ public final class Hub: @unchecked Sendable {
     let webhooks: WebhookDispatcher?
     /// For channels of apps with webhooks: how many shards have subscribers, so occupied and
     /// vacated are announced once for the whole hub.
-    private let occupancy = NIOLockedValueBox<[String: Int]>([:])
+    let occupancy = NIOLockedValueBox<[String: Int]>([:])
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
@@ -73,52 +73,6 @@ public final class Hub: @unchecked Sendable {
     func makeSocketID() -> String {
         let number = nextClientNumber.wrappingAdd(1, ordering: .relaxed).newValue
         return "\(number).\(UInt32.random(in: 100_000_000...UInt32.max))"
-    }
-
-    /// What a Pusher client connecting with `key` gets: its app, or why it is refused (4001
-    /// unknown key, 4007 unsupported protocol version, 4004 app over quota). A granted place in
-    /// the app's quota is held until `channel` closes.
-    func pusherRoute(key: String, protocolVersion: String?, channel: any Channel) -> Session.Route {
-        guard let app = apps.byKey[key] else { return .pusherRefused(.pusherAppUnknown, "App key \(key) not in this cluster") }
-        guard let version = protocolVersion.flatMap({ Int($0) }), (5...7).contains(version) else {
-            return .pusherRefused(.pusherUnsupportedProtocol, "Unsupported protocol version: send ?protocol=7 (5 to 7 are accepted)")
-        }
-        guard apps.takePlace(for: app, until: channel) else {
-            return .pusherRefused(.pusherOverQuota, "Application is over its connection quota of \(app.maxConnections)")
-        }
-        return .pusher(PusherConnection(app: app, socketID: makeSocketID()))
-    }
-
-    /// Whether `channel` is a Pusher app's private or presence channel, which native clients may
-    /// use only with a token that names it.
-    func isProtectedPusherChannel(_ channel: String) -> Bool {
-        guard !apps.byID.isEmpty, let (_, name) = pusherApp(ofHubChannel: channel) else { return false }
-        return PusherChannel.Kind(name: name) != .public
-    }
-
-    /// The Pusher app a hub channel belongs to, and the channel's name in it.
-    func pusherApp(ofHubChannel channel: String) -> (app: PusherApp, name: String)? {
-        let utf8 = channel.utf8
-        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")), let app = apps.byID[String(channel[..<colon])] else { return nil }
-        return (app, String(channel[utf8.index(after: colon)...]))
-    }
-
-    /// A shard gained its first or lost its last subscriber of `channel`: the channel is
-    /// occupied or vacated for the whole hub when the count of such shards leaves or reaches 0.
-    func shardOccupancyChanged(_ channel: String, occupied: Bool) {
-        guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel), !app.webhooks.isEmpty else { return }
-        occupancy.withLockedValue { counts in
-            let count = counts[channel, default: 0] + (occupied ? 1 : -1)
-            counts[channel] = count > 0 ? count : nil
-            if occupied && count == 1 { webhooks.channelOccupied(app, channel: name) }
-            if !occupied && count == 0 { webhooks.channelVacated(app, channel: name) }
-        }
-    }
-
-    /// Tells the channel's app, if it has webhooks, that a member joined or left.
-    private func announceMember(added: Bool, userID: String, channel: String) {
-        guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel) else { return }
-        webhooks.member(app, added: added, channel: name, userID: userID)
     }
 
     // MARK: - Presence
@@ -488,7 +442,7 @@ extension Hub: HubProbe {
     }
 
     public func takeLatencies() async -> Histogram<UInt64> {
-        var merged = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+        var merged = LatencyHistogram.make()
         for part in await gather({ $0.takeLatencies() }) { merged.add(part) }
         return merged
     }

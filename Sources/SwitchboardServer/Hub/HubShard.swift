@@ -54,7 +54,7 @@ final class HubShard: @unchecked Sendable {
     private var tickBatches: [String: TickBatch] = [:]
     /// Arrival times of publishes fanned out this tick; recorded as latencies at the flush.
     private var publishArrivals: [UInt64] = []
-    private var latencies = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+    private var latencies = LatencyHistogram.make()
     private var heartbeatTask: RepeatedTask?
 
     // Cross-thread state.

@@ -1,4 +1,5 @@
 import JWTKit
+import Synchronization
 import SwitchboardCore
 
 /// Who a native-protocol client is, once its token checked out.
@@ -24,11 +25,25 @@ struct ClientIdentity: Sendable {
 /// Checks the HS256 JSON Web Tokens clients present on the hub's path (`--auth-jwt-secret`),
 /// through jwt-kit: signature, `exp` and `nbf`, a non-empty `sub`, and an optional `channels`
 /// array limiting what the client may subscribe and publish to.
-struct ClientAuthenticator: Sendable {
-    private let keys: Task<JWTKeyCollection, Never>
+final class ClientAuthenticator: Sendable {
+    private let secret: String
+    /// jwt-kit's key collection is an actor whose keys are added asynchronously, so the key is
+    /// added on first use rather than from a task started in the initialiser.
+    private let keys = JWTKeyCollection()
+    private let keyAdded = Atomic<Bool>(false)
 
     init(secret: String) {
-        keys = Task { await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256) }
+        self.secret = secret
+    }
+
+    /// The key collection, with the secret in it.
+    private func verifier() async -> JWTKeyCollection {
+        if !keyAdded.load(ordering: .acquiring) {
+            // Adding the same key twice (two first handshakes at once) is harmless.
+            await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            keyAdded.store(true, ordering: .releasing)
+        }
+        return keys
     }
 
     /// The identity in `token`, or why it was refused (said to the client in the 401).
@@ -37,7 +52,7 @@ struct ClientAuthenticator: Sendable {
             return .failure(AuthenticationFailure(reason: "a token is required: send Authorization: Bearer <jwt> or ?token=<jwt>"))
         }
         do {
-            let claims = try await keys.value.verify(token, as: ClientClaims.self)
+            let claims = try await verifier().verify(token, as: ClientClaims.self)
             return .success(ClientIdentity(user: claims.sub.value, grant: claims.channels.map(ChannelGrant.init)))
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
             return .failure(AuthenticationFailure(reason: "token rejected: \(error.reason ?? "a claim is not valid")"))
