@@ -109,6 +109,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The settings table (flags, environment, TOML keys, help from one source), the loader,
+        // Pusher app settings and the log formats.
+        .target(
+            name: "SwitchboardConfiguration",
+            dependencies: [
+                "SwitchboardCore",
+                "SwitchboardServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The one binary: argument parsing, configuration, wiring services together.
         .executableTarget(
             name: "switchboard",
@@ -119,6 +131,7 @@ let package = Package(
                 "ConsoleModel",
                 "ConsoleRuntime",
                 "ConsoleTerminal",
+                "SwitchboardConfiguration",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -149,6 +162,11 @@ let package = Package(
         .testTarget(
             name: "SwitchboardCoreTests",
             dependencies: ["SwitchboardCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SwitchboardConfigurationTests",
+            dependencies: ["SwitchboardConfiguration", "SwitchboardServer", "SwitchboardCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -8,6 +8,7 @@ import SwitchboardServer
 import ConsoleModel
 import ConsoleRuntime
 import ConsoleTerminal
+import SwitchboardConfiguration
 
 /// `switchboard serve`: runs the hub until SIGINT or SIGTERM, then drains it.
 struct Serve: AsyncParsableCommand {
@@ -17,7 +18,8 @@ struct Serve: AsyncParsableCommand {
             Serves WebSocket clients on ws://HOST:PORT/ws, health on /healthz, a protocol page on /, the admin API on /api (token required), /admin/stream and /metrics. In a terminal it also opens the operator console (press ? for keys); with --headless, or when stdout is not a terminal, it logs to stderr instead.
 
             SIGINT or SIGTERM stops accepting, delivers what is queued (up to --shutdown-timeout), closes every client with 1001 "going away" and exits 0. Invalid configuration prints one line naming the setting and exits with status 2.
-            """
+
+            """ + ServerOptions.settingsHelp
     )
 
     @Flag(help: "Run without the terminal console: logs on stderr. (Also the default when stdout is not a terminal.)")

@@ -1,8 +1,8 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 
 /// How log lines are written to stderr.
-enum LogFormat: String, Sendable {
+public enum LogFormat: String, Sendable {
     case text
     case json
 }
@@ -54,7 +54,7 @@ struct JSONLogHandler: LogHandler {
 
 extension LogFormat {
     /// Makes the process-wide logger for this format and level.
-    func makeLogger(level: Logger.Level) -> Logger {
+    public func makeLogger(level: Logger.Level) -> Logger {
         let format = self
         var logger = Logger(label: "switchboard") { label in
             switch format {
@@ -98,7 +98,7 @@ struct FileLogHandler: LogHandler {
 
 extension LogFormat {
     /// A logger for console mode: to `path` if given, else nowhere (events are on screen).
-    static func fileLogger(path: String?, format: LogFormat, level: Logger.Level) throws -> Logger {
+    public static func fileLogger(path: String?, format: LogFormat, level: Logger.Level) throws -> Logger {
         guard let path else {
             return Logger(label: "switchboard") { _ in SwiftLogNoOpLogHandler() }
         }

@@ -1,0 +1,492 @@
+public import Foundation
+public import Logging
+public import SwitchboardCore
+public import SwitchboardServer
+import TOMLKit
+
+/// Every server setting, once: its name (the `--flag`, the TOML key and, upper-cased with
+/// `SWITCHBOARD_`, the environment variable), its help, how its value reads and how a value
+/// applies. `--help`, the flags `serve` accepts, the environment variables and the config file's
+/// keys all come from ``Setting/all``; each default shown in `--help` is read from the
+/// configuration types' own defaults.
+///
+/// Flags beat the environment, which beats the config file, which beats the defaults.
+public struct Setting: Sendable {
+    /// The kebab-case name: `max-connections`.
+    public let key: String
+    /// What the value is, for `--help`: `n`, `bytes`, `seconds`, …
+    public let valueName: String
+    /// What it does, without its default (added from the configuration types).
+    public let help: String
+    /// A flag that needs no value (`--metrics-public` means true).
+    public let isFlag: Bool
+    /// The default as `--help` shows it, when it is not simply the default value.
+    let shownDefault: String?
+    /// A valid value other than the default, for the test that every setting is reachable as a
+    /// flag, an environment variable and a config key (nil for the TLS files, which must exist).
+    public let example: String?
+    /// The setting's value in a configuration, as text (secrets are shown as `set`).
+    public let value: @Sendable (SwitchboardSettings) -> String
+    let apply: @Sendable (inout SwitchboardSettings, SettingValue) throws(SettingError) -> Void
+
+    init(
+        key: String, valueName: String, help: String, isFlag: Bool = false, shownDefault: String? = nil, example: String?,
+        value: @escaping @Sendable (SwitchboardSettings) -> String,
+        apply: @escaping @Sendable (inout SwitchboardSettings, SettingValue) throws(SettingError) -> Void
+    ) {
+        self.key = key
+        self.valueName = valueName
+        self.help = help
+        self.isFlag = isFlag
+        self.shownDefault = shownDefault
+        self.example = example
+        self.value = value
+        self.apply = apply
+    }
+
+    public var environmentVariable: String { "SWITCHBOARD_" + key.uppercased().replacingOccurrences(of: "-", with: "_") }
+
+    /// The default, as `--help` shows it.
+    public var defaultDescription: String { shownDefault ?? value(SwitchboardSettings()) }
+
+    /// The whole help line: what it does, its default and its environment variable.
+    public var fullHelp: String { "\(help) (default \(defaultDescription)). Env: \(environmentVariable)." }
+}
+
+/// A raw value before it is checked: text from a flag or the environment, or a typed TOML value.
+enum SettingValue {
+    case text(String)
+    case integer(Int)
+    case number(Double)
+    case boolean(Bool)
+
+    var shown: String {
+        switch self {
+        case .text(let text): "\"\(text)\""
+        case .integer(let value): "\(value)"
+        case .number(let value): "\(value)"
+        case .boolean(let value): "\(value)"
+        }
+    }
+}
+
+/// Why a value was refused, before we know where it came from.
+struct SettingError: Error {
+    let expected: String
+}
+
+/// A refused configuration, naming the setting and where it came from. Exit code 2.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+extension Setting {
+    static func integer(
+        _ key: String, _ help: String, range: ClosedRange<Int>, example: Int, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable
+    ) -> Setting {
+        Setting(key: key, valueName: "n", help: help, example: "\(example)", value: { "\($0[keyPath: path])" }) {
+            configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.integer(in: range)
+        }
+    }
+
+    static func bytes(
+        _ key: String, _ help: String, range: ClosedRange<Int>, example: String, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable
+    ) -> Setting {
+        Setting(key: key, valueName: "bytes", help: help + "; accepts KiB and MiB", example: example, value: { byteText($0[keyPath: path]) }) {
+            configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.byteCount(in: range)
+        }
+    }
+
+    static func seconds(
+        _ key: String, _ help: String, allowZero: Bool = false, example: String,
+        _ path: any WritableKeyPath<SwitchboardSettings, Duration> & Sendable
+    ) -> Setting {
+        Setting(key: key, valueName: "seconds", help: help, example: example, value: { secondsText($0[keyPath: path]) }) {
+            configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.duration(allowZero: allowZero)
+        }
+    }
+
+    static func rate(_ key: String, _ help: String, example: String, _ path: any WritableKeyPath<SwitchboardSettings, Double> & Sendable)
+        -> Setting
+    {
+        Setting(key: key, valueName: "per-second", help: help, example: example, value: { numberText($0[keyPath: path]) }) {
+            configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.number(atLeast: 0)
+        }
+    }
+
+    static func flag(_ key: String, _ help: String, _ path: any WritableKeyPath<SwitchboardSettings, Bool> & Sendable) -> Setting {
+        Setting(key: key, valueName: "bool", help: help, isFlag: true, example: "true", value: { "\($0[keyPath: path])" }) {
+            configuration, value throws(SettingError) in
+            configuration[keyPath: path] = try value.boolean()
+        }
+    }
+
+    static func path(_ key: String, _ help: String, example: String, _ path: any WritableKeyPath<SwitchboardSettings, String?> & Sendable)
+        -> Setting
+    {
+        Setting(key: key, valueName: "path", help: help, example: example, value: { $0[keyPath: path] ?? "off" }) {
+            configuration, value throws(SettingError) in
+            let text = try value.text(nonEmpty: true)
+            guard text.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
+            configuration[keyPath: path] = text
+        }
+    }
+
+    /// `65536` as `64KiB`, `1048576` as `1MiB`.
+    static func byteText(_ bytes: Int) -> String {
+        if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20)MiB" }
+        if bytes >= 1024 && bytes % 1024 == 0 { return "\(bytes >> 10)KiB" }
+        return "\(bytes)"
+    }
+
+    static func secondsText(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000)" : numberText(Double(milliseconds) / 1000)
+    }
+
+    static func numberText(_ number: Double) -> String {
+        number == number.rounded() && abs(number) < 1e15 ? "\(Int(number))" : "\(number)"
+    }
+
+    /// The setting named `key`.
+    public static func named(_ key: String) -> Setting? {
+        all.first { $0.key == key }
+    }
+
+    /// The table every source is read through. Order is the order of `--help`.
+    public static let all: [Setting] = [
+        Setting(
+            key: "host", valueName: "address", help: "Address to listen on: loopback only unless told otherwise; 0.0.0.0 for all interfaces",
+            example: "0.0.0.0", value: { $0.server.host }
+        ) { configuration, value throws(SettingError) in
+            configuration.server.host = try value.text(nonEmpty: true)
+        },
+        .integer("port", "TCP port; 0 picks a free port", range: 0...65535, example: 9000, \.server.port),
+        Setting(
+            key: "threads", valueName: "n", help: "Event-loop threads", shownDefault: "one per CPU this process may use; taskset is honoured",
+            example: "3", value: { "\($0.server.threads)" }
+        ) { configuration, value throws(SettingError) in
+            configuration.server.threads = try value.integer(in: 1...1024)
+        },
+        Setting(key: "ws-path", valueName: "path", help: "Path of the WebSocket endpoint", example: "/live", value: { $0.server.webSocketPath }) {
+            configuration, value throws(SettingError) in
+            let path = try value.text(nonEmpty: true)
+            guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
+            configuration.server.webSocketPath = path
+        },
+        .path(
+            "echo-route",
+            "Also serve a WebSocket echo endpoint at this path, for conformance suites such as Autobahn: text comes back as text, binary as binary, messages up to 16MiB",
+            example: "/echo", \.server.echoPath),
+        Setting(
+            key: "allowed-origins", valueName: "origins",
+            help:
+                "Comma-separated origins of web pages that may open WebSockets besides same-origin ones, e.g. https://app.example.com; * allows any. Others get HTTP 403; clients that send no Origin are not affected",
+            shownDefault: "same-origin only", example: "https://app.example.com",
+            value: { $0.server.origins.allowsAny ? "*" : $0.server.origins.allowed.joined(separator: ",") }
+        ) { configuration, value throws(SettingError) in
+            let list = try value.text(nonEmpty: true).split(separator: ",").map(String.init)
+            guard list.allSatisfy({ $0.contains("://") || $0.trimmingCharacters(in: .whitespaces) == "*" }) else {
+                throw SettingError(expected: "origins like https://app.example.com, separated by commas, or *")
+            }
+            configuration.server.origins = OriginPolicy(allowed: list)
+        },
+        Setting(
+            key: "auth-jwt-secret", valueName: "secret",
+            help:
+                "Require clients on the WebSocket path to present an HS256 JWT signed with this secret (Authorization: Bearer or ?token=); its sub is the user id and an optional channels claim (names, or prefixes ending in *) limits what it may subscribe and publish to. Missing, wrong or expired tokens get HTTP 401",
+            example: String(repeating: "s", count: 32), value: { $0.server.clientTokenSecret == nil ? "off" : "set" }
+        ) { configuration, value throws(SettingError) in
+            let secret = try value.text(nonEmpty: true)
+            guard secret.utf8.count >= 32 else { throw SettingError(expected: "a secret of at least 32 bytes (HS256 keys are as long as the hash)") }
+            configuration.server.clientTokenSecret = secret
+        },
+        Setting(
+            key: "tls-cert", valueName: "file", help: "PEM certificate chain: serve wss:// and https:// (with --tls-key)",
+            shownDefault: "off, plain ws://", example: nil, value: { $0.tlsCertificate ?? "off" }
+        ) { configuration, value throws(SettingError) in
+            configuration.tlsCertificate = try value.text(nonEmpty: true)
+        },
+        Setting(key: "tls-key", valueName: "file", help: "PEM private key of --tls-cert", example: nil, value: { $0.tlsKey ?? "off" }) {
+            configuration, value throws(SettingError) in
+            configuration.tlsKey = try value.text(nonEmpty: true)
+        },
+        .integer(
+            "max-connections", "Most WebSocket connections at once; more get HTTP 503", range: 1...10_000_000, example: 500,
+            \.server.hub.maxConnections),
+        .bytes(
+            "max-message-size", "Largest message a client may send, also once inflated; larger closes with 1009", range: 128...(256 << 20),
+            example: "1MiB", \.server.hub.maxMessageBytes),
+        .integer(
+            "outbound-queue-frames", "Per-client outbound mailbox bound in frames", range: 1...1_000_000, example: 64,
+            \.server.hub.outboundQueueFrames),
+        .bytes(
+            "outbound-queue-bytes", "Per-client outbound mailbox bound in bytes", range: 1024...(1 << 30), example: "256KiB",
+            \.server.hub.outboundQueueBytes),
+        Setting(
+            key: "slow-consumer", valueName: "policy",
+            help: "When a client's mailbox is full: close (4002 \"slow consumer\") or drop-oldest", example: "drop-oldest",
+            value: { $0.server.hub.slowConsumerPolicy.rawValue }
+        ) { configuration, value throws(SettingError) in
+            let text = try value.text(nonEmpty: true)
+            guard let policy = HubConfiguration.SlowConsumerPolicy(rawValue: text) else {
+                throw SettingError(expected: "one of: " + HubConfiguration.SlowConsumerPolicy.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            configuration.server.hub.slowConsumerPolicy = policy
+        },
+        .seconds(
+            "heartbeat", "WebSocket ping interval; a client still silent an interval after its ping is closed with 1001", example: "2.5",
+            \.server.hub.heartbeatInterval),
+        .integer(
+            "max-channels-per-client", "Most channels one client may subscribe to", range: 1...100_000, example: 8,
+            \.server.hub.maxChannelsPerClient),
+        .integer(
+            "max-presence-members", "Most users present in one channel joined with \"presence\":true", range: 1...1_000_000, example: 50,
+            \.server.hub.maxPresenceMembers),
+        Setting(
+            key: "pusher-app", valueName: "id:key:secret",
+            help:
+                "Serve a Pusher Channels app: clients connect to /app/<key>, backends call /apps/<id>/… signed with the secret (16+ characters). Several: separate with commas; per-app limits go in [[apps]] tables of the config file",
+            shownDefault: "none", example: "4242:app-key:0123456789abcdef",
+            value: { $0.server.hub.pusherApps.map { "\($0.id):\($0.key)" }.joined(separator: ",") }
+        ) { configuration, value throws(SettingError) in
+            try PusherAppSettings.add(try PusherAppSettings.parseList(try value.text(nonEmpty: true)), to: &configuration.server.hub.pusherApps)
+        },
+        .rate(
+            "publish-rate", "Publishes per second per client: the refill rate of its token bucket; 0 = unlimited", example: "20",
+            \.server.hub.publishRate),
+        .rate(
+            "publish-burst", "Publishes per client in one burst: the size of its token bucket (with publish-rate)", example: "5",
+            \.server.hub.publishBurst),
+        .integer(
+            "shard-inbox-capacity", "Bound of each event loop's hub inbox; a full inbox answers \"overloaded\"", range: 16...100_000_000,
+            example: 1024, \.server.hub.shardInboxCapacity),
+        .seconds("close-timeout", "How long a closing client has to answer the close frame", example: "1", \.server.hub.closeTimeout),
+        .seconds(
+            "shutdown-timeout", "On SIGINT/SIGTERM, how long to deliver queued messages before closing", allowZero: true, example: "0",
+            \.server.hub.shutdownDeadline),
+        .seconds(
+            "handshake-timeout", "A connection must finish its HTTP request head or WebSocket handshake within this", example: "3",
+            \.server.handshakeTimeout),
+        .seconds("http-idle-timeout", "Idle keep-alive HTTP connections are closed after this", example: "4", \.server.httpIdleTimeout),
+        Setting(
+            key: "admin-token", valueName: "token", help: "Bearer token of the admin API (16+ characters)",
+            shownDefault:
+                "generated at start and written, mode 0600, to $XDG_RUNTIME_DIR/switchboard/<port>.token or ~/.local/state/switchboard/<port>.token",
+            example: "an-admin-token-0123456789", value: { $0.server.adminToken == nil ? "generated" : "set" }
+        ) { configuration, value throws(SettingError) in
+            let token = try value.text(nonEmpty: true)
+            guard token.count >= 16 else { throw SettingError(expected: "a token of at least 16 characters") }
+            configuration.server.adminToken = token
+        },
+        .flag("metrics-public", "Serve /metrics without the admin token", \.server.metricsPublic),
+        .flag(
+            "fault-injection", "Testing only: lets tests make a session or the metrics actor fail, to prove supervision", \.server.hub.faultInjection),
+        Setting(
+            key: "log-format", valueName: "format", help: "Log line format on stderr: text or json", example: "json", value: { $0.logFormat.rawValue }
+        ) { configuration, value throws(SettingError) in
+            guard let format = LogFormat(rawValue: try value.text(nonEmpty: true)) else { throw SettingError(expected: "text or json") }
+            configuration.logFormat = format
+        },
+        Setting(
+            key: "log-level", valueName: "level", help: "Least severe level logged: trace, debug, info, notice, warning, error, critical",
+            example: "debug", value: { $0.logLevel.rawValue }
+        ) { configuration, value throws(SettingError) in
+            guard let level = Logger.Level(rawValue: try value.text(nonEmpty: true)) else {
+                throw SettingError(expected: "one of: " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            configuration.logLevel = level
+        },
+        .seconds(
+            "stats-interval", "Interval of the periodic stats log line; 0 turns it off", allowZero: true, example: "60", \.server.statsInterval),
+    ]
+}
+
+extension SettingValue {
+    func text(nonEmpty: Bool) throws(SettingError) -> String {
+        guard case .text(let text) = self, !(nonEmpty && text.isEmpty) else { throw SettingError(expected: "a non-empty string") }
+        return text
+    }
+
+    func boolean() throws(SettingError) -> Bool {
+        switch self {
+        case .boolean(let value): return value
+        case .text(let text):
+            switch text.lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off": return false
+            default: break
+            }
+        default: break
+        }
+        throw SettingError(expected: "true or false")
+    }
+
+    func integer(in range: ClosedRange<Int>) throws(SettingError) -> Int {
+        let expected = "an integer from \(range.lowerBound) to \(range.upperBound)"
+        let value: Int?
+        switch self {
+        case .integer(let number): value = number
+        case .text(let text): value = Int(text.trimmingCharacters(in: .whitespaces))
+        default: value = nil
+        }
+        guard let value, range.contains(value) else { throw SettingError(expected: expected) }
+        return value
+    }
+
+    func byteCount(in range: ClosedRange<Int>) throws(SettingError) -> Int {
+        let expected = "a size from \(range.lowerBound) to \(range.upperBound) bytes, e.g. 65536, 64KiB or 1MiB"
+        var result: Int?
+        switch self {
+        case .integer(let number): result = number
+        case .text(let raw):
+            let text = raw.trimmingCharacters(in: .whitespaces)
+            let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("B", 1)]
+            if let (suffix, multiplier) = units.first(where: { text.hasSuffix($0.0) }) {
+                result = Int(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * multiplier }
+            } else {
+                result = Int(text)
+            }
+        default: result = nil
+        }
+        guard let result, range.contains(result) else { throw SettingError(expected: expected) }
+        return result
+    }
+
+    func number(atLeast minimum: Double) throws(SettingError) -> Double {
+        let value: Double?
+        switch self {
+        case .integer(let number): value = Double(number)
+        case .number(let number): value = number
+        case .text(let text): value = Double(text.trimmingCharacters(in: .whitespaces))
+        case .boolean: value = nil
+        }
+        guard let value, value.isFinite, value >= minimum else { throw SettingError(expected: "a number ≥ \(minimum)") }
+        return value
+    }
+
+    func duration(allowZero: Bool) throws(SettingError) -> Duration {
+        let expected = allowZero ? "a number of seconds ≥ 0, e.g. 5 or 0.5" : "a number of seconds > 0, e.g. 5 or 0.5"
+        guard let seconds = try? number(atLeast: 0), allowZero || seconds > 0, seconds <= 86_400 else {
+            throw SettingError(expected: expected)
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}
+
+/// What `serve` runs with: the server's configuration plus how it logs.
+public struct SwitchboardSettings: Sendable {
+    public var server = ServerConfiguration()
+    public var logFormat = LogFormat.text
+    public var logLevel = Logger.Level.info
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+
+    public init() {}
+}
+
+/// Builds ``SwitchboardSettings`` from the defaults, a TOML file, the environment and flags.
+public struct ConfigurationLoader {
+    var settings = Setting.all
+
+    public init() {}
+
+    public func load(file: String?, environment: [String: String], flags: [String: String]) throws -> SwitchboardSettings {
+        var configuration = SwitchboardSettings()
+        if let file { try applyFile(file, to: &configuration) }
+        for setting in settings {
+            if let value = environment[setting.environmentVariable] {
+                try apply(setting, .text(value), to: &configuration, source: "environment variable \(setting.environmentVariable)")
+            }
+        }
+        for setting in settings {
+            if let value = flags[setting.key] {
+                try apply(setting, .text(value), to: &configuration, source: "--\(setting.key)")
+            }
+        }
+        try loadTLS(into: &configuration)
+        return configuration
+    }
+
+    private func loadTLS(into configuration: inout SwitchboardSettings) throws {
+        switch (configuration.tlsCertificate, configuration.tlsKey) {
+        case (nil, nil):
+            return
+        case (let certificate?, let key?):
+            do {
+                configuration.server.tls = try TLSFiles.load(certificateChain: certificate, privateKey: key)
+            } catch {
+                throw ConfigurationError(description: "\(error)")
+            }
+        default:
+            throw ConfigurationError(description: "--tls-cert and --tls-key go together: give both files or neither")
+        }
+    }
+
+    private func apply(_ setting: Setting, _ value: SettingValue, to configuration: inout SwitchboardSettings, source: String) throws {
+        do {
+            try setting.apply(&configuration, value)
+        } catch {
+            throw ConfigurationError(description: "\(source): invalid value \(value.shown); expected \(error.expected)")
+        }
+    }
+
+    private func applyFile(_ path: String, to configuration: inout SwitchboardSettings) throws {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(description: "\(path): cannot read the config file (\(error.localizedDescription))")
+        }
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw ConfigurationError(description: "\(path):\(error.source.begin.line): \(error.description)")
+        }
+        let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
+        if let apps = table["apps"] {
+            let line = Self.line(of: "[[apps]]", in: text)
+            do {
+                try PusherAppSettings.add(try PusherAppSettings.apps(from: apps), to: &configuration.server.hub.pusherApps)
+            } catch {
+                throw ConfigurationError(description: "\(path):\(line): [[apps]]: expected \(error.expected)")
+            }
+        }
+        for key in table.keys.sorted(by: { Self.line(of: $0, in: text) < Self.line(of: $1, in: text) }) where key != "apps" {
+            let line = Self.line(of: key, in: text)
+            guard let setting = byKey[key] else {
+                let known = (settings.map(\.key) + ["[[apps]]"]).joined(separator: ", ")
+                throw ConfigurationError(description: "\(path):\(line): unknown key \"\(key)\"; known keys: \(known)")
+            }
+            guard let raw = table[key] else { continue }
+            let value: SettingValue
+            switch raw.type {
+            case .string: value = .text(raw.string ?? "")
+            case .int: value = .integer(raw.int ?? 0)
+            case .double: value = .number(raw.double ?? 0)
+            case .bool: value = .boolean(raw.bool ?? false)
+            default:
+                throw ConfigurationError(description: "\(path):\(line): \(key): tables, arrays and dates are not settings")
+            }
+            try apply(setting, value, to: &configuration, source: "\(path):\(line): \(key)")
+        }
+    }
+
+    /// The 1-based line where `key` is assigned (TOMLKit reports no positions for values).
+    static func line(of key: String, in text: String) -> Int {
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if key.hasPrefix("[") && trimmed.hasPrefix(key) { return number + 1 }
+            for spelling in [key, "\"\(key)\"", "'\(key)'"] where trimmed.hasPrefix(spelling) {
+                let rest = trimmed.dropFirst(spelling.count).trimmingCharacters(in: .whitespaces)
+                if rest.hasPrefix("=") { return number + 1 }
+            }
+        }
+        return 0
+    }
+}
