@@ -113,8 +113,8 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
     switch key {
     case .up, .character("k"): move(by: -1, state: &state, snapshot: snapshot)
     case .down, .character("j"): move(by: 1, state: &state, snapshot: snapshot)
-    case .pageUp: move(by: -page(state.focus, state), state: &state, snapshot: snapshot)
-    case .pageDown: move(by: page(state.focus, state), state: &state, snapshot: snapshot)
+    case .pageUp: turnPage(by: -1, state: &state, snapshot: snapshot)
+    case .pageDown: turnPage(by: 1, state: &state, snapshot: snapshot)
     case .home, .character("g"): move(by: Int.min / 2, state: &state, snapshot: snapshot)
     case .end, .character("G"): move(by: Int.max / 2, state: &state, snapshot: snapshot)
     case .tab, .right, .character("l"): cycleFocus(by: 1, state: &state)
@@ -361,6 +361,21 @@ private func count(_ pane: Pane, _ snapshot: DashboardSnapshot?) -> Int {
     case .channels: return snapshot.channels.count
     case .events: return snapshot.events.count
     }
+}
+
+/// PgDn / PgUp, as in htop and less: the window moves by a whole page and the selection moves
+/// with it, keeping its place on the screen; at either end the window stops and the selection
+/// goes to the first or last row.
+private func turnPage(by pages: Int, state: inout ViewState, snapshot: DashboardSnapshot?) {
+    let pane = state.focus
+    // Events are listed newest at the bottom and scroll by their own rules.
+    guard pane != .events else { return move(by: pages * page(pane, state), state: &state, snapshot: snapshot) }
+    let total = count(pane, snapshot)
+    let rows = page(pane, state)
+    let (scroll, selected) = ViewState.turnPage(
+        by: pages, rows: rows, total: total, scroll: state.scroll[pane] ?? 0, selected: state.selected(pane))
+    state.scroll[pane] = scroll
+    state.selection[pane] = selected
 }
 
 /// Moves the focused pane's selection by `delta` rows on screen, keeping it visible.

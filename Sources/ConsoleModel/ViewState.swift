@@ -100,3 +100,37 @@ public struct ViewState: Sendable {
         max(1, Layout(rows: rows, cols: cols).bodyRows(.clients))
     }
 }
+
+extension ViewState {
+    /// The window and the selection after turning `pages` pages (negative: back) of a list of
+    /// `total` rows shown `rows` at a time: the window moves by whole pages, clamped to the list,
+    /// and the selection keeps its place in the window; when the window cannot move further the
+    /// selection goes to the first or last row.
+    public static func turnPage(by pages: Int, rows: Int, total: Int, scroll: Int, selected: Int) -> (scroll: Int, selected: Int) {
+        guard total > 0, rows > 0 else { return (0, 0) }
+        let last = total - 1
+        let lastScroll = max(0, total - rows)
+        let start = min(max(0, scroll), lastScroll)
+        let place = min(max(0, selected - start), rows - 1)
+        let moved = min(max(0, start + pages * rows), lastScroll)
+        if moved == start {
+            // Already at the end the page key points to.
+            return (start, pages > 0 ? last : 0)
+        }
+        return (moved, min(last, moved + place))
+    }
+}
+
+extension ViewState {
+    /// Keeps the clients selection on the same client when a new snapshot reorders the rows
+    /// (a live sort by rate or mailbox): the selection follows the client that was selected in
+    /// `previous`; when that client is no longer in the window, the status line says so.
+    public mutating func followSelectedClient(from previous: DashboardSnapshot?, to next: DashboardSnapshot) {
+        guard let id = selectedClient(self, previous)?.id else { return }
+        if let index = next.clients.rows.firstIndex(where: { $0.id == id }) {
+            selection[.clients] = next.clients.offset + index
+        } else if selectedClient(self, next)?.id != id {
+            status = "\(id) is no longer on screen (it moved in the sort by \(sort.rawValue), or left)"
+        }
+    }
+}

@@ -66,7 +66,10 @@ public final class ConsoleController: Sendable {
 
     /// Handles one key; false when the console should close.
     func onKey(_ key: Key) -> Bool {
-        let effect = state.withLock { state in ConsoleModel.handle(key, state: &state.view, snapshot: state.snapshot) }
+        let (before, effect) = state.withLock { state in
+            let before = state.view.clientQuery(visibleRows: state.visibleRows)
+            return (before, ConsoleModel.handle(key, state: &state.view, snapshot: state.snapshot))
+        }
         switch effect {
         case .none, .broadcast, .kick, .kickAll:
             if let command = effect.operatorCommand {
@@ -75,6 +78,10 @@ public final class ConsoleController: Sendable {
                     setStatus(result.summary(of: command))
                     await refresh()
                 }
+            } else if viewChanged(from: before) {
+                // A move, page, sort or filter: ask for the new window now instead of waiting
+                // for the next refresh (the admin stream answers a view change with a snapshot).
+                Task { await refresh() }
             }
             return true
         case .quit(let stopServer):
@@ -96,6 +103,11 @@ public final class ConsoleController: Sendable {
         }
     }
 
+    /// Whether the rows the view asks for differ from `query`, the ones it asked for before a key.
+    private func viewChanged(from query: ClientQuery) -> Bool {
+        state.withLock { $0.view.clientQuery(visibleRows: $0.visibleRows) != query }
+    }
+
     private func setStatus(_ message: String) {
         state.withLock { $0.view.status = message }
     }
@@ -110,6 +122,9 @@ public final class ConsoleController: Sendable {
     private func refresh() async {
         let (paused, query) = state.withLock { ($0.view.paused, $0.view.clientQuery(visibleRows: $0.visibleRows)) }
         guard !paused, let snapshot = await source.snapshot(query: query) else { return }
-        state.withLock { $0.snapshot = snapshot }
+        state.withLock { state in
+            state.view.followSelectedClient(from: state.snapshot, to: snapshot)
+            state.snapshot = snapshot
+        }
     }
 }

@@ -21,6 +21,37 @@ import Testing
         #expect(s.selected(.clients) == 0)
     }
 
+    @Test func pageKeysMoveTheWindowByAWholePage() {
+        // 19 000 clients, 21 on screen: rows 1-21 -> 22-42, and back from 23-43 to 2-22.
+        #expect(ViewState.turnPage(by: 1, rows: 21, total: 19_000, scroll: 0, selected: 0) == (21, 21))
+        #expect(ViewState.turnPage(by: -1, rows: 21, total: 19_000, scroll: 22, selected: 22) == (1, 1))
+        // The selection keeps its place on the screen.
+        #expect(ViewState.turnPage(by: 1, rows: 21, total: 19_000, scroll: 100, selected: 107) == (121, 128))
+        #expect(ViewState.turnPage(by: -1, rows: 21, total: 19_000, scroll: 100, selected: 107) == (79, 86))
+        // The window stops at the ends; a page key at an end moves the selection there.
+        #expect(ViewState.turnPage(by: 1, rows: 21, total: 50, scroll: 21, selected: 25) == (29, 33))
+        #expect(ViewState.turnPage(by: 1, rows: 21, total: 50, scroll: 29, selected: 33) == (29, 49))
+        #expect(ViewState.turnPage(by: -1, rows: 21, total: 50, scroll: 10, selected: 15) == (0, 5))
+        #expect(ViewState.turnPage(by: -1, rows: 21, total: 50, scroll: 0, selected: 5) == (0, 0))
+        // Fewer rows than a page, or none.
+        #expect(ViewState.turnPage(by: 1, rows: 21, total: 7, scroll: 0, selected: 2) == (0, 6))
+        #expect(ViewState.turnPage(by: 1, rows: 21, total: 0, scroll: 0, selected: 0) == (0, 0))
+    }
+
+    @Test func pageDownFromTheTopShowsTheNextPage() {
+        var s = ViewState()
+        s.screenRows = 50
+        s.screenCols = 160
+        let page = ViewState.clientTableRows(rows: 50, cols: 160)
+        let snapshot = makeSnapshot(clients: 200, limit: 200)
+        _ = handle(.pageDown, state: &s, snapshot: snapshot)
+        #expect(s.scroll[.clients] == page && s.selected(.clients) == page)
+        _ = handle(.pageDown, state: &s, snapshot: snapshot)
+        #expect(s.scroll[.clients] == 2 * page)
+        _ = handle(.pageUp, state: &s, snapshot: snapshot)
+        #expect(s.scroll[.clients] == page && s.selected(.clients) == page)
+    }
+
     @Test func pageHomeAndEnd() {
         var s = ViewState()
         s.screenRows = 24
@@ -292,5 +323,32 @@ import Testing
             _ = handle(.escape, state: &s, snapshot: snap)
             #expect(s.overlay == nil)
         }
+    }
+}
+
+@Suite struct SelectionFollowsTests {
+    @Test func theSelectionStaysOnItsClientWhenRowsReorder() {
+        var s = ViewState()
+        let before = makeSnapshot(clients: 10, limit: 10)
+        s.selection[.clients] = 3
+        let id = before.clients.rows[3].id
+        var after = before
+        after.clients.rows.swapAt(3, 7)
+        s.followSelectedClient(from: before, to: after)
+        #expect(s.selected(.clients) == 7)
+        #expect(after.clients.rows[s.selected(.clients)].id == id)
+        #expect(s.status.isEmpty)
+    }
+
+    @Test func aClientThatLeftTheWindowIsSaidToHaveMoved() {
+        var s = ViewState()
+        let before = makeSnapshot(clients: 10, limit: 10)
+        s.selection[.clients] = 2
+        let id = before.clients.rows[2].id
+        var after = before
+        after.clients.rows.remove(at: 2)
+        s.followSelectedClient(from: before, to: after)
+        #expect(s.selected(.clients) == 2)
+        #expect(s.status.contains(id) && s.status.contains("no longer on screen"))
     }
 }

@@ -274,4 +274,29 @@ struct AdminTests {
             for client in clients { try await client.close() }
         }
     }
+
+    /// A console that changes its view gets the new window at once, not at the next interval.
+    @Test func aViewCommandIsAnsweredWithItsWindowAtOnce() async throws {
+        try await TestServer.with { server in
+            var clients: [TestClient] = []
+            for _ in 0..<3 { clients.append(try await TestClient.connect(server.url)) }
+            try await server.eventually("3 connections") { server.hub.connectionCount == 3 }
+            let admin = try await TestClient.connect(
+                "ws://127.0.0.1:\(server.port)/admin/stream?token=\(TestServer.adminToken)", maxFrameSize: 1 << 22)
+            // Snapshots every minute: any later one within the test comes from the view change.
+            try await admin.send(#"{"type":"view","id":1,"interval_ms":60000,"query":{"sort":"id","limit":1}}"#)
+            _ = try await admin.next { $0.hasPrefix(#"{"type":"result","ok":true,"id":1"#) }
+            _ = try await admin.next { $0.hasPrefix(#"{"type":"snapshot""#) }
+            // Commands are performed in order, so a snapshot sent for the view change comes
+            // before the answer to the next command; a periodic one would come a minute later.
+            try await admin.send(#"{"type":"view","id":2,"query":{"sort":"id","offset":2,"limit":1}}"#)
+            try await admin.send(#"{"type":"kick","id":3,"client":"nobody"}"#)
+            _ = try await admin.next { $0.hasPrefix(#"{"type":"result","ok":true,"id":2"#) }
+            let next = try await admin.next { $0.hasPrefix(#"{"type":"snapshot""#) || $0.contains(#""id":3"#) }
+            #expect(next.hasPrefix(#"{"type":"snapshot""#))
+            #expect(next.contains(#""offset":2"#))
+            try await admin.close()
+            for client in clients { try await client.close() }
+        }
+    }
 }

@@ -2,7 +2,7 @@ public import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
-public import SwitchboardCore
+import SwitchboardCore
 
 /// The authenticated HTTP control plane under `/api`: snapshots and rows from the metrics
 /// collector, and operator actions (publish, broadcast, kick) on the hub.

@@ -180,17 +180,21 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
     /// Sends a snapshot of the reader's view every interval until cancelled.
     private func pushSnapshots() async throws {
         while !Task.isCancelled {
-            let current = view.withLockedValue { $0 }
-            let snapshot = await collector.snapshot(query: current.query)
-            let data = try AdminAPI.encoder.encode(snapshot)
-            send(
-                textFrame {
-                    $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":")
-                    $0.writeBytes(data)
-                    $0.writeStaticString("}")
-                })
-            try? await Task.sleep(for: current.interval)
+            try await pushSnapshot()
+            try? await Task.sleep(for: view.withLockedValue { $0.interval })
         }
+    }
+
+    /// Sends one snapshot with the rows the reader's view asks for.
+    private func pushSnapshot() async throws {
+        let snapshot = await collector.snapshot(query: view.withLockedValue { $0.query })
+        let data = try AdminAPI.encoder.encode(snapshot)
+        send(
+            textFrame {
+                $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":")
+                $0.writeBytes(data)
+                $0.writeStaticString("}")
+            })
     }
 
     // MARK: - Commands
@@ -216,6 +220,8 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
                 view.withLockedValue { $0.query = query }
             }
             reply(id: id, ok: true, fields: nil)
+            // The reader's view changed: its new window goes out now, not at the next interval.
+            try? await pushSnapshot()
         case let type?:
             let command: OperatorCommand
             do {

@@ -418,6 +418,7 @@ final class HubShard: @unchecked Sendable {
 
     /// Closes one session with `code`; false if it is not on this shard.
     func kick(_ id: String, code: CloseCode, reason: String) -> Bool {
+        eventLoop.assertInEventLoop()
         guard let session = sessions[id], session.isOpen else { return false }
         session.close(code, reason, discardQueued: true)
         report(.kick, client: id, code: Int(code.rawValue), detail: reason)
@@ -426,6 +427,7 @@ final class HubShard: @unchecked Sendable {
 
     /// Closes every session (optionally only subscribers of `channel`); returns how many.
     func kickAll(channel: String?, code: CloseCode, reason: String) -> Int {
+        eventLoop.assertInEventLoop()
         let targets =
             channel.map { name in (subscribers[name]?.sessions ?? []) + (pusherSubscribers[name]?.sessions ?? []) } ?? Array(sessions.values)
         var kicked = 0
@@ -436,6 +438,7 @@ final class HubShard: @unchecked Sendable {
     /// Closes this shard's connections of Pusher app `appID` whose user is `userID` (signed in,
     /// or present in a presence channel) with 4009; returns how many.
     func terminate(appID: String, userID: String, reason: String) -> Int {
+        eventLoop.assertInEventLoop()
         var closed = 0
         for session in sessions.values where session.isOpen && session.pusher?.app.id == appID {
             let present = presence[ObjectIdentifier(session)]?.values.contains(userID) ?? false
@@ -450,6 +453,7 @@ final class HubShard: @unchecked Sendable {
     /// Sends an operator's broadcast to every open session, pre-encoded once per protocol;
     /// returns how many.
     func broadcast(native: ByteBuffer, pusher: ByteBuffer) -> Int {
+        eventLoop.assertInEventLoop()
         var reached = 0
         for session in sessions.values where session.isOpen {
             switch session.route {
@@ -466,6 +470,7 @@ final class HubShard: @unchecked Sendable {
     // MARK: - Inspection (loop only)
 
     func clientRows() -> [ClientRow] {
+        eventLoop.assertInEventLoop()
         let monotonic = NIODeadline.now().uptimeNanoseconds
         let wall = WallClock.now()
         return sessions.values.map { session in
@@ -475,12 +480,14 @@ final class HubShard: @unchecked Sendable {
     }
 
     func clientCounters() -> [ClientCounter] {
-        sessions.values.map(\.counter)
+        eventLoop.assertInEventLoop()
+        return sessions.values.map(\.counter)
     }
 
     /// Local subscriber counts, and publish counts of the channels this shard owns.
     func channelCounts() -> (subscribers: [String: Int], published: [String: Int]) {
-        (
+        eventLoop.assertInEventLoop()
+        return (
             subscribers.mapValues { $0.sessions.count }.merging(pusherSubscribers.mapValues { $0.sessions.count }, uniquingKeysWith: +),
             sequences.mapValues { Int($0) }
         )
@@ -488,7 +495,8 @@ final class HubShard: @unchecked Sendable {
 
     /// Outbound frames waiting in every session's mailbox.
     func queuedFrames() -> Int {
-        sessions.values.reduce(0) { $0 + $1.queuedFrames }
+        eventLoop.assertInEventLoop()
+        return sessions.values.reduce(0) { $0 + $1.queuedFrames }
     }
 
     /// The latencies recorded since the last call.

@@ -460,6 +460,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Pings the client when it has been silent for `interval`, and closes it when it stayed
     /// silent for an interval after that ping. Called by the shard's heartbeat. Loop only.
     func checkHeartbeat(now: UInt64, interval: UInt64, ping: ByteBuffer) {
+        shard.eventLoop.assertInEventLoop()
         switch heartbeat.check(now: now, interval: interval) {
         case .none:
             break
