@@ -70,6 +70,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A small Redis client on SwiftNIO; for now its RESP codec, as values (no sockets).
+        .target(
+            name: "RedisClient",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         // The load generator behind `switchboard bench`: NIO WebSocket clients and HdrHistogram.
         .target(
             name: "SwitchboardBench",
@@ -156,7 +162,7 @@ let package = Package(
         // libFuzzer target for the client input path (scripts/fuzz.sh); a corpus replayer otherwise.
         .executableTarget(
             name: "SwitchboardFuzz",
-            dependencies: ["SwitchboardCore", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["SwitchboardCore", "RedisClient", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -167,6 +173,11 @@ let package = Package(
         .testTarget(
             name: "SwitchboardConfigurationTests",
             dependencies: ["SwitchboardConfiguration", "SwitchboardServer", "SwitchboardCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
