@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the client input path (frame parser, unmasking, UTF-8, request decoder) with libFuzzer.
+# Fuzzes the client input path (frame parser, unmasking, UTF-8, request decoders) and the RESP
+# decoder of the Redis link with libFuzzer.
 #
 #   scripts/fuzz.sh [SECONDS]     default 60; the test command runs it with 60
 #
