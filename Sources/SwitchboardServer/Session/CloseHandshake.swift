@@ -37,7 +37,11 @@ struct CloseHandshake {
         case ignore
     }
 
-    var isOpen: Bool { state == .open }
+    /// Asked on every push, so a pattern match rather than the synthesised `==`, which would
+    /// compare endings.
+    var isOpen: Bool {
+        if case .open = state { true } else { false }
+    }
 
     var isClosed: Bool {
         if case .closed = state { true } else { false }
@@ -53,7 +57,7 @@ struct CloseHandshake {
 
     /// The server starts closing with `code`; false when the connection is already closing.
     mutating func serverCloses(code: UInt16, reason: String) -> Bool {
-        guard state == .open else { return false }
+        guard isOpen else { return false }
         state = .closing(Ending(code: code, reason: reason, byServer: true))
         return true
     }
@@ -93,7 +97,7 @@ struct CloseHandshake {
     /// The transport ended or failed before a close handshake finished (end of input, an error,
     /// the shutdown deadline): records `code` and `reason` unless an ending is already known.
     mutating func transportEnds(code: UInt16, reason: String, byServer: Bool = false) {
-        guard state == .open else { return }
+        guard isOpen else { return }
         state = .closing(Ending(code: code, reason: reason, byServer: byServer))
     }
 

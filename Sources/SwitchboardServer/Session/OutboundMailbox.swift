@@ -33,15 +33,16 @@ struct OutboundMailbox {
     private(set) var queuedBytes = 0
     private var counts = MailboxCounts()
 
-    /// Decides what happens to `frame`, given whether the socket takes writes now.
-    mutating func push(_ frame: ByteBuffer, writable: Bool, limits: Limits?) -> Decision {
+    /// Decides what happens to `frame`, given whether the socket takes writes now. `limits` is
+    /// read only when the frame cannot be written at once (not on the per-delivery fast path).
+    mutating func push(_ frame: ByteBuffer, writable: Bool, limits: @autoclosure () -> Limits?) -> Decision {
         counts.enqueued += 1
         if frames.isEmpty && writable {
             counts.dequeued += 1
             return .write
         }
         let size = frame.readableBytes
-        if let limits, frames.count >= limits.frames || queuedBytes + size > limits.bytes {
+        if let limits = limits(), frames.count >= limits.frames || queuedBytes + size > limits.bytes {
             switch limits.policy {
             case .close:
                 counts.dropped += 1
