@@ -255,6 +255,11 @@ def test_client_events_are_relayed_not_echoed_with_user_id_on_presence(server):
             data = json.dumps({"user_id": user})
             ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "presence-p", "auth": auth(socket_id, "presence-p", data), "channel_data": data}}))
             ids.append(socket_id)
+        # the two sockets may be served by different event loops: the relay reaches `second`
+        # only once its own subscription has been taken, so wait for both confirmations
+        for ws in (first, second):
+            while json.loads(ws.recv(timeout=TIMEOUT))["event"] != "pusher_internal:subscription_succeeded":
+                pass
         first.send(json.dumps({"event": "client-wave", "channel": "presence-p", "data": {"x": 1}}))
         while True:
             message = json.loads(second.recv(timeout=TIMEOUT))
