@@ -1,0 +1,261 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+import DequeModule
+import Synchronization
+
+/// A request/reply connection to Redis that heals itself.
+///
+/// Requests may come from any thread. They are pipelined: each is encoded at once into the
+/// batch of the current event-loop tick, and the batch is written and flushed once, so many
+/// publishes cost one write and one round trip. Replies are matched to requests in order. Every
+/// request has a deadline; a missed one fails everything pending and drops the connection, which
+/// is then dialed again with a backoff (capped at two seconds by default).
+///
+/// Nothing is queued across an outage: while there is no working connection a request fails at
+/// once with ``RedisError/unavailable(_:)``, so a caller never believes a request will be
+/// carried out later.
+public final class RedisConnection: @unchecked Sendable {
+    /// How to reach Redis and how long to wait for it.
+    public struct Configuration: Sendable {
+        public var address: RedisAddress
+        /// How long a request may wait for its reply.
+        public var requestDeadline: Duration
+        /// The longest wait between two connection attempts.
+        public var maximumBackoff: Duration
+        /// Shown by `CLIENT LIST` (letters, digits, `-`, `_`, `.`).
+        public var clientName: String?
+
+        public init(address: RedisAddress, requestDeadline: Duration = .seconds(2), maximumBackoff: Duration = .seconds(2), clientName: String? = nil)
+        {
+            self.address = address
+            self.requestDeadline = requestDeadline
+            self.maximumBackoff = maximumBackoff
+            self.clientName = clientName
+        }
+    }
+
+    /// Figures of the link, for the console, `/api/nodes` and `/metrics`.
+    public struct Status: Sendable, Equatable {
+        public var isUp: Bool
+        /// Requests sent and not yet answered, plus those waiting for this tick's write.
+        public var pending: Int
+        /// Connections made after the first.
+        public var reconnects: Int
+        /// Why the link is down, when it is.
+        public var lastError: String?
+    }
+
+    public let configuration: Configuration
+    public let eventLoop: any EventLoop
+    private let dialer: RedisDialer
+    private let submissions = NIOLockedValueBox(Submissions())
+    private let up = Atomic<Bool>(false)
+    private let pendingCount = Atomic<Int>(0)
+    private let reconnectCount = Atomic<Int>(0)
+    private let lastError = NIOLockedValueBox<String?>("not connected yet")
+    /// Scripts loaded on every new connection before it takes requests.
+    private let scripts = NIOLockedValueBox<[RedisScript]>([])
+    /// Called on the loop each time a connection is ready (after the first, too): the owner
+    /// re-registers what Redis must know of it.
+    private let readyHandlers = NIOLockedValueBox<[@Sendable () -> Void]>([])
+
+    // Loop-confined.
+    private var inFlight = Deque<InFlight>()
+    private var connections = 0
+    private var deadlineTimer: RepeatedTask?
+
+    private struct Submissions {
+        var bytes = ByteBuffer()
+        var promises: [EventLoopPromise<RESPValue>] = []
+        var flushScheduled = false
+    }
+
+    private struct InFlight {
+        let promise: EventLoopPromise<RESPValue>
+        let deadline: NIODeadline
+    }
+
+    public init(configuration: Configuration, eventLoop: any EventLoop) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.dialer = RedisDialer(address: configuration.address, eventLoop: eventLoop, backoff: Backoff(maximum: configuration.maximumBackoff))
+        dialer.onValue = { [unowned self] value in self.received(value) }
+        dialer.onUp = { [unowned self] channel in self.connected(channel) }
+        dialer.onDown = { [unowned self] why in self.disconnected(why) }
+    }
+
+    /// Starts connecting; requests succeed once a connection is ready.
+    public func start() {
+        eventLoop.execute { self.dialer.start() }
+    }
+
+    /// Closes the connection for good; pending requests fail.
+    public func stop() async {
+        try? await eventLoop.submit { self.dialer.stop() }.get()
+    }
+
+    /// Whether a connection is ready for requests right now.
+    public var isUp: Bool { up.load(ordering: .relaxed) }
+
+    public var status: Status {
+        Status(
+            isUp: isUp, pending: pendingCount.load(ordering: .relaxed), reconnects: reconnectCount.load(ordering: .relaxed),
+            lastError: isUp ? nil : lastError.withLockedValue { $0 })
+    }
+
+    /// Loads `script` on every connection (now and after each reconnect) before requests flow.
+    public func register(_ script: RedisScript) {
+        scripts.withLockedValue { $0.append(script) }
+    }
+
+    /// Calls `handler` on the connection's loop each time a connection becomes ready.
+    public func onReady(_ handler: @escaping @Sendable () -> Void) {
+        readyHandlers.withLockedValue { $0.append(handler) }
+    }
+
+    // MARK: - Requests
+
+    /// Sends one command (`["SET", key, value]`); its reply, or why there is none.
+    public func send(_ parts: [ByteBuffer]) -> EventLoopFuture<RESPValue> {
+        let promise = eventLoop.makePromise(of: RESPValue.self)
+        guard isUp else {
+            promise.fail(RedisError.unavailable(lastError.withLockedValue { $0 } ?? "not connected"))
+            return promise.futureResult
+        }
+        enqueue(parts, promise: promise)
+        return promise.futureResult
+    }
+
+    /// Sends one command given as text parts.
+    public func send(_ parts: String...) -> EventLoopFuture<RESPValue> {
+        send(parts.map { ByteBuffer(string: $0) })
+    }
+
+    /// The reply of one command, or why there is none.
+    public func request(_ parts: [ByteBuffer]) async throws -> RESPValue {
+        try await send(parts).get()
+    }
+
+    /// Runs `script` with `EVALSHA`; if Redis no longer has it (`NOSCRIPT`: flushed, or a new
+    /// server), runs it with `EVAL`, which loads it again.
+    public func evaluate(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer]) -> EventLoopFuture<RESPValue> {
+        let count = ByteBuffer(string: String(keys.count))
+        return send([ByteBuffer(string: "EVALSHA"), ByteBuffer(string: script.sha1), count] + keys + arguments).flatMapError { error in
+            guard case RedisError.reply(let message) = error, message.hasPrefix("NOSCRIPT") else {
+                return self.eventLoop.makeFailedFuture(error)
+            }
+            return self.send([ByteBuffer(string: "EVAL"), ByteBuffer(string: script.source), count] + keys + arguments)
+        }
+    }
+
+    private func enqueue(_ parts: [ByteBuffer], promise: EventLoopPromise<RESPValue>) {
+        pendingCount.wrappingAdd(1, ordering: .relaxed)
+        let schedule = submissions.withLockedValue { batch in
+            RESPEncoder.command(parts, into: &batch.bytes)
+            batch.promises.append(promise)
+            defer { batch.flushScheduled = true }
+            return !batch.flushScheduled
+        }
+        if schedule { eventLoop.execute { self.flush() } }
+    }
+
+    /// Writes this tick's batch in one write.
+    private func flush() {
+        let (bytes, promises) = submissions.withLockedValue { batch in
+            defer {
+                batch.bytes.clear()
+                batch.promises.removeAll(keepingCapacity: true)
+                batch.flushScheduled = false
+            }
+            return (batch.bytes, batch.promises)
+        }
+        guard let channel = dialer.channel, isUp else {
+            fail(promises, with: .unavailable(lastError.withLockedValue { $0 } ?? "connection lost"))
+            return
+        }
+        write(bytes, promises: promises, on: channel)
+    }
+
+    private func write(_ bytes: ByteBuffer, promises: [EventLoopPromise<RESPValue>], on channel: any Channel) {
+        let deadline = NIODeadline.now() + TimeAmount(configuration.requestDeadline)
+        for promise in promises { inFlight.append(InFlight(promise: promise, deadline: deadline)) }
+        channel.writeAndFlush(bytes, promise: nil)
+    }
+
+    private func fail(_ promises: [EventLoopPromise<RESPValue>], with error: RedisError) {
+        guard !promises.isEmpty else { return }
+        pendingCount.wrappingSubtract(promises.count, ordering: .relaxed)
+        for promise in promises { promise.fail(error) }
+    }
+
+    // MARK: - The connection's life (loop only)
+
+    private func received(_ value: RESPValue) {
+        guard let head = inFlight.popFirst() else {
+            // A reply nobody asked for: the stream is out of step; start again.
+            lastError.withLockedValue { $0 = "an unexpected reply" }
+            dialer.drop()
+            return
+        }
+        pendingCount.wrappingSubtract(1, ordering: .relaxed)
+        if case .error(let message) = value {
+            head.promise.fail(RedisError.reply(String(buffer: message)))
+        } else {
+            head.promise.succeed(value)
+        }
+    }
+
+    /// Sets a new connection up (database, name, scripts) before it takes requests.
+    private func connected(_ channel: any Channel) {
+        connections += 1
+        if connections > 1 { reconnectCount.wrappingAdd(1, ordering: .relaxed) }
+        var setup: [[ByteBuffer]] = []
+        if configuration.address.database != 0 { setup.append(["SELECT", String(configuration.address.database)].map { ByteBuffer(string: $0) }) }
+        if let name = configuration.clientName { setup.append(["CLIENT", "SETNAME", name].map { ByteBuffer(string: $0) }) }
+        for script in scripts.withLockedValue({ $0 }) { setup.append(["SCRIPT", "LOAD", script.source].map { ByteBuffer(string: $0) }) }
+        var bytes = ByteBuffer()
+        var promises: [EventLoopPromise<RESPValue>] = []
+        for command in setup {
+            RESPEncoder.command(command, into: &bytes)
+            promises.append(eventLoop.makePromise())
+        }
+        pendingCount.wrappingAdd(promises.count, ordering: .relaxed)
+        write(bytes, promises: promises, on: channel)
+        startDeadlineTimer()
+        let ready = EventLoopFuture.andAllSucceed(promises.map(\.futureResult), on: eventLoop)
+        ready.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success:
+                guard self.dialer.channel === channel else { return }
+                self.up.store(true, ordering: .relaxed)
+                self.lastError.withLockedValue { $0 = nil }
+                for handler in self.readyHandlers.withLockedValue({ $0 }) { handler() }
+            case .failure(let error):
+                self.lastError.withLockedValue { $0 = "setting up the connection failed: \(error)" }
+                channel.close(promise: nil)
+            }
+        }
+    }
+
+    private func disconnected(_ why: String) {
+        up.store(false, ordering: .relaxed)
+        lastError.withLockedValue { $0 = why }
+        deadlineTimer?.cancel()
+        deadlineTimer = nil
+        let lost = inFlight
+        inFlight.removeAll()
+        fail(lost.map(\.promise), with: .noReply(why))
+    }
+
+    /// Checks the oldest request's deadline every 100 ms; a missed one drops the connection
+    /// (every pending request then fails with ``RedisError/noReply(_:)``).
+    private func startDeadlineTimer() {
+        deadlineTimer?.cancel()
+        deadlineTimer = eventLoop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) {
+            [weak self] _ in
+            guard let self, let head = self.inFlight.first, head.deadline < .now() else { return }
+            self.lastError.withLockedValue { $0 = "no reply within \(self.configuration.requestDeadline)" }
+            self.dialer.drop()
+        }
+    }
+}

@@ -1,0 +1,172 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+import Synchronization
+
+/// A dedicated pub/sub connection to Redis that keeps its subscriptions.
+///
+/// It remembers which channels are wanted and subscribes to all of them again after every
+/// reconnect. A subscription is confirmed (its future succeeds) only once Redis has said
+/// `subscribe` for it, so a publish anywhere after that reaches this connection. It pings itself
+/// every `probeInterval` and drops a connection that answered nothing for `requestDeadline`: a
+/// subscriber connection that is open but no longer delivers is dialed again rather than trusted.
+public final class RedisSubscriber: @unchecked Sendable {
+    /// What arrives on a subscribed channel, on the subscriber's loop.
+    public typealias MessageHandler = @Sendable (_ channel: ByteBuffer, _ payload: ByteBuffer) -> Void
+
+    public let configuration: RedisConnection.Configuration
+    public let eventLoop: any EventLoop
+    /// How often an idle connection is asked for a `PING`.
+    public let probeInterval: Duration
+    private let dialer: RedisDialer
+    private let onMessage: MessageHandler
+    private let up = Atomic<Bool>(false)
+    private let reconnectCount = Atomic<Int>(0)
+    private let resubscribeHandlers = NIOLockedValueBox<[@Sendable ([String]) -> Void]>([])
+
+    // Loop-confined.
+    private var wanted = Set<String>()
+    private var confirmed = Set<String>()
+    private var waiters: [String: [EventLoopPromise<Void>]] = [:]
+    /// `SUBSCRIBE`s sent per channel and not yet confirmed: a channel is confirmed by the reply
+    /// to its latest `SUBSCRIBE` (an earlier one may precede an `UNSUBSCRIBE`).
+    private var unconfirmed: [String: Int] = [:]
+    private var lastHeard = NIODeadline.now()
+    private var probe: RepeatedTask?
+    private var connections = 0
+
+    public init(
+        configuration: RedisConnection.Configuration, eventLoop: any EventLoop, probeInterval: Duration = .seconds(1),
+        onMessage: @escaping MessageHandler
+    ) {
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.probeInterval = probeInterval
+        self.onMessage = onMessage
+        self.dialer = RedisDialer(address: configuration.address, eventLoop: eventLoop, backoff: Backoff(maximum: configuration.maximumBackoff))
+        dialer.onValue = { [unowned self] value in self.received(value) }
+        dialer.onUp = { [unowned self] channel in self.connected(channel) }
+        dialer.onDown = { [unowned self] _ in self.disconnected() }
+    }
+
+    public func start() {
+        eventLoop.execute { self.dialer.start() }
+    }
+
+    public func stop() async {
+        try? await eventLoop.submit { self.dialer.stop() }.get()
+    }
+
+    /// Whether the connection is open and answering.
+    public var isUp: Bool { up.load(ordering: .relaxed) }
+
+    /// Connections made after the first.
+    public var reconnects: Int { reconnectCount.load(ordering: .relaxed) }
+
+    /// Calls `handler` on the loop after a reconnect, with the channels subscribed again: what
+    /// was published on them while the connection was down was missed.
+    public func onResubscribe(_ handler: @escaping @Sendable ([String]) -> Void) {
+        resubscribeHandlers.withLockedValue { $0.append(handler) }
+    }
+
+    /// Subscribes to `channel` (kept across reconnects until ``unsubscribe(_:)``); succeeds once
+    /// Redis has confirmed it, fails at once with ``RedisError/unavailable(_:)`` while there is
+    /// no connection (the channel is then not kept).
+    public func subscribe(_ channel: String) -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            if self.confirmed.contains(channel) { return self.eventLoop.makeSucceededVoidFuture() }
+            guard self.isUp, let connection = self.dialer.channel else {
+                return self.eventLoop.makeFailedFuture(RedisError.unavailable("the subscriber connection is down"))
+            }
+            let promise = self.eventLoop.makePromise(of: Void.self)
+            self.waiters[channel, default: []].append(promise)
+            if self.wanted.insert(channel).inserted {
+                self.unconfirmed[channel, default: 0] += 1
+                self.write(["SUBSCRIBE", channel], on: connection)
+            }
+            return promise.futureResult
+        }
+    }
+
+    /// Stops receiving `channel`.
+    public func unsubscribe(_ channel: String) {
+        eventLoop.execute {
+            guard self.wanted.remove(channel) != nil else { return }
+            self.confirmed.remove(channel)
+            for waiter in self.waiters.removeValue(forKey: channel) ?? [] { waiter.fail(RedisError.unavailable("unsubscribed")) }
+            if let connection = self.dialer.channel { self.write(["UNSUBSCRIBE", channel], on: connection) }
+        }
+    }
+
+    private func write(_ parts: [String], on channel: any Channel) {
+        var bytes = ByteBuffer()
+        RESPEncoder.command(parts, into: &bytes)
+        channel.writeAndFlush(bytes, promise: nil)
+    }
+
+    // MARK: - The connection's life (loop only)
+
+    private func received(_ value: RESPValue) {
+        lastHeard = .now()
+        guard let parts = value.elements, let kind = parts.first?.string else { return }
+        switch kind {
+        case "message":
+            guard parts.count == 3, case .bulkString(let channel?) = parts[1], case .bulkString(let payload?) = parts[2] else { return }
+            onMessage(channel, payload)
+        case "subscribe":
+            guard parts.count >= 2, let channel = parts[1].string, let sent = unconfirmed[channel] else { return }
+            guard sent == 1 else {
+                unconfirmed[channel] = sent - 1
+                return
+            }
+            unconfirmed.removeValue(forKey: channel)
+            guard wanted.contains(channel) else { return }
+            confirmed.insert(channel)
+            for waiter in waiters.removeValue(forKey: channel) ?? [] { waiter.succeed() }
+        default:
+            break  // unsubscribe confirmations, pong
+        }
+    }
+
+    private func connected(_ channel: any Channel) {
+        connections += 1
+        lastHeard = .now()
+        up.store(true, ordering: .relaxed)
+        let channels = wanted.sorted()
+        unconfirmed.removeAll()
+        for channel in channels { unconfirmed[channel] = 1 }
+        if !channels.isEmpty {
+            var bytes = ByteBuffer()
+            RESPEncoder.command(["SUBSCRIBE"] + channels, into: &bytes)
+            channel.writeAndFlush(bytes, promise: nil)
+        }
+        if connections > 1 {
+            reconnectCount.wrappingAdd(1, ordering: .relaxed)
+            for handler in resubscribeHandlers.withLockedValue({ $0 }) { handler(channels) }
+        }
+        probe?.cancel()
+        probe = eventLoop.scheduleRepeatedTask(initialDelay: TimeAmount(probeInterval), delay: TimeAmount(probeInterval)) {
+            [weak self] _ in self?.check(channel)
+        }
+    }
+
+    /// Pings the connection; drops it when nothing at all was heard for the request deadline.
+    private func check(_ channel: any Channel) {
+        if NIODeadline.now() - lastHeard > TimeAmount(configuration.requestDeadline) + TimeAmount(probeInterval) {
+            dialer.drop()
+            return
+        }
+        write(["PING"], on: channel)
+    }
+
+    private func disconnected() {
+        up.store(false, ordering: .relaxed)
+        confirmed.removeAll()
+        probe?.cancel()
+        probe = nil
+        unconfirmed.removeAll()
+        // The channels stay wanted (their owner releases them); only the waiting subscribes fail.
+        let pending = waiters
+        waiters.removeAll()
+        for promise in pending.values.joined() { promise.fail(RedisError.unavailable("the subscriber connection was lost")) }
+    }
+}

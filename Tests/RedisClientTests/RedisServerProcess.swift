@@ -1,0 +1,111 @@
+import Foundation
+import RedisClient
+
+/// A real `redis-server` on a free loopback port in a temporary directory, without persistence,
+/// for one test; stopped by pid. `scripts/test.sh` installs Debian's redis-server; a plain
+/// `swift test` without it skips these tests (or fails them when SWITCHBOARD_REQUIRE_REDIS=1).
+final class RedisServerProcess: @unchecked Sendable {
+    static let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// Whether the tests that need a Redis can run here.
+    static var available: Bool {
+        if executable != nil { return true }
+        precondition(ProcessInfo.processInfo.environment["SWITCHBOARD_REQUIRE_REDIS"] != "1", "redis-server is required but not installed")
+        return false
+    }
+
+    let port: Int
+    let directory: URL
+    private var process: Process?
+
+    var address: RedisAddress { RedisAddress(host: "127.0.0.1", port: port) }
+
+    /// Starts a server and waits until it accepts connections.
+    init() throws {
+        port = try Self.freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try start()
+    }
+
+    /// Starts (again) on the same port, empty.
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable!)
+        process.arguments = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path, "--daemonize", "no",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(30)
+        while !Self.accepts(port: port) {
+            guard Date() < deadline, process.isRunning else { throw Failure(description: "redis-server did not start on port \(port)") }
+            usleep(10_000)
+        }
+    }
+
+    /// Kills the server (SIGKILL) and waits for it to be gone.
+    func kill() {
+        guard let process else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// Pauses (SIGSTOP) or resumes (SIGCONT) the server: open sockets, no answers.
+    func pause(_ paused: Bool) {
+        guard let process else { return }
+        Foundation.kill(process.processIdentifier, paused ? SIGSTOP : SIGCONT)
+    }
+
+    deinit {
+        if let process {
+            Foundation.kill(process.processIdentifier, SIGCONT)
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw Failure(description: "no free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func accepts(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
+
+/// Waits for `condition` to hold, checking every 20 ms, until `seconds` have passed.
+func eventually(within seconds: Double = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
