@@ -2,7 +2,8 @@
 # The test command (README quick start, .ci/run): installs what the tests need, builds, runs
 # every suite, and ends with one summary line. Exit status is non-zero if anything failed.
 #
-#   scripts/test.sh            all suites: Swift unit + integration, end-to-end with Python clients,
+#   scripts/test.sh            all suites: Swift unit + integration (Redis ones against a real
+#                              redis-server each test starts), end-to-end with Python clients,
 #                              Autobahn|Testsuite 1-10 against the echo route, the fuzz corpus
 #                              replayed and libFuzzer for FUZZ_SECONDS (default 60)
 #
@@ -25,6 +26,7 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv)
 command -v tmux >/dev/null || apt_packages+=(tmux)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v chromium >/dev/null || apt_packages+=(chromium)  # the live page is tested in a real browser
+command -v redis-server >/dev/null || apt_packages+=(redis-server)  # cluster tests: each starts its own on a free port
 if ((${#apt_packages[@]})); then
   say "installing Debian packages: ${apt_packages[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -43,7 +45,7 @@ if [ "${PIPESTATUS[0]}" -ne 0 ]; then echo "build failed"; echo "tests: 0 passed
 
 # --- Swift suites: unit tests (no sockets) and integration tests (real sockets) ------------
 say "swift test"
-timeout 1500 swift test --skip-build 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
+SWITCHBOARD_REQUIRE_REDIS=1 timeout 1500 swift test --skip-build 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
 swift_status=${PIPESTATUS[0]}
 swift_passed=$(grep -E '^✔ Test .* passed' "$logs/swift.log" | grep -vc '^✔ Test run' || true)
 swift_failed=$(grep -cE '^✘ Test .* failed' "$logs/swift.log" || true)

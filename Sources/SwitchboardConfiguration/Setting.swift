@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 public import SwitchboardCore
 public import SwitchboardServer
+import RedisClient
 import TOMLKit
 
 /// Every server setting, once: its name (the `--flag`, the TOML key and, upper-cased with
@@ -282,6 +283,41 @@ extension Setting {
             let token = try value.text(nonEmpty: true)
             guard token.count >= 16 else { throw SettingError(expected: "a token of at least 16 characters") }
             configuration.server.adminToken = token
+        },
+        Setting(
+            key: "redis", valueName: "url",
+            help:
+                "Join the cluster of every node using this Redis (redis://HOST[:PORT][/DB]): publishes are numbered in Redis and reach subscribers on every node; while Redis is unreachable publishes are refused (\"unavailable\", HTTP 503)",
+            shownDefault: "off, one node with no external service", example: "redis://127.0.0.1:6379/2",
+            value: { $0.server.hub.cluster.redis.map { "\($0)" } ?? "off" }
+        ) { configuration, value throws(SettingError) in
+            let url = try value.text(nonEmpty: true)
+            do {
+                configuration.server.hub.cluster.redis = try RedisAddress(url: url)
+            } catch {
+                throw SettingError(expected: url.hasPrefix("redis://") ? "redis://HOST[:PORT][/DB]: \(error)" : "redis://HOST[:PORT][/DB]")
+            }
+        },
+        Setting(
+            key: "redis-prefix", valueName: "prefix",
+            help: "Namespace of the cluster's Redis keys and pub/sub names: nodes with another prefix are another cluster, even on the same Redis",
+            example: "staging", value: { $0.server.hub.cluster.prefix }
+        ) { configuration, value throws(SettingError) in
+            let prefix = try value.text(nonEmpty: true)
+            guard prefix.utf8.count <= 64, !prefix.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
+                throw SettingError(expected: "1-64 characters without spaces or braces")
+            }
+            configuration.server.hub.cluster.prefix = prefix
+        },
+        Setting(
+            key: "node-name", valueName: "name", help: "This node's name in a cluster's logs, API and console", shownDefault: "host name:port",
+            example: "node-b", value: { $0.server.hub.cluster.nodeName ?? "host name:port" }
+        ) { configuration, value throws(SettingError) in
+            let name = try value.text(nonEmpty: true)
+            guard name.utf8.count <= 64, !name.contains(where: { $0.isWhitespace }) else {
+                throw SettingError(expected: "1-64 characters without spaces")
+            }
+            configuration.server.hub.cluster.nodeName = name
         },
         .flag("metrics-public", "Serve /metrics without the admin token", \.server.metricsPublic),
         .flag(

@@ -81,6 +81,51 @@ def server():
         s.terminate()
 
 
+class Redis:
+    """A real redis-server on a free loopback port in a temporary directory, without persistence;
+    killed by pid. `start` again brings it back empty on the same port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="switchboard-redis-")
+        self.proc: subprocess.Popen | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start")
+                time.sleep(0.02)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cli(self, *args: str) -> str:
+        """One command through redis-cli; its output."""
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+@pytest.fixture
+def redis():
+    r = Redis()
+    yield r
+    r.kill()
+
+
 def pytest_terminal_summary(terminalreporter):
     """Prints the server figures the abuse cases recorded."""
     from test_abuse import RECORDS

@@ -506,6 +506,8 @@ struct ProtocolErrorTests {
             .overloaded: "overloaded",
             .forbidden: "forbidden",
             .presenceFull: "presence_full",
+            .unavailable: "unavailable",
+            .messagesLost: "messages_lost",
         ]
         #expect(ProtocolError.Code.allCases.count == slugs.count)
         for code in ProtocolError.Code.allCases {

@@ -80,6 +80,8 @@ public struct Totals: Codable, Sendable, Equatable {
     public var restarts = 0
     /// Lifecycle events the collector could not take because its mailbox was full.
     public var eventsDropped = 0
+    /// Clustered: messages published in the cluster that never reached this node.
+    public var messagesLost = 0
 
     public init() {}
 }

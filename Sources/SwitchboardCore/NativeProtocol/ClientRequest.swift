@@ -61,6 +61,12 @@ public struct ProtocolError: Error, Equatable, Sendable {
         case forbidden = "forbidden"
         /// The presence channel already holds its limit of users.
         case presenceFull = "presence_full"
+        /// The cluster's Redis cannot be reached: nothing was published (or subscribed); retry
+        /// later. A refused publish is never delivered afterwards.
+        case unavailable = "unavailable"
+        /// Messages of a channel were published while this node could not receive them (a Redis
+        /// reconnect, or Redis restarted and the channel's numbering began again).
+        case messagesLost = "messages_lost"
     }
 
     public var code: Code

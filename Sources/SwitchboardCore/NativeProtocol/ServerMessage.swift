@@ -67,6 +67,18 @@ public enum ServerMessage {
         }
     }
 
+    /// `{"type":"error","code":"messages_lost","channel":"<channel>","message":"<text>"}`: sent to
+    /// a channel's subscribers when messages of it were published but never reached this node.
+    public static func messagesLost(channel: String, message: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 64 + channel.utf8.count + message.utf8.count) { buffer in
+            buffer.writeStaticString("{\"type\":\"error\",\"code\":\"messages_lost\",\"channel\":")
+            JSONText.writeString(channel, into: &buffer)
+            buffer.writeStaticString(",\"message\":")
+            JSONText.writeString(message, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
     /// The fan-out frame, built once per publish:
     /// `{"type":"message","channel":"news","data":<data>,"from":"<client>","seq":<seq>}`, with
     /// `"event"` when the message has an event name (Pusher events, named publishes) and `"user"`

@@ -5,6 +5,8 @@ import Synchronization
 public import SwitchboardCore
 import NIOConcurrencyHelpers
 public import Histogram
+import RedisClient
+import Foundation
 
 /// The hub: one ``HubShard`` per event loop, the routing of channels to their owning shard, and
 /// the graceful drain at shutdown.
@@ -38,6 +40,9 @@ public final class Hub: @unchecked Sendable {
     /// For channels of apps with webhooks: how many shards have subscribers, so occupied and
     /// vacated are announced once for the whole hub.
     let occupancy = NIOLockedValueBox<[String: Int]>([:])
+    /// The link to the cluster's Redis, when the node is clustered (`--redis`); nil: the hub is
+    /// alone and numbers and fans out everything in process.
+    let cluster: ClusterLink?
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
@@ -46,6 +51,11 @@ public final class Hub: @unchecked Sendable {
         self.events = events
         self.apps = PusherApps(configuration.pusherApps)
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
+        self.cluster = configuration.cluster.redis.map { address in
+            ClusterLink(
+                configuration: configuration.cluster, address: address, nodeName: configuration.cluster.nodeName ?? ProcessInfo.processInfo.hostName,
+                eventLoop: eventLoopGroup.next(), logger: logger)
+        }
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let shard = HubShard(index: index, eventLoop: loop, hub: self, configuration: configuration, logger: logger)
             shards.append(shard)
@@ -224,6 +234,7 @@ public final class Hub: @unchecked Sendable {
             result.connects += traffic.connects
             result.disconnects += traffic.disconnects
             result.slowConsumerCloses += traffic.slowConsumerCloses
+            result.messagesLost += traffic.messagesLost
         }
         result.channels = channelNames.count
         return result
@@ -250,8 +261,12 @@ public final class Hub: @unchecked Sendable {
         case .publish(let channel, let data, let from):
             let publication = Publication(
                 channel: channel, kind: .message(event: nil, user: nil), data: ByteBuffer(bytes: data), from: from, except: nil)
-            let (seq, reached) = await publish(publication)
-            return .published(channel: channel, seq: seq, reached: reached)
+            do {
+                let (seq, reached) = try await publish(publication)
+                return .published(channel: channel, seq: seq, reached: reached)
+            } catch {
+                return .failed(error)
+            }
         case .kick(let target, let reason, let reconnect):
             let code: CloseCode = reconnect ? .reconnect : .kicked
             switch target {
@@ -300,8 +315,14 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Publishes one publication as if a client had; returns the sequence number and how many
-    /// subscribers it reached.
-    func publish(_ publication: Publication) async -> (seq: UInt64, reached: Int) {
+    /// subscribers it reached (clustered: how many of this node's subscribers it will reach).
+    func publish(_ publication: Publication) async throws(OperatorFailure) -> (seq: UInt64, reached: Int) {
+        if let cluster {
+            let seq = try await Self.accepted(cluster.publish(publication))
+            var reached = 0
+            for count in await gather({ $0.subscriberCount(of: publication.channel) }) { reached += count }
+            return (seq, reached)
+        }
         let owner = owner(of: publication.channel)
         let arrival = NIODeadline.now().uptimeNanoseconds
         guard let (seq, local) = try? await owner.eventLoop.submit({ owner.fanOut(publication, receivedAt: arrival) }).get() else {
@@ -314,15 +335,41 @@ public final class Hub: @unchecked Sendable {
         return (seq, reached)
     }
 
-    /// Hands a publication to its channel's owner without waiting for the fan-out (the Pusher
-    /// HTTP API: ordered per channel, as the owner's inbox is FIFO). Returns why it was refused
-    /// when the server is draining or the owner's inbox is full; nothing is published then.
-    func enqueue(_ publication: Publication) -> String? {
+    /// Publishes the Pusher HTTP API's events in order. In process each goes to its channel's
+    /// owner without waiting for the fan-out (ordered per channel, as the owner's inbox is
+    /// FIFO); clustered, all are sent to Redis in one pipelined batch and this returns once Redis
+    /// has accepted them. Returns why they were refused when the server is draining, an inbox is
+    /// full or Redis cannot be reached.
+    func submit(_ publications: [Publication]) async -> String? {
         if isDraining { return "the server is shutting down; nothing was published" }
-        let owner = owner(of: publication.channel)
-        guard owner.inboxBacklog < configuration.shardInboxCapacity else { return "the hub is overloaded; retry later" }
-        owner.send(.publish(publication, receivedAt: NIODeadline.now().uptimeNanoseconds, ack: nil))
+        if let cluster {
+            guard cluster.isUp else { return "the cluster's Redis cannot be reached; nothing was published" }
+            let accepted = publications.map { cluster.publish($0) }
+            var failures: [OperatorFailure] = []
+            for future in accepted {
+                do throws(OperatorFailure) { _ = try await Self.accepted(future) } catch { failures.append(error) }
+            }
+            guard let first = failures.first else { return nil }
+            return failures.count == publications.count ? first.message : "\(failures.count) of \(publications.count) events failed: \(first.message)"
+        }
+        let arrival = NIODeadline.now().uptimeNanoseconds
+        for publication in publications {
+            let owner = owner(of: publication.channel)
+            guard owner.inboxBacklog < configuration.shardInboxCapacity else { return "the hub is overloaded; retry later" }
+            owner.send(.publish(publication, receivedAt: arrival, ack: nil))
+        }
         return nil
+    }
+
+    /// Redis's `seq` for an accepted publish, or why it was not accepted.
+    private static func accepted(_ future: EventLoopFuture<UInt64>) async throws(OperatorFailure) -> UInt64 {
+        do {
+            return try await future.get()
+        } catch RedisError.unavailable {
+            throw OperatorFailure(.unavailable, "the cluster's Redis cannot be reached; nothing was published")
+        } catch {
+            throw OperatorFailure(.unavailable, "\(error); the message may or may not have been published")
+        }
     }
 
     /// Subscriber counts of the channels whose names start with `prefix`, summed over shards.

@@ -40,6 +40,9 @@ public struct HubConfiguration: Sendable {
     /// How long graceful shutdown waits for queued messages to be delivered.
     public var shutdownDeadline = Duration.seconds(5)
 
+    /// How the node joins a cluster through Redis; by default it does not.
+    public var cluster = ClusterConfiguration()
+
     /// Test-only: lets a client make its session fail on purpose and the admin API make the
     /// metrics actor fail, to prove supervision. Never on in production.
     public var faultInjection = false

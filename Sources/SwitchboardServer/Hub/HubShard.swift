@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 import SwitchboardCore
+import RedisClient
 
 /// The part of the hub that lives on one event loop: its sessions, their subscriptions, the
 /// sequence numbers of the channels it owns, and the once-per-tick flush.
@@ -26,6 +27,10 @@ final class HubShard: @unchecked Sendable {
         case fanOut(Publication, frame: ByteBuffer, receivedAt: UInt64)
         /// The ack of a publish handled elsewhere, for one session of this shard.
         case ack(PendingAck, ByteBuffer)
+        /// Clustered: a message (or a sync marker) of a channel this shard owns, from Redis.
+        case clustered(String, ClusterEnvelope.Delivery, receivedAt: UInt64)
+        /// Clustered: the node no longer subscribes to the channel; its numbering is forgotten.
+        case forget(String)
     }
 
     let index: Int
@@ -152,7 +157,10 @@ final class HubShard: @unchecked Sendable {
             Self.add(session, to: channel, in: &subscribers)
         }
         hasSubscribers.store(true, ordering: .releasing)
-        if wasEmpty { hub.shardOccupancyChanged(channel, occupied: true) }
+        if wasEmpty {
+            hub.shardOccupancyChanged(channel, occupied: true)
+            hub.cluster?.hold(channel)
+        }
         return true
     }
 
@@ -170,7 +178,11 @@ final class HubShard: @unchecked Sendable {
             Self.remove(session, from: channel, in: &subscribers)
         }
         hasSubscribers.store(!subscribers.isEmpty || !pusherSubscribers.isEmpty, ordering: .releasing)
-        if before > 0 && subscriberCount(of: channel) == 0 { hub.shardOccupancyChanged(channel, occupied: false) }
+        if before > 0 && subscriberCount(of: channel) == 0 {
+            hub.shardOccupancyChanged(channel, occupied: false)
+            let owner = hub.owner(of: channel)
+            hub.cluster?.release(channel) { owner.send(.forget(channel)) }
+        }
         let key = ObjectIdentifier(session)
         if let user = presence[key]?.removeValue(forKey: channel) {
             if presence[key]?.isEmpty == true { presence.removeValue(forKey: key) }
@@ -252,10 +264,12 @@ final class HubShard: @unchecked Sendable {
 
     // MARK: - Publishing
 
-    /// Routes a publish from a local session to the channel's owner. Returns an error when the
-    /// owner's inbox is full or the server is draining (the publish is refused, not lost).
+    /// Routes a publish from a local session to the channel's owner (or, clustered, to Redis).
+    /// Returns an error when the owner's inbox is full, the server is draining or Redis cannot be
+    /// reached (the publish is refused, not lost).
     func publish(_ publication: Publication, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
         guard !hub.isDraining else { return ProtocolError(.overloaded, "the server is shutting down; nothing was published") }
+        if let cluster = hub.cluster { return publish(publication, through: cluster, from: session, ackID: ackID) }
         let owner = hub.owner(of: publication.channel)
         if owner === self {
             fanOut(publication, receivedAt: session.heartbeat.lastInbound)
@@ -271,14 +285,50 @@ final class HubShard: @unchecked Sendable {
         return nil
     }
 
-    /// Numbers and encodes one publication (this shard owns the channel) and delivers it
-    /// everywhere. Returns the message's sequence number (0 for presence changes) and how many
-    /// local subscribers it reached.
+    /// Sends a publish to Redis, which numbers it and hands it to every node holding the
+    /// channel (this one included, through ``receive(_:on:receivedAt:)``). The ack (native, in
+    /// request order) waits for Redis's answer; a failure is the publisher's error.
+    private func publish(_ publication: Publication, through cluster: ClusterLink, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
+        guard cluster.isUp else { return ProtocolError(.unavailable, "the cluster's Redis cannot be reached; nothing was published") }
+        let ticket = session.speaksPusher ? nil : session.reserveReply()
+        cluster.publish(publication).hop(to: eventLoop).assumeIsolated().whenComplete { result in
+            let failure: ProtocolError? =
+                switch result {
+                case .success: ProtocolError?.none
+                case .failure(RedisError.unavailable): ProtocolError(.unavailable, "the cluster's Redis cannot be reached; nothing was published")
+                case .failure(let error): ProtocolError(.unavailable, "\(error); the message may or may not have been published")
+                }
+            if let ticket {
+                let frame =
+                    if let failure { ServerMessage.error(failure, id: ackID, allocator: self.hub.allocator) } else {
+                        ackID.map { ServerMessage.ack(id: $0, allocator: self.hub.allocator) } ?? ByteBuffer()
+                    }
+                session.fillReply(ticket: ticket, with: frame)
+            } else if let failure {
+                session.push(PusherFrame.error(code: nil, message: failure.message, allocator: self.hub.allocator))
+            }
+        }
+        return nil
+    }
+
+    /// Calls `then` on this loop once the node receives `channel`'s messages: at once in
+    /// process; clustered, once Redis has confirmed the node's subscription (false: Redis cannot
+    /// be reached, and the caller undoes the subscription).
+    func whenReceiving(_ channel: String, then: @escaping (Bool) -> Void) {
+        guard let cluster = hub.cluster else { return then(true) }
+        cluster.ready(channel).hop(to: eventLoop).assumeIsolated().whenComplete { result in
+            if case .success = result { then(true) } else { then(false) }
+        }
+    }
+
+    /// Numbers (in process; clustered, Redis numbered it: `seq`) and encodes one publication
+    /// (this shard owns the channel) and delivers it everywhere. Returns the message's sequence
+    /// number (0 for presence changes) and how many local subscribers it reached.
     @discardableResult
-    func fanOut(_ publication: Publication, receivedAt: UInt64) -> (seq: UInt64, reached: Int) {
+    func fanOut(_ publication: Publication, seq numbered: UInt64? = nil, receivedAt: UInt64) -> (seq: UInt64, reached: Int) {
         var seq: UInt64 = 0
         if case .message = publication.kind {
-            seq = (sequences[publication.channel] ?? 0) + 1
+            seq = numbered ?? (sequences[publication.channel] ?? 0) + 1
             sequences[publication.channel] = seq
             traffic.published += 1
         }
@@ -311,8 +361,9 @@ final class HubShard: @unchecked Sendable {
                 reached = entry.sessions.count
             }
         }
-        if let entry = pusherSubscribers[publication.channel], let name = publication.channel.split(separator: ":", maxSplits: 1).last {
+        if let entry = pusherSubscribers[publication.channel], let name = publication.channel.split(separator: ":", maxSplits: 1).last,
             let pusherFrame = publication.pusherFrame(name: String(name), allocator: hub.allocator)
+        {
             for session in entry.sessions where session.pusher?.socketID != publication.except {
                 session.push(pusherFrame)
                 reached += 1
@@ -382,8 +433,35 @@ final class HubShard: @unchecked Sendable {
                 deliverLocally(publication, frame: frame, receivedAt: receivedAt)
             case .ack(let ack, let frame):
                 ack.session.fillReply(ticket: ack.ticket, with: frame)
+            case .clustered(let channel, let delivery, let receivedAt):
+                receive(delivery, on: channel, receivedAt: receivedAt)
+            case .forget(let channel):
+                sequences.removeValue(forKey: channel)
             }
         }
+    }
+
+    /// A message (or sync marker) from Redis for a channel this shard owns: checks its number
+    /// against the last one delivered, tells the subscribers when some never arrived, then
+    /// delivers it with Redis's number.
+    private func receive(_ delivery: ClusterEnvelope.Delivery, on channel: String, receivedAt: UInt64) {
+        let last = sequences[channel]
+        switch delivery {
+        case .message(let seq, let publication):
+            announceLoss(ChannelSequence(last: last, next: seq), channel: channel, receivedAt: receivedAt)
+            fanOut(publication, seq: seq, receivedAt: receivedAt)
+        case .marker(let seq):
+            announceLoss(ChannelSequence(last: last, next: seq + 1), channel: channel, receivedAt: receivedAt)
+            sequences[channel] = seq
+        }
+    }
+
+    private func announceLoss(_ verdict: ChannelSequence, channel: String, receivedAt: UInt64) {
+        guard let notice = verdict.lossNotice else { return }
+        if case .missed(let count) = verdict { traffic.messagesLost += Int(count) } else { traffic.numberingRestarts += 1 }
+        logger.warning("messages lost", metadata: ["channel": "\(channel)", "why": "\(notice)"])
+        report(.error, detail: "#\(channel): \(notice)")
+        fanOut(Publication(channel: channel, kind: .messagesLost(notice: notice), data: ByteBuffer(), from: "server"), receivedAt: receivedAt)
     }
 
     /// Current inbox depth, from any thread.
@@ -559,4 +637,8 @@ struct Traffic: Sendable {
     var published = 0
     var deliveries = 0
     var slowConsumerCloses = 0
+    /// Clustered: messages published that never reached this node (gaps in `seq`).
+    var messagesLost = 0
+    /// Clustered: times a channel's numbering began again (Redis came back empty).
+    var numberingRestarts = 0
 }

@@ -14,6 +14,9 @@ struct Publication: Sendable {
         case joined(PresenceMember)
         /// A user's last connection left the presence channel.
         case left(PresenceMember)
+        /// Messages of the channel never reached this node (clustered): its native subscribers
+        /// are told why with a `messages_lost` error.
+        case messagesLost(notice: String)
     }
 
     /// The hub channel (an app's channels are `"<app id>:<name>"`).
@@ -37,11 +40,14 @@ struct Publication: Sendable {
             ServerMessage.presenceChange(joined: true, channel: channel, member: member, allocator: allocator)
         case .left(let member):
             ServerMessage.presenceChange(joined: false, channel: channel, member: member, allocator: allocator)
+        case .messagesLost(let notice):
+            ServerMessage.messagesLost(channel: channel, message: notice, allocator: allocator)
         }
     }
 
-    /// The frame Pusher subscribers get; `name` is the channel's name within its app.
-    func pusherFrame(name: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// The frame Pusher subscribers get; `name` is the channel's name within its app. Nil when
+    /// the protocol has no such message (a loss notice).
+    func pusherFrame(name: String, allocator: ByteBufferAllocator) -> ByteBuffer? {
         switch kind {
         case .message(let event, let user):
             PusherFrame.channelEvent(event ?? "message", channel: name, data: data, userID: user, allocator: allocator)
@@ -49,6 +55,8 @@ struct Publication: Sendable {
             PusherFrame.memberAdded(channel: name, member: member, allocator: allocator)
         case .left(let member):
             PusherFrame.memberRemoved(channel: name, userID: member.userID, allocator: allocator)
+        case .messagesLost:
+            nil
         }
     }
 }

@@ -19,10 +19,10 @@ enum PusherAPI {
 
     static func register(on router: Router<BasicRequestContext>, hub: Hub) {
         router.post("/apps/:app_id/events") { request, context in
-            await signed(request, context, hub) { app, _, body in try trigger(body, app: app, hub: hub) }
+            await signed(request, context, hub) { app, _, body in try await trigger(body, app: app, hub: hub) }
         }
         router.post("/apps/:app_id/batch_events") { request, context in
-            await signed(request, context, hub) { app, _, body in try batch(body, app: app, hub: hub) }
+            await signed(request, context, hub) { app, _, body in try await batch(body, app: app, hub: hub) }
         }
         router.get("/apps/:app_id/channels") { request, context in
             await signed(request, context, hub) { app, auth, _ in try await channels(auth, app: app, hub: hub) }
@@ -159,25 +159,30 @@ enum PusherAPI {
         return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0.count <= 20 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }
     }
 
-    private static func publish(_ event: Event, app: PusherApp, hub: Hub) throws {
-        for channel in event.channels {
-            let publication = Publication(
-                channel: app.hubChannel(channel), kind: .message(event: event.name, user: nil), data: event.data, from: "api", except: event.socketID)
-            if let refusal = hub.enqueue(publication) { throw PusherAPIError(status: .serviceUnavailable, message: refusal) }
+    /// Publishes every event on every one of its channels, in order; throws 503 when the hub
+    /// refused them (draining, overloaded, or the cluster's Redis cannot be reached).
+    private static func publish(_ events: [Event], app: PusherApp, hub: Hub) async throws {
+        let publications = events.flatMap { event in
+            event.channels.map { channel in
+                Publication(
+                    channel: app.hubChannel(channel), kind: .message(event: event.name, user: nil), data: event.data, from: "api",
+                    except: event.socketID)
+            }
         }
+        if let refusal = await hub.submit(publications) { throw PusherAPIError(status: .serviceUnavailable, message: refusal) }
     }
 
-    private static func trigger(_ body: [UInt8], app: PusherApp, hub: Hub) throws -> Response {
-        try publish(try event(try jsonObject(body), app: app), app: app, hub: hub)
+    private static func trigger(_ body: [UInt8], app: PusherApp, hub: Hub) async throws -> Response {
+        try await publish([try event(try jsonObject(body), app: app)], app: app, hub: hub)
         return ok("{}")
     }
 
-    private static func batch(_ body: [UInt8], app: PusherApp, hub: Hub) throws -> Response {
+    private static func batch(_ body: [UInt8], app: PusherApp, hub: Hub) async throws -> Response {
         guard let list = try jsonObject(body)["batch"] as? [[String: Any]] else { throw bad("\"batch\" must be an array of events") }
         guard list.count <= maxBatchEvents else { throw bad("a batch holds at most \(maxBatchEvents) events, not \(list.count)") }
         // Check every event before publishing any, so a bad batch publishes nothing.
         let events = try list.map { try event($0, app: app) }
-        for event in events { try publish(event, app: app, hub: hub) }
+        try await publish(events, app: app, hub: hub)
         return ok("{\"batch\":[\(events.map { _ in "{}" }.joined(separator: ","))]}")
     }
 

@@ -84,13 +84,21 @@ extension Session {
         guard shard.subscribe(self, to: hubChannel) else {
             return refuse("LimitReached", "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels", status: 403)
         }
-        guard let member else {
-            return push(PusherFrame.subscriptionSucceeded(channel: channel, members: nil, allocator: allocator))
+        if let member {
+            guard shard.join(self, as: member, in: hubChannel, limit: app.maxPresenceMembers) else {
+                return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
+            }
         }
-        guard shard.join(self, as: member, in: hubChannel, limit: app.maxPresenceMembers) else {
-            return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
+        // Succeeded only once this node receives the channel's messages (clustered: once Redis
+        // confirmed the node's subscription).
+        shard.whenReceiving(hubChannel) { receiving in
+            guard receiving else {
+                self.shard.unsubscribe(self, from: hubChannel)
+                return refuse("ServiceUnavailable", "the cluster's Redis cannot be reached; not subscribed to \(channel)", status: 503)
+            }
+            let members = member == nil ? nil : self.shard.presentMembers(of: hubChannel)
+            self.push(PusherFrame.subscriptionSucceeded(channel: channel, members: members, allocator: allocator))
         }
-        push(PusherFrame.subscriptionSucceeded(channel: channel, members: shard.presentMembers(of: hubChannel), allocator: allocator))
     }
 
     private func relayClientEvent(_ event: String, channel: String, data: [UInt8], connection: PusherConnection) {

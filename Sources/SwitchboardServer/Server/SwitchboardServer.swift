@@ -5,6 +5,7 @@ import NIOCore
 public import NIOPosix
 import HummingbirdCore
 import HummingbirdTLS
+import Foundation
 public import ServiceLifecycle
 
 /// The whole server: event loops, the hub, and the HTTP application, as services to run in one
@@ -34,7 +35,11 @@ public final class SwitchboardServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         self.eventLoopGroup = group
         let events = EventMailbox()
-        let hub = Hub(eventLoopGroup: group, configuration: configuration.hub, logger: logger, events: events)
+        var hubConfiguration = configuration.hub
+        if hubConfiguration.cluster.nodeName == nil {
+            hubConfiguration.cluster.nodeName = "\(ProcessInfo.processInfo.hostName):\(configuration.port)"
+        }
+        let hub = Hub(eventLoopGroup: group, configuration: hubConfiguration, logger: logger, events: events)
         self.hub = hub
         let collector = MetricsCollector(probe: hub, mailbox: events)
         self.collector = collector
@@ -119,8 +124,10 @@ struct HubService: Service {
     let eventLoopGroup: MultiThreadedEventLoopGroup
 
     func run() async throws {
+        hub.joinCluster()
         try? await gracefulShutdown()
         await hub.drain()
+        await hub.leaveCluster()
         try? await eventLoopGroup.shutdownGracefully()
     }
 }

@@ -273,6 +273,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
         switch request.kind {
         case .subscribe(let channel, let presence):
+            let wasSubscribed = channels.contains(channel)
             guard shard.subscribe(self, to: channel) else {
                 let error = ProtocolError(
                     .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
@@ -285,7 +286,18 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                     return reply(ServerMessage.error(error, id: id, allocator: allocator))
                 }
             }
-            reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+            guard !wasSubscribed, shard.hub.cluster != nil else {
+                return reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+            }
+            let ticket = reserveReply()
+            shard.whenReceiving(channel) { receiving in
+                guard receiving else {
+                    self.shard.unsubscribe(self, from: channel)
+                    let error = ProtocolError(.unavailable, "the cluster's Redis cannot be reached; not subscribed to \"\(channel)\"")
+                    return self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
+                }
+                self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+            }
         case .unsubscribe(let channel):
             guard shard.unsubscribe(self, from: channel) else {
                 let error = ProtocolError(.notSubscribed, "not subscribed to \"\(channel)\"")
@@ -322,9 +334,12 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Fills a reserved place and sends every reply that is now unblocked.
+    /// An empty frame fills a place that needs no reply after all (an unacked publish).
     func fillReply(ticket: UInt64, with frame: ByteBuffer) {
         replies.fill(ticket: ticket, with: frame)
-        while let ready = replies.nextReady() { push(ready) }
+        while let ready = replies.nextReady() {
+            if ready.readableBytes > 0 { push(ready) }
+        }
     }
 
     // MARK: - Outbound mailbox

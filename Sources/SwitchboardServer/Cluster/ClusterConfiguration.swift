@@ -1,0 +1,17 @@
+public import RedisClient
+
+/// How a node joins a cluster of nodes that share one Redis. Without ``redis`` the node is alone
+/// and the in-process hub does everything, as fast as it always was.
+public struct ClusterConfiguration: Sendable {
+    /// The Redis every node of the cluster uses (`--redis`); nil: no cluster.
+    public var redis: RedisAddress?
+    /// Namespaces every key and pub/sub name (`--redis-prefix`): nodes with different prefixes
+    /// are different clusters, even on one Redis.
+    public var prefix = "switchboard"
+    /// Names this node in logs, the API and the console (`--node-name`); nil: host name and port.
+    public var nodeName: String?
+    /// How long a request to Redis may wait for its reply before the link is dropped and dialed again.
+    public var requestDeadline = Duration.seconds(2)
+
+    public init() {}
+}

@@ -1,0 +1,202 @@
+"""Several real nodes joined through a real redis-server (`--redis`): publishes from any node
+reach subscribers on every node in one order with one cluster-wide numbering, acks are honest
+(refused while Redis is down, nothing refused delivered later), subscriptions come back by
+themselves, gaps are reported with `messages_lost`, and prefixes keep clusters apart."""
+import contextlib
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pusher
+from websockets.sync.client import connect
+
+TIMEOUT = 30
+TOKEN = "cluster-admin-token-0123456789"
+APP_ID, KEY, SECRET = "77", "cluster-key", "cluster-secret-0123456789"
+APP = f"{APP_ID}:{KEY}:{SECRET}"
+
+
+def node(server, redis, name: str, *args: str):
+    return server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--pusher-app", APP, *args)
+
+
+def native(stack: contextlib.ExitStack, s):
+    ws = stack.enter_context(connect(s.url, open_timeout=TIMEOUT))
+    assert json.loads(ws.recv(timeout=TIMEOUT))["type"] == "welcome"
+    return ws
+
+
+def until(ws, predicate):
+    while True:
+        message = json.loads(ws.recv(timeout=TIMEOUT))
+        if predicate(message):
+            return message
+
+
+def subscribe(ws, channel: str, id=1):
+    ws.send(json.dumps({"type": "subscribe", "channel": channel, "id": id}))
+    return until(ws, lambda m: m.get("id") == id)
+
+
+def publish(ws, channel: str, data, id):
+    ws.send(json.dumps({"type": "publish", "channel": channel, "data": data, "id": id}))
+    return until(ws, lambda m: m.get("id") == id)
+
+
+def messages(ws, count: int):
+    return [until(ws, lambda m: m["type"] == "message") for _ in range(count)]
+
+
+def api_publish(s, channel: str, data):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{s.port}/api/publish", data=json.dumps({"channel": channel, "data": data}).encode(), method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_until(predicate, what: str):
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_publishes_reach_every_node_in_one_order_with_one_numbering(server, redis):
+    nodes = [node(server, redis, name) for name in ("node-a", "node-b", "node-c")]
+    with contextlib.ExitStack() as stack:
+        subscribers = [native(stack, s) for s in nodes for _ in range(2)]
+        for ws in subscribers:
+            assert subscribe(ws, "news")["type"] == "subscribed"
+        # Two publishers on two nodes, interleaved; every ack comes after Redis took the message.
+        first, second = native(stack, nodes[0]), native(stack, nodes[1])
+        for i in range(100):
+            assert publish(first, "news", {"from": "a", "i": i}, id=f"a{i}")["type"] == "ack"
+            assert publish(second, "news", {"from": "b", "i": i}, id=f"b{i}")["type"] == "ack"
+        status, reply = api_publish(nodes[2], "news", {"from": "api"})
+        assert status == 200 and reply["seq"] == 201, reply
+        received = [messages(ws, 201) for ws in subscribers]
+        # Numbered once, in Redis: 1…201 with no gap or duplicate, the same order on every node.
+        for got in received:
+            assert [m["seq"] for m in got] == list(range(1, 202))
+            assert [m["data"] for m in got] == [m["data"] for m in received[0]]
+        assert [m["data"]["i"] for m in received[0] if m["data"].get("from") == "a"] == list(range(100))
+        assert received[0][-1]["data"] == {"from": "api"} and received[0][-1]["from"] == "api"
+
+
+def test_pusher_clients_and_rest_triggers_cross_nodes_with_socket_id_exclusion(server, redis):
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    with contextlib.ExitStack() as stack:
+        clients = {}
+        for name, s in (("a", a), ("b", b)):
+            ws = stack.enter_context(connect(f"ws://127.0.0.1:{s.port}/app/{KEY}?protocol=7", open_timeout=TIMEOUT))
+            established = json.loads(ws.recv(timeout=TIMEOUT))
+            clients[name] = (ws, json.loads(established["data"])["socket_id"])
+            ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "updates"}}))
+            assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher_internal:subscription_succeeded"
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
+        rest.trigger("updates", "skip-b", {"n": 1}, socket_id=clients["b"][1])
+        rest.trigger("updates", "everyone", {"n": 2})
+        events = lambda ws, count: [json.loads(ws.recv(timeout=TIMEOUT)) for _ in range(count)]
+        assert [(e["event"], json.loads(e["data"])) for e in events(clients["a"][0], 2)] == [("skip-b", {"n": 1}), ("everyone", {"n": 2})]
+        # b was excluded by its socket id although it is on another node: it gets only the second.
+        only = events(clients["b"][0], 1)[0]
+        assert (only["event"], json.loads(only["data"]), only["channel"]) == ("everyone", {"n": 2}, "updates")
+
+
+def test_publishes_are_refused_while_redis_is_down_and_subscriptions_come_back(server, redis):
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    with contextlib.ExitStack() as stack:
+        listener = native(stack, b)
+        subscribe(listener, "news")
+        publisher = native(stack, a)
+        assert publish(publisher, "news", "before", id=1)["type"] == "ack"
+        assert messages(listener, 1)[0]["data"] == "before"
+        redis.kill()
+        refused = publish(publisher, "news", "during", id=2)
+        assert refused["type"] == "error" and refused["code"] == "unavailable", refused
+        status, reply = api_publish(a, "news", "during-api")
+        assert status == 503 and reply["error"]["code"] == "unavailable", reply
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
+        try:
+            rest.trigger("news", "during-rest", {})
+            raise AssertionError("the REST trigger was accepted while Redis was down")
+        except pusher.errors.PusherError as error:
+            assert "503" in str(error) or "unavailable" in str(error).lower() or "Redis" in str(error), error
+        # A new subscription is refused too, not promised.
+        late = native(stack, a)
+        assert subscribe(late, "news")["code"] == "unavailable"
+        redis.start()  # back, and empty
+        # Node b subscribes again by itself (backoff capped at 2 s).
+        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", "switchboard:{news}").split() == ["switchboard:{news}", "1"], "node b to subscribe again")
+        ids = iter(range(100, 10_000))
+
+        def accepted():
+            id = next(ids)
+            return publish(publisher, "news", "after", id=id)["type"] == "ack"
+
+        wait_until(accepted, "a publish to be acked again")
+        # The listener's subscription came back by itself; Redis lost the numbering, so it is told
+        # messages may be lost before the new numbering starts, and it never sees a refused one.
+        lost = until(listener, lambda m: m["type"] == "error")
+        assert lost["code"] == "messages_lost" and lost["channel"] == "news", lost
+        after = until(listener, lambda m: m["type"] == "message")
+        assert after["data"] == "after" and after["seq"] == 1, after
+        assert subscribe(late, "news", id="again")["type"] == "subscribed"
+
+
+def test_a_gap_in_a_nodes_deliveries_is_reported_once_with_its_size(server, redis):
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    with contextlib.ExitStack() as stack:
+        listener = native(stack, b)
+        subscribe(listener, "ticks")
+        publisher = native(stack, a)
+        assert publish(publisher, "ticks", 0, id=0)["type"] == "ack"
+        assert messages(listener, 1)[0]["seq"] == 1
+        # Node b is frozen and its subscriber connection cut: what is published now never reaches it.
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert redis.cli("CLIENT", "KILL", "TYPE", "pubsub") != ""
+            for i in range(1, 11):
+                assert publish(publisher, "ticks", i, id=i)["type"] == "ack"
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        lost = until(listener, lambda m: m["type"] in ("error", "message"))
+        assert lost == {"type": "error", "code": "messages_lost", "channel": "ticks", "message": lost["message"]}
+        assert lost["message"].startswith("10 messages"), lost
+        assert publish(publisher, "ticks", 11, id=11)["type"] == "ack"
+        after = until(listener, lambda m: m["type"] in ("error", "message"))
+        assert (after["type"], after["seq"], after["data"]) == ("message", 12, 11)
+
+
+def test_clusters_with_different_prefixes_do_not_see_each_other(server, redis):
+    blue = node(server, redis, "blue-1", "--redis-prefix", "blue")
+    green = node(server, redis, "green-1", "--redis-prefix", "green")
+    with contextlib.ExitStack() as stack:
+        watcher = native(stack, green)
+        subscribe(watcher, "news")
+        blue_publisher = native(stack, blue)
+        assert publish(blue_publisher, "news", "blue", id=1)["type"] == "ack"
+        green_publisher = native(stack, green)
+        assert publish(green_publisher, "news", "green", id=2)["type"] == "ack"
+        got = until(watcher, lambda m: m["type"] == "message")
+        # Only green's message, numbered in green's own sequence.
+        assert (got["data"], got["seq"]) == ("green", 1)
+        assert redis.cli("EXISTS", "blue:{news}:seq") == "1" and redis.cli("GET", "green:{news}:seq") == "1"
+
+
+def test_bad_redis_urls_are_refused_with_one_line():
+    import subprocess
+    from conftest import BIN
+
+    result = subprocess.run([BIN, "serve", "--redis", "http://localhost"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result
+    assert "--redis" in result.stderr and "redis://HOST" in result.stderr, result.stderr
