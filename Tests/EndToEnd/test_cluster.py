@@ -200,3 +200,40 @@ def test_bad_redis_urls_are_refused_with_one_line():
     result = subprocess.run([BIN, "serve", "--redis", "http://localhost"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result
     assert "--redis" in result.stderr and "redis://HOST" in result.stderr, result.stderr
+
+
+def nodes_of(s):
+    request = urllib.request.Request(f"http://127.0.0.1:{s.port}/api/nodes", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        return {n["name"]: n for n in json.loads(response.read())["nodes"]}
+
+
+def test_nodes_are_listed_declared_dead_once_and_a_paused_node_rejoins_as_new(server, redis):
+    a, b, c = (node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
+    wait_until(lambda: sorted(nodes_of(a)) == ["node-a", "node-b", "node-c"], "three nodes listed")
+    listed = nodes_of(b)
+    for name, entry in listed.items():
+        assert entry["state"] == "alive" and entry["redis"]["up"] is True and entry["heartbeat_age_ms"] < 5000, entry
+        assert entry["address"].startswith("ws://127.0.0.1:"), entry
+    # kill -9: a surviving node declares it dead (exactly one of them) and removes it.
+    c.proc.kill()
+    c.proc.wait()
+    wait_until(lambda: "node-c" not in nodes_of(a), "node-c to be declared dead")
+    declared = [line for s in (a, b) for line in s.logs().splitlines() if "node declared dead" in line and "node-c" in line]
+    assert len(declared) == 1, declared
+    # SIGSTOP: declared dead too; on SIGCONT it notices it was fenced and joins as a new incarnation.
+    before = nodes_of(a)["node-b"]["incarnation"]
+    b.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: "node-b" not in nodes_of(a), "node-b to be declared dead")
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    wait_until(lambda: "node-b" in nodes_of(a), "node-b to rejoin")
+    assert nodes_of(a)["node-b"]["incarnation"] != before
+    assert "joining again" in b.logs()
+
+
+def test_an_unclustered_node_lists_itself(server):
+    s = server("--admin-token", TOKEN)
+    (only,) = nodes_of(s).values()
+    assert only["state"] == "alive" and only["redis"] is None and only["connections"] == 0, only

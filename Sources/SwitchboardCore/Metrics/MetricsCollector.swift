@@ -185,6 +185,11 @@ public actor MetricsCollector {
         return totals
     }
 
+    /// Message rates over the last `seconds` seconds.
+    public func rates(over seconds: Int) -> Rates {
+        history.rates(over: seconds)
+    }
+
     /// The dashboard at this moment, with the client rows `query` asks for.
     public func snapshot(query: ClientQuery = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async
         -> DashboardSnapshot

@@ -16,6 +16,14 @@ public enum AdminAPI {
         api.get("stats") { request, _ in
             try encode(await collector.snapshot(query: try clientQuery(request)))
         }
+        api.get("nodes") { _, _ in
+            do throws(OperatorFailure) {
+                let json = try await hub.nodesJSON(collector: collector)
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: json)))
+            } catch {
+                throw APIError(error)
+            }
+        }
         api.get("clients") { request, _ in
             try encode(await collector.clients(try clientQuery(request)))
         }

@@ -24,6 +24,8 @@ final class ClusterLink: @unchecked Sendable {
     let eventLoop: any EventLoop
     let connection: RedisConnection
     let subscriber: RedisSubscriber
+    /// The cluster's nodes, with this one's heartbeat.
+    let nodes: NodeRegistry
     private let logger: Logger
     private let deliver = NIOLockedValueBox<Deliver?>(nil)
 
@@ -59,6 +61,7 @@ final class ClusterLink: @unchecked Sendable {
         connection = RedisConnection(configuration: redis, eventLoop: eventLoop)
         connection.register(Self.publishScript)
         connection.register(Self.syncScript)
+        nodes = NodeRegistry(connection: connection, nodeName: nodeName, prefix: configuration.prefix, logger: logger)
         let deliver = self.deliver
         let prefix = configuration.prefix
         subscriber = RedisSubscriber(

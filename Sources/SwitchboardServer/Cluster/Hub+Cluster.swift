@@ -1,3 +1,5 @@
+import RedisClient
+import SwitchboardCore
 import NIOCore
 
 extension Hub {
@@ -12,5 +14,34 @@ extension Hub {
     /// Closes the Redis connections (after the drain).
     func leaveCluster() async {
         await cluster?.stop()
+    }
+}
+
+extension Hub {
+    /// What this node says of itself (heartbeat, `GET /api/nodes`).
+    func nodeReport(collector: MetricsCollector) async -> NodeReport {
+        let link = cluster.map { cluster in
+            let status = cluster.connection.status
+            return NodeReport.LinkFigures(
+                up: status.isUp, roundTripMilliseconds: cluster.nodes.roundTripMilliseconds, pending: status.pending, reconnects: status.reconnects,
+                subscriberUp: cluster.subscriber.isUp, lastError: status.lastError)
+        }
+        return NodeReport(
+            address: address, uptimeSeconds: uptimeSeconds, totals: await collector.totals(), rates: await collector.rates(over: 10), link: link)
+    }
+
+    /// `{"nodes":[…]}`: every node of the cluster from Redis, or this one alone.
+    func nodesJSON(collector: MetricsCollector) async throws(OperatorFailure) -> String {
+        let entries: [NodeRegistry.Entry]
+        if let cluster {
+            entries = try await cluster.nodes.nodes()
+        } else {
+            let name = configuration.cluster.nodeName ?? "local"
+            entries = [
+                NodeRegistry.Entry(
+                    name: name, alive: true, heartbeatAgeMilliseconds: 0, incarnation: "", report: await nodeReport(collector: collector).jsonMembers)
+            ]
+        }
+        return "{\"nodes\":[" + entries.map(\.json).joined(separator: ",") + "]}"
     }
 }

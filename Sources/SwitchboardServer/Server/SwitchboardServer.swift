@@ -106,6 +106,9 @@ public final class SwitchboardServer: Sendable {
             HubService(hub: hub, eventLoopGroup: group),
             MetricsService(collector: collector, logger: logger),
         ]
+        if let cluster = hub.cluster {
+            services.append(NodeHeartbeatService(hub: hub, cluster: cluster, collector: collector, logger: logger))
+        }
         if let webhooks = hub.webhooks {
             services.append(WebhookService(hub: hub, webhooks: webhooks))
         }

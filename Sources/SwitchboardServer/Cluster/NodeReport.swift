@@ -1,0 +1,39 @@
+import Foundation
+import SwitchboardCore
+
+/// What a node says of itself in `GET /api/nodes` and in its heartbeat: the members of a JSON
+/// object without its braces, so the API can put the name, state and heartbeat age in front.
+struct NodeReport: Sendable {
+    var address: String
+    var uptimeSeconds: Double
+    var totals: Totals
+    /// Rates over the last ten seconds.
+    var rates: Rates
+    /// The Redis link; nil when the node is not clustered.
+    var link: LinkFigures?
+
+    struct LinkFigures: Sendable {
+        var up: Bool
+        /// The last heartbeat's round trip to Redis, in milliseconds (nil before the first).
+        var roundTripMilliseconds: Double?
+        var pending: Int
+        var reconnects: Int
+        var subscriberUp: Bool
+        var lastError: String?
+    }
+
+    var jsonMembers: String {
+        func number(_ value: Double) -> String { String(format: "%.1f", value) }
+        var text = "\"address\":\(JSONText.quoted(address)),\"uptime_s\":\(Int(uptimeSeconds)),"
+        text += "\"connections\":\(totals.connections),\"subscriptions\":\(totals.subscriptions),\"channels\":\(totals.channels),"
+        text += "\"mailbox_depth\":\(totals.mailboxDepth),\"messages_lost\":\(totals.messagesLost),"
+        text += "\"messages_in_per_s\":\(number(rates.messagesIn)),\"messages_out_per_s\":\(number(rates.messagesOut)),"
+        text += "\"deliveries_per_s\":\(number(rates.deliveries)),"
+        guard let link else { return text + "\"redis\":null" }
+        text += "\"redis\":{\"up\":\(link.up),\"subscriber_up\":\(link.subscriberUp),"
+        text += "\"rtt_ms\":\(link.roundTripMilliseconds.map { String(format: "%.2f", $0) } ?? "null"),"
+        text += "\"pending\":\(link.pending),\"reconnects\":\(link.reconnects),"
+        text += "\"last_error\":\(link.lastError.map(JSONText.quoted) ?? "null")}"
+        return text
+    }
+}

@@ -1,0 +1,79 @@
+import NIOCore
+import SwitchboardCore
+import Testing
+
+@testable import SwitchboardServer
+
+/// The cluster's values without Redis: the envelope a publication travels in, and what a node
+/// concludes from a channel's next `seq`.
+@Suite struct ClusterValueTests {
+    private func payload(seq: UInt64, _ envelope: ByteBuffer?) -> ByteBuffer {
+        var buffer = ByteBuffer(string: "\(seq)\n")
+        if var envelope { buffer.writeBuffer(&envelope) }
+        return buffer
+    }
+
+    @Test func aMessageTravelsWithEveryField() throws {
+        let publication = Publication(
+            channel: "77:private-room", kind: .message(event: "client-wave", user: "ann"), data: ByteBuffer(string: "{\"hi\":\"ünï\"}"),
+            from: "123.456", except: "123.456")
+        guard case .message(let seq, let decoded)? = ClusterEnvelope.decode(payload(seq: 42, ClusterEnvelope.encode(publication))) else {
+            Issue.record("not decoded")
+            return
+        }
+        #expect(seq == 42)
+        #expect(decoded.channel == "77:private-room" && decoded.from == "123.456" && decoded.except == "123.456")
+        #expect(String(buffer: decoded.data) == "{\"hi\":\"ünï\"}")
+        guard case .message(let event, let user) = decoded.kind else {
+            Issue.record("kind")
+            return
+        }
+        #expect(event == "client-wave" && user == "ann")
+    }
+
+    @Test func absentFieldsStayAbsent() throws {
+        let publication = Publication(channel: "news", kind: .message(event: nil, user: nil), data: ByteBuffer(string: "1"), from: "api")
+        guard case .message(_, let decoded)? = ClusterEnvelope.decode(payload(seq: 1, ClusterEnvelope.encode(publication))),
+            case .message(let event, let user) = decoded.kind
+        else {
+            Issue.record("not decoded")
+            return
+        }
+        #expect(event == nil && user == nil && decoded.except == nil)
+    }
+
+    @Test func aPayloadWithNothingAfterTheNumberIsASyncMarker() {
+        guard case .marker(let seq)? = ClusterEnvelope.decode(ByteBuffer(string: "17\n")) else {
+            Issue.record("not a marker")
+            return
+        }
+        #expect(seq == 17)
+    }
+
+    @Test("bytes no node wrote are ignored", arguments: ["", "x\n", "12", "3\n\u{2}\u{0}", "3\n\u{1}\u{0}\u{0}\u{0}\u{0}\u{9}ab"])
+    func foreignBytesAreIgnored(_ text: String) {
+        #expect(ClusterEnvelope.decode(ByteBuffer(string: text)) == nil)
+    }
+
+    @Test func presenceChangesDoNotTravelAsMessages() {
+        let joined = Publication(channel: "room", kind: .joined(.init(userID: "ann", info: nil)), data: ByteBuffer(), from: "c1")
+        #expect(ClusterEnvelope.encode(joined) == nil)
+    }
+
+    @Test func sequenceVerdicts() {
+        #expect(ChannelSequence(last: nil, next: 9) == .inOrder)
+        #expect(ChannelSequence(last: 4, next: 5) == .inOrder)
+        #expect(ChannelSequence(last: 4, next: 8) == .missed(3))
+        #expect(ChannelSequence(last: 4, next: 4) == .restarted)
+        #expect(ChannelSequence(last: 4, next: 1) == .restarted)
+        #expect(ChannelSequence.inOrder.lossNotice == nil)
+        #expect(ChannelSequence.missed(1).lossNotice?.hasPrefix("1 message was") == true)
+        #expect(ChannelSequence.missed(3).lossNotice?.hasPrefix("3 messages were") == true)
+        #expect(ChannelSequence.restarted.lossNotice?.contains("restarted") == true)
+    }
+
+    @Test func pubSubNamesMapBackToChannels() {
+        #expect(ClusterLink.channel(ofPubSubName: ByteBuffer(string: "switchboard:{77:news}"), prefix: "switchboard") == "77:news")
+        #expect(ClusterLink.channel(ofPubSubName: ByteBuffer(string: "other:{news}"), prefix: "switchboard") == nil)
+    }
+}
