@@ -175,6 +175,11 @@ def test_a_gap_in_a_nodes_deliveries_is_reported_once_with_its_size(server, redi
         assert publish(publisher, "ticks", 11, id=11)["type"] == "ack"
         after = until(listener, lambda m: m["type"] in ("error", "message"))
         assert (after["type"], after["seq"], after["data"]) == ("message", 12, 11)
+        request = urllib.request.Request(f"http://127.0.0.1:{b.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            metrics = response.read().decode()
+        assert "switchboard_cluster_messages_lost_total 10" in metrics, metrics
+        assert "switchboard_redis_up 1" in metrics and "switchboard_redis_reconnects_total" in metrics
 
 
 def test_clusters_with_different_prefixes_do_not_see_each_other(server, redis):
@@ -237,3 +242,19 @@ def test_an_unclustered_node_lists_itself(server):
     s = server("--admin-token", TOKEN)
     (only,) = nodes_of(s).values()
     assert only["state"] == "alive" and only["redis"] is None and only["connections"] == 0, only
+
+
+def test_a_node_refuses_to_start_under_a_live_nodes_name(server, redis):
+    import subprocess
+    from conftest import BIN
+
+    a = node(server, redis, "node-a")
+    wait_until(lambda: "node-a" in nodes_of(a), "node-a to beat")
+    result = subprocess.run(
+        [BIN, "serve", "--headless", "--port", "0", "--redis", redis.url, "--node-name", "node-a"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result
+    lines = [line for line in result.stderr.splitlines() if "node-a" in line]
+    assert len(lines) == 1 and "--node-name" in lines[0] and "already named" in lines[0], result.stderr
+    # Another cluster (prefix) on the same Redis may use the name.
+    other = node(server, redis, "node-a", "--redis-prefix", "other")
+    wait_until(lambda: "node-a" in nodes_of(other), "the other cluster's node-a")

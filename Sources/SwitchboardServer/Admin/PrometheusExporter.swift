@@ -17,6 +17,12 @@ final class PrometheusExporter: Sendable {
     private let latency: ValueHistogram
     private let exported = Mutex<[String: Int]>([:])
     private let scrape = Mutex<Void>(())
+    /// The Redis link, when the node is clustered.
+    private let link: @Sendable () -> NodeReport.LinkFigures?
+    private let redisUp: Gauge
+    private let redisPending: Gauge
+    private let redisRoundTrip: Gauge
+    private let redisReconnects: Counter
 
     static let counterFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
         ("switchboard_connects_total", "WebSocket connections accepted", \.connects),
@@ -31,6 +37,7 @@ final class PrometheusExporter: Sendable {
         ("switchboard_slow_consumer_closes_total", "Clients closed because their mailbox was full", \.slowConsumerCloses),
         ("switchboard_errors_total", "Errors reported to the event log", \.errors),
         ("switchboard_actor_restarts_total", "Supervised actor restarts", \.restarts),
+        ("switchboard_cluster_messages_lost_total", "Clustered: messages published in the cluster that never reached this node", \.messagesLost),
     ]
 
     static let gaugeFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
@@ -39,8 +46,18 @@ final class PrometheusExporter: Sendable {
         ("switchboard_channels", "Channels with subscribers now", \.channels),
     ]
 
-    init(collector: MetricsCollector) {
+    init(collector: MetricsCollector, link: @escaping @Sendable () -> NodeReport.LinkFigures? = { nil }) {
         self.collector = collector
+        self.link = link
+        let registry = self.registry
+        func gauge(_ name: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+        }
+        redisUp = gauge("switchboard_redis_up", "Clustered: 1 while the request connection to Redis is up")
+        redisPending = gauge("switchboard_redis_pending_requests", "Clustered: requests sent to Redis and not yet answered")
+        redisRoundTrip = gauge("switchboard_redis_round_trip_seconds", "Clustered: the last heartbeat's round trip to Redis")
+        redisReconnects = registry.makeCounter(
+            descriptor: MetricNameDescriptor(metricName: "switchboard_redis_reconnects_total", unitName: "", helpText: "Clustered: connections to Redis made again"))
         var gauges: [String: Gauge] = [:]
         for (name, help, _) in Self.gaugeFields {
             gauges[name] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
@@ -88,6 +105,16 @@ final class PrometheusExporter: Sendable {
             var depthByKind: [ActorKind: Int] = [:]
             for actor in actors { depthByKind[actor.kind, default: 0] += actor.depth }
             for (kind, gauge) in mailboxDepth { gauge.set(Double(depthByKind[kind] ?? 0)) }
+            if let link = link() {
+                redisUp.set(Double(link.up ? 1 : 0))
+                redisPending.set(Double(link.pending))
+                redisRoundTrip.set((link.roundTripMilliseconds ?? 0) / 1000)
+                exported.withLock { last in
+                    let delta = link.reconnects - (last["redis_reconnects"] ?? 0)
+                    if delta > 0 { redisReconnects.increment(by: Int64(delta)) }
+                    last["redis_reconnects"] = max(link.reconnects, last["redis_reconnects"] ?? 0)
+                }
+            }
             for value in latencies.recordedValues() {
                 for _ in 0..<value.count { latency.record(Double(value.value) / 1e6) }
             }

@@ -1,4 +1,5 @@
 public import RedisClient
+import Foundation
 
 /// How a node joins a cluster of nodes that share one Redis. Without ``redis`` the node is alone
 /// and the in-process hub does everything, as fast as it always was.
@@ -14,4 +15,10 @@ public struct ClusterConfiguration: Sendable {
     public var requestDeadline = Duration.seconds(2)
 
     public init() {}
+
+    /// ``nodeName``, or the host name and `port` (with the process id when the port is picked
+    /// at start, so that such nodes do not share a name).
+    public func resolvedNodeName(port: Int) -> String {
+        nodeName ?? "\(ProcessInfo.processInfo.hostName):\(port == 0 ? "0-\(ProcessInfo.processInfo.processIdentifier)" : String(port))"
+    }
 }

@@ -20,14 +20,19 @@ extension Hub {
 extension Hub {
     /// What this node says of itself (heartbeat, `GET /api/nodes`).
     func nodeReport(collector: MetricsCollector) async -> NodeReport {
-        let link = cluster.map { cluster in
+        NodeReport(
+            address: address, uptimeSeconds: uptimeSeconds, totals: await collector.totals(), rates: await collector.rates(over: 10),
+            link: linkFigures)
+    }
+
+    /// The Redis link's figures; nil when the node is not clustered.
+    var linkFigures: NodeReport.LinkFigures? {
+        cluster.map { cluster in
             let status = cluster.connection.status
             return NodeReport.LinkFigures(
                 up: status.isUp, roundTripMilliseconds: cluster.nodes.roundTripMilliseconds, pending: status.pending, reconnects: status.reconnects,
                 subscriberUp: cluster.subscriber.isUp, lastError: status.lastError)
         }
-        return NodeReport(
-            address: address, uptimeSeconds: uptimeSeconds, totals: await collector.totals(), rates: await collector.rates(over: 10), link: link)
     }
 
     /// `{"nodes":[…]}`: every node of the cluster from Redis, or this one alone.

@@ -130,6 +130,16 @@ final class NodeRegistry: Sendable {
         return (swept.elements ?? []).compactMap(\.string)
     }
 
+    /// Milliseconds since the node named `name` last beat, by Redis's clock; nil if it is not listed.
+    static func heartbeatAge(of name: String, prefix: String, on connection: RedisConnection) async throws -> Int? {
+        let seen = connection.send("ZSCORE", "\(prefix):nodes:seen", name)
+        let time = connection.send("TIME")
+        guard let score = try await seen.get().string.flatMap(Double.init), let clock = try await time.get().elements,
+            clock.count == 2, let seconds = clock[0].string.flatMap(Int.init), let micros = clock[1].string.flatMap(Int.init)
+        else { return nil }
+        return max(0, seconds * 1000 + micros / 1000 - Int(score))
+    }
+
     /// One node as `GET /api/nodes` lists it.
     struct Entry: Sendable {
         var name: String

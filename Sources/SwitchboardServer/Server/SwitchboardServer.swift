@@ -6,6 +6,7 @@ public import NIOPosix
 import HummingbirdCore
 import HummingbirdTLS
 import Foundation
+import RedisClient
 public import ServiceLifecycle
 
 /// The whole server: event loops, the hub, and the HTTP application, as services to run in one
@@ -36,9 +37,7 @@ public final class SwitchboardServer: Sendable {
         self.eventLoopGroup = group
         let events = EventMailbox()
         var hubConfiguration = configuration.hub
-        if hubConfiguration.cluster.nodeName == nil {
-            hubConfiguration.cluster.nodeName = "\(ProcessInfo.processInfo.hostName):\(configuration.port)"
-        }
+        hubConfiguration.cluster.nodeName = hubConfiguration.cluster.resolvedNodeName(port: configuration.port)
         let hub = Hub(eventLoopGroup: group, configuration: hubConfiguration, logger: logger, events: events)
         self.hub = hub
         let collector = MetricsCollector(probe: hub, mailbox: events)
@@ -49,7 +48,7 @@ public final class SwitchboardServer: Sendable {
         let router = HTTPRoutes.router(hub: hub, endpoints: endpoints)
         PusherAPI.register(on: router, hub: hub)
         AdminAPI.register(on: router, hub: hub, collector: collector, access: access, faultInjection: configuration.hub.faultInjection)
-        let exporter = PrometheusExporter(collector: collector)
+        let exporter = PrometheusExporter(collector: collector) { hub.linkFigures }
         let metricsRoutes = configuration.metricsPublic ? router.group() : router.group().add(middleware: AdminAuthMiddleware(access: access))
         metricsRoutes.get("metrics") { _, _ in
             Response(
@@ -117,6 +116,29 @@ public final class SwitchboardServer: Sendable {
         }
         services.append(application)
         self.services = services
+    }
+}
+
+extension SwitchboardServer {
+    /// Why a clustered node must not start: a live node of its cluster already has its name
+    /// (exit 2). Nil when the name is free, the node is not clustered, or Redis cannot be reached
+    /// within a few seconds (the node then starts and joins once Redis is back).
+    public static func nodeNameRefusal(_ configuration: ServerConfiguration, logger: Logger) async -> String? {
+        guard let address = configuration.hub.cluster.redis else { return nil }
+        let name = configuration.hub.cluster.resolvedNodeName(port: configuration.port)
+        let connection = RedisConnection(configuration: .init(address: address), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        connection.start()
+        defer { Task { await connection.stop() } }
+        let deadline = ContinuousClock.now + .seconds(3)
+        while !connection.isUp && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        guard connection.isUp else {
+            logger.warning("the cluster's Redis cannot be reached yet; starting anyway", metadata: ["redis": "\(address)"])
+            return nil
+        }
+        guard let age = try? await NodeRegistry.heartbeatAge(of: name, prefix: configuration.hub.cluster.prefix, on: connection),
+            age < Int(NodeRegistry.deadAfter.components.seconds * 1000)
+        else { return nil }
+        return "--node-name: a live node of this cluster is already named \"\(name)\" (heartbeat \(age) ms ago); give this node another name"
     }
 }
 

@@ -78,6 +78,10 @@ struct Serve: AsyncParsableCommand {
             )
             configuration.hub.maxConnections = capacity
         }
+        if let refusal = await SwitchboardServer.nodeNameRefusal(configuration, logger: logger) {
+            FileHandle.standardError.write(Data("switchboard: \(refusal)\n".utf8))
+            throw ExitCode(2)
+        }
         let listening = configuration
         let server = SwitchboardServer(configuration: configuration, logger: logger) { port in
             logger.info(
