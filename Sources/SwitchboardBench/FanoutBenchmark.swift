@@ -9,7 +9,10 @@ import Synchronization
 /// fixed open-loop rate. Measures deliveries per second, publish→receive latency and losses.
 public struct FanoutBenchmark {
     public struct Configuration: Sendable {
+        /// Where the publishers connect.
         public var target: LoadTarget
+        /// Where the subscribers connect, in turn (several nodes of a cluster); empty: ``target``.
+        public var subscriberTargets: [LoadTarget] = []
         public var subscribers = 1000
         public var publishers = 1
         /// Size of each message's `data` value in bytes.
@@ -84,7 +87,8 @@ public struct FanoutBenchmark {
                 let stats = loopStats[index % loops.count]
                 let subscriber = Subscriber(channel: configuration.channel, stats: stats, publishers: configuration.publishers)
                 subscribers.append(subscriber)
-                let connected = LoadClient.connect(to: configuration.target, on: stats.eventLoop, role: subscriber)
+                let target = configuration.subscriberTargets.isEmpty ? configuration.target : configuration.subscriberTargets[index % configuration.subscriberTargets.count]
+                let connected = LoadClient.connect(to: target, on: stats.eventLoop, role: subscriber)
                 ready.append(connected.flatMap { _ in subscriber.subscribed.futureResult })
             }
             do {

@@ -44,6 +44,12 @@ extension Bench {
 
         @Option(help: "WebSocket URL of the hub.")
         var url = "ws://127.0.0.1:8080/ws"
+        @Option(
+            name: .customLong("subscriber-url"),
+            help: "Where the subscribers connect, in turn; repeat for the nodes of a cluster (default: --url).")
+        var subscriberURLs: [String] = []
+        @Option(name: .customLong("publisher-url"), help: "Where the publishers connect (default: --url).")
+        var publisherURL: String?
         @Option(help: "Subscribing clients.")
         var subscribers = 1000
         @Option(help: "Publishing clients.")
@@ -72,7 +78,8 @@ extension Bench {
         }
 
         func run() async throws {
-            var configuration = FanoutBenchmark.Configuration(target: try LoadTarget(url: url))
+            var configuration = FanoutBenchmark.Configuration(target: try LoadTarget(url: publisherURL ?? url))
+            configuration.subscriberTargets = try subscriberURLs.map { try LoadTarget(url: $0) }
             configuration.subscribers = subscribers
             configuration.publishers = publishers
             configuration.payloadBytes = size
