@@ -87,7 +87,9 @@ public struct FanoutBenchmark {
                 let stats = loopStats[index % loops.count]
                 let subscriber = Subscriber(channel: configuration.channel, stats: stats, publishers: configuration.publishers)
                 subscribers.append(subscriber)
-                let target = configuration.subscriberTargets.isEmpty ? configuration.target : configuration.subscriberTargets[index % configuration.subscriberTargets.count]
+                let target =
+                    configuration.subscriberTargets.isEmpty
+                    ? configuration.target : configuration.subscriberTargets[index % configuration.subscriberTargets.count]
                 let connected = LoadClient.connect(to: target, on: stats.eventLoop, role: subscriber)
                 ready.append(connected.flatMap { _ in subscriber.subscribed.futureResult })
             }

@@ -79,9 +79,9 @@ public final class RedisConnection: @unchecked Sendable {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.dialer = RedisDialer(address: configuration.address, eventLoop: eventLoop, backoff: Backoff(maximum: configuration.maximumBackoff))
-        dialer.onValue = { [unowned self] value in self.received(value) }
-        dialer.onUp = { [unowned self] channel in self.connected(channel) }
-        dialer.onDown = { [unowned self] why in self.disconnected(why) }
+        dialer.onValue = { [weak self] value in self?.received(value) }
+        dialer.onUp = { [weak self] channel in self?.connected(channel) }
+        dialer.onDown = { [weak self] why in self?.disconnected(why) }
     }
 
     /// Starts connecting; requests succeed once a connection is ready.

@@ -43,9 +43,9 @@ public final class RedisSubscriber: @unchecked Sendable {
         self.probeInterval = probeInterval
         self.onMessage = onMessage
         self.dialer = RedisDialer(address: configuration.address, eventLoop: eventLoop, backoff: Backoff(maximum: configuration.maximumBackoff))
-        dialer.onValue = { [unowned self] value in self.received(value) }
-        dialer.onUp = { [unowned self] channel in self.connected(channel) }
-        dialer.onDown = { [unowned self] _ in self.disconnected() }
+        dialer.onValue = { [weak self] value in self?.received(value) }
+        dialer.onUp = { [weak self] channel in self?.connected(channel) }
+        dialer.onDown = { [weak self] _ in self?.disconnected() }
     }
 
     public func start() {

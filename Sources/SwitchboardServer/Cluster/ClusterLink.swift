@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import NIOConcurrencyHelpers
 import RedisClient
 
 /// This node's link to the cluster's Redis: the publish path (one script numbers a message and
@@ -27,7 +26,13 @@ final class ClusterLink: @unchecked Sendable {
     /// The cluster's nodes, with this one's heartbeat.
     let nodes: NodeRegistry
     private let logger: Logger
-    private let deliver = NIOLockedValueBox<Deliver?>(nil)
+    /// Where the subscriber connection's messages go; set once in ``start(deliver:)``, before
+    /// the connection exists, and read on the loop only.
+    private let route = Route()
+
+    private final class Route: @unchecked Sendable {
+        var deliver: (String, ClusterEnvelope.Delivery) -> Void = { _, _ in }
+    }
 
     // Loop-confined.
     /// Shards with subscribers, per channel: the node subscribes while it is above zero.
@@ -62,7 +67,7 @@ final class ClusterLink: @unchecked Sendable {
         connection.register(Self.publishScript)
         connection.register(Self.syncScript)
         nodes = NodeRegistry(connection: connection, nodeName: nodeName, prefix: configuration.prefix, logger: logger)
-        let deliver = self.deliver
+        let route = self.route
         let prefix = configuration.prefix
         subscriber = RedisSubscriber(
             configuration: RedisConnection.Configuration(
@@ -70,21 +75,27 @@ final class ClusterLink: @unchecked Sendable {
             eventLoop: eventLoop
         ) { name, payload in
             guard let delivery = ClusterEnvelope.decode(payload), let channel = Self.channel(ofPubSubName: name, prefix: prefix) else { return }
-            deliver.withLockedValue { $0 }?(channel, delivery)
+            route.deliver(channel, delivery)
         }
-        subscriber.onResubscribe { [unowned self] channels in
+        subscriber.onResubscribe { [weak self] channels in
+            guard let self else { return }
             self.unsynced.formUnion(channels.compactMap { Self.channel(ofPubSubName: ByteBuffer(string: $0), prefix: prefix) })
             self.sync()
         }
-        connection.onReady { [unowned self] in
+        connection.onReady { [weak self] in
+            guard let self else { return }
             self.logger.info("redis link up", metadata: ["redis": "\(address)", "node": "\(nodeName)"])
             self.sync()
         }
     }
 
-    /// Connects both Redis connections; deliveries go to `deliver` from now on.
+    /// Connects both Redis connections; from now on each message of a channel the node holds
+    /// goes to `deliver` (a late one, after the node let the channel go, is dropped).
     func start(deliver: @escaping Deliver) {
-        self.deliver.withLockedValue { $0 = deliver }
+        route.deliver = { [weak self] channel, delivery in
+            guard let self, self.holders[channel] != nil else { return }
+            deliver(channel, delivery)
+        }
         connection.start()
         subscriber.start()
     }

@@ -13,6 +13,11 @@ struct NodeHeartbeatService: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                guard cluster.isUp else {
+                    // Beat as soon as the link is up, and only with a report that says so.
+                    try? await Task.sleep(for: .milliseconds(50))
+                    continue
+                }
                 let report = await hub.nodeReport(collector: collector).jsonMembers
                 for dead in await cluster.nodes.beat(report: report) {
                     logger.warning(

@@ -128,16 +128,16 @@ extension SwitchboardServer {
         let name = configuration.hub.cluster.resolvedNodeName(port: configuration.port)
         let connection = RedisConnection(configuration: .init(address: address), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         connection.start()
-        defer { Task { await connection.stop() } }
         let deadline = ContinuousClock.now + .seconds(3)
         while !connection.isUp && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard connection.isUp else {
+            await connection.stop()
             logger.warning("the cluster's Redis cannot be reached yet; starting anyway", metadata: ["redis": "\(address)"])
             return nil
         }
-        guard let age = try? await NodeRegistry.heartbeatAge(of: name, prefix: configuration.hub.cluster.prefix, on: connection),
-            age < Int(NodeRegistry.deadAfter.components.seconds * 1000)
-        else { return nil }
+        let age = try? await NodeRegistry.heartbeatAge(of: name, prefix: configuration.hub.cluster.prefix, on: connection)
+        await connection.stop()
+        guard let age = age ?? nil, age < Int(NodeRegistry.deadAfter.components.seconds * 1000) else { return nil }
         return "--node-name: a live node of this cluster is already named \"\(name)\" (heartbeat \(age) ms ago); give this node another name"
     }
 }
