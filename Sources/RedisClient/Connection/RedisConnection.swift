@@ -94,6 +94,9 @@ public final class RedisConnection: @unchecked Sendable {
         try? await eventLoop.submit { self.dialer.stop() }.get()
     }
 
+    /// Requests sent and not yet answered, plus those waiting for this tick's write.
+    public var pending: Int { pendingCount.load(ordering: .relaxed) }
+
     /// Whether a connection is ready for requests right now.
     public var isUp: Bool { up.load(ordering: .relaxed) }
 

@@ -290,6 +290,10 @@ final class HubShard: @unchecked Sendable {
     /// request order) waits for Redis's answer; a failure is the publisher's error.
     private func publish(_ publication: Publication, through cluster: ClusterLink, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
         guard cluster.isUp else { return ProtocolError(.unavailable, "the cluster's Redis cannot be reached; nothing was published") }
+        // The requests waiting for Redis are bounded like an inbox.
+        guard cluster.connection.pending < configuration.shardInboxCapacity else {
+            return ProtocolError(.overloaded, "the hub is overloaded (Redis is slow to answer); retry later")
+        }
         let ticket = session.speaksPusher ? nil : session.reserveReply()
         cluster.publish(publication).hop(to: eventLoop).assumeIsolated().whenComplete { result in
             let failure: ProtocolError? =
