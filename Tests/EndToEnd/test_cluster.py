@@ -258,3 +258,84 @@ def test_a_node_refuses_to_start_under_a_live_nodes_name(server, redis):
     # Another cluster (prefix) on the same Redis may use the name.
     other = node(server, redis, "node-a", "--redis-prefix", "other")
     wait_until(lambda: "node-a" in nodes_of(other), "the other cluster's node-a")
+
+
+JWT_SECRET = "cluster-jwt-secret-0123456789abcdef-0123"
+
+
+def user_client(stack, s, user: str):
+    import jwt
+
+    ws = stack.enter_context(connect(f"{s.url}?token={jwt.encode({'sub': user}, JWT_SECRET, algorithm='HS256')}", open_timeout=TIMEOUT))
+    assert json.loads(ws.recv(timeout=TIMEOUT))["type"] == "welcome"
+    return ws
+
+
+def presence_of(ws, channel="room", id="p"):
+    ws.send(json.dumps({"type": "presence", "channel": channel, "id": id}))
+    reply = until(ws, lambda m: m.get("id") == id)
+    assert reply["type"] == "presence", reply
+    return [m["user"] for m in reply["members"]]
+
+
+def join_presence(ws, channel="room", id="j"):
+    ws.send(json.dumps({"type": "subscribe", "channel": channel, "presence": True, "id": id}))
+    return until(ws, lambda m: m.get("id") == id)
+
+
+def test_a_user_with_tabs_on_two_nodes_joins_once_and_leaves_once(server, redis):
+    a, b, c = (node(server, redis, name, "--auth-jwt-secret", JWT_SECRET) for name in ("node-a", "node-b", "node-c"))
+    with contextlib.ExitStack() as stack:
+        watcher = user_client(stack, c, "watcher")
+        assert join_presence(watcher)["type"] == "subscribed"
+        tab_a, tab_b = user_client(stack, a, "ann"), user_client(stack, b, "ann")
+        assert join_presence(tab_a)["type"] == "subscribed"
+        assert until(watcher, lambda m: m["type"] in ("join", "leave")) == {"type": "join", "channel": "room", "user": "ann"}
+        assert join_presence(tab_b)["type"] == "subscribed"  # ann's second tab, on another node: nobody is told
+        assert presence_of(watcher) == ["watcher", "ann"]
+        assert presence_of(tab_b) == ["watcher", "ann"]  # members of every node, whichever node answers
+        tab_a.close()
+        assert presence_of(watcher, id="p2") == ["watcher", "ann"]
+        tab_b.close()
+        # The first presence change the watcher sees after the join is ann's single leave.
+        assert until(watcher, lambda m: m["type"] in ("join", "leave")) == {"type": "leave", "channel": "room", "user": "ann"}
+        assert presence_of(watcher, id="p3") == ["watcher"]
+
+
+def test_pusher_presence_lists_every_nodes_members_and_rest_counts_users_once(server, redis):
+    import hashlib
+    import hmac
+
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+
+    def pusher_member(s, user: str):
+        ws = stack.enter_context(connect(f"ws://127.0.0.1:{s.port}/app/{KEY}?protocol=7", open_timeout=TIMEOUT))
+        socket_id = json.loads(json.loads(ws.recv(timeout=TIMEOUT))["data"])["socket_id"]
+        channel_data = json.dumps({"user_id": user, "user_info": {"name": user.title()}})
+        signature = hmac.new(SECRET.encode(), f"{socket_id}:presence-team:{channel_data}".encode(), hashlib.sha256).hexdigest()
+        ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "presence-team", "auth": f"{KEY}:{signature}", "channel_data": channel_data}}))
+        return ws
+
+    def next_event(ws):
+        return json.loads(ws.recv(timeout=TIMEOUT))
+
+    with contextlib.ExitStack() as stack:
+        bob = pusher_member(a, "bob")
+        assert next_event(bob)["event"] == "pusher_internal:subscription_succeeded"
+        ann_1 = pusher_member(b, "ann")
+        succeeded = next_event(ann_1)
+        assert succeeded["event"] == "pusher_internal:subscription_succeeded"
+        presence = json.loads(succeeded["data"])["presence"]
+        assert presence["ids"] == ["bob", "ann"] and presence["hash"]["bob"] == {"name": "Bob"} and presence["count"] == 2
+        added = next_event(bob)
+        assert added["event"] == "pusher_internal:member_added" and json.loads(added["data"])["user_id"] == "ann"
+        ann_2 = pusher_member(a, "ann")  # a second tab of ann, on bob's node
+        assert next_event(ann_2)["event"] == "pusher_internal:subscription_succeeded"
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=b.port, ssl=False)
+        assert sorted(u["id"] for u in rest.users_info("presence-team")["users"]) == ["ann", "bob"]
+        assert rest.channel_info("presence-team", ["user_count"])["user_count"] == 2
+        ann_1.close()
+        ann_2.close()
+        removed = next_event(bob)
+        assert removed["event"] == "pusher_internal:member_removed" and json.loads(removed["data"])["user_id"] == "ann", removed
+        assert rest.channel_info("presence-team", ["user_count"])["user_count"] == 1

@@ -32,6 +32,8 @@ final class ClusterLink: @unchecked Sendable {
 
     private final class Route: @unchecked Sendable {
         var deliver: (String, ClusterEnvelope.Delivery) -> Void = { _, _ in }
+        /// A channel became occupied (true) or vacated cluster-wide, by this node's doing.
+        var occupancy: (String, Bool) -> Void = { _, _ in }
     }
 
     // Loop-confined.
@@ -66,6 +68,7 @@ final class ClusterLink: @unchecked Sendable {
         connection = RedisConnection(configuration: redis, eventLoop: eventLoop)
         connection.register(Self.publishScript)
         connection.register(Self.syncScript)
+        for script in Self.presenceScripts { connection.register(script) }
         nodes = NodeRegistry(connection: connection, nodeName: nodeName, prefix: configuration.prefix, logger: logger)
         let route = self.route
         let prefix = configuration.prefix
@@ -91,7 +94,8 @@ final class ClusterLink: @unchecked Sendable {
 
     /// Connects both Redis connections; from now on each message of a channel the node holds
     /// goes to `deliver` (a late one, after the node let the channel go, is dropped).
-    func start(deliver: @escaping Deliver) {
+    func start(deliver: @escaping Deliver, occupancy: @escaping @Sendable (_ channel: String, _ occupied: Bool) -> Void) {
+        route.occupancy = occupancy
         route.deliver = { [weak self] channel, delivery in
             guard let self, self.holders[channel] != nil else { return }
             deliver(channel, delivery)
@@ -147,9 +151,13 @@ final class ClusterLink: @unchecked Sendable {
 
     // MARK: - Subscriptions
 
-    /// A shard has its first subscriber of `channel`.
+    /// A shard has its first subscriber of `channel`; the node's first tells Redis (occupancy).
     func hold(_ channel: String) {
-        eventLoop.execute { self.holders[channel, default: 0] += 1 }
+        eventLoop.execute {
+            self.holders[channel, default: 0] += 1
+            guard self.holders[channel] == 1 else { return }
+            self.changeOccupancy(channel, occupied: true).whenSuccess { if $0 { self.route.occupancy(channel, true) } }
+        }
     }
 
     /// A shard lost its last subscriber of `channel`; the node unsubscribes when no shard holds it.
@@ -162,6 +170,7 @@ final class ClusterLink: @unchecked Sendable {
                 return
             }
             self.holders.removeValue(forKey: channel)
+            self.changeOccupancy(channel, occupied: false).whenSuccess { if $0 { self.route.occupancy(channel, false) } }
             self.unsynced.remove(channel)
             self.subscriber.unsubscribe(self.pubSubName(channel))
             forget()

@@ -6,9 +6,11 @@ extension Hub {
     /// Connects a clustered node to Redis: from now on each message Redis brings goes to its
     /// channel's owner shard, which checks its number and fans it out. Nothing to do unclustered.
     func joinCluster() {
-        cluster?.start { [unowned self] channel, delivery in
-            owner(of: channel).send(.clustered(channel, delivery, receivedAt: NIODeadline.now().uptimeNanoseconds))
-        }
+        cluster?.start(
+            deliver: { [unowned self] channel, delivery in
+                owner(of: channel).send(.clustered(channel, delivery, receivedAt: NIODeadline.now().uptimeNanoseconds))
+            },
+            occupancy: { [unowned self] channel, occupied in announceOccupancy(channel, occupied: occupied) })
     }
 
     /// Closes the Redis connections (after the drain).

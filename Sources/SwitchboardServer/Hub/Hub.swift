@@ -74,9 +74,11 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// A new client id, unique for the life of the process.
+    /// Clustered, the node's name follows (`c1@node-a`), so ids are unique across the cluster.
     func makeClientID() -> String {
         let number = nextClientNumber.wrappingAdd(1, ordering: .relaxed).newValue
-        return "c" + String(number, radix: 36)
+        guard let cluster else { return "c" + String(number, radix: 36) }
+        return "c" + String(number, radix: 36) + "@" + cluster.nodeName
     }
 
     /// A Pusher socket id, `<digits>.<digits>`, unique for the life of the process.
@@ -87,32 +89,60 @@ public final class Hub: @unchecked Sendable {
 
     // MARK: - Presence
 
+    /// What became of one connection's presence join.
+    enum PresenceAdmission {
+        /// The channel holds its limit of users; nothing changed.
+        case refused
+        /// Present (in process: decided and announced here).
+        case admitted
+        /// Clustered: counted on this node; Redis decides, and announces a first join itself.
+        case pending(EventLoopFuture<ClusterLink.JoinOutcome>)
+    }
+
     /// Adds one connection of `member` to the presence of `channel` and, when it is the user's
     /// first, announces the join to the channel (through its owner, so in order with its
-    /// messages). Returns false when the channel already holds `limit` users.
-    func joinPresence(_ member: PresenceMember, channel: String, session: Session, limit: Int) -> Bool {
+    /// messages). Refused when the channel already holds `limit` users.
+    ///
+    /// Clustered, the node counts its own connections and every one asks Redis (the join script
+    /// changes Redis only for the node's first connection of the user), under the same lock as
+    /// the leaves, so the node's joins and leaves of a user reach Redis in the order they happened.
+    func joinPresence(_ member: PresenceMember, channel: String, session: Session, limit: Int) -> PresenceAdmission {
         let arrival = NIODeadline.now().uptimeNanoseconds
+        let except = session.pusher?.socketID ?? session.id
         return presence.withLockedValue { registry in
-            switch registry.join(member, channel: channel, limit: limit) {
-            case .full: return false
-            case .alreadyPresent: break
-            case .joined:
+            let outcome = registry.join(member, channel: channel, limit: limit)
+            if outcome == .full { return .refused }
+            if let cluster {
+                let join = cluster.join(member, channel: channel, limit: limit, except: except, from: session.id)
+                join.whenSuccess { if $0 == .joined { self.announceMember(added: true, userID: member.userID, channel: channel) } }
+                return .pending(join)
+            }
+            if outcome == .joined {
                 // Sent under the lock, so a user's join and leave reach the owner in order.
-                let publication = Publication(
-                    channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: session.pusher?.socketID ?? session.id)
+                let publication = Publication(channel: channel, kind: .joined(member), data: ByteBuffer(), from: session.id, except: except)
                 owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
                 announceMember(added: true, userID: member.userID, channel: channel)
             }
-            return true
+            return .admitted
         }
     }
 
     /// Removes one connection of `userID` from the presence of `channel`; announces the leave
     /// when it was the user's last.
+    ///
+    /// Clustered, the node's last connection of the user tells Redis, and the node announces
+    /// the leave (webhook) only when it was the user's last in the cluster.
     func leavePresence(userID: String, channel: String, session: Session) {
         let arrival = NIODeadline.now().uptimeNanoseconds
         presence.withLockedValue { registry in
             guard registry.leave(userID: userID, channel: channel) else { return }
+            if let cluster {
+                // Sent under the lock, so the node's join and leave of a user reach Redis in order.
+                cluster.leave(userID: userID, channel: channel, from: session.id).whenSuccess { left in
+                    if left { self.announceMember(added: false, userID: userID, channel: channel) }
+                }
+                return
+            }
             let member = PresenceMember(userID: userID, info: nil)
             let publication = Publication(channel: channel, kind: .left(member), data: ByteBuffer(), from: session.id, except: nil)
             owner(of: channel).send(.publish(publication, receivedAt: arrival, ack: nil))
@@ -128,6 +158,22 @@ public final class Hub: @unchecked Sendable {
     /// How many users are present in `channel`.
     func presentUserCount(of channel: String) -> Int {
         presence.withLockedValue { $0.userCount(of: channel) }
+    }
+
+    /// The users present in `channel` on every node (clustered: from Redis), in join order.
+    func clusterMembers(of channel: String) async throws(OperatorFailure) -> [PresenceMember] {
+        guard let cluster else { return presentMembers(of: channel) }
+        do { return try await cluster.members(of: channel).get() } catch { throw Self.unreachable(error) }
+    }
+
+    /// How many users are present in `channel` on every node.
+    func clusterUserCount(of channel: String) async throws(OperatorFailure) -> Int {
+        guard let cluster else { return presentUserCount(of: channel) }
+        do { return try await cluster.userCount(of: channel).get() } catch { throw Self.unreachable(error) }
+    }
+
+    static func unreachable(_ error: any Error) -> OperatorFailure {
+        OperatorFailure(.unavailable, "the cluster's Redis cannot be reached: \(error)")
     }
 
     // MARK: - Admission

@@ -196,18 +196,20 @@ final class HubShard: @unchecked Sendable {
         for channel in session.channels { unsubscribe(session, from: channel) }
     }
 
-    /// Makes subscribed `session` present in `channel` as `member`, once; false when the channel
-    /// already holds `limit` users, in which case the subscription is undone.
-    func join(_ session: Session, as member: PresenceMember, in channel: String, limit: Int) -> Bool {
+    /// Makes subscribed `session` present in `channel` as `member`, once; refused when the
+    /// channel already holds `limit` users, in which case the subscription is undone. Clustered,
+    /// Redis's answer is pending: pass it to ``whenReceiving(_:admission:members:then:)``.
+    func join(_ session: Session, as member: PresenceMember, in channel: String, limit: Int) -> Hub.PresenceAdmission {
         eventLoop.assertInEventLoop()
         let key = ObjectIdentifier(session)
-        guard presence[key]?[channel] == nil else { return true }
-        guard hub.joinPresence(member, channel: channel, session: session, limit: limit) else {
+        guard presence[key]?[channel] == nil else { return .admitted }
+        let admission = hub.joinPresence(member, channel: channel, session: session, limit: limit)
+        if case .refused = admission {
             unsubscribe(session, from: channel)
-            return false
+            return admission
         }
         presence[key, default: [:]][channel] = member.userID
-        return true
+        return admission
     }
 
     /// The user `session` is present as in `channel`, if it joined its presence.
@@ -315,13 +317,39 @@ final class HubShard: @unchecked Sendable {
         return nil
     }
 
-    /// Calls `then` on this loop once the node receives `channel`'s messages: at once in
-    /// process; clustered, once Redis has confirmed the node's subscription (false: Redis cannot
-    /// be reached, and the caller undoes the subscription).
-    func whenReceiving(_ channel: String, then: @escaping (Bool) -> Void) {
-        guard let cluster = hub.cluster else { return then(true) }
-        cluster.ready(channel).hop(to: eventLoop).assumeIsolated().whenComplete { result in
-            if case .success = result { then(true) } else { then(false) }
+    /// Whether a subscription is in place, as ``whenReceiving(_:admission:members:then:)`` finds it.
+    enum Readiness {
+        /// Receiving the channel; with its members when they were asked for.
+        case receiving(members: [PresenceMember]?)
+        /// Clustered and Redis cannot be reached: the caller undoes the subscription.
+        case unavailable
+        /// Clustered: the channel holds its limit of users cluster-wide.
+        case presenceFull
+    }
+
+    /// Calls `then` on this loop once the node receives `channel`'s messages and a presence join
+    /// is decided: at once in process; clustered, once Redis has confirmed the node's
+    /// subscription and answered the join. With `members`, the channel's members (of every node).
+    func whenReceiving(_ channel: String, admission: Hub.PresenceAdmission = .admitted, members: Bool = false, then: @escaping (Readiness) -> Void) {
+        guard let cluster = hub.cluster else { return then(.receiving(members: members ? hub.presentMembers(of: channel) : nil)) }
+        let subscribed = cluster.ready(channel)
+        let decided: EventLoopFuture<Readiness> =
+            if case .pending(let join) = admission {
+                subscribed.and(join).flatMap { _, outcome in
+                    switch outcome {
+                    case .full: return cluster.eventLoop.makeSucceededFuture(.presenceFull)
+                    case .joined, .alreadyPresent: break
+                    }
+                    guard members else { return cluster.eventLoop.makeSucceededFuture(.receiving(members: nil)) }
+                    return cluster.members(of: channel).map { .receiving(members: $0) }
+                }
+            } else if members {
+                subscribed.flatMap { cluster.members(of: channel) }.map { .receiving(members: $0) }
+            } else {
+                subscribed.map { .receiving(members: nil) }
+            }
+        decided.hop(to: eventLoop).assumeIsolated().whenComplete { result in
+            then((try? result.get()) ?? .unavailable)
         }
     }
 
@@ -447,13 +475,15 @@ final class HubShard: @unchecked Sendable {
 
     /// A message (or sync marker) from Redis for a channel this shard owns: checks its number
     /// against the last one delivered, tells the subscribers when some never arrived, then
-    /// delivers it with Redis's number.
+    /// delivers it with Redis's number. Presence changes are not numbered.
     private func receive(_ delivery: ClusterEnvelope.Delivery, on channel: String, receivedAt: UInt64) {
         let last = sequences[channel]
         switch delivery {
         case .message(let seq, let publication):
             announceLoss(ChannelSequence(last: last, next: seq), channel: channel, receivedAt: receivedAt)
             fanOut(publication, seq: seq, receivedAt: receivedAt)
+        case .presence(let change):
+            fanOut(change, receivedAt: receivedAt)
         case .marker(let seq):
             announceLoss(ChannelSequence(last: last, next: seq + 1), channel: channel, receivedAt: receivedAt)
             sequences[channel] = seq

@@ -36,14 +36,22 @@ extension Hub {
 
     /// A shard gained its first or lost its last subscriber of `channel`: the channel is
     /// occupied or vacated for the whole hub when the count of such shards leaves or reaches 0.
+    ///
+    /// Clustered, the node's own transitions go to Redis instead (see ``ClusterLink/hold(_:)``),
+    /// which decides the cluster's.
     func shardOccupancyChanged(_ channel: String, occupied: Bool) {
-        guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel), !app.webhooks.isEmpty else { return }
+        guard cluster == nil, webhooks != nil, let (app, _) = pusherApp(ofHubChannel: channel), !app.webhooks.isEmpty else { return }
         occupancy.withLockedValue { counts in
             let count = counts[channel, default: 0] + (occupied ? 1 : -1)
             counts[channel] = count > 0 ? count : nil
-            if occupied && count == 1 { webhooks.channelOccupied(app, channel: name) }
-            if !occupied && count == 0 { webhooks.channelVacated(app, channel: name) }
+            if occupied && count == 1 || !occupied && count == 0 { announceOccupancy(channel, occupied: occupied) }
         }
+    }
+
+    /// Tells the channel's app, if it has webhooks, that the channel became occupied or vacated.
+    func announceOccupancy(_ channel: String, occupied: Bool) {
+        guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel), !app.webhooks.isEmpty else { return }
+        if occupied { webhooks.channelOccupied(app, channel: name) } else { webhooks.channelVacated(app, channel: name) }
     }
 
     /// Tells the channel's app, if it has webhooks, that a member joined or left.

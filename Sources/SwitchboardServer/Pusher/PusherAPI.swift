@@ -33,7 +33,7 @@ enum PusherAPI {
             }
         }
         router.get("/apps/:app_id/channels/:channel_name/users") { request, context in
-            await signed(request, context, hub) { app, _, _ in try users(try name(context), app: app, hub: hub) }
+            await signed(request, context, hub) { app, _, _ in try await users(try name(context), app: app, hub: hub) }
         }
         let terminate: @Sendable (Request, BasicRequestContext) async -> Response = { request, context in
             await signed(request, context, hub) { app, _, _ in
@@ -203,7 +203,7 @@ enum PusherAPI {
         for (hubChannel, subscriptions) in counts.sorted(by: { $0.key < $1.key }) {
             guard let name = app.channelName(ofHubChannel: hubChannel) else { continue }
             var fields: [String] = []
-            if wanted.contains("user_count") { fields.append("\"user_count\":\(hub.presentUserCount(of: hubChannel))") }
+            if wanted.contains("user_count") { fields.append("\"user_count\":\(try await userCount(hubChannel, hub: hub))") }
             if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(subscriptions)") }
             entries.append("\(JSONText.quoted(name)):{\(fields.joined(separator: ","))}")
         }
@@ -217,14 +217,25 @@ enum PusherAPI {
         let hubChannel = app.hubChannel(name)
         let subscriptions = await hub.subscriberCounts(prefix: hubChannel)[hubChannel] ?? 0
         var fields = ["\"occupied\":\(subscriptions > 0)"]
-        if wanted.contains("user_count") { fields.append("\"user_count\":\(hub.presentUserCount(of: hubChannel))") }
+        if wanted.contains("user_count") { fields.append("\"user_count\":\(try await userCount(hubChannel, hub: hub))") }
         if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(subscriptions)") }
         return ok("{\(fields.joined(separator: ","))}")
     }
 
-    private static func users(_ name: String, app: PusherApp, hub: Hub) throws -> Response {
+    /// Users present in `hubChannel` on every node; 503 when the cluster's Redis cannot say.
+    private static func userCount(_ hubChannel: String, hub: Hub) async throws -> Int {
+        do throws(OperatorFailure) { return try await hub.clusterUserCount(of: hubChannel) } catch {
+            throw PusherAPIError(status: .serviceUnavailable, message: error.message)
+        }
+    }
+
+    private static func users(_ name: String, app: PusherApp, hub: Hub) async throws -> Response {
         guard PusherChannel.Kind(name: name) == .presence else { throw bad("users are only available for presence channels") }
-        let ids = hub.presentMembers(of: app.hubChannel(name)).map { "{\"id\":\(JSONText.quoted($0.userID))}" }
+        let members: [PresenceMember]
+        do throws(OperatorFailure) { members = try await hub.clusterMembers(of: app.hubChannel(name)) } catch {
+            throw PusherAPIError(status: .serviceUnavailable, message: error.message)
+        }
+        let ids = members.map { "{\"id\":\(JSONText.quoted($0.userID))}" }
         return ok("{\"users\":[\(ids.joined(separator: ","))]}")
     }
 }

@@ -84,20 +84,24 @@ extension Session {
         guard shard.subscribe(self, to: hubChannel) else {
             return refuse("LimitReached", "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels", status: 403)
         }
+        var admission = Hub.PresenceAdmission.admitted
         if let member {
-            guard shard.join(self, as: member, in: hubChannel, limit: app.maxPresenceMembers) else {
-                return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
-            }
+            admission = shard.join(self, as: member, in: hubChannel, limit: app.maxPresenceMembers)
+            if case .refused = admission { return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403) }
         }
         // Succeeded only once this node receives the channel's messages (clustered: once Redis
-        // confirmed the node's subscription).
-        shard.whenReceiving(hubChannel) { receiving in
-            guard receiving else {
+        // confirmed the node's subscription and the join), with the members of every node.
+        shard.whenReceiving(hubChannel, admission: admission, members: member != nil) { readiness in
+            switch readiness {
+            case .receiving(let members):
+                self.push(PusherFrame.subscriptionSucceeded(channel: channel, members: members, allocator: allocator))
+            case .presenceFull:
                 self.shard.unsubscribe(self, from: hubChannel)
-                return refuse("ServiceUnavailable", "the cluster's Redis cannot be reached; not subscribed to \(channel)", status: 503)
+                refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
+            case .unavailable:
+                self.shard.unsubscribe(self, from: hubChannel)
+                refuse("ServiceUnavailable", "the cluster's Redis cannot be reached; not subscribed to \(channel)", status: 503)
             }
-            let members = member == nil ? nil : self.shard.presentMembers(of: hubChannel)
-            self.push(PusherFrame.subscriptionSucceeded(channel: channel, members: members, allocator: allocator))
         }
     }
 

@@ -279,24 +279,28 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                     .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
+            var admission = Hub.PresenceAdmission.admitted
             if presence {
                 let member = PresenceMember(userID: identity.user ?? self.id, info: nil)
-                guard shard.join(self, as: member, in: channel, limit: shard.configuration.maxPresenceMembers) else {
-                    let error = ProtocolError(.presenceFull, "\"\(channel)\" already has \(shard.configuration.maxPresenceMembers) users present")
-                    return reply(ServerMessage.error(error, id: id, allocator: allocator))
-                }
+                admission = shard.join(self, as: member, in: channel, limit: shard.configuration.maxPresenceMembers)
+                if case .refused = admission { return reply(presenceFull(channel, id: id)) }
             }
-            guard !wasSubscribed, shard.hub.cluster != nil else {
+            if case .admitted = admission, wasSubscribed || shard.hub.cluster == nil {
                 return reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
             }
             let ticket = reserveReply()
-            shard.whenReceiving(channel) { receiving in
-                guard receiving else {
+            shard.whenReceiving(channel, admission: admission) { readiness in
+                switch readiness {
+                case .receiving:
+                    self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+                case .presenceFull:
+                    self.shard.unsubscribe(self, from: channel)
+                    self.fillReply(ticket: ticket, with: self.presenceFull(channel, id: id))
+                case .unavailable:
                     self.shard.unsubscribe(self, from: channel)
                     let error = ProtocolError(.unavailable, "the cluster's Redis cannot be reached; not subscribed to \"\(channel)\"")
-                    return self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
+                    self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
                 }
-                self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
             }
         case .unsubscribe(let channel):
             guard shard.unsubscribe(self, from: channel) else {
@@ -305,7 +309,19 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             }
             reply(ServerMessage.unsubscribed(channel: channel, id: id, allocator: allocator))
         case .presence(let channel):
-            reply(ServerMessage.presence(channel: channel, members: shard.presentMembers(of: channel), id: id, allocator: allocator))
+            guard let cluster = shard.hub.cluster else {
+                return reply(ServerMessage.presence(channel: channel, members: shard.presentMembers(of: channel), id: id, allocator: allocator))
+            }
+            let ticket = reserveReply()
+            cluster.members(of: channel).hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
+                switch result {
+                case .success(let members):
+                    self.fillReply(ticket: ticket, with: ServerMessage.presence(channel: channel, members: members, id: id, allocator: allocator))
+                case .failure:
+                    let error = ProtocolError(.unavailable, "the cluster's Redis cannot be reached; try again")
+                    self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
+                }
+            }
         case .publish(let channel, let span):
             guard bucket.take(now: heartbeat.lastInbound) else {
                 let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
@@ -319,6 +335,12 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         case .ping:
             reply(ServerMessage.pong(id: id, allocator: allocator))
         }
+    }
+
+    private func presenceFull(_ channel: String, id: ByteBuffer?) -> ByteBuffer {
+        let limit = shard.configuration.maxPresenceMembers
+        return ServerMessage.error(
+            ProtocolError(.presenceFull, "\"\(channel)\" already has \(limit) users present"), id: id, allocator: shard.hub.allocator)
     }
 
     // MARK: - Replies in request order

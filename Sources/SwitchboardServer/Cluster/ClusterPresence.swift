@@ -1,0 +1,149 @@
+import NIOCore
+import RedisClient
+import SwitchboardCore
+
+/// Presence and occupancy across the cluster, kept in Redis and changed only by scripts, so that
+/// exactly one node sees each user's 0 → 1 and 1 → 0 and each channel's occupied and vacated.
+///
+/// Per channel `c` (prefix `p`): `p:{c}:members` (user → how many nodes hold the user),
+/// `p:{c}:info` (user → user info), `p:{c}:order` (user → join number, from `p:{c}:joins`) and
+/// `p:{c}:nodes` (nodes with subscribers). Per node `n`: `p:node:n:presence` (`channel\0user`
+/// pairs it holds) and `p:node:n:channels`, so a survivor can undo a dead node's part (see
+/// ``NodeRegistry``). A node counts its own tabs of a user itself and tells Redis only of the
+/// user's first and last connection on the node.
+extension ClusterLink {
+    /// What Redis said of a join.
+    enum JoinOutcome: Equatable {
+        /// The user's first connection in the cluster: this node announces `member_added`.
+        case joined
+        /// The user was already present on another node: nothing to announce.
+        case alreadyPresent
+        /// The channel holds its limit of users, cluster-wide.
+        case full
+    }
+
+    /// `KEYS` members, info, order, joins, node presence; `ARGV` user, info, channel, limit,
+    /// pub/sub name, the `member_added` payload, quiet (1: re-registering, publish nothing).
+    static let joinScript = RedisScript(
+        """
+        local entry = ARGV[3] .. '\\0' .. ARGV[1]
+        if redis.call('SISMEMBER', KEYS[5], entry) == 1 then return 0 end
+        local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+        if count == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
+        redis.call('SADD', KEYS[5], entry)
+        redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+        if count > 0 then return 0 end
+        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+        redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
+        if ARGV[7] ~= '1' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+        return 1
+        """)
+    /// `KEYS` members, info, order, node presence; `ARGV` user, channel, pub/sub name, the
+    /// `member_removed` payload. 1 when the user left the cluster's channel.
+    static let leaveScript = RedisScript(
+        """
+        if redis.call('SREM', KEYS[4], ARGV[2] .. '\\0' .. ARGV[1]) == 0 then return -1 end
+        if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) > 0 then return 0 end
+        redis.call('HDEL', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[2], ARGV[1])
+        redis.call('ZREM', KEYS[3], ARGV[1])
+        redis.call('PUBLISH', ARGV[3], ARGV[4])
+        return 1
+        """)
+    /// `KEYS` order, info: user id and info of every member, in join order.
+    static let membersScript = RedisScript(
+        """
+        local users = redis.call('ZRANGE', KEYS[1], 0, -1)
+        local result = {}
+        for _, user in ipairs(users) do
+          table.insert(result, user)
+          table.insert(result, redis.call('HGET', KEYS[2], user) or '')
+        end
+        return result
+        """)
+    /// `KEYS` channel's nodes, node's channels; `ARGV` node, channel, 1 to occupy or 0 to vacate.
+    /// 1 when the channel became occupied (or vacated) cluster-wide.
+    static let occupancyScript = RedisScript(
+        """
+        if ARGV[3] == '1' then
+          redis.call('SADD', KEYS[2], ARGV[2])
+          if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end
+          return 0
+        end
+        redis.call('SREM', KEYS[2], ARGV[2])
+        if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then return 1 end
+        return 0
+        """)
+
+    static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript]
+
+    private func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
+        ByteBuffer(string: "\(configuration.prefix):{\(channel)}:\(part)")
+    }
+
+    func nodeKey(_ part: String) -> ByteBuffer {
+        ByteBuffer(string: "\(configuration.prefix):node:\(nodeName):\(part)")
+    }
+
+    /// This node's first connection of `member` joined `channel`.
+    func join(_ member: PresenceMember, channel: String, limit: Int, except: String?, from: String, quiet: Bool = false)
+        -> EventLoopFuture<JoinOutcome>
+    {
+        let event = ClusterEnvelope.presenceChange(joined: true, channel: channel, member: member, except: except, from: from)
+        let arguments = [
+            ByteBuffer(string: member.userID), ByteBuffer(bytes: member.info ?? []), ByteBuffer(string: channel), ByteBuffer(string: String(limit)),
+            ByteBuffer(string: pubSubName(channel)), event, ByteBuffer(string: quiet ? "1" : "0"),
+        ]
+        let keys = [
+            channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), channelKey(channel, "joins"),
+            nodeKey("presence"),
+        ]
+        return connection.evaluate(Self.joinScript, keys: keys, arguments: arguments).flatMapThrowing { reply in
+            switch reply {
+            case .integer(1): .joined
+            case .integer(0): .alreadyPresent
+            case .integer(-1): .full
+            default: throw RedisError.reply("the join script returned \(reply)")
+            }
+        }
+    }
+
+    /// This node's last connection of `userID` left `channel`; true when the user left the
+    /// cluster's channel (this node announces `member_removed`).
+    func leave(userID: String, channel: String, from: String) -> EventLoopFuture<Bool> {
+        let event = ClusterEnvelope.presenceChange(
+            joined: false, channel: channel, member: PresenceMember(userID: userID, info: nil), except: nil, from: from)
+        let keys = [channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), nodeKey("presence")]
+        let arguments = [ByteBuffer(string: userID), ByteBuffer(string: channel), ByteBuffer(string: pubSubName(channel)), event]
+        return connection.evaluate(Self.leaveScript, keys: keys, arguments: arguments).map { $0 == .integer(1) }
+    }
+
+    /// The members of `channel` on every node, in join order.
+    func members(of channel: String) -> EventLoopFuture<[PresenceMember]> {
+        connection.evaluate(Self.membersScript, keys: [channelKey(channel, "order"), channelKey(channel, "info")], arguments: []).map { reply in
+            let parts = reply.elements ?? []
+            return stride(from: 0, to: parts.count - 1, by: 2).compactMap { index in
+                guard case .bulkString(let user?) = parts[index] else { return nil }
+                let info: [UInt8]? =
+                    if case .bulkString(let bytes?) = parts[index + 1], bytes.readableBytes > 0 { Array(bytes.readableBytesView) } else { nil }
+                return PresenceMember(userID: String(buffer: user), info: info)
+            }
+        }
+    }
+
+    /// How many users are present in `channel`, cluster-wide.
+    func userCount(of channel: String) -> EventLoopFuture<Int> {
+        connection.send([ByteBuffer(string: "HLEN"), channelKey(channel, "members")]).map { reply in
+            if case .integer(let count) = reply { Int(count) } else { 0 }
+        }
+    }
+
+    /// The node gained its first (`occupied`) or lost its last subscriber of `channel`; true when
+    /// that made the channel occupied or vacated cluster-wide (this node announces it).
+    func changeOccupancy(_ channel: String, occupied: Bool) -> EventLoopFuture<Bool> {
+        let arguments = [ByteBuffer(string: nodeName), ByteBuffer(string: channel), ByteBuffer(string: occupied ? "1" : "0")]
+        return connection.evaluate(Self.occupancyScript, keys: [channelKey(channel, "nodes"), nodeKey("channels")], arguments: arguments).map {
+            $0 == .integer(1)
+        }
+    }
+}
