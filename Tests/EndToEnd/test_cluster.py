@@ -226,16 +226,25 @@ def test_nodes_are_listed_declared_dead_once_and_a_paused_node_rejoins_as_new(se
     wait_until(lambda: "node-c" not in nodes_of(a), "node-c to be declared dead")
     declared = [line for s in (a, b) for line in s.logs().splitlines() if "node declared dead" in line and "node-c" in line]
     assert len(declared) == 1, declared
-    # SIGSTOP: declared dead too; on SIGCONT it notices it was fenced and joins as a new incarnation.
-    before = nodes_of(a)["node-b"]["incarnation"]
-    b.proc.send_signal(signal.SIGSTOP)
-    try:
-        wait_until(lambda: "node-b" not in nodes_of(a), "node-b to be declared dead")
-    finally:
-        b.proc.send_signal(signal.SIGCONT)
-    wait_until(lambda: "node-b" in nodes_of(a), "node-b to rejoin")
-    assert nodes_of(a)["node-b"]["incarnation"] != before
-    assert "joining again" in b.logs()
+    # SIGSTOP: declared dead too, its users leave; on SIGCONT it notices it was fenced and joins
+    # as a new incarnation, and its users (still connected to it) join again.
+    with contextlib.ExitStack() as stack:
+        watcher = pusher_presence_client(stack, a, "watcher")
+        pusher_presence_client(stack, b, "paused-user")
+        assert json.loads(json.loads(watcher.recv(timeout=TIMEOUT))["data"])["user_id"] == "paused-user"
+        before = nodes_of(a)["node-b"]["incarnation"]
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_until(lambda: "node-b" not in nodes_of(a), "node-b to be declared dead")
+            left = json.loads(watcher.recv(timeout=TIMEOUT))
+            assert left["event"] == "pusher_internal:member_removed" and json.loads(left["data"])["user_id"] == "paused-user"
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        wait_until(lambda: "node-b" in nodes_of(a), "node-b to rejoin")
+        assert nodes_of(a)["node-b"]["incarnation"] != before
+        assert "joining again as a new incarnation" in b.logs()
+        back = json.loads(watcher.recv(timeout=TIMEOUT))
+        assert back["event"] == "pusher_internal:member_added" and json.loads(back["data"])["user_id"] == "paused-user", back
 
 
 def test_an_unclustered_node_lists_itself(server):
@@ -339,3 +348,105 @@ def test_pusher_presence_lists_every_nodes_members_and_rest_counts_users_once(se
         removed = next_event(bob)
         assert removed["event"] == "pusher_internal:member_removed" and json.loads(removed["data"])["user_id"] == "ann", removed
         assert rest.channel_info("presence-team", ["user_count"])["user_count"] == 1
+
+
+def pusher_presence_client(stack, s, user: str, channel: str = "presence-team"):
+    import hashlib
+    import hmac
+
+    ws = stack.enter_context(connect(f"ws://127.0.0.1:{s.port}/app/{KEY}?protocol=7", open_timeout=TIMEOUT))
+    socket_id = json.loads(json.loads(ws.recv(timeout=TIMEOUT))["data"])["socket_id"]
+    channel_data = json.dumps({"user_id": user})
+    signature = hmac.new(SECRET.encode(), f"{socket_id}:{channel}:{channel_data}".encode(), hashlib.sha256).hexdigest()
+    ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": channel, "auth": f"{KEY}:{signature}", "channel_data": channel_data}}))
+    assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher_internal:subscription_succeeded"
+    return ws
+
+
+def pusher_public_client(stack, s, channel: str):
+    ws = stack.enter_context(connect(f"ws://127.0.0.1:{s.port}/app/{KEY}?protocol=7", open_timeout=TIMEOUT))
+    ws.recv(timeout=TIMEOUT)
+    ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": channel}}))
+    assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher_internal:subscription_succeeded"
+    return ws
+
+
+def test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once(server, redis, tmp_path):
+    import http.server
+    import threading
+
+    events: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            events.extend(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["events"])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    config = tmp_path / "hooks.toml"
+    config.write_text(f'[[apps]]\nid = "{APP_ID}"\nkey = "{KEY}"\nsecret = "{SECRET}"\nwebhooks = ["http://127.0.0.1:{receiver.server_address[1]}/hook"]\n')
+    a, b, c = (server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--config", str(config)) for name in ("node-a", "node-b", "node-c"))
+    try:
+        with contextlib.ExitStack() as stack:
+            watcher = pusher_presence_client(stack, a, "watcher")
+            pusher_presence_client(stack, b, "ann")  # ann only on b
+            pusher_presence_client(stack, b, "bob")  # bob on b and c
+            pusher_presence_client(stack, c, "bob")
+            pusher_public_client(stack, b, "only-b")
+            pusher_public_client(stack, b, "b-and-c")
+            pusher_public_client(stack, c, "b-and-c")
+            joined = [json.loads(json.loads(watcher.recv(timeout=TIMEOUT))["data"])["user_id"] for _ in range(2)]
+            assert sorted(joined) == ["ann", "bob"]
+            b.proc.kill()
+            b.proc.wait()
+            removed = json.loads(watcher.recv(timeout=TIMEOUT))
+            assert removed["event"] == "pusher_internal:member_removed" and json.loads(removed["data"])["user_id"] == "ann", removed
+
+            def named(name):
+                return sorted(e.get("user_id") or e["channel"] for e in events if e["name"] == name)
+
+            wait_until(lambda: named("member_removed") == ["ann"] and named("channel_vacated") == ["only-b"], "the dead node's webhooks")
+            rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=c.port, ssl=False)
+            assert sorted(u["id"] for u in rest.users_info("presence-team")["users"]) == ["bob", "watcher"]
+            # One more heartbeat round: nothing is announced twice.
+            time.sleep(2)
+            assert named("member_added") == ["ann", "bob", "watcher"]
+            assert named("member_removed") == ["ann"]
+            assert named("channel_occupied") == ["b-and-c", "only-b", "presence-team"]
+            assert named("channel_vacated") == ["only-b"]
+    finally:
+        receiver.shutdown()
+
+
+def test_after_redis_comes_back_empty_nodes_register_their_users_again_without_events(server, redis):
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    with contextlib.ExitStack() as stack:
+        watcher = pusher_presence_client(stack, a, "watcher")
+        pusher_presence_client(stack, b, "stayer")
+        assert json.loads(json.loads(watcher.recv(timeout=TIMEOUT))["data"])["user_id"] == "stayer"
+        redis.kill()
+        redis.start()  # empty: no members, no nodes
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
+
+        def registered_again():
+            try:
+                return sorted(u["id"] for u in rest.users_info("presence-team")["users"]) == ["stayer", "watcher"]
+            except Exception:
+                return False
+
+        wait_until(registered_again, "both nodes to register their users again")
+        assert "Redis lost its data" in a.logs() and "Redis lost its data" in b.logs()
+        # Nobody left or joined: the watcher hears nothing of it. A client event from the stayer's
+        # side proves the channel works again and is the next thing the watcher receives.
+        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", f"switchboard:{{{APP_ID}:presence-team}}").split()[-1] == "2", "both nodes to subscribe again")
+        status, _ = api_publish(b, f"{APP_ID}:presence-team", {"marker": True})
+        assert status == 200
+        nxt = json.loads(watcher.recv(timeout=TIMEOUT))
+        data = json.loads(nxt["data"]) if isinstance(nxt["data"], str) else nxt["data"]
+        assert nxt["event"] == "message" and data == {"marker": True}, nxt

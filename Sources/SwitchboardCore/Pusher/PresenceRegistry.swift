@@ -62,6 +62,11 @@ public struct PresenceRegistry: Sendable {
         (channels[channel] ?? [:]).values.sorted { $0.order < $1.order }.map(\.member)
     }
 
+    /// Every channel's members (for registering them again elsewhere), in no particular order.
+    public var memberships: [(channel: String, member: PresenceMember)] {
+        channels.flatMap { channel, entries in entries.values.map { (channel, $0.member) } }
+    }
+
     /// How many distinct users are in `channel`.
     public func userCount(of channel: String) -> Int {
         channels[channel]?.count ?? 0

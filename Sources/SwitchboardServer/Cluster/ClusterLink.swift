@@ -177,6 +177,16 @@ final class ClusterLink: @unchecked Sendable {
         }
     }
 
+    /// Marks every channel the node holds occupied again (its entry vanished from Redis);
+    /// announced unless `quietly`.
+    func occupyAgain(quietly: Bool) {
+        eventLoop.execute {
+            for channel in self.holders.keys {
+                self.changeOccupancy(channel, occupied: true).whenSuccess { if $0 && !quietly { self.route.occupancy(channel, true) } }
+            }
+        }
+    }
+
     /// Succeeds once this node's Redis subscription to `channel` is in place, so a publish
     /// anywhere from then on reaches it; fails at once while the subscriber connection is down.
     func ready(_ channel: String) -> EventLoopFuture<Void> {

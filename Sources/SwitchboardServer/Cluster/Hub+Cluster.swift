@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import RedisClient
 import SwitchboardCore
 import NIOCore
@@ -6,6 +7,13 @@ extension Hub {
     /// Connects a clustered node to Redis: from now on each message Redis brings goes to its
     /// channel's owner shard, which checks its number and fans it out. Nothing to do unclustered.
     func joinCluster() {
+        if let cluster {
+            // Each new connection checks whether Redis still has its data; if not, what this
+            // node holds is registered again before anyone notices it missing.
+            cluster.connection.onReady { [unowned self] in
+                Task { if await cluster.nodes.redisLostData() { self.registerAgain(quietly: true) } }
+            }
+        }
         cluster?.start(
             deliver: { [unowned self] channel, delivery in
                 owner(of: channel).send(.clustered(channel, delivery, receivedAt: NIODeadline.now().uptimeNanoseconds))
@@ -13,9 +21,28 @@ extension Hub {
             occupancy: { [unowned self] channel, occupied in announceOccupancy(channel, occupied: occupied) })
     }
 
-    /// Closes the Redis connections (after the drain).
+    /// Leaves the node registry and closes the Redis connections (after the drain, whose
+    /// closing clients have left presence).
     func leaveCluster() async {
-        await cluster?.stop()
+        guard let cluster else { return }
+        await cluster.nodes.leave()
+        await cluster.stop()
+    }
+
+    /// Registers this node's presence and occupancy in Redis again, after its entry vanished:
+    /// announced as joins (others saw the node's users leave when it was declared dead), or
+    /// `quietly` when Redis lost its data (for the others nothing changed).
+    func registerAgain(quietly: Bool) {
+        guard let cluster else { return }
+        // Under the presence lock, so these joins reach Redis in order with the node's leaves.
+        presence.withLockedValue { registry in
+            for (channel, member) in registry.memberships {
+                cluster.join(member, channel: channel, limit: .max, except: nil, from: cluster.nodeName, quiet: quietly).whenSuccess { outcome in
+                    if outcome == .joined && !quietly { self.announceMember(added: true, userID: member.userID, channel: channel) }
+                }
+            }
+        }
+        cluster.occupyAgain(quietly: quietly)
     }
 }
 

@@ -10,19 +10,35 @@ struct NodeHeartbeatService: Service {
     let collector: MetricsCollector
     let logger: Logger
 
+    /// What this node's sweep removed: told once, by this node, as if the dead node had said it.
+    private func announce(_ change: NodeRegistry.SweptChange) {
+        switch change {
+        case .nodeDead(let name):
+            logger.warning("node declared dead", metadata: ["node": "\(name)", "silent_for_s": "\(NodeRegistry.deadAfter.components.seconds)"])
+            hub.events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "node \(name) declared dead: no heartbeat for 5 s"))
+        case .memberLeft(let channel, let user):
+            hub.announceMember(added: false, userID: user, channel: channel)
+        case .vacated(let channel):
+            hub.announceOccupancy(channel, occupied: false)
+        }
+    }
+
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                guard cluster.isUp else {
-                    // Beat as soon as the link is up, and only with a report that says so.
+                guard cluster.isUp, !hub.address.isEmpty else {
+                    // Beat once the node listens and its link is up, with a report that says so.
                     try? await Task.sleep(for: .milliseconds(50))
                     continue
                 }
                 let report = await hub.nodeReport(collector: collector).jsonMembers
-                for dead in await cluster.nodes.beat(report: report) {
-                    logger.warning(
-                        "node declared dead", metadata: ["node": "\(dead)", "silent_for_s": "\(NodeRegistry.deadAfter.components.seconds)"])
-                    hub.events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "node \(dead) declared dead: no heartbeat for 5 s"))
+                switch await cluster.nodes.beat(report: report) {
+                case .beating(let changes):
+                    for change in changes { announce(change) }
+                case .rejoin(let quietly):
+                    hub.registerAgain(quietly: quietly)
+                case .failed:
+                    break
                 }
                 try? await Task.sleep(for: .seconds(1))
             }

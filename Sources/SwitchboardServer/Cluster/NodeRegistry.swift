@@ -22,6 +22,10 @@ final class NodeRegistry: Sendable {
     private let logger: Logger
     private let incarnation = NIOLockedValueBox(NodeRegistry.newIncarnation())
     private let joined = Atomic<Bool>(false)
+    /// The cluster's epoch as this node's last heartbeat saw it.
+    private let knownEpoch = NIOLockedValueBox<String?>(nil)
+    /// The cluster's epoch as this node's last connection to Redis saw it.
+    private let connectionEpoch = NIOLockedValueBox<String?>(nil)
     /// Microseconds of the last heartbeat's round trip; -1 before the first.
     private let roundTrip = Atomic<Int>(-1)
 
@@ -34,39 +38,77 @@ final class NodeRegistry: Sendable {
         connection.register(Self.heartbeatScript)
         connection.register(Self.sweepScript)
         connection.register(Self.listScript)
+        connection.register(Self.epochScript)
     }
 
     private var seenKey: ByteBuffer { ByteBuffer(string: "\(prefix):nodes:seen") }
     private var infoKey: ByteBuffer { ByteBuffer(string: "\(prefix):nodes:info") }
+    private var epochKey: ByteBuffer { ByteBuffer(string: "\(prefix):epoch") }
 
-    /// `KEYS` seen, info; `ARGV` name, incarnation, report, time to live (ms), joining (1/0).
-    /// Returns Redis's clock in ms, or -1 when this node's entry is gone (fenced).
+    /// `KEYS` seen, info, epoch; `ARGV` name, incarnation, report, time to live (ms), joining
+    /// (1/0), a new epoch. Returns Redis's clock in ms, or -1 when this node's entry is gone
+    /// (fenced), and the cluster's epoch: it changes only when Redis lost its data.
     static let heartbeatScript = RedisScript(
         """
         local clock = redis.call('TIME')
         local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+        local epoch = redis.call('GET', KEYS[3])
+        if not epoch then
+          epoch = ARGV[6]
+          redis.call('SET', KEYS[3], epoch)
+        end
+        redis.call('PEXPIRE', KEYS[3], ARGV[4])
         if ARGV[5] == '0' then
           local current = redis.call('HGET', KEYS[2], ARGV[1])
-          if not current or string.sub(current, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then return -1 end
+          if not current or string.sub(current, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then return { -1, epoch } end
         end
         redis.call('ZADD', KEYS[1], now, ARGV[1])
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
         redis.call('PEXPIRE', KEYS[1], ARGV[4])
         redis.call('PEXPIRE', KEYS[2], ARGV[4])
-        return now
+        return { now, epoch }
         """)
-    /// `KEYS` seen, info; `ARGV` silence (ms) after which a node is dead. Removes the dead and
-    /// returns their names: each removal is returned to exactly one caller.
+    /// `KEYS` seen, info; `ARGV` silence (ms) after which a node is dead, the key prefix.
+    /// Removes each dead node with its part of presence (a user it alone held leaves, published
+    /// to the channel) and occupancy, and returns what happened, for exactly one caller:
+    /// `N\0node`, `L\0channel\0user`, `V\0channel`. (The per-node keys name channels, so this
+    /// script reaches beyond its declared keys; fine on one Redis, not on Redis Cluster.)
     static let sweepScript = RedisScript(
         """
         local clock = redis.call('TIME')
         local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
         local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+        local p = ARGV[2]
+        local result = {}
         for _, name in ipairs(dead) do
           redis.call('ZREM', KEYS[1], name)
           redis.call('HDEL', KEYS[2], name)
+          table.insert(result, 'N\\0' .. name)
+          local held = p .. ':node:' .. name .. ':presence'
+          for _, entry in ipairs(redis.call('SMEMBERS', held)) do
+            local cut = string.find(entry, '\\0', 1, true)
+            local channel = string.sub(entry, 1, cut - 1)
+            local user = string.sub(entry, cut + 1)
+            local base = p .. ':{' .. channel .. '}:'
+            if redis.call('HINCRBY', base .. 'members', user, -1) <= 0 then
+              redis.call('HDEL', base .. 'members', user)
+              redis.call('HDEL', base .. 'info', user)
+              redis.call('ZREM', base .. 'order', user)
+              redis.call('PUBLISH', p .. ':{' .. channel .. '}', '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. name .. '\\0')
+              table.insert(result, 'L\\0' .. channel .. '\\0' .. user)
+            end
+          end
+          redis.call('DEL', held)
+          local channels = p .. ':node:' .. name .. ':channels'
+          for _, channel in ipairs(redis.call('SMEMBERS', channels)) do
+            local nodes = p .. ':{' .. channel .. '}:nodes'
+            if redis.call('SREM', nodes, name) == 1 and redis.call('SCARD', nodes) == 0 then
+              table.insert(result, 'V\\0' .. channel)
+            end
+          end
+          redis.call('DEL', channels)
         end
-        return dead
+        return result
         """)
     /// `KEYS` seen, info. Redis's clock, then every node with its last heartbeat and report.
     static let listScript = RedisScript(
@@ -93,41 +135,109 @@ final class NodeRegistry: Sendable {
         return micros < 0 ? nil : Double(micros) / 1000
     }
 
-    /// Beats this node's entry with `report`, then sweeps the dead; returns the nodes this node
-    /// declared dead. Fails quietly while Redis cannot be reached (the next beat tries again).
-    func beat(report: String) async -> [String] {
+    /// What one heartbeat found.
+    enum Beat: Equatable {
+        /// Beating; what this node's sweep removed (usually nothing).
+        case beating([SweptChange])
+        /// The entry was gone: the node joins again under a new incarnation and must register
+        /// what it holds anew, announcing it (others saw it leave) unless Redis lost its data
+        /// (`quietly`: for the others nothing changed).
+        case rejoin(quietly: Bool)
+        /// Redis could not be reached; the next beat tries again.
+        case failed
+    }
+
+    /// What a sweep did, for the node that did it to announce (webhooks, log, event pane).
+    enum SweptChange: Equatable {
+        case nodeDead(String)
+        case memberLeft(channel: String, user: String)
+        case vacated(channel: String)
+    }
+
+    /// Beats this node's entry with `report`, then sweeps the dead.
+    func beat(report: String) async -> Beat {
         let name = ByteBuffer(string: nodeName)
         let joining = !joined.load(ordering: .relaxed)
         let started = ContinuousClock.now
         let ttl = String(Self.deadAfter.components.seconds * 1000 * 12)
         let reply = try? await connection.evaluate(
-            Self.heartbeatScript, keys: [seenKey, infoKey],
+            Self.heartbeatScript, keys: [seenKey, infoKey, epochKey],
             arguments: [
                 name, ByteBuffer(string: incarnation.withLockedValue { $0 }), ByteBuffer(string: report), ByteBuffer(string: ttl),
-                ByteBuffer(string: joining ? "1" : "0"),
+                ByteBuffer(string: joining ? "1" : "0"), ByteBuffer(string: Self.newIncarnation()),
             ]
         ).get()
-        guard case .integer(let answer)? = reply else { return [] }
+        guard let parts = reply?.elements, parts.count == 2, case .integer(let answer) = parts[0], let epoch = parts[1].string else { return .failed }
         let elapsed = ContinuousClock.now - started
         roundTrip.store(Int(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000), ordering: .relaxed)
+        let known = knownEpoch.withLockedValue { known in
+            defer { known = epoch }
+            return known
+        }
         if answer < 0 {
             let next = Self.newIncarnation()
             incarnation.withLockedValue { $0 = next }
             joined.store(false, ordering: .relaxed)
+            let lostData = known != nil && known != epoch
             logger.warning(
-                "this node's cluster entry was removed (declared dead, or Redis lost its data); joining again",
+                lostData
+                    ? "Redis lost its data; registering this node's clients again"
+                    : "this node was declared dead; joining again as a new incarnation",
                 metadata: ["node": "\(nodeName)", "incarnation": "\(next)"])
-            return []
+            return .rejoin(quietly: lostData)
         }
         if joining {
             joined.store(true, ordering: .relaxed)
             logger.info("joined the cluster", metadata: ["node": "\(nodeName)", "prefix": "\(prefix)"])
         }
-        let silence = ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000))
-        guard let swept = try? await connection.evaluate(Self.sweepScript, keys: [seenKey, infoKey], arguments: [silence]).get() else {
-            return []
+        let arguments = [ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000)), ByteBuffer(string: prefix)]
+        guard let swept = try? await connection.evaluate(Self.sweepScript, keys: [seenKey, infoKey], arguments: arguments).get() else {
+            return .beating([])
         }
-        return (swept.elements ?? []).compactMap(\.string)
+        return .beating((swept.elements ?? []).compactMap { Self.change($0.string ?? "") })
+    }
+
+    static func change(_ text: String) -> SweptChange? {
+        let parts = text.split(separator: "\0", omittingEmptySubsequences: false).map(String.init)
+        switch (parts.first, parts.count) {
+        case ("N", 2): return .nodeDead(parts[1])
+        case ("L", 3): return .memberLeft(channel: parts[1], user: parts[2])
+        case ("V", 2): return .vacated(channel: parts[1])
+        default: return nil
+        }
+    }
+
+    /// `KEYS` epoch; `ARGV` a new epoch, taken when there is none. The cluster's epoch.
+    static let epochScript = RedisScript(
+        """
+        local epoch = redis.call('GET', KEYS[1])
+        if epoch then return epoch end
+        redis.call('SET', KEYS[1], ARGV[1])
+        return ARGV[1]
+        """)
+
+    /// Called on each new connection to Redis: true when Redis's epoch is not the one this
+    /// node saw on its previous connection, i.e. Redis came back without its data (a restart
+    /// without persistence) and the node must register what it holds again, quietly.
+    func redisLostData() async -> Bool {
+        guard
+            let reply = try? await connection.evaluate(Self.epochScript, keys: [epochKey], arguments: [ByteBuffer(string: Self.newIncarnation())])
+                .get(),
+            let epoch = reply.string
+        else { return false }
+        let previous = connectionEpoch.withLockedValue { known in
+            defer { known = epoch }
+            return known
+        }
+        guard let previous, previous != epoch else { return false }
+        logger.warning("Redis lost its data; registering this node's clients again", metadata: ["node": "\(nodeName)"])
+        return true
+    }
+
+    /// Takes this node out of the registry (a clean shutdown), so nobody declares it dead.
+    func leave() async {
+        _ = try? await connection.send([ByteBuffer(string: "ZREM"), seenKey, ByteBuffer(string: nodeName)]).get()
+        _ = try? await connection.send([ByteBuffer(string: "HDEL"), infoKey, ByteBuffer(string: nodeName)]).get()
     }
 
     /// Milliseconds since the node named `name` last beat, by Redis's clock; nil if it is not listed.

@@ -33,8 +33,8 @@ public final class Hub: @unchecked Sendable {
     private let boundAddress = NIOLockedValueBox("")
     /// The Pusher apps, by key and by id, with their live connection counts.
     let apps: PusherApps
-    /// Who is present in each presence channel, for both protocols.
-    private let presence = NIOLockedValueBox(PresenceRegistry())
+    /// Who is present in each presence channel, for both protocols (clustered: on this node).
+    let presence = NIOLockedValueBox(PresenceRegistry())
     /// Webhook delivery, when some Pusher app has webhook URLs.
     let webhooks: WebhookDispatcher?
     /// For channels of apps with webhooks: how many shards have subscribers, so occupied and
