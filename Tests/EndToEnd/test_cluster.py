@@ -450,3 +450,28 @@ def test_after_redis_comes_back_empty_nodes_register_their_users_again_without_e
         nxt = json.loads(watcher.recv(timeout=TIMEOUT))
         data = json.loads(nxt["data"]) if isinstance(nxt["data"], str) else nxt["data"]
         assert nxt["event"] == "message" and data == {"marker": True}, nxt
+
+
+def test_rest_channel_queries_count_every_node_and_forget_a_dead_one(server, redis):
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
+    with contextlib.ExitStack() as stack:
+        pusher_public_client(stack, a, "news")
+        pusher_public_client(stack, b, "news")
+        pusher_public_client(stack, b, "only-b")
+        pusher_presence_client(stack, a, "ann")
+        pusher_presence_client(stack, b, "ann")  # one user, two nodes
+        pusher_presence_client(stack, b, "bob")
+
+        def counts():
+            return rest.channels_info(attributes=["subscription_count"])["channels"]
+
+        wait_until(lambda: counts() == {"news": {"subscription_count": 2}, "only-b": {"subscription_count": 1},
+                                        "presence-team": {"subscription_count": 3}}, "counts of both nodes")
+        assert rest.channels_info(prefix_filter="presence-", attributes=["user_count"])["channels"] == {"presence-team": {"user_count": 2}}
+        assert rest.channel_info("news", ["subscription_count"]) == {"occupied": True, "subscription_count": 2}
+        b.proc.kill()
+        b.proc.wait()
+        wait_until(lambda: counts() == {"news": {"subscription_count": 1}, "presence-team": {"subscription_count": 1}}, "node-b's counts to go")
+        assert rest.channel_info("only-b", ["subscription_count"]) == {"occupied": False, "subscription_count": 0}
+        assert rest.channels_info(prefix_filter="presence-", attributes=["user_count"])["channels"] == {"presence-team": {"user_count": 1}}

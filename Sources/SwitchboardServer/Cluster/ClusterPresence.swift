@@ -63,19 +63,49 @@ extension ClusterLink {
         """)
     /// `KEYS` channel's nodes, node's channels; `ARGV` node, channel, 1 to occupy or 0 to vacate.
     /// 1 when the channel became occupied (or vacated) cluster-wide.
+    /// `KEYS` …, the cluster's occupied channels (`p:channels`).
     static let occupancyScript = RedisScript(
         """
         if ARGV[3] == '1' then
           redis.call('SADD', KEYS[2], ARGV[2])
-          if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then return 1 end
+          if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then
+            redis.call('SADD', KEYS[3], ARGV[2])
+            return 1
+          end
           return 0
         end
         redis.call('SREM', KEYS[2], ARGV[2])
-        if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then return 1 end
+        if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
+          redis.call('SREM', KEYS[3], ARGV[2])
+          return 1
+        end
         return 0
         """)
+    /// `KEYS` the channel's subscriptions per node (`p:{c}:subs`); `ARGV` node, change.
+    static let countScript = RedisScript(
+        """
+        if redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2]) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+        return 0
+        """)
+    /// `KEYS` occupied channels; `ARGV` key prefix, channel-name prefix. For each occupied
+    /// channel whose name starts so: its name, subscriptions on every node, users present.
+    static let channelsScript = RedisScript(
+        """
+        local result = {}
+        for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+          if string.sub(channel, 1, #ARGV[2]) == ARGV[2] then
+            local base = ARGV[1] .. ':{' .. channel .. '}:'
+            local subscriptions = 0
+            for _, count in ipairs(redis.call('HVALS', base .. 'subs')) do subscriptions = subscriptions + tonumber(count) end
+            table.insert(result, channel)
+            table.insert(result, subscriptions)
+            table.insert(result, redis.call('HLEN', base .. 'members'))
+          end
+        end
+        return result
+        """)
 
-    static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript]
+    static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript, countScript, channelsScript]
 
     private func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
         ByteBuffer(string: "\(configuration.prefix):{\(channel)}:\(part)")
@@ -131,19 +161,45 @@ extension ClusterLink {
         }
     }
 
-    /// How many users are present in `channel`, cluster-wide.
-    func userCount(of channel: String) -> EventLoopFuture<Int> {
-        connection.send([ByteBuffer(string: "HLEN"), channelKey(channel, "members")]).map { reply in
-            if case .integer(let count) = reply { Int(count) } else { 0 }
-        }
-    }
-
     /// The node gained its first (`occupied`) or lost its last subscriber of `channel`; true when
     /// that made the channel occupied or vacated cluster-wide (this node announces it).
     func changeOccupancy(_ channel: String, occupied: Bool) -> EventLoopFuture<Bool> {
         let arguments = [ByteBuffer(string: nodeName), ByteBuffer(string: channel), ByteBuffer(string: occupied ? "1" : "0")]
-        return connection.evaluate(Self.occupancyScript, keys: [channelKey(channel, "nodes"), nodeKey("channels")], arguments: arguments).map {
-            $0 == .integer(1)
+        let keys = [channelKey(channel, "nodes"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels")]
+        return connection.evaluate(Self.occupancyScript, keys: keys, arguments: arguments).map { $0 == .integer(1) }
+    }
+
+    /// A subscription to `channel` was made (`by` 1) or ended (-1) on this node. Batched with
+    /// the tick's other requests; a failure (Redis down) is not retried, and the count heals
+    /// when the node registers again.
+    func countSubscription(_ channel: String, by change: Int) {
+        _ = connection.evaluate(
+            Self.countScript, keys: [channelKey(channel, "subs")], arguments: [ByteBuffer(string: nodeName), ByteBuffer(string: String(change))])
+    }
+
+    /// Sets this node's subscription count of `channel` (registering again).
+    func setSubscriptions(_ channel: String, to count: Int) {
+        _ = connection.send([
+            ByteBuffer(string: "HSET"), channelKey(channel, "subs"), ByteBuffer(string: nodeName), ByteBuffer(string: String(count)),
+        ])
+    }
+
+    /// Subscriptions (on every node) and present users of each occupied channel whose name
+    /// starts with `prefix`.
+    func channelCounts(prefix: String) -> EventLoopFuture<[String: (subscriptions: Int, users: Int)]> {
+        let keys = [ByteBuffer(string: "\(configuration.prefix):channels")]
+        return connection.evaluate(
+            Self.channelsScript, keys: keys, arguments: [ByteBuffer(string: configuration.prefix), ByteBuffer(string: prefix)]
+        ).map {
+            reply in
+            let parts = reply.elements ?? []
+            var counts: [String: (subscriptions: Int, users: Int)] = [:]
+            for index in stride(from: 0, to: parts.count - 2, by: 3) {
+                guard let name = parts[index].string, case .integer(let subscriptions) = parts[index + 1], case .integer(let users) = parts[index + 2]
+                else { continue }
+                counts[name] = (Int(subscriptions), Int(users))
+            }
+            return counts
         }
     }
 }

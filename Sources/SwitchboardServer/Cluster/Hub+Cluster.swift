@@ -43,6 +43,9 @@ extension Hub {
             }
         }
         cluster.occupyAgain(quietly: quietly)
+        Task {
+            for (channel, count) in await subscriberCounts(prefix: "") { cluster.setSubscriptions(channel, to: count) }
+        }
     }
 }
 

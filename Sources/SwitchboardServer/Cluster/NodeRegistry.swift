@@ -102,7 +102,9 @@ final class NodeRegistry: Sendable {
           local channels = p .. ':node:' .. name .. ':channels'
           for _, channel in ipairs(redis.call('SMEMBERS', channels)) do
             local nodes = p .. ':{' .. channel .. '}:nodes'
+            redis.call('HDEL', p .. ':{' .. channel .. '}:subs', name)
             if redis.call('SREM', nodes, name) == 1 and redis.call('SCARD', nodes) == 0 then
+              redis.call('SREM', p .. ':channels', channel)
               table.insert(result, 'V\\0' .. channel)
             end
           end

@@ -166,12 +166,6 @@ public final class Hub: @unchecked Sendable {
         do { return try await cluster.members(of: channel).get() } catch { throw Self.unreachable(error) }
     }
 
-    /// How many users are present in `channel` on every node.
-    func clusterUserCount(of channel: String) async throws(OperatorFailure) -> Int {
-        guard let cluster else { return presentUserCount(of: channel) }
-        do { return try await cluster.userCount(of: channel).get() } catch { throw Self.unreachable(error) }
-    }
-
     static func unreachable(_ error: any Error) -> OperatorFailure {
         OperatorFailure(.unavailable, "the cluster's Redis cannot be reached: \(error)")
     }
@@ -418,13 +412,25 @@ public final class Hub: @unchecked Sendable {
         }
     }
 
-    /// Subscriber counts of the channels whose names start with `prefix`, summed over shards.
+    /// Subscriber counts of the channels whose names start with `prefix`, summed over this
+    /// node's shards.
     func subscriberCounts(prefix: String) async -> [String: Int] {
         var counts: [String: Int] = [:]
         for part in await gather({ $0.channelCounts().subscribers.filter { $0.key.hasPrefix(prefix) } }) {
             counts.merge(part, uniquingKeysWith: +)
         }
         return counts
+    }
+
+    /// Subscriptions and present users of every channel with subscribers whose name starts with
+    /// `prefix`: on this node, or clustered on every node (from Redis's counters).
+    func channelCounts(prefix: String) async throws(OperatorFailure) -> [String: (subscriptions: Int, users: Int)] {
+        if let cluster {
+            do { return try await cluster.channelCounts(prefix: prefix).get() } catch { throw Self.unreachable(error) }
+        }
+        return (await subscriberCounts(prefix: prefix)).reduce(into: [:]) { counts, entry in
+            counts[entry.key] = (entry.value, presentUserCount(of: entry.key))
+        }
     }
 
     /// Closes every connection of Pusher app `appID` whose user is `userID`; returns how many.

@@ -157,6 +157,7 @@ final class HubShard: @unchecked Sendable {
             Self.add(session, to: channel, in: &subscribers)
         }
         hasSubscribers.store(true, ordering: .releasing)
+        hub.cluster?.countSubscription(channel, by: 1)
         if wasEmpty {
             hub.shardOccupancyChanged(channel, occupied: true)
             hub.cluster?.hold(channel)
@@ -178,6 +179,7 @@ final class HubShard: @unchecked Sendable {
             Self.remove(session, from: channel, in: &subscribers)
         }
         hasSubscribers.store(!subscribers.isEmpty || !pusherSubscribers.isEmpty, ordering: .releasing)
+        hub.cluster?.countSubscription(channel, by: -1)
         if before > 0 && subscriberCount(of: channel) == 0 {
             hub.shardOccupancyChanged(channel, occupied: false)
             let owner = hub.owner(of: channel)

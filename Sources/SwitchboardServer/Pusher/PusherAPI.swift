@@ -198,13 +198,13 @@ enum PusherAPI {
         if wanted.contains("user_count") && !prefix.hasPrefix("presence-") {
             throw bad("user_count may only be requested with filter_by_prefix=presence-")
         }
-        let counts = await hub.subscriberCounts(prefix: app.hubChannel(prefix))
+        let counts = try await channelCounts(prefix: app.hubChannel(prefix), hub: hub)
         var entries: [String] = []
-        for (hubChannel, subscriptions) in counts.sorted(by: { $0.key < $1.key }) {
+        for (hubChannel, count) in counts.sorted(by: { $0.key < $1.key }) {
             guard let name = app.channelName(ofHubChannel: hubChannel) else { continue }
             var fields: [String] = []
-            if wanted.contains("user_count") { fields.append("\"user_count\":\(try await userCount(hubChannel, hub: hub))") }
-            if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(subscriptions)") }
+            if wanted.contains("user_count") { fields.append("\"user_count\":\(count.users)") }
+            if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(count.subscriptions)") }
             entries.append("\(JSONText.quoted(name)):{\(fields.joined(separator: ","))}")
         }
         return ok("{\"channels\":{\(entries.joined(separator: ","))}}")
@@ -215,16 +215,17 @@ enum PusherAPI {
         let isPresence = PusherChannel.Kind(name: name) == .presence
         if wanted.contains("user_count") && !isPresence { throw bad("user_count is only available for presence channels") }
         let hubChannel = app.hubChannel(name)
-        let subscriptions = await hub.subscriberCounts(prefix: hubChannel)[hubChannel] ?? 0
-        var fields = ["\"occupied\":\(subscriptions > 0)"]
-        if wanted.contains("user_count") { fields.append("\"user_count\":\(try await userCount(hubChannel, hub: hub))") }
-        if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(subscriptions)") }
+        let count = try await channelCounts(prefix: hubChannel, hub: hub)[hubChannel] ?? (0, 0)
+        var fields = ["\"occupied\":\(count.subscriptions > 0)"]
+        if wanted.contains("user_count") { fields.append("\"user_count\":\(count.users)") }
+        if wanted.contains("subscription_count") { fields.append("\"subscription_count\":\(count.subscriptions)") }
         return ok("{\(fields.joined(separator: ","))}")
     }
 
-    /// Users present in `hubChannel` on every node; 503 when the cluster's Redis cannot say.
-    private static func userCount(_ hubChannel: String, hub: Hub) async throws -> Int {
-        do throws(OperatorFailure) { return try await hub.clusterUserCount(of: hubChannel) } catch {
+    /// Subscriptions and users of the channels starting with `prefix`, on every node; 503 when
+    /// the cluster's Redis cannot say.
+    private static func channelCounts(prefix: String, hub: Hub) async throws -> [String: (subscriptions: Int, users: Int)] {
+        do throws(OperatorFailure) { return try await hub.channelCounts(prefix: prefix) } catch {
             throw PusherAPIError(status: .serviceUnavailable, message: error.message)
         }
     }
