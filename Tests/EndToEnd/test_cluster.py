@@ -475,3 +475,61 @@ def test_rest_channel_queries_count_every_node_and_forget_a_dead_one(server, red
         wait_until(lambda: counts() == {"news": {"subscription_count": 1}, "presence-team": {"subscription_count": 1}}, "node-b's counts to go")
         assert rest.channel_info("only-b", ["subscription_count"]) == {"occupied": False, "subscription_count": 0}
         assert rest.channels_info(prefix_filter="presence-", attributes=["user_count"])["channels"] == {"presence-team": {"user_count": 1}}
+
+
+def admin(s, method: str, path: str, body: dict | None = None):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{s.port}{path}", data=json.dumps(body).encode() if body is not None else None, method=method,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def closed_with(ws):
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        while True:
+            ws.recv(timeout=TIMEOUT)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code, closed.rcvd.reason
+
+
+def test_kicks_broadcasts_and_terminations_reach_clients_of_every_node(server, redis):
+    a, b, c = (node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
+    wait_until(lambda: len(nodes_of(a)) == 3, "three nodes")
+    with contextlib.ExitStack() as stack:
+        on_b = native(stack, b)
+        on_b_id = None
+        # The client id names its node; a kick from node a reaches it on node b.
+        with connect(b.url, open_timeout=TIMEOUT) as probe:
+            on_b_id = json.loads(probe.recv(timeout=TIMEOUT))["client"]
+            assert on_b_id.endswith("@node-b"), on_b_id
+            status, reply = admin(a, "POST", f"/api/clients/{on_b_id}/kick", {"reason": "from a"})
+            assert status == 200 and reply == {"kicked": 1}, reply
+            assert closed_with(probe) == (4000, "from a")
+        status, reply = admin(a, "POST", f"/api/clients/{on_b_id}/kick", {"reason": "again"})
+        assert status == 404, reply
+        status, _ = admin(a, "POST", "/api/clients/c999@node-z/kick", {})
+        assert status == 404
+        # A broadcast from node c reaches everyone, whichever node they are on.
+        on_a, on_c = native(stack, a), native(stack, c)
+        status, reply = admin(c, "POST", "/api/broadcast", {"data": {"note": "all"}})
+        assert status == 200 and reply["reached"] == 3, reply
+        for ws in (on_a, on_b, on_c):
+            assert until(ws, lambda m: m["type"] == "broadcast")["data"] == {"note": "all"}
+        # Kick a channel's subscribers from a node that has none of them.
+        subscribe(on_a, "doomed")
+        subscribe(on_b, "doomed")
+        status, reply = admin(c, "POST", "/api/kick", {"channel": "doomed", "reconnect": True})
+        assert status == 200 and reply == {"kicked": 2}, reply
+        assert closed_with(on_a)[0] == 4200 and closed_with(on_b)[0] == 4200
+        # Pusher terminate_connections from node a closes the user's tabs on b and c.
+        tabs = [pusher_presence_client(stack, s, "ann") for s in (b, c)]
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
+        rest.terminate_user_connections("ann")
+        for tab in tabs:
+            assert closed_with(tab)[0] == 4009

@@ -87,6 +87,16 @@ public final class RedisSubscriber: @unchecked Sendable {
         }
     }
 
+    /// Keeps `channel` subscribed from now on (now if connected, and after every reconnect)
+    /// without waiting for Redis to confirm it: for channels a node always listens on.
+    public func keep(_ channel: String) {
+        eventLoop.execute {
+            guard self.wanted.insert(channel).inserted, self.isUp, let connection = self.dialer.channel else { return }
+            self.unconfirmed[channel, default: 0] += 1
+            self.write(["SUBSCRIBE", channel], on: connection)
+        }
+    }
+
     /// Stops receiving `channel`.
     public func unsubscribe(_ channel: String) {
         eventLoop.execute {

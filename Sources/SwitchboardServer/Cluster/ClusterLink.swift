@@ -34,6 +34,8 @@ final class ClusterLink: @unchecked Sendable {
         var deliver: (String, ClusterEnvelope.Delivery) -> Void = { _, _ in }
         /// A channel became occupied (true) or vacated cluster-wide, by this node's doing.
         var occupancy: (String, Bool) -> Void = { _, _ in }
+        /// A request or answer on the node's own channels.
+        var command: (ByteBuffer) -> Void = { _ in }
     }
 
     // Loop-confined.
@@ -41,6 +43,9 @@ final class ClusterLink: @unchecked Sendable {
     private var holders: [String: Int] = [:]
     /// Channels subscribed again after a reconnect whose numbering has not been checked yet.
     private var unsynced = Set<String>()
+    /// Questions to other nodes waiting for their answers, by request id.
+    var asks: [UInt64: Ask] = [:]
+    var nextAsk: UInt64 = 0
 
     /// `KEYS[1]` the channel's sequence, `ARGV[1]` its pub/sub name, `ARGV[2]` the envelope.
     static let publishScript = RedisScript(
@@ -77,6 +82,9 @@ final class ClusterLink: @unchecked Sendable {
                 address: address, requestDeadline: configuration.requestDeadline, clientName: clientName + "-sub"),
             eventLoop: eventLoop
         ) { name, payload in
+            if name.readableBytesView.starts(with: (prefix + ":@").utf8) {
+                return route.command(payload)
+            }
             guard let delivery = ClusterEnvelope.decode(payload), let channel = Self.channel(ofPubSubName: name, prefix: prefix) else { return }
             route.deliver(channel, delivery)
         }
@@ -94,8 +102,14 @@ final class ClusterLink: @unchecked Sendable {
 
     /// Connects both Redis connections; from now on each message of a channel the node holds
     /// goes to `deliver` (a late one, after the node let the channel go, is dropped).
-    func start(deliver: @escaping Deliver, occupancy: @escaping @Sendable (_ channel: String, _ occupied: Bool) -> Void) {
+    func start(
+        deliver: @escaping Deliver, occupancy: @escaping @Sendable (_ channel: String, _ occupied: Bool) -> Void,
+        perform: @escaping @Sendable (NodeCommand) async -> Int?
+    ) {
         route.occupancy = occupancy
+        route.command = { [weak self] payload in self?.receiveCommand(payload, perform: perform) }
+        subscriber.keep(busName)
+        subscriber.keep(directName(nodeName))
         route.deliver = { [weak self] channel, delivery in
             guard let self, self.holders[channel] != nil else { return }
             deliver(channel, delivery)

@@ -18,7 +18,8 @@ extension Hub {
             deliver: { [unowned self] channel, delivery in
                 owner(of: channel).send(.clustered(channel, delivery, receivedAt: NIODeadline.now().uptimeNanoseconds))
             },
-            occupancy: { [unowned self] channel, occupied in announceOccupancy(channel, occupied: occupied) })
+            occupancy: { [unowned self] channel, occupied in announceOccupancy(channel, occupied: occupied) },
+            perform: { [unowned self] command in await performForCluster(command) })
     }
 
     /// Leaves the node registry and closes the Redis connections (after the drain, whose

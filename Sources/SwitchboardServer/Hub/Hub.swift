@@ -297,7 +297,8 @@ public final class Hub: @unchecked Sendable {
     public func perform(_ command: OperatorCommand) async -> OperatorResult {
         switch command {
         case .broadcast(let data):
-            return .broadcast(reached: await broadcast(data: ByteBuffer(bytes: data)))
+            let reached = await broadcast(data: ByteBuffer(bytes: data))
+            return .broadcast(reached: reached + (await cluster?.ask(.broadcast(data: data)).total ?? 0))
         case .publish(let channel, let data, let from):
             let publication = Publication(
                 channel: channel, kind: .message(event: nil, user: nil), data: ByteBuffer(bytes: data), from: from, except: nil)
@@ -311,12 +312,23 @@ public final class Hub: @unchecked Sendable {
             let code: CloseCode = reconnect ? .reconnect : .kicked
             switch target {
             case .client(let id):
+                if let cluster, let node = Self.node(ofClient: id), node != cluster.nodeName {
+                    // The id names the node that holds the client: only that one is asked.
+                    let answers = await cluster.ask(.kickClient(id: id, code: code.rawValue, reason: reason), of: [node])
+                    guard case .some(.some) = answers.counts[node] else {
+                        let why = answers.missing.isEmpty ? "" : " (node \(node) did not answer)"
+                        return .failed(OperatorFailure(.notFound, "no client \(id)\(why)"))
+                    }
+                    return .kicked(1)
+                }
                 guard await kick(id, reason: reason, code: code) else { return .failed(OperatorFailure(.notFound, "no client \(id)")) }
                 return .kicked(1)
             case .channel(let channel):
-                return .kicked(await kickAll(channel: channel, reason: reason, code: code))
+                let kicked = await kickAll(channel: channel, reason: reason, code: code)
+                return .kicked(kicked + (await cluster?.ask(.kickAll(channel: channel, code: code.rawValue, reason: reason)).total ?? 0))
             case .all:
-                return .kicked(await kickAll(reason: reason, code: code))
+                let kicked = await kickAll(reason: reason, code: code)
+                return .kicked(kicked + (await cluster?.ask(.kickAll(channel: nil, code: code.rawValue, reason: reason)).total ?? 0))
             }
         }
     }
@@ -433,11 +445,37 @@ public final class Hub: @unchecked Sendable {
         }
     }
 
-    /// Closes every connection of Pusher app `appID` whose user is `userID`; returns how many.
+    /// Closes every connection of Pusher app `appID` whose user is `userID`, on every node;
+    /// returns how many.
     func terminate(appID: String, userID: String) async -> Int {
+        let closed = await terminateLocally(appID: appID, userID: userID)
+        return closed + (await cluster?.ask(.terminate(appID: appID, userID: userID)).total ?? 0)
+    }
+
+    private func terminateLocally(appID: String, userID: String) async -> Int {
         var closed = 0
         for part in await gather({ $0.terminate(appID: appID, userID: userID, reason: "You got disconnected by the app") }) { closed += part }
         return closed
+    }
+
+    /// The node a clustered client id names (`c1@node-a` → `node-a`).
+    static func node(ofClient id: String) -> String? {
+        id.firstIndex(of: "@").map { String(id[id.index(after: $0)...]) }
+    }
+
+    /// Carries out another node's request on this node's clients: how many it reached or
+    /// closed, nil when it does not hold the client asked for.
+    func performForCluster(_ command: NodeCommand) async -> Int? {
+        switch command {
+        case .broadcast(let data):
+            return await broadcast(data: ByteBuffer(bytes: data))
+        case .kickClient(let id, let code, let reason):
+            return await kick(id, reason: reason, code: CloseCode(rawValue: code) ?? .kicked) ? 1 : nil
+        case .kickAll(let channel, let code, let reason):
+            return await kickAll(channel: channel, reason: reason, code: CloseCode(rawValue: code) ?? .kicked)
+        case .terminate(let appID, let userID):
+            return await terminateLocally(appID: appID, userID: userID)
+        }
     }
 
     // MARK: - Shutdown

@@ -76,4 +76,36 @@ import Testing
         #expect(ClusterLink.channel(ofPubSubName: ByteBuffer(string: "switchboard:{77:news}"), prefix: "switchboard") == "77:news")
         #expect(ClusterLink.channel(ofPubSubName: ByteBuffer(string: "other:{news}"), prefix: "switchboard") == nil)
     }
+
+    @Test(
+        "node commands travel and come back whole",
+        arguments: [
+            NodeCommand.broadcast(data: Array("{\"a\":\n[1,2]}".utf8)), .kickClient(id: "c9@node-b", code: 4000, reason: "bye\nnow"),
+            .kickAll(channel: "news", code: 4200, reason: ""), .kickAll(channel: nil, code: 4000, reason: "all"),
+            .terminate(appID: "77", userID: "ann"),
+        ])
+    func nodeCommandsRoundTrip(_ command: NodeCommand) {
+        let request = NodeCommand.Request(id: 42, replyTo: "node-a", command: command)
+        #expect(NodeCommand.decode(NodeCommand.encode(request)) == .request(request))
+    }
+
+    @Test func nodeRepliesRoundTrip() {
+        for reply in [NodeCommand.Reply(id: 7, node: "node-b", count: 3), NodeCommand.Reply(id: 8, node: "node-c", count: nil)] {
+            #expect(NodeCommand.decode(NodeCommand.encode(reply)) == .reply(reply))
+        }
+        #expect(NodeCommand.decode(ByteBuffer(string: "X\n1\nnode")) == nil)
+        #expect(NodeCommand.decode(ByteBuffer(string: "C\n1\nnode-a\nlaunch\nrockets")) == nil)
+    }
+
+    @Test func sweptChangesAreRead() {
+        #expect(NodeRegistry.change("N\0node-b") == .nodeDead("node-b"))
+        #expect(NodeRegistry.change("L\077:presence-team\0ann") == .memberLeft(channel: "77:presence-team", user: "ann"))
+        #expect(NodeRegistry.change("V\0news") == .vacated(channel: "news"))
+        #expect(NodeRegistry.change("Q\0x") == nil)
+    }
+
+    @Test func clientIdsNameTheirNode() {
+        #expect(Hub.node(ofClient: "c1@node-a") == "node-a")
+        #expect(Hub.node(ofClient: "c1") == nil)
+    }
 }

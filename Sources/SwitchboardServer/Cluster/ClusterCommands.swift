@@ -1,0 +1,87 @@
+import NIOCore
+import RedisClient
+
+/// Operator actions across nodes: a node publishes a ``NodeCommand`` on the bus every node
+/// listens to (`<prefix>:@nodes`), or to one node (`<prefix>:@node:<name>`); each node carries
+/// it out on its own clients and answers on the asker's own channel. The asker waits for every
+/// live node it asked, up to ``ClusterLink/askDeadline``, and says which did not answer.
+extension ClusterLink {
+    /// How long an asking node waits for the others' answers.
+    static let askDeadline = TimeAmount.seconds(2)
+
+    /// What the asked nodes answered, and which did not answer in time.
+    struct Answers: Sendable {
+        var counts: [String: Int?] = [:]
+        var missing: [String] = []
+
+        /// The clients reached or closed on the nodes that answered.
+        var total: Int { counts.values.reduce(0) { $0 + ($1 ?? 0) } }
+    }
+
+    var busName: String { "\(configuration.prefix):@nodes" }
+
+    func directName(_ node: String) -> String { "\(configuration.prefix):@node:\(node)" }
+
+    /// Asks `nodes` (by default every other live node) to carry out `command`.
+    func ask(_ command: NodeCommand, of nodes: [String]? = nil) async -> Answers {
+        let targets: [String]
+        if let nodes {
+            targets = nodes
+        } else {
+            guard let listed = try? await self.nodes.nodes() else { return Answers() }
+            targets = listed.filter { $0.alive && $0.name != nodeName }.map(\.name)
+        }
+        guard !targets.isEmpty else { return Answers() }
+        let promise = eventLoop.makePromise(of: Answers.self)
+        eventLoop.execute {
+            self.nextAsk += 1
+            let id = self.nextAsk
+            let timer = self.eventLoop.scheduleTask(in: Self.askDeadline) { self.finishAsk(id) }
+            self.asks[id] = Ask(waiting: Set(targets), answers: Answers(), promise: promise, timer: timer)
+            let request = NodeCommand.encode(NodeCommand.Request(id: id, replyTo: self.nodeName, command: command))
+            let destination = nodes == nil ? self.busName : nil
+            let names = destination.map { [$0] } ?? targets.map(self.directName)
+            for name in names {
+                self.connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: name), request]).whenFailure { _ in
+                    self.eventLoop.execute { self.finishAsk(id) }
+                }
+            }
+        }
+        return (try? await promise.futureResult.get()) ?? Answers(missing: targets)
+    }
+
+    /// A request or an answer arrived on one of the node's own channels (on the loop).
+    func receiveCommand(_ payload: ByteBuffer, perform: @escaping @Sendable (NodeCommand) async -> Int?) {
+        switch NodeCommand.decode(payload) {
+        case .request(let request) where request.replyTo != nodeName:
+            Task {
+                let count = await perform(request.command)
+                let reply = NodeCommand.encode(NodeCommand.Reply(id: request.id, node: nodeName, count: count))
+                _ = connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: directName(request.replyTo)), reply])
+            }
+        case .reply(let reply):
+            guard var ask = asks[reply.id] else { return }
+            ask.waiting.remove(reply.node)
+            ask.answers.counts[reply.node] = reply.count
+            asks[reply.id] = ask
+            if ask.waiting.isEmpty { finishAsk(reply.id) }
+        default:
+            break
+        }
+    }
+
+    private func finishAsk(_ id: UInt64) {
+        guard var ask = asks.removeValue(forKey: id) else { return }
+        ask.timer.cancel()
+        ask.answers.missing = ask.waiting.sorted()
+        ask.promise.succeed(ask.answers)
+    }
+}
+
+/// One question a node asked the others, on the link's loop.
+struct Ask {
+    var waiting: Set<String>
+    var answers: ClusterLink.Answers
+    let promise: EventLoopPromise<ClusterLink.Answers>
+    let timer: Scheduled<Void>
+}
