@@ -533,3 +533,23 @@ def test_kicks_broadcasts_and_terminations_reach_clients_of_every_node(server, r
         rest.terminate_user_connections("ann")
         for tab in tabs:
             assert closed_with(tab)[0] == 4009
+
+
+def test_a_draining_node_sends_its_clients_away_and_its_users_leave_once(server, redis):
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    with contextlib.ExitStack() as stack:
+        watcher = pusher_presence_client(stack, a, "watcher")
+        only_b = pusher_presence_client(stack, b, "only-b")
+        pusher_presence_client(stack, b, "both")
+        pusher_presence_client(stack, a, "both")
+        assert sorted(json.loads(json.loads(watcher.recv(timeout=TIMEOUT))["data"])["user_id"] for _ in range(2)) == ["both", "only-b"]
+        native_b = native(stack, b)
+        code, _ = b.terminate()
+        assert code == 0
+        assert closed_with(only_b)[0] == 4200 and closed_with(native_b)[0] == 1001
+        left = json.loads(watcher.recv(timeout=TIMEOUT))
+        assert left["event"] == "pusher_internal:member_removed" and json.loads(left["data"])["user_id"] == "only-b", left
+        wait_until(lambda: "node-b" not in nodes_of(a), "node-b to leave the registry")
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
+        assert sorted(u["id"] for u in rest.users_info("presence-team")["users"]) == ["both", "watcher"]
+        assert "node declared dead" not in a.logs()
