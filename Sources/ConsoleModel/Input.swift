@@ -350,7 +350,7 @@ private func resetClients(_ state: inout ViewState) {
 
 /// Rows a pane shows at the last known screen size.
 private func page(_ pane: Pane, _ state: ViewState) -> Int {
-    max(1, Layout(rows: state.screenRows, cols: state.screenCols).bodyRows(pane))
+    max(1, Layout(rows: state.screenRows, cols: state.screenCols, nodes: state.clusterNodes).bodyRows(pane))
 }
 
 private func count(_ pane: Pane, _ snapshot: DashboardSnapshot?) -> Int {
@@ -394,7 +394,7 @@ private func move(by delta: Int, state: inout ViewState, snapshot: DashboardSnap
 }
 
 private func cycleFocus(by step: Int, state: inout ViewState) {
-    let layout = Layout(rows: state.screenRows, cols: state.screenCols)
+    let layout = Layout(rows: state.screenRows, cols: state.screenCols, nodes: state.clusterNodes)
     let panes = Pane.allCases.filter { layout.shows($0) }
     guard !panes.isEmpty else { return }
     let index = panes.firstIndex(of: state.focus) ?? 0

@@ -2,19 +2,22 @@
 ///
 /// Row 0 is the header and the last row the status line. Below 60 columns or 14 rows only the
 /// client table is shown; from 80×24 up there are sparklines, the client table, actors and
-/// channels side by side, and the event log; extra rows go mostly to the client table.
+/// channels side by side, and the event log; extra rows go mostly to the client table. A
+/// clustered dashboard (`nodes` > 0) has a nodes pane above the client table.
 struct Layout {
     let rows: Int
     let cols: Int
     let minimal: Bool
     let rates: Range<Int>
+    /// The cluster's nodes (empty unless clustered).
+    let nodes: Range<Int>
     let clients: Range<Int>
     let lower: Range<Int>
     let events: Range<Int>
     /// Width of the actors pane; channels take the rest after a one-column separator.
     let actorsWidth: Int
 
-    init(rows: Int, cols: Int) {
+    init(rows: Int, cols: Int, nodes nodeCount: Int = 0) {
         self.rows = max(0, rows)
         self.cols = max(0, cols)
         let available = max(0, rows - 2)
@@ -23,6 +26,7 @@ struct Layout {
         actorsWidth = max(0, (cols * 11) / 20)
         if minimal {
             rates = top..<top
+            nodes = top..<top
             clients = top..<(top + available)
             lower = clients.upperBound..<clients.upperBound
             events = lower
@@ -35,7 +39,11 @@ struct Layout {
         let rest = available - rateRows
         let eventRows = rest >= 16 ? max(4, rest / 5 + 1) : 0
         let lowerRows = rest >= 10 ? max(5, rest / 4 + 1) : 0
-        let clientRows = rest - eventRows - lowerRows
+        var clientRows = rest - eventRows - lowerRows
+        let nodeRows = nodeCount > 0 && clientRows >= 10 ? min(nodeCount, 5) + 2 : 0
+        nodes = y..<(y + nodeRows)
+        y += nodeRows
+        clientRows -= nodeRows
         clients = y..<(y + clientRows)
         y += clientRows
         lower = y..<(y + lowerRows)

@@ -71,6 +71,8 @@ public struct ViewState: Sendable {
     public var themeName = "default"
     /// Terminal size at the last frame; used to size pages for PgUp/PgDn and scrolling.
     /// Set it when rendering (defaults to 80×24).
+    /// How many nodes the last snapshot listed (0: not clustered), for the layout.
+    public var clusterNodes = 0
     public var screenRows = 24
     public var screenCols = 80
     /// Wall-clock seconds since 1970 for ages and idle times; `nil` estimates it from the
@@ -96,8 +98,8 @@ public struct ViewState: Sendable {
     }
 
     /// How many client rows the table shows at this terminal size (a good `visibleRows`).
-    public static func clientTableRows(rows: Int, cols: Int) -> Int {
-        max(1, Layout(rows: rows, cols: cols).bodyRows(.clients))
+    public static func clientTableRows(rows: Int, cols: Int, nodes: Int = 0) -> Int {
+        max(1, Layout(rows: rows, cols: cols, nodes: nodes).bodyRows(.clients))
     }
 }
 

@@ -56,7 +56,7 @@ public final class ConsoleController: Sendable {
 
     private func frame(rows: Int, cols: Int) -> Grid {
         state.withLock { state in
-            state.visibleRows = ViewState.clientTableRows(rows: rows, cols: cols)
+            state.visibleRows = ViewState.clientTableRows(rows: rows, cols: cols, nodes: state.view.clusterNodes)
             state.view.screenRows = rows
             state.view.screenCols = cols
             state.view.now = WallClock.now()
@@ -124,6 +124,7 @@ public final class ConsoleController: Sendable {
         guard !paused, let snapshot = await source.snapshot(query: query) else { return }
         state.withLock { state in
             state.view.followSelectedClient(from: state.snapshot, to: snapshot)
+            state.view.clusterNodes = snapshot.nodes?.count ?? 0
             state.snapshot = snapshot
         }
     }

@@ -275,3 +275,42 @@ import Glibc
         #expect(a.lines == b.lines)
     }
 }
+
+/// The cluster's dashboard: a nodes pane, a NODE column, and a partial window said so.
+@Suite struct ClusterRenderTests {
+    private func clustered() -> DashboardSnapshot {
+        var snapshot = makeSnapshot(clients: 6)
+        for index in snapshot.clients.rows.indices { snapshot.clients.rows[index].node = index % 2 == 0 ? "node-a" : "node-b" }
+        snapshot.nodes = [
+            NodeRow(
+                name: "node-a", state: "alive", heartbeatAgeMilliseconds: 300, address: "ws://127.0.0.1:8081/ws", connections: 3, mailboxDepth: 0,
+                messagesInPerSecond: 12, messagesOutPerSecond: 340, redisRoundTripMilliseconds: 0.4, redisUp: true),
+            NodeRow(
+                name: "node-b", state: "dead", heartbeatAgeMilliseconds: 6200, address: "ws://127.0.0.1:8082/ws", connections: 3, mailboxDepth: 0,
+                messagesInPerSecond: 0, messagesOutPerSecond: 0, redisRoundTripMilliseconds: nil, redisUp: true),
+        ]
+        snapshot.clients.partial = true
+        snapshot.clients.missing = ["node-c"]
+        return snapshot
+    }
+
+    @Test func theNodesPaneListsEveryNodeAndMarksTheDeadOne() {
+        let grid = renderDashboard(clustered(), ViewState(), rows: 40, cols: 120)
+        let text = grid.lines.joined(separator: "\n")
+        #expect(text.contains("Nodes") && text.contains("1 alive, 1 dead"))
+        let dead = grid.lines.firstIndex { $0.contains("node-b") && $0.contains("dead") }
+        #expect(dead != nil)
+        if let dead {
+            let column = (0..<grid.cols).first { grid[dead, $0].text == "n" && grid.line(dead).dropFirst($0).hasPrefix("node-b") } ?? 0
+            #expect(grid[dead, column].role == .bad)
+        }
+        #expect(text.contains("NODE") && text.contains("partial: no answer from node-c"))
+        for line in grid.lines { #expect(Grid.displayWidth(of: line) == 120) }
+    }
+
+    @Test func theClientTableLosesTheNodesPaneRowsAndPagingKnowsIt() {
+        let alone = ViewState.clientTableRows(rows: 40, cols: 120)
+        #expect(ViewState.clientTableRows(rows: 40, cols: 120, nodes: 2) == alone - 4)
+        #expect(ViewState.clientTableRows(rows: 40, cols: 120, nodes: 9) == alone - 7)
+    }
+}

@@ -553,3 +553,49 @@ def test_a_draining_node_sends_its_clients_away_and_its_users_leave_once(server,
         rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
         assert sorted(u["id"] for u in rest.users_info("presence-team")["users"]) == ["both", "watcher"]
         assert "node declared dead" not in a.logs()
+
+
+def test_the_client_list_spans_every_node_and_says_when_it_is_partial(server, redis):
+    a, b, c = (node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
+    wait_until(lambda: len(nodes_of(a)) == 3, "three nodes")
+    with contextlib.ExitStack() as stack:
+        for s, count in ((a, 2), (b, 3), (c, 1)):
+            for _ in range(count):
+                native(stack, s)
+        status, window = admin(a, "GET", "/api/clients?limit=4&sort=id")
+        assert status == 200 and window["total"] == 6 and len(window["rows"]) == 4, window
+        assert "partial" not in window
+        status, everyone = admin(b, "GET", "/api/clients?limit=50")
+        assert sorted(r["node"] for r in everyone["rows"]) == ["node-a", "node-a", "node-b", "node-b", "node-b", "node-c"]
+        assert all(r["id"].endswith("@" + r["node"]) for r in everyone["rows"])
+        # A paused node cannot answer: the list comes back within its deadline, marked partial.
+        c.proc.send_signal(signal.SIGSTOP)
+        try:
+            status, window = admin(a, "GET", "/api/clients?limit=50")
+        finally:
+            c.proc.send_signal(signal.SIGCONT)
+        assert status == 200 and window["partial"] is True and window["missing"] == ["node-c"], window
+        assert window["total"] == 5
+
+
+def test_the_console_attached_to_one_node_shows_every_node_and_their_clients(server, redis):
+    from conftest import BIN
+    from tmux import Tmux
+
+    a, b, c = (node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
+    wait_until(lambda: len(nodes_of(a)) == 3, "three nodes")
+    with contextlib.ExitStack() as stack:
+        for s in (a, b, c):
+            native(stack, s)
+        term = Tmux(f"{BIN} attach http://127.0.0.1:{a.port} --token {TOKEN}", width=160, height=45)
+        try:
+            screen = term.wait_for(lambda s: "Nodes" in s and "3 alive" in s and all(f"@node-{n}" in s for n in "abc"), "the nodes pane and every node's clients")
+            assert "NODE" in screen
+            for name in ("node-a", "node-b", "node-c"):
+                assert name in screen
+            c.proc.kill()
+            c.proc.wait()
+            term.wait_for(lambda s: "2 alive" in s and "@node-c" not in s, "node-c to be gone from the console")
+            term.wait_text("node node-c declared dead")
+        finally:
+            term.close()

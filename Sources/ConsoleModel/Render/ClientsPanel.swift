@@ -24,6 +24,7 @@ func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state:
     let g = canvas.glyphs
     if let rule {
         var info: [String] = []
+        if let missing = window.missing, !missing.isEmpty { info.append("partial: no answer from " + missing.joined(separator: ",")) }
         if window.total > 0 {
             info.append("rows \(start + (visible.isEmpty ? 0 : 1))\(g.dash)\(start + visible.count) of \(Format.grouped(window.total))")
         } else {
@@ -49,6 +50,10 @@ func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state:
         columns.append(
             Column(title: "USER", width: 8, priority: 5, flex: 1) { c, r, y, x, w in c.field(r.user ?? "-", y, x, w, r.user == nil ? .dim : .normal) }
         )
+    }
+    if visible.contains(where: { $0.node != nil }) {
+        let nodeWidth = min(12, max(4, visible.map { Grid.displayWidth(of: $0.node ?? "") }.max() ?? 4))
+        columns.append(Column(title: "NODE", width: nodeWidth, priority: 2) { c, r, y, x, w in c.field(r.node ?? "-", y, x, w, .normal) })
     }
     if visible.contains(where: { $0.pusherApp != nil }) {
         columns.append(

@@ -5,11 +5,12 @@ public import SwitchboardCore
 public func renderDashboard(_ snapshot: DashboardSnapshot?, _ state: ViewState, rows: Int, cols: Int) -> Grid {
     var canvas = Canvas(rows: rows, cols: cols, ascii: state.ascii)
     guard rows > 0, cols > 0 else { return canvas.grid }
-    let layout = Layout(rows: rows, cols: cols)
+    let layout = Layout(rows: rows, cols: cols, nodes: snapshot?.nodes?.count ?? 0)
     drawHeader(&canvas, snapshot, state)
     if let snapshot {
         let now = state.now ?? estimateNow(snapshot)
         if !layout.rates.isEmpty { drawRates(&canvas, snapshot, state, layout.rates) }
+        if !layout.nodes.isEmpty, let nodes = snapshot.nodes { drawNodes(&canvas, nodes, layout.nodes) }
         drawClients(&canvas, snapshot, state, layout.clients, now: now)
         if !layout.lower.isEmpty {
             drawActors(&canvas, snapshot, state, layout.lower, left: 0, width: layout.actorsWidth)

@@ -19,6 +19,8 @@ public struct DashboardSnapshot: Codable, Sendable, Equatable {
     public var actors: [ActorRow]
     /// The most recent lifecycle events, oldest first.
     public var events: [HubEvent]
+    /// Clustered: every node of the cluster (nil for a node on its own).
+    public var nodes: [NodeRow]?
 
     public init(
         server: ServerInfo, totals: Totals, rates1s: Rates = Rates(), rates10s: Rates = Rates(), rates60s: Rates = Rates(),
@@ -86,6 +88,38 @@ public struct Totals: Codable, Sendable, Equatable {
     public init() {}
 }
 
+/// One node of a cluster, as `GET /api/nodes` and the console's nodes pane show it.
+public struct NodeRow: Codable, Sendable, Equatable {
+    public var name: String
+    /// `alive`, or `dead` until a survivor has removed it.
+    public var state: String
+    public var heartbeatAgeMilliseconds: Int
+    public var address: String
+    public var connections: Int
+    public var mailboxDepth: Int
+    public var messagesInPerSecond: Double
+    public var messagesOutPerSecond: Double
+    /// The node's last heartbeat round trip to Redis.
+    public var redisRoundTripMilliseconds: Double?
+    public var redisUp: Bool
+
+    public init(
+        name: String, state: String, heartbeatAgeMilliseconds: Int, address: String, connections: Int, mailboxDepth: Int,
+        messagesInPerSecond: Double, messagesOutPerSecond: Double, redisRoundTripMilliseconds: Double?, redisUp: Bool
+    ) {
+        self.name = name
+        self.state = state
+        self.heartbeatAgeMilliseconds = heartbeatAgeMilliseconds
+        self.address = address
+        self.connections = connections
+        self.mailboxDepth = mailboxDepth
+        self.messagesInPerSecond = messagesInPerSecond
+        self.messagesOutPerSecond = messagesOutPerSecond
+        self.redisRoundTripMilliseconds = redisRoundTripMilliseconds
+        self.redisUp = redisUp
+    }
+}
+
 /// Latency percentiles in microseconds.
 public struct LatencyStats: Codable, Sendable, Equatable {
     public var count: UInt64 = 0
@@ -135,6 +169,8 @@ public struct ClientRow: Codable, Sendable, Equatable {
     /// While closing: the close code and reason it is closing with.
     public var closeCode: Int?
     public var closeReason: String?
+    /// Clustered: the node the client is connected to.
+    public var node: String?
 
     /// Whether a client is still served or on its way out.
     public enum ClientState: String, Codable, Sendable {
@@ -171,6 +207,10 @@ public struct ClientWindow: Codable, Sendable, Equatable {
     public var total = 0
     public var offset = 0
     public var rows: [ClientRow] = []
+    /// Clustered: true when some live node did not answer in time (its clients are missing).
+    public var partial: Bool?
+    /// The nodes that did not answer.
+    public var missing: [String]?
 
     public init(total: Int = 0, offset: Int = 0, rows: [ClientRow] = []) {
         self.total = total
@@ -295,6 +335,30 @@ public struct ClientQuery: Codable, Sendable, Equatable {
         if a == b { return nil }
         if a.utf8.count != b.utf8.count { return a.utf8.count < b.utf8.count }
         return a < b
+    }
+
+    /// The query each node answers for a cluster-wide window: its own first `offset + limit`
+    /// rows, so that the window is among what the nodes send together.
+    public var perNode: ClientQuery {
+        var query = self
+        query.limit = offset + limit
+        query.offset = 0
+        return query
+    }
+
+    /// Merges the nodes' answers to ``perNode`` into this query's window; `missing` names the
+    /// live nodes that did not answer.
+    public func merge(_ windows: [ClientWindow], missing: [String] = []) -> ClientWindow {
+        let sorted = windows.flatMap(\.rows).sorted(by: orders)
+        let total = windows.reduce(0) { $0 + $1.total }
+        let start = min(max(0, offset), sorted.count)
+        let end = min(sorted.count, start + max(0, limit))
+        var window = ClientWindow(total: total, offset: start, rows: Array(sorted[start..<end]))
+        if !missing.isEmpty {
+            window.partial = true
+            window.missing = missing
+        }
+        return window
     }
 
     /// Applies filter, sort and window to rows gathered from every shard.

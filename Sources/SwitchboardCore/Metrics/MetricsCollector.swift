@@ -20,6 +20,16 @@ public protocol HubProbe: Sendable {
     func actorRows() async -> [ActorRow]
     /// Publish → write latencies recorded since the last call, in microseconds.
     func takeLatencies() async -> Histogram<UInt64>
+    /// Clustered: the other live nodes' answers to `query` (see ``ClientQuery/perNode``), and
+    /// the live nodes that did not answer in time.
+    func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String])
+    /// Clustered: every node of the cluster; nil for a node on its own.
+    func nodeRows() async -> [NodeRow]?
+}
+
+extension HubProbe {
+    public func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String]) { ([], []) }
+    public func nodeRows() async -> [NodeRow]? { nil }
 }
 
 /// A client's running message total (in + out), sampled once per tick for its rate.
@@ -196,7 +206,7 @@ public actor MetricsCollector {
     {
         let totals = await totals()
         let clientRows = await probe.clientRows()
-        return DashboardSnapshot(
+        var snapshot = DashboardSnapshot(
             server: ServerInfo(version: SwitchboardVersion.current, address: probe.address, uptimeSeconds: probe.uptimeSeconds, health: probe.health),
             totals: totals,
             rates1s: history.rates(over: 1),
@@ -204,20 +214,33 @@ public actor MetricsCollector {
             rates60s: history.rates(over: 60),
             series: history.series(seriesSeconds),
             latency: latencyStats(),
-            clients: clients(query, from: clientRows),
+            clients: await clients(query, from: clientRows),
             channels: await channels(),
             actors: await actors(limit: actorLimit, sessions: clientRows),
             events: eventLog.events(limit: eventCount)
         )
+        snapshot.nodes = await probe.nodeRows()
+        return snapshot
     }
 
-    /// Client rows for `query`, with current rates.
+    /// Client rows for `query`, with current rates: clustered, of every node.
     public func clients(_ query: ClientQuery) async -> ClientWindow {
-        clients(query, from: await probe.clientRows())
+        await clients(query, from: await probe.clientRows())
+    }
+
+    /// This node's client rows for `query`, with current rates (what another node asks for).
+    public func localClients(_ query: ClientQuery) async -> ClientWindow {
+        localClients(query, from: await probe.clientRows())
     }
 
     /// Rows gathered once per snapshot serve both the client window and the session actors.
-    private func clients(_ query: ClientQuery, from gathered: [ClientRow]) -> ClientWindow {
+    private func clients(_ query: ClientQuery, from gathered: [ClientRow]) async -> ClientWindow {
+        let others = await probe.otherNodesClients(query.perNode)
+        guard !others.windows.isEmpty || !others.missing.isEmpty else { return localClients(query, from: gathered) }
+        return query.merge([localClients(query.perNode, from: gathered)] + others.windows, missing: others.missing)
+    }
+
+    private func localClients(_ query: ClientQuery, from gathered: [ClientRow]) -> ClientWindow {
         var rows = gathered
         for index in rows.indices { rows[index].rate = clientRates[rows[index].id] ?? 0 }
         return query.window(rows)

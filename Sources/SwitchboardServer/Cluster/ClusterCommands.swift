@@ -12,6 +12,8 @@ extension ClusterLink {
     /// What the asked nodes answered, and which did not answer in time.
     struct Answers: Sendable {
         var counts: [String: Int?] = [:]
+        /// What each node sent beyond its count.
+        var payloads: [String: [UInt8]] = [:]
         var missing: [String] = []
 
         /// The clients reached or closed on the nodes that answered.
@@ -50,19 +52,27 @@ extension ClusterLink {
         return (try? await promise.futureResult.get()) ?? Answers(missing: targets)
     }
 
+    /// Tells every other node something that needs no answer.
+    func tell(_ command: NodeCommand) {
+        let notice = NodeCommand.encode(NodeCommand.Request(id: 0, replyTo: nodeName, command: command))
+        _ = connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: busName), notice])
+    }
+
     /// A request or an answer arrived on one of the node's own channels (on the loop).
-    func receiveCommand(_ payload: ByteBuffer, perform: @escaping @Sendable (NodeCommand) async -> Int?) {
+    func receiveCommand(_ payload: ByteBuffer, perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8])) {
         switch NodeCommand.decode(payload) {
         case .request(let request) where request.replyTo != nodeName:
             Task {
-                let count = await perform(request.command)
-                let reply = NodeCommand.encode(NodeCommand.Reply(id: request.id, node: nodeName, count: count))
+                let (count, extra) = await perform(request.command)
+                guard request.id != 0 else { return }  // a notice
+                let reply = NodeCommand.encode(NodeCommand.Reply(id: request.id, node: nodeName, count: count, payload: extra))
                 _ = connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: directName(request.replyTo)), reply])
             }
         case .reply(let reply):
             guard var ask = asks[reply.id] else { return }
             ask.waiting.remove(reply.node)
             ask.answers.counts[reply.node] = reply.count
+            if !reply.payload.isEmpty { ask.answers.payloads[reply.node] = reply.payload }
             asks[reply.id] = ask
             if ask.waiting.isEmpty { finishAsk(reply.id) }
         default:

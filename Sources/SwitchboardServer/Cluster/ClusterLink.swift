@@ -104,7 +104,7 @@ final class ClusterLink: @unchecked Sendable {
     /// goes to `deliver` (a late one, after the node let the channel go, is dropped).
     func start(
         deliver: @escaping Deliver, occupancy: @escaping @Sendable (_ channel: String, _ occupied: Bool) -> Void,
-        perform: @escaping @Sendable (NodeCommand) async -> Int?
+        perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8])
     ) {
         route.occupancy = occupancy
         route.command = { [weak self] payload in self?.receiveCommand(payload, perform: perform) }

@@ -1,4 +1,6 @@
+import Foundation
 import NIOCore
+import SwitchboardCore
 
 /// An operator action one node asks the others to carry out on their own clients, and the
 /// answer, as they travel through Redis pub/sub (text lines; the last field may hold newlines).
@@ -11,6 +13,10 @@ enum NodeCommand: Equatable, Sendable {
     case kickAll(channel: String?, code: UInt16, reason: String)
     /// Close the connections of Pusher app `appID` whose user is `userID`.
     case terminate(appID: String, userID: String)
+    /// Answer with this node's client window for the query (as JSON, in the reply's payload).
+    case clients(ClientQuery)
+    /// A notice, answered by nobody: the asker declared this node dead and removed it.
+    case nodeDeclaredDead(String)
 
     /// One request: who asks (the reply goes to that node), which request, what.
     struct Request: Equatable, Sendable {
@@ -25,6 +31,8 @@ enum NodeCommand: Equatable, Sendable {
         var id: UInt64
         var node: String
         var count: Int?
+        /// What the command asked for beyond a count (a client window, as JSON).
+        var payload: [UInt8] = []
     }
 
     static func encode(_ request: Request) -> ByteBuffer {
@@ -34,12 +42,16 @@ enum NodeCommand: Equatable, Sendable {
         case .kickClient(let id, let code, let reason): lines += ["kick-client", id, String(code), reason]
         case .kickAll(let channel, let code, let reason): lines += ["kick-all", channel.map { "#" + $0 } ?? "*", String(code), reason]
         case .terminate(let app, let user): lines += ["terminate", app, user]
+        case .clients(let query): lines += ["clients", String(decoding: (try? JSONEncoder().encode(query)) ?? Data("{}".utf8), as: UTF8.self)]
+        case .nodeDeclaredDead(let name): lines += ["node-dead", name]
         }
         return ByteBuffer(string: lines.joined(separator: "\n"))
     }
 
     static func encode(_ reply: Reply) -> ByteBuffer {
-        ByteBuffer(string: ["R", String(reply.id), reply.node, reply.count.map(String.init) ?? "-"].joined(separator: "\n"))
+        var buffer = ByteBuffer(string: ["R", String(reply.id), reply.node, reply.count.map(String.init) ?? "-", ""].joined(separator: "\n"))
+        buffer.writeBytes(reply.payload)
+        return buffer
     }
 
     /// A request or a reply; nil for anything else.
@@ -50,7 +62,9 @@ enum NodeCommand: Equatable, Sendable {
         switch head[0] {
         case "R":
             guard head.count == 4 else { return nil }
-            return .reply(Reply(id: id, node: head[2], count: head[3] == "-" ? nil : Int(head[3])))
+            let tail = head[3].split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false)
+            let count = tail[0] == "-" ? nil : Int(tail[0])
+            return .reply(Reply(id: id, node: head[2], count: count, payload: tail.count == 2 ? Array(tail[1].utf8) : []))
         case "C":
             guard head.count == 4, let command = command(head[3]) else { return nil }
             return .request(Request(id: id, replyTo: head[2], command: command))
@@ -76,6 +90,10 @@ enum NodeCommand: Equatable, Sendable {
             if kind == "kick-client" { return .kickClient(id: fields[0], code: code, reason: fields[2]) }
             let channel: String? = fields[0] == "*" ? nil : String(fields[0].dropFirst())
             return .kickAll(channel: channel, code: code, reason: fields[2])
+        case "node-dead":
+            return .nodeDeclaredDead(String(rest))
+        case "clients":
+            return (try? JSONDecoder().decode(ClientQuery.self, from: Data(rest.utf8))).map(NodeCommand.clients)
         case "terminate":
             let fields = rest.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 2 else { return nil }

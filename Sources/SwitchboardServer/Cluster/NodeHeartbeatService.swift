@@ -16,6 +16,7 @@ struct NodeHeartbeatService: Service {
         case .nodeDead(let name):
             logger.warning("node declared dead", metadata: ["node": "\(name)", "silent_for_s": "\(NodeRegistry.deadAfter.components.seconds)"])
             hub.events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "node \(name) declared dead: no heartbeat for 5 s"))
+            cluster.tell(.nodeDeclaredDead(name))
         case .memberLeft(let channel, let user):
             hub.announceMember(added: false, userID: user, channel: channel)
         case .vacated(let channel):

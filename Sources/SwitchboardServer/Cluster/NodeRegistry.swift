@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -261,6 +262,19 @@ final class NodeRegistry: Sendable {
         var incarnation: String
         /// The node's ``NodeReport`` members, as it last wrote them.
         var report: String
+
+        /// The entry as the console's nodes pane shows it (figures from the node's report).
+        var row: NodeRow {
+            let figures = (try? JSONSerialization.jsonObject(with: Data(("{" + report + "}").utf8))) as? [String: Any] ?? [:]
+            let redis = figures["redis"] as? [String: Any] ?? [:]
+            func number(_ value: Any?) -> Double { (value as? NSNumber)?.doubleValue ?? 0 }
+            return NodeRow(
+                name: name, state: alive ? "alive" : "dead", heartbeatAgeMilliseconds: heartbeatAgeMilliseconds,
+                address: figures["address"] as? String ?? "", connections: Int(number(figures["connections"])),
+                mailboxDepth: Int(number(figures["mailbox_depth"])), messagesInPerSecond: number(figures["messages_in_per_s"]),
+                messagesOutPerSecond: number(figures["messages_out_per_s"]), redisRoundTripMilliseconds: (redis["rtt_ms"] as? NSNumber)?.doubleValue,
+                redisUp: redis["up"] as? Bool ?? false)
+        }
 
         var json: String {
             "{\"name\":\(JSONText.quoted(name)),\"state\":\"\(alive ? "alive" : "dead")\",\"heartbeat_age_ms\":\(heartbeatAgeMilliseconds),"

@@ -40,6 +40,9 @@ public final class Hub: @unchecked Sendable {
     /// For channels of apps with webhooks: how many shards have subscribers, so occupied and
     /// vacated are announced once for the whole hub.
     let occupancy = NIOLockedValueBox<[String: Int]>([:])
+    /// This node's client window for a query, with rates (the metrics collector's), for other
+    /// nodes that ask; set once the collector exists.
+    let localClients = NIOLockedValueBox<(@Sendable (ClientQuery) async -> ClientWindow)?>(nil)
     /// The link to the cluster's Redis, when the node is clustered (`--redis`); nil: the hub is
     /// alone and numbers and fans out everything in process.
     let cluster: ClusterLink?
@@ -465,16 +468,22 @@ public final class Hub: @unchecked Sendable {
 
     /// Carries out another node's request on this node's clients: how many it reached or
     /// closed, nil when it does not hold the client asked for.
-    func performForCluster(_ command: NodeCommand) async -> Int? {
+    func performForCluster(_ command: NodeCommand) async -> (Int?, [UInt8]) {
         switch command {
         case .broadcast(let data):
-            return await broadcast(data: ByteBuffer(bytes: data))
+            return (await broadcast(data: ByteBuffer(bytes: data)), [])
         case .kickClient(let id, let code, let reason):
-            return await kick(id, reason: reason, code: CloseCode(rawValue: code) ?? .kicked) ? 1 : nil
+            return (await kick(id, reason: reason, code: CloseCode(rawValue: code) ?? .kicked) ? 1 : nil, [])
         case .kickAll(let channel, let code, let reason):
-            return await kickAll(channel: channel, reason: reason, code: CloseCode(rawValue: code) ?? .kicked)
+            return (await kickAll(channel: channel, reason: reason, code: CloseCode(rawValue: code) ?? .kicked), [])
         case .terminate(let appID, let userID):
-            return await terminateLocally(appID: appID, userID: userID)
+            return (await terminateLocally(appID: appID, userID: userID), [])
+        case .nodeDeclaredDead(let name):
+            events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "node \(name) declared dead: no heartbeat for 5 s"))
+            return (nil, [])
+        case .clients(let query):
+            guard let window = await localClients.withLockedValue({ $0 })?(query) else { return (0, []) }
+            return (window.rows.count, Array((try? JSONEncoder().encode(window)) ?? Data()))
         }
     }
 
@@ -545,7 +554,25 @@ extension Hub: HubProbe {
     }
 
     public func clientRows() async -> [ClientRow] {
-        (await gather { $0.clientRows() }).flatMap { $0 }
+        let rows = (await gather { $0.clientRows() }).flatMap { $0 }
+        guard let node = cluster?.nodeName else { return rows }
+        return rows.map { row in
+            var row = row
+            row.node = node
+            return row
+        }
+    }
+
+    public func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String]) {
+        guard let cluster else { return ([], []) }
+        let answers = await cluster.ask(.clients(query))
+        let windows = answers.payloads.values.compactMap { try? JSONDecoder().decode(ClientWindow.self, from: Data($0)) }
+        return (windows, answers.missing)
+    }
+
+    public func nodeRows() async -> [NodeRow]? {
+        guard let cluster, let entries = try? await cluster.nodes.nodes() else { return nil }
+        return entries.map(\.row)
     }
 
     public func channelRows() async -> [ChannelRow] {

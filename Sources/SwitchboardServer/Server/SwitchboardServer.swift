@@ -7,6 +7,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Foundation
 import RedisClient
+import NIOConcurrencyHelpers
 public import ServiceLifecycle
 
 /// The whole server: event loops, the hub, and the HTTP application, as services to run in one
@@ -42,6 +43,7 @@ public final class SwitchboardServer: Sendable {
         self.hub = hub
         let collector = MetricsCollector(probe: hub, mailbox: events)
         self.collector = collector
+        hub.localClients.withLockedValue { $0 = { query in await collector.localClients(query) } }
         let access = AdminAccess()
         self.access = access
         let endpoints = WebSocketEndpoints(native: configuration.webSocketPath, echo: configuration.echoPath)

@@ -1,0 +1,40 @@
+import SwitchboardCore
+
+/// The cluster's nodes: connections, rates, mailbox depth, Redis round trip and heartbeat age;
+/// a dead node (silent for 5 s, not yet removed) is shown in the bad colour.
+func drawNodes(_ canvas: inout Canvas, _ nodes: [NodeRow], _ area: Range<Int>) {
+    let (rule, header, body) = Layout.table(area)
+    let alive = nodes.filter { $0.state == "alive" }.count
+    if let rule {
+        canvas.rule(
+            rule, 0, canvas.cols, title: "Nodes", info: "\(alive) alive" + (alive < nodes.count ? ", \(nodes.count - alive) dead" : ""),
+            focused: false)
+    }
+    func role(_ node: NodeRow, _ normal: Role) -> Role { node.state == "alive" ? normal : .bad }
+    let columns: [Column<NodeRow>] = [
+        Column(title: "NODE", width: 12, priority: 0, flex: 1) { c, r, y, x, w in c.field(r.name, y, x, w, role(r, .value)) },
+        Column(title: "STATE", width: 5, priority: 0) { c, r, y, x, w in c.field(r.state, y, x, w, role(r, .good)) },
+        Column(title: "CONNS", width: 6, align: .right, priority: 1) { c, r, y, x, w in
+            c.field(Format.count(r.connections), y, x, w, role(r, .value), .right)
+        },
+        Column(title: "IN/S", width: 6, align: .right, priority: 2) { c, r, y, x, w in
+            c.field(Format.count(r.messagesInPerSecond), y, x, w, role(r, .value), .right)
+        },
+        Column(title: "OUT/S", width: 6, align: .right, priority: 2) { c, r, y, x, w in
+            c.field(Format.count(r.messagesOutPerSecond), y, x, w, role(r, .value), .right)
+        },
+        Column(title: "MAILBOX", width: 7, align: .right, priority: 3) { c, r, y, x, w in
+            c.field(Format.count(r.mailboxDepth), y, x, w, role(r, .value), .right)
+        },
+        Column(title: "REDIS", width: 8, align: .right, priority: 3) { c, r, y, x, w in
+            let text = r.redisUp ? r.redisRoundTripMilliseconds.map { Format.oneDecimal($0) + "ms" } ?? "up" : "down"
+            c.field(text, y, x, w, r.redisUp ? role(r, .normal) : .bad, .right)
+        },
+        Column(title: "HEARTBEAT", width: 9, align: .right, priority: 4) { c, r, y, x, w in
+            c.field(Format.duration(Double(r.heartbeatAgeMilliseconds) / 1000), y, x, w, role(r, .dim), .right)
+        },
+        Column(title: "ADDRESS", width: 10, priority: 5, flex: 1) { c, r, y, x, w in c.field(r.address, y, x, w, role(r, .dim)) },
+    ]
+    drawTable(
+        &canvas, columns: columns, rows: nodes, header: header, body: body, left: 0, width: canvas.cols, selected: nil, emptyMessage: "no nodes")
+}
