@@ -27,6 +27,7 @@ command -v tmux >/dev/null || apt_packages+=(tmux)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v chromium >/dev/null || apt_packages+=(chromium)  # the live page is tested in a real browser
 command -v redis-server >/dev/null || apt_packages+=(redis-server)  # cluster tests: each starts its own on a free port
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_packages+=(nginx)  # the README's load-balancer example, exercised
 if ((${#apt_packages[@]})); then
   say "installing Debian packages: ${apt_packages[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

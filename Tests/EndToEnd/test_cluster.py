@@ -599,3 +599,43 @@ def test_the_console_attached_to_one_node_shows_every_node_and_their_clients(ser
             term.wait_text("node node-c declared dead")
         finally:
             term.close()
+
+
+def test_three_nodes_behind_nginx_serve_one_cluster(server, redis, tmp_path):
+    import pathlib
+    import shutil
+    import subprocess
+
+    from conftest import free_port
+
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    nodes = [node(server, redis, name) for name in ("node-a", "node-b", "node-c")]
+    port = free_port()
+    config = pathlib.Path(__file__).parents[2].joinpath("docs", "nginx-cluster.conf").read_text()
+    for default, s in zip((8081, 8082, 8083), nodes):
+        config = config.replace(f"127.0.0.1:{default};", f"127.0.0.1:{s.port};")
+    config = config.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    (tmp_path / "nginx.conf").write_text(config)
+    proxy = subprocess.Popen(
+        [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", f"daemon off; pid {tmp_path}/nginx.pid; error_log stderr;"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import socket as sockets
+
+        wait_until(lambda: sockets.socket().connect_ex(("127.0.0.1", port)) == 0, "nginx to listen")
+        with contextlib.ExitStack() as stack:
+            clients = []
+            for _ in range(3):
+                ws = stack.enter_context(connect(f"ws://127.0.0.1:{port}/ws", open_timeout=TIMEOUT))
+                welcome = json.loads(ws.recv(timeout=TIMEOUT))
+                clients.append((ws, welcome["client"].split("@")[1]))
+            # Round robin: one client on each node, all through the same address.
+            assert sorted(name for _, name in clients) == ["node-a", "node-b", "node-c"]
+            for ws, _ in clients:
+                assert subscribe(ws, "lb")["type"] == "subscribed"
+            assert publish(clients[0][0], "lb", "through nginx", id="n")["type"] == "ack"
+            for ws, _ in clients:
+                assert until(ws, lambda m: m["type"] == "message")["data"] == "through nginx"
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=30)
