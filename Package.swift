@@ -184,9 +184,18 @@ let package = Package(
             dependencies: ["SwitchboardConfiguration", "SwitchboardServer", "SwitchboardCore"],
             swiftSettings: swiftSettings
         ),
+        // A real redis-server per test, for the Redis client's and the cluster's tests.
+        .target(
+            name: "RedisTestSupport",
+            dependencies: ["RedisClient"],
+            path: "Tests/RedisTestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RedisClientTests",
-            dependencies: ["RedisClient", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "RedisClient", "RedisTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -199,6 +208,8 @@ let package = Package(
             dependencies: [
                 "SwitchboardCore",
                 "SwitchboardServer",
+                "RedisClient",
+                "RedisTestSupport",
                 "ConsoleRuntime",
                 .product(name: "WSClient", package: "swift-websocket"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -2,6 +2,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import RedisClient
+import RedisTestSupport
 import Testing
 
 /// The request connection and the subscriber connection against a real redis-server.

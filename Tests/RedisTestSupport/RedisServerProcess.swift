@@ -1,26 +1,26 @@
-import Foundation
-import RedisClient
+public import Foundation
+public import RedisClient
 
 /// A real `redis-server` on a free loopback port in a temporary directory, without persistence,
 /// for one test; stopped by pid. `scripts/test.sh` installs Debian's redis-server; a plain
 /// `swift test` without it skips these tests (or fails them when SWITCHBOARD_REQUIRE_REDIS=1).
-final class RedisServerProcess: @unchecked Sendable {
-    static let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+public final class RedisServerProcess: @unchecked Sendable {
+    public static let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
     /// Whether the tests that need a Redis can run here.
-    static var available: Bool {
+    public static var available: Bool {
         if executable != nil { return true }
         precondition(ProcessInfo.processInfo.environment["SWITCHBOARD_REQUIRE_REDIS"] != "1", "redis-server is required but not installed")
         return false
     }
 
-    let port: Int
-    let directory: URL
+    public let port: Int
+    public let directory: URL
     private var process: Process?
 
-    var address: RedisAddress { RedisAddress(host: "127.0.0.1", port: port) }
+    public var address: RedisAddress { RedisAddress(host: "127.0.0.1", port: port) }
 
     /// Starts a server and waits until it accepts connections.
-    init() throws {
+    public init() throws {
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -28,7 +28,7 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Starts (again) on the same port, empty.
-    func start() throws {
+    public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable!)
         process.arguments = [
@@ -46,7 +46,7 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Kills the server (SIGKILL) and waits for it to be gone.
-    func kill() {
+    public func kill() {
         guard let process else { return }
         Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
@@ -54,7 +54,7 @@ final class RedisServerProcess: @unchecked Sendable {
     }
 
     /// Pauses (SIGSTOP) or resumes (SIGCONT) the server: open sockets, no answers.
-    func pause(_ paused: Bool) {
+    public func pause(_ paused: Bool) {
         guard let process else { return }
         Foundation.kill(process.processIdentifier, paused ? SIGSTOP : SIGCONT)
     }
@@ -68,8 +68,8 @@ final class RedisServerProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     private static func freePort() throws -> Int {
@@ -101,7 +101,7 @@ final class RedisServerProcess: @unchecked Sendable {
 }
 
 /// Waits for `condition` to hold, checking every 20 ms, until `seconds` have passed.
-func eventually(within seconds: Double = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(within seconds: Double = 30, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try await condition() { return true }
