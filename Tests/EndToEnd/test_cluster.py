@@ -350,6 +350,15 @@ def test_pusher_presence_lists_every_nodes_members_and_rest_counts_users_once(se
         assert rest.channel_info("presence-team", ["user_count"])["user_count"] == 1
 
 
+def metric(s, name: str) -> float:
+    request = urllib.request.Request(f"http://127.0.0.1:{s.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
 def pusher_presence_client(stack, s, user: str, channel: str = "presence-team"):
     import hashlib
     import hmac
@@ -420,6 +429,8 @@ def test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once(server, red
             assert named("member_removed") == ["ann"]
             assert named("channel_occupied") == ["b-and-c", "only-b", "presence-team"]
             assert named("channel_vacated") == ["only-b"]
+            declared = [metric(s, "switchboard_cluster_nodes_declared_dead_total") for s in (a, c)]
+            assert sorted(declared) == [0, 1], declared
     finally:
         receiver.shutdown()
 
@@ -639,3 +650,79 @@ def test_three_nodes_behind_nginx_serve_one_cluster(server, redis, tmp_path):
     finally:
         proxy.terminate()
         proxy.wait(timeout=30)
+
+
+def test_concurrent_joins_and_leaves_of_one_user_on_two_nodes_alternate_and_end_true(server, redis):
+    import threading
+
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    with contextlib.ExitStack() as stack:
+        watcher = pusher_presence_client(stack, a, "watcher")
+        errors: list[BaseException] = []
+
+        def flip(s, rounds: int):
+            try:
+                for _ in range(rounds):
+                    with contextlib.ExitStack() as tab:
+                        pusher_presence_client(tab, s, "flip")
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=flip, args=(s, 25)) for s in (a, b)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors, errors
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=b.port, ssl=False)
+        wait_until(lambda: [u["id"] for u in rest.users_info("presence-team")["users"]] == ["watcher"], "flip to be gone")
+        # A marker published on the channel comes after every presence change of it.
+        assert api_publish(a, f"{APP_ID}:presence-team", "marker")[0] == 200
+        changes = []
+        while True:
+            event = json.loads(watcher.recv(timeout=TIMEOUT))
+            if event["event"] == "message":
+                break
+            changes.append(event["event"].split(":")[1])
+        assert changes, "flip never joined"
+        assert changes == ["member_added", "member_removed"] * (len(changes) // 2), changes
+        # And the true state when a tab stays: present.
+        pusher_presence_client(stack, b, "flip")
+        assert json.loads(json.loads(watcher.recv(timeout=TIMEOUT))["data"])["user_id"] == "flip"
+        assert sorted(u["id"] for u in rest.users_info("presence-team")["users"]) == ["flip", "watcher"]
+
+
+def test_the_last_subscriber_anywhere_vacates_once(server, redis, tmp_path):
+    import http.server
+    import threading
+
+    events: list[dict] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            events.extend(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["events"])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    config = tmp_path / "hooks.toml"
+    config.write_text(f'[[apps]]\nid = "{APP_ID}"\nkey = "{KEY}"\nsecret = "{SECRET}"\nwebhooks = ["http://127.0.0.1:{receiver.server_address[1]}/hook"]\n')
+    b, c = (server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--config", str(config)) for name in ("node-b", "node-c"))
+    try:
+        with contextlib.ExitStack() as stack:
+            on_b = pusher_public_client(stack, b, "shared")
+            on_c = pusher_public_client(stack, c, "shared")
+            wait_until(lambda: [e["name"] for e in events] == ["channel_occupied"], "one channel_occupied")
+            on_b.close()
+            # c still has a subscriber: nothing is vacated. A publish proves c's subscriber still hears.
+            assert api_publish(c, f"{APP_ID}:shared", "still here")[0] == 200
+            assert json.loads(on_c.recv(timeout=TIMEOUT))["event"] == "message"
+            on_c.close()
+            wait_until(lambda: [e["name"] for e in events] == ["channel_occupied", "channel_vacated"], "one channel_vacated")
+    finally:
+        receiver.shutdown()

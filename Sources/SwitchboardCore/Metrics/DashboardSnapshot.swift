@@ -84,6 +84,10 @@ public struct Totals: Codable, Sendable, Equatable {
     public var eventsDropped = 0
     /// Clustered: messages published in the cluster that never reached this node.
     public var messagesLost = 0
+    /// Clustered: times a channel's numbering began again here (Redis lost its data).
+    public var numberingRestarts = 0
+    /// Clustered: nodes this node declared dead (and removed).
+    public var nodesDeclaredDead = 0
 
     public init() {}
 }

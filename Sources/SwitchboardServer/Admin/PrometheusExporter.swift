@@ -38,6 +38,11 @@ final class PrometheusExporter: Sendable {
         ("switchboard_errors_total", "Errors reported to the event log", \.errors),
         ("switchboard_actor_restarts_total", "Supervised actor restarts", \.restarts),
         ("switchboard_cluster_messages_lost_total", "Clustered: messages published in the cluster that never reached this node", \.messagesLost),
+        (
+            "switchboard_cluster_numbering_restarts_total", "Clustered: times a channel's numbering began again (Redis lost its data)",
+            \.numberingRestarts
+        ),
+        ("switchboard_cluster_nodes_declared_dead_total", "Clustered: nodes this node declared dead and removed", \.nodesDeclaredDead),
     ]
 
     static let gaugeFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
@@ -57,7 +62,8 @@ final class PrometheusExporter: Sendable {
         redisPending = gauge("switchboard_redis_pending_requests", "Clustered: requests sent to Redis and not yet answered")
         redisRoundTrip = gauge("switchboard_redis_round_trip_seconds", "Clustered: the last heartbeat's round trip to Redis")
         redisReconnects = registry.makeCounter(
-            descriptor: MetricNameDescriptor(metricName: "switchboard_redis_reconnects_total", unitName: "", helpText: "Clustered: connections to Redis made again"))
+            descriptor: MetricNameDescriptor(
+                metricName: "switchboard_redis_reconnects_total", unitName: "", helpText: "Clustered: connections to Redis made again"))
         var gauges: [String: Gauge] = [:]
         for (name, help, _) in Self.gaugeFields {
             gauges[name] = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))

@@ -27,6 +27,8 @@ final class NodeRegistry: Sendable {
     private let knownEpoch = NIOLockedValueBox<String?>(nil)
     /// The cluster's epoch as this node's last connection to Redis saw it.
     private let connectionEpoch = NIOLockedValueBox<String?>(nil)
+    /// Nodes this node's sweeps declared dead.
+    let declaredDead = Atomic<Int>(0)
     /// Microseconds of the last heartbeat's round trip; -1 before the first.
     private let roundTrip = Atomic<Int>(-1)
 
@@ -197,7 +199,9 @@ final class NodeRegistry: Sendable {
         guard let swept = try? await connection.evaluate(Self.sweepScript, keys: [seenKey, infoKey], arguments: arguments).get() else {
             return .beating([])
         }
-        return .beating((swept.elements ?? []).compactMap { Self.change($0.string ?? "") })
+        let changes = (swept.elements ?? []).compactMap { Self.change($0.string ?? "") }
+        declaredDead.wrappingAdd(changes.filter { if case .nodeDead = $0 { true } else { false } }.count, ordering: .relaxed)
+        return .beating(changes)
     }
 
     static func change(_ text: String) -> SweptChange? {

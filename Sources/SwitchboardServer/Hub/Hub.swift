@@ -278,7 +278,9 @@ public final class Hub: @unchecked Sendable {
             result.disconnects += traffic.disconnects
             result.slowConsumerCloses += traffic.slowConsumerCloses
             result.messagesLost += traffic.messagesLost
+            result.numberingRestarts += traffic.numberingRestarts
         }
+        result.nodesDeclaredDead = cluster?.nodes.declaredDead.load(ordering: .relaxed) ?? 0
         result.channels = channelNames.count
         return result
     }

@@ -381,17 +381,18 @@ final class HubShard: @unchecked Sendable {
     private func deliverLocally(_ publication: Publication, frame: ByteBuffer, receivedAt: UInt64) -> Int {
         var reached = 0
         if let entry = subscribers[publication.channel] {
+            let channel = publication.channel
             if let except = publication.except {
                 for session in entry.sessions where session.id != except {
-                    session.push(frame)
+                    session.deliver(frame, on: channel)
                     reached += 1
                 }
             } else if entry.sessions.count > 1 && frame.readableBytes <= TickBatch.frameLimit {
-                let (batch, range) = addToTickBatch(frame, channel: publication.channel)
-                for session in entry.sessions { session.push(frame, batch: batch, range: range) }
+                let (batch, range) = addToTickBatch(frame, channel: channel)
+                for session in entry.sessions { session.deliver(frame, on: channel, batch: batch, range: range) }
                 reached = entry.sessions.count
             } else {
-                for session in entry.sessions { session.push(frame) }
+                for session in entry.sessions { session.deliver(frame, on: channel) }
                 reached = entry.sessions.count
             }
         }
@@ -399,7 +400,7 @@ final class HubShard: @unchecked Sendable {
             let pusherFrame = publication.pusherFrame(name: String(name), allocator: hub.allocator)
         {
             for session in entry.sessions where session.pusher?.socketID != publication.except {
-                session.push(pusherFrame)
+                session.deliver(pusherFrame, on: publication.channel)
                 reached += 1
             }
         }

@@ -91,10 +91,13 @@ extension Session {
         }
         // Succeeded only once this node receives the channel's messages (clustered: once Redis
         // confirmed the node's subscription and the join), with the members of every node.
+        if shard.hub.cluster != nil { holdDeliveries(of: hubChannel) }
         shard.whenReceiving(hubChannel, admission: admission, members: member != nil) { readiness in
+            if case .receiving = readiness {} else { self.releaseDeliveries(of: hubChannel, send: false) }
             switch readiness {
             case .receiving(let members):
                 self.push(PusherFrame.subscriptionSucceeded(channel: channel, members: members, allocator: allocator))
+                self.releaseDeliveries(of: hubChannel, send: true)
             case .presenceFull:
                 self.shard.unsubscribe(self, from: hubChannel)
                 refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)

@@ -59,6 +59,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Channels this client is subscribed to (at most `maxChannelsPerClient`, so a small array).
     /// Written only by ``HubShard``, in the same step as its subscriber index.
     var channels: [String] = []
+    /// Clustered: deliveries of channels whose subscription reply is not sent yet, held so the
+    /// client hears `subscribed` first. Nil while nothing is pending (one check per delivery).
+    private var heldBack: [String: [ByteBuffer]]?
 
     /// Traffic totals, read on this loop when the metrics collector samples the shard.
     private(set) var messagesIn = 0
@@ -289,10 +292,13 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 return reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
             }
             let ticket = reserveReply()
+            holdDeliveries(of: channel)
             shard.whenReceiving(channel, admission: admission) { readiness in
+                if case .receiving = readiness {} else { self.releaseDeliveries(of: channel, send: false) }
                 switch readiness {
                 case .receiving:
                     self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+                    self.releaseDeliveries(of: channel, send: true)
                 case .presenceFull:
                     self.shard.unsubscribe(self, from: channel)
                     self.fillReply(ticket: ticket, with: self.presenceFull(channel, id: id))
@@ -362,6 +368,34 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         while let ready = replies.nextReady() {
             if ready.readableBytes > 0 { push(ready) }
         }
+    }
+
+    // MARK: - Deliveries held until the subscription reply
+
+    /// A fan-out delivery of `channel`: pushed, or held while the channel's subscription reply
+    /// is on its way (a held backlog beyond the mailbox bound closes the client as slow).
+    func deliver(_ frame: ByteBuffer, on channel: String, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
+        guard heldBack?[channel] != nil else { return push(frame, batch: batch, range: range) }
+        heldBack![channel]!.append(frame)
+        if heldBack![channel]!.count > shard.configuration.outboundQueueFrames {
+            heldBack = nil
+            shard.countSlowConsumerClose(self)
+            close(.slowConsumer, "slow consumer", discardQueued: true)
+        }
+    }
+
+    /// Holds `channel`'s deliveries until ``releaseDeliveries(of:send:)``.
+    func holdDeliveries(of channel: String) {
+        heldBack = heldBack ?? [:]
+        heldBack![channel] = heldBack![channel] ?? []
+    }
+
+    /// Sends what was held for `channel` (after its subscription reply), or drops it when the
+    /// subscription failed.
+    func releaseDeliveries(of channel: String, send: Bool) {
+        let held = heldBack?.removeValue(forKey: channel) ?? []
+        if heldBack?.isEmpty == true { heldBack = nil }
+        if send { for frame in held { push(frame) } }
     }
 
     // MARK: - Outbound mailbox
