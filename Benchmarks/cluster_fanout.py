@@ -6,7 +6,9 @@ For each round: a redis-server and N nodes (`--redis`, one event-loop thread eac
 server core, `switchboard bench fanout` pinned to the bench core with the subscribers spread over
 the nodes (`--subscriber-url` per node) and the publisher on the first node; then one node without
 Redis serving all the subscribers itself. CPU seconds of every node and of redis-server are read
-from /proc around each run. Prints a markdown table of medians.
+from /proc around each run. Then, one node with and one without Redis: publishes per second
+(open loop at --publish-rate, 2 publishers, 1 subscriber) with the CPU each costs the node
+and Redis, and server bytes per idle connection (`bench idle`). Prints markdown tables of medians.
 
     python3 Benchmarks/cluster_fanout.py --switchboard .build/release/switchboard --rounds 3
 """
@@ -67,9 +69,10 @@ def start_node(binary: str, cpu: str, *args: str) -> tuple[subprocess.Popen, int
     return proc, port
 
 
-def bench(binary: str, cpu: str, subscriber_ports: list[int], publisher_port: int, args: argparse.Namespace, rate: float | None) -> dict:
-    command = ["taskset", "-c", cpu, binary, "bench", "fanout", "--json", "--subscribers", str(args.subscribers), "--size", "64",
-               "--duration", str(args.duration), "--publisher-url", f"ws://127.0.0.1:{publisher_port}/ws"]
+def bench(binary: str, cpu: str, subscriber_ports: list[int], publisher_port: int, args: argparse.Namespace, rate: float | None,
+          subscribers: int | None = None, extra: tuple[str, ...] = ()) -> dict:
+    command = ["taskset", "-c", cpu, binary, "bench", "fanout", "--json", "--subscribers", str(subscribers or args.subscribers), "--size", "64",
+               "--duration", str(args.duration), "--publisher-url", f"ws://127.0.0.1:{publisher_port}/ws", *extra]
     for port in subscriber_ports:
         command += ["--subscriber-url", f"ws://127.0.0.1:{port}/ws"]
     if rate:
@@ -122,6 +125,46 @@ def run(args: argparse.Namespace, clustered: bool, rate: float | None) -> dict:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+def one_node(args: argparse.Namespace, clustered: bool, work) -> dict:
+    """Runs `work(node_proc, node_port)` against one node (with its own Redis when clustered);
+    returns its result with the node's and Redis's CPU seconds."""
+    redis_proc, directory = None, None
+    node_args: tuple[str, ...] = ()
+    if clustered:
+        redis_proc, redis_port, directory = start_redis(args.server_cpu)
+        node_args = ("--redis", f"redis://127.0.0.1:{redis_port}", "--node-name", "n0")
+    proc, port = start_node(args.switchboard, args.server_cpu, *node_args)
+    try:
+        before = (cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid) if redis_proc else 0.0)
+        result = work(proc, port)
+        after = (cpu_seconds(proc.pid), cpu_seconds(redis_proc.pid) if redis_proc else 0.0)
+        result["node_cpu_s"] = after[0] - before[0]
+        result["redis_cpu_s"] = after[1] - before[1]
+        return result
+    finally:
+        for p in [proc] + ([redis_proc] if redis_proc else []):
+            p.terminate()
+            p.wait(timeout=30)
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def publish_run(args: argparse.Namespace, clustered: bool) -> dict:
+    def work(_, port):
+        result = bench(args.switchboard, args.bench_cpu, [port], port, args, args.publish_rate, subscribers=1, extra=("--publishers", "2"))
+        return {"published_per_s": result["published"] / args.duration, "lost": result["lost"], "published": result["published"]}
+    return one_node(args, clustered, work)
+
+
+def idle_run(args: argparse.Namespace, clustered: bool) -> dict:
+    def work(proc, port):
+        out = subprocess.run(["taskset", "-c", args.bench_cpu, args.switchboard, "bench", "idle", "--json", "--url", f"ws://127.0.0.1:{port}/ws",
+                              "--connections", str(args.idle_connections), "--server-pid", str(proc.pid)],
+                             capture_output=True, text=True, timeout=600)
+        return {"bytes_per_connection": json.loads(out.stdout)["serverBytesPerConnection"]}
+    return one_node(args, clustered, work)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--switchboard", default=".build/release/switchboard")
@@ -132,6 +175,8 @@ def main() -> None:
     parser.add_argument("--open-rate", type=float, default=300, help="msg/s of the open-loop run")
     parser.add_argument("--server-cpu", default="0")
     parser.add_argument("--bench-cpu", default="1")
+    parser.add_argument("--idle-connections", type=int, default=10000)
+    parser.add_argument("--publish-rate", type=float, default=30000, help="msg/s of the publish run (open loop, 2 publishers, 1 subscriber)")
     args = parser.parse_args()
     rows: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
@@ -139,12 +184,32 @@ def main() -> None:
             for clustered in (True, False):
                 key = f"{'cluster' if clustered else 'single'} {'closed' if rate is None else f'open {rate:g}/s'}"
                 rows.setdefault(key, []).append(run(args, clustered, rate))
+    publishes: dict[str, list[dict]] = {}
+    idle: dict[str, list[dict]] = {}
+    for _ in range(args.rounds):
+        for clustered in (True, False):
+            key = "through Redis" if clustered else "in process"
+            publishes.setdefault(key, []).append(publish_run(args, clustered))
+            idle.setdefault(key, []).append(idle_run(args, clustered))
     print(f"| run ({args.subscribers} subscribers, 64 B, {args.nodes} nodes) | deliveries/s | p50 µs | p99 µs | lost | node CPU s | redis CPU s | deliveries per node CPU-s | per CPU-s incl. redis |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for key, results in rows.items():
         med = lambda field: statistics.median(r[field] for r in results)
         print(f"| {key} | {med('deliveries_per_s'):,.0f} | {med('p50_us'):,.0f} | {med('p99_us'):,.0f} | {sum(r['lost'] for r in results)} | "
               f"{med('node_cpu_s'):.2f} | {med('redis_cpu_s'):.2f} | {med('deliveries_per_node_cpu_s'):,.0f} | {med('deliveries_per_cpu_s_with_redis'):,.0f} |")
+
+    print()
+    print(f"| one node, {args.publish_rate:g} msg/s open loop, 2 publishers -> 1 subscriber, 64 B | publishes/s | node CPU s | redis CPU s | redis µs per publish | lost |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for key, results in publishes.items():
+        med = lambda field: statistics.median(r[field] for r in results)
+        per = statistics.median(r["redis_cpu_s"] / r["published"] * 1e6 if r["published"] else 0 for r in results)
+        print(f"| {key} | {med('published_per_s'):,.0f} | {med('node_cpu_s'):.2f} | {med('redis_cpu_s'):.2f} | {per:.1f} | {sum(r['lost'] for r in results)} |")
+    print()
+    print(f"| idle, {args.idle_connections} connections | server bytes per connection |")
+    print("| --- | ---: |")
+    for key, results in idle.items():
+        print(f"| {key} | {statistics.median(r['bytes_per_connection'] for r in results):,.0f} |")
 
 
 if __name__ == "__main__":
