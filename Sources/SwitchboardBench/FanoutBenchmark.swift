@@ -50,6 +50,9 @@ public struct FanoutBenchmark {
         public var deliveries: Int
         public var deliveriesPerSecond: Double
         public var lost: Int
+        /// Publishes the hub answered with an error (its rate limit, a full queue, Redis down):
+        /// refused, not lost, and not expected.
+        public var refused: Int
         public var outOfOrder: Int
         public var closedSubscribers: Int
         public var latencyMicroseconds: LatencySummary
@@ -140,14 +143,16 @@ public struct FanoutBenchmark {
         for publisher in publishers {
             try? await publisher.stats.eventLoop.submit { publisher.stop() }.get()
         }
-        let publishedAtStop = shared.published.load(ordering: .relaxed)
-        let expected = publishedAtStop * configuration.subscribers
-
-        // Drain: wait for what is in flight, as long as it keeps arriving.
+        // Drain: wait for what is in flight, as long as it keeps arriving (refusals of the
+        // last publishes may still come back meanwhile, so what is expected is read each time).
         let drainStart = ContinuousClock.now
-        while shared.delivered.load(ordering: .relaxed) < expected && ContinuousClock.now - drainStart < configuration.drainTimeout {
+        while shared.delivered.load(ordering: .relaxed) < shared.published.load(ordering: .relaxed) * configuration.subscribers
+            && ContinuousClock.now - drainStart < configuration.drainTimeout
+        {
             try? await Task.sleep(for: .milliseconds(20))
         }
+        let publishedAtStop = shared.published.load(ordering: .relaxed)
+        let expected = publishedAtStop * configuration.subscribers
         let elapsed = (ContinuousClock.now - start).seconds
 
         var histogram = LatencyHistogram.make(precision: .three)
@@ -178,6 +183,7 @@ public struct FanoutBenchmark {
             deliveries: deliveries,
             deliveriesPerSecond: Double(deliveries) / max(measured, 1e-3),
             lost: max(0, expected - deliveries),
+            refused: shared.refused.load(ordering: .relaxed),
             outOfOrder: outOfOrder,
             closedSubscribers: closed,
             latencyMicroseconds: LatencySummary(histogram)
@@ -213,7 +219,10 @@ public struct LatencySummary: Sendable, Codable {
 /// Counters every loop writes and the coordinator reads.
 final class SharedCounters: Sendable {
     let delivered = Atomic<Int>(0)
+    /// Publishes the hub accepted (sent, less those it answered with an error).
     let published = Atomic<Int>(0)
+    /// Publishes the hub refused with an error (`rate_limited`, `overloaded`, `unavailable`).
+    let refused = Atomic<Int>(0)
     let startTime = Atomic<UInt64>(0)
     let lastDeliveryTime = Atomic<UInt64>(0)
 }
@@ -332,8 +341,13 @@ final class Publisher: LoadClientRole, @unchecked Sendable {
         if self.client == nil {
             self.client = client
             welcomed.succeed()
+        } else if text.readableBytesView.starts(with: Self.errorPrefix) {
+            shared.published.wrappingSubtract(1, ordering: .relaxed)
+            shared.refused.wrappingAdd(1, ordering: .relaxed)
         }
     }
+
+    private static let errorPrefix = Array("{\"type\":\"error\"".utf8)
 
     func readComplete(_ client: LoadClient) {
         if running && configuration.rate == nil { pump() }

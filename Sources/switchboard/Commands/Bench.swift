@@ -38,7 +38,9 @@ extension Bench {
                 Without --rate the publishers send as fast as the subscribers receive, keeping at most --window \
                 messages in flight (closed loop: measures capacity). With --rate they send that many messages per \
                 second in total whatever happens (open loop: measures latency and loss under a fixed load). \
-                Reports deliveries per second, publish→receive latency (HdrHistogram) and lost messages.
+                Reports deliveries per second, publish→receive latency (HdrHistogram), lost messages, and \
+                publishes the hub refused with an error (its publish-rate limit, a full queue): refused ones are \
+                not expected, and a subscriber sees them as a gap in a publisher's numbering (out of order).
                 """
         )
 
@@ -109,14 +111,14 @@ extension Bench {
 
         static func table(_ r: FanoutBenchmark.Result) -> String {
             """
-                fan-out     \(r.publishers) → \(r.subscribers) subscribers, \(r.payloadBytes) B
-                duration    \(String(format: "%.2f", r.durationSeconds)) s
-                published   \(r.published)
-                deliveries  \(r.deliveries) of \(r.expectedDeliveries) expected
-                rate        \(String(format: "%.0f", r.deliveriesPerSecond)) deliveries/s
-                \(Bench.latencyLine(r.latencyMicroseconds))
-                lost        \(r.lost)   out of order \(r.outOfOrder)   subscribers closed \(r.closedSubscribers)
-                """
+            fan-out     \(r.publishers) → \(r.subscribers) subscribers, \(r.payloadBytes) B
+            duration    \(String(format: "%.2f", r.durationSeconds)) s
+            published   \(r.published)
+            deliveries  \(r.deliveries) of \(r.expectedDeliveries) expected
+            rate        \(String(format: "%.0f", r.deliveriesPerSecond)) deliveries/s
+            \(Bench.latencyLine(r.latencyMicroseconds))
+            lost        \(r.lost)   refused \(r.refused)   out of order \(r.outOfOrder)   subscribers closed \(r.closedSubscribers)
+            """
         }
     }
 
@@ -165,7 +167,8 @@ extension Bench {
                 if let perConnection = result.serverBytesPerConnection, let before = result.serverRSSBeforeBytes,
                     let after = result.serverRSSAfterBytes
                 {
-                    lines.append("server RSS  \(before / 1024) KiB → \(after / 1024) KiB: \(String(format: "%.0f", perConnection)) bytes per connection")
+                    lines.append(
+                        "server RSS  \(before / 1024) KiB → \(after / 1024) KiB: \(String(format: "%.0f", perConnection)) bytes per connection")
                 }
                 return lines.joined(separator: "\n")
             }
