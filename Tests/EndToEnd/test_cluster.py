@@ -380,7 +380,9 @@ def pusher_public_client(stack, s, channel: str):
     return ws
 
 
-def test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once(server, redis, tmp_path):
+def webhook_app(tmp_path):
+    """A webhook receiver collecting every delivered event, and a config file whose Pusher app
+    posts to it: (events, receiver to shut down, config path)."""
     import http.server
     import threading
 
@@ -400,6 +402,11 @@ def test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once(server, red
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     config = tmp_path / "hooks.toml"
     config.write_text(f'[[apps]]\nid = "{APP_ID}"\nkey = "{KEY}"\nsecret = "{SECRET}"\nwebhooks = ["http://127.0.0.1:{receiver.server_address[1]}/hook"]\n')
+    return events, receiver, config
+
+
+def test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once(server, redis, tmp_path):
+    events, receiver, config = webhook_app(tmp_path)
     a, b, c = (server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--config", str(config)) for name in ("node-a", "node-b", "node-c"))
     try:
         with contextlib.ExitStack() as stack:
@@ -693,25 +700,7 @@ def test_concurrent_joins_and_leaves_of_one_user_on_two_nodes_alternate_and_end_
 
 
 def test_the_last_subscriber_anywhere_vacates_once(server, redis, tmp_path):
-    import http.server
-    import threading
-
-    events: list[dict] = []
-
-    class Hook(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            events.extend(json.loads(self.rfile.read(int(self.headers["Content-Length"])))["events"])
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    config = tmp_path / "hooks.toml"
-    config.write_text(f'[[apps]]\nid = "{APP_ID}"\nkey = "{KEY}"\nsecret = "{SECRET}"\nwebhooks = ["http://127.0.0.1:{receiver.server_address[1]}/hook"]\n')
+    events, receiver, config = webhook_app(tmp_path)
     b, c = (server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--config", str(config)) for name in ("node-b", "node-c"))
     try:
         with contextlib.ExitStack() as stack:
