@@ -50,15 +50,19 @@ def messages(ws, count: int):
     return [until(ws, lambda m: m["type"] == "message") for _ in range(count)]
 
 
-def api_publish(s, channel: str, data):
+def admin(s, method: str, path: str, body: dict | None = None):
     request = urllib.request.Request(
-        f"http://127.0.0.1:{s.port}/api/publish", data=json.dumps({"channel": channel, "data": data}).encode(), method="POST",
+        f"http://127.0.0.1:{s.port}{path}", data=json.dumps(body).encode() if body is not None else None, method=method,
         headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def api_publish(s, channel: str, data):
+    return admin(s, "POST", "/api/publish", {"channel": channel, "data": data})
 
 
 def wait_until(predicate, what: str):
@@ -493,17 +497,6 @@ def test_rest_channel_queries_count_every_node_and_forget_a_dead_one(server, red
         wait_until(lambda: counts() == {"news": {"subscription_count": 1}, "presence-team": {"subscription_count": 1}}, "node-b's counts to go")
         assert rest.channel_info("only-b", ["subscription_count"]) == {"occupied": False, "subscription_count": 0}
         assert rest.channels_info(prefix_filter="presence-", attributes=["user_count"])["channels"] == {"presence-team": {"user_count": 1}}
-
-
-def admin(s, method: str, path: str, body: dict | None = None):
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{s.port}{path}", data=json.dumps(body).encode() if body is not None else None, method=method,
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def closed_with(ws):
