@@ -134,11 +134,6 @@ public final class RedisConnection: @unchecked Sendable {
         send(parts.map { ByteBuffer(string: $0) })
     }
 
-    /// The reply of one command, or why there is none.
-    public func request(_ parts: [ByteBuffer]) async throws -> RESPValue {
-        try await send(parts).get()
-    }
-
     /// Runs `script` with `EVALSHA`; if Redis no longer has it (`NOSCRIPT`: flushed, or a new
     /// server), runs it with `EVAL`, which loads it again.
     public func evaluate(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer]) -> EventLoopFuture<RESPValue> {

@@ -81,8 +81,8 @@ final class ClusterLink: @unchecked Sendable {
             configuration: RedisConnection.Configuration(
                 address: address, requestDeadline: configuration.requestDeadline, clientName: clientName + "-sub"),
             eventLoop: eventLoop
-        ) { name, payload in
-            if name.readableBytesView.starts(with: (prefix + ":@").utf8) {
+        ) { [commandPrefix = Array((prefix + ":@").utf8)] name, payload in
+            if name.readableBytesView.starts(with: commandPrefix) {
                 return route.command(payload)
             }
             guard let delivery = ClusterEnvelope.decode(payload), let channel = Self.channel(ofPubSubName: name, prefix: prefix) else { return }
