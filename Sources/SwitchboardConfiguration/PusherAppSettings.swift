@@ -22,9 +22,13 @@ enum PusherAppSettings {
     static func apps(from value: any TOMLValueConvertible) throws(SettingError) -> [PusherApp] {
         guard let list = value.array else { throw SettingError(expected: "[[apps]] tables with id, key and secret") }
         var apps: [PusherApp] = []
-        for element in list {
+        for (index, element) in list.enumerated() {
             guard let table = element.table else { throw SettingError(expected: "[[apps]] tables with id, key and secret") }
-            apps.append(try parse(table))
+            do throws(SettingError) {
+                apps.append(try parse(table))
+            } catch {
+                throw SettingError(expected: error.expected, table: index)
+            }
         }
         return apps
     }

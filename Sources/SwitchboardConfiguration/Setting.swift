@@ -74,6 +74,13 @@ enum SettingValue {
 /// Why a value was refused, before we know where it came from.
 struct SettingError: Error {
     let expected: String
+    /// Which of the file's array tables (`[[apps]]`, `[[channels]]`; 0-based) it was in.
+    var table: Int?
+
+    init(expected: String, table: Int? = nil) {
+        self.expected = expected
+        self.table = table
+    }
 }
 
 /// A refused configuration, naming the setting and where it came from. Exit code 2.
@@ -319,6 +326,20 @@ extension Setting {
             }
             configuration.server.hub.cluster.nodeName = name
         },
+        .integer(
+            "history-size",
+            "Messages kept per channel for clients that resume with \"since\" and for history requests; 0 keeps none. Per channel pattern: [[channels]] tables of the config file (pattern, history_size, history_ttl; first match wins)",
+            range: 0...100_000, example: 100, \.server.hub.history.global.size),
+        Setting(
+            key: "history-ttl", valueName: "duration",
+            help: "How long a channel's history lives after its last publish (then its epoch changes); seconds or 30s, 10m, 2h",
+            example: "30m", value: { secondsText($0.server.hub.history.global.ttl) }
+        ) { configuration, value throws(SettingError) in
+            configuration.server.hub.history.global.ttl = try value.duration(allowZero: false, maxSeconds: 30 * 86_400)
+        },
+        .bytes(
+            "history-max-bytes", "Cap on the bytes all channels' histories hold together; beyond it the oldest messages are evicted (logged and counted)",
+            range: 1024...(64 << 30), example: "16MiB", \.server.hub.history.maxBytes),
         .flag("metrics-public", "Serve /metrics without the admin token", \.server.metricsPublic),
         .flag(
             "fault-injection", "Testing only: lets tests make a session or the metrics actor fail, to prove supervision", \.server.hub.faultInjection),
@@ -405,9 +426,21 @@ extension SettingValue {
         return value
     }
 
-    func duration(allowZero: Bool) throws(SettingError) -> Duration {
-        let expected = allowZero ? "a number of seconds ≥ 0, e.g. 5 or 0.5" : "a number of seconds > 0, e.g. 5 or 0.5"
-        guard let seconds = try? number(atLeast: 0), allowZero || seconds > 0, seconds <= 86_400 else {
+    /// Seconds as a number (`5`, `0.5`) or text with a unit (`500ms`, `30s`, `10m`, `2h`).
+    func duration(allowZero: Bool, maxSeconds: Double = 86_400) throws(SettingError) -> Duration {
+        let expected =
+            (allowZero ? "a number of seconds ≥ 0" : "a number of seconds > 0")
+            + ", e.g. 5 or 0.5, or with a unit: 500ms, 30s, 10m, 2h (at most \(Int(maxSeconds)) s)"
+        var value = self
+        if case .text(let text) = self {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            for (unit, factor) in [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)] where trimmed.hasSuffix(unit) {
+                guard let amount = Double(trimmed.dropLast(unit.count)) else { throw SettingError(expected: expected) }
+                value = .number(amount * factor)
+                break
+            }
+        }
+        guard let seconds = try? value.number(atLeast: 0), allowZero || seconds > 0, seconds <= maxSeconds else {
             throw SettingError(expected: expected)
         }
         return .milliseconds(Int64((seconds * 1000).rounded()))
@@ -445,6 +478,12 @@ public struct ConfigurationLoader {
             }
         }
         try loadTLS(into: &configuration)
+        if configuration.server.hub.cluster.redis != nil && configuration.server.hub.history.isEnabled {
+            // A node's own memory cannot be a cluster's history: a node that stops receiving a
+            // channel would later "recover" clients across the messages it never saw.
+            throw ConfigurationError(
+                description: "history (history-size, [[channels]] history_size) does not work with --redis yet: history in Redis streams is not built; run history on a single node, or the cluster without it")
+        }
         return configuration
     }
 
@@ -486,18 +525,28 @@ public struct ConfigurationLoader {
         }
         let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
         if let apps = table["apps"] {
-            let line = Self.line(of: "[[apps]]", in: text)
             do {
                 try PusherAppSettings.add(try PusherAppSettings.apps(from: apps), to: &configuration.server.hub.pusherApps)
             } catch {
+                let line = Self.line(of: "[[apps]]", in: text, occurrence: error.table)
                 throw ConfigurationError(description: "\(path):\(line): [[apps]]: expected \(error.expected)")
             }
         }
-        for key in table.keys.sorted(by: { Self.line(of: $0, in: text) < Self.line(of: $1, in: text) }) where key != "apps" {
+        if let channels = table["channels"] {
+            do {
+                configuration.server.hub.history.rules = try ChannelSettings.rules(from: channels)
+            } catch {
+                let line = Self.line(of: "[[channels]]", in: text, occurrence: error.table)
+                throw ConfigurationError(description: "\(path):\(line): [[channels]]: expected \(error.expected)")
+            }
+        }
+        let tables: Set<String> = ["apps", "channels"]
+        for key in table.keys.sorted(by: { Self.line(of: $0, in: text) < Self.line(of: $1, in: text) }) where !tables.contains(key) {
             let line = Self.line(of: key, in: text)
             guard let setting = byKey[key] else {
-                let known = (settings.map(\.key) + ["[[apps]]"]).joined(separator: ", ")
-                throw ConfigurationError(description: "\(path):\(line): unknown key \"\(key)\"; known keys: \(known)")
+                let known = (settings.map(\.key) + ["[[apps]]", "[[channels]]"]).joined(separator: ", ")
+                let what = table[key]?.table != nil || table[key]?.array?.first?.table != nil ? "table" : "key"
+                throw ConfigurationError(description: "\(path):\(line): unknown \(what) \"\(key)\"; known keys: \(known)")
             }
             guard let raw = table[key] else { continue }
             let value: SettingValue
@@ -513,14 +562,23 @@ public struct ConfigurationLoader {
         }
     }
 
-    /// The 1-based line where `key` is assigned (TOMLKit reports no positions for values).
-    static func line(of key: String, in text: String) -> Int {
+    /// The 1-based line where `key` is assigned or opens a table (`[key]`, `[[key]]`, `[key.sub]`),
+    /// or where the `occurrence`-th (0-based) header `key` such as `[[apps]]` is (TOMLKit
+    /// reports no positions for values).
+    static func line(of key: String, in text: String, occurrence: Int? = nil) -> Int {
+        var seen = 0
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if key.hasPrefix("[") && trimmed.hasPrefix(key) { return number + 1 }
+            if key.hasPrefix("[") {
+                guard trimmed.hasPrefix(key) else { continue }
+                if seen == (occurrence ?? 0) { return number + 1 }
+                seen += 1
+                continue
+            }
+            for header in ["[\(key)]", "[[\(key)]]", "[\(key)."] where trimmed.hasPrefix(header) { return number + 1 }
             for spelling in [key, "\"\(key)\"", "'\(key)'"] where trimmed.hasPrefix(spelling) {
                 let rest = trimmed.dropFirst(spelling.count).trimmingCharacters(in: .whitespaces)
-                if rest.hasPrefix("=") { return number + 1 }
+                if rest.hasPrefix("=") || rest.hasPrefix(".") { return number + 1 }
             }
         }
         return 0

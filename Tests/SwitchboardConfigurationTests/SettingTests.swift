@@ -1,5 +1,7 @@
 import Foundation
 import SwitchboardConfiguration
+import SwitchboardCore
+import SwitchboardServer
 import Testing
 
 /// The settings table is the one source of every flag, environment variable and config key.
@@ -58,5 +60,61 @@ import Testing
         } catch {
             #expect("\(error)".contains("SWITCHBOARD_MAX_CONNECTIONS") && "\(error)".contains("integer"))
         }
+    }
+
+    private func refusal(_ text: String, flags: [String: String] = [:]) throws -> String {
+        let file = try configFile(text)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        do {
+            _ = try ConfigurationLoader().load(file: file, environment: [:], flags: flags)
+            return "accepted"
+        } catch {
+            return "\(error)".replacingOccurrences(of: file, with: "FILE")
+        }
+    }
+
+    @Test func channelTablesSetHistoryPerPattern() throws {
+        let file = try configFile(
+            """
+            history-size = 10
+            [[channels]]
+            pattern = "chat:*"
+            history_size = 100
+            history_ttl = "10m"
+
+            [[channels]]
+            pattern = "tmp:*"
+            history_size = 0
+            """)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let history = try ConfigurationLoader().load(file: file, environment: [:], flags: [:]).server.hub.history
+        #expect(history.policy(for: "chat:1")?.size == 100)
+        #expect(history.policy(for: "chat:1")?.ttl == .seconds(600))
+        #expect(history.policy(for: "tmp:1") == nil)
+        #expect(history.policy(for: "news")?.size == 10)
+    }
+
+    @Test func aBadChannelTableNamesItsOwnLine() throws {
+        let text = """
+            [[channels]]
+            pattern = "chat:*"
+
+            [[channels]]
+            pattern = "news"
+            history_size = -1
+            """
+        #expect(try refusal(text) == "FILE:4: [[channels]]: expected history_size from 0 to 100000")
+        #expect(try refusal("[[channels]]\npattern = \"a\"\nhistory_ttl = \"soon\"\n").hasPrefix("FILE:1: [[channels]]: expected history_ttl as"))
+        #expect(try refusal("[[channels]]\nsize = 3\n").contains("only the keys pattern, history_size, history_ttl"))
+    }
+
+    @Test func anUnknownTableNamesItsLine() throws {
+        #expect(try refusal("port = 8080\n\n[servers]\nhost = \"a\"\n").hasPrefix("FILE:3: unknown table \"servers\""))
+        #expect(try refusal("port = 8080\n[[chanels]]\npattern = \"a\"\n").hasPrefix("FILE:2: unknown table \"chanels\""))
+    }
+
+    @Test func historyIsRefusedOnAClusteredNodeUntilItLivesInRedis() throws {
+        let error = try refusal("history-size = 10\n", flags: ["redis": "redis://127.0.0.1:6379"])
+        #expect(error.contains("does not work with --redis yet"))
     }
 }

@@ -306,7 +306,7 @@ struct ClientRequestErrorTests {
         let decoded = DecodedRequest(#"{"type":"\#(type)","id":"q"}"#)
         let error = try #require(decoded.error)
         #expect(error.code == .unknownType)
-        #expect(error.message == #"unknown type "\#(type)"; expected subscribe, unsubscribe, publish, presence or ping"#)
+        #expect(error.message == #"unknown type "\#(type)"; expected subscribe, unsubscribe, publish, presence, history or ping"#)
         #expect(decoded.text(error.id) == #""q""#)
     }
 
@@ -315,7 +315,7 @@ struct ClientRequestErrorTests {
         let long = String(repeating: "abcdefghij", count: 5)  // 50 characters
         let error = try #require(DecodedRequest(#"{"type":"\#(long)"}"#).error)
         #expect(error.code == .unknownType)
-        #expect(error.message == #"unknown type "\#(long.prefix(32))…"; expected subscribe, unsubscribe, publish, presence or ping"#)
+        #expect(error.message == #"unknown type "\#(long.prefix(32))…"; expected subscribe, unsubscribe, publish, presence, history or ping"#)
 
         let exactly32 = String(repeating: "x", count: 32)
         let error32 = try #require(DecodedRequest(#"{"type":"\#(exactly32)"}"#).error)
@@ -508,6 +508,8 @@ struct ProtocolErrorTests {
             .presenceFull: "presence_full",
             .unavailable: "unavailable",
             .messagesLost: "messages_lost",
+            .noHistory: "no_history",
+            .unrecoverable: "unrecoverable",
         ]
         #expect(ProtocolError.Code.allCases.count == slugs.count)
         for code in ProtocolError.Code.allCases {
@@ -547,5 +549,38 @@ extension String.UTF8View {
     fileprivate func firstIndex(of byte: UInt8, after: Int) -> Int? {
         let bytes = Array(self)
         return bytes.indices.first { $0 >= after && bytes[$0] == byte }
+    }
+}
+
+@Suite("ClientRequest.decode: history and resuming")
+struct ClientRequestHistoryTests {
+    @Test func subscribeWithSince() throws {
+        let decoded = DecodedRequest(#"{"type":"subscribe","channel":"news","since":{"seq":41,"epoch":"x7Kp"}}"#)
+        let request = try #require(decoded.request)
+        #expect(request.kind == .subscribe(channel: "news", presence: false))
+        #expect(request.since == StreamPosition(seq: 41, epoch: "x7Kp"))
+    }
+
+    @Test func historyWithSinceAndLimit() throws {
+        let decoded = DecodedRequest(#"{"type":"history","channel":"news","since":{"epoch":"e","seq":0},"limit":20,"id":3}"#)
+        let request = try #require(decoded.request)
+        #expect(request.kind == .history(channel: "news"))
+        #expect(request.since == StreamPosition(seq: 0, epoch: "e"))
+        #expect(request.limit == 20)
+        #expect(decoded.text(request.id) == "3")
+    }
+
+    @Test(arguments: [
+        #"{"type":"subscribe","channel":"news","since":41}"#, #"{"type":"subscribe","channel":"news","since":{"seq":41}}"#,
+        #"{"type":"subscribe","channel":"news","since":{"seq":-1,"epoch":"e"}}"#,
+        #"{"type":"subscribe","channel":"news","since":{"seq":"4","epoch":"e"}}"#, #"{"type":"history","channel":"news","limit":0}"#,
+        #"{"type":"history","channel":"news","limit":2.5}"#,
+    ])
+    func badPositionsAndLimitsAreBadRequests(text: String) {
+        #expect(DecodedRequest(text).error?.code == .badRequest)
+    }
+
+    @Test func historyNeedsAChannel() {
+        #expect(DecodedRequest(#"{"type":"history"}"#).error?.code == .missingChannel)
     }
 }

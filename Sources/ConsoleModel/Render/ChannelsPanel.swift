@@ -21,6 +21,10 @@ func drawChannels(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state
         Column(title: "PUBLISHED", width: 9, align: .right, priority: 3) { c, r, y, x, w in
             c.field(Format.count(r.published), y, x, w, .dim, .right)
         },
+        Column(title: "HIST", width: 5, align: .right, priority: 4) { c, r, y, x, w in
+            c.field(r.history.map { Format.count($0) } ?? "-", y, x, w, r.history == nil ? .dim : .value, .right)
+        },
+        Column(title: "EPOCH", width: 8, priority: 5) { c, r, y, x, w in c.field(r.epoch ?? "", y, x, w, .dim) },
     ]
     let selectedOffset = focused ? selected - start : nil
     drawTable(

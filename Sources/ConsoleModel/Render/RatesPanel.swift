@@ -39,6 +39,11 @@ func drawRates(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state: V
             ("\(t.slowConsumerCloses)", t.slowConsumerCloses > 0 ? .bad : .value), ("  err ", .dim), ("\(t.errors)", t.errors > 0 ? .bad : .value),
             ("  rst ", .dim), ("\(t.restarts)", t.restarts > 0 ? .warn : .value),
         ],
+        [
+            ("resumed ", .label), ("ok ", .dim), (Format.count(t.recovered), .value), ("  not ", .dim),
+            (Format.count(t.notRecovered), t.notRecovered > 0 ? .warn : .value), ("  evicted ", .dim),
+            (Format.count(t.historyEvictions), t.historyEvictions > 0 ? .warn : .value),
+        ],
     ]
     for (index, row) in area.enumerated() where index < panelLines.count {
         var x = left + 2

@@ -88,6 +88,14 @@ public struct Totals: Codable, Sendable, Equatable {
     public var numberingRestarts = 0
     /// Clustered: nodes this node declared dead (and removed).
     public var nodesDeclaredDead = 0
+    /// Subscriptions that resumed with `since` and got every missed message.
+    public var recovered = 0
+    /// Subscriptions that asked to resume and could not (epoch changed, messages gone).
+    public var notRecovered = 0
+    /// Kept messages evicted by the history byte cap.
+    public var historyEvictions = 0
+    /// Bytes all channels' histories hold now (a gauge).
+    public var historyBytes = 0
 
     public init() {}
 }
@@ -230,12 +238,18 @@ public struct ChannelRow: Codable, Sendable, Equatable {
     /// Messages published per second (last collector tick).
     public var messageRate: Double
     public var published: Int
+    /// Messages its history holds; nil when the channel keeps no history.
+    public var history: Int?
+    /// The epoch of its history, when it keeps one.
+    public var epoch: String?
 
-    public init(name: String, subscribers: Int, messageRate: Double, published: Int) {
+    public init(name: String, subscribers: Int, messageRate: Double, published: Int, history: Int? = nil, epoch: String? = nil) {
         self.name = name
         self.subscribers = subscribers
         self.messageRate = messageRate
         self.published = published
+        self.history = history
+        self.epoch = epoch
     }
 }
 

@@ -14,6 +14,9 @@ public struct ClientRequest: Equatable, Sendable {
         case presence(channel: String)
         /// `{"type":"ping"}`
         case ping
+        /// `{"type":"history","channel":…}`: the channel's recent messages (see ``ClientRequest/since``
+        /// and ``ClientRequest/limit``).
+        case history(channel: String)
     }
 
     public var kind: Kind
@@ -22,11 +25,18 @@ public struct ClientRequest: Equatable, Sendable {
     /// A publish's optional `"event"` name (what Pusher clients see as the event; default
     /// `message`).
     public var event: String?
+    /// A `subscribe`'s or `history`'s `"since":{"seq":41,"epoch":"x7Kp"}`: the position to resume
+    /// after.
+    public var since: StreamPosition?
+    /// A `history` request's `"limit"`: at most this many messages.
+    public var limit: Int?
 
-    public init(kind: Kind, id: JSONScanner.Span? = nil, event: String? = nil) {
+    public init(kind: Kind, id: JSONScanner.Span? = nil, event: String? = nil, since: StreamPosition? = nil, limit: Int? = nil) {
         self.kind = kind
         self.id = id
         self.event = event
+        self.since = since
+        self.limit = limit
     }
 }
 
@@ -67,6 +77,11 @@ public struct ProtocolError: Error, Equatable, Sendable {
         /// Messages of a channel were published while this node could not receive them (a Redis
         /// reconnect, or Redis restarted and the channel's numbering began again).
         case messagesLost = "messages_lost"
+        /// A `history` request for a channel that keeps no history.
+        case noHistory = "no_history"
+        /// A `history` request's `since` cannot be served whole: the channel's epoch changed, or
+        /// messages after it are no longer kept. Nothing partial is sent.
+        case unrecoverable = "unrecoverable"
     }
 
     public var code: Code
@@ -92,6 +107,8 @@ extension ClientRequest {
         var idIsValid = true
         var presence: UInt8?
         var event: JSONScanner.Member?
+        var since: JSONScanner.Member?
+        var limit: JSONScanner.Member?
 
         var scanner = JSONScanner(bytes, maxDepth: maxDepth)
         do {
@@ -109,6 +126,8 @@ extension ClientRequest {
                     id = member.value
                 case .presence: presence = member.valueLead
                 case .event: event = member
+                case .since: since = member
+                case .limit: limit = member
                 }
             }
         } catch let error as JSONScanner.SyntaxError {
@@ -154,9 +173,28 @@ extension ClientRequest {
             return .success(name)
         }
 
+        var position: StreamPosition?
+        if let since {
+            guard let decoded = streamPosition(since, in: bytes) else {
+                return .failure(ProtocolError(.badRequest, "\"since\" must be {\"seq\":<number>,\"epoch\":\"<epoch>\"}", id: id))
+            }
+            position = decoded
+        }
+        var count: Int?
+        if let limit {
+            guard let value = integer(limit.value, in: bytes), (1...100_000).contains(value) else {
+                return .failure(ProtocolError(.badRequest, "\"limit\" must be a whole number from 1", id: id))
+            }
+            count = Int(value)
+        }
+
         switch typeName {
         case "subscribe":
-            return channelName().map { ClientRequest(kind: .subscribe(channel: $0, presence: presence == UInt8(ascii: "t")), id: id) }
+            return channelName().map {
+                ClientRequest(kind: .subscribe(channel: $0, presence: presence == UInt8(ascii: "t")), id: id, since: position)
+            }
+        case "history":
+            return channelName().map { ClientRequest(kind: .history(channel: $0), id: id, since: position, limit: count) }
         case "unsubscribe":
             return channelName().map { ClientRequest(kind: .unsubscribe(channel: $0), id: id) }
         case "publish":
@@ -186,7 +224,7 @@ extension ClientRequest {
             return .failure(
                 ProtocolError(
                     .unknownType,
-                    "unknown type \"\(shown)\"; expected subscribe, unsubscribe, publish, presence or ping",
+                    "unknown type \"\(shown)\"; expected subscribe, unsubscribe, publish, presence, history or ping",
                     id: id
                 )
             )
@@ -195,7 +233,7 @@ extension ClientRequest {
 
     /// The top-level keys the decoder reads; anything else is ignored.
     private enum Field {
-        case type, channel, data, id, presence, event
+        case type, channel, data, id, presence, event, since, limit
 
         init?(key member: JSONScanner.Member, in bytes: UnsafeRawBufferPointer) {
             let key: String
@@ -213,9 +251,48 @@ extension ClientRequest {
             case "id": self = .id
             case "presence": self = .presence
             case "event": self = .event
+            case "since": self = .since
+            case "limit": self = .limit
             default: return nil
             }
         }
+    }
+
+    /// Reads `{"seq":<n>,"epoch":"<text>"}` (both required, other keys ignored).
+    private static func streamPosition(_ member: JSONScanner.Member, in bytes: UnsafeRawBufferPointer) -> StreamPosition? {
+        guard member.valueLead == UInt8(ascii: "{") else { return nil }
+        let object = UnsafeRawBufferPointer(rebasing: bytes[member.value.start..<member.value.end])
+        var seq: UInt64?
+        var epoch: String?
+        var scanner = JSONScanner(object, maxDepth: 4)
+        do {
+            try scanner.scanObject { field in
+                guard !field.keyHasEscapes else { return }
+                let key = String(decoding: UnsafeRawBufferPointer(rebasing: object[field.key.start..<field.key.end]), as: UTF8.self)
+                switch key {
+                case "seq": seq = integer(field.value, in: object)
+                case "epoch":
+                    guard field.valueLead == UInt8(ascii: "\"") else { return }
+                    epoch = JSONScanner.decodeString(object, stringContents(field.value), hasEscapes: stringHasEscapes(field.value, in: object))
+                default: break
+                }
+            }
+        } catch {
+            return nil
+        }
+        guard let seq, let epoch, epoch.utf8.count <= 64 else { return nil }
+        return StreamPosition(seq: seq, epoch: epoch)
+    }
+
+    /// A non-negative JSON integer of at most 18 digits.
+    private static func integer(_ span: JSONScanner.Span, in bytes: UnsafeRawBufferPointer) -> UInt64? {
+        guard span.count > 0, span.count <= 18 else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes[span.start..<span.end] {
+            guard JSONScanner.isDigit(byte) else { return nil }
+            value = value * 10 + UInt64(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     private static func stringContents(_ value: JSONScanner.Span) -> JSONScanner.Span {

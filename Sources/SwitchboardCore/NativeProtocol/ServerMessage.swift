@@ -32,6 +32,58 @@ public enum ServerMessage {
         channelReply("subscribed", channel: channel, id: id, allocator: allocator)
     }
 
+    /// `{"type":"subscribed","channel":"news","recovered":true,"seq":41,"epoch":"x7Kp"}`: the reply
+    /// for a channel with history, with its position; `recovered` only when the request asked to
+    /// resume (`since`).
+    public static func subscribed(
+        channel: String, id: ByteBuffer?, position: StreamPosition, recovered: Bool?, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        frame(allocator, capacity: 96 + channel.utf8.count + position.epoch.utf8.count * 2 + (id?.readableBytes ?? 0)) { buffer in
+            buffer.writeStaticString("{\"type\":\"subscribed\",\"channel\":\"")
+            buffer.writeString(channel)
+            buffer.writeStaticString("\"")
+            writeID(id, into: &buffer)
+            if let recovered { buffer.writeStaticString(recovered ? ",\"recovered\":true" : ",\"recovered\":false") }
+            writePosition(position, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// `{"type":"history","channel":"news","epoch":"x7Kp","seq":41,"messages":[…]}`: `messages`
+    /// are the kept `message` frames' JSON, oldest first.
+    public static func history(
+        channel: String, position: StreamPosition, messages: [ChannelHistory.Entry], id: ByteBuffer?, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        let size = messages.reduce(0) { $0 + $1.frame.readableBytes + 1 }
+        return frame(allocator, capacity: 96 + size + channel.utf8.count + (id?.readableBytes ?? 0)) { buffer in
+            buffer.writeStaticString("{\"type\":\"history\",\"channel\":\"")
+            buffer.writeString(channel)
+            buffer.writeStaticString("\"")
+            writeID(id, into: &buffer)
+            writePosition(position, into: &buffer)
+            buffer.writeStaticString(",\"messages\":")
+            writeMessages(messages, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
+    /// Writes kept messages as a JSON array of their `message` objects.
+    public static func writeMessages(_ messages: [ChannelHistory.Entry], into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("[")
+        for (index, entry) in messages.enumerated() {
+            if index > 0 { buffer.writeStaticString(",") }
+            buffer.writeImmutableBuffer(WireFrame.payload(of: entry.frame))
+        }
+        buffer.writeStaticString("]")
+    }
+
+    private static func writePosition(_ position: StreamPosition, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(",\"seq\":")
+        buffer.writeString(String(position.seq))
+        buffer.writeStaticString(",\"epoch\":")
+        JSONText.writeString(position.epoch, into: &buffer)
+    }
+
     /// `{"type":"unsubscribed","channel":"news"}` (with `"id"` when the request had one).
     public static func unsubscribed(channel: String, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
         channelReply("unsubscribed", channel: channel, id: id, allocator: allocator)

@@ -50,6 +50,14 @@ public enum WireFrame {
         return masked ? base + 4 : base
     }
 
+    /// The payload of a complete unmasked, uncompressed frame this server built (a slice, not a
+    /// copy).
+    public static func payload(of frame: ByteBuffer) -> ByteBuffer {
+        guard let length = frame.getInteger(at: frame.readerIndex + 1, as: UInt8.self) else { return ByteBuffer() }
+        let header = length < 126 ? 2 : (length == 126 ? 4 : 10)
+        return frame.getSlice(at: frame.readerIndex + header, length: max(0, frame.readableBytes - header)) ?? ByteBuffer()
+    }
+
     /// A complete unmasked frame of `opcode` carrying `payload`.
     public static func make(_ opcode: Opcode, payload: some Collection<UInt8>, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = begin(allocator: allocator, payloadCapacity: payload.count)

@@ -36,6 +36,37 @@ public enum AdminAPI {
         api.get("channels") { _, _ in
             try encode(await collector.channels())
         }
+        api.get("channels/:name/history") { request, context in
+            let raw = try context.parameters.require("name")
+            let name = raw.removingPercentEncoding ?? raw
+            guard ChannelName.isValid(name) else {
+                throw APIError(.badRequest, code: "invalid_channel", "channel names are 1-\(ChannelName.maxLength) bytes of A-Z a-z 0-9 _ . : @ / -")
+            }
+            let query = request.uri.queryParameters
+            var since: UInt64?
+            if let text = query["since"] {
+                guard let value = UInt64(text) else { throw APIError(.badRequest, code: "bad_request", "since must be a whole number (a seq)") }
+                since = value
+            }
+            var limit = 100
+            if let text = query["limit"] {
+                guard let value = Int(text), (1...100_000).contains(value) else {
+                    throw APIError(.badRequest, code: "bad_request", "limit must be a whole number from 1")
+                }
+                limit = value
+            }
+            switch await hub.historyPage(name, since: since, epoch: query["epoch"].map(String.init), limit: limit) {
+            case .success(let object):
+                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: object))
+            case .failure(.none):
+                throw APIError(.notFound, code: ProtocolError.Code.noHistory.rawValue, "\"\(name)\" keeps no history")
+            case .failure(.unrecoverable(let position)):
+                throw APIError(
+                    .gone, code: ProtocolError.Code.unrecoverable.rawValue,
+                    "not every message after seq \(since ?? 0) is kept in this epoch; the channel is at seq \(position.seq) of epoch \(position.epoch)"
+                )
+            }
+        }
         api.get("actors") { request, _ in
             let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
             return try encode(await collector.actors(limit: limit))

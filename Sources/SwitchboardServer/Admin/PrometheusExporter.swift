@@ -43,12 +43,16 @@ final class PrometheusExporter: Sendable {
             \.numberingRestarts
         ),
         ("switchboard_cluster_nodes_declared_dead_total", "Clustered: nodes this node declared dead and removed", \.nodesDeclaredDead),
+        ("switchboard_recoveries_recovered_total", "Subscriptions resumed with since that got every missed message", \.recovered),
+        ("switchboard_recoveries_not_recovered_total", "Subscriptions that asked to resume and could not (epoch changed, messages gone)", \.notRecovered),
+        ("switchboard_history_evictions_total", "Kept messages evicted by the history byte cap (history-max-bytes)", \.historyEvictions),
     ]
 
     static let gaugeFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
         ("switchboard_connections", "WebSocket connections now", \.connections),
         ("switchboard_subscriptions", "Channel subscriptions now", \.subscriptions),
         ("switchboard_channels", "Channels with subscribers now", \.channels),
+        ("switchboard_history_bytes", "Bytes all channels' histories hold now", \.historyBytes),
     ]
 
     init(collector: MetricsCollector, link: @escaping @Sendable () -> NodeReport.LinkFigures? = { nil }) {

@@ -261,9 +261,14 @@ public final class Hub: @unchecked Sendable {
         var result = Totals()
         var channelNames = Set<String>()
         for shard in shards {
-            let (subscriptions, names, queued, traffic) =
-                (try? await shard.eventLoop.submit { (shard.subscriptionCount, shard.channelNames, shard.queuedFrames(), shard.traffic) }.get())
-                ?? (0, [], 0, Traffic())
+            let (subscriptions, names, queued, traffic, historyBytes) =
+                (try? await shard.eventLoop.submit {
+                    (shard.subscriptionCount, shard.channelNames, shard.queuedFrames(), shard.traffic, shard.historyBytes)
+                }.get()) ?? (0, [], 0, Traffic(), 0)
+            result.historyBytes += historyBytes
+            result.recovered += traffic.recovered
+            result.notRecovered += traffic.notRecovered
+            result.historyEvictions += traffic.historyEvictions
             result.subscriptions += subscriptions
             result.mailboxDepth += queued + shard.inboxBacklog
             channelNames.formUnion(names)
@@ -580,11 +585,31 @@ extension Hub: HubProbe {
     public func channelRows() async -> [ChannelRow] {
         var subscribers: [String: Int] = [:]
         var published: [String: Int] = [:]
-        for part in await gather({ $0.channelCounts() }) {
-            subscribers.merge(part.subscribers, uniquingKeysWith: +)
-            published.merge(part.published, uniquingKeysWith: +)
+        var histories: [String: (count: Int, epoch: String)] = [:]
+        for part in await gather({ ($0.channelCounts(), $0.historyFigures()) }) {
+            subscribers.merge(part.0.subscribers, uniquingKeysWith: +)
+            published.merge(part.0.published, uniquingKeysWith: +)
+            histories.merge(part.1) { first, _ in first }
         }
-        return subscribers.map { ChannelRow(name: $0.key, subscribers: $0.value, messageRate: 0, published: published[$0.key] ?? 0) }
+        // Channels with history are listed even while nobody subscribes: their history lives on.
+        for channel in histories.keys where subscribers[channel] == nil { subscribers[channel] = 0 }
+        return subscribers.map { channel, count in
+            ChannelRow(
+                name: channel, subscribers: count, messageRate: 0, published: published[channel] ?? 0, history: histories[channel]?.count,
+                epoch: histories[channel]?.epoch)
+        }
+    }
+
+    /// A page of `channel`'s history (see ``HubShard/historyPage(_:since:epoch:limit:)``) as the
+    /// native `history` object's JSON: what `GET /api/channels/{name}/history` answers.
+    func historyPage(_ channel: String, since: UInt64?, epoch: String?, limit: Int) async -> Result<ByteBuffer, HubShard.HistoryRefusal> {
+        let owner = owner(of: channel)
+        guard let page = try? await owner.eventLoop.submit({ owner.historyPage(channel, since: since, epoch: epoch, limit: limit) }).get()
+        else { return .failure(.none) }
+        return page.map { page in
+            WireFrame.payload(
+                of: ServerMessage.history(channel: channel, position: page.position, messages: page.messages, id: nil, allocator: allocator))
+        }
     }
 
     public func actorRows() async -> [ActorRow] {

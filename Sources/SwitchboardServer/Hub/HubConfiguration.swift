@@ -40,6 +40,9 @@ public struct HubConfiguration: Sendable {
     /// How long graceful shutdown waits for queued messages to be delivered.
     public var shutdownDeadline = Duration.seconds(5)
 
+    /// Which channels keep their recent messages for reconnecting clients (none by default).
+    public var history = HistorySettings()
+
     /// How the node joins a cluster through Redis; by default it does not.
     public var cluster = ClusterConfiguration()
 

@@ -5,6 +5,7 @@ import NIOCore
 import Synchronization
 import SwitchboardCore
 import RedisClient
+import DequeModule
 
 /// The part of the hub that lives on one event loop: its sessions, their subscriptions, the
 /// sequence numbers of the channels it owns, and the once-per-tick flush.
@@ -21,10 +22,10 @@ final class HubShard: @unchecked Sendable {
     enum Message {
         /// A publish (or presence change) for a channel this shard owns.
         case publish(Publication, receivedAt: UInt64, ack: PendingAck?)
-        /// A numbered publication for this shard's subscribers, with its native frame already
-        /// encoded; `receivedAt` is when the publish arrived (monotonic nanoseconds), for the
-        /// publish → write latency.
-        case fanOut(Publication, frame: ByteBuffer, receivedAt: UInt64)
+        /// A numbered publication (`seq`; 0 for presence changes) for this shard's subscribers,
+        /// with its native frame already encoded; `receivedAt` is when the publish arrived
+        /// (monotonic nanoseconds), for the publish → write latency.
+        case fanOut(Publication, frame: ByteBuffer, seq: UInt64, receivedAt: UInt64)
         /// The ack of a publish handled elsewhere, for one session of this shard.
         case ack(PendingAck, ByteBuffer)
         /// Clustered: a message (or a sync marker) of a channel this shard owns, from Redis.
@@ -61,6 +62,16 @@ final class HubShard: @unchecked Sendable {
     private var publishArrivals: [UInt64] = []
     private var latencies = LatencyHistogram.make()
     private var heartbeatTask: RepeatedTask?
+    /// The kept messages of channels this shard owns (those with a history policy).
+    private var histories: [String: ChannelHistory] = [:]
+    /// Every kept message of this shard, oldest first: what the byte cap evicts first.
+    private var historyOrder = Deque<(channel: String, seq: UInt64)>()
+    /// Bytes all of this shard's histories hold; at most its share of the hub's cap.
+    private(set) var historyBytes = 0
+    /// Messages the byte cap evicted since the last log line about it.
+    private var unloggedEvictions = 0
+    private var lastEvictionLog: UInt64 = 0
+    private var historySweepTask: RepeatedTask?
 
     // Cross-thread state.
     private let inbox = NIOLockedValueBox(PendingInbox())
@@ -367,9 +378,10 @@ final class HubShard: @unchecked Sendable {
             traffic.published += 1
         }
         let frame = publication.nativeFrame(seq: seq, allocator: hub.allocator)
-        let reached = deliverLocally(publication, frame: frame, receivedAt: receivedAt)
+        if seq > 0 && configuration.history.isEnabled { keep(frame, seq: seq, channel: publication.channel) }
+        let reached = deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
-            other.send(.fanOut(publication, frame: frame, receivedAt: receivedAt))
+            other.send(.fanOut(publication, frame: frame, seq: seq, receivedAt: receivedAt))
         }
         return (seq, reached)
     }
@@ -378,21 +390,21 @@ final class HubShard: @unchecked Sendable {
     /// subscriber, and one Pusher frame, encoded here, to every Pusher subscriber; the session
     /// named by `except` (client id or socket id) is skipped.
     @discardableResult
-    private func deliverLocally(_ publication: Publication, frame: ByteBuffer, receivedAt: UInt64) -> Int {
+    private func deliverLocally(_ publication: Publication, frame: ByteBuffer, seq: UInt64, receivedAt: UInt64) -> Int {
         var reached = 0
         if let entry = subscribers[publication.channel] {
             let channel = publication.channel
             if let except = publication.except {
                 for session in entry.sessions where session.id != except {
-                    session.deliver(frame, on: channel)
+                    session.deliver(frame, seq: seq, on: channel)
                     reached += 1
                 }
             } else if entry.sessions.count > 1 && frame.readableBytes <= TickBatch.frameLimit {
                 let (batch, range) = addToTickBatch(frame, channel: channel)
-                for session in entry.sessions { session.deliver(frame, on: channel, batch: batch, range: range) }
+                for session in entry.sessions { session.deliver(frame, seq: seq, on: channel, batch: batch, range: range) }
                 reached = entry.sessions.count
             } else {
-                for session in entry.sessions { session.deliver(frame, on: channel) }
+                for session in entry.sessions { session.deliver(frame, seq: seq, on: channel) }
                 reached = entry.sessions.count
             }
         }
@@ -400,7 +412,7 @@ final class HubShard: @unchecked Sendable {
             let pusherFrame = publication.pusherFrame(name: String(name), allocator: hub.allocator)
         {
             for session in entry.sessions where session.pusher?.socketID != publication.except {
-                session.deliver(pusherFrame, on: publication.channel)
+                session.deliver(pusherFrame, seq: seq, on: publication.channel)
                 reached += 1
             }
         }
@@ -425,6 +437,117 @@ final class HubShard: @unchecked Sendable {
     /// Local subscribers of `channel`. Loop only.
     func subscriberCount(of channel: String) -> Int {
         (subscribers[channel]?.sessions.count ?? 0) + (pusherSubscribers[channel]?.sessions.count ?? 0)
+    }
+
+    // MARK: - History (channels this shard owns; loop only)
+
+    /// Whether `channel` keeps history (its policy; any shard may ask).
+    func keepsHistory(_ channel: String) -> Bool {
+        configuration.history.isEnabled && configuration.history.policy(for: channel) != nil
+    }
+
+    /// Counts a resuming subscription of a session of this shard.
+    func countRecovery(_ recovered: Bool) {
+        if recovered { traffic.recovered += 1 } else { traffic.notRecovered += 1 }
+    }
+
+    /// Keeps a numbered message of `channel` when its policy says so, within the shard's share
+    /// of the hub's byte cap (the shard's oldest messages go first, counted and logged).
+    private func keep(_ frame: ByteBuffer, seq: UInt64, channel: String) {
+        let now = NIODeadline.now().uptimeNanoseconds
+        guard var history = currentHistory(of: channel, now: now, lastSeq: seq - 1) else { return }
+        histories[channel] = nil
+        let before = history.bytes
+        _ = history.append(seq: seq, frame: frame, now: now)
+        historyBytes += history.bytes - before
+        histories[channel] = history
+        historyOrder.append((channel, seq))
+        let budget = configuration.history.maxBytes / max(1, hub.shards.count)
+        while historyBytes > budget, let oldest = historyOrder.popFirst() {
+            // Entries the size bound or expiry already dropped are skipped.
+            guard histories[oldest.channel]?.firstSeq == oldest.seq, let cost = histories[oldest.channel]?.removeOldest() else { continue }
+            historyBytes -= cost
+            traffic.historyEvictions += 1
+            unloggedEvictions += 1
+        }
+        if unloggedEvictions > 0 && now - lastEvictionLog > 10_000_000_000 {
+            logger.warning(
+                "history byte cap reached: oldest messages evicted",
+                metadata: ["evicted": "\(unloggedEvictions)", "cap": "\(configuration.history.maxBytes)", "shard": "\(index)"])
+            unloggedEvictions = 0
+            lastEvictionLog = now
+        }
+    }
+
+    /// The channel's live history (a new one, with a new epoch, when it had none or it expired);
+    /// nil when the channel keeps no history.
+    private func currentHistory(of channel: String, now: UInt64, lastSeq: UInt64? = nil) -> ChannelHistory? {
+        if let history = histories[channel], !history.isExpired(now: now) { return history }
+        if let expired = histories.removeValue(forKey: channel) { historyBytes -= expired.bytes }
+        guard let policy = configuration.history.policy(for: channel) else { return nil }
+        let history = ChannelHistory(policy: policy, lastSeq: lastSeq ?? sequences[channel] ?? 0, now: now)
+        histories[channel] = history
+        if historySweepTask == nil { startHistorySweep() }
+        return history
+    }
+
+    /// What a subscriber of `channel` resuming from `since` gets, and the channel's position.
+    /// Nil when the channel keeps no history.
+    func recover(_ channel: String, since: StreamPosition?) -> (position: StreamPosition, replay: ChannelHistory.Recovery?)? {
+        eventLoop.assertInEventLoop()
+        guard let history = currentHistory(of: channel, now: NIODeadline.now().uptimeNanoseconds) else { return nil }
+        return (history.position, since.map { history.recover(from: $0) })
+    }
+
+    /// Why a history page cannot be served.
+    enum HistoryRefusal: Error {
+        /// The channel keeps no history.
+        case none
+        /// `since` is in another epoch, or messages after it are gone.
+        case unrecoverable(StreamPosition)
+    }
+
+    /// A page of `channel`'s history: at most `limit` (and at most the history's size)
+    /// messages after `since` (its epoch checked when given), or the latest ones.
+    func historyPage(_ channel: String, since: UInt64?, epoch: String?, limit: Int) -> Result<
+        (position: StreamPosition, messages: [ChannelHistory.Entry]), HistoryRefusal
+    > {
+        eventLoop.assertInEventLoop()
+        guard let history = currentHistory(of: channel, now: NIODeadline.now().uptimeNanoseconds) else { return .failure(.none) }
+        if let since, !history.canRecover(from: StreamPosition(seq: since, epoch: epoch ?? history.epoch)) {
+            return .failure(.unrecoverable(history.position))
+        }
+        return .success((history.position, history.page(after: since, limit: min(limit, history.policy.size))))
+    }
+
+    /// The kept messages' count and epoch of each channel this shard keeps history for.
+    func historyFigures() -> [String: (count: Int, epoch: String)] {
+        eventLoop.assertInEventLoop()
+        return histories.mapValues { ($0.count, $0.epoch) }
+    }
+
+    /// Once a second: drops expired histories (their epoch is gone with them), and rebuilds the
+    /// eviction order when most of its entries name messages already dropped.
+    private func startHistorySweep() {
+        historySweepTask = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            self?.sweepHistories()
+        }
+    }
+
+    private func sweepHistories() {
+        let now = NIODeadline.now().uptimeNanoseconds
+        var kept = 0
+        for (channel, history) in histories {
+            if history.isExpired(now: now) {
+                histories.removeValue(forKey: channel)
+                historyBytes -= history.bytes
+            } else {
+                kept += history.count
+            }
+        }
+        if historyOrder.count > 2 * kept + 1024 {
+            historyOrder = Deque(historyOrder.filter { entry in (histories[entry.channel]?.firstSeq).map { $0 <= entry.seq } ?? false })
+        }
     }
 
     // MARK: - Inbox
@@ -464,8 +587,8 @@ final class HubShard: @unchecked Sendable {
                     // Back to the publisher's shard, after the fan-out to it (inboxes are FIFO).
                     ack.session.shard.send(.ack(ack, ServerMessage.ack(id: ack.id, allocator: hub.allocator)))
                 }
-            case .fanOut(let publication, let frame, let receivedAt):
-                deliverLocally(publication, frame: frame, receivedAt: receivedAt)
+            case .fanOut(let publication, let frame, let seq, let receivedAt):
+                deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)
             case .ack(let ack, let frame):
                 ack.session.fillReply(ticket: ack.ticket, with: frame)
             case .clustered(let channel, let delivery, let receivedAt):
@@ -656,10 +779,12 @@ final class HubShard: @unchecked Sendable {
         for session in sessions.values { session.checkHeartbeat(now: now, interval: interval, ping: ping) }
     }
 
-    /// Stops the heartbeat timer (shutdown).
+    /// Stops the heartbeat timer and the history sweep (shutdown).
     func stopHeartbeat() {
         heartbeatTask?.cancel()
         heartbeatTask = nil
+        historySweepTask?.cancel()
+        historySweepTask = nil
     }
 }
 
@@ -678,4 +803,10 @@ struct Traffic: Sendable {
     var messagesLost = 0
     /// Clustered: times a channel's numbering began again (Redis came back empty).
     var numberingRestarts = 0
+    /// Subscriptions with `since` that got every missed message.
+    var recovered = 0
+    /// Subscriptions with `since` that could not be recovered (epoch changed, messages gone).
+    var notRecovered = 0
+    /// Kept messages the history byte cap evicted.
+    var historyEvictions = 0
 }

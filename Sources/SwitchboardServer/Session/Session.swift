@@ -59,9 +59,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Channels this client is subscribed to (at most `maxChannelsPerClient`, so a small array).
     /// Written only by ``HubShard``, in the same step as its subscriber index.
     var channels: [String] = []
-    /// Clustered: deliveries of channels whose subscription reply is not sent yet, held so the
-    /// client hears `subscribed` first. Nil while nothing is pending (one check per delivery).
-    private var heldBack: [String: [ByteBuffer]]?
+    /// Deliveries (with their `seq`) of channels whose subscription reply is not sent yet, held
+    /// so the client hears `subscribed` (and a replay) first. Nil while nothing is pending (one
+    /// check per delivery).
+    private var heldBack: [String: [(seq: UInt64, frame: ByteBuffer)]]?
 
     /// Traffic totals, read on this loop when the metrics collector samples the shard.
     private(set) var messagesIn = 0
@@ -263,7 +264,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
         let id = slice(request.id)
         switch request.kind {
-        case .subscribe(let channel, _), .publish(let channel, _), .presence(let channel):
+        case .subscribe(let channel, _), .publish(let channel, _), .presence(let channel), .history(let channel):
             guard identity.permits(channel) else {
                 let error = ProtocolError(.forbidden, "your token does not grant channel \"\(channel)\"")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
@@ -288,7 +289,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 admission = shard.join(self, as: member, in: channel, limit: shard.configuration.maxPresenceMembers)
                 if case .refused = admission { return reply(presenceFull(channel, id: id)) }
             }
-            if case .admitted = admission, wasSubscribed || shard.hub.cluster == nil {
+            let keepsHistory = shard.keepsHistory(channel)
+            if case .admitted = admission, !keepsHistory, wasSubscribed || shard.hub.cluster == nil {
                 return reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
             }
             let ticket = reserveReply()
@@ -296,9 +298,13 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             shard.whenReceiving(channel, admission: admission) { readiness in
                 if case .receiving = readiness {} else { self.releaseDeliveries(of: channel, send: false) }
                 switch readiness {
+                case .receiving where keepsHistory:
+                    self.confirmSubscription(
+                        to: channel, resumingFrom: wasSubscribed ? nil : request.since, resuming: request.since != nil, id: id, ticket: ticket)
                 case .receiving:
-                    self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
-                    self.releaseDeliveries(of: channel, send: true)
+                    self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator)) {
+                        self.releaseDeliveries(of: channel, send: true)
+                    }
                 case .presenceFull:
                     self.shard.unsubscribe(self, from: channel)
                     self.fillReply(ticket: ticket, with: self.presenceFull(channel, id: id))
@@ -338,8 +344,68 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             if let rejection = shard.publish(publication, from: self, ackID: id) {
                 reply(ServerMessage.error(rejection, id: id, allocator: allocator))
             }
+        case .history(let channel):
+            guard shard.keepsHistory(channel) else {
+                let error = ProtocolError(.noHistory, "\"\(channel)\" keeps no history")
+                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+            }
+            let ticket = reserveReply()
+            let owner = shard.hub.owner(of: channel)
+            let (since, limit) = (request.since, request.limit ?? 100)
+            owner.eventLoop.submit { owner.historyPage(channel, since: since?.seq, epoch: since?.epoch, limit: limit) }
+                .hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
+                    let frame: ByteBuffer
+                    switch result {
+                    case .success(.success(let page)):
+                        frame = ServerMessage.history(
+                            channel: channel, position: page.position, messages: page.messages, id: id, allocator: allocator)
+                    case .success(.failure(.unrecoverable(let position))):
+                        let error = ProtocolError(
+                            .unrecoverable,
+                            "not every message after seq \(since?.seq ?? 0) of epoch \(since?.epoch ?? "") is kept; the channel is at seq \(position.seq) of epoch \(position.epoch)"
+                        )
+                        frame = ServerMessage.error(error, id: id, allocator: allocator)
+                    case .success(.failure(.none)), .failure:
+                        frame = ServerMessage.error(ProtocolError(.noHistory, "\"\(channel)\" keeps no history"), id: id, allocator: allocator)
+                    }
+                    self.fillReply(ticket: ticket, with: frame)
+                }
         case .ping:
             reply(ServerMessage.pong(id: id, allocator: allocator))
+        }
+    }
+
+    /// Answers a subscription to a channel with history, from its owner: `subscribed` with the
+    /// channel's position (and, when the client asked to resume, whether it was recovered), then
+    /// the missed messages, then the deliveries held since the subscription began, without the
+    /// ones the position already covers. Nothing is replayed when any missed message is gone.
+    private func confirmSubscription(to channel: String, resumingFrom since: StreamPosition?, resuming: Bool, id: ByteBuffer?, ticket: UInt64) {
+        let owner = shard.hub.owner(of: channel)
+        let allocator = shard.hub.allocator
+        owner.eventLoop.submit { owner.recover(channel, since: since) }.hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
+            guard case .success(let answer?) = result else {
+                // The owner is gone (shutting down): a plain reply, as for a channel without history.
+                return self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator)) {
+                    self.releaseDeliveries(of: channel, send: true)
+                }
+            }
+            var replay: [ChannelHistory.Entry] = []
+            var recovered: Bool?
+            if resuming {
+                switch answer.replay {
+                case .recovered(let missed)?:
+                    replay = missed
+                    recovered = true
+                case .notRecovered?, nil:
+                    recovered = false
+                }
+                self.shard.countRecovery(recovered == true)
+            }
+            let reply = ServerMessage.subscribed(channel: channel, id: id, position: answer.position, recovered: recovered, allocator: allocator)
+            self.fillReply(ticket: ticket, with: reply) {
+                for entry in replay { self.push(entry.frame) }
+                self.releaseDeliveries(of: channel, send: true, after: answer.position.seq)
+            }
         }
     }
 
@@ -361,22 +427,25 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         replies.reserve()
     }
 
-    /// Fills a reserved place and sends every reply that is now unblocked.
-    /// An empty frame fills a place that needs no reply after all (an unacked publish).
-    func fillReply(ticket: UInt64, with frame: ByteBuffer) {
-        replies.fill(ticket: ticket, with: frame)
+    /// Fills a reserved place and sends every reply that is now unblocked; `then` runs right
+    /// after this reply is sent. An empty frame fills a place that needs no reply after all (an
+    /// unacked publish).
+    func fillReply(ticket: UInt64, with frame: ByteBuffer, then: (() -> Void)? = nil) {
+        replies.fill(ticket: ticket, with: frame, then: then)
         while let ready = replies.nextReady() {
-            if ready.readableBytes > 0 { push(ready) }
+            if ready.frame.readableBytes > 0 { push(ready.frame) }
+            ready.then?()
         }
     }
 
     // MARK: - Deliveries held until the subscription reply
 
-    /// A fan-out delivery of `channel`: pushed, or held while the channel's subscription reply
-    /// is on its way (a held backlog beyond the mailbox bound closes the client as slow).
-    func deliver(_ frame: ByteBuffer, on channel: String, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
+    /// A fan-out delivery of `channel` (message `seq`; 0 for presence changes): pushed, or held
+    /// while the channel's subscription reply is on its way (a held backlog beyond the mailbox
+    /// bound closes the client as slow).
+    func deliver(_ frame: ByteBuffer, seq: UInt64, on channel: String, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
         guard heldBack?[channel] != nil else { return push(frame, batch: batch, range: range) }
-        heldBack![channel]!.append(frame)
+        heldBack![channel]!.append((seq, frame))
         if heldBack![channel]!.count > shard.configuration.outboundQueueFrames {
             heldBack = nil
             shard.countSlowConsumerClose(self)
@@ -390,12 +459,14 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         heldBack![channel] = heldBack![channel] ?? []
     }
 
-    /// Sends what was held for `channel` (after its subscription reply), or drops it when the
-    /// subscription failed.
-    func releaseDeliveries(of channel: String, send: Bool) {
+    /// Sends what was held for `channel` (after its subscription reply) except messages up to
+    /// `seq` (the position the reply gave, already replayed or before the subscription), or drops
+    /// it all when the subscription failed (`send` false).
+    func releaseDeliveries(of channel: String, send: Bool, after seq: UInt64 = 0) {
         let held = heldBack?.removeValue(forKey: channel) ?? []
         if heldBack?.isEmpty == true { heldBack = nil }
-        if send { for frame in held { push(frame) } }
+        guard send else { return }
+        for delivery in held where delivery.seq == 0 || delivery.seq > seq { push(delivery.frame) }
     }
 
     // MARK: - Outbound mailbox

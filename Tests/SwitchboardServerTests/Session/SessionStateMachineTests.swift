@@ -183,12 +183,16 @@ struct SessionDecisionTests {
         #expect(replies.reply(ByteBuffer(string: "r3")) == nil)
         let second = replies.reserve()
         #expect(replies.reply(ByteBuffer(string: "r5")) == nil)
-        replies.fill(ticket: second, with: ByteBuffer(string: "ack4"))
+        // A reply may carry what follows it (a subscription's replay): it runs in its turn.
+        var released: [String] = []
+        replies.fill(ticket: second, with: ByteBuffer(string: "ack4")) { released.append("after ack4") }
         #expect(replies.nextReady() == nil)
         replies.fill(ticket: first, with: ByteBuffer(string: "ack2"))
-        var released: [String] = []
-        while let ready = replies.nextReady() { released.append(String(buffer: ready)) }
-        #expect(released == ["ack2", "r3", "ack4", "r5"])
+        while let ready = replies.nextReady() {
+            released.append(String(buffer: ready.frame))
+            ready.then?()
+        }
+        #expect(released == ["ack2", "r3", "ack4", "after ack4", "r5"])
         replies.fill(ticket: 99, with: ByteBuffer(string: "stray"))
         #expect(replies.nextReady() == nil)
         #expect(replies.reply(ByteBuffer(string: "r6")) != nil)

@@ -1,0 +1,205 @@
+"""History and recovery on one node: a client that resumes with `since` gets exactly what it
+missed (or `recovered:false` and no replay at all), history requests and the admin route answer
+from the kept messages, and the figures show on /api/stats and /metrics."""
+import contextlib
+import json
+import threading
+import urllib.error
+import urllib.request
+
+from websockets.sync.client import connect
+
+TIMEOUT = 30
+TOKEN = "history-admin-token-0123456789"
+
+
+def native(stack: contextlib.ExitStack, s):
+    ws = stack.enter_context(connect(s.url, open_timeout=TIMEOUT, max_size=None))
+    assert json.loads(ws.recv(timeout=TIMEOUT))["type"] == "welcome"
+    return ws
+
+
+def until(ws, predicate):
+    while True:
+        message = json.loads(ws.recv(timeout=TIMEOUT))
+        if predicate(message):
+            return message
+
+
+def request(ws, body: dict, id):
+    ws.send(json.dumps({**body, "id": id}))
+    return until(ws, lambda m: m.get("id") == id)
+
+
+def publish_many(s, channel: str, count: int, first: int = 0):
+    with connect(s.url, open_timeout=TIMEOUT) as ws:
+        json.loads(ws.recv(timeout=TIMEOUT))
+        for n in range(count):
+            ws.send(json.dumps({"type": "publish", "channel": channel, "data": {"n": first + n}, "id": n}))
+        acked = 0
+        while acked < count:
+            reply = json.loads(ws.recv(timeout=TIMEOUT))
+            assert reply["type"] == "ack", reply
+            acked += 1
+
+
+def admin(s, path: str):
+    call = urllib.request.Request(f"http://127.0.0.1:{s.port}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urllib.request.urlopen(call, timeout=TIMEOUT) as response:
+            body = response.read()
+            json_answer = response.headers.get("Content-Type", "").startswith("application/json")
+            return response.status, json.loads(body) if json_answer else body.decode()
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def messages(ws, count: int):
+    return [until(ws, lambda m: m["type"] == "message") for _ in range(count)]
+
+
+def test_a_reconnecting_client_gets_exactly_the_500_it_missed(server):
+    s = server("--history-size", "1000", "--admin-token", TOKEN)
+    with contextlib.ExitStack() as stack:
+        first = native(stack, s)
+        subscribed = request(first, {"type": "subscribe", "channel": "news"}, 1)
+        assert subscribed["type"] == "subscribed" and subscribed["seq"] == 0 and "recovered" not in subscribed
+        epoch = subscribed["epoch"]
+        publish_many(s, "news", 3)
+        seen = messages(first, 3)
+        position = {"seq": seen[-1]["seq"], "epoch": epoch}
+    assert position["seq"] == 3
+    publish_many(s, "news", 500, first=3)
+    with contextlib.ExitStack() as stack:
+        again = native(stack, s)
+        again.send(json.dumps({"type": "subscribe", "channel": "news", "since": position, "id": 2}))
+        reply = json.loads(again.recv(timeout=TIMEOUT))
+        # Nothing of the subscription arrives before its reply.
+        assert reply == {"type": "subscribed", "channel": "news", "id": 2, "recovered": True, "seq": 503, "epoch": epoch}
+        replayed = messages(again, 500)
+        assert [m["seq"] for m in replayed] == list(range(4, 504))
+        assert [m["data"]["n"] for m in replayed] == list(range(3, 503))
+        publish_many(s, "news", 1, first=503)
+        assert messages(again, 1)[0]["seq"] == 504
+    status, stats = admin(s, "/api/stats")
+    assert status == 200 and stats["totals"]["recovered"] == 1 and stats["totals"]["not_recovered"] == 0
+    status, metrics = admin(s, "/metrics")
+    assert "switchboard_recoveries_recovered_total 1" in metrics
+
+
+def test_too_small_a_history_is_not_recovered_and_replays_nothing(server):
+    s = server("--history-size", "100", "--admin-token", TOKEN)
+    with contextlib.ExitStack() as stack:
+        first = native(stack, s)
+        epoch = request(first, {"type": "subscribe", "channel": "news"}, 1)["epoch"]
+    publish_many(s, "news", 500)
+    with contextlib.ExitStack() as stack:
+        again = native(stack, s)
+        reply = request(again, {"type": "subscribe", "channel": "news", "since": {"seq": 0, "epoch": epoch}}, 2)
+        assert reply["recovered"] is False and reply["seq"] == 500 and reply["epoch"] == epoch
+        publish_many(s, "news", 1, first=500)
+        # The first message after the reply is the live one: no partial replay.
+        assert messages(again, 1)[0]["seq"] == 501
+    status, stats = admin(s, "/api/stats")
+    assert stats["totals"]["not_recovered"] == 1
+
+
+def test_a_restarted_server_has_a_new_epoch_and_does_not_recover(server):
+    s = server("--history-size", "100")
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, s)
+        epoch = request(ws, {"type": "subscribe", "channel": "news"}, 1)["epoch"]
+        publish_many(s, "news", 5)
+        messages(ws, 5)
+    s.terminate()
+    restarted = server("--history-size", "100")
+    publish_many(restarted, "news", 2)
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, restarted)
+        reply = request(ws, {"type": "subscribe", "channel": "news", "since": {"seq": 5, "epoch": epoch}}, 2)
+        assert reply["recovered"] is False and reply["epoch"] != epoch and reply["seq"] == 2
+
+
+def test_publishes_racing_the_replay_arrive_once_each_in_order(server):
+    s = server("--history-size", "5000")
+    publish_many(s, "race", 300)
+    done = threading.Event()
+
+    def keep_publishing():
+        publish_many(s, "race", 1500, first=300)
+        done.set()
+
+    with contextlib.ExitStack() as stack:
+        probe = native(stack, s)
+        epoch = request(probe, {"type": "subscribe", "channel": "race"}, 1)["epoch"]
+        publisher = threading.Thread(target=keep_publishing)
+        publisher.start()
+        resuming = native(stack, s)
+        reply = request(resuming, {"type": "subscribe", "channel": "race", "since": {"seq": 100, "epoch": epoch}}, 2)
+        assert reply["recovered"] is True
+        publisher.join(timeout=120)
+        assert done.is_set()
+        received = [m["seq"] for m in messages(resuming, 1800 - 100)]
+        assert received == list(range(101, 1801))
+
+
+def test_history_requests_and_the_admin_route(server):
+    s = server("--history-size", "50", "--admin-token", TOKEN)
+    publish_many(s, "news", 60)
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, s)
+        latest = request(ws, {"type": "history", "channel": "news", "limit": 3}, "h1")
+        assert latest["type"] == "history" and latest["seq"] == 60 and [m["seq"] for m in latest["messages"]] == [58, 59, 60]
+        assert latest["messages"][0] == {"type": "message", "channel": "news", "data": {"n": 57}, "from": latest["messages"][0]["from"], "seq": 58}
+        epoch = latest["epoch"]
+        page = request(ws, {"type": "history", "channel": "news", "since": {"seq": 20, "epoch": epoch}, "limit": 5}, "h2")
+        assert [m["seq"] for m in page["messages"]] == [21, 22, 23, 24, 25]
+        everything = request(ws, {"type": "history", "channel": "news"}, "h3")
+        assert [m["seq"] for m in everything["messages"]] == list(range(11, 61))
+        gone = request(ws, {"type": "history", "channel": "news", "since": {"seq": 5, "epoch": epoch}}, "h4")
+        assert gone["type"] == "error" and gone["code"] == "unrecoverable"
+        other_epoch = request(ws, {"type": "history", "channel": "news", "since": {"seq": 55, "epoch": "nope"}}, "h5")
+        assert other_epoch["code"] == "unrecoverable"
+        # With history-size set globally every channel keeps history; an unknown one is just empty.
+        empty = request(ws, {"type": "history", "channel": "quiet"}, "h6")
+        assert empty["seq"] == 0 and empty["messages"] == []
+
+    status, body = admin(s, "/api/channels/news/history?since=57&limit=2")
+    assert status == 200 and body["type"] == "history" and [m["seq"] for m in body["messages"]] == [58, 59]
+    status, body = admin(s, "/api/channels/news/history?since=1")
+    assert status == 410 and body["error"]["code"] == "unrecoverable"
+    status, body = admin(s, "/api/channels/news/history?limit=zero")
+    assert status == 400
+    status, body = admin(s, "/api/channels/bad%20name/history")
+    assert status == 400 and body["error"]["code"] == "invalid_channel"
+
+
+def test_channel_tables_choose_which_channels_keep_history(server, tmp_path):
+    config = tmp_path / "switchboard.toml"
+    config.write_text('admin-token = "%s"\n\n[[channels]]\npattern = "chat:*"\nhistory_size = 10\nhistory_ttl = "10m"\n' % TOKEN)
+    s = server("--config", str(config))
+    publish_many(s, "chat:lobby", 12)
+    publish_many(s, "news", 2)
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, s)
+        plain = request(ws, {"type": "subscribe", "channel": "news"}, 1)
+        assert plain == {"type": "subscribed", "channel": "news", "id": 1}
+        kept = request(ws, {"type": "history", "channel": "chat:lobby"}, 2)
+        assert [m["seq"] for m in kept["messages"]] == list(range(3, 13))
+        none = request(ws, {"type": "history", "channel": "news"}, 3)
+        assert none["type"] == "error" and none["code"] == "no_history"
+    status, body = admin(s, "/api/channels/news/history")
+    assert status == 404 and body["error"]["code"] == "no_history"
+    status, channels = admin(s, "/api/channels")
+    lobby = next(c for c in channels if c["name"] == "chat:lobby")
+    assert lobby["history"] == 10 and len(lobby["epoch"]) == 8
+
+
+def test_a_bad_channel_table_exits_2_naming_file_and_line(tmp_path):
+    import subprocess
+    from conftest import BIN
+    config = tmp_path / "bad.toml"
+    config.write_text('port = 8080\n[[channels]]\npattern = "chat:*"\nhistory_size = "lots"\n')
+    result = subprocess.run([BIN, "serve", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{config}:2: [[channels]]: expected history_size" in result.stderr
