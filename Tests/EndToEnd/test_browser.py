@@ -61,3 +61,38 @@ def test_the_page_shows_messages_presence_and_broadcasts(server):
         page.wait_for(f"![...document.querySelectorAll('#members li')].some(li => li.dataset.user === {json.dumps(other_id)})")
         page.wait_for(f"{log_text()}.includes({json.dumps(other_id + ' left #lobby')})")
         assert not page.errors, page.errors
+
+
+def test_the_page_recovers_what_was_published_while_its_connection_was_cut(server):
+    s = server("--admin-token", TOKEN, "--history-size", "1000")
+    with HeadlessChromium() as browser:
+        page = browser.open_page(f"http://127.0.0.1:{s.port}/")
+        page.wait_for("document.getElementById('status').textContent === 'connected'")
+        me = page.wait_for("document.getElementById('client').textContent !== '?' && document.getElementById('client').textContent")
+        page.evaluate("document.getElementById('presence').checked = false; document.getElementById('subscribe').click()")
+        page.wait_for(f"{log_text()}.includes('subscribed to #lobby')")
+        for n in range(5):
+            admin(s.port, "/api/publish", {"channel": "lobby", "data": {"n": n}})
+        page.wait_for(f"{log_text()}.includes('{{\"n\":4}}')")
+
+        # Cut the page's connection (a kick that tells it to come back) and publish while it is away.
+        admin(s.port, f"/api/clients/{me}/kick", {"reason": "cut", "reconnect": True})
+        page.wait_for("document.getElementById('status').textContent.startsWith('closed')")
+        for n in range(5, 105):
+            admin(s.port, "/api/publish", {"channel": "lobby", "data": {"n": n}})
+        page.wait_for("document.getElementById('status').textContent === 'connected'")
+        page.wait_for(f"{log_text()}.includes('recovered #lobby')")
+        admin(s.port, "/api/publish", {"channel": "lobby", "data": {"n": 105}})
+        page.wait_for(f"{log_text()}.includes('{{\"n\":105}}')")
+        lines = page.evaluate("[...document.querySelectorAll('#log li')].map(li => li.textContent)")
+        seen = [json.loads(text.split(": ", 1)[1])["n"] for text in lines if text.startswith("#lobby ")]
+        assert seen == list(range(106)), seen
+        assert not any(text.startswith("not recovered") for text in lines)
+        assert not page.errors, page.errors
+
+
+def test_the_client_script_is_served(server):
+    s = server()
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.port}/switchboard.js", timeout=TIMEOUT) as response:
+        assert response.headers["Content-Type"].startswith("text/javascript")
+        assert "class Switchboard" in response.read().decode()

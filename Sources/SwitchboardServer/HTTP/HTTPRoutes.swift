@@ -12,6 +12,11 @@ enum HTTPRoutes {
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: page))
         }
+        let script = ByteBuffer(string: ClientScript.source)
+        router.get("/switchboard.js") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "no-cache"], body: .init(byteBuffer: script))
+        }
         router.get("/healthz") { _, _ in
             json(.ok, "{\"status\":\"ok\",\"uptime_s\":\(Int(hub.uptimeSeconds)),\"connections\":\(hub.connectionCount)}")
         }

@@ -2,7 +2,8 @@ import SwitchboardCore
 
 /// The page served at `/`: what this service is, how to talk to it, and a live client to try it
 /// (connect, subscribe with or without presence, publish, and watch messages, members and
-/// operator broadcasts arrive). One self-contained document: no build step, no outside assets.
+/// operator broadcasts arrive, and whether a reconnect recovered what was missed), built on
+/// ``ClientScript``. No build step, no outside assets.
 enum LandingPage {
     static func html(webSocketPath: String, pusherApps: Int) -> String {
         """
@@ -15,7 +16,7 @@ enum LandingPage {
         code{padding:.1rem .3rem}table{border-collapse:collapse}td,th{border-bottom:1px solid #dde;padding:.25rem .6rem;text-align:left;vertical-align:top}
         .live{display:grid;grid-template-columns:1fr 14rem;gap:1rem}
         #log,#members{list-style:none;margin:0;padding:.5rem;height:18rem;overflow:auto;background:#10151a;color:#cfe3d1;border-radius:4px;font:12px ui-monospace,monospace}
-        #members{background:#1b2129;color:#f0d9a8}#log li.broadcast{color:#ffd479}#log li.error{color:#ff8a80}#log li.sys{color:#7f8c99}
+        #members{background:#1b2129;color:#f0d9a8}#log li.broadcast{color:#ffd479}#log li.error{color:#ff8a80}#log li.recovered{color:#9be7a3}#log li.sys{color:#7f8c99}
         input,button{font:inherit;padding:.2rem .4rem}#status{font-weight:600}#status.connected{color:#2e7d32}#status.closed{color:#c62828}
         </style></head><body>
         <h1>Switchboard</h1>
@@ -36,8 +37,13 @@ enum LandingPage {
         <tr><td><code>{"type":"unsubscribe","channel":"news"}</code></td><td><code>{"type":"unsubscribed","channel":"news"}</code></td></tr>
         <tr><td><code>{"type":"publish","channel":"news","data":…}</code></td><td>every subscriber gets <code>{"type":"message","channel":"news","data":…,"from":"&lt;client&gt;","seq":n}</code></td></tr>
         <tr><td><code>{"type":"presence","channel":"news"}</code></td><td><code>{"type":"presence","channel":"news","members":[{"user":…}],"count":n}</code>; subscribers also get <code>{"type":"join"|"leave","channel":…,"user":…}</code> once per user</td></tr>
+        <tr><td><code>{"type":"history","channel":"news","limit":20}</code> (channels with history)</td><td><code>{"type":"history","channel":"news","epoch":…,"seq":n,"messages":[…]}</code></td></tr>
         <tr><td><code>{"type":"ping"}</code></td><td><code>{"type":"pong"}</code></td></tr>
         </table>
+        <p>On channels with history, <code>subscribed</code> carries the channel's <code>"seq"</code> and <code>"epoch"</code>; a client
+        that reconnects subscribes with <code>"since":{"seq":…,"epoch":…}</code> and gets <code>"recovered":true</code> and every message it
+        missed, in order, or <code>"recovered":false</code> and no replay at all. <a href="/switchboard.js">/switchboard.js</a> is a small
+        client that does this on every reconnect (this page uses it).</p>
         <p>Add <code>"id"</code> (string or number) to any request and the reply carries it; a publish with an id is acknowledged with
         <code>{"type":"ack","id":…}</code>. Errors keep the connection open: <code>{"type":"error","code":"…","message":"…"}</code>.
         Channel names are 1–128 bytes of <code>A-Z a-z 0-9 _ . : @ / -</code>. Binary frames close with 1003, invalid UTF-8 with 1007,
@@ -46,14 +52,14 @@ enum LandingPage {
         backends use the signed HTTP API under <code>/apps/&lt;id&gt;/</code> (\(pusherApps == 0 ? "no app is configured: see <code>--pusher-app</code>" : "\(pusherApps) app\(pusherApps == 1 ? "" : "s") configured")).
         An app's channel <code>news</code> is the hub channel <code>&lt;id&gt;:news</code>.</p>
         <p><a href="/healthz">/healthz</a></p>
+        <script src="/switchboard.js"></script>
         <script>
         "use strict";
         const $ = (id) => document.getElementById(id);
-        const members = new Map();
-        let ws, retry = 0, joined = new Set();
+        const members = new Map(), subscriptions = new Map();
         function line(text, kind) {
           const li = document.createElement("li"); li.textContent = text; if (kind) li.className = kind;
-          const log = $("log"); log.appendChild(li); while (log.children.length > 500) log.firstChild.remove(); log.scrollTop = log.scrollHeight;
+          const log = $("log"); log.appendChild(li); while (log.children.length > 2000) log.firstChild.remove(); log.scrollTop = log.scrollHeight;
         }
         function showMembers() {
           const list = $("members"); list.replaceChildren();
@@ -61,41 +67,40 @@ enum LandingPage {
             const li = document.createElement("li"); li.textContent = "#" + channel + " " + user; li.dataset.user = user; list.appendChild(li);
           }
         }
-        function send(message) { if (ws && ws.readyState === 1) ws.send(JSON.stringify(message)); else line("not connected", "error"); }
-        function connect() {
-          ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + \(JSONText.quoted(webSocketPath)));
-          $("status").textContent = "connecting"; $("status").className = "";
-          ws.onopen = () => { retry = 0; $("status").textContent = "connected"; $("status").className = "connected"; };
-          ws.onclose = (e) => {
-            $("status").textContent = "closed " + e.code + (e.reason ? " " + e.reason : ""); $("status").className = "closed";
-            members.clear(); showMembers(); setTimeout(connect, Math.min(10000, 500 * 2 ** retry++));
-          };
-          ws.onmessage = (e) => {
-            const m = JSON.parse(e.data);
-            switch (m.type) {
-            case "welcome": $("client").textContent = m.user || m.client; for (const c of joined) send({type: "subscribe", channel: c, presence: true}); break;
-            case "message": line("#" + m.channel + " " + m.from + (m.event ? " [" + m.event + "]" : "") + ": " + JSON.stringify(m.data)); break;
-            case "broadcast": line("broadcast from " + m.from + ": " + JSON.stringify(m.data), "broadcast"); break;
-            case "subscribed": line("subscribed to #" + m.channel, "sys"); if (joined.has(m.channel)) send({type: "presence", channel: m.channel}); break;
-            case "unsubscribed": line("left #" + m.channel, "sys"); members.delete(m.channel); showMembers(); break;
-            case "presence": members.set(m.channel, new Set(m.members.map((x) => x.user))); showMembers(); break;
-            case "join": if (!members.has(m.channel)) members.set(m.channel, new Set()); members.get(m.channel).add(m.user); showMembers(); line(m.user + " joined #" + m.channel, "sys"); break;
-            case "leave": members.get(m.channel)?.delete(m.user); showMembers(); line(m.user + " left #" + m.channel, "sys"); break;
-            case "error": line(m.code + ": " + m.message, "error"); break;
-            }
-          };
+        const sb = new Switchboard((location.protocol === "https:" ? "wss://" : "ws://") + location.host + \(JSONText.quoted(webSocketPath)));
+        sb.on("state", (state, detail) => {
+          $("status").textContent = state === "closed" ? "closed " + detail.code + (detail.reason ? " " + detail.reason : "") : state;
+          $("status").className = state === "connecting" ? "" : state;
+          if (state === "closed") { members.clear(); showMembers(); }
+        });
+        sb.on("welcome", (m) => { $("client").textContent = m.user || m.client; });
+        sb.on("broadcast", (m) => line("broadcast from " + m.from + ": " + JSON.stringify(m.data), "broadcast"));
+        sb.on("error", (m) => line(m.code + ": " + m.message, "error"));
+        function subscribe(channel, presence) {
+          if (subscriptions.has(channel)) return;
+          subscriptions.set(channel, sb.subscribe(channel, {
+            presence,
+            message: (m) => line("#" + m.channel + " " + m.from + (m.event ? " [" + m.event + "]" : "") + ": " + JSON.stringify(m.data)),
+            subscribed: () => {
+              line("subscribed to #" + channel, "sys");
+              if (presence) sb.presence(channel).then((list) => { members.set(channel, new Set(list.map((x) => x.user))); showMembers(); }, () => {});
+            },
+            recovered: (ok, reply) => line(ok ? "recovered #" + channel + " at seq " + reply.seq : "not recovered #" + channel + ": messages were missed", ok ? "recovered" : "error"),
+            join: (m) => { if (!members.has(channel)) members.set(channel, new Set()); members.get(channel).add(m.user); showMembers(); line(m.user + " joined #" + channel, "sys"); },
+            leave: (m) => { members.get(channel)?.delete(m.user); showMembers(); line(m.user + " left #" + channel, "sys"); },
+            error: (e) => line("#" + channel + ": " + (e.code || "") + " " + e.message, "error"),
+          }));
         }
-        $("subscribe").onclick = () => {
-          const channel = $("channel").value, presence = $("presence").checked;
-          if (presence) joined.add(channel);
-          send({type: "subscribe", channel, presence});
+        $("subscribe").onclick = () => subscribe($("channel").value, $("presence").checked);
+        $("unsubscribe").onclick = () => {
+          const channel = $("channel").value, subscription = subscriptions.get(channel);
+          if (!subscription) return line("not subscribed to #" + channel, "error");
+          subscription.unsubscribe(); subscriptions.delete(channel); members.delete(channel); showMembers(); line("left #" + channel, "sys");
         };
-        $("unsubscribe").onclick = () => { joined.delete($("channel").value); send({type: "unsubscribe", channel: $("channel").value}); };
         $("publish").onclick = () => {
           let data = $("data").value; try { data = JSON.parse(data); } catch (_) {}
-          send({type: "publish", channel: $("channel").value, data});
+          sb.publish($("channel").value, data).catch((e) => line("publish: " + (e.code || "") + " " + e.message, "error"));
         };
-        connect();
         </script>
         </body></html>
         """
