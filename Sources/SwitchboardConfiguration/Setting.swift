@@ -478,12 +478,6 @@ public struct ConfigurationLoader {
             }
         }
         try loadTLS(into: &configuration)
-        if configuration.server.hub.cluster.redis != nil && configuration.server.hub.history.isEnabled {
-            // A node's own memory cannot be a cluster's history: a node that stops receiving a
-            // channel would later "recover" clients across the messages it never saw.
-            throw ConfigurationError(
-                description: "history (history-size, [[channels]] history_size) does not work with --redis yet: history in Redis streams is not built; run history on a single node, or the cluster without it")
-        }
         return configuration
     }
 

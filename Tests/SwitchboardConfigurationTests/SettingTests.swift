@@ -112,9 +112,4 @@ import Testing
         #expect(try refusal("port = 8080\n\n[servers]\nhost = \"a\"\n").hasPrefix("FILE:3: unknown table \"servers\""))
         #expect(try refusal("port = 8080\n[[chanels]]\npattern = \"a\"\n").hasPrefix("FILE:2: unknown table \"chanels\""))
     }
-
-    @Test func historyIsRefusedOnAClusteredNodeUntilItLivesInRedis() throws {
-        let error = try refusal("history-size = 10\n", flags: ["redis": "redis://127.0.0.1:6379"])
-        #expect(error.contains("does not work with --redis yet"))
-    }
 }

@@ -94,6 +94,8 @@ public struct Totals: Codable, Sendable, Equatable {
     public var notRecovered = 0
     /// Kept messages evicted by the history byte cap.
     public var historyEvictions = 0
+    /// Clustered: missed messages delivered late from history instead of reported lost.
+    public var gapsFilled = 0
     /// Bytes all channels' histories hold now (a gauge).
     public var historyBytes = 0
 

@@ -55,7 +55,13 @@ public enum AdminAPI {
                 }
                 limit = value
             }
-            switch await hub.historyPage(name, since: since, epoch: query["epoch"].map(String.init), limit: limit) {
+            let page: Result<ByteBuffer, Hub.HistoryRefusal>
+            do {
+                page = try await hub.historyJSON(of: name, since: since, epoch: query["epoch"].map(String.init), limit: limit)
+            } catch {
+                throw APIError(.serviceUnavailable, code: "unavailable", "the history cannot be read right now: \(error)")
+            }
+            switch page {
             case .success(let object):
                 return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: object))
             case .failure(.none):

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import RedisClient
+import SwitchboardCore
 
 /// This node's link to the cluster's Redis: the publish path (one script numbers a message and
 /// publishes it, pipelined with every other publish of the tick) and the subscriber connection
@@ -19,6 +20,8 @@ final class ClusterLink: @unchecked Sendable {
     typealias Deliver = @Sendable (_ channel: String, _ delivery: ClusterEnvelope.Delivery) -> Void
 
     let configuration: ClusterConfiguration
+    /// Which channels keep history (in Redis streams, see ClusterHistory.swift).
+    let history: HistorySettings
     let nodeName: String
     let eventLoop: any EventLoop
     let connection: RedisConnection
@@ -63,8 +66,12 @@ final class ClusterLink: @unchecked Sendable {
         return seq
         """)
 
-    init(configuration: ClusterConfiguration, address: RedisAddress, nodeName: String, eventLoop: any EventLoop, logger: Logger) {
+    init(
+        configuration: ClusterConfiguration, history: HistorySettings, address: RedisAddress, nodeName: String, eventLoop: any EventLoop,
+        logger: Logger
+    ) {
         self.configuration = configuration
+        self.history = history
         self.nodeName = nodeName
         self.eventLoop = eventLoop
         self.logger = logger
@@ -74,6 +81,8 @@ final class ClusterLink: @unchecked Sendable {
         connection.register(Self.publishScript)
         connection.register(Self.syncScript)
         for script in Self.presenceScripts { connection.register(script) }
+        connection.register(Self.publishKeepingScript)
+        connection.register(Self.historyScript)
         nodes = NodeRegistry(connection: connection, nodeName: nodeName, prefix: configuration.prefix, logger: logger)
         let route = self.route
         let prefix = configuration.prefix
@@ -152,6 +161,7 @@ final class ClusterLink: @unchecked Sendable {
     /// Redis cannot be reached (nothing is queued), with `RedisError.noReply` when the outcome is
     /// unknown.
     func publish(_ publication: Publication) -> EventLoopFuture<UInt64> {
+        if history.isEnabled, let policy = history.policy(for: publication.channel) { return publish(publication, keeping: policy) }
         guard let envelope = ClusterEnvelope.encode(publication) else {
             return eventLoop.makeFailedFuture(RedisError.reply("only messages are published through Redis"))
         }
@@ -216,15 +226,22 @@ final class ClusterLink: @unchecked Sendable {
         let channels = unsynced
         unsynced.removeAll()
         for channel in channels {
-            ready(channel).flatMap { _ in
-                self.connection.evaluate(
-                    Self.syncScript, keys: [self.sequenceKey(channel)], arguments: [ByteBuffer(string: self.pubSubName(channel))])
-            }.whenFailure { _ in
+            ready(channel).flatMap { _ in self.marker(channel) }.whenFailure { _ in
                 self.eventLoop.execute {
                     guard self.holders[channel] != nil else { return }
                     self.unsynced.insert(channel)
                 }
             }
         }
+    }
+
+    /// Publishes `channel`'s sync marker, in order with its messages, so every node holding it
+    /// learns where its numbering stands; `failed` runs when Redis did not take it.
+    func publishMarker(_ channel: String, failed: @escaping @Sendable () -> Void) {
+        marker(channel).whenFailure { _ in failed() }
+    }
+
+    private func marker(_ channel: String) -> EventLoopFuture<RESPValue> {
+        connection.evaluate(Self.syncScript, keys: [sequenceKey(channel)], arguments: [ByteBuffer(string: pubSubName(channel))])
     }
 }

@@ -56,7 +56,7 @@ public final class Hub: @unchecked Sendable {
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.cluster = configuration.cluster.redis.map { address in
             ClusterLink(
-                configuration: configuration.cluster, address: address, nodeName: configuration.cluster.nodeName ?? ProcessInfo.processInfo.hostName,
+                configuration: configuration.cluster, history: configuration.history, address: address, nodeName: configuration.cluster.nodeName ?? ProcessInfo.processInfo.hostName,
                 eventLoop: eventLoopGroup.next(), logger: logger)
         }
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
@@ -269,6 +269,7 @@ public final class Hub: @unchecked Sendable {
             result.recovered += traffic.recovered
             result.notRecovered += traffic.notRecovered
             result.historyEvictions += traffic.historyEvictions
+            result.gapsFilled += traffic.gapsFilled
             result.subscriptions += subscriptions
             result.mailboxDepth += queued + shard.inboxBacklog
             channelNames.formUnion(names)
@@ -597,18 +598,6 @@ extension Hub: HubProbe {
             ChannelRow(
                 name: channel, subscribers: count, messageRate: 0, published: published[channel] ?? 0, history: histories[channel]?.count,
                 epoch: histories[channel]?.epoch)
-        }
-    }
-
-    /// A page of `channel`'s history (see ``HubShard/historyPage(_:since:epoch:limit:)``) as the
-    /// native `history` object's JSON: what `GET /api/channels/{name}/history` answers.
-    func historyPage(_ channel: String, since: UInt64?, epoch: String?, limit: Int) async -> Result<ByteBuffer, HubShard.HistoryRefusal> {
-        let owner = owner(of: channel)
-        guard let page = try? await owner.eventLoop.submit({ owner.historyPage(channel, since: since, epoch: epoch, limit: limit) }).get()
-        else { return .failure(.none) }
-        return page.map { page in
-            WireFrame.payload(
-                of: ServerMessage.history(channel: channel, position: page.position, messages: page.messages, id: nil, allocator: allocator))
         }
     }
 

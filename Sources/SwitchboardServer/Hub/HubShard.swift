@@ -32,6 +32,11 @@ final class HubShard: @unchecked Sendable {
         case clustered(String, ClusterEnvelope.Delivery, receivedAt: UInt64)
         /// Clustered: the node no longer subscribes to the channel; its numbering is forgotten.
         case forget(String)
+        /// Clustered, for a channel this shard owns: once the node has fanned out the channel
+        /// through `seq`, `then` runs on `notify` (after the deliveries it was sent before).
+        case whenDelivered(String, through: UInt64, notify: HubShard, then: () -> Void)
+        /// Runs on this shard's loop, after every message sent to the shard before it.
+        case run(() -> Void)
     }
 
     let index: Int
@@ -72,6 +77,10 @@ final class HubShard: @unchecked Sendable {
     private var unloggedEvictions = 0
     private var lastEvictionLog: UInt64 = 0
     private var historySweepTask: RepeatedTask?
+    /// Clustered: what waits for a channel's numbering to reach a seq (resuming subscriptions).
+    private var deliveryWaiters: [String: [(seq: UInt64, notify: HubShard, then: () -> Void)]] = [:]
+    /// Clustered: channels whose gap is being filled from history, with what arrived meanwhile.
+    private var filling: [String: [ClusterEnvelope.Delivery]] = [:]
 
     // Cross-thread state.
     private let inbox = NIOLockedValueBox(PendingInbox())
@@ -378,7 +387,8 @@ final class HubShard: @unchecked Sendable {
             traffic.published += 1
         }
         let frame = publication.nativeFrame(seq: seq, allocator: hub.allocator)
-        if seq > 0 && configuration.history.isEnabled { keep(frame, seq: seq, channel: publication.channel) }
+        // Clustered, history lives in Redis (the publish script keeps it).
+        if seq > 0 && configuration.history.isEnabled && hub.cluster == nil { keep(frame, seq: seq, channel: publication.channel) }
         let reached = deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
             other.send(.fanOut(publication, frame: frame, seq: seq, receivedAt: receivedAt))
@@ -493,31 +503,21 @@ final class HubShard: @unchecked Sendable {
 
     /// What a subscriber of `channel` resuming from `since` gets, and the channel's position.
     /// Nil when the channel keeps no history.
-    func recover(_ channel: String, since: StreamPosition?) -> (position: StreamPosition, replay: ChannelHistory.Recovery?)? {
+    func recover(_ channel: String, since: StreamPosition?) -> Hub.RecoveryAnswer? {
         eventLoop.assertInEventLoop()
         guard let history = currentHistory(of: channel, now: NIODeadline.now().uptimeNanoseconds) else { return nil }
-        return (history.position, since.map { history.recover(from: $0) })
-    }
-
-    /// Why a history page cannot be served.
-    enum HistoryRefusal: Error {
-        /// The channel keeps no history.
-        case none
-        /// `since` is in another epoch, or messages after it are gone.
-        case unrecoverable(StreamPosition)
+        return Hub.RecoveryAnswer(position: history.position, replay: since.map { history.recover(from: $0) })
     }
 
     /// A page of `channel`'s history: at most `limit` (and at most the history's size)
     /// messages after `since` (its epoch checked when given), or the latest ones.
-    func historyPage(_ channel: String, since: UInt64?, epoch: String?, limit: Int) -> Result<
-        (position: StreamPosition, messages: [ChannelHistory.Entry]), HistoryRefusal
-    > {
+    func historyPage(_ channel: String, since: UInt64?, epoch: String?, limit: Int) -> Result<Hub.HistoryPage, Hub.HistoryRefusal> {
         eventLoop.assertInEventLoop()
         guard let history = currentHistory(of: channel, now: NIODeadline.now().uptimeNanoseconds) else { return .failure(.none) }
         if let since, !history.canRecover(from: StreamPosition(seq: since, epoch: epoch ?? history.epoch)) {
             return .failure(.unrecoverable(history.position))
         }
-        return .success((history.position, history.page(after: since, limit: min(limit, history.policy.size))))
+        return .success(Hub.HistoryPage(position: history.position, messages: history.page(after: since, limit: min(limit, history.policy.size))))
     }
 
     /// The kept messages' count and epoch of each channel this shard keeps history for.
@@ -595,25 +595,92 @@ final class HubShard: @unchecked Sendable {
                 receive(delivery, on: channel, receivedAt: receivedAt)
             case .forget(let channel):
                 sequences.removeValue(forKey: channel)
+                filling.removeValue(forKey: channel)
+                releaseWaiters(of: channel, all: true)
+            case .whenDelivered(let channel, let seq, let notify, let then):
+                guard (sequences[channel] ?? 0) < seq else {
+                    notify.send(.run(then))
+                    continue
+                }
+                deliveryWaiters[channel, default: []].append((seq, notify, then))
+                // A marker in order with the channel's messages brings an idle channel there too.
+                hub.cluster?.publishMarker(channel) { [weak self] in
+                    self?.eventLoop.execute { self?.releaseWaiters(of: channel, all: true) }
+                }
+            case .run(let body):
+                body()
             }
         }
+    }
+
+    /// Runs the waiters the channel's numbering has reached (or all of them: the numbering
+    /// restarted, or the node let the channel go).
+    private func releaseWaiters(of channel: String, all: Bool = false) {
+        guard var waiting = deliveryWaiters[channel] else { return }
+        let reached = sequences[channel] ?? 0
+        let due = waiting.filter { all || $0.seq <= reached }
+        waiting.removeAll { all || $0.seq <= reached }
+        deliveryWaiters[channel] = waiting.isEmpty ? nil : waiting
+        for waiter in due { waiter.notify.send(.run(waiter.then)) }
     }
 
     /// A message (or sync marker) from Redis for a channel this shard owns: checks its number
     /// against the last one delivered, tells the subscribers when some never arrived, then
     /// delivers it with Redis's number. Presence changes are not numbered.
+    ///
+    /// On a channel with history, missed messages are read back from Redis and delivered in
+    /// order first (what arrives meanwhile waits); only what history no longer holds is reported.
     private func receive(_ delivery: ClusterEnvelope.Delivery, on channel: String, receivedAt: UInt64) {
+        if filling[channel] != nil { return filling[channel]!.append(delivery) }
         let last = sequences[channel]
         switch delivery {
         case .message(let seq, let publication):
-            announceLoss(ChannelSequence(last: last, next: seq), channel: channel, receivedAt: receivedAt)
+            let verdict = ChannelSequence(last: last, next: seq)
+            if case .missed(let count) = verdict, fill(channel, after: last!, count: count, then: delivery, receivedAt: receivedAt) { return }
+            announceLoss(verdict, channel: channel, receivedAt: receivedAt)
             fanOut(publication, seq: seq, receivedAt: receivedAt)
+            releaseWaiters(of: channel, all: verdict == .restarted)
         case .presence(let change):
             fanOut(change, receivedAt: receivedAt)
         case .marker(let seq):
-            announceLoss(ChannelSequence(last: last, next: seq + 1), channel: channel, receivedAt: receivedAt)
+            let verdict = ChannelSequence(last: last, next: seq + 1)
+            if case .missed(let count) = verdict, fill(channel, after: last!, count: count, then: delivery, receivedAt: receivedAt) { return }
+            announceLoss(verdict, channel: channel, receivedAt: receivedAt)
             sequences[channel] = seq
+            releaseWaiters(of: channel, all: verdict == .restarted)
         }
+    }
+
+    /// Starts reading the `count` messages after `last` from the channel's history, when it has
+    /// one; `pending` (and whatever arrives meanwhile) is handled once they are delivered. False
+    /// when the channel keeps no history.
+    private func fill(_ channel: String, after last: UInt64, count: UInt64, then pending: ClusterEnvelope.Delivery, receivedAt: UInt64) -> Bool {
+        guard let cluster = hub.cluster, configuration.history.isEnabled, let policy = configuration.history.policy(for: channel) else {
+            return false
+        }
+        filling[channel] = [pending]
+        cluster.readHistory(channel, policy: policy, .range(after: last, count: Int(min(count, UInt64(Int.max)))))
+            .hop(to: eventLoop).assumeIsolated().whenComplete { result in
+                guard let queued = self.filling.removeValue(forKey: channel) else { return }  // let go meanwhile
+                var next = last + 1
+                if case .success(let answer) = result, answer.complete {
+                    for message in answer.messages where message.seq == next {
+                        self.fanOut(message.publication, seq: message.seq, receivedAt: receivedAt)
+                        next += 1
+                    }
+                }
+                let target = last + count
+                if next <= target {
+                    // History no longer holds them: reported, as without history.
+                    self.announceLoss(.missed(target - next + 1), channel: channel, receivedAt: receivedAt)
+                    self.sequences[channel] = target
+                } else {
+                    self.traffic.gapsFilled += Int(count)
+                    self.logger.info("gap filled from history", metadata: ["channel": "\(channel)", "messages": "\(count)"])
+                }
+                for delivery in queued { self.receive(delivery, on: channel, receivedAt: receivedAt) }
+            }
+        return true
     }
 
     private func announceLoss(_ verdict: ChannelSequence, channel: String, receivedAt: UInt64) {
@@ -809,4 +876,6 @@ struct Traffic: Sendable {
     var notRecovered = 0
     /// Kept messages the history byte cap evicted.
     var historyEvictions = 0
+    /// Clustered: missed messages delivered late from history instead of reported lost.
+    var gapsFilled = 0
 }

@@ -350,9 +350,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
             let ticket = reserveReply()
-            let owner = shard.hub.owner(of: channel)
             let (since, limit) = (request.since, request.limit ?? 100)
-            owner.eventLoop.submit { owner.historyPage(channel, since: since?.seq, epoch: since?.epoch, limit: limit) }
+            shard.hub.historyPage(of: channel, since: since?.seq, epoch: since?.epoch, limit: limit)
                 .hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
                     let frame: ByteBuffer
                     switch result {
@@ -365,8 +364,11 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                             "not every message after seq \(since?.seq ?? 0) of epoch \(since?.epoch ?? "") is kept; the channel is at seq \(position.seq) of epoch \(position.epoch)"
                         )
                         frame = ServerMessage.error(error, id: id, allocator: allocator)
-                    case .success(.failure(.none)), .failure:
+                    case .success(.failure(.none)):
                         frame = ServerMessage.error(ProtocolError(.noHistory, "\"\(channel)\" keeps no history"), id: id, allocator: allocator)
+                    case .failure:
+                        let error = ProtocolError(.unavailable, "the history of \"\(channel)\" cannot be read right now; try again")
+                        frame = ServerMessage.error(error, id: id, allocator: allocator)
                     }
                     self.fillReply(ticket: ticket, with: frame)
                 }
@@ -380,14 +382,14 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// the missed messages, then the deliveries held since the subscription began, without the
     /// ones the position already covers. Nothing is replayed when any missed message is gone.
     private func confirmSubscription(to channel: String, resumingFrom since: StreamPosition?, resuming: Bool, id: ByteBuffer?, ticket: UInt64) {
-        let owner = shard.hub.owner(of: channel)
         let allocator = shard.hub.allocator
-        owner.eventLoop.submit { owner.recover(channel, since: since) }.hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
+        shard.hub.recovery(of: channel, since: since).hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
             guard case .success(let answer?) = result else {
-                // The owner is gone (shutting down): a plain reply, as for a channel without history.
-                return self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator)) {
-                    self.releaseDeliveries(of: channel, send: true)
-                }
+                // Redis cannot be reached (or the hub is shutting down): not subscribed.
+                self.releaseDeliveries(of: channel, send: false)
+                self.shard.unsubscribe(self, from: channel)
+                let error = ProtocolError(.unavailable, "the history of \"\(channel)\" cannot be read right now; not subscribed")
+                return self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
             }
             var replay: [ChannelHistory.Entry] = []
             var recovered: Bool?
@@ -402,10 +404,18 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                 self.shard.countRecovery(recovered == true)
             }
             let reply = ServerMessage.subscribed(channel: channel, id: id, position: answer.position, recovered: recovered, allocator: allocator)
-            self.fillReply(ticket: ticket, with: reply) {
-                for entry in replay { self.push(entry.frame) }
-                self.releaseDeliveries(of: channel, send: true, after: answer.position.seq)
+            let confirm = {
+                self.fillReply(ticket: ticket, with: reply) {
+                    for entry in replay { self.push(entry.frame) }
+                    self.releaseDeliveries(of: channel, send: true, after: answer.position.seq)
+                }
             }
+            guard self.shard.hub.cluster != nil else { return confirm() }
+            // Clustered, messages up to the position may still be on their way to this node:
+            // the reply waits until the node has delivered them (held here, then dropped), so
+            // none arrives twice.
+            let owner = self.shard.hub.owner(of: channel)
+            owner.send(.whenDelivered(channel, through: answer.position.seq, notify: self.shard, then: confirm))
         }
     }
 

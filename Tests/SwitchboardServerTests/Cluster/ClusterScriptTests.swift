@@ -12,11 +12,12 @@ import Testing
 /// node names stand for two nodes (no hub, no sockets to clients).
 @Suite(.enabled(if: RedisServerProcess.available, "needs redis-server (scripts/test.sh installs it)"), .serialized)
 struct ClusterScriptTests {
-    private func link(_ name: String, on server: RedisServerProcess) async -> ClusterLink {
+    private func link(_ name: String, on server: RedisServerProcess, history: HistorySettings = HistorySettings()) async -> ClusterLink {
         var configuration = ClusterConfiguration()
         configuration.redis = server.address
         let link = ClusterLink(
-            configuration: configuration, address: server.address, nodeName: name, eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+            configuration: configuration, history: history, address: server.address, nodeName: name,
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
             logger: Logger(label: "test"))
         link.connection.start()
         _ = await eventually { link.connection.isUp }
@@ -117,5 +118,73 @@ struct ClusterScriptTests {
         // Redis loses everything: the next beat rejoins, quietly.
         _ = try await direct.send("FLUSHALL").get()
         #expect(await a.nodes.beat(report: "\"address\":\"a\"") == .rejoin(quietly: true))
+    }
+
+    // MARK: - History in Redis streams
+
+    private func keeping(_ size: Int) -> HistorySettings {
+        var settings = HistorySettings()
+        settings.rules = [HistorySettings.Rule(pattern: "kept:*", size: size, ttl: .seconds(60))]
+        return settings
+    }
+
+    private func message(_ channel: String, _ n: Int) -> Publication {
+        Publication(channel: channel, kind: .message(event: nil, user: nil), data: ByteBuffer(string: "\(n)"), from: "c\(n)", except: nil)
+    }
+
+    private func texts(_ answer: ClusterLink.HistoryAnswer) -> [String] {
+        answer.messages.map { "\($0.seq):\(String(buffer: $0.publication.data))" }
+    }
+
+    @Test func theNumberingScriptKeepsWhatItPublishesBoundedBySize() async throws {
+        let server = try RedisServerProcess()
+        let a = await link("node-a", on: server, history: keeping(5))
+        let b = await link("node-b", on: server, history: keeping(5))
+        let policy = try #require(keeping(5).policy(for: "kept:news"))
+        for n in 1...8 { _ = try await (n.isMultiple(of: 2) ? a : b).publish(message("kept:news", n)).get() }
+        // Not kept: a channel no rule matches is numbered but has no stream.
+        _ = try await a.publish(message("plain", 1)).get()
+        let start = try await b.readHistory("kept:news", policy: policy, .position).get()
+        #expect(start.position.seq == 8 && start.complete && start.messages.isEmpty)
+        let epoch = start.position.epoch
+        // The last five are kept: 3 can resume (it missed 4…8), 2 cannot (3 is gone).
+        let recovered = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 3, epoch: epoch))).get()
+        #expect(recovered.complete && texts(recovered) == ["4:4", "5:5", "6:6", "7:7", "8:8"])
+        let tooOld = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 2, epoch: epoch))).get()
+        #expect(!tooOld.complete && tooOld.messages.isEmpty)
+        let otherEpoch = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 7, epoch: "nope"))).get()
+        #expect(!otherEpoch.complete)
+        let upToDate = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 8, epoch: epoch))).get()
+        #expect(upToDate.complete && upToDate.messages.isEmpty)
+        // Pages: the latest, or the first after since; a gap's range.
+        #expect(texts(try await a.readHistory("kept:news", policy: policy, .page(since: nil, epoch: nil, limit: 2)).get()) == ["7:7", "8:8"])
+        #expect(texts(try await a.readHistory("kept:news", policy: policy, .page(since: 4, epoch: epoch, limit: 2)).get()) == ["5:5", "6:6"])
+        #expect(try await a.readHistory("kept:news", policy: policy, .page(since: 1, epoch: nil, limit: 2)).get().complete == false)
+        #expect(texts(try await a.readHistory("kept:news", policy: policy, .range(after: 5, count: 2)).get()) == ["6:6", "7:7"])
+        // The publication read back is the one published.
+        let first = try #require(recovered.messages.first?.publication)
+        #expect(first.channel == "kept:news" && first.from == "c4")
+    }
+
+    @Test func aLostEpochIsReplacedAndNothingBeforeItIsRecovered() async throws {
+        let server = try RedisServerProcess()
+        let a = await link("node-a", on: server, history: keeping(100))
+        let policy = try #require(keeping(100).policy(for: "kept:x"))
+        for n in 1...3 { _ = try await a.publish(message("kept:x", n)).get() }
+        let before = try await a.readHistory("kept:x", policy: policy, .position).get().position
+        let redis = await redis(server)
+        // The history expired (the epoch went with it): a new epoch, an empty stream, the numbering goes on.
+        _ = try await redis.send("DEL", "switchboard:{kept:x}:epoch").get()
+        let after = try await a.readHistory("kept:x", policy: policy, .position).get().position
+        #expect(after.seq == 3 && after.epoch != before.epoch)
+        #expect(try await a.readHistory("kept:x", policy: policy, .recover(StreamPosition(seq: 1, epoch: before.epoch))).get().complete == false)
+        #expect(try await redis.send("XLEN", "switchboard:{kept:x}:history").get().int == 0)
+        _ = try await a.publish(message("kept:x", 4)).get()
+        let resumed = try await a.readHistory("kept:x", policy: policy, .recover(after)).get()
+        #expect(resumed.complete && texts(resumed) == ["4:4"])
+        // Both keys live for the time to live after the last publish.
+        let ttl = try await redis.send("PTTL", "switchboard:{kept:x}:history").get().int ?? -1
+        #expect(ttl > 0 && ttl <= 60_000)
+        #expect((try await redis.send("PTTL", "switchboard:{kept:x}:epoch").get().int ?? -1) > 0)
     }
 }
