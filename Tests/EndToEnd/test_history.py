@@ -4,6 +4,7 @@ from the kept messages, and the figures show on /api/stats and /metrics."""
 import contextlib
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -203,3 +204,48 @@ def test_a_bad_channel_table_exits_2_naming_file_and_line(tmp_path):
     result = subprocess.run([BIN, "serve", "--config", str(config)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"{config}:2: [[channels]]: expected history_size" in result.stderr
+
+
+def test_an_expired_history_has_a_new_epoch(server):
+    s = server("--history-size", "100", "--history-ttl", "1s")
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, s)
+        epoch = request(ws, {"type": "subscribe", "channel": "news"}, 1)["epoch"]
+        publish_many(s, "news", 3)
+        messages(ws, 3)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        with contextlib.ExitStack() as stack:
+            ws = native(stack, s)
+            reply = request(ws, {"type": "subscribe", "channel": "news", "since": {"seq": 3, "epoch": epoch}}, 2)
+        if reply["recovered"] is False:
+            break
+        assert time.monotonic() < deadline, "the history never expired"
+        time.sleep(0.2)
+    # The numbering goes on; the history (and its epoch) began again.
+    assert reply["epoch"] != epoch and reply["seq"] == 3
+
+
+def test_the_byte_cap_evicts_the_oldest_messages_logs_and_counts(server):
+    s = server("--history-size", "1000", "--history-max-bytes", "8KiB", "--admin-token", TOKEN)
+    for channel in ("old", "new"):
+        publish_many(s, channel, 60)
+    status, stats = admin(s, "/api/stats")
+    assert stats["totals"]["history_evictions"] > 0
+    assert stats["totals"]["history_bytes"] <= 8 * 1024
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, s)
+        old = request(ws, {"type": "history", "channel": "old", "limit": 1000}, 1)
+        new = request(ws, {"type": "history", "channel": "new", "limit": 1000}, 2)
+        # The oldest go first (the cap is shared out evenly among the event loops): what is left
+        # of each channel is its newest messages, with no hole.
+        for page in (old, new):
+            kept = [m["seq"] for m in page["messages"]]
+            assert 0 < len(kept) <= 60 and kept == list(range(61 - len(kept), 61))
+        assert len(old["messages"]) + len(new["messages"]) < 120
+    status, metrics = admin(s, "/metrics")
+    assert "switchboard_history_evictions_total" in metrics and "switchboard_history_bytes" in metrics
+    wait_log = time.monotonic() + TIMEOUT
+    while "history byte cap reached" not in s.logs():
+        assert time.monotonic() < wait_log, s.logs()
+        time.sleep(0.05)
