@@ -48,6 +48,24 @@ import Glibc
         #expect(text.contains("code 4008"))
     }
 
+    @Test func channelsShowTheirHistoryAndRecoveriesAreCounted() {
+        var snapshot = makeSnapshot()
+        snapshot.channels = [
+            ChannelRow(name: "kept", subscribers: 2, messageRate: 0, published: 40, history: 25, epoch: "x7KpQ2aB"),
+            ChannelRow(name: "plain", subscribers: 1, messageRate: 0, published: 9),
+        ]
+        snapshot.totals.recovered = 12
+        snapshot.totals.notRecovered = 3
+        let g = renderDashboard(snapshot, state(), rows: 50, cols: 200)
+        let kept = try! #require(g.rows(containing: "#kept").first)
+        #expect(g.lines[kept].contains("25") && g.lines[kept].contains("x7KpQ2aB"))
+        let plain = try! #require(g.rows(containing: "#plain").first)
+        #expect(g.lines[plain].hasSuffix("-") || g.lines[plain].contains(" - "))
+        let text = g.lines.joined(separator: "\n")
+        #expect(text.contains("HIST") && text.contains("EPOCH"))
+        #expect(text.contains("resumed 12") && text.contains("unrecovered 3"))
+    }
+
     @Test func headerAddsAddressAndUptimeWhenWide() {
         let g = renderDashboard(makeSnapshot(), state(), rows: 40, cols: 120)
         #expect(g.lines[0].contains("up 3m05s"))

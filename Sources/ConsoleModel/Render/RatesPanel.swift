@@ -33,16 +33,13 @@ func drawRates(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state: V
         [
             ("totals  ", .label), ("in ", .dim), (Format.count(t.messagesIn), .value), ("  out ", .dim), (Format.count(t.messagesOut), .value),
             ("  pub ", .dim), (Format.count(t.published), .value), ("  ch ", .dim), (Format.count(t.channels), .value),
+            ("  resumed ", .dim), (Format.count(t.recovered), .value),
         ],
         [
             ("trouble ", .label), ("kicks ", .dim), ("\(t.kicks)", t.kicks > 0 ? .warn : .value), ("  slow ", .dim),
             ("\(t.slowConsumerCloses)", t.slowConsumerCloses > 0 ? .bad : .value), ("  err ", .dim), ("\(t.errors)", t.errors > 0 ? .bad : .value),
-            ("  rst ", .dim), ("\(t.restarts)", t.restarts > 0 ? .warn : .value),
-        ],
-        [
-            ("resumed ", .label), ("ok ", .dim), (Format.count(t.recovered), .value), ("  not ", .dim),
-            (Format.count(t.notRecovered), t.notRecovered > 0 ? .warn : .value), ("  evicted ", .dim),
-            (Format.count(t.historyEvictions), t.historyEvictions > 0 ? .warn : .value),
+            ("  rst ", .dim), ("\(t.restarts)", t.restarts > 0 ? .warn : .value), ("  unrecovered ", .dim),
+            (Format.count(t.notRecovered), t.notRecovered > 0 ? .warn : .value),
         ],
     ]
     for (index, row) in area.enumerated() where index < panelLines.count {
