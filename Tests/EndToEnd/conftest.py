@@ -24,8 +24,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, *args: str, env: dict | None = None, ready_scheme: str = "http", ready_cafile: str | None = None):
-        self.port = free_port()
+    def __init__(self, *args: str, env: dict | None = None, ready_scheme: str = "http", ready_cafile: str | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.ready_scheme = ready_scheme
         self.ready_context = ssl.create_default_context(cafile=ready_cafile) if ready_cafile else None
         self.args = [BIN, "serve", "--port", str(self.port), "--stats-interval", "0", *args]

@@ -96,3 +96,33 @@ def test_the_client_script_is_served(server):
     with urllib.request.urlopen(f"http://127.0.0.1:{s.port}/switchboard.js", timeout=TIMEOUT) as response:
         assert response.headers["Content-Type"].startswith("text/javascript")
         assert "class Switchboard" in response.read().decode()
+
+
+def test_the_page_recovers_across_a_restart_of_its_clustered_node(server, redis):
+    from test_cluster import api_publish, node
+
+    a = node(server, redis, "node-a", "--history-size", "1000")
+    b = node(server, redis, "node-b", "--history-size", "1000")
+    with HeadlessChromium() as browser:
+        page = browser.open_page(f"http://127.0.0.1:{a.port}/")
+        page.wait_for("document.getElementById('status').textContent === 'connected'")
+        page.evaluate("document.getElementById('presence').checked = false; document.getElementById('subscribe').click()")
+        page.wait_for(f"{log_text()}.includes('subscribed to #lobby')")
+        for n in range(3):
+            api_publish(b, "lobby", {"n": n})
+        page.wait_for(f"{log_text()}.includes('{{\"n\":2}}')")
+
+        # The page's node restarts (history lives in Redis) while the other node keeps publishing.
+        a.terminate()
+        page.wait_for("document.getElementById('status').textContent.startsWith('closed')")
+        for n in range(3, 53):
+            assert api_publish(b, "lobby", {"n": n})[0] == 200
+        node(server, redis, "node-a", "--history-size", "1000", port=a.port)
+        page.wait_for("document.getElementById('status').textContent === 'connected'", timeout=60)
+        page.wait_for(f"{log_text()}.includes('recovered #lobby')")
+        api_publish(b, "lobby", {"n": 53})
+        page.wait_for(f"{log_text()}.includes('{{\"n\":53}}')")
+        lines = page.evaluate("[...document.querySelectorAll('#log li')].map(li => li.textContent)")
+        seen = [json.loads(text.split(": ", 1)[1])["n"] for text in lines if text.startswith("#lobby ")]
+        assert seen == list(range(54)), seen
+        assert not any(text.startswith("not recovered") for text in lines)

@@ -19,8 +19,8 @@ APP_ID, KEY, SECRET = "77", "cluster-key", "cluster-secret-0123456789"
 APP = f"{APP_ID}:{KEY}:{SECRET}"
 
 
-def node(server, redis, name: str, *args: str):
-    return server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--pusher-app", APP, *args)
+def node(server, redis, name: str, *args: str, **options):
+    return server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--pusher-app", APP, *args, **options)
 
 
 def native(stack: contextlib.ExitStack, s):
