@@ -708,3 +708,34 @@ def test_the_last_subscriber_anywhere_vacates_once(server, redis, tmp_path):
             wait_until(lambda: [e["name"] for e in events] == ["channel_occupied", "channel_vacated"], "one channel_vacated")
     finally:
         receiver.shutdown()
+
+
+def test_stats_and_metrics_carry_the_cluster_totals(server, redis):
+    nodes = [node(server, redis, name) for name in ("node-a", "node-b", "node-c")]
+    with contextlib.ExitStack() as stack:
+        for s, count in zip(nodes, (1, 2, 3)):
+            for _ in range(count):
+                native(stack, s)
+
+        def totals():
+            status, stats = admin(nodes[0], "GET", "/api/stats")
+            return stats.get("cluster") or {}
+
+        # Heartbeats carry each node's figures about once a second.
+        wait_until(lambda: totals().get("connections") == 6 and totals().get("nodes_alive") == 3, "the cluster's totals")
+        status, own = admin(nodes[0], "GET", "/api/stats")
+        assert own["totals"]["connections"] == 1 and own["cluster"]["nodes_dead"] == 0
+        request = urllib.request.Request(f"http://127.0.0.1:{nodes[1].port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            metrics = response.read().decode()
+        assert "switchboard_cluster_nodes_alive 3" in metrics and "switchboard_cluster_connections 6" in metrics, metrics
+        assert "switchboard_connections 2" in metrics
+
+
+def test_an_unclustered_node_has_no_cluster_totals(server):
+    s = server("--admin-token", TOKEN)
+    status, stats = admin(s, "GET", "/api/stats")
+    assert status == 200 and stats.get("cluster") is None
+    request = urllib.request.Request(f"http://127.0.0.1:{s.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        assert "switchboard_cluster_nodes_alive" not in response.read().decode()

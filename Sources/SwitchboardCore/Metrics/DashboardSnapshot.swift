@@ -20,7 +20,11 @@ public struct DashboardSnapshot: Codable, Sendable, Equatable {
     /// The most recent lifecycle events, oldest first.
     public var events: [HubEvent]
     /// Clustered: every node of the cluster (nil for a node on its own).
-    public var nodes: [NodeRow]?
+    public var nodes: [NodeRow]? {
+        didSet { cluster = nodes.map(ClusterTotals.init) }
+    }
+    /// Clustered: the figures of every live node added up (nil for a node on its own).
+    public private(set) var cluster: ClusterTotals?
 
     public init(
         server: ServerInfo, totals: Totals, rates1s: Rates = Rates(), rates10s: Rates = Rates(), rates60s: Rates = Rates(),
@@ -131,6 +135,32 @@ public struct NodeRow: Codable, Sendable, Equatable {
         self.messagesOutPerSecond = messagesOutPerSecond
         self.redisRoundTripMilliseconds = redisRoundTripMilliseconds
         self.redisUp = redisUp
+    }
+}
+
+/// The cluster's figures: every live node's, added up from their heartbeats (each about a
+/// second old), and how many nodes are alive and dead.
+public struct ClusterTotals: Codable, Sendable, Equatable {
+    public var nodesAlive = 0
+    /// Nodes that stopped heartbeating and are not yet cleaned up.
+    public var nodesDead = 0
+    public var connections = 0
+    public var mailboxDepth = 0
+    public var messagesInPerSecond = 0.0
+    public var messagesOutPerSecond = 0.0
+
+    public init(nodes: [NodeRow]) {
+        for node in nodes {
+            guard node.state == "alive" else {
+                nodesDead += 1
+                continue
+            }
+            nodesAlive += 1
+            connections += node.connections
+            mailboxDepth += node.mailboxDepth
+            messagesInPerSecond += node.messagesInPerSecond
+            messagesOutPerSecond += node.messagesOutPerSecond
+        }
     }
 }
 

@@ -223,6 +223,11 @@ public actor MetricsCollector {
         return snapshot
     }
 
+    /// Clustered: the cluster's figures (nil for a node on its own).
+    public func clusterTotals() async -> ClusterTotals? {
+        await probe.nodeRows().map(ClusterTotals.init)
+    }
+
     /// Client rows for `query`, with current rates: clustered, of every node.
     public func clients(_ query: ClientQuery) async -> ClientWindow {
         await clients(query, from: await probe.clientRows())

@@ -98,8 +98,22 @@ final class PrometheusExporter: Sendable {
         )
     }
 
+    /// Clustered: gauges of the cluster's figures, made at the first scrape that has them (a
+    /// node on its own has none). Guarded by `scrape`.
+    private let clusterGauges = Mutex<[String: Gauge]>([:])
+
+    static let clusterFields: [(String, String, any KeyPath<ClusterTotals, Double> & Sendable)] = [
+        ("switchboard_cluster_nodes_alive", "Clustered: nodes heartbeating now", \.alive),
+        ("switchboard_cluster_nodes_dead", "Clustered: nodes that stopped heartbeating and are not yet cleaned up", \.dead),
+        ("switchboard_cluster_connections", "Clustered: WebSocket connections of every live node", \.allConnections),
+        ("switchboard_cluster_mailbox_depth", "Clustered: mailbox depth of every live node", \.allMailboxes),
+        ("switchboard_cluster_messages_in_per_second", "Clustered: messages received per second by every live node", \.messagesInPerSecond),
+        ("switchboard_cluster_messages_out_per_second", "Clustered: frames written per second by every live node", \.messagesOutPerSecond),
+    ]
+
     /// The text exposition, with every figure read now.
     func render() async -> String {
+        let cluster = await collector.clusterTotals()
         let totals = await collector.totals()
         let actors = await collector.actors(limit: .max)
         let latencies = await collector.takeExportLatencies()
@@ -126,10 +140,29 @@ final class PrometheusExporter: Sendable {
                     last["redis_reconnects"] = max(link.reconnects, last["redis_reconnects"] ?? 0)
                 }
             }
+            if let cluster {
+                clusterGauges.withLock { gauges in
+                    for (name, help, path) in Self.clusterFields {
+                        let gauge =
+                            gauges[name]
+                            ?? registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
+                        gauges[name] = gauge
+                        gauge.set(cluster[keyPath: path])
+                    }
+                }
+            }
             for value in latencies.recordedValues() {
                 for _ in 0..<value.count { latency.record(Double(value.value) / 1e6) }
             }
             return registry.emitToString()
         }
     }
+}
+
+extension ClusterTotals {
+    /// The counts as gauge values.
+    fileprivate var alive: Double { Double(nodesAlive) }
+    fileprivate var dead: Double { Double(nodesDead) }
+    fileprivate var allConnections: Double { Double(connections) }
+    fileprivate var allMailboxes: Double { Double(mailboxDepth) }
 }
