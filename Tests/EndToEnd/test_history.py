@@ -249,3 +249,16 @@ def test_the_byte_cap_evicts_the_oldest_messages_logs_and_counts(server):
     while "history byte cap reached" not in s.logs():
         assert time.monotonic() < wait_log, s.logs()
         time.sleep(0.05)
+
+
+def test_a_replay_longer_than_the_mailbox_bound_is_paced_not_closed(server):
+    s = server("--history-size", "3000", "--outbound-queue-frames", "64")
+    with contextlib.ExitStack() as stack:
+        epoch = request(native(stack, s), {"type": "subscribe", "channel": "big"}, 1)["epoch"]
+    publish_many(s, "big", 3000)
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, s)
+        reply = request(ws, {"type": "subscribe", "channel": "big", "since": {"seq": 0, "epoch": epoch}}, 2)
+        assert reply["recovered"] is True
+        publish_many(s, "big", 5, first=3000)  # live ones queue behind the replay
+        assert [m["seq"] for m in messages(ws, 3005)] == list(range(1, 3006))

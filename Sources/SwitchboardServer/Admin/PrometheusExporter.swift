@@ -44,7 +44,10 @@ final class PrometheusExporter: Sendable {
         ),
         ("switchboard_cluster_nodes_declared_dead_total", "Clustered: nodes this node declared dead and removed", \.nodesDeclaredDead),
         ("switchboard_recoveries_recovered_total", "Subscriptions resumed with since that got every missed message", \.recovered),
-        ("switchboard_recoveries_not_recovered_total", "Subscriptions that asked to resume and could not (epoch changed, messages gone)", \.notRecovered),
+        (
+            "switchboard_recoveries_not_recovered_total", "Subscriptions that asked to resume and could not (epoch changed, messages gone)",
+            \.notRecovered
+        ),
         ("switchboard_cluster_gaps_filled_total", "Clustered: missed messages delivered late from history instead of reported lost", \.gapsFilled),
         ("switchboard_history_evictions_total", "Kept messages evicted by the history byte cap (history-max-bytes)", \.historyEvictions),
     ]

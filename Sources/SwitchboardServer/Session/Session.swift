@@ -1,3 +1,4 @@
+import DequeModule
 import NIOCore
 import NIOWebSocket
 import SwitchboardCore
@@ -63,6 +64,17 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// so the client hears `subscribed` (and a replay) first. Nil while nothing is pending (one
     /// check per delivery).
     private var heldBack: [String: [(seq: UInt64, frame: ByteBuffer)]]?
+    /// Resuming subscriptions' missed messages, in the order their replies were sent: they go
+    /// out as fast as the socket takes them (a replay may be longer than the mailbox's bound),
+    /// then each channel's held deliveries follow.
+    private var replays = Deque<Replay>()
+
+    private struct Replay {
+        let channel: String
+        var entries: ArraySlice<ChannelHistory.Entry>
+        /// The position the reply gave: held deliveries up to it are dropped.
+        let position: UInt64
+    }
 
     /// Traffic totals, read on this loop when the metrics collector samples the shard.
     private(set) var messagesIn = 0
@@ -149,7 +161,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         writable = context.channel.isWritable
-        if writable { drainMailbox() }
+        if writable {
+            drainMailbox()
+            continueReplays()
+        }
         if case .echo = route {
             // Backpressure: read no further requests while their answers cannot be sent.
             context.channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
@@ -406,8 +421,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             let reply = ServerMessage.subscribed(channel: channel, id: id, position: answer.position, recovered: recovered, allocator: allocator)
             let confirm = {
                 self.fillReply(ticket: ticket, with: reply) {
-                    for entry in replay { self.push(entry.frame) }
-                    self.releaseDeliveries(of: channel, send: true, after: answer.position.seq)
+                    self.replays.append(Replay(channel: channel, entries: replay[...], position: answer.position.seq))
+                    self.continueReplays()
                 }
             }
             guard self.shard.hub.cluster != nil else { return confirm() }
@@ -477,6 +492,23 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         if heldBack?.isEmpty == true { heldBack = nil }
         guard send else { return }
         for delivery in held where delivery.seq == 0 || delivery.seq > seq { push(delivery.frame) }
+    }
+
+    /// Pushes replayed messages while the socket takes them without queueing; a replay that is
+    /// done lets its channel's held deliveries go. Runs again when the socket is writable.
+    private func continueReplays() {
+        while var replay = replays.first {
+            // Unsubscribed meanwhile: the rest of the replay is not wanted.
+            if !channels.contains(replay.channel) { replay.entries = [] }
+            while writable && mailbox.isEmpty && closing.isOpen, let entry = replay.entries.popFirst() { push(entry.frame) }
+            guard replay.entries.isEmpty else {
+                replays[replays.startIndex] = replay
+                return
+            }
+            replays.removeFirst()
+            releaseDeliveries(of: replay.channel, send: channels.contains(replay.channel), after: replay.position)
+            if !closing.isOpen { return }
+        }
     }
 
     // MARK: - Outbound mailbox

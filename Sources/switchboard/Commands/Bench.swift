@@ -8,7 +8,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Measure a running hub with real WebSocket clients.",
         discussion:
             "Run the server separately (pinned with taskset for fair numbers) and point the bench at it. See BENCHMARKS.md for the exact commands behind every published figure.",
-        subcommands: [Fanout.self, Echo.self, Churn.self, Idle.self]
+        subcommands: [Fanout.self, Echo.self, Churn.self, Idle.self, Replay.self]
     )
 }
 
@@ -173,6 +173,47 @@ extension Bench {
                 return lines.joined(separator: "\n")
             }
             if result.failed > 0 { throw ExitCode(3) }
+        }
+    }
+
+    /// How fast a resuming client gets what it missed.
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay: publish N messages to a channel with history, then time clients that resume with since.",
+            discussion:
+                "Start the server with --history-size of at least --messages (clustered nodes: the same on every node). Reports the publish rate while filling the history, and the median over the rounds of subscribe → subscribed and subscribe → the last replayed message. With --replay-url the resuming clients connect to another node."
+        )
+
+        @Option(help: "WebSocket URL the messages are published to.")
+        var url = "ws://127.0.0.1:8080/ws"
+        @Option(help: "WebSocket URL the resuming clients connect to (default: --url).")
+        var replayURL: String?
+        @Option(help: "Channel (it must keep history).")
+        var channel = "bench-replay"
+        @Option(help: "Messages published, then replayed.")
+        var messages = 10_000
+        @Option(help: "Bytes of each message's data.")
+        var size = 64
+        @Option(help: "Resuming clients, one after the other.")
+        var rounds = 5
+        @Flag(help: "Print the result as JSON on stdout.")
+        var json = false
+
+        func run() async throws {
+            var configuration = ReplayBenchmark.Configuration(target: try LoadTarget(url: url), replayTarget: try LoadTarget(url: replayURL ?? url))
+            configuration.channel = channel
+            configuration.messages = max(1, messages)
+            configuration.payloadBytes = max(2, size)
+            configuration.rounds = max(1, rounds)
+            let result = try await ReplayBenchmark(configuration: configuration).run()
+            try Bench.report(result, json: json) {
+                [
+                    "history     \(result.messages) messages of \(size) B published at \(String(format: "%.0f", result.publishesPerSecond))/s",
+                    "replay      \(result.rounds) rounds, median: reply \(String(format: "%.2f", result.replyMilliseconds)) ms, all \(result.messages) in \(String(format: "%.1f", result.replayMilliseconds)) ms = \(String(format: "%.0f", result.replayedPerSecond)) messages/s",
+                    "complete    \(result.complete ? "yes: every round recovered, every message once in order" : "NO")",
+                ].joined(separator: "\n")
+            }
+            if !result.complete { throw ExitCode(3) }
         }
     }
 
