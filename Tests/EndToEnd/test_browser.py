@@ -30,12 +30,30 @@ def log_text() -> str:
     return "document.getElementById('log').innerText"
 
 
+def connected_page(browser, port: int):
+    """The live page of the server on `port`, connected; and the client id it shows."""
+    page = browser.open_page(f"http://127.0.0.1:{port}/")
+    page.wait_for("document.getElementById('status').textContent === 'connected'")
+    me = page.wait_for("document.getElementById('client').textContent !== '?' && document.getElementById('client').textContent")
+    return page, me
+
+
+def subscribe_without_presence(page):
+    page.evaluate("document.getElementById('presence').checked = false; document.getElementById('subscribe').click()")
+    page.wait_for(f"{log_text()}.includes('subscribed to #lobby')")
+
+
+def logged_numbers(page) -> list:
+    """The `n` of every #lobby message in the page's log, in order; asserts it never said it could not recover."""
+    lines = page.evaluate("[...document.querySelectorAll('#log li')].map(li => li.textContent)")
+    assert not any(text.startswith("not recovered") for text in lines)
+    return [json.loads(text.split(": ", 1)[1])["n"] for text in lines if text.startswith("#lobby ")]
+
+
 def test_the_page_shows_messages_presence_and_broadcasts(server):
     s = server("--admin-token", TOKEN)
     with HeadlessChromium() as browser:
-        page = browser.open_page(f"http://127.0.0.1:{s.port}/")
-        page.wait_for("document.getElementById('status').textContent === 'connected'")
-        me = page.wait_for("document.getElementById('client').textContent !== '?' && document.getElementById('client').textContent")
+        page, me = connected_page(browser, s.port)
         page.evaluate("document.getElementById('subscribe').click()")
         page.wait_for(f"[...document.querySelectorAll('#members li')].some(li => li.dataset.user === {json.dumps(me)})")
 
@@ -66,11 +84,8 @@ def test_the_page_shows_messages_presence_and_broadcasts(server):
 def test_the_page_recovers_what_was_published_while_its_connection_was_cut(server):
     s = server("--admin-token", TOKEN, "--history-size", "1000")
     with HeadlessChromium() as browser:
-        page = browser.open_page(f"http://127.0.0.1:{s.port}/")
-        page.wait_for("document.getElementById('status').textContent === 'connected'")
-        me = page.wait_for("document.getElementById('client').textContent !== '?' && document.getElementById('client').textContent")
-        page.evaluate("document.getElementById('presence').checked = false; document.getElementById('subscribe').click()")
-        page.wait_for(f"{log_text()}.includes('subscribed to #lobby')")
+        page, me = connected_page(browser, s.port)
+        subscribe_without_presence(page)
         for n in range(5):
             admin(s.port, "/api/publish", {"channel": "lobby", "data": {"n": n}})
         page.wait_for(f"{log_text()}.includes('{{\"n\":4}}')")
@@ -84,10 +99,7 @@ def test_the_page_recovers_what_was_published_while_its_connection_was_cut(serve
         page.wait_for(f"{log_text()}.includes('recovered #lobby')")
         admin(s.port, "/api/publish", {"channel": "lobby", "data": {"n": 105}})
         page.wait_for(f"{log_text()}.includes('{{\"n\":105}}')")
-        lines = page.evaluate("[...document.querySelectorAll('#log li')].map(li => li.textContent)")
-        seen = [json.loads(text.split(": ", 1)[1])["n"] for text in lines if text.startswith("#lobby ")]
-        assert seen == list(range(106)), seen
-        assert not any(text.startswith("not recovered") for text in lines)
+        assert logged_numbers(page) == list(range(106))
         assert not page.errors, page.errors
 
 
@@ -104,10 +116,8 @@ def test_the_page_recovers_across_a_restart_of_its_clustered_node(server, redis)
     a = node(server, redis, "node-a", "--history-size", "1000")
     b = node(server, redis, "node-b", "--history-size", "1000")
     with HeadlessChromium() as browser:
-        page = browser.open_page(f"http://127.0.0.1:{a.port}/")
-        page.wait_for("document.getElementById('status').textContent === 'connected'")
-        page.evaluate("document.getElementById('presence').checked = false; document.getElementById('subscribe').click()")
-        page.wait_for(f"{log_text()}.includes('subscribed to #lobby')")
+        page, _ = connected_page(browser, a.port)
+        subscribe_without_presence(page)
         for n in range(3):
             api_publish(b, "lobby", {"n": n})
         page.wait_for(f"{log_text()}.includes('{{\"n\":2}}')")
@@ -122,7 +132,4 @@ def test_the_page_recovers_across_a_restart_of_its_clustered_node(server, redis)
         page.wait_for(f"{log_text()}.includes('recovered #lobby')")
         api_publish(b, "lobby", {"n": 53})
         page.wait_for(f"{log_text()}.includes('{{\"n\":53}}')")
-        lines = page.evaluate("[...document.querySelectorAll('#log li')].map(li => li.textContent)")
-        seen = [json.loads(text.split(": ", 1)[1])["n"] for text in lines if text.startswith("#lobby ")]
-        assert seen == list(range(54)), seen
-        assert not any(text.startswith("not recovered") for text in lines)
+        assert logged_numbers(page) == list(range(54))

@@ -13,7 +13,8 @@ import urllib.request
 import pusher
 from websockets.sync.client import connect
 
-TIMEOUT = 30
+from native_client import TIMEOUT, messages, native, until
+
 TOKEN = "cluster-admin-token-0123456789"
 APP_ID, KEY, SECRET = "77", "cluster-key", "cluster-secret-0123456789"
 APP = f"{APP_ID}:{KEY}:{SECRET}"
@@ -21,19 +22,6 @@ APP = f"{APP_ID}:{KEY}:{SECRET}"
 
 def node(server, redis, name: str, *args: str, **options):
     return server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, "--pusher-app", APP, *args, **options)
-
-
-def native(stack: contextlib.ExitStack, s):
-    ws = stack.enter_context(connect(s.url, open_timeout=TIMEOUT))
-    assert json.loads(ws.recv(timeout=TIMEOUT))["type"] == "welcome"
-    return ws
-
-
-def until(ws, predicate):
-    while True:
-        message = json.loads(ws.recv(timeout=TIMEOUT))
-        if predicate(message):
-            return message
 
 
 def subscribe(ws, channel: str, id=1):
@@ -44,10 +32,6 @@ def subscribe(ws, channel: str, id=1):
 def publish(ws, channel: str, data, id):
     ws.send(json.dumps({"type": "publish", "channel": channel, "data": data, "id": id}))
     return until(ws, lambda m: m.get("id") == id)
-
-
-def messages(ws, count: int):
-    return [until(ws, lambda m: m["type"] == "message") for _ in range(count)]
 
 
 def admin(s, method: str, path: str, body: dict | None = None):
@@ -157,6 +141,17 @@ def test_publishes_are_refused_while_redis_is_down_and_subscriptions_come_back(s
         assert subscribe(late, "news", id="again")["type"] == "subscribed"
 
 
+@contextlib.contextmanager
+def frozen_and_cut_off(s, redis):
+    """Node `s` paused and its Redis subscriber connection cut for the block, then resumed."""
+    s.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert redis.cli("CLIENT", "KILL", "TYPE", "pubsub") != ""
+        yield
+    finally:
+        s.proc.send_signal(signal.SIGCONT)
+
+
 def test_a_gap_in_a_nodes_deliveries_is_reported_once_with_its_size(server, redis):
     a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
     with contextlib.ExitStack() as stack:
@@ -166,13 +161,9 @@ def test_a_gap_in_a_nodes_deliveries_is_reported_once_with_its_size(server, redi
         assert publish(publisher, "ticks", 0, id=0)["type"] == "ack"
         assert messages(listener, 1)[0]["seq"] == 1
         # Node b is frozen and its subscriber connection cut: what is published now never reaches it.
-        b.proc.send_signal(signal.SIGSTOP)
-        try:
-            assert redis.cli("CLIENT", "KILL", "TYPE", "pubsub") != ""
+        with frozen_and_cut_off(b, redis):
             for i in range(1, 11):
                 assert publish(publisher, "ticks", i, id=i)["type"] == "ack"
-        finally:
-            b.proc.send_signal(signal.SIGCONT)
         lost = until(listener, lambda m: m["type"] in ("error", "message"))
         assert lost == {"type": "error", "code": "messages_lost", "channel": "ticks", "message": lost["message"]}
         assert lost["message"].startswith("10 messages"), lost

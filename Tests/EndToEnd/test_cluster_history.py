@@ -4,10 +4,10 @@ messages fills the gap from history instead of reporting them lost, and an epoch
 is never recovered across."""
 import contextlib
 import json
-import signal
 import threading
 
-from test_cluster import TIMEOUT, TOKEN, admin, messages, native, node, publish, until, wait_until
+from native_client import TIMEOUT, messages, native, publish_many, until
+from test_cluster import admin, frozen_and_cut_off, node, publish, wait_until
 
 
 def kept(server, redis, name: str, size: int = 1000):
@@ -20,15 +20,6 @@ def subscribe(ws, channel: str, id, since=None):
         request["since"] = since
     ws.send(json.dumps(request))
     return until(ws, lambda m: m.get("id") == id)
-
-
-def publish_many(s, channel: str, count: int, first: int = 0):
-    with contextlib.ExitStack() as stack:
-        ws = native(stack, s)
-        for n in range(count):
-            ws.send(json.dumps({"type": "publish", "channel": channel, "data": {"n": first + n}, "id": n}))
-        for _ in range(count):
-            assert json.loads(ws.recv(timeout=TIMEOUT))["type"] == "ack"
 
 
 def test_a_client_resumes_on_another_node_or_its_own_with_exactly_what_it_missed(server, redis):
@@ -103,13 +94,9 @@ def test_a_node_that_missed_messages_fills_the_gap_from_history(server, redis):
         assert publish(sender, "ticks", 0, id=0)["type"] == "ack"
         assert messages(listener, 1)[0]["seq"] == 1
         # Node b is frozen and its subscriber connection cut: what is published now never reaches it live.
-        b.proc.send_signal(signal.SIGSTOP)
-        try:
-            assert redis.cli("CLIENT", "KILL", "TYPE", "pubsub") != ""
+        with frozen_and_cut_off(b, redis):
             for i in range(1, 11):
                 assert publish(sender, "ticks", i, id=i)["type"] == "ack"
-        finally:
-            b.proc.send_signal(signal.SIGCONT)
         assert publish(sender, "ticks", 11, id=11)["type"] == "ack"
         got = [until(listener, lambda m: m["type"] in ("error", "message")) for _ in range(11)]
         assert [(m["type"], m.get("seq"), m.get("data")) for m in got] == [("message", n + 1, n) for n in range(1, 12)]

@@ -8,40 +8,14 @@ import time
 import urllib.error
 import urllib.request
 
-from websockets.sync.client import connect
+from native_client import TIMEOUT, messages, native, publish_many, until
 
-TIMEOUT = 30
 TOKEN = "history-admin-token-0123456789"
-
-
-def native(stack: contextlib.ExitStack, s):
-    ws = stack.enter_context(connect(s.url, open_timeout=TIMEOUT, max_size=None))
-    assert json.loads(ws.recv(timeout=TIMEOUT))["type"] == "welcome"
-    return ws
-
-
-def until(ws, predicate):
-    while True:
-        message = json.loads(ws.recv(timeout=TIMEOUT))
-        if predicate(message):
-            return message
 
 
 def request(ws, body: dict, id):
     ws.send(json.dumps({**body, "id": id}))
     return until(ws, lambda m: m.get("id") == id)
-
-
-def publish_many(s, channel: str, count: int, first: int = 0):
-    with connect(s.url, open_timeout=TIMEOUT) as ws:
-        json.loads(ws.recv(timeout=TIMEOUT))
-        for n in range(count):
-            ws.send(json.dumps({"type": "publish", "channel": channel, "data": {"n": first + n}, "id": n}))
-        acked = 0
-        while acked < count:
-            reply = json.loads(ws.recv(timeout=TIMEOUT))
-            assert reply["type"] == "ack", reply
-            acked += 1
 
 
 def admin(s, path: str):
@@ -53,10 +27,6 @@ def admin(s, path: str):
             return response.status, json.loads(body) if json_answer else body.decode()
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
-
-
-def messages(ws, count: int):
-    return [until(ws, lambda m: m["type"] == "message") for _ in range(count)]
 
 
 def test_a_reconnecting_client_gets_exactly_the_500_it_missed(server):
