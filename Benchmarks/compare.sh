@@ -36,7 +36,9 @@ Options:
   --rounds N           rounds (default $ROUNDS)
   --duration S         seconds of publishing per fan-out run (default $DURATION)
   --servers LIST       space- or comma-separated subset of: switchboard gorilla node-ws
-                       node-ws-cork baseline (default "$SERVERS"; ratios need switchboard).
+                       node-ws-cork baseline switchboard-history (default "$SERVERS"; ratios
+                       need switchboard). switchboard-history is this build with
+                       --history-size 100: every channel keeps its last 100 messages
                        node-ws-cork is the Node hub with --cork: one write per subscriber per
                        event-loop tick instead of one per message (not idiomatic; shows how much
                        of the difference is write batching)
@@ -98,7 +100,7 @@ done
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: --rounds must be a positive integer" >&2; exit 2; }
 [[ $DURATION =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "compare.sh: --duration must be a number of seconds" >&2; exit 2; }
 for s in $SERVERS; do
-    case $s in switchboard | gorilla | node-ws | node-ws-cork | baseline) ;; *) echo "compare.sh: unknown server $s" >&2; exit 2 ;; esac
+    case $s in switchboard | switchboard-history | gorilla | node-ws | node-ws-cork | baseline) ;; *) echo "compare.sh: unknown server $s" >&2; exit 2 ;; esac
 done
 for w in $WORKLOADS; do
     [[ $w =~ ^(fanout-1000x64|fanout-100x1k|open-[0-9]+(\.[0-9]+)?|echo-[0-9]+x[0-9]+|idle)$ ]] || { echo "compare.sh: unknown workload $w" >&2; exit 2; }
@@ -183,11 +185,13 @@ start_server() {
     PORT=$NEXT_PORT
     NEXT_PORT=$((NEXT_PORT + 1))
     case $name in
-        switchboard | baseline)
+        switchboard | baseline | switchboard-history)
             local binary=$SB
+            local -a extra=()
             [[ $name == baseline ]] && binary=$BASELINE
+            [[ $name == switchboard-history ]] && extra=(--history-size 100)
             taskset -c "$SERVER_CPU" "$binary" serve --headless --port "$PORT" --log-level warning --stats-interval 0 \
-                --echo-route /echo >"$logfile" 2>&1 &
+                --echo-route /echo "${extra[@]}" >"$logfile" 2>&1 &
             ;;
         gorilla)
             taskset -c "$SERVER_CPU" "$GORILLA" -port "$PORT" >"$logfile" 2>&1 &

@@ -100,6 +100,12 @@ struct ChannelHistoryTests {
         let epochs = Set((0..<50).map { _ in ChannelHistory.makeEpoch() })
         #expect(epochs.count == 50)
         #expect(epochs.allSatisfy { $0.utf8.count == 8 && $0.allSatisfy { $0.isLetter || $0.isNumber } })
+        // A source's epochs never repeat, and two sources do not share theirs.
+        let source = EpochSource()
+        let drawn = (0..<100_000).map { _ in source.next() }
+        #expect(Set(drawn).count == drawn.count)
+        #expect(drawn.allSatisfy { $0.utf8.count == 8 && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } })
+        #expect(Set((0..<1000).map { _ in EpochSource().next() }).count == 1000)
     }
 
     @Test func historyFramesCarryTheKeptMessagesJSON() {

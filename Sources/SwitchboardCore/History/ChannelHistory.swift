@@ -1,5 +1,6 @@
 public import DequeModule
 public import NIOCore
+import Synchronization
 
 /// Where a subscriber stands in a channel's stream: the last `seq` it has and the channel's
 /// `epoch` at the time. A position is only meaningful within its epoch.
@@ -64,10 +65,23 @@ public struct ChannelHistory: Sendable {
 
     /// Eight random characters of `[A-Za-z0-9]`.
     public static func makeEpoch() -> String {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
         var generator = SystemRandomNumberGenerator()
-        return String(decoding: (0..<8).map { _ in alphabet.randomElement(using: &generator)! }, as: UTF8.self)
+        return makeEpoch(from: generator.next())
     }
+
+    /// Eight characters of `[A-Za-z0-9]` spelling `bits` (its low 47 bits or so): for callers
+    /// that draw many epochs from their own cheap generator (see ``EpochSource``).
+    public static func makeEpoch(from bits: UInt64) -> String {
+        var value = bits
+        var characters = [UInt8](repeating: 0, count: 8)
+        for index in characters.indices {
+            characters[index] = epochAlphabet[Int(value % 62)]
+            value /= 62
+        }
+        return String(decoding: characters, as: UTF8.self)
+    }
+
+    private static let epochAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
 
     /// The channel's position now.
     public var position: StreamPosition { StreamPosition(seq: lastSeq, epoch: epoch) }
@@ -127,5 +141,26 @@ public struct ChannelHistory: Sendable {
         guard let seq else { return Array(entries.suffix(limit)) }
         let after = entries.suffix(Int(lastSeq - min(seq, lastSeq)))
         return Array(after.prefix(limit))
+    }
+}
+
+/// Fresh epochs without a system call each: a random seed drawn once, and a counter mixed by
+/// SplitMix64, so every epoch it gives differs from the ones before (for 2^64 draws) and none
+/// can be guessed from another. Safe from any thread.
+public final class EpochSource: Sendable {
+    private let seed: UInt64
+    private let counter = Atomic<UInt64>(0)
+
+    public init() {
+        var generator = SystemRandomNumberGenerator()
+        seed = generator.next()
+    }
+
+    /// The next epoch.
+    public func next() -> String {
+        var z = seed &+ counter.wrappingAdd(1, ordering: .relaxed).newValue &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return ChannelHistory.makeEpoch(from: z ^ (z >> 31))
     }
 }

@@ -4,7 +4,8 @@ import SwitchboardCore
 
 /// A clustered channel's history, kept in Redis: a stream `<prefix>:{<channel>}:history` whose
 /// entries are the pub/sub payloads (`seq\n` and the envelope) under the ids `<seq>-0`, trimmed to
-/// the channel's size, and the channel's epoch `<prefix>:{<channel>}:epoch`. The publish script
+/// about the channel's size (`MAXLEN ~`: Redis drops whole nodes of about 100 entries, so a stream
+/// holds at least the size and a little more, for far less work per publish), and the channel's epoch `<prefix>:{<channel>}:epoch`. The publish script
 /// that numbers a message also appends it, so a message is in history if and only if it was
 /// published; both keys expire the time to live after the last publish, and an epoch that is
 /// gone (expired, or Redis lost its data) is replaced by a new one and an empty stream.
@@ -20,7 +21,7 @@ extension ClusterLink {
           redis.call('PEXPIRE', KEYS[2], ARGV[4])
         end
         local payload = seq .. '\\n' .. ARGV[2]
-        redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[3], seq .. '-0', 'm', payload)
+        redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'm', payload)
         redis.call('PEXPIRE', KEYS[3], ARGV[4])
         redis.call('PUBLISH', ARGV[1], payload)
         return seq
@@ -28,12 +29,13 @@ extension ClusterLink {
 
     /// Reads a channel's position and kept messages in one step. `KEYS`: sequence, epoch, stream.
     /// `ARGV`: an epoch to use if the channel has none, time to live in milliseconds, mode, since
-    /// (`''` for none), the epoch `since` belongs to (`''`: not checked), limit.
+    /// (`''` for none), the epoch `since` belongs to (`''`: not checked), limit, the history size.
     ///
     /// Modes: `position` (no messages); `recover` (every message after `since`, or nothing and
-    /// 0 when one is gone or the epoch differs); `page` (at most `limit` after `since`, or the
-    /// latest `limit`; 0 when `since` cannot be served whole). Answers `{seq, epoch, ok,
-    /// payload…}`.
+    /// 0 when one is gone, older than the size, or the epoch differs); `page` (at most `limit`
+    /// after `since`, or the latest `limit`; 0 when `since` cannot be served whole); `range` (at
+    /// most `limit` after `since`, whatever the stream still holds: a gap being filled). Answers
+    /// `{seq, epoch, ok, payload…}`.
     static let historyScript = RedisScript(
         """
         local epoch = redis.call('GET', KEYS[2])
@@ -54,13 +56,15 @@ extension ClusterLink {
           return answer
         end
         local since = tonumber(ARGV[4])
-        if (ARGV[5] ~= '' and ARGV[5] ~= epoch) or since > seq then
+        -- The stream is trimmed approximately; history is exactly the last `size` (ARGV[7]).
+        local size = tonumber(ARGV[7])
+        if (ARGV[5] ~= '' and ARGV[5] ~= epoch) or since > seq or (mode ~= 'range' and seq - since > size) then
           answer[3] = 0
           return answer
         end
         if since == seq then return answer end
         local wanted = seq - since
-        if mode == 'page' and limit < wanted then wanted = limit end
+        if mode ~= 'recover' and limit < wanted then wanted = limit end
         entries = redis.call('XRANGE', KEYS[3], (since + 1) .. '-0', '+', 'COUNT', wanted)
         if #entries ~= wanted or entries[1][1] ~= (since + 1) .. '-0' then
           answer[3] = 0
@@ -108,7 +112,7 @@ extension ClusterLink {
         }
         let arguments = [
             ByteBuffer(string: pubSubName(publication.channel)), envelope, ByteBuffer(string: String(policy.size)), Self.milliseconds(policy.ttl),
-            ByteBuffer(string: ChannelHistory.makeEpoch()),
+            ByteBuffer(string: epochs.next()),
         ]
         return connection.evaluate(Self.publishKeepingScript, keys: historyKeys(publication.channel), arguments: arguments).flatMapThrowing {
             reply in
@@ -124,11 +128,11 @@ extension ClusterLink {
             case .position: ("position", "", "", 0)
             case .recover(let position): ("recover", String(position.seq), position.epoch, 0)
             case .page(let since, let epoch, let limit): ("page", since.map { String($0) } ?? "", epoch ?? "", min(limit, policy.size))
-            case .range(let after, let count): ("page", String(after), "", count)
+            case .range(let after, let count): ("range", String(after), "", count)
             }
         let arguments =
-            [ByteBuffer(string: ChannelHistory.makeEpoch()), Self.milliseconds(policy.ttl)]
-            + [mode, since, epoch, String(limit)].map { ByteBuffer(string: $0) }
+            [ByteBuffer(string: epochs.next()), Self.milliseconds(policy.ttl)]
+            + [mode, since, epoch, String(limit), String(policy.size)].map { ByteBuffer(string: $0) }
         return connection.evaluate(Self.historyScript, keys: historyKeys(channel), arguments: arguments).flatMapThrowing { reply in
             guard let parts = reply.elements, parts.count >= 3, let seq = parts[0].int, let epoch = parts[1].string, let ok = parts[2].int
             else { throw RedisError.reply("the history script returned \(reply)") }

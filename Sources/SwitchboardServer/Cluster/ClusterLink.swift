@@ -22,6 +22,8 @@ final class ClusterLink: @unchecked Sendable {
     let configuration: ClusterConfiguration
     /// Which channels keep history (in Redis streams, see ClusterHistory.swift).
     let history: HistorySettings
+    /// The epoch a channel's history gets if Redis has none for it, one per history script call.
+    let epochs = EpochSource()
     let nodeName: String
     let eventLoop: any EventLoop
     let connection: RedisConnection

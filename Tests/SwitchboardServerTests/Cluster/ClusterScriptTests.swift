@@ -141,29 +141,40 @@ struct ClusterScriptTests {
         let a = await link("node-a", on: server, history: keeping(5))
         let b = await link("node-b", on: server, history: keeping(5))
         let policy = try #require(keeping(5).policy(for: "kept:news"))
-        for n in 1...8 { _ = try await (n.isMultiple(of: 2) ? a : b).publish(message("kept:news", n)).get() }
+        for n in 1...250 { _ = try await (n.isMultiple(of: 2) ? a : b).publish(message("kept:news", n)).get() }
         // Not kept: a channel no rule matches is numbered but has no stream.
         _ = try await a.publish(message("plain", 1)).get()
+        let redis = await redis(server)
+        #expect(try await redis.send("EXISTS", "switchboard:{plain}:history").get().int == 0)
         let start = try await b.readHistory("kept:news", policy: policy, .position).get()
-        #expect(start.position.seq == 8 && start.complete && start.messages.isEmpty)
+        #expect(start.position.seq == 250 && start.complete && start.messages.isEmpty)
         let epoch = start.position.epoch
-        // The last five are kept: 3 can resume (it missed 4…8), 2 cannot (3 is gone).
-        let recovered = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 3, epoch: epoch))).get()
-        #expect(recovered.complete && texts(recovered) == ["4:4", "5:5", "6:6", "7:7", "8:8"])
-        let tooOld = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 2, epoch: epoch))).get()
+        // The stream is trimmed to about the size (Redis drops whole stream nodes), but history is
+        // exactly the last 5: 245 can resume (it missed 246…250), 244 cannot.
+        let kept = try #require(try await redis.send("XLEN", "switchboard:{kept:news}:history").get().int)
+        #expect(kept >= 5 && kept <= 105)
+        let recovered = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 245, epoch: epoch))).get()
+        #expect(recovered.complete && texts(recovered) == ["246:246", "247:247", "248:248", "249:249", "250:250"])
+        let tooOld = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 244, epoch: epoch))).get()
         #expect(!tooOld.complete && tooOld.messages.isEmpty)
-        let otherEpoch = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 7, epoch: "nope"))).get()
+        // A gap is filled from whatever the stream still holds.
+        let firstKept = 250 - UInt64(kept) + 1
+        let gap = try await a.readHistory("kept:news", policy: policy, .range(after: firstKept - 1, count: 3)).get()
+        #expect(gap.complete && gap.messages.map(\.seq) == [firstKept, firstKept + 1, firstKept + 2])
+        let otherEpoch = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 249, epoch: "nope"))).get()
         #expect(!otherEpoch.complete)
-        let upToDate = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 8, epoch: epoch))).get()
+        let upToDate = try await a.readHistory("kept:news", policy: policy, .recover(StreamPosition(seq: 250, epoch: epoch))).get()
         #expect(upToDate.complete && upToDate.messages.isEmpty)
-        // Pages: the latest, or the first after since; a gap's range.
-        #expect(texts(try await a.readHistory("kept:news", policy: policy, .page(since: nil, epoch: nil, limit: 2)).get()) == ["7:7", "8:8"])
-        #expect(texts(try await a.readHistory("kept:news", policy: policy, .page(since: 4, epoch: epoch, limit: 2)).get()) == ["5:5", "6:6"])
-        #expect(try await a.readHistory("kept:news", policy: policy, .page(since: 1, epoch: nil, limit: 2)).get().complete == false)
-        #expect(texts(try await a.readHistory("kept:news", policy: policy, .range(after: 5, count: 2)).get()) == ["6:6", "7:7"])
+        // Pages (at most the size): the latest, or the first after since; a gap's range.
+        #expect(texts(try await a.readHistory("kept:news", policy: policy, .page(since: nil, epoch: nil, limit: 2)).get()) == ["249:249", "250:250"])
+        #expect(
+            texts(try await a.readHistory("kept:news", policy: policy, .page(since: 246, epoch: epoch, limit: 2)).get()) == ["247:247", "248:248"])
+        #expect(try await a.readHistory("kept:news", policy: policy, .page(since: nil, epoch: nil, limit: 50)).get().messages.count == 5)
+        #expect(try await a.readHistory("kept:news", policy: policy, .page(since: 244, epoch: nil, limit: 2)).get().complete == false)
+        #expect(texts(try await a.readHistory("kept:news", policy: policy, .range(after: 240, count: 2)).get()) == ["241:241", "242:242"])
         // The publication read back is the one published.
         let first = try #require(recovered.messages.first?.publication)
-        #expect(first.channel == "kept:news" && first.from == "c4")
+        #expect(first.channel == "kept:news" && first.from == "c246")
     }
 
     @Test func aLostEpochIsReplacedAndNothingBeforeItIsRecovered() async throws {
