@@ -69,6 +69,19 @@ def start_node(binary: str, cpu: str, *args: str) -> tuple[subprocess.Popen, int
     return proc, port
 
 
+def stop(procs: list[subprocess.Popen], directory: str | None = None) -> None:
+    """Terminates the processes (killed after 30 s) and removes Redis's directory."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def bench(binary: str, cpu: str, subscriber_ports: list[int], publisher_port: int, args: argparse.Namespace, rate: float | None,
           subscribers: int | None = None, extra: tuple[str, ...] = ()) -> dict:
     command = ["taskset", "-c", cpu, binary, "bench", "fanout", "--json", "--subscribers", str(subscribers or args.subscribers), "--size", "64",
@@ -114,15 +127,7 @@ def run(args: argparse.Namespace, clustered: bool, rate: float | None) -> dict:
             "published": result["published"],
         }
     finally:
-        for p in procs + ([redis_proc] if redis_proc else []):
-            p.terminate()
-        for p in procs + ([redis_proc] if redis_proc else []):
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if directory:
-            shutil.rmtree(directory, ignore_errors=True)
+        stop(procs + ([redis_proc] if redis_proc else []), directory)
 
 
 def one_node(args: argparse.Namespace, clustered: bool, work) -> dict:

@@ -15,11 +15,10 @@ Needs the websockets Python package (the test venv has it) for the memory run.
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
 import subprocess
 
-from cluster_fanout import bench, cpu_seconds, start_node, start_redis
+from cluster_fanout import bench, cpu_seconds, start_node, start_redis, stop
 
 
 def resident_bytes(pid: int) -> int:
@@ -36,18 +35,6 @@ def cluster(args, nodes: int, *node_args: str):
     started = [start_node(args.switchboard, args.server_cpu, "--redis", f"redis://127.0.0.1:{redis_port}", "--node-name", f"n{i}", *node_args)
                for i in range(nodes)]
     return redis_proc, directory, started
-
-
-def stop(procs, directory=None):
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    if directory:
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def publish_run(args, clustered: bool, history: bool) -> dict:
