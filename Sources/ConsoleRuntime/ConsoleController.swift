@@ -18,6 +18,12 @@ public final class ConsoleController: Sendable {
     public let stop = StopFlag()
     /// Set when the operator chose to stop the server on quit.
     public let stopServer = Atomic<Bool>(false)
+    /// Counts changes made off the UI thread (snapshots, status lines): the screen redraws
+    /// when it moves.
+    private let version = Atomic<UInt64>(0)
+    /// Refreshes are numbered; an answer older than the one on screen is not applied (a slow
+    /// refresh started before a key must not replace the window the key asked for).
+    private let refreshes = Mutex<(started: UInt64, applied: UInt64)>((0, 0))
 
     public init(source: any DashboardSource, theme: Theme, themes: ThemeLibrary, local: Bool) {
         var view = ViewState()
@@ -44,7 +50,8 @@ public final class ConsoleController: Sendable {
                 TerminalScreen.Callbacks(
                     frame: { rows, cols in self.frame(rows: rows, cols: cols) },
                     key: { key in self.onKey(key) },
-                    theme: { self.currentTheme.withLock { $0 } }
+                    theme: { self.currentTheme.withLock { $0 } },
+                    version: { self.version.load(ordering: .acquiring) }
                 ),
                 colors: colors,
                 stop: stop
@@ -110,6 +117,7 @@ public final class ConsoleController: Sendable {
 
     private func setStatus(_ message: String) {
         state.withLock { $0.view.status = message }
+        version.add(1, ordering: .releasing)
     }
 
     private func refreshLoop() async {
@@ -121,11 +129,23 @@ public final class ConsoleController: Sendable {
 
     private func refresh() async {
         let (paused, query) = state.withLock { ($0.view.paused, $0.view.clientQuery(visibleRows: $0.visibleRows)) }
-        guard !paused, let snapshot = await source.snapshot(query: query) else { return }
+        guard !paused else { return }
+        let ticket = refreshes.withLock { counts in
+            counts.started += 1
+            return counts.started
+        }
+        guard let snapshot = await source.snapshot(query: query) else { return }
+        let newest = refreshes.withLock { counts in
+            guard ticket > counts.applied else { return false }
+            counts.applied = ticket
+            return true
+        }
+        guard newest else { return }
         state.withLock { state in
             state.view.followSelectedClient(from: state.snapshot, to: snapshot)
             state.view.clusterNodes = snapshot.nodes?.count ?? 0
             state.snapshot = snapshot
         }
+        version.add(1, ordering: .releasing)
     }
 }

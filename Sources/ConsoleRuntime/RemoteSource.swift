@@ -15,6 +15,10 @@ public final class RemoteSource: DashboardSource {
     /// How long a command waits for its result before it is reported as unanswered.
     public let commandDeadline: Duration
     private let latest = Mutex<DashboardSnapshot?>(nil)
+    /// Readers waiting for the snapshot of the view they sent, by number.
+    private let waiting = Mutex<[Int: (query: ClientQuery, continuation: CheckedContinuation<DashboardSnapshot?, Never>)]>([:])
+    /// How long a changed view waits for its own snapshot before showing the latest one.
+    let viewDeadline: Duration
     private let writer = Mutex<WebSocketOutboundWriter?>(nil)
     private let sentQuery = Mutex<ClientQuery?>(nil)
     private let connected = Mutex(false)
@@ -29,10 +33,11 @@ public final class RemoteSource: DashboardSource {
     }()
 
     /// `url` is the admin stream's `ws://` or `wss://` URL.
-    public init(url: String, token: String, commandDeadline: Duration = .seconds(5)) {
+    public init(url: String, token: String, commandDeadline: Duration = .seconds(5), viewDeadline: Duration = .seconds(2)) {
         self.url = url
         self.token = token
         self.commandDeadline = commandDeadline
+        self.viewDeadline = viewDeadline
     }
 
     /// Stays connected (reconnecting with backoff) until `stop` is set.
@@ -72,6 +77,12 @@ public final class RemoteSource: DashboardSource {
         case "snapshot":
             if let raw = object.raw("snapshot"), let snapshot = try? Self.decoder.decode(DashboardSnapshot.self, from: Data(raw)) {
                 latest.withLock { $0 = snapshot }
+                let query = object.raw("query").flatMap { try? Self.decoder.decode(ClientQuery.self, from: Data($0)) }
+                let answered = waiting.withLock { waiting in
+                    let ids = waiting.filter { $0.value.query == query }.keys
+                    return ids.compactMap { waiting.removeValue(forKey: $0)?.continuation }
+                }
+                for continuation in answered { continuation.resume(returning: snapshot) }
             }
         case "result":
             guard let id = object.int("id") else { return }
@@ -81,13 +92,23 @@ public final class RemoteSource: DashboardSource {
         }
     }
 
+    /// The latest snapshot; when `query` is a new view, the one the server makes for it (it
+    /// answers a `view` at once), or the latest after ``viewDeadline``.
     public func snapshot(query: ClientQuery) async -> DashboardSnapshot? {
-        if sentQuery.withLock({ $0 }) != query, let writer = writer.withLock({ $0 }) {
-            let encoded = (try? JSONEncoder().encode(query)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            try? await writer.write(.text("{\"type\":\"view\",\"interval_ms\":500,\"query\":\(encoded)}"))
-            sentQuery.withLock { $0 = query }
+        guard sentQuery.withLock({ $0 }) != query, let writer = writer.withLock({ $0 }) else { return latest.withLock { $0 } }
+        let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
+        return await withCheckedContinuation { continuation in
+            waiting.withLock { $0[id] = (query, continuation) }
+            Task {
+                let encoded = (try? JSONEncoder().encode(query)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                do {
+                    try await writer.write(.text("{\"type\":\"view\",\"interval_ms\":500,\"query\":\(encoded)}"))
+                    sentQuery.withLock { $0 = query }
+                    try await Task.sleep(for: viewDeadline)
+                } catch {}
+                waiting.withLock { $0.removeValue(forKey: id) }?.continuation.resume(returning: latest.withLock { $0 })
+            }
         }
-        return latest.withLock { $0 }
     }
 
     /// Sends `command` and waits for the `result` with its id (or the deadline, or the stream

@@ -8,8 +8,10 @@ import Glibc
 #endif
 
 /// The one place that talks to ncurses. It owns the terminal from a single dedicated thread:
-/// each turn of its loop renders a frame (a pure ``Grid`` from the caller), copies it out, and
-/// waits up to 100 ms for a key — the input timeout is the frame clock.
+/// each turn of its loop waits up to 20 ms for a key and renders a frame (a pure ``Grid`` from
+/// the caller) when something changed — a key, a new size, a new ``Callbacks/version`` (a
+/// snapshot arrived) — or a second has passed, so a new window is on screen as soon as it
+/// arrives while an idle console draws once a second.
 public enum TerminalScreen {
     /// What the loop asks of its owner.
     public struct Callbacks: Sendable {
@@ -19,11 +21,17 @@ public enum TerminalScreen {
         public var key: @Sendable (Key) -> Bool
         /// The theme to draw with right now (themes can change at run time).
         public var theme: @Sendable () -> Theme
+        /// Changes whenever what ``frame`` would draw changed for a reason other than a key.
+        public var version: @Sendable () -> UInt64
 
-        public init(frame: @escaping @Sendable (Int, Int) -> Grid, key: @escaping @Sendable (Key) -> Bool, theme: @escaping @Sendable () -> Theme) {
+        public init(
+            frame: @escaping @Sendable (Int, Int) -> Grid, key: @escaping @Sendable (Key) -> Bool, theme: @escaping @Sendable () -> Theme,
+            version: @escaping @Sendable () -> UInt64
+        ) {
             self.frame = frame
             self.key = key
             self.theme = theme
+            self.version = version
         }
     }
 
@@ -59,12 +67,17 @@ public enum TerminalScreen {
         keypad(window, true)
         curs_set(0)
         set_escdelay(25)
-        wtimeout(window, 100)
+        wtimeout(window, 20)
         var palette = Palette(theme: callbacks.theme(), colors: colors)
+        var drawn: (version: UInt64, rows: Int32, cols: Int32, at: ContinuousClock.Instant)?
+        var keyPressed = true
 
         while !stop.isSet {
             let theme = callbacks.theme()
-            if theme.name != palette.themeName { palette = Palette(theme: theme, colors: colors) }
+            if theme.name != palette.themeName {
+                palette = Palette(theme: theme, colors: colors)
+                keyPressed = true
+            }
             var rows: Int32 = 0
             var cols: Int32 = 0
             ncs_getmaxyx(window, &rows, &cols)
@@ -78,13 +91,19 @@ public enum TerminalScreen {
                 werase(window)
                 ncs_getmaxyx(window, &rows, &cols)
             }
-            if rows > 0 && cols > 0 {
+            let version = callbacks.version()
+            let now = ContinuousClock.now
+            let stale = drawn.map { $0.version != version || $0.rows != rows || $0.cols != cols || now - $0.at >= .seconds(1) } ?? true
+            if rows > 0 && cols > 0 && (keyPressed || stale) {
                 present(callbacks.frame(Int(rows), Int(cols)), on: window, palette: palette)
+                drawn = (version, rows, cols, now)
             }
+            keyPressed = false
             var character: wint_t = 0
             let status = wget_wch(window, &character)
             guard status != ERR, let key = Self.key(status: status, character: character) else { continue }
             if key == .resize { werase(window) }
+            keyPressed = true
             if !callbacks.key(key) { break }
         }
     }

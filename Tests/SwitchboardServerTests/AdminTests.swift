@@ -275,6 +275,38 @@ struct AdminTests {
         }
     }
 
+    /// Each client takes its rate when the collector samples; the busiest sorts first and its
+    /// row, detail and session actor show it, while an idle one stays at 0.
+    @Test func aBusyClientShowsItsRate() async throws {
+        try await TestServer.with { server in
+            let idle = try await TestClient.connect(server.url)
+            let busy = try await TestClient.connect(server.url)
+            _ = try await idle.next()
+            let welcome = try #require(try await busy.next())
+            let id = try #require(welcome.split(separator: "\"").drop { $0 != "client" }.dropFirst(2).first.map(String.init))
+            let pinging = Task {
+                var sent = 0
+                while !Task.isCancelled {
+                    sent += 1
+                    try? await busy.send(#"{"type":"ping","id":\#(sent)}"#)
+                    _ = try? await busy.next()
+                }
+            }
+            try await server.eventually("the busy client to sort first with a rate") {
+                guard let window = try? await server.getJSON("/api/clients?sort=rate&desc=1&limit=2") as? [String: Any],
+                    let rows = window["rows"] as? [[String: Any]], rows.count == 2
+                else { return false }
+                return rows[0]["id"] as? String == id && (rows[0]["rate"] as? Double ?? 0) > 0 && rows[1]["rate"] as? Double == 0
+            }
+            let detail = try #require(try await server.getJSON("/api/clients/\(id)") as? [String: Any])
+            #expect((detail["rate"] as? Double ?? 0) > 0)
+            pinging.cancel()
+            await pinging.value
+            try await idle.close()
+            try await busy.close()
+        }
+    }
+
     /// A console that changes its view gets the new window at once, not at the next interval.
     @Test func aViewCommandIsAnsweredWithItsWindowAtOnce() async throws {
         try await TestServer.with { server in
@@ -293,7 +325,8 @@ struct AdminTests {
             try await admin.send(#"{"type":"kick","id":3,"client":"nobody"}"#)
             _ = try await admin.next { $0.hasPrefix(#"{"type":"result","ok":true,"id":2"#) }
             let next = try await admin.next { $0.hasPrefix(#"{"type":"snapshot""#) || $0.contains(#""id":3"#) }
-            #expect(next.hasPrefix(#"{"type":"snapshot""#))
+            // It names the view it was made for, so a console can tell it from an earlier one.
+            #expect(next.hasPrefix(#"{"type":"snapshot","query":{"#))
             #expect(next.contains(#""offset":2"#))
             try await admin.close()
             for client in clients { try await client.close() }

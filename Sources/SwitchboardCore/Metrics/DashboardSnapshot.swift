@@ -328,14 +328,20 @@ public struct ClientQuery: Codable, Sendable, Equatable {
     public var filter = ""
     /// Only clients subscribed to this channel.
     public var channel: String?
+    /// Only the client with this id.
+    public var id: String?
     public var offset = 0
     public var limit = 50
 
-    public init(sort: SortKey = .id, descending: Bool = false, filter: String = "", channel: String? = nil, offset: Int = 0, limit: Int = 50) {
+    public init(
+        sort: SortKey = .id, descending: Bool = false, filter: String = "", channel: String? = nil, id: String? = nil, offset: Int = 0,
+        limit: Int = 50
+    ) {
         self.sort = sort
         self.descending = descending
         self.filter = filter
         self.channel = channel
+        self.id = id
         self.offset = offset
         self.limit = limit
     }
@@ -347,37 +353,30 @@ public struct ClientQuery: Codable, Sendable, Equatable {
         descending = try container.decodeIfPresent(Bool.self, forKey: .descending) ?? false
         filter = try container.decodeIfPresent(String.self, forKey: .filter) ?? ""
         channel = try container.decodeIfPresent(String.self, forKey: .channel)
+        id = try container.decodeIfPresent(String.self, forKey: .id)
         offset = max(0, try container.decodeIfPresent(Int.self, forKey: .offset) ?? 0)
         limit = min(max(0, try container.decodeIfPresent(Int.self, forKey: .limit) ?? 50), 10_000)
     }
 
-    /// Whether `row` passes the filter and channel conditions.
+    /// Whether `row` passes the id, filter and channel conditions.
     public func matches(_ row: ClientRow) -> Bool {
-        if let channel, !row.channels.contains(channel) { return false }
-        guard !filter.isEmpty else { return true }
-        let needle = filter.lowercased()
-        return row.id.lowercased().contains(needle) || row.remoteAddress.lowercased().contains(needle)
-            || row.userAgent.lowercased().contains(needle) || row.channels.contains { $0.lowercased().contains(needle) }
-            || (row.user?.lowercased().contains(needle) ?? false) || (row.socketID?.contains(needle) ?? false)
+        matches(
+            id: row.id, remoteAddress: row.remoteAddress, userAgent: row.userAgent, channels: row.channels, socketID: row.socketID,
+            user: row.user)
     }
 
-    /// Whether `a` sorts before `b`; ties break on id so windows are stable.
-    public func orders(_ a: ClientRow, before b: ClientRow) -> Bool {
-        func key(_ lhs: ClientRow, _ rhs: ClientRow) -> Bool? {
-            switch sort {
-            case .id: return Self.idOrder(lhs.id, rhs.id)
-            case .remote: return lhs.remoteAddress == rhs.remoteAddress ? nil : lhs.remoteAddress < rhs.remoteAddress
-            case .age: return lhs.connectedAt == rhs.connectedAt ? nil : lhs.connectedAt > rhs.connectedAt
-            case .idle: return lhs.lastActivity == rhs.lastActivity ? nil : lhs.lastActivity > rhs.lastActivity
-            case .channels: return lhs.channels.count == rhs.channels.count ? nil : lhs.channels.count < rhs.channels.count
-            case .messagesIn: return lhs.messagesIn == rhs.messagesIn ? nil : lhs.messagesIn < rhs.messagesIn
-            case .messagesOut: return lhs.messagesOut == rhs.messagesOut ? nil : lhs.messagesOut < rhs.messagesOut
-            case .rate: return lhs.rate == rhs.rate ? nil : lhs.rate < rhs.rate
-            case .mailbox: return lhs.mailbox.depth == rhs.mailbox.depth ? nil : lhs.mailbox.depth < rhs.mailbox.depth
-            }
-        }
-        if let ordered = key(a, b) { return descending ? !ordered : ordered }
-        return Self.idOrder(a.id, b.id) ?? false
+    /// Whether a client with these figures passes the id, filter and channel conditions; `user`
+    /// is only asked for while a filter is set.
+    public func matches(
+        id: String, remoteAddress: String, userAgent: String, channels: [String], socketID: String?, user: @autoclosure () -> String?
+    ) -> Bool {
+        if let wanted = self.id, wanted != id { return false }
+        if let channel, !channels.contains(channel) { return false }
+        guard !filter.isEmpty else { return true }
+        let needle = filter.lowercased()
+        return id.lowercased().contains(needle) || remoteAddress.lowercased().contains(needle) || userAgent.lowercased().contains(needle)
+            || channels.contains { $0.lowercased().contains(needle) } || (user()?.lowercased().contains(needle) ?? false)
+            || (socketID?.contains(needle) ?? false)
     }
 
     /// Client ids compare by length first, so c9 sorts before c10.
@@ -399,11 +398,9 @@ public struct ClientQuery: Codable, Sendable, Equatable {
     /// Merges the nodes' answers to ``perNode`` into this query's window; `missing` names the
     /// live nodes that did not answer.
     public func merge(_ windows: [ClientWindow], missing: [String] = []) -> ClientWindow {
-        let sorted = windows.flatMap(\.rows).sorted(by: orders)
+        let rows = windows.flatMap(\.rows)
         let total = windows.reduce(0) { $0 + $1.total }
-        let start = min(max(0, offset), sorted.count)
-        let end = min(sorted.count, start + max(0, limit))
-        var window = ClientWindow(total: total, offset: start, rows: Array(sorted[start..<end]))
+        var window = ClientWindow(total: total, offset: min(max(0, offset), rows.count), rows: select(rows, by: \.sortFields))
         if !missing.isEmpty {
             window.partial = true
             window.missing = missing
@@ -413,9 +410,7 @@ public struct ClientQuery: Codable, Sendable, Equatable {
 
     /// Applies filter, sort and window to rows gathered from every shard.
     public func window(_ rows: [ClientRow]) -> ClientWindow {
-        let matching = rows.filter(matches).sorted(by: orders)
-        let start = min(max(0, offset), matching.count)
-        let end = min(matching.count, start + max(0, limit))
-        return ClientWindow(total: matching.count, offset: start, rows: Array(matching[start..<end]))
+        let matching = rows.filter(matches)
+        return ClientWindow(total: matching.count, offset: min(max(0, offset), matching.count), rows: select(matching, by: \.sortFields))
     }
 }

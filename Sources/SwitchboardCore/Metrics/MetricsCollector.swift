@@ -10,10 +10,11 @@ public protocol HubProbe: Sendable {
     var health: String { get }
     /// Counters and gauges of the hub (the collector adds its own: restarts, dropped events).
     func totals() async -> Totals
-    /// Per-client message totals, for per-client rates.
-    func clientCounters() async -> [ClientCounter]
-    /// Every client, for a windowed query (rates are filled in by the collector).
-    func clientRows() async -> [ClientRow]
+    /// Has every client take its rate: the messages since the previous call over `elapsed`
+    /// seconds (nil: the first call).
+    func sampleClientRates(elapsed: Double?) async
+    /// This node's clients in `query`'s window, rates in, building rows only for the window.
+    func clientWindow(_ query: ClientQuery) async -> ClientWindow
     /// Every channel with subscribers (rates are filled in by the collector).
     func channelRows() async -> [ChannelRow]
     /// Every actor that is not a session (sessions come from the client rows).
@@ -32,17 +33,6 @@ extension HubProbe {
     public func nodeRows() async -> [NodeRow]? { nil }
 }
 
-/// A client's running message total (in + out), sampled once per tick for its rate.
-public struct ClientCounter: Sendable {
-    public var id: String
-    public var messages: Int
-
-    public init(id: String, messages: Int) {
-        self.id = id
-        self.messages = messages
-    }
-}
-
 /// The metrics actor: lifecycle events stream into it through a bounded mailbox, and once a
 /// second it samples the hub's counters into per-second history. It serves
 /// ``DashboardSnapshot``s to the console, the admin API and the admin stream.
@@ -54,10 +44,8 @@ public actor MetricsCollector {
     private var eventLog = EventLog(capacity: 1000)
     private var latency = LatencyHistogram.make()
     private var latencyToExport = LatencyHistogram.make()
-    private var clientRates: [String: Double] = [:]
     private var actorRates: [String: Double] = [:]
     private var channelRates: [String: Double] = [:]
-    private var clientTracker = RateTracker()
     private var actorTracker = RateTracker()
     private var channelTracker = RateTracker()
     private var previousTick: ContinuousClock.Instant?
@@ -135,9 +123,7 @@ public actor MetricsCollector {
         let elapsed = previousTick.map { max((now - $0).seconds, 1e-3) }
         previousTick = now
 
-        clientRates = clientTracker.update(
-            Dictionary(await probe.clientCounters().map { ($0.id, $0.messages) }, uniquingKeysWith: { $1 }), elapsed: elapsed
-        )
+        await probe.sampleClientRates(elapsed: elapsed)
         var processed = Dictionary(await probe.actorRows().map { ($0.name, $0.processed) }, uniquingKeysWith: { $1 })
         processed[mailbox.gauge.name] = mailbox.gauge.read().dequeued
         actorRates = actorTracker.update(processed, elapsed: elapsed)
@@ -205,7 +191,6 @@ public actor MetricsCollector {
         -> DashboardSnapshot
     {
         let totals = await totals()
-        let clientRows = await probe.clientRows()
         var snapshot = DashboardSnapshot(
             server: ServerInfo(version: SwitchboardVersion.current, address: probe.address, uptimeSeconds: probe.uptimeSeconds, health: probe.health),
             totals: totals,
@@ -214,9 +199,9 @@ public actor MetricsCollector {
             rates60s: history.rates(over: 60),
             series: history.series(seriesSeconds),
             latency: latencyStats(),
-            clients: await clients(query, from: clientRows),
+            clients: await clients(query),
             channels: await channels(),
-            actors: await actors(limit: actorLimit, sessions: clientRows),
+            actors: await actors(limit: actorLimit),
             events: eventLog.events(limit: eventCount)
         )
         snapshot.nodes = await probe.nodeRows()
@@ -230,25 +215,14 @@ public actor MetricsCollector {
 
     /// Client rows for `query`, with current rates: clustered, of every node.
     public func clients(_ query: ClientQuery) async -> ClientWindow {
-        await clients(query, from: await probe.clientRows())
+        let others = await probe.otherNodesClients(query.perNode)
+        guard !others.windows.isEmpty || !others.missing.isEmpty else { return await probe.clientWindow(query) }
+        return query.merge([await probe.clientWindow(query.perNode)] + others.windows, missing: others.missing)
     }
 
     /// This node's client rows for `query`, with current rates (what another node asks for).
     public func localClients(_ query: ClientQuery) async -> ClientWindow {
-        localClients(query, from: await probe.clientRows())
-    }
-
-    /// Rows gathered once per snapshot serve both the client window and the session actors.
-    private func clients(_ query: ClientQuery, from gathered: [ClientRow]) async -> ClientWindow {
-        let others = await probe.otherNodesClients(query.perNode)
-        guard !others.windows.isEmpty || !others.missing.isEmpty else { return localClients(query, from: gathered) }
-        return query.merge([localClients(query.perNode, from: gathered)] + others.windows, missing: others.missing)
-    }
-
-    private func localClients(_ query: ClientQuery, from gathered: [ClientRow]) -> ClientWindow {
-        var rows = gathered
-        for index in rows.indices { rows[index].rate = clientRates[rows[index].id] ?? 0 }
-        return query.window(rows)
+        await probe.clientWindow(query)
     }
 
     /// Channels with subscribers, busiest first.
@@ -262,10 +236,7 @@ public actor MetricsCollector {
     /// webhooks, admin streams), then the sessions; each group deepest mailbox first, ties by
     /// name. With hundreds of clients the actors an operator looks for are still on screen.
     public func actors(limit: Int = 50) async -> [ActorRow] {
-        await actors(limit: limit, sessions: await probe.clientRows())
-    }
-
-    private func actors(limit: Int, sessions: [ClientRow]) async -> [ActorRow] {
+        let sessions = await probe.clientWindow(ClientQuery(sort: .mailbox, descending: true, limit: max(0, limit))).rows
         var rows = await probe.actorRows()
         for index in rows.indices {
             rows[index].processedPerSecond = actorRates[rows[index].name] ?? 0
@@ -283,7 +254,7 @@ public actor MetricsCollector {
             rows.append(
                 ActorRow(
                     name: client.id, kind: .session, depth: client.mailbox.depth, peak: client.mailbox.peak, capacity: client.mailboxCapacity,
-                    processedPerSecond: clientRates[client.id] ?? 0, processed: client.mailbox.dequeued, dropped: client.mailbox.dropped, restarts: 0
+                    processedPerSecond: client.rate, processed: client.mailbox.dequeued, dropped: client.mailbox.dropped, restarts: 0
                 )
             )
         }

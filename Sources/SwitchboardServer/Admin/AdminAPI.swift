@@ -29,8 +29,8 @@ public enum AdminAPI {
         }
         api.get("clients/:id") { _, context in
             let id = try context.parameters.require("id")
-            let window = await collector.clients(ClientQuery(filter: "", limit: .max))
-            guard let row = window.rows.first(where: { $0.id == id }) else { throw APIError(.notFound, code: "not_found", "no client \(id)") }
+            let window = await collector.clients(ClientQuery(id: id, limit: 1))
+            guard let row = window.rows.first else { throw APIError(.notFound, code: "not_found", "no client \(id)") }
             return try encode(row)
         }
         api.get("channels") { _, _ in

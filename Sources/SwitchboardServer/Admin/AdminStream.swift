@@ -6,8 +6,9 @@ import SwitchboardCore
 
 /// `GET /admin/stream`: the WebSocket a remote console attaches through (token required).
 ///
-/// The server pushes `{"type":"snapshot","snapshot":{…}}` every `interval_ms` with the rows the
-/// reader's view asks for, and `{"type":"event","event":{…}}` as events happen. The reader sends
+/// The server pushes `{"type":"snapshot","query":{…},"snapshot":{…}}` every `interval_ms` with the
+/// rows the reader's view asks for (`query` is the view it was made for; a `view` command is
+/// answered with one at once), and `{"type":"event","event":{…}}` as events happen. The reader sends
 /// commands, each answered `{"type":"result","id":…,"ok":…}`:
 ///
 /// - `{"type":"view","interval_ms":1000,"query":{"sort":"mailbox","descending":true,"filter":"","offset":0,"limit":50}}`
@@ -187,11 +188,15 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
 
     /// Sends one snapshot with the rows the reader's view asks for.
     private func pushSnapshot() async throws {
-        let snapshot = await collector.snapshot(query: view.withLockedValue { $0.query })
+        let query = view.withLockedValue { $0.query }
+        let snapshot = await collector.snapshot(query: query)
         let data = try AdminAPI.encoder.encode(snapshot)
+        let queryData = try AdminAPI.encoder.encode(query)
         send(
             textFrame {
-                $0.writeStaticString("{\"type\":\"snapshot\",\"snapshot\":")
+                $0.writeStaticString("{\"type\":\"snapshot\",\"query\":")
+                $0.writeBytes(queryData)
+                $0.writeStaticString(",\"snapshot\":")
                 $0.writeBytes(data)
                 $0.writeStaticString("}")
             })

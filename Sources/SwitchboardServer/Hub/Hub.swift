@@ -56,7 +56,8 @@ public final class Hub: @unchecked Sendable {
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.cluster = configuration.cluster.redis.map { address in
             ClusterLink(
-                configuration: configuration.cluster, history: configuration.history, address: address, nodeName: configuration.cluster.nodeName ?? ProcessInfo.processInfo.hostName,
+                configuration: configuration.cluster, history: configuration.history, address: address,
+                nodeName: configuration.cluster.nodeName ?? ProcessInfo.processInfo.hostName,
                 eventLoop: eventLoopGroup.next(), logger: logger)
         }
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
@@ -557,18 +558,25 @@ extension Hub: HubProbe {
         await statistics()
     }
 
-    public func clientCounters() async -> [ClientCounter] {
-        (await gather { $0.clientCounters() }).flatMap { $0 }
+    public func sampleClientRates(elapsed: Double?) async {
+        _ = await gather { $0.sampleClientRates(elapsed: elapsed) }
     }
 
-    public func clientRows() async -> [ClientRow] {
-        let rows = (await gather { $0.clientRows() }).flatMap { $0 }
-        guard let node = cluster?.nodeName else { return rows }
-        return rows.map { row in
-            var row = row
+    /// This node's clients in `query`'s window: every shard hands over the sort fields of the
+    /// clients it matches, the window is selected from those, and only its rows are built.
+    public func clientWindow(_ query: ClientQuery) async -> ClientWindow {
+        let matching = (await gather { $0.clientSortFields(matching: query) }).flatMap { $0 }
+        let chosen = query.select(matching, by: { $0 })
+        let ids = Set(chosen.map(\.id))
+        let built = (await gather { $0.clientRows(ids: ids) }).flatMap { $0 }
+        let byID = Dictionary(built.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let node = cluster?.nodeName
+        let rows = chosen.compactMap { fields -> ClientRow? in
+            guard var row = byID[fields.id] else { return nil }
             row.node = node
             return row
         }
+        return ClientWindow(total: matching.count, offset: min(query.offset, matching.count), rows: rows)
     }
 
     public func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String]) {

@@ -774,19 +774,48 @@ final class HubShard: @unchecked Sendable {
 
     // MARK: - Inspection (loop only)
 
-    func clientRows() -> [ClientRow] {
+    /// The sort fields of the sessions `query` matches, each with this shard's index (the
+    /// first half of a windowed query: rows are built only for the window, by ``clientRows(ids:)``).
+    func clientSortFields(matching query: ClientQuery) -> [ClientSortFields] {
         eventLoop.assertInEventLoop()
         let monotonic = NIODeadline.now().uptimeNanoseconds
         let wall = WallClock.now()
-        return sessions.values.map { session in
-            let users = presence[ObjectIdentifier(session)].map { Set($0.values).sorted() } ?? []
-            return session.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: users)
+        var fields: [ClientSortFields] = []
+        fields.reserveCapacity(query.id == nil ? sessions.count : 1)
+        for session in sessions.values
+        where query.matches(
+            id: session.id, remoteAddress: session.remoteAddress, userAgent: session.userAgent, channels: session.channels,
+            socketID: session.pusher?.socketID, user: self.user(of: session))
+        {
+            fields.append(session.sortFields(monotonicNow: monotonic, wallNow: wall))
+        }
+        return fields
+    }
+
+    /// The rows of the sessions with these ids (every session's when `ids` is nil).
+    func clientRows(ids: Set<String>? = nil) -> [ClientRow] {
+        eventLoop.assertInEventLoop()
+        let monotonic = NIODeadline.now().uptimeNanoseconds
+        let wall = WallClock.now()
+        return sessions.values.compactMap { session in
+            if let ids, !ids.contains(session.id) { return nil }
+            return session.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: presenceUsers(of: session))
         }
     }
 
-    func clientCounters() -> [ClientCounter] {
+    /// Who a session is, as its row shows it.
+    private func user(of session: Session) -> String? {
+        session.user(presenceUsers: presenceUsers(of: session))
+    }
+
+    private func presenceUsers(of session: Session) -> [String] {
+        presence[ObjectIdentifier(session)].map { Set($0.values).sorted() } ?? []
+    }
+
+    /// Samples every session's rate (see ``Session/sampleRate(elapsed:)``).
+    func sampleClientRates(elapsed: Double?) {
         eventLoop.assertInEventLoop()
-        return sessions.values.map(\.counter)
+        for session in sessions.values { session.sampleRate(elapsed: elapsed) }
     }
 
     /// Local subscriber counts, and publish counts of the channels this shard owns.

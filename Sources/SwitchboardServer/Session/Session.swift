@@ -81,6 +81,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var bytesIn = 0
     private(set) var messagesOut = 0
     private(set) var bytesOut = 0
+    /// Messages per second in + out between the metrics collector's last two samples.
+    private(set) var rate = 0.0
+    private var sampledMessages = 0
 
     private(set) var context: ChannelHandlerContext?
     private var assembler: MessageAssembler
@@ -621,10 +624,10 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         var row = ClientRow(
             id: id, remoteAddress: remoteAddress, userAgent: userAgent, connectedAt: connectedAt,
             lastActivity: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9, channels: channels,
-            messagesIn: messagesIn, messagesOut: messagesOut, bytesIn: bytesIn, bytesOut: bytesOut, rate: 0,
+            messagesIn: messagesIn, messagesOut: messagesOut, bytesIn: bytesIn, bytesOut: bytesOut, rate: rate,
             mailbox: mailboxCounts, mailboxCapacity: shard.configuration.outboundQueueFrames,
             pusherApp: pusher?.app.id, socketID: pusher?.socketID,
-            user: identity.user ?? pusher?.signedInUser ?? (presenceUsers.isEmpty ? nil : presenceUsers.joined(separator: ","))
+            user: user(presenceUsers: presenceUsers)
         )
         if case .closing(let ending) = closing.state {
             row.state = .closing
@@ -634,9 +637,25 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         return row
     }
 
-    /// Running totals for per-client rates. Loop only.
-    var counter: ClientCounter {
-        ClientCounter(id: id, messages: messagesIn + messagesOut)
+    /// Who the client is: its token's `sub`, its Pusher signed-in user, or its presence users.
+    func user(presenceUsers: [String]) -> String? {
+        identity.user ?? pusher?.signedInUser ?? (presenceUsers.isEmpty ? nil : presenceUsers.joined(separator: ","))
+    }
+
+    /// What the client table sorts this client by. Loop only.
+    func sortFields(monotonicNow: UInt64, wallNow: Double) -> ClientSortFields {
+        ClientSortFields(
+            id: id, remoteAddress: remoteAddress, connectedAt: connectedAt,
+            lastActivity: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9, channelCount: channels.count,
+            messagesIn: messagesIn, messagesOut: messagesOut, rate: rate, mailboxDepth: mailboxCounts.depth)
+    }
+
+    /// Takes the messages (in + out) since the previous sample as the client's rate over
+    /// `elapsed` seconds (nil: the first sample, which only sets the baseline). Loop only.
+    func sampleRate(elapsed: Double?) {
+        let messages = messagesIn + messagesOut
+        if let elapsed { rate = Double(messages - sampledMessages) / elapsed }
+        sampledMessages = messages
     }
 
     // MARK: - Heartbeat
