@@ -14,7 +14,8 @@ public final class RemoteSource: DashboardSource {
     public let token: String
     /// How long a command waits for its result before it is reported as unanswered.
     public let commandDeadline: Duration
-    private let latest = Mutex<DashboardSnapshot?>(nil)
+    /// The latest snapshot and the view it was made for (nil: a server that does not say).
+    private let latest = Mutex<(snapshot: DashboardSnapshot?, query: ClientQuery?)>((nil, nil))
     /// Readers waiting for the snapshot of the view they sent, by number.
     private let waiting = Mutex<[Int: (query: ClientQuery, continuation: CheckedContinuation<DashboardSnapshot?, Never>)]>([:])
     /// How long a changed view waits for its own snapshot before showing the latest one.
@@ -59,7 +60,7 @@ public final class RemoteSource: DashboardSource {
                 }
             } catch {}
             writer.withLock { $0 = nil }
-            latest.withLock { $0 = nil }
+            latest.withLock { $0 = (nil, nil) }
             answerAll(.failed(OperatorFailure(.unavailable, "the admin stream closed before the server answered")))
             // Back off while the server stays away; a session that got connected starts over.
             let wasConnected = connected.withLock { value in
@@ -76,10 +77,11 @@ public final class RemoteSource: DashboardSource {
         switch object.string("type") {
         case "snapshot":
             if let raw = object.raw("snapshot"), let snapshot = try? Self.decoder.decode(DashboardSnapshot.self, from: Data(raw)) {
-                latest.withLock { $0 = snapshot }
                 let query = object.raw("query").flatMap { try? Self.decoder.decode(ClientQuery.self, from: Data($0)) }
+                latest.withLock { $0 = (snapshot, query) }
+                // A server that does not name the view answers every reader with what it has.
                 let answered = waiting.withLock { waiting in
-                    let ids = waiting.filter { $0.value.query == query }.keys
+                    let ids = waiting.filter { query == nil || $0.value.query == query }.keys
                     return ids.compactMap { waiting.removeValue(forKey: $0)?.continuation }
                 }
                 for continuation in answered { continuation.resume(returning: snapshot) }
@@ -92,21 +94,27 @@ public final class RemoteSource: DashboardSource {
         }
     }
 
-    /// The latest snapshot; when `query` is a new view, the one the server makes for it (it
-    /// answers a `view` at once), or the latest after ``viewDeadline``.
+    /// The latest snapshot when it was made for `query`; otherwise (a new view, or one whose
+    /// snapshot is still on its way) the one the server makes for it — it answers a `view` at
+    /// once — or the latest after ``viewDeadline``.
     public func snapshot(query: ClientQuery) async -> DashboardSnapshot? {
-        guard sentQuery.withLock({ $0 }) != query, let writer = writer.withLock({ $0 }) else { return latest.withLock { $0 } }
+        let current = latest.withLock { $0 }
+        guard current.query != query, current.snapshot == nil || current.query != nil, let writer = writer.withLock({ $0 }) else {
+            return current.snapshot
+        }
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
         return await withCheckedContinuation { continuation in
             waiting.withLock { $0[id] = (query, continuation) }
             Task {
-                let encoded = (try? JSONEncoder().encode(query)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
                 do {
-                    try await writer.write(.text("{\"type\":\"view\",\"interval_ms\":500,\"query\":\(encoded)}"))
-                    sentQuery.withLock { $0 = query }
+                    if sentQuery.withLock({ $0 }) != query {
+                        let encoded = (try? JSONEncoder().encode(query)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                        try await writer.write(.text("{\"type\":\"view\",\"interval_ms\":500,\"query\":\(encoded)}"))
+                        sentQuery.withLock { $0 = query }
+                    }
                     try await Task.sleep(for: viewDeadline)
                 } catch {}
-                waiting.withLock { $0.removeValue(forKey: id) }?.continuation.resume(returning: latest.withLock { $0 })
+                waiting.withLock { $0.removeValue(forKey: id) }?.continuation.resume(returning: latest.withLock { $0.snapshot })
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import SwitchboardCore
 import Testing
 
@@ -51,5 +52,13 @@ import Testing
 
     @Test func anEmptyListHasAnEmptyWindow() {
         #expect(ClientQuery(offset: 5, limit: 10).select([ClientRow](), by: \.sortFields).isEmpty)
+    }
+
+    /// A node asked for its part of a deep cluster-wide window gets the whole part: the query
+    /// crosses Redis as JSON, and a cap there would silently leave rows out past 10 000.
+    @Test func aNodesPartOfADeepWindowCrossesTheWireWhole() throws {
+        let perNode = ClientQuery(sort: .messagesIn, offset: 50_000, limit: 40).perNode
+        let decoded = try JSONDecoder().decode(ClientQuery.self, from: JSONEncoder().encode(perNode))
+        #expect(decoded == perNode && decoded.limit == 50_040)
     }
 }

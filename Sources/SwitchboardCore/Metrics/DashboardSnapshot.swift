@@ -332,6 +332,8 @@ public struct ClientQuery: Codable, Sendable, Equatable {
     public var id: String?
     public var offset = 0
     public var limit = 50
+    /// The most rows an operator's window (the admin API, the admin stream) may ask for.
+    public static let mostRowsPerWindow = 10_000
 
     public init(
         sort: SortKey = .id, descending: Bool = false, filter: String = "", channel: String? = nil, id: String? = nil, offset: Int = 0,
@@ -355,7 +357,9 @@ public struct ClientQuery: Codable, Sendable, Equatable {
         channel = try container.decodeIfPresent(String.self, forKey: .channel)
         id = try container.decodeIfPresent(String.self, forKey: .id)
         offset = max(0, try container.decodeIfPresent(Int.self, forKey: .offset) ?? 0)
-        limit = min(max(0, try container.decodeIfPresent(Int.self, forKey: .limit) ?? 50), 10_000)
+        // Not capped here: a node answering another's cluster-wide window sends its first
+        // `offset + limit` rows (``perNode``). Readers' windows are capped where they come in.
+        limit = max(0, try container.decodeIfPresent(Int.self, forKey: .limit) ?? 50)
     }
 
     /// Whether `row` passes the id, filter and channel conditions.

@@ -139,7 +139,7 @@ public enum AdminAPI {
         query.filter = parameters["filter"].map(String.init) ?? ""
         query.channel = parameters["channel"].map(String.init)
         query.offset = parameters["offset"].flatMap { Int($0) }.map { max(0, $0) } ?? 0
-        query.limit = parameters["limit"].flatMap { Int($0) }.map { min(max(0, $0), 10_000) } ?? 50
+        query.limit = parameters["limit"].flatMap { Int($0) }.map { min(max(0, $0), ClientQuery.mostRowsPerWindow) } ?? 50
         return query
     }
 

@@ -219,9 +219,10 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
                 view.withLockedValue { $0.interval = .milliseconds(clamped) }
             }
             if let raw = object.raw("query") {
-                guard let query = try? Self.decoder.decode(ClientQuery.self, from: Data(raw)) else {
+                guard var query = try? Self.decoder.decode(ClientQuery.self, from: Data(raw)) else {
                     return reply(id: id, ok: false, fields: "\"error\":\"query: expected {sort, descending, filter, channel, offset, limit}\"")
                 }
+                query.limit = min(query.limit, ClientQuery.mostRowsPerWindow)
                 view.withLockedValue { $0.query = query }
             }
             reply(id: id, ok: true, fields: nil)
