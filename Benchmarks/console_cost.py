@@ -31,7 +31,7 @@ import urllib.request
 
 TOKEN = "console-cost-token-0123456789abcdef"
 HZ = os.sysconf("SC_CLK_TCK")
-ID = re.compile(r"^c[0-9a-z]+$")
+ID = re.compile(r"^c[0-9a-z]+(@\S+)?$")
 
 
 def cpu_seconds(pid):
