@@ -24,7 +24,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_fanout import cpu_seconds, free_port, start_redis, stop, wait_http  # noqa: E402
-from console_cost import Tmux, first_row, key_round, until  # noqa: E402
+from console_cost import Tmux, first_row, key_rounds, page, until  # noqa: E402
 
 TOKEN = "cluster-100k-token-0123456789abcdef"
 
@@ -114,19 +114,8 @@ def main():
 
         idle = cpu(lambda: time.sleep(args.seconds))
 
-        def paging():
-            end, down = time.monotonic() + args.seconds, True
-            while time.monotonic() < end:
-                tmux.keys("NPage" if down else "PPage")
-                down = not down
-                time.sleep(0.25)
-
-        busy = cpu(paging)
-        tmux.keys("g")
-        time.sleep(1)
-        keys = []
-        for _ in range(args.rounds):
-            keys += key_round(tmux)
+        busy = cpu(lambda: page(tmux, args.seconds))
+        keys = key_rounds(tmux, args.rounds)
         per_key = {}
         for key, ms in keys:
             per_key.setdefault(key, []).append(None if ms is None else round(ms, 1))

@@ -134,6 +134,22 @@ def key_round(tmux):
     return results
 
 
+def page(tmux, seconds):
+    """PgDn and PgUp in turn every 250 ms for `seconds`."""
+    end, down = time.monotonic() + seconds, True
+    while time.monotonic() < end:
+        tmux.keys("NPage" if down else "PPage")
+        down = not down
+        time.sleep(0.25)
+
+
+def key_rounds(tmux, rounds):
+    """`rounds` rounds of the scripted keys from the top of the table."""
+    tmux.keys("g")
+    time.sleep(1)
+    return [result for _ in range(rounds) for result in key_round(tmux)]
+
+
 def run_one(binary, load_binary, clients, mode, seconds, port):
     tmux = Tmux(f"console-cost-{os.getpid()}-{port}")
     processes = []
@@ -183,20 +199,8 @@ def run_one(binary, load_binary, clients, mode, seconds, port):
 
         idle = cpu(lambda: time.sleep(seconds))
 
-        def paging():
-            end = time.monotonic() + seconds
-            down = True
-            while time.monotonic() < end:
-                tmux.keys("NPage" if down else "PPage")
-                down = not down
-                time.sleep(0.25)
-
-        busy = cpu(paging)
-        tmux.keys("g")
-        time.sleep(1)
-        keys = []
-        for _ in range(3):
-            keys += key_round(tmux)
+        busy = cpu(lambda: page(tmux, seconds))
+        keys = key_rounds(tmux, 3)
         return {
             "server_idle": idle[server_pid], "console_idle": idle[console_pid] if mode == "attached" else None,
             "server_paging": busy[server_pid], "console_paging": busy[console_pid] if mode == "attached" else None,
