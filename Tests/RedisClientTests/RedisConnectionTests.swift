@@ -97,6 +97,29 @@ struct RedisConnectionTests {
         #expect(text(try await connection.send("PING").get()) == "PONG")
     }
 
+    @Test func stoppingFailsWhatIsStillInFlightAtOnce() async throws {
+        let server = try RedisServerProcess()
+        var connection: RedisConnection? = try await connect(server)
+        // Answered in 5 s: still in flight when the connection stops, and the last reference to
+        // the connection goes right after (a node's start-up name check does just this).
+        let blocked = connection!.send("BLPOP", "nothing-here", "5")
+        let observer = try await connect(server)
+        defer { Task { await observer.stop() } }
+        var isBlocked = false
+        for _ in 0..<200 where !isBlocked {
+            isBlocked = (try await observer.send("INFO", "clients").get().string ?? "").contains("blocked_clients:1")
+            if !isBlocked { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(isBlocked)
+        let failedByStop = NIOLockedValueBox(false)
+        blocked.whenFailure { _ in failedByStop.withLockedValue { $0 = true } }
+        await connection!.stop()
+        // Failed within stop itself, not in a later tick that may find the connection gone.
+        #expect(failedByStop.withLockedValue { $0 })
+        connection = nil
+        await #expect(throws: RedisError.self) { try await blocked.get() }
+    }
+
     @Test func theDatabaseIsSelected() async throws {
         let server = try RedisServerProcess()
         var address = server.address

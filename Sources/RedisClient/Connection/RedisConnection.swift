@@ -89,9 +89,13 @@ public final class RedisConnection: @unchecked Sendable {
         eventLoop.execute { self.dialer.start() }
     }
 
-    /// Closes the connection for good; pending requests fail.
+    /// Closes the connection for good; pending requests fail now (not when the channel's close
+    /// is reported, which may come after the last reference to this connection is gone).
     public func stop() async {
-        try? await eventLoop.submit { self.dialer.stop() }.get()
+        try? await eventLoop.submit {
+            self.dialer.stop()
+            self.disconnected("the connection was stopped")
+        }.get()
     }
 
     /// Requests sent and not yet answered, plus those waiting for this tick's write.

@@ -251,7 +251,9 @@ final class NodeRegistry: Sendable {
     static func heartbeatAge(of name: String, prefix: String, on connection: RedisConnection) async throws -> Int? {
         let seen = connection.send("ZSCORE", "\(prefix):nodes:seen", name)
         let time = connection.send("TIME")
-        guard let score = try await seen.get().string.flatMap(Double.init), let clock = try await time.get().elements,
+        // Both answers are awaited, so none is still in flight when the caller stops the connection.
+        let (score, clock) = (try await seen.get().string.flatMap(Double.init), try await time.get().elements)
+        guard let score, let clock,
             clock.count == 2, let seconds = clock[0].string.flatMap(Int.init), let micros = clock[1].string.flatMap(Int.init)
         else { return nil }
         return max(0, seconds * 1000 + micros / 1000 - Int(score))
