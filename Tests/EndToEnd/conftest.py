@@ -4,6 +4,7 @@ The binary path comes from SWITCHBOARD_BIN (scripts/test.sh sets it to the debug
 Every server runs on 127.0.0.1 with a free port and is stopped after its test.
 """
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -124,6 +125,7 @@ def redis():
     r = Redis()
     yield r
     r.kill()
+    shutil.rmtree(r.dir, ignore_errors=True)
 
 
 def pytest_terminal_summary(terminalreporter):
