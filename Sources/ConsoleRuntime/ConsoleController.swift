@@ -15,7 +15,9 @@ public final class ConsoleController: Sendable {
     private let currentTheme: Mutex<Theme>
     private let source: any DashboardSource
     private let themes: ThemeLibrary
-    public let stop = StopFlag()
+    /// Wakes the screen when a snapshot or status line arrives (and when ``stop`` is set).
+    private let wake = ScreenWake()
+    public let stop: StopFlag
     /// Set when the operator chose to stop the server on quit.
     public let stopServer = Atomic<Bool>(false)
     /// Counts changes made off the UI thread (snapshots, status lines): the screen redraws
@@ -34,6 +36,7 @@ public final class ConsoleController: Sendable {
         self.currentTheme = Mutex(theme)
         self.source = source
         self.themes = themes
+        self.stop = StopFlag(waking: wake)
     }
 
     static var terminalIsUTF8: Bool {
@@ -51,7 +54,8 @@ public final class ConsoleController: Sendable {
                     frame: { rows, cols in self.frame(rows: rows, cols: cols) },
                     key: { key in self.onKey(key) },
                     theme: { self.currentTheme.withLock { $0 } },
-                    version: { self.version.load(ordering: .acquiring) }
+                    version: { self.version.load(ordering: .acquiring) },
+                    wake: wake
                 ),
                 colors: colors,
                 stop: stop
@@ -117,7 +121,13 @@ public final class ConsoleController: Sendable {
 
     private func setStatus(_ message: String) {
         state.withLock { $0.view.status = message }
+        changed()
+    }
+
+    /// Tells the screen that what it draws changed.
+    private func changed() {
         version.add(1, ordering: .releasing)
+        wake.wake()
     }
 
     private func refreshLoop() async {
@@ -146,6 +156,6 @@ public final class ConsoleController: Sendable {
             state.view.clusterNodes = snapshot.nodes?.count ?? 0
             state.snapshot = snapshot
         }
-        version.add(1, ordering: .releasing)
+        changed()
     }
 }

@@ -8,10 +8,11 @@ import Glibc
 #endif
 
 /// The one place that talks to ncurses. It owns the terminal from a single dedicated thread:
-/// each turn of its loop waits up to 20 ms for a key and renders a frame (a pure ``Grid`` from
-/// the caller) when something changed — a key, a new size, a new ``Callbacks/version`` (a
-/// snapshot arrived) — or a second has passed, so a new window is on screen as soon as it
-/// arrives while an idle console draws once a second.
+/// the loop sleeps in poll(2) on the terminal and a ``ScreenWake`` and renders a frame (a pure
+/// ``Grid`` from the caller) when something changed — keys, a new size, a new
+/// ``Callbacks/version`` (a snapshot arrived, and its owner woke the loop) — or a second has
+/// passed, so a new window is on screen the moment it arrives while an idle console draws once
+/// a second.
 public enum TerminalScreen {
     /// What the loop asks of its owner.
     public struct Callbacks: Sendable {
@@ -23,15 +24,18 @@ public enum TerminalScreen {
         public var theme: @Sendable () -> Theme
         /// Changes whenever what ``frame`` would draw changed for a reason other than a key.
         public var version: @Sendable () -> UInt64
+        /// Woken by the owner after it changed ``version`` (or set the stop flag).
+        public var wake: ScreenWake
 
         public init(
             frame: @escaping @Sendable (Int, Int) -> Grid, key: @escaping @Sendable (Key) -> Bool, theme: @escaping @Sendable () -> Theme,
-            version: @escaping @Sendable () -> UInt64
+            version: @escaping @Sendable () -> UInt64, wake: ScreenWake
         ) {
             self.frame = frame
             self.key = key
             self.theme = theme
             self.version = version
+            self.wake = wake
         }
     }
 
@@ -67,7 +71,8 @@ public enum TerminalScreen {
         keypad(window, true)
         curs_set(0)
         set_escdelay(25)
-        wtimeout(window, 20)
+        // Input is waited for in poll(2); wget_wch only takes what has arrived.
+        wtimeout(window, 0)
         var palette = Palette(theme: callbacks.theme(), colors: colors)
         var drawn: (version: UInt64, rows: Int32, cols: Int32, at: ContinuousClock.Instant)?
         var keyPressed = true
@@ -99,12 +104,18 @@ public enum TerminalScreen {
                 drawn = (version, rows, cols, now)
             }
             keyPressed = false
+            callbacks.wake.wait(forInputOn: STDIN_FILENO, milliseconds: 100)
+            // Every key that has arrived, then one frame for all of them.
             var character: wint_t = 0
-            let status = wget_wch(window, &character)
-            guard status != ERR, let key = Self.key(status: status, character: character) else { continue }
-            if key == .resize { werase(window) }
-            keyPressed = true
-            if !callbacks.key(key) { break }
+            var status = wget_wch(window, &character)
+            while status != ERR {
+                if let key = Self.key(status: status, character: character) {
+                    if key == .resize { werase(window) }
+                    keyPressed = true
+                    if !callbacks.key(key) { return }
+                }
+                status = wget_wch(window, &character)
+            }
         }
     }
 
@@ -186,12 +197,63 @@ public enum TerminalScreen {
     }
 }
 
-/// A flag the owner sets to end the UI loop (within one input timeout).
+/// A flag the owner sets to end the UI loop; setting it wakes the loop.
 public final class StopFlag: Sendable {
     private let value = Atomic<Bool>(false)
-    public init() {}
-    public func set() { value.store(true, ordering: .relaxed) }
+    private let wake: ScreenWake?
+
+    public init(waking wake: ScreenWake? = nil) {
+        self.wake = wake
+    }
+
+    public func set() {
+        value.store(true, ordering: .relaxed)
+        wake?.wake()
+    }
+
     public var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Wakes the UI loop from any thread: a non-blocking pipe the loop polls together with the
+/// terminal, so a change made elsewhere is drawn at once instead of at the next timeout.
+public final class ScreenWake: Sendable {
+    private let readEnd: Int32
+    private let writeEnd: Int32
+
+    public init() {
+        var ends: [Int32] = [-1, -1]
+        if pipe(&ends) == 0 {
+            for end in ends {
+                _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+            }
+        } else {
+            ends = [-1, -1]
+        }
+        (readEnd, writeEnd) = (ends[0], ends[1])
+    }
+
+    deinit {
+        if readEnd >= 0 { close(readEnd) }
+        if writeEnd >= 0 { close(writeEnd) }
+    }
+
+    /// Makes the loop's current or next wait return (a full pipe already will).
+    public func wake() {
+        guard writeEnd >= 0 else { return }
+        var byte: UInt8 = 1
+        _ = write(writeEnd, &byte, 1)
+    }
+
+    /// Waits until `descriptor` has input, ``wake()`` was called, or `milliseconds` passed;
+    /// then empties the pipe.
+    func wait(forInputOn descriptor: Int32, milliseconds: Int32) {
+        var descriptors = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0), pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&descriptors, readEnd >= 0 ? 2 : 1, milliseconds)
+        guard readEnd >= 0, descriptors[1].revents != 0 else { return }
+        var drained = [UInt8](repeating: 0, count: 64)
+        while read(readEnd, &drained, drained.count) > 0 {}
+    }
 }
 
 /// Colour pairs and attributes per role, stepped down to what the terminal has.
