@@ -38,6 +38,33 @@ import Testing
         }
     }
 
+    /// Orders by numbers compare 24-byte keys instead of rows: the same window, client for client.
+    @Test(arguments: ClientQuery.SortKey.allCases.filter { $0 != .remote })
+    func orderKeysGiveTheSameWindowAsTheRows(sort: ClientQuery.SortKey) {
+        let rows = rows
+        let numbers = Dictionary(uniqueKeysWithValues: rows.map { ($0.id, UInt64($0.id.dropFirst())!) })
+        for descending in [false, true] {
+            for offset in [0, 1, 480, 520, 957, 996, 2000] {
+                for limit in [0, 1, 40, 2000] {
+                    let query = ClientQuery(sort: sort, descending: descending, offset: offset, limit: limit)
+                    #expect(query.ordersByNumbers)
+                    let keys = rows.map { row in
+                        query.orderKey(value: sort.value(of: row.sortFields, number: numbers[row.id]!), number: numbers[row.id]!, owner: 0)
+                    }
+                    let expected = query.select(rows, by: \.sortFields).map { numbers[$0.id]! }
+                    #expect(query.window(of: keys).map(\.number) == expected, "\(query)")
+                }
+            }
+        }
+    }
+
+    @Test func orderKeysRankNegativeZeroAndLargeNumbersInNumericOrder() {
+        let query = ClientQuery(sort: .rate)
+        let values: [Double] = [-1e300, -2.5, -0.0, 0, 1e-9, 3, 1e15, .infinity]
+        let keys = values.enumerated().map { query.orderKey(value: $1, number: UInt64($0), owner: 0) }
+        #expect(keys.sorted().map(\.number) == Array(0..<UInt64(values.count)))
+    }
+
     @Test func theWindowCountsEveryMatchingClientButHoldsOnlyItsRows() {
         let window = ClientQuery(filter: "c9", offset: 2, limit: 5).window(rows)
         #expect(window.total == rows.filter { $0.id.contains("c9") }.count)

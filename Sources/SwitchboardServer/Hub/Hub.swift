@@ -77,10 +77,16 @@ public final class Hub: @unchecked Sendable {
         shards.count == 1 ? shards[0] : shards[(channel.hashValue & Int.max) % shards.count]
     }
 
-    /// A new client id, unique for the life of the process.
-    /// Clustered, the node's name follows (`c1@node-a`), so ids are unique across the cluster.
-    func makeClientID() -> String {
+    /// A new client number and its id, unique for the life of the process.
+    func makeClientID() -> (number: UInt64, id: String) {
         let number = nextClientNumber.wrappingAdd(1, ordering: .relaxed).newValue
+        return (number, clientID(of: number))
+    }
+
+    /// The id of client `number`: `c` and the number in base 36, so ids in id order are numbers
+    /// in numeric order. Clustered, the node's name follows (`c1@node-a`), so ids are unique
+    /// across the cluster.
+    func clientID(of number: UInt64) -> String {
         guard let cluster else { return "c" + String(number, radix: 36) }
         return "c" + String(number, radix: 36) + "@" + cluster.nodeName
     }
@@ -220,8 +226,9 @@ public final class Hub: @unchecked Sendable {
         -> Session
     {
         let remote = channel.remoteAddress.map(Self.describe) ?? "unknown"
+        let (number, id) = makeClientID()
         return Session(
-            id: makeClientID(), shard: shard(for: channel.eventLoop), route: route, identity: identity, deflate: deflate, remoteAddress: remote,
+            number: number, id: id, shard: shard(for: channel.eventLoop), route: route, identity: identity, deflate: deflate, remoteAddress: remote,
             userAgent: String(userAgent.prefix(256))
         )
     }
@@ -562,21 +569,32 @@ extension Hub: HubProbe {
         _ = await gather { $0.sampleClientRates(elapsed: elapsed) }
     }
 
-    /// This node's clients in `query`'s window: every shard hands over the sort fields of the
-    /// clients it matches, the window is selected from those, and only its rows are built.
+    /// This node's clients in `query`'s window: every shard hands over the order keys of the
+    /// clients it matches (plain numbers; sort fields with text for an order by remote address),
+    /// the window is selected from those, and only its rows are built, by the shards holding them.
     public func clientWindow(_ query: ClientQuery) async -> ClientWindow {
-        let matching = (await gather { $0.clientSortFields(matching: query) }).flatMap { $0 }
-        let chosen = query.select(matching, by: { $0 })
-        let ids = Set(chosen.map(\.id))
-        let built = (await gather { $0.clientRows(ids: ids) }).flatMap { $0 }
-        let byID = Dictionary(built.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let (matching, chosen): (Int, [ClientOrderKey])
+        if query.ordersByNumbers {
+            let keys = (await gather { $0.clientOrderKeys(matching: query) }).flatMap { $0 }
+            (matching, chosen) = (keys.count, query.window(of: keys))
+        } else {
+            let fields = (await gather { $0.clientSortFields(matching: query) }).flatMap { $0 }
+            (matching, chosen) = (fields.count, query.select(fields, by: \.fields).map(\.key))
+        }
+        var built: [UInt64: ClientRow] = [:]
+        for (owner, keys) in Dictionary(grouping: chosen, by: \.owner) {
+            let shard = shards[owner]
+            let numbers = keys.map(\.number)
+            guard let rows = try? await shard.eventLoop.submit({ shard.clientRows(numbers: numbers) }).get() else { continue }
+            for (number, row) in rows { built[number] = row }
+        }
         let node = cluster?.nodeName
-        let rows = chosen.compactMap { fields -> ClientRow? in
-            guard var row = byID[fields.id] else { return nil }
+        let rows = chosen.compactMap { key -> ClientRow? in
+            guard var row = built[key.number] else { return nil }
             row.node = node
             return row
         }
-        return ClientWindow(total: matching.count, offset: min(query.offset, matching.count), rows: rows)
+        return ClientWindow(total: matching, offset: min(query.offset, matching), rows: rows)
     }
 
     public func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String]) {

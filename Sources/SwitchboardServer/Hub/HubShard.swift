@@ -774,32 +774,56 @@ final class HubShard: @unchecked Sendable {
 
     // MARK: - Inspection (loop only)
 
-    /// The sort fields of the sessions `query` matches, each with this shard's index (the
-    /// first half of a windowed query: rows are built only for the window, by ``clientRows(ids:)``).
-    func clientSortFields(matching query: ClientQuery) -> [ClientSortFields] {
+    /// The sort fields of the sessions `query` matches, each with its key (for an order by
+    /// text, which ``clientOrderKeys(matching:)`` cannot express).
+    func clientSortFields(matching query: ClientQuery) -> [(fields: ClientSortFields, key: ClientOrderKey)] {
         eventLoop.assertInEventLoop()
         let monotonic = NIODeadline.now().uptimeNanoseconds
         let wall = WallClock.now()
-        var fields: [ClientSortFields] = []
-        fields.reserveCapacity(query.id == nil ? sessions.count : 1)
-        for session in sessions.values
-        where query.matches(
-            id: session.id, remoteAddress: session.remoteAddress, userAgent: session.userAgent, channels: session.channels,
-            socketID: session.pusher?.socketID, user: self.user(of: session))
-        {
-            fields.append(session.sortFields(monotonicNow: monotonic, wallNow: wall))
+        var matching: [(fields: ClientSortFields, key: ClientOrderKey)] = []
+        forEachSession(matching: query) { session in
+            matching.append(
+                (session.sortFields(monotonicNow: monotonic, wallNow: wall), ClientOrderKey(rank: 0, number: session.number, owner: index)))
         }
-        return fields
+        return matching
     }
 
-    /// The rows of the sessions with these ids (every session's when `ids` is nil).
-    func clientRows(ids: Set<String>? = nil) -> [ClientRow] {
+    /// The order keys of the sessions `query` matches (an order by numbers, see
+    /// ``ClientQuery/ordersByNumbers``): the first half of a windowed query, without a string
+    /// copied; rows are built only for the window, by ``clientRows(numbers:)``.
+    func clientOrderKeys(matching query: ClientQuery) -> [ClientOrderKey] {
         eventLoop.assertInEventLoop()
         let monotonic = NIODeadline.now().uptimeNanoseconds
         let wall = WallClock.now()
-        return sessions.values.compactMap { session in
-            if let ids, !ids.contains(session.id) { return nil }
-            return session.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: presenceUsers(of: session))
+        var keys: [ClientOrderKey] = []
+        keys.reserveCapacity(query.id == nil ? sessions.count : 1)
+        forEachSession(matching: query) { session in
+            let value = session.sortValue(query.sort, monotonicNow: monotonic, wallNow: wall)
+            keys.append(query.orderKey(value: value, number: session.number, owner: index))
+        }
+        return keys
+    }
+
+    /// Calls `body` with each session `query`'s id, channel and filter let through (every
+    /// session without them; only the one with the id, found by id, for an id query).
+    private func forEachSession(matching query: ClientQuery, _ body: (Session) -> Void) {
+        if let id = query.id {
+            if let session = sessions[id], query.matches(session: session, user: user(of: session)) { body(session) }
+            return
+        }
+        guard query.channel != nil || !query.filter.isEmpty else { return sessions.values.forEach(body) }
+        for session in sessions.values where query.matches(session: session, user: user(of: session)) { body(session) }
+    }
+
+    /// The rows of the sessions numbered `numbers` that are still here, with their numbers.
+    func clientRows(numbers: [UInt64]) -> [(number: UInt64, row: ClientRow)] {
+        eventLoop.assertInEventLoop()
+        let monotonic = NIODeadline.now().uptimeNanoseconds
+        let wall = WallClock.now()
+        return numbers.compactMap { number in
+            sessions[hub.clientID(of: number)].map {
+                (number, $0.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: presenceUsers(of: $0)))
+            }
         }
     }
 
@@ -907,4 +931,13 @@ struct Traffic: Sendable {
     var historyEvictions = 0
     /// Clustered: missed messages delivered late from history instead of reported lost.
     var gapsFilled = 0
+}
+
+extension ClientQuery {
+    /// Whether `session` passes this query's conditions (`user` is only read with a filter set).
+    fileprivate func matches(session: Session, user: @autoclosure () -> String?) -> Bool {
+        matches(
+            id: session.id, remoteAddress: session.remoteAddress, userAgent: session.userAgent, channels: session.channels,
+            socketID: session.pusher?.socketID, user: user())
+    }
 }

@@ -43,6 +43,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// cases send 16 MiB).
     static let echoMessageLimit = 16 * 1024 * 1024
 
+    /// The client's number, whose text in base 36 is its id (see ``Hub/clientID(of:)``).
+    let number: UInt64
     /// The client id shown to the client and to operators.
     let id: String
     let shard: HubShard
@@ -100,8 +102,12 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Set while the session sits in the shard's list of sessions to flush this tick.
     var flushScheduled = false
 
-    init(id: String, shard: HubShard, route: Route, identity: ClientIdentity, deflate: DeflateParameters?, remoteAddress: String, userAgent: String) {
+    init(
+        number: UInt64, id: String, shard: HubShard, route: Route, identity: ClientIdentity, deflate: DeflateParameters?, remoteAddress: String,
+        userAgent: String
+    ) {
         let configuration = shard.configuration
+        self.number = number
         self.id = id
         self.shard = shard
         self.route = route
@@ -648,6 +654,22 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             id: id, remoteAddress: remoteAddress, connectedAt: connectedAt,
             lastActivity: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9, channelCount: channels.count,
             messagesIn: messagesIn, messagesOut: messagesOut, rate: rate, mailboxDepth: mailboxCounts.depth)
+    }
+
+    /// What the client table's `key` sorts this client by, as a number (see
+    /// ``ClientQuery/SortKey/value(of:number:)``, which reads the same figures from a row). Loop only.
+    func sortValue(_ key: ClientQuery.SortKey, monotonicNow: UInt64, wallNow: Double) -> Double {
+        switch key {
+        case .id: Double(number)
+        case .remote: 0
+        case .age: connectedAt
+        case .idle: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9
+        case .channels: Double(channels.count)
+        case .messagesIn: Double(messagesIn)
+        case .messagesOut: Double(messagesOut)
+        case .rate: rate
+        case .mailbox: Double(mailbox.depth)
+        }
     }
 
     /// Takes the messages (in + out) since the previous sample as the client's rate over

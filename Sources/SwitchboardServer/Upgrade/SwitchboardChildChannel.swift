@@ -266,7 +266,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 )
             } else {
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
-                try pipeline.addHandler(AdminStreamSession(hub: hub, collector: admin.collector, name: "admin-\(hub.makeClientID())"))
+                try pipeline.addHandler(AdminStreamSession(hub: hub, collector: admin.collector, name: "admin-\(hub.makeClientID().id)"))
             }
             return .webSocket
         }

@@ -73,7 +73,9 @@ private struct EmbeddedClient {
 
     /// The hub's client rows, read on the (embedded) loop directly: the hub's async readers
     /// submit to the loop and would wait for a `run()` nobody makes.
-    func rows() -> [ClientRow] { hub.shards.flatMap { $0.clientRows() } }
+    func rows() -> [ClientRow] {
+        hub.shards.flatMap { shard in shard.clientRows(numbers: shard.clientOrderKeys(matching: ClientQuery()).map(\.number)).map(\.row) }
+    }
 }
 
 @Suite("Session on EmbeddedChannel")
