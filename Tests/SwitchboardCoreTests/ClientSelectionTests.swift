@@ -72,6 +72,21 @@ import Testing
         #expect(window.offset == 2)
     }
 
+    @Test func aFilterMatchesWithoutCaseInEveryField() {
+        var row = row(42, messages: 0, connectedAt: 0)
+        row.userAgent = "Mozilla/5.0 Café"
+        row.user = "Ada"
+        row.channels = []
+        for (filter, matches) in [
+            ("C42", true), ("mozILLA/5", true), ("café", true), ("CAFÉ", true), ("aDa", true), ("ROOM", false), ("c421", false),
+            ("127.0.0.0:40003", true), ("", true),
+        ] {
+            #expect(ClientQuery(filter: filter).matches(row) == matches, "\(filter)")
+        }
+        row.channels = ["Lobby"]
+        #expect(ClientQuery(filter: "lobby").matches(row))
+    }
+
     @Test func anIDQueryMatchesThatClientOnly() {
         let window = ClientQuery(id: "c12", limit: 1).window(rows)
         #expect(window.total == 1 && window.rows.map(\.id) == ["c12"])

@@ -377,10 +377,39 @@ public struct ClientQuery: Codable, Sendable, Equatable {
         if let wanted = self.id, wanted != id { return false }
         if let channel, !channels.contains(channel) { return false }
         guard !filter.isEmpty else { return true }
-        let needle = filter.lowercased()
-        return id.lowercased().contains(needle) || remoteAddress.lowercased().contains(needle) || userAgent.lowercased().contains(needle)
-            || channels.contains { $0.lowercased().contains(needle) } || (user()?.lowercased().contains(needle) ?? false)
-            || (socketID?.contains(needle) ?? false)
+        let contains: (String) -> Bool
+        if filter.utf8.allSatisfy({ $0 < 0x80 }) {
+            // The usual filter: compared byte by byte, with nothing lowercased or allocated per
+            // client (this runs for every client of a node on each snapshot of a filtered view).
+            contains = { Self.contains($0, ignoringASCIICase: filter) }
+        } else {
+            let needle = filter.lowercased()
+            contains = { $0.lowercased().contains(needle) }
+        }
+        return contains(id) || contains(remoteAddress) || contains(userAgent) || channels.contains(where: contains)
+            || (user().map(contains) ?? false) || (socketID.map(contains) ?? false)
+    }
+
+    /// Whether `text` contains `needle` (ASCII), letters compared without case.
+    static func contains(_ text: String, ignoringASCIICase needle: String) -> Bool {
+        var text = text
+        var needle = needle
+        return text.withUTF8 { haystack in
+            needle.withUTF8 { needle in
+                guard let first = needle.first.map(lowercase) else { return true }
+                guard needle.count <= haystack.count else { return false }
+                for start in 0...(haystack.count - needle.count) where lowercase(haystack[start]) == first {
+                    var matched = 1
+                    while matched < needle.count, lowercase(haystack[start + matched]) == lowercase(needle[matched]) { matched += 1 }
+                    if matched == needle.count { return true }
+                }
+                return false
+            }
+        }
+    }
+
+    private static func lowercase(_ byte: UInt8) -> UInt8 {
+        byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 
     /// Client ids compare by length first, so c9 sorts before c10.
