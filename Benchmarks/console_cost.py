@@ -7,7 +7,9 @@ clients (`bench idle`, from the last binary given) and an attached console on co
 160x50. Measured:
 
 - CPU of the server and of the console process over `--seconds` idle, then over `--seconds`
-  while paging (PgDn / PgUp every 250 ms); local mode has one process for both.
+  while paging (PgDn / PgUp every 250 ms); local mode has one process for both. Attached, the
+  headless server is also measured over `--seconds` before the console starts: the console's
+  cost is the difference.
 - Key -> screen time for PgDn x5, G, g, S (reverse sort), a filter (/ c1 Enter), Enter on a
   client and Esc, three rounds: from send-keys until `capture-pane` shows the key's result
   (the first client row changes; the detail box opens or closes). tmux's own time is included.
@@ -180,7 +182,13 @@ def run_one(binary, load_binary, clients, mode, seconds, port):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {connections(port)} of {clients} clients connected")
             time.sleep(0.5)
+        alone = None
         if mode == "attached":
+            # The same server and clients without a console: what the console's cost is measured against.
+            time.sleep(3)
+            before, start = cpu_seconds(server_pid), time.monotonic()
+            time.sleep(seconds)
+            alone = 100 * (cpu_seconds(server_pid) - before) / (time.monotonic() - start)
             tmux.start(f"exec env TERM=tmux-256color LANG=C.UTF-8 taskset -c 1 {binary} attach http://127.0.0.1:{port} --token {TOKEN}")
             console_pid = tmux.pane_pid()
         else:
@@ -202,7 +210,7 @@ def run_one(binary, load_binary, clients, mode, seconds, port):
         busy = cpu(lambda: page(tmux, seconds))
         keys = key_rounds(tmux, 3)
         return {
-            "server_idle": idle[server_pid], "console_idle": idle[console_pid] if mode == "attached" else None,
+            "server_alone": alone, "server_idle": idle[server_pid], "console_idle": idle[console_pid] if mode == "attached" else None,
             "server_paging": busy[server_pid], "console_paging": busy[console_pid] if mode == "attached" else None,
             "keys": keys,
         }
@@ -256,10 +264,11 @@ def main():
     def percent(value):
         return "-" if value is None else f"{value:.1f} %"
 
-    print("| binary | clients | console | key → screen median | max (key) | no answer in 5 s | server CPU idle / paging | console process idle / paging |")
-    print("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: |")
+    print("| binary | clients | console | key → screen median | max (key) | no answer in 5 s | server CPU without console | "
+          "server CPU idle / paging | console process idle / paging |")
+    print("| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |")
     for name, clients, mode, result, median, maximum, missed, worst in rows:
-        print(f"| {name} | {clients} | {mode} | {median:.0f} ms | {maximum:.0f} ms ({worst}) | {missed} | "
+        print(f"| {name} | {clients} | {mode} | {median:.0f} ms | {maximum:.0f} ms ({worst}) | {missed} | {percent(result['server_alone'])} | "
               f"{percent(result['server_idle'])} / {percent(result['server_paging'])} | "
               f"{percent(result['console_idle'])} / {percent(result['console_paging'])} |")
 
