@@ -377,14 +377,12 @@ public struct ClientQuery: Codable, Sendable, Equatable {
         if let wanted = self.id, wanted != id { return false }
         if let channel, !channels.contains(channel) { return false }
         guard !filter.isEmpty else { return true }
-        let contains: (String) -> Bool
-        if filter.utf8.allSatisfy({ $0 < 0x80 }) {
-            // The usual filter: compared byte by byte, with nothing lowercased or allocated per
-            // client (this runs for every client of a node on each snapshot of a filtered view).
-            contains = { Self.contains($0, ignoringASCIICase: filter) }
-        } else {
-            let needle = filter.lowercased()
-            contains = { $0.lowercased().contains(needle) }
+        // The usual filter is ASCII: compared byte by byte, with nothing lowercased or allocated
+        // per client (this runs for every client of a node on each snapshot of a filtered view).
+        let ascii = filter.utf8.allSatisfy { $0 < 0x80 }
+        let needle = ascii ? filter : filter.lowercased()
+        func contains(_ text: String) -> Bool {
+            ascii ? Self.contains(text, ignoringASCIICase: needle) : text.lowercased().contains(needle)
         }
         return contains(id) || contains(remoteAddress) || contains(userAgent) || channels.contains(where: contains)
             || (user().map(contains) ?? false) || (socketID.map(contains) ?? false)
