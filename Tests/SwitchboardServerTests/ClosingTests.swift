@@ -139,6 +139,8 @@ struct ClosingTests {
                 let message = try #require(try await healthy.next())
                 #expect(message.hasSuffix(#","seq":\#(n)}"#))
             }
+            // What the slow consumer never read was dropped, and no longer counts as queued.
+            try await server.eventually("nothing queued") { await server.hub.statistics().mailboxDepth == 0 }
             await slow.resumeReading()
             expectClose(try await slow.closeFrame(), 4002)
             try await healthy.close()

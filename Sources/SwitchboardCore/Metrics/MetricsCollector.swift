@@ -15,6 +15,10 @@ public protocol HubProbe: Sendable {
     func sampleClientRates(elapsed: Double?) async
     /// This node's clients in `query`'s window, rates in, building rows only for the window.
     func clientWindow(_ query: ClientQuery) async -> ClientWindow
+    /// At most `limit` of this node's clients, the deepest outbound mailboxes first; clients
+    /// with nothing queued fill the rest in no particular order (the session actors: their cost
+    /// is the backed-up clients and `limit`, not every client).
+    func busiestClients(limit: Int) async -> [ClientRow]
     /// Every channel with subscribers (rates are filled in by the collector).
     func channelRows() async -> [ChannelRow]
     /// Every actor that is not a session (sessions come from the client rows).
@@ -234,9 +238,10 @@ public actor MetricsCollector {
 
     /// Every actor, at most `limit`: the long-lived ones first (hub shards, this collector,
     /// webhooks, admin streams), then the sessions; each group deepest mailbox first, ties by
-    /// name. With hundreds of clients the actors an operator looks for are still on screen.
+    /// name. With thousands of clients the actors an operator looks for are still on screen:
+    /// sessions with nothing queued only fill the rest (see ``HubProbe/busiestClients(limit:)``).
     public func actors(limit: Int = 50) async -> [ActorRow] {
-        let sessions = await probe.clientWindow(ClientQuery(sort: .mailbox, descending: true, limit: max(0, limit))).rows
+        let sessions = await probe.busiestClients(limit: max(0, limit))
         var rows = await probe.actorRows()
         for index in rows.indices {
             rows[index].processedPerSecond = actorRates[rows[index].name] ?? 0

@@ -271,7 +271,7 @@ public final class Hub: @unchecked Sendable {
         for shard in shards {
             let (subscriptions, names, queued, traffic, historyBytes) =
                 (try? await shard.eventLoop.submit {
-                    (shard.subscriptionCount, shard.channelNames, shard.queuedFrames(), shard.traffic, shard.historyBytes)
+                    (shard.subscriptionCount, shard.channelNames, shard.queuedFrames, shard.traffic, shard.historyBytes)
                 }.get()) ?? (0, [], 0, Traffic(), 0)
             result.historyBytes += historyBytes
             result.recovered += traffic.recovered
@@ -595,6 +595,11 @@ extension Hub: HubProbe {
             return row
         }
         return ClientWindow(total: matching, offset: min(query.offset, matching), rows: rows)
+    }
+
+    public func busiestClients(limit: Int) async -> [ClientRow] {
+        let rows = (await gather { $0.busiestClientRows(limit: limit) }).flatMap { $0 }
+        return Array(rows.sorted { $0.mailbox.depth > $1.mailbox.depth }.prefix(limit))
     }
 
     public func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String]) {

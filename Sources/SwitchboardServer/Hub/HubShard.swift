@@ -52,6 +52,10 @@ final class HubShard: @unchecked Sendable {
 
     // Loop-confined state.
     private var sessions: [String: Session] = [:]
+    /// Outbound frames waiting in this shard's sessions' mailboxes, kept as they move.
+    private(set) var queuedFrames = 0
+    /// The sessions whose mailbox holds frames: few while clients keep up.
+    private var backedUpSessions: [ObjectIdentifier: Session] = [:]
     /// The user each present session is present as, per presence channel it joined (only
     /// sessions in some presence channel have an entry).
     private var presence: [ObjectIdentifier: [String: String]] = [:]
@@ -851,10 +855,30 @@ final class HubShard: @unchecked Sendable {
         )
     }
 
-    /// Outbound frames waiting in every session's mailbox.
-    func queuedFrames() -> Int {
+    /// Keeps ``queuedFrames`` and the backed-up sessions as `session`'s mailbox went from
+    /// `old` frames to `new`.
+    func mailboxDepthChanged(_ session: Session, from old: Int, to new: Int) {
+        queuedFrames += new - old
+        if old == 0 {
+            backedUpSessions[ObjectIdentifier(session)] = session
+        } else if new == 0 {
+            backedUpSessions.removeValue(forKey: ObjectIdentifier(session))
+        }
+    }
+
+    /// The rows of at most `limit` sessions, the deepest mailboxes first (ties by client
+    /// number); sessions with nothing queued fill the rest in no particular order. Costs the
+    /// backed-up sessions and `limit`, not every session.
+    func busiestClientRows(limit: Int) -> [ClientRow] {
         eventLoop.assertInEventLoop()
-        return sessions.values.reduce(0) { $0 + $1.queuedFrames }
+        var chosen = Array(backedUpSessions.values.sorted { ($0.queuedFrames, $1.number) > ($1.queuedFrames, $0.number) }.prefix(limit))
+        for session in sessions.values where session.queuedFrames == 0 {
+            guard chosen.count < limit else { break }
+            chosen.append(session)
+        }
+        let monotonic = NIODeadline.now().uptimeNanoseconds
+        let wall = WallClock.now()
+        return chosen.map { $0.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: presenceUsers(of: $0)) }
     }
 
     /// The latencies recorded since the last call.

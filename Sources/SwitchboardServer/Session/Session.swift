@@ -90,6 +90,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var context: ChannelHandlerContext?
     private var assembler: MessageAssembler
     private var mailbox = OutboundMailbox()
+    /// The mailbox depth the shard last heard of (see ``reportDepth()``).
+    private var reportedDepth = 0
     private var replies = ReplyOrder()
     private(set) var closing = CloseHandshake()
     private(set) var heartbeat: Heartbeat
@@ -534,7 +536,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             send(frame, batch: batch, range: range, context: context)
             countOutbound(frame)
         case .queued:
-            break
+            reportDepth()
         case .closeSlowConsumer:
             shard.countSlowConsumerClose(self)
             return close(.slowConsumer, "slow consumer", discardQueued: true)
@@ -556,6 +558,16 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         shard.countOutbound(bytes: frame.readableBytes)
     }
 
+    /// Tells the shard how the mailbox's depth moved since it last heard: the shard keeps its
+    /// total and which mailboxes hold frames, so the dashboard reads them without visiting
+    /// every session.
+    private func reportDepth() {
+        let depth = mailbox.depth
+        guard depth != reportedDepth else { return }
+        shard.mailboxDepthChanged(self, from: reportedDepth, to: depth)
+        reportedDepth = depth
+    }
+
     /// Hands queued frames to the channel while it stays writable, then the close frame that
     /// waited behind them.
     private func drainMailbox() {
@@ -564,6 +576,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             countOutbound(frame)
             send(frame, context: context)
         }
+        reportDepth()
         if mailbox.isEmpty, writable, let closeFrame = pendingCloseFrame {
             pendingCloseFrame = nil
             send(closeFrame, context: context)
@@ -756,7 +769,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// and drops what is queued unless the close lets it out first.
     private func leaveHub(discardQueued: Bool) {
         shard.unsubscribeAll(self)
-        if discardQueued { mailbox.discard() }
+        guard discardQueued else { return }
+        mailbox.discard()
+        reportDepth()
     }
 
     /// Writes a close frame after what was coalesced, then runs `then`.
@@ -778,6 +793,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private func finish() {
         guard closing.finish() else { return }
         mailbox.removeAll()
+        reportDepth()
         coalescer.discard()
         shard.unregister(self)
     }
