@@ -13,9 +13,12 @@ clients (`bench idle`, from the last binary given) and an attached console on co
 - Key -> screen time for PgDn x5, G, g, S (reverse sort), a filter (/ c1 Enter), Enter on a
   client and Esc, three rounds: from send-keys until `capture-pane` shows the key's result
   (the first client row changes; the detail box opens or closes). tmux's own time is included.
+- With `--consoles N` (attached only), N - 1 more consoles are attached in their own tmux and
+  left on the default view while the first is measured: what each further console costs.
 
     Benchmarks/console_cost.py --binary before=/tmp/old/switchboard --binary after=.build-release/release/switchboard
     Benchmarks/console_cost.py --binary after=BIN --clients 1000,10000,19000 --modes local,attached --seconds 10
+    Benchmarks/console_cost.py --binary after=BIN --clients 19000 --modes attached --consoles 3
 
 Prints a Markdown table per binary and one line per measurement on stderr.
 """
@@ -152,8 +155,9 @@ def key_rounds(tmux, rounds):
     return [result for _ in range(rounds) for result in key_round(tmux)]
 
 
-def run_one(binary, load_binary, clients, mode, seconds, port):
+def run_one(binary, load_binary, clients, mode, seconds, port, consoles=1):
     tmux = Tmux(f"console-cost-{os.getpid()}-{port}")
+    others = [Tmux(f"console-cost-{os.getpid()}-{port}-{n}") for n in range(1, consoles if mode == "attached" else 1)]
     processes = []
     try:
         if mode == "attached":
@@ -189,8 +193,13 @@ def run_one(binary, load_binary, clients, mode, seconds, port):
             before, start = cpu_seconds(server_pid), time.monotonic()
             time.sleep(seconds)
             alone = 100 * (cpu_seconds(server_pid) - before) / (time.monotonic() - start)
-            tmux.start(f"exec env TERM=tmux-256color LANG=C.UTF-8 taskset -c 1 {binary} attach http://127.0.0.1:{port} --token {TOKEN}")
+            attach = f"exec env TERM=tmux-256color LANG=C.UTF-8 taskset -c 1 {binary} attach http://127.0.0.1:{port} --token {TOKEN}"
+            tmux.start(attach)
             console_pid = tmux.pane_pid()
+            for other in others:
+                other.start(attach)
+                if until(other, lambda lines: first_row(lines) is not None, timeout=30) is None:
+                    raise RuntimeError("a further console showed no client rows")
         else:
             console_pid = server_pid
         if until(tmux, lambda lines: first_row(lines) is not None, timeout=30) is None:
@@ -215,6 +224,8 @@ def run_one(binary, load_binary, clients, mode, seconds, port):
             "keys": keys,
         }
     finally:
+        for other in others:
+            other.stop()
         tmux.stop()
         for process in processes:
             process.kill()
@@ -238,6 +249,7 @@ def main():
     parser.add_argument("--clients", default="1000,10000,19000")
     parser.add_argument("--modes", default="local,attached")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--consoles", type=int, default=1, help="consoles attached at once (attached mode; the first is measured)")
     arguments = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -249,17 +261,18 @@ def main():
         for mode in arguments.modes.split(","):
             for name, path in binaries:
                 port += 1
-                result = run_one(os.path.abspath(path), load_binary, clients, mode, arguments.seconds, port)
+                result = run_one(os.path.abspath(path), load_binary, clients, mode, arguments.seconds, port, arguments.consoles)
+                label = f"{mode} ×{arguments.consoles}" if mode == "attached" and arguments.consoles > 1 else mode
                 times, missed, worst = summary(result["keys"])
                 median = statistics.median(times) if times else float("nan")
                 maximum = max(times) if times else float("nan")
                 per_key = {}
                 for key, ms in result["keys"]:
                     per_key.setdefault(key, []).append(ms)
-                print(json.dumps({"binary": name, "clients": clients, "mode": mode, **{k: v for k, v in result.items() if k != "keys"},
+                print(json.dumps({"binary": name, "clients": clients, "mode": label, **{k: v for k, v in result.items() if k != "keys"},
                                   "keys": {k: [None if v is None else round(v, 1) for v in vs] for k, vs in per_key.items()}}),
                       file=sys.stderr, flush=True)
-                rows.append((name, clients, mode, result, median, maximum, missed, worst))
+                rows.append((name, clients, label, result, median, maximum, missed, worst))
 
     def percent(value):
         return "-" if value is None else f"{value:.1f} %"
