@@ -4,7 +4,7 @@
 # headless server), for this build and optionally a baseline binary in the same invocation.
 # The measuring is Benchmarks/console_cost.py (its docstring says what each figure is).
 #
-#   Benchmarks/console-cost.sh [--baseline PATH] [--clients 1000,10000,19000] [--modes local,attached] [--seconds 10] [--consoles 1]
+#   Benchmarks/console-cost.sh [--baseline PATH] [--clients 1000,10000,19000] [--modes local,attached] [--seconds 30] [--consoles 1]
 #
 # `--consoles N` attaches N consoles at once (attached mode; the first is measured).
 # Needs tmux and a quiet machine: the server runs on core 0, the idle clients and the attached

@@ -6,8 +6,9 @@ tmux; or `switchboard attach` in tmux to a headless server): the server on core 
 clients (`bench idle`, from the last binary given) and an attached console on core 1, tmux at
 160x50. Measured:
 
-- CPU of the server and of the console process over `--seconds` idle, then over `--seconds`
-  while paging (PgDn / PgUp every 250 ms); local mode has one process for both. Attached, the
+- CPU of the server and of the console process over `--seconds` idle (30: two of the server's
+  15 s heartbeats in every window, so windows compare), then over `--seconds` while paging
+  (PgDn / PgUp every 250 ms); local mode has one process for both. Attached, the
   headless server is also measured over `--seconds` before the console starts: the console's
   cost is the difference.
 - Key -> screen time for PgDn x5, G, g, S (reverse sort), a filter (/ c1 Enter), Enter on a
@@ -17,7 +18,7 @@ clients (`bench idle`, from the last binary given) and an attached console on co
   left on the default view while the first is measured: what each further console costs.
 
     Benchmarks/console_cost.py --binary before=/tmp/old/switchboard --binary after=.build-release/release/switchboard
-    Benchmarks/console_cost.py --binary after=BIN --clients 1000,10000,19000 --modes local,attached --seconds 10
+    Benchmarks/console_cost.py --binary after=BIN --clients 1000,10000,19000 --modes local,attached --seconds 30
     Benchmarks/console_cost.py --binary after=BIN --clients 19000 --modes attached --consoles 3
 
 Prints a Markdown table per binary and one line per measurement on stderr.
@@ -248,7 +249,9 @@ def main():
     parser.add_argument("--binary", action="append", required=True, help="NAME=PATH (repeat to compare in one invocation)")
     parser.add_argument("--clients", default="1000,10000,19000")
     parser.add_argument("--modes", default="local,attached")
-    parser.add_argument("--seconds", type=float, default=10)
+    # The server pings every idle client every 15 s (its heartbeat; at 19 000 clients a burst of
+    # ~0.4 CPU-seconds): a window of 30 s holds two of them, whenever it starts.
+    parser.add_argument("--seconds", type=float, default=30, help="each CPU window; keep it a multiple of the 15 s heartbeat")
     parser.add_argument("--consoles", type=int, default=1, help="consoles attached at once (attached mode; the first is measured)")
     arguments = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
