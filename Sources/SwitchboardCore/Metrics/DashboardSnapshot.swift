@@ -313,7 +313,7 @@ public struct ActorRow: Codable, Sendable, Equatable {
 }
 
 /// Which client rows a reader wants.
-public struct ClientQuery: Codable, Sendable, Equatable {
+public struct ClientQuery: Codable, Sendable, Hashable {
     /// Sort keys for the client table.
     public enum SortKey: String, Codable, Sendable, CaseIterable {
         case id, remote, age, idle, channels

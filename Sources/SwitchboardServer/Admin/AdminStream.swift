@@ -178,12 +178,22 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
         await collector.unsubscribe(subscription)
     }
 
-    /// Sends a snapshot of the reader's view every interval until cancelled.
+    /// Sends a snapshot of the reader's view every interval until cancelled, on the interval's
+    /// beat: streams with one interval ask together, so one pass over the clients serves them all
+    /// (see ``ClientOrderCache``).
     private func pushSnapshots() async throws {
         while !Task.isCancelled {
             try await pushSnapshot()
-            try? await Task.sleep(for: view.withLockedValue { $0.interval })
+            try? await Task.sleep(for: Self.delay(toNextBeatOf: view.withLockedValue { $0.interval }))
         }
+    }
+
+    /// The time from `now` (monotonic nanoseconds) to the next multiple of `interval` that is at
+    /// least half an interval away (a snapshot just sent is not followed by another at once).
+    static func delay(toNextBeatOf interval: Duration, now: UInt64 = NIODeadline.now().uptimeNanoseconds) -> Duration {
+        let period = UInt64(max(1, TimeAmount(interval).nanoseconds))
+        let untilBeat = period - now % period
+        return .nanoseconds(Int64(untilBeat < period / 2 ? untilBeat + period : untilBeat))
     }
 
     /// Sends one snapshot with the rows the reader's view asks for.

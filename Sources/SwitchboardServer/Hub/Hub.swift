@@ -46,12 +46,15 @@ public final class Hub: @unchecked Sendable {
     /// The link to the cluster's Redis, when the node is clustered (`--redis`); nil: the hub is
     /// alone and numbers and fans out everything in process.
     let cluster: ClusterLink?
+    /// Client orders shared by the queries that want one at about the same time.
+    let clientOrders: ClientOrderCache
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.events = events
+        self.clientOrders = ClientOrderCache(freshness: TimeAmount(configuration.clientOrderFreshness))
         self.apps = PusherApps(configuration.pusherApps)
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.cluster = configuration.cluster.redis.map { address in
@@ -570,12 +573,15 @@ extension Hub: HubProbe {
     }
 
     /// This node's clients in `query`'s window: every shard hands over the order keys of the
-    /// clients it matches (plain numbers; sort fields with text for an order by remote address),
-    /// the window is selected from those, and only its rows are built, by the shards holding them.
+    /// clients it matches (plain numbers, shared by the queries wanting the same order, see
+    /// ``ClientOrderCache``; sort fields with text for an order by remote address), the window is
+    /// selected from those, and only its rows are built, by the shards holding them.
     public func clientWindow(_ query: ClientQuery) async -> ClientWindow {
         let (matching, chosen): (Int, [ClientOrderKey])
         if query.ordersByNumbers {
-            let keys = (await gather { $0.clientOrderKeys(matching: query) }).flatMap { $0 }
+            let keys = await clientOrders.keys(for: query) { [self] in
+                (await gather { $0.clientOrderKeys(matching: query) }).flatMap { $0 }
+            }
             (matching, chosen) = (keys.count, query.window(of: keys))
         } else {
             let fields = (await gather { $0.clientSortFields(matching: query) }).flatMap { $0 }

@@ -135,6 +135,7 @@ final class HubShard: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         sessions[session.id] = session
         sessionCount.store(sessions.count, ordering: .relaxed)
+        hub.clientOrders.membershipChanged()
         traffic.connects += 1
         logger.info("client connected", metadata: ["client": "\(session.id)", "remote": "\(session.remoteAddress)"])
         report(
@@ -146,6 +147,7 @@ final class HubShard: @unchecked Sendable {
         unsubscribeAll(session)
         guard sessions.removeValue(forKey: session.id) != nil else { return }
         sessionCount.store(sessions.count, ordering: .relaxed)
+        hub.clientOrders.membershipChanged()
         traffic.disconnects += 1
         let ending = session.closing.ending ?? CloseHandshake.Ending(code: 1006, reason: "", byServer: false)
         let by = ending.byServer ? "server" : "client"
@@ -174,6 +176,7 @@ final class HubShard: @unchecked Sendable {
         if session.channels.contains(channel) { return true }
         guard session.channels.count < configuration.maxChannelsPerClient else { return false }
         session.channels.append(channel)
+        hub.clientOrders.membershipChanged()
         let wasEmpty = subscriberCount(of: channel) == 0
         if session.speaksPusher {
             Self.add(session, to: channel, in: &pusherSubscribers)
@@ -196,6 +199,7 @@ final class HubShard: @unchecked Sendable {
         eventLoop.assertInEventLoop()
         guard let index = session.channels.firstIndex(of: channel) else { return false }
         session.channels.remove(at: index)
+        hub.clientOrders.membershipChanged()
         let before = subscriberCount(of: channel)
         if session.speaksPusher {
             Self.remove(session, from: channel, in: &pusherSubscribers)
@@ -235,6 +239,7 @@ final class HubShard: @unchecked Sendable {
             return admission
         }
         presence[key, default: [:]][channel] = member.userID
+        hub.clientOrders.membershipChanged()
         return admission
     }
 

@@ -46,6 +46,7 @@ extension Session {
                     discardQueued: false)
             }
             connection.signedInUser = userID
+            shard.hub.clientOrders.membershipChanged()
             push(PusherFrame.signinSuccess(userData: userData, allocator: allocator))
         case .success(.clientEvent(let event, let channel, let payload)):
             relayClientEvent(event, channel: channel, data: payload, connection: connection)
