@@ -8,7 +8,7 @@ from its own source address (127.0.0.2, 127.0.0.3, …). Measured: connect time,
 resident memory per connection (VmRSS before and after), then the console (`switchboard attach`
 in tmux, 160x50) attached to the first node: that its table counts every client of the cluster,
 key -> screen times of Benchmarks/console_cost.py's key rounds, and the CPU of the first node
-and of the console over 10 s idle and 10 s paging.
+and of the console over 30 s idle and 30 s paging.
 
     python3 Benchmarks/cluster_100k.py --switchboard .build-release/release/switchboard --nodes 6 --connections 100000
 """
@@ -50,7 +50,7 @@ def main():
     parser.add_argument("--switchboard", required=True)
     parser.add_argument("--nodes", type=int, default=6)
     parser.add_argument("--connections", type=int, default=100_000)
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=30, help="each CPU window (two of the server's 15 s heartbeats)")
     parser.add_argument("--rounds", type=int, default=2, help="key rounds of the console")
     args = parser.parse_args()
     binary = os.path.abspath(args.switchboard)
