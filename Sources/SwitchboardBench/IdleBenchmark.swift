@@ -11,6 +11,9 @@ public struct IdleBenchmark {
         public var connections = 10_000
         /// Connections opened at once.
         public var concurrency = 256
+        /// Tries per connection: a connect that fails (a full listen backlog during a connect
+        /// storm, a reset) is tried again after a pause, up to this many times in all.
+        public var attempts = 3
         public var threads = 1
         /// How long to hold the connections before measuring memory.
         public var hold = Duration.seconds(2)
@@ -27,6 +30,8 @@ public struct IdleBenchmark {
     public struct Result: Sendable, Codable {
         public var connections: Int
         public var failed: Int
+        /// Connections that failed at first and were opened by a later try.
+        public var retried: Int
         public var connectSeconds: Double
         public var connectsPerSecond: Double
         public var serverRSSBeforeBytes: Int?
@@ -48,25 +53,35 @@ public struct IdleBenchmark {
         let start = ContinuousClock.now
         var clients: [IdleClient] = []
         var failed = 0
+        var retried = 0
         var index = 0
         while index < configuration.connections {
-            let batch = min(configuration.concurrency, configuration.connections - index)
-            var futures: [EventLoopFuture<Void>] = []
-            for offset in 0..<batch {
-                let n = index + offset
-                let loop = loops[n % loops.count]
-                let client = IdleClient(eventLoop: loop)
-                clients.append(client)
-                let source = configuration.sourceAddresses.isEmpty ? nil : configuration.sourceAddresses[n % configuration.sourceAddresses.count]
-                futures.append(
-                    LoadClient.connect(to: configuration.target, on: loop, role: client, bindingTo: source)
+            var pending = Array(index..<(index + min(configuration.concurrency, configuration.connections - index)))
+            for attempt in 1...max(1, configuration.attempts) where !pending.isEmpty {
+                if attempt > 1 { try? await Task.sleep(for: .milliseconds(500)) }
+                let tries = pending.map { n in
+                    let loop = loops[n % loops.count]
+                    let client = IdleClient(eventLoop: loop)
+                    let source = configuration.sourceAddresses.isEmpty ? nil : configuration.sourceAddresses[n % configuration.sourceAddresses.count]
+                    let opened = LoadClient.connect(to: configuration.target, on: loop, role: client, bindingTo: source)
                         .flatMap { _ in client.welcomed.futureResult }
-                )
+                    return (n, client, opened)
+                }
+                pending = []
+                for (n, client, opened) in tries {
+                    do {
+                        try await opened.get()
+                        clients.append(client)
+                        if attempt > 1 { retried += 1 }
+                    } catch {
+                        client.welcomed.fail(error)  // still pending when the connect itself failed
+                        client.eventLoop.execute { client.client?.context?.close(promise: nil) }
+                        pending.append(n)
+                    }
+                }
             }
-            for future in futures {
-                do { try await future.get() } catch { failed += 1 }
-            }
-            index += batch
+            failed += pending.count
+            index += min(configuration.concurrency, configuration.connections - index)
             progress(index)
         }
         let connectSeconds = (ContinuousClock.now - start).seconds
@@ -83,6 +98,7 @@ public struct IdleBenchmark {
         return Result(
             connections: held,
             failed: failed,
+            retried: retried,
             connectSeconds: connectSeconds,
             connectsPerSecond: Double(held) / max(connectSeconds, 1e-3),
             serverRSSBeforeBytes: before,

@@ -144,11 +144,14 @@ extension Bench {
         var serverPID: Int32?
         @Option(help: "Local source address (repeatable) to spread connections over.")
         var source: [String] = []
+        @Option(help: "Tries per connection: a failed connect is tried again after 500 ms, up to this many times in all.")
+        var attempts = 3
         @Flag(help: "Print the result as JSON on stdout.")
         var json = false
 
         func run() async throws {
             var configuration = IdleBenchmark.Configuration(target: try LoadTarget(url: url))
+            configuration.attempts = max(1, attempts)
             configuration.connections = connections
             configuration.concurrency = max(1, concurrency)
             configuration.threads = max(1, threads)
@@ -161,7 +164,7 @@ extension Bench {
             FileHandle.standardError.write(Data("\n".utf8))
             try Bench.report(result, json: json) {
                 var lines = [
-                    "idle        \(result.connections) connections held, \(result.failed) failed",
+                    "idle        \(result.connections) connections held, \(result.failed) failed (\(result.retried) opened on a later try)",
                     "connect     \(String(format: "%.0f", result.connectsPerSecond)) connections/s (\(String(format: "%.2f", result.connectSeconds)) s)",
                 ]
                 if let perConnection = result.serverBytesPerConnection, let before = result.serverRSSBeforeBytes,
