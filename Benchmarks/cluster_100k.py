@@ -78,13 +78,16 @@ def main():
             count = min(per_node, args.connections - index * per_node)
             loads.append(subprocess.Popen(
                 [binary, "bench", "idle", "--url", f"ws://127.0.0.1:{port}/ws", "--connections", str(count), "--hold", "3600",
-                 "--source", f"127.0.0.{index + 2}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                 "--source", f"127.0.0.{index + 2}"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(directory, f"idle-{index + 1}.log"), "w")))
         deadline = time.monotonic() + 900
         while True:
             held = [connections(port) for _, port in nodes]
             if sum(held) >= args.connections:
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or all(load.poll() is not None for load in loads):
+                for index in range(len(loads)):
+                    with open(os.path.join(directory, f"idle-{index + 1}.log")) as log:
+                        print(f"load generator {index + 1}: {log.read()[-400:]}", file=sys.stderr)
                 raise RuntimeError(f"only {sum(held)} of {args.connections} connected: {held}")
             time.sleep(1)
         connect_seconds = time.monotonic() - start

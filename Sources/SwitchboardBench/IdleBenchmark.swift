@@ -32,6 +32,8 @@ public struct IdleBenchmark {
         public var failed: Int
         /// Connections that failed at first and were opened by a later try.
         public var retried: Int
+        /// Why the last connect that failed for good failed.
+        public var lastFailure: String?
         public var connectSeconds: Double
         public var connectsPerSecond: Double
         public var serverRSSBeforeBytes: Int?
@@ -45,7 +47,9 @@ public struct IdleBenchmark {
         self.configuration = configuration
     }
 
-    public func run(progress: @escaping @Sendable (Int) -> Void = { _ in }) async throws -> Result {
+    /// Opens the connections, holds them, measures; `progress` is told how many were tried so
+    /// far and, when some failed for good, why the last of them failed.
+    public func run(progress: @escaping @Sendable (_ tried: Int, _ lastFailure: String?) -> Void = { _, _ in }) async throws -> Result {
         let configuration = self.configuration
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         let loops = Array(group.makeIterator())
@@ -54,6 +58,7 @@ public struct IdleBenchmark {
         var clients: [IdleClient] = []
         var failed = 0
         var retried = 0
+        var lastFailure: String?
         var index = 0
         while index < configuration.connections {
             var pending = Array(index..<(index + min(configuration.concurrency, configuration.connections - index)))
@@ -75,6 +80,7 @@ public struct IdleBenchmark {
                         if attempt > 1 { retried += 1 }
                     } catch {
                         client.welcomed.fail(error)  // still pending when the connect itself failed
+                        if attempt == max(1, configuration.attempts) { lastFailure = "\(error)" }
                         client.eventLoop.execute { client.client?.context?.close(promise: nil) }
                         pending.append(n)
                     }
@@ -82,7 +88,7 @@ public struct IdleBenchmark {
             }
             failed += pending.count
             index += min(configuration.concurrency, configuration.connections - index)
-            progress(index)
+            progress(index, lastFailure)
         }
         let connectSeconds = (ContinuousClock.now - start).seconds
         try? await Task.sleep(for: configuration.hold)
@@ -99,6 +105,7 @@ public struct IdleBenchmark {
             connections: held,
             failed: failed,
             retried: retried,
+            lastFailure: lastFailure,
             connectSeconds: connectSeconds,
             connectsPerSecond: Double(held) / max(connectSeconds, 1e-3),
             serverRSSBeforeBytes: before,

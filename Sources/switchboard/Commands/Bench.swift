@@ -158,8 +158,8 @@ extension Bench {
             configuration.hold = .milliseconds(Int64(hold * 1000))
             configuration.serverPID = serverPID
             configuration.sourceAddresses = source
-            let result = try await IdleBenchmark(configuration: configuration).run { opened in
-                FileHandle.standardError.write(Data("\ropened \(opened)".utf8))
+            let result = try await IdleBenchmark(configuration: configuration).run { opened, failure in
+                FileHandle.standardError.write(Data("\ropened \(opened)\(failure.map { " (last failure: \($0))" } ?? "")".utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
             try Bench.report(result, json: json) {
@@ -167,6 +167,7 @@ extension Bench {
                     "idle        \(result.connections) connections held, \(result.failed) failed (\(result.retried) opened on a later try)",
                     "connect     \(String(format: "%.0f", result.connectsPerSecond)) connections/s (\(String(format: "%.2f", result.connectSeconds)) s)",
                 ]
+                if let failure = result.lastFailure { lines.append("failure     \(failure)") }
                 if let perConnection = result.serverBytesPerConnection, let before = result.serverRSSBeforeBytes,
                     let after = result.serverRSSAfterBytes
                 {
