@@ -59,10 +59,12 @@ public struct IdleBenchmark {
         var failed = 0
         var retried = 0
         var lastFailure: String?
+        let attempts = max(1, configuration.attempts)
         var index = 0
         while index < configuration.connections {
-            var pending = Array(index..<(index + min(configuration.concurrency, configuration.connections - index)))
-            for attempt in 1...max(1, configuration.attempts) where !pending.isEmpty {
+            let batch = min(configuration.concurrency, configuration.connections - index)
+            var pending = Array(index..<(index + batch))
+            for attempt in 1...attempts where !pending.isEmpty {
                 if attempt > 1 { try? await Task.sleep(for: .milliseconds(500)) }
                 let tries = pending.map { n in
                     let loop = loops[n % loops.count]
@@ -80,14 +82,14 @@ public struct IdleBenchmark {
                         if attempt > 1 { retried += 1 }
                     } catch {
                         client.welcomed.fail(error)  // still pending when the connect itself failed
-                        if attempt == max(1, configuration.attempts) { lastFailure = "\(error)" }
+                        if attempt == attempts { lastFailure = "\(error)" }
                         client.eventLoop.execute { client.client?.context?.close(promise: nil) }
                         pending.append(n)
                     }
                 }
             }
             failed += pending.count
-            index += min(configuration.concurrency, configuration.connections - index)
+            index += batch
             progress(index, lastFailure)
         }
         let connectSeconds = (ContinuousClock.now - start).seconds
