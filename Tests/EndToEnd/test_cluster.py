@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -578,6 +579,38 @@ def test_the_client_list_spans_every_node_and_says_when_it_is_partial(server, re
             c.proc.send_signal(signal.SIGCONT)
         assert status == 200 and window["partial"] is True and window["missing"] == ["node-c"], window
         assert window["total"] == 5
+
+
+def test_every_window_of_the_cluster_client_list_is_the_slice_of_all_of_it(server, redis):
+    """Nodes send only their part of a window (sampled outlines, then a range of keys, then the
+    window's rows): any window, at any depth and in any order, must still be exactly the slice
+    of the whole list, which one window holding everything gives."""
+    from conftest import BIN
+
+    a, b, c = (node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
+    wait_until(lambda: len(nodes_of(a)) == 3, "three nodes")
+    holders = [
+        subprocess.Popen([BIN, "bench", "idle", "--url", f"ws://127.0.0.1:{s.port}/ws", "--connections", str(count), "--hold", "120"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for s, count in ((a, 170), (b, 90), (c, 140))]
+    try:
+        wait_until(lambda: admin(b, "GET", "/api/clients?limit=1")[1]["total"] == 400, "400 clients over three nodes")
+        for order in ("sort=id", "sort=id&descending=true", "sort=age", "sort=msgs_in&descending=true", "sort=remote"):
+            status, everything = admin(a, "GET", f"/api/clients?limit=1000&{order}")
+            assert status == 200 and everything["total"] == 400 and "partial" not in everything, everything
+            ids = [r["id"] for r in everything["rows"]]
+            assert len(set(ids)) == 400
+            for offset, limit in ((0, 40), (37, 40), (180, 45), (359, 40), (360, 40), (399, 40), (400, 40), (250, 1)):
+                status, window = admin(c, "GET", f"/api/clients?offset={offset}&limit={limit}&{order}")
+                assert status == 200 and window["total"] == 400 and window["offset"] == offset, window
+                assert [r["id"] for r in window["rows"]] == ids[offset:offset + limit], (order, offset, limit)
+        # In id order a node's clients come by number, ties between nodes by the node's name.
+        status, first = admin(a, "GET", "/api/clients?limit=6&sort=id")
+        assert [r["id"] for r in first["rows"]] == [f"c{n}@node-{x}" for n in (1, 2) for x in "abc"], first
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
 
 
 def test_the_console_attached_to_one_node_shows_every_node_and_their_clients(server, redis):

@@ -164,6 +164,21 @@ public struct ClientOrderKey: Sendable, Comparable {
     }
 }
 
+/// Between nodes, a key is `[rank, number, owner]`: the cluster's window steps carry hundreds.
+extension ClientOrderKey: Codable {
+    public init(from decoder: any Decoder) throws {
+        var fields = try decoder.unkeyedContainer()
+        self.init(rank: try fields.decode(UInt64.self), number: try fields.decode(UInt64.self), owner: try fields.decode(Int.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var fields = encoder.unkeyedContainer()
+        try fields.encode(rank)
+        try fields.encode(number)
+        try fields.encode(owner)
+    }
+}
+
 extension ClientQuery.SortKey {
     /// Whether ascending order puts the largest value first (the newest connection, the most
     /// recent activity), as the table shows age and idle time.

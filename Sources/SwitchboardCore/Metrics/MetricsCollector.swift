@@ -25,15 +25,22 @@ public protocol HubProbe: Sendable {
     func actorRows() async -> [ActorRow]
     /// Publish → write latencies recorded since the last call, in microseconds.
     func takeLatencies() async -> Histogram<UInt64>
-    /// Clustered: the other live nodes' answers to `query` (see ``ClientQuery/perNode``), and
-    /// the live nodes that did not answer in time.
-    func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String])
+    /// This node's part of a cluster-wide client window (see ``ClientWindowStep``).
+    func clientWindowPart(_ step: ClientWindowStep) async -> ClientWindowPart
+    /// Clustered: the other live nodes' parts for `step` (or those of `nodes`), by node name,
+    /// and the nodes that did not answer in time.
+    func otherNodesParts(_ step: ClientWindowStep, of nodes: [String]?) async -> (parts: [String: ClientWindowPart], missing: [String])
+    /// Clustered: this node's name; nil for a node on its own.
+    var nodeName: String? { get }
     /// Clustered: every node of the cluster; nil for a node on its own.
     func nodeRows() async -> [NodeRow]?
 }
 
 extension HubProbe {
-    public func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String]) { ([], []) }
+    public func otherNodesParts(_ step: ClientWindowStep, of nodes: [String]?) async -> (parts: [String: ClientWindowPart], missing: [String]) {
+        ([:], [])
+    }
+    public var nodeName: String? { nil }
     public func nodeRows() async -> [NodeRow]? { nil }
 }
 
@@ -219,14 +226,7 @@ public actor MetricsCollector {
 
     /// Client rows for `query`, with current rates: clustered, of every node.
     public func clients(_ query: ClientQuery) async -> ClientWindow {
-        let others = await probe.otherNodesClients(query.perNode)
-        guard !others.windows.isEmpty || !others.missing.isEmpty else { return await probe.clientWindow(query) }
-        return query.merge([await probe.clientWindow(query.perNode)] + others.windows, missing: others.missing)
-    }
-
-    /// This node's client rows for `query`, with current rates (what another node asks for).
-    public func localClients(_ query: ClientQuery) async -> ClientWindow {
-        await probe.clientWindow(query)
+        await probe.clusterClientWindow(query)
     }
 
     /// Channels with subscribers, busiest first.

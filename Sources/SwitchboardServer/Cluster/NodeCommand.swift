@@ -13,8 +13,9 @@ enum NodeCommand: Equatable, Sendable {
     case kickAll(channel: String?, code: UInt16, reason: String)
     /// Close the connections of Pusher app `appID` whose user is `userID`.
     case terminate(appID: String, userID: String)
-    /// Answer with this node's client window for the query (as JSON, in the reply's payload).
-    case clients(ClientQuery)
+    /// Answer with this node's part of a cluster-wide client window (as JSON, in the reply's
+    /// payload).
+    case clientWindow(ClientWindowStep)
     /// A notice, answered by nobody: the asker declared this node dead and removed it.
     case nodeDeclaredDead(String)
 
@@ -31,7 +32,7 @@ enum NodeCommand: Equatable, Sendable {
         var id: UInt64
         var node: String
         var count: Int?
-        /// What the command asked for beyond a count (a client window, as JSON).
+        /// What the command asked for beyond a count (a part of a client window, as JSON).
         var payload: [UInt8] = []
     }
 
@@ -42,7 +43,8 @@ enum NodeCommand: Equatable, Sendable {
         case .kickClient(let id, let code, let reason): lines += ["kick-client", id, String(code), reason]
         case .kickAll(let channel, let code, let reason): lines += ["kick-all", channel.map { "#" + $0 } ?? "*", String(code), reason]
         case .terminate(let app, let user): lines += ["terminate", app, user]
-        case .clients(let query): lines += ["clients", String(decoding: (try? JSONEncoder().encode(query)) ?? Data("{}".utf8), as: UTF8.self)]
+        case .clientWindow(let step):
+            lines += ["client-window", String(decoding: (try? JSONEncoder().encode(step)) ?? Data("{}".utf8), as: UTF8.self)]
         case .nodeDeclaredDead(let name): lines += ["node-dead", name]
         }
         return ByteBuffer(string: lines.joined(separator: "\n"))
@@ -92,8 +94,8 @@ enum NodeCommand: Equatable, Sendable {
             return .kickAll(channel: channel, code: code, reason: fields[2])
         case "node-dead":
             return .nodeDeclaredDead(String(rest))
-        case "clients":
-            return (try? JSONDecoder().decode(ClientQuery.self, from: Data(rest.utf8))).map(NodeCommand.clients)
+        case "client-window":
+            return (try? JSONDecoder().decode(ClientWindowStep.self, from: Data(rest.utf8))).map(NodeCommand.clientWindow)
         case "terminate":
             let fields = rest.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 2 else { return nil }

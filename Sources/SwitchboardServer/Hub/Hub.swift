@@ -40,9 +40,6 @@ public final class Hub: @unchecked Sendable {
     /// For channels of apps with webhooks: how many shards have subscribers, so occupied and
     /// vacated are announced once for the whole hub.
     let occupancy = NIOLockedValueBox<[String: Int]>([:])
-    /// This node's client window for a query, with rates (the metrics collector's), for other
-    /// nodes that ask; set once the collector exists.
-    let localClients = NIOLockedValueBox<(@Sendable (ClientQuery) async -> ClientWindow)?>(nil)
     /// The link to the cluster's Redis, when the node is clustered (`--redis`); nil: the hub is
     /// alone and numbers and fans out everything in process.
     let cluster: ClusterLink?
@@ -500,9 +497,8 @@ public final class Hub: @unchecked Sendable {
         case .nodeDeclaredDead(let name):
             events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "node \(name) declared dead: no heartbeat for 5 s"))
             return (nil, [])
-        case .clients(let query):
-            guard let window = await localClients.withLockedValue({ $0 })?(query) else { return (0, []) }
-            return (window.rows.count, Array((try? JSONEncoder().encode(window)) ?? Data()))
+        case .clientWindow(let step):
+            return (1, Array((try? JSONEncoder().encode(await clientWindowPart(step))) ?? Data()))
         }
     }
 
@@ -579,28 +575,52 @@ extension Hub: HubProbe {
     public func clientWindow(_ query: ClientQuery) async -> ClientWindow {
         let (matching, chosen): (Int, [ClientOrderKey])
         if query.ordersByNumbers {
-            let keys = await clientOrders.keys(for: query) { [self] in
-                (await gather { $0.clientOrderKeys(matching: query) }).flatMap { $0 }
-            }
+            let keys = await orderKeys(query)
             (matching, chosen) = (keys.count, query.window(of: keys))
         } else {
             let fields = (await gather { $0.clientSortFields(matching: query) }).flatMap { $0 }
             (matching, chosen) = (fields.count, query.select(fields, by: \.fields).map(\.key))
         }
+        return ClientWindow(total: matching, offset: min(query.offset, matching), rows: await rows(of: chosen).compactMap { $0 })
+    }
+
+    public var nodeName: String? { cluster?.nodeName }
+
+    public func clientWindowPart(_ step: ClientWindowStep) async -> ClientWindowPart {
+        switch step {
+        case .outline(let query): .outline(NodeOutline(of: await orderKeys(query)))
+        case .range(let query, let range): .range(NodeRange(of: await orderKeys(query), in: range, node: nodeName ?? ""))
+        case .rows(let keys): .rows(await rows(of: keys))
+        case .firstRows(let query): .firstRows(await clientWindow(query))
+        }
+    }
+
+    /// The order keys of the clients `query` matches (an order by numbers), shared by the
+    /// queries wanting the same order at about the same time (``ClientOrderCache``).
+    private func orderKeys(_ query: ClientQuery) async -> [ClientOrderKey] {
+        await clientOrders.keys(for: query) { [self] in
+            (await gather { $0.clientOrderKeys(matching: query) }).flatMap { $0 }
+        }
+    }
+
+    /// The rows of the clients `keys` stand for, in their order, built by the shards holding
+    /// them; nil for a client that has left.
+    private func rows(of keys: [ClientOrderKey]) async -> [ClientRow?] {
         var built: [UInt64: ClientRow] = [:]
-        for (owner, keys) in Dictionary(grouping: chosen, by: \.owner) {
+        for (owner, keys) in Dictionary(grouping: keys, by: \.owner) where shards.indices.contains(owner) {
             let shard = shards[owner]
             let numbers = keys.map(\.number)
             guard let rows = try? await shard.eventLoop.submit({ shard.clientRows(numbers: numbers) }).get() else { continue }
             for (number, row) in rows { built[number] = row }
         }
         let node = cluster?.nodeName
-        let rows = chosen.compactMap { key -> ClientRow? in
-            guard var row = built[key.number] else { return nil }
-            row.node = node
-            return row
+        return keys.map { key in
+            built[key.number].map {
+                var row = $0
+                row.node = node
+                return row
+            }
         }
-        return ClientWindow(total: matching, offset: min(query.offset, matching), rows: rows)
     }
 
     public func busiestClients(limit: Int) async -> [ClientRow] {
@@ -608,11 +628,19 @@ extension Hub: HubProbe {
         return Array(rows.sorted { $0.mailbox.depth > $1.mailbox.depth }.prefix(limit))
     }
 
-    public func otherNodesClients(_ query: ClientQuery) async -> (windows: [ClientWindow], missing: [String]) {
-        guard let cluster else { return ([], []) }
-        let answers = await cluster.ask(.clients(query))
-        let windows = answers.payloads.values.compactMap { try? JSONDecoder().decode(ClientWindow.self, from: Data($0)) }
-        return (windows, answers.missing)
+    public func otherNodesParts(_ step: ClientWindowStep, of nodes: [String]?) async -> (parts: [String: ClientWindowPart], missing: [String]) {
+        guard let cluster else { return ([:], []) }
+        let answers = await cluster.ask(.clientWindow(step), of: nodes)
+        var parts: [String: ClientWindowPart] = [:]
+        var missing = answers.missing
+        for node in answers.counts.keys {
+            if let payload = answers.payloads[node], let part = try? JSONDecoder().decode(ClientWindowPart.self, from: Data(payload)) {
+                parts[node] = part
+            } else {
+                missing.append(node)
+            }
+        }
+        return (parts, missing)
     }
 
     public func nodeRows() async -> [NodeRow]? {

@@ -43,7 +43,6 @@ public final class SwitchboardServer: Sendable {
         self.hub = hub
         let collector = MetricsCollector(probe: hub, mailbox: events)
         self.collector = collector
-        hub.localClients.withLockedValue { $0 = { query in await collector.localClients(query) } }
         let access = AdminAccess()
         self.access = access
         let endpoints = WebSocketEndpoints(native: configuration.webSocketPath, echo: configuration.echoPath)
