@@ -198,7 +198,7 @@ public actor MetricsCollector {
     }
 
     /// The dashboard at this moment, with the client rows `query` asks for.
-    public func snapshot(query: ClientQuery = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async
+    public func snapshot(query: ClientQuery? = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async
         -> DashboardSnapshot
     {
         let totals = await totals()
@@ -210,7 +210,7 @@ public actor MetricsCollector {
             rates60s: history.rates(over: 60),
             series: history.series(seriesSeconds),
             latency: latencyStats(),
-            clients: await clients(query),
+            clients: query == nil ? ClientWindow() : await clients(query!),
             channels: await channels(),
             actors: await actors(limit: actorLimit),
             events: eventLog.events(limit: eventCount)

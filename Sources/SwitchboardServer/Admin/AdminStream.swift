@@ -31,6 +31,7 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
 
     let hub: Hub
     let collector: MetricsCollector
+    let snapshots: SharedSnapshot
     let gauge: MailboxGauge
     private let view = NIOLockedValueBox(View())
     private let counts = NIOLockedValueBox(MailboxCounts())
@@ -47,9 +48,10 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
         return decoder
     }()
 
-    init(hub: Hub, collector: MetricsCollector, name: String) {
+    init(hub: Hub, snapshots: SharedSnapshot, name: String) {
         self.hub = hub
-        self.collector = collector
+        self.collector = snapshots.collector
+        self.snapshots = snapshots
         self.gauge = MailboxGauge(kind: .adminStream, name: name, capacity: 1)
         (commands, commandSink) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingOldest(64))
     }
@@ -196,18 +198,20 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
         return .nanoseconds(Int64(untilBeat < period / 2 ? untilBeat + period : untilBeat))
     }
 
-    /// Sends one snapshot with the rows the reader's view asks for.
+    /// Sends one snapshot with the rows the reader's view asks for: its window, in the part
+    /// every stream shares (``SharedSnapshot``).
     private func pushSnapshot() async throws {
         let query = view.withLockedValue { $0.query }
-        let snapshot = await collector.snapshot(query: query)
-        let data = try AdminAPI.encoder.encode(snapshot)
+        let window = await collector.clients(query)
+        var snapshot = ByteBuffer()
+        try await snapshots.encoded(around: window, into: &snapshot)
         let queryData = try AdminAPI.encoder.encode(query)
         send(
             textFrame {
                 $0.writeStaticString("{\"type\":\"snapshot\",\"query\":")
                 $0.writeBytes(queryData)
                 $0.writeStaticString(",\"snapshot\":")
-                $0.writeBytes(data)
+                $0.writeBuffer(&snapshot)
                 $0.writeStaticString("}")
             })
     }

@@ -62,13 +62,14 @@ public final class SwitchboardServer: Sendable {
         let authenticator = configuration.clientTokenSecret.map(ClientAuthenticator.init(secret:))
         let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
         let httpIdleTimeout = configuration.httpIdleTimeout
+        let admin = AdminEndpoint(access: access, snapshots: SharedSnapshot(collector: collector))
         let application = Application(
             router: router,
             server: HTTPServerBuilder { responder in
                 let plain = SwitchboardChildChannel(
                     responder: responder,
                     hub: hub,
-                    admin: AdminEndpoint(access: access, collector: collector),
+                    admin: admin,
                     endpoints: endpoints,
                     origins: configuration.origins,
                     authenticator: authenticator,

@@ -266,7 +266,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 )
             } else {
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
-                try pipeline.addHandler(AdminStreamSession(hub: hub, collector: admin.collector, name: "admin-\(hub.makeClientID().id)"))
+                try pipeline.addHandler(AdminStreamSession(hub: hub, snapshots: admin.snapshots, name: "admin-\(hub.makeClientID().id)"))
             }
             return .webSocket
         }
@@ -277,7 +277,8 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
 struct AdminEndpoint: Sendable {
     static let path = "/admin/stream"
     let access: AdminAccess
-    let collector: MetricsCollector
+    /// What every stream's snapshots share (and the collector they come from).
+    let snapshots: SharedSnapshot
 }
 
 /// Why a WebSocket handshake was refused, as the HTTP answer the client gets.
