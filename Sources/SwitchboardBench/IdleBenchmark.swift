@@ -48,8 +48,10 @@ public struct IdleBenchmark {
     }
 
     /// Opens the connections, holds them, measures; `progress` is told how many were tried so
-    /// far and, when some failed for good, why the last of them failed.
-    public func run(progress: @escaping @Sendable (_ tried: Int, _ lastFailure: String?) -> Void = { _, _ in }) async throws -> Result {
+    /// far, how many of those failed on every try and, when some did, why the last of them failed.
+    public func run(progress: @escaping @Sendable (_ tried: Int, _ failed: Int, _ lastFailure: String?) -> Void = { _, _, _ in }) async throws
+        -> Result
+    {
         let configuration = self.configuration
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         let loops = Array(group.makeIterator())
@@ -90,7 +92,7 @@ public struct IdleBenchmark {
             }
             failed += pending.count
             index += batch
-            progress(index, lastFailure)
+            progress(index, failed, lastFailure)
         }
         let connectSeconds = (ContinuousClock.now - start).seconds
         try? await Task.sleep(for: configuration.hold)

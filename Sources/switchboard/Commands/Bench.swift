@@ -158,8 +158,9 @@ extension Bench {
             configuration.hold = .milliseconds(Int64(hold * 1000))
             configuration.serverPID = serverPID
             configuration.sourceAddresses = source
-            let result = try await IdleBenchmark(configuration: configuration).run { opened, failure in
-                FileHandle.standardError.write(Data("\ropened \(opened)\(failure.map { " (last failure: \($0))" } ?? "")".utf8))
+            let result = try await IdleBenchmark(configuration: configuration).run { tried, failed, failure in
+                let held = "\rheld \(tried - failed) of \(tried) tried"
+                FileHandle.standardError.write(Data("\(held)\(failure.map { ", \(failed) failed (last failure: \($0))" } ?? "")".utf8))
             }
             FileHandle.standardError.write(Data("\n".utf8))
             try Bench.report(result, json: json) {
