@@ -185,15 +185,20 @@ extension HubProbe {
     /// named in `missing` and its clients are left out.
     public func clusterClientWindow(_ query: ClientQuery) async -> ClientWindow {
         guard let node = nodeName else { return await clientWindow(query) }
+        // The other nodes first: a node with none alive answers alone, with no step made for nothing.
+        let asked = await otherNodesParts(query.ordersByNumbers ? .outline(query) : .firstRows(query.perNode), of: nil)
+        if asked.parts.isEmpty, asked.missing.isEmpty { return await clientWindow(query) }
         guard query.ordersByNumbers else {
-            let first = await everyNode(.firstRows(query.perNode), node: node)
-            return query.merge(first.parts.values.compactMap(\.firstRows), missing: first.missing)
+            let own = await clientWindow(query.perNode)
+            return query.merge([own] + asked.parts.values.compactMap(\.firstRows), missing: asked.missing)
         }
-        let outlined = await everyNode(.outline(query), node: node)
-        let outlines = outlined.parts.compactMapValues(\.outline)
-        if outlines.count == 1, outlined.missing.isEmpty { return await clientWindow(query) }
+        var outlines = asked.parts.compactMapValues(\.outline)
+        outlines[node] = await clientWindowPart(.outline(query)).outline
         let range = query.range(holdingWindowOf: outlines)
-        let ranged = await everyNode(.range(query, range), node: node, others: outlines.keys.filter { $0 != node })
+        async let others = otherNodesParts(.range(query, range), of: outlines.keys.filter { $0 != node })
+        let own = await clientWindowPart(.range(query, range))
+        var ranged = await others
+        ranged.parts[node] = own
         let ranges = ranged.parts.compactMapValues(\.range)
         let chosen = query.window(of: ranges)
         let held = Dictionary(grouping: chosen, by: \.node).mapValues { $0.map(\.key) }
@@ -215,23 +220,12 @@ extension HubProbe {
         }
         let total = ranges.keys.reduce(0) { $0 + (outlines[$1]?.total ?? 0) }
         var window = ClientWindow(total: total, offset: min(max(0, query.offset), total), rows: rows)
-        let missing = Set(outlined.missing + ranged.missing + held.keys.filter { built[$0] ?? nil == nil })
+        let unbuilt = held.keys.filter { (built[$0] ?? nil) == nil }
+        let missing = Set(asked.missing + ranged.missing + unbuilt)
         if !missing.isEmpty {
             window.partial = true
             window.missing = missing.sorted()
         }
         return window
-    }
-
-    /// Every node's part for `step` (by name): this node's, answered here, and the other live
-    /// nodes' (or those of `others`); with the names of the nodes that did not answer.
-    private func everyNode(_ step: ClientWindowStep, node: String, others: [String]? = nil) async -> (
-        parts: [String: ClientWindowPart], missing: [String]
-    ) {
-        async let asked = otherNodesParts(step, of: others)
-        let own = await clientWindowPart(step)
-        var (parts, missing) = await asked
-        parts[node] = own
-        return (parts, missing)
     }
 }

@@ -197,11 +197,14 @@ public actor MetricsCollector {
         history.rates(over: seconds)
     }
 
-    /// The dashboard at this moment, with the client rows `query` asks for.
+    /// The dashboard at this moment, with the client rows `query` asks for (nil: an empty client
+    /// window, for readers that add their own, see the admin stream's shared snapshot).
     public func snapshot(query: ClientQuery? = ClientQuery(), seriesSeconds: Int = 300, events eventCount: Int = 100, actorLimit: Int = 50) async
         -> DashboardSnapshot
     {
         let totals = await totals()
+        var window = ClientWindow()
+        if let query { window = await clients(query) }
         var snapshot = DashboardSnapshot(
             server: ServerInfo(version: SwitchboardVersion.current, address: probe.address, uptimeSeconds: probe.uptimeSeconds, health: probe.health),
             totals: totals,
@@ -210,7 +213,7 @@ public actor MetricsCollector {
             rates60s: history.rates(over: 60),
             series: history.series(seriesSeconds),
             latency: latencyStats(),
-            clients: query == nil ? ClientWindow() : await clients(query!),
+            clients: window,
             channels: await channels(),
             actors: await actors(limit: actorLimit),
             events: eventLog.events(limit: eventCount)

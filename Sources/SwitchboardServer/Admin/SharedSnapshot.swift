@@ -51,10 +51,14 @@ final class SharedSnapshot: Sendable {
         return try await parts.value
     }
 
+    /// The key of the snapshot's client window.
+    private static let key = Array("\"clients\":".utf8)
+    /// That key with an empty window, as the encoder writes it.
+    private static let emptyWindow = key + Array((try? AdminAPI.encoder.encode(ClientWindow())) ?? Data())
+
     /// `encoded` (a snapshot with an empty client window) cut around that window's value.
     static func cut(_ encoded: Data) throws -> Parts {
-        let key = Array("\"clients\":".utf8)
-        let empty = key + Array(try AdminAPI.encoder.encode(ClientWindow()))
+        let (key, empty) = (Self.key, Self.emptyWindow)
         let bytes = Array(encoded)
         guard let start = bytes.firstRange(of: empty)?.lowerBound else { throw NoClientWindow() }
         return Parts(head: Array(bytes[..<(start + key.count)]), tail: Array(bytes[(start + empty.count)...]))
