@@ -135,8 +135,11 @@ public struct LoadTarget: Sendable {
     public var host: String
     public var port: Int
     public var path: String
+    /// The host resolved once, so that a connect storm does not make one resolver call per
+    /// connection (each counts against the connect timeout, and they queue on one thread).
+    var address: SocketAddress
 
-    /// Parses `ws://host:port/path`.
+    /// Parses `ws://host:port/path` and resolves the host.
     public init(url: String) throws {
         guard url.hasPrefix("ws://") else { throw LoadError("only ws:// URLs are supported: \(url)") }
         let rest = url.dropFirst("ws://".count)
@@ -147,6 +150,11 @@ public struct LoadTarget: Sendable {
         self.host = String(parts[0])
         self.port = port
         self.path = path.isEmpty ? "/" : String(path)
+        do {
+            self.address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+        } catch {
+            throw LoadError("cannot resolve \(host): \(error)")
+        }
     }
 }
 
@@ -170,6 +178,6 @@ extension LoadClient {
         if let source, let address = try? SocketAddress(ipAddress: source, port: 0) {
             bootstrap = bootstrap.bind(to: address)
         }
-        return bootstrap.connect(host: target.host, port: target.port).map { _ in client }
+        return bootstrap.connect(to: target.address).map { _ in client }
     }
 }
