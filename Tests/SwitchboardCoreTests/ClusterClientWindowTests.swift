@@ -22,9 +22,10 @@ import Testing
     private func stepped(_ query: ClientQuery, _ nodes: [String: [ClientOrderKey]]) -> (
         window: [NodeOrderKey], ranges: [String: NodeRange], outlines: [String: NodeOutline]
     ) {
-        let outlines = nodes.mapValues(NodeOutline.init(of:))
+        let orders = nodes.mapValues(SortedClientOrder.init(sorting:))
+        let outlines = orders.mapValues(NodeOutline.init(of:))
         let range = query.range(holdingWindowOf: outlines)
-        let ranges = nodes.reduce(into: [String: NodeRange]()) { $0[$1.key] = NodeRange(of: $1.value, in: range, node: $1.key) }
+        let ranges = nodes.reduce(into: [String: NodeRange]()) { $0[$1.key] = NodeRange(of: orders[$1.key]!, in: range, node: $1.key) }
         return (query.window(of: ranges).map { NodeOrderKey($0.key, node: $0.node) }, ranges, outlines)
     }
 

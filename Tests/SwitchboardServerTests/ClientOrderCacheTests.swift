@@ -33,6 +33,29 @@ struct ClientOrderCacheTests {
         }
     }
 
+    /// With no freshness at all, an order by ids is still sorted once for as long as nobody
+    /// arrives or leaves; an order by rate (a figure that moves by itself) is made per query.
+    @Test func anOrderThatDoesNotMoveByItselfLastsUntilMembershipChanges() async throws {
+        try await TestServer.with({ $0.hub.clientOrderFreshness = .zero }) { server in
+            var clients: [TestClient] = []
+            for _ in 0..<3 { clients.append(try await TestClient.connect(server.url)) }
+            try await server.eventually("3 connections") { server.hub.connectionCount == 3 }
+            let before = server.hub.clientOrders.passesMade
+            let first = await server.hub.clientWindow(ClientQuery(sort: .id, limit: 2))
+            let rest = await server.hub.clientWindow(ClientQuery(sort: .id, offset: 2, limit: 2))
+            #expect(server.hub.clientOrders.passesMade == before + 1)
+            #expect((first.rows + rest.rows).map(\.id).count == 3)
+            _ = await server.hub.clientWindow(ClientQuery(sort: .rate, limit: 2))
+            _ = await server.hub.clientWindow(ClientQuery(sort: .rate, limit: 2))
+            #expect(server.hub.clientOrders.passesMade == before + 3)
+            clients.append(try await TestClient.connect(server.url))
+            try await server.eventually("4 connections") { server.hub.connectionCount == 4 }
+            #expect(await server.hub.clientWindow(ClientQuery(sort: .id, limit: 10)).rows.count == 4)
+            #expect(server.hub.clientOrders.passesMade == before + 4)
+            for client in clients { try await client.close() }
+        }
+    }
+
     @Test func aClientArrivingOrLeavingIsSeenAtOnce() async throws {
         try await TestServer.with(Self.longLived) { server in
             let first = try await TestClient.connect(server.url)

@@ -66,12 +66,6 @@ extension ClientQuery {
         windowSlice(items.map { (fields($0), $0) }) { orders($0.0, before: $1.0) }.map(\.1)
     }
 
-    /// This query's window of `keys`, in order: what ``select(_:by:)`` gives for the clients
-    /// the keys stand for, compared as plain numbers (orders by anything but ``SortKey/remote``).
-    public func window(of keys: [ClientOrderKey]) -> [ClientOrderKey] {
-        windowSlice(keys, before: <)
-    }
-
     /// The window's elements under `before`: its end is found among the first `offset + limit`
     /// (a bounded heap), or, for a window nearer the last element, among the last
     /// `count - offset` in reverse. Sorting all 20 000 clients to show 40 of them is what this
@@ -164,6 +158,36 @@ public struct ClientOrderKey: Sendable, Comparable {
     }
 }
 
+/// The order keys of the clients one query matches, sorted once: every window of that order
+/// is then a slice, a node's outline a stride and its part of a key range a binary search, so
+/// the work per snapshot is about the rows on screen, not all clients (see ``ClientOrderCache``
+/// for how long one sort is reused).
+public struct SortedClientOrder: Sendable {
+    /// Ascending: the first client of the order first.
+    public let keys: [ClientOrderKey]
+
+    public init(sorting keys: [ClientOrderKey]) {
+        self.keys = keys.sorted()
+    }
+
+    /// The keys of `query`'s window (its offset and limit), in order.
+    public func window(_ query: ClientQuery) -> ArraySlice<ClientOrderKey> {
+        let start = min(max(0, query.offset), keys.count)
+        return keys[start..<(start + min(max(0, query.limit), keys.count - start))]
+    }
+
+    /// The index of the first key for which `isBefore` is false (`isBefore` holds for a prefix).
+    func firstIndex(notMeeting isBefore: (ClientOrderKey) -> Bool) -> Int {
+        var low = 0
+        var high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isBefore(keys[middle]) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
+
 /// Between nodes, a key is `[rank, number, owner]`: the cluster's window steps carry hundreds.
 extension ClientOrderKey: Codable {
     public init(from decoder: any Decoder) throws {
@@ -183,6 +207,16 @@ extension ClientQuery.SortKey {
     /// Whether ascending order puts the largest value first (the newest connection, the most
     /// recent activity), as the table shows age and idle time.
     var largestFirst: Bool { self == .age || self == .idle }
+
+    /// Whether clients' places in this order change while nobody connects, leaves, subscribes
+    /// or signs in: activity, message counts, rates and mailboxes move by themselves; ids,
+    /// connection times, channel counts and addresses do not.
+    public var movesByItself: Bool {
+        switch self {
+        case .idle, .messagesIn, .messagesOut, .rate, .mailbox: true
+        case .id, .remote, .age, .channels: false
+        }
+    }
 
     /// What this key sorts a client by, as a number (its id's number for ``id``; nothing for
     /// ``remote``, which sorts by text).

@@ -61,10 +61,8 @@ public struct ClientKeyRange: Codable, Sendable, Equatable {
     /// Whether `key` sorts before the range.
     public func precedes(_ key: NodeOrderKey) -> Bool { from.map { key < $0 } ?? false }
 
-    /// Whether `key` lies in the range.
-    public func contains(_ key: NodeOrderKey) -> Bool {
-        !precedes(key) && (below.map { key < $0 } ?? true)
-    }
+    /// Whether `key` sorts after the range.
+    public func isPast(_ key: NodeOrderKey) -> Bool { below.map { !(key < $0) } ?? false }
 }
 
 /// How many of a node's clients match a query and every `every`-th of their order keys, in
@@ -75,12 +73,11 @@ public struct NodeOutline: Codable, Sendable, Equatable {
     public var every: Int
     public var keys: [ClientOrderKey]
 
-    /// The outline of `keys`, in any order.
-    public init(of keys: [ClientOrderKey]) {
-        total = keys.count
-        every = max(1, Int((Double(keys.count) / 2).squareRoot()))
-        let sorted = keys.sorted()
-        self.keys = stride(from: 0, to: sorted.count, by: every).map { sorted[$0] }
+    /// The outline of a node's order.
+    public init(of order: SortedClientOrder) {
+        total = order.keys.count
+        every = max(1, Int((Double(total) / 2).squareRoot()))
+        keys = stride(from: 0, to: total, by: every).map { order.keys[$0] }
     }
 
     public init(total: Int, every: Int, keys: [ClientOrderKey]) {
@@ -104,20 +101,11 @@ public struct NodeRange: Codable, Sendable, Equatable {
     public var before: Int
     public var keys: [ClientOrderKey]
 
-    /// The part of `keys` (in any order) that `range` asks `node` for.
-    public init(of keys: [ClientOrderKey], in range: ClientKeyRange, node: String) {
-        var before = 0
-        var inside: [ClientOrderKey] = []
-        for key in keys {
-            let placed = NodeOrderKey(key, node: node)
-            if range.precedes(placed) {
-                before += 1
-            } else if range.contains(placed) {
-                inside.append(key)
-            }
-        }
-        self.before = before
-        self.keys = inside.sorted()
+    /// The part of `node`'s order that `range` asks for: two binary searches and a slice.
+    public init(of order: SortedClientOrder, in range: ClientKeyRange, node: String) {
+        before = order.firstIndex { range.precedes(NodeOrderKey($0, node: node)) }
+        let end = order.firstIndex { !range.isPast(NodeOrderKey($0, node: node)) }
+        keys = Array(order.keys[before..<max(before, end)])
     }
 
     public init(before: Int, keys: [ClientOrderKey]) {

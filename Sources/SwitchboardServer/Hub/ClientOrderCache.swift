@@ -4,21 +4,27 @@ import Synchronization
 import SwitchboardCore
 
 /// The order keys of this node's clients for recent orders (a ``ClientQuery`` without its
-/// window), shared by the queries that want one order at about the same time: several consoles
-/// on one view, a console paging through it, the other nodes of a cluster asking for their part.
+/// window), sorted once and shared by the queries that want one order: several consoles on one
+/// view, a console paging through it, the other nodes of a cluster asking for their part.
 ///
-/// One pass over every client is made per order, and its keys are reused for at most
-/// `freshness`. Which clients a query matches is always exact: a client connecting, leaving,
-/// subscribing, unsubscribing, joining a presence channel or signing in starts a new
-/// generation and the next query makes a new pass. Only the order by a figure that moves by
-/// itself (rate, messages, mailbox, idle) may be up to `freshness` old; the rows of the window
-/// are built fresh by the shards. Bounded: at most `capacity` orders are kept at once; past
-/// that a query makes its own pass.
+/// Which clients a query matches is always exact: a client connecting, leaving, subscribing,
+/// unsubscribing, joining a presence channel or signing in starts a new generation and the next
+/// query makes a new pass. An order that does not move by itself (id, age, channels:
+/// ``ClientQuery/SortKey/movesByItself``) is kept for as long as its generation lasts, so idle
+/// clients cost a console's snapshot only the rows on its screen. An order by a figure that
+/// moves by itself (rate, messages, mailbox, idle) is reused for at most `freshness`; the rows
+/// of the window are built fresh by the shards either way. Bounded: at most `capacity` orders
+/// are kept at once; past that a query makes its own pass.
 final class ClientOrderCache: Sendable {
     private struct Entry {
         let generation: UInt64
         let madeAt: NIODeadline
-        let keys: Task<[ClientOrderKey], Never>
+        let order: Task<SortedClientOrder, Never>
+        let movesByItself: Bool
+
+        func isCurrent(generation current: UInt64, now: NIODeadline, freshness: TimeAmount) -> Bool {
+            generation == current && (!movesByItself || now - madeAt <= freshness)
+        }
     }
 
     let freshness: TimeAmount
@@ -40,22 +46,25 @@ final class ClientOrderCache: Sendable {
         generation.add(1, ordering: .relaxed)
     }
 
-    /// `query`'s order keys: those of a pass made for the same order within `freshness` and no
-    /// membership change, or a new pass by `gather` (which queries arriving meanwhile share).
-    func keys(for query: ClientQuery, gather: @escaping @Sendable () async -> [ClientOrderKey]) async -> [ClientOrderKey] {
+    /// `query`'s order: that of a pass still current for it, or a new pass by `gather` (which
+    /// queries arriving meanwhile share).
+    func order(for query: ClientQuery, gather: @escaping @Sendable () async -> [ClientOrderKey]) async -> SortedClientOrder {
         var order = query
         order.offset = 0
         order.limit = 0
         let now = NIODeadline.now()
         let current = generation.load(ordering: .relaxed)
-        let pass: Task<[ClientOrderKey], Never> = entries.withLockedValue { entries in
-            if let entry = entries[order], entry.generation == current, now - entry.madeAt <= freshness { return entry.keys }
+        let freshness = freshness
+        let pass: Task<SortedClientOrder, Never> = entries.withLockedValue { entries in
+            if let entry = entries[order], entry.isCurrent(generation: current, now: now, freshness: freshness) { return entry.order }
             let pass = Task {
                 passes.add(1, ordering: .relaxed)
-                return await gather()
+                return SortedClientOrder(sorting: await gather())
             }
-            entries = entries.filter { $0.value.generation == current && now - $0.value.madeAt <= freshness }
-            if entries.count < capacity { entries[order] = Entry(generation: current, madeAt: now, keys: pass) }
+            entries = entries.filter { $0.value.isCurrent(generation: current, now: now, freshness: freshness) }
+            if entries.count < capacity {
+                entries[order] = Entry(generation: current, madeAt: now, order: pass, movesByItself: query.sort.movesByItself)
+            }
             return pass
         }
         return await pass.value

@@ -568,15 +568,15 @@ extension Hub: HubProbe {
         _ = await gather { $0.sampleClientRates(elapsed: elapsed) }
     }
 
-    /// This node's clients in `query`'s window: every shard hands over the order keys of the
-    /// clients it matches (plain numbers, shared by the queries wanting the same order, see
-    /// ``ClientOrderCache``; sort fields with text for an order by remote address), the window is
-    /// selected from those, and only its rows are built, by the shards holding them.
+    /// This node's clients in `query`'s window: the window is a slice of the order's keys (plain
+    /// numbers, sorted once and shared by the queries wanting that order while it is current, see
+    /// ``ClientOrderCache``), or, for an order by remote address, selected from every shard's sort
+    /// fields; only the window's rows are built, by the shards holding them.
     public func clientWindow(_ query: ClientQuery) async -> ClientWindow {
         let (matching, chosen): (Int, [ClientOrderKey])
         if query.ordersByNumbers {
-            let keys = await orderKeys(query)
-            (matching, chosen) = (keys.count, query.window(of: keys))
+            let order = await order(query)
+            (matching, chosen) = (order.keys.count, Array(order.window(query)))
         } else {
             let fields = (await gather { $0.clientSortFields(matching: query) }).flatMap { $0 }
             (matching, chosen) = (fields.count, query.select(fields, by: \.fields).map(\.key))
@@ -588,17 +588,17 @@ extension Hub: HubProbe {
 
     public func clientWindowPart(_ step: ClientWindowStep) async -> ClientWindowPart {
         switch step {
-        case .outline(let query): .outline(NodeOutline(of: await orderKeys(query)))
-        case .range(let query, let range): .range(NodeRange(of: await orderKeys(query), in: range, node: nodeName ?? ""))
+        case .outline(let query): .outline(NodeOutline(of: await order(query)))
+        case .range(let query, let range): .range(NodeRange(of: await order(query), in: range, node: nodeName ?? ""))
         case .rows(let keys): .rows(await rows(of: keys))
         case .firstRows(let query): .firstRows(await clientWindow(query))
         }
     }
 
-    /// The order keys of the clients `query` matches (an order by numbers), shared by the
-    /// queries wanting the same order at about the same time (``ClientOrderCache``).
-    private func orderKeys(_ query: ClientQuery) async -> [ClientOrderKey] {
-        await clientOrders.keys(for: query) { [self] in
+    /// The clients `query` matches (an order by numbers), sorted, shared by the queries wanting
+    /// the same order while it is current (``ClientOrderCache``).
+    private func order(_ query: ClientQuery) async -> SortedClientOrder {
+        await clientOrders.order(for: query) { [self] in
             (await gather { $0.clientOrderKeys(matching: query) }).flatMap { $0 }
         }
     }
