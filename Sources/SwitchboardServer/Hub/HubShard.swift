@@ -67,6 +67,10 @@ final class HubShard: @unchecked Sendable {
     private var flushQueue: [Session] = []
     /// This tick's frames per channel with several local native subscribers; sealed at the flush.
     private var tickBatches: [String: TickBatch] = [:]
+    /// How many of this shard's sessions hold back each channel's deliveries (until their
+    /// subscription reply or replay is out): only these channels' deliveries ask each subscriber
+    /// whether it holds; all others go straight to the mailboxes, one check per publication.
+    private var holdingSessions: [String: Int] = [:]
     /// Arrival times of publishes fanned out this tick; recorded as latencies at the flush.
     private var publishArrivals: [UInt64] = []
     private var latencies = LatencyHistogram.make()
@@ -411,27 +415,28 @@ final class HubShard: @unchecked Sendable {
     @discardableResult
     private func deliverLocally(_ publication: Publication, frame: ByteBuffer, seq: UInt64, receivedAt: UInt64) -> Int {
         var reached = 0
-        if let entry = subscribers[publication.channel] {
-            let channel = publication.channel
-            if let except = publication.except {
-                for session in entry.sessions where session.id != except {
+        let channel = publication.channel
+        let anyHolding = holdingSessions[channel] != nil
+        if let entry = subscribers[channel] {
+            if anyHolding || publication.except != nil {
+                for session in entry.sessions where session.id != publication.except {
                     session.deliver(frame, seq: seq, on: channel)
                     reached += 1
                 }
             } else if entry.sessions.count > 1 && frame.readableBytes <= TickBatch.frameLimit {
                 let (batch, range) = addToTickBatch(frame, channel: channel)
-                for session in entry.sessions { session.deliver(frame, seq: seq, on: channel, batch: batch, range: range) }
+                for session in entry.sessions { session.push(frame, batch: batch, range: range) }
                 reached = entry.sessions.count
             } else {
-                for session in entry.sessions { session.deliver(frame, seq: seq, on: channel) }
+                for session in entry.sessions { session.push(frame) }
                 reached = entry.sessions.count
             }
         }
-        if let entry = pusherSubscribers[publication.channel], let name = publication.channel.split(separator: ":", maxSplits: 1).last,
+        if let entry = pusherSubscribers[channel], let name = channel.split(separator: ":", maxSplits: 1).last,
             let pusherFrame = publication.pusherFrame(name: String(name), allocator: hub.allocator)
         {
             for session in entry.sessions where session.pusher?.socketID != publication.except {
-                session.deliver(pusherFrame, seq: seq, on: publication.channel)
+                if anyHolding { session.deliver(pusherFrame, seq: seq, on: channel) } else { session.push(pusherFrame) }
                 reached += 1
             }
         }
@@ -439,6 +444,21 @@ final class HubShard: @unchecked Sendable {
         traffic.deliveries += reached
         publishArrivals.append(receivedAt)
         return reached
+    }
+
+    /// How many channels some session of this shard holds back (for tests and the curious).
+    /// Loop only.
+    var channelsHeldBack: Int { holdingSessions.count }
+
+    /// A session of this shard started holding back `channel`'s deliveries. Loop only.
+    func deliveriesHeld(of channel: String) {
+        holdingSessions[channel, default: 0] += 1
+    }
+
+    /// A session of this shard stopped holding back `channel`'s deliveries. Loop only.
+    func deliveriesReleased(of channel: String) {
+        guard let count = holdingSessions[channel] else { return }
+        holdingSessions[channel] = count > 1 ? count - 1 : nil
     }
 
     /// Appends a frame to the channel's batch for this tick (a new one when there is none or it

@@ -478,29 +478,40 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// A fan-out delivery of `channel` (message `seq`; 0 for presence changes): pushed, or held
     /// while the channel's subscription reply is on its way (a held backlog beyond the mailbox
-    /// bound closes the client as slow).
-    func deliver(_ frame: ByteBuffer, seq: UInt64, on channel: String, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
-        guard heldBack?[channel] != nil else { return push(frame, batch: batch, range: range) }
+    /// bound closes the client as slow). The shard calls this only for channels some of its
+    /// sessions hold back (``HubShard/channelsHeldBack``); other deliveries are pushed straight away.
+    func deliver(_ frame: ByteBuffer, seq: UInt64, on channel: String) {
+        guard heldBack?[channel] != nil else { return push(frame) }
         heldBack![channel]!.append((seq, frame))
         if heldBack![channel]!.count > shard.configuration.outboundQueueFrames {
-            heldBack = nil
+            dropHeldDeliveries()
             shard.countSlowConsumerClose(self)
             close(.slowConsumer, "slow consumer", discardQueued: true)
         }
     }
 
-    /// Holds `channel`'s deliveries until ``releaseDeliveries(of:send:)``.
+    /// Holds `channel`'s deliveries until ``releaseDeliveries(of:send:after:)``.
     func holdDeliveries(of channel: String) {
+        guard heldBack?[channel] == nil else { return }
         heldBack = heldBack ?? [:]
-        heldBack![channel] = heldBack![channel] ?? []
+        heldBack![channel] = []
+        shard.deliveriesHeld(of: channel)
+    }
+
+    /// Forgets every held delivery (the client is closing).
+    private func dropHeldDeliveries() {
+        guard let held = heldBack else { return }
+        heldBack = nil
+        for channel in held.keys { shard.deliveriesReleased(of: channel) }
     }
 
     /// Sends what was held for `channel` (after its subscription reply) except messages up to
     /// `seq` (the position the reply gave, already replayed or before the subscription), or drops
     /// it all when the subscription failed (`send` false).
     func releaseDeliveries(of channel: String, send: Bool, after seq: UInt64 = 0) {
-        let held = heldBack?.removeValue(forKey: channel) ?? []
+        guard let held = heldBack?.removeValue(forKey: channel) else { return }
         if heldBack?.isEmpty == true { heldBack = nil }
+        shard.deliveriesReleased(of: channel)
         guard send else { return }
         for delivery in held where delivery.seq == 0 || delivery.seq > seq { push(delivery.frame) }
     }
@@ -792,6 +803,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Leaves the hub exactly once, whichever way the connection ended.
     private func finish() {
         guard closing.finish() else { return }
+        dropHeldDeliveries()
         mailbox.removeAll()
         reportDepth()
         coalescer.discard()
