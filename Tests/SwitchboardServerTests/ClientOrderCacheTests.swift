@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SwitchboardCore
 import Testing
 
@@ -54,6 +55,21 @@ struct ClientOrderCacheTests {
             #expect(server.hub.clientOrders.passesMade == before + 4)
             for client in clients { try await client.close() }
         }
+    }
+
+    /// Full, the cache makes room for a new order by dropping the one made longest ago, so a
+    /// console's current view is kept however many filters were typed before it.
+    @Test func aNewOrderPastCapacityReplacesTheOldest() async {
+        let cache = ClientOrderCache(freshness: .seconds(3600), capacity: 2)
+        let keys = [ClientOrderKey(rank: 2, number: 2, owner: 0), ClientOrderKey(rank: 1, number: 1, owner: 0)]
+        let queries = ["a", "b", "c"].map { ClientQuery(filter: $0) }
+        for query in queries { _ = await cache.order(for: query) { keys } }
+        #expect(cache.passesMade == 3)
+        #expect(await cache.order(for: queries[2]) { keys }.keys.map(\.number) == [1, 2])
+        _ = await cache.order(for: queries[1]) { keys }
+        #expect(cache.passesMade == 3)
+        _ = await cache.order(for: queries[0]) { keys }
+        #expect(cache.passesMade == 4)
     }
 
     @Test func aClientArrivingOrLeavingIsSeenAtOnce() async throws {

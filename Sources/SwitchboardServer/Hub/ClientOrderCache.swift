@@ -14,7 +14,7 @@ import SwitchboardCore
 /// clients cost a console's snapshot only the rows on its screen. An order by a figure that
 /// moves by itself (rate, messages, mailbox, idle) is reused for at most `freshness`; the rows
 /// of the window are built fresh by the shards either way. Bounded: at most `capacity` orders
-/// are kept at once; past that a query makes its own pass.
+/// are kept at once; a new one past that replaces the one made longest ago.
 final class ClientOrderCache: Sendable {
     private struct Entry {
         let generation: UInt64
@@ -62,9 +62,10 @@ final class ClientOrderCache: Sendable {
                 return SortedClientOrder(sorting: await gather())
             }
             entries = entries.filter { $0.value.isCurrent(generation: current, now: now, freshness: freshness) }
-            if entries.count < capacity {
-                entries[order] = Entry(generation: current, madeAt: now, order: pass, movesByItself: query.sort.movesByItself)
+            if entries.count >= capacity, let oldest = entries.min(by: { $0.value.madeAt < $1.value.madeAt })?.key {
+                entries[oldest] = nil
             }
+            entries[order] = Entry(generation: current, madeAt: now, order: pass, movesByItself: query.sort.movesByItself)
             return pass
         }
         return await pass.value
