@@ -48,7 +48,10 @@ if [ "${PIPESTATUS[0]}" -ne 0 ]; then echo "build failed"; echo "tests: 0 passed
 say "swift test"
 SWITCHBOARD_REQUIRE_REDIS=1 timeout 1500 swift test --skip-build 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
 swift_status=${PIPESTATUS[0]}
-swift_passed=$(grep -E '^✔ Test .* passed' "$logs/swift.log" | grep -vc '^✔ Test run' || true)
+# Counted from swift-testing's closing line: its per-test lines come from several threads and
+# some can go missing from a piped log, which undercounted the passes.
+swift_passed=$(grep -oE '^✔ Test run with [0-9]+ tests' "$logs/swift.log" | grep -oE '[0-9]+' | tail -1 || true)
+[ -n "$swift_passed" ] || swift_passed=$(grep -E '^✔ Test .* passed' "$logs/swift.log" | grep -vc '^✔ Test run' || true)
 swift_failed=$(grep -cE '^✘ Test .* failed' "$logs/swift.log" || true)
 if [ "$swift_status" -ne 0 ] && [ "$swift_failed" -eq 0 ]; then swift_failed=1; fi
 
