@@ -416,7 +416,8 @@ final class HubShard: @unchecked Sendable {
     private func deliverLocally(_ publication: Publication, frame: ByteBuffer, seq: UInt64, receivedAt: UInt64) -> Int {
         var reached = 0
         let channel = publication.channel
-        let anyHolding = holdingSessions[channel] != nil
+        // Nothing held anywhere on this shard (the usual case): no hashing of the channel name.
+        let anyHolding = !holdingSessions.isEmpty && holdingSessions[channel] != nil
         if let entry = subscribers[channel] {
             if anyHolding || publication.except != nil {
                 for session in entry.sessions where session.id != publication.except {
