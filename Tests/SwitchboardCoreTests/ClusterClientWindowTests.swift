@@ -70,7 +70,6 @@ import Testing
         let key = ClientOrderKey(rank: .max, number: .max - 1, owner: 3)
         let parts: [ClientWindowPart] = [
             .outline(NodeOutline(total: 9, every: 2, keys: [key])), .range(NodeRange(before: 4, keys: [key, key])), .rows([nil]),
-            .firstRows(ClientWindow(total: 1)),
         ]
         for part in parts {
             #expect(try JSONDecoder().decode(ClientWindowPart.self, from: JSONEncoder().encode(part)) == part)

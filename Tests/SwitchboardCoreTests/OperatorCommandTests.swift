@@ -76,31 +76,3 @@ import Testing
         #expect(OperatorResult.broadcast(reached: 9).summary(of: .broadcast(data: [0x31])) == "broadcast: reached 9 clients")
     }
 }
-
-/// A cluster-wide client window: each node answers for its own first rows, the asker merges.
-@Suite struct ClientWindowMergeTests {
-    private func row(_ id: String, messages: Int) -> ClientRow {
-        ClientRow(
-            id: id, remoteAddress: "127.0.0.1:1", userAgent: "", connectedAt: 0, lastActivity: 0, channels: [], messagesIn: messages,
-            messagesOut: 0, bytesIn: 0, bytesOut: 0, rate: 0, mailbox: MailboxCounts(), mailboxCapacity: 1)
-    }
-
-    @Test func theMergedWindowIsTheWindowOfAllRows() {
-        let nodeA = (0..<40).map { row("c\($0)@a", messages: $0 * 3) }
-        let nodeB = (0..<25).map { row("c\($0)@b", messages: $0 * 5 + 1) }
-        for query in [
-            ClientQuery(sort: .messagesIn, descending: true, offset: 10, limit: 7), ClientQuery(sort: .id, offset: 0, limit: 5),
-            ClientQuery(sort: .messagesIn, offset: 60, limit: 10), ClientQuery(filter: "@b", offset: 3, limit: 4),
-        ] {
-            let answers = [query.perNode.window(nodeA), query.perNode.window(nodeB)]
-            #expect(query.merge(answers) == query.window(nodeA + nodeB), "\(query)")
-        }
-    }
-
-    @Test func missingNodesMakeTheWindowPartial() {
-        let query = ClientQuery(offset: 0, limit: 3)
-        let merged = query.merge([query.perNode.window([row("c1@a", messages: 0)])], missing: ["node-b"])
-        #expect(merged.partial == true && merged.missing == ["node-b"] && merged.total == 1)
-        #expect(query.merge([]).partial == nil)
-    }
-}

@@ -1,8 +1,9 @@
 /// What the client table sorts by: a client's figures without its rows' derived parts (channel
-/// names, users, user agent), cheap to take from every client for every query.
+/// names, users, user agent).
 public struct ClientSortFields: Sendable, Equatable {
     public var id: String
-    public var remoteAddress: String
+    /// The remote address as ``RemoteAddressRank`` orders it.
+    public var remoteRank: UInt64
     public var connectedAt: Double
     public var lastActivity: Double
     public var channelCount: Int
@@ -12,11 +13,11 @@ public struct ClientSortFields: Sendable, Equatable {
     public var mailboxDepth: Int
 
     public init(
-        id: String, remoteAddress: String, connectedAt: Double, lastActivity: Double, channelCount: Int, messagesIn: Int, messagesOut: Int,
+        id: String, remoteRank: UInt64, connectedAt: Double, lastActivity: Double, channelCount: Int, messagesIn: Int, messagesOut: Int,
         rate: Double, mailboxDepth: Int
     ) {
         self.id = id
-        self.remoteAddress = remoteAddress
+        self.remoteRank = remoteRank
         self.connectedAt = connectedAt
         self.lastActivity = lastActivity
         self.channelCount = channelCount
@@ -31,18 +32,19 @@ extension ClientRow {
     /// The figures this row sorts by.
     public var sortFields: ClientSortFields {
         ClientSortFields(
-            id: id, remoteAddress: remoteAddress, connectedAt: connectedAt, lastActivity: lastActivity, channelCount: channels.count,
-            messagesIn: messagesIn, messagesOut: messagesOut, rate: rate, mailboxDepth: mailbox.depth)
+            id: id, remoteRank: RemoteAddressRank.of(remoteAddress), connectedAt: connectedAt, lastActivity: lastActivity,
+            channelCount: channels.count, messagesIn: messagesIn, messagesOut: messagesOut, rate: rate, mailboxDepth: mailbox.depth)
     }
 }
 
 extension ClientQuery {
-    /// Whether `a` sorts before `b`; ties break on id so windows are stable.
+    /// Whether `a` sorts before `b`; ties break on id so windows are stable. The table's order
+    /// stated plainly: the servers find windows with ``ClientOrderKey``s, which must agree.
     public func orders(_ a: ClientSortFields, before b: ClientSortFields) -> Bool {
         let ordered: Bool? =
             switch sort {
             case .id: Self.idOrder(a.id, b.id)
-            case .remote: a.remoteAddress == b.remoteAddress ? nil : a.remoteAddress < b.remoteAddress
+            case .remote: a.remoteRank == b.remoteRank ? nil : a.remoteRank < b.remoteRank
             case .age: a.connectedAt == b.connectedAt ? nil : a.connectedAt > b.connectedAt
             case .idle: a.lastActivity == b.lastActivity ? nil : a.lastActivity > b.lastActivity
             case .channels: a.channelCount == b.channelCount ? nil : a.channelCount < b.channelCount
@@ -60,79 +62,12 @@ extension ClientQuery {
         orders(row.sortFields, before: other.sortFields)
     }
 
-    /// The elements of `items` that fall in this query's window, in order, without sorting the
-    /// rest (see ``windowSlice(_:before:)``).
-    public func select<Item>(_ items: [Item], by fields: (Item) -> ClientSortFields) -> [Item] {
-        windowSlice(items.map { (fields($0), $0) }) { orders($0.0, before: $1.0) }.map(\.1)
-    }
-
-    /// The window's elements under `before`: its end is found among the first `offset + limit`
-    /// (a bounded heap), or, for a window nearer the last element, among the last
-    /// `count - offset` in reverse. Sorting all 20 000 clients to show 40 of them is what this
-    /// avoids.
-    func windowSlice<Element>(_ items: [Element], before: (Element, Element) -> Bool) -> [Element] {
-        let start = min(max(0, offset), items.count)
-        let end = min(items.count, start + max(0, min(limit, items.count)))
-        guard start < end else { return [] }
-        if end <= items.count - start {
-            return Array(Self.smallest(end, of: items, before: before)[start...])
-        }
-        let fromLast = Self.smallest(items.count - start, of: items) { before($1, $0) }
-        return Array(fromLast[(items.count - end)...].reversed())
-    }
-
-    /// The `count` first of `items` under `before`, in order: a max-heap of `count` keeps the
-    /// best seen so far, O(n log count) comparisons and one array of `count`.
-    static func smallest<Element>(_ count: Int, of items: [Element], before: (Element, Element) -> Bool) -> [Element] {
-        guard count < items.count else { return items.sorted(by: before) }
-        var heap: [Element] = []
-        heap.reserveCapacity(count)
-        func siftUp(_ index: Int) {
-            var child = index
-            while child > 0 {
-                let parent = (child - 1) / 2
-                guard before(heap[parent], heap[child]) else { return }
-                heap.swapAt(parent, child)
-                child = parent
-            }
-        }
-        func siftDown() {
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                guard left < heap.count else { return }
-                var largest = left
-                if left + 1 < heap.count, before(heap[left], heap[left + 1]) { largest = left + 1 }
-                guard before(heap[parent], heap[largest]) else { return }
-                heap.swapAt(parent, largest)
-                parent = largest
-            }
-        }
-        for item in items {
-            if heap.count < count {
-                heap.append(item)
-                siftUp(heap.count - 1)
-            } else if count > 0, before(item, heap[0]) {
-                heap[0] = item
-                siftDown()
-            }
-        }
-        return heap.sorted(by: before)
-    }
-
-    /// Whether this query's order compares plain numbers (``ClientOrderKey``): every sort key
-    /// but the remote address.
-    public var ordersByNumbers: Bool { sort != .remote }
-
-    /// The key of a client whose sort value (``SortKey/value(of:number:)``) is `value`: the
-    /// value mapped so that the smaller key sorts first in this query's direction, ties by the
-    /// client's number — the same order as ``orders(_:before:)``.
-    public func orderKey(value: Double, number: UInt64, owner: Int) -> ClientOrderKey {
-        // IEEE 754 bits, made to compare as unsigned integers in numeric order.
-        let bits = value.bitPattern
-        var rank = bits & (1 << 63) == 0 ? bits | (1 << 63) : ~bits
-        if sort.largestFirst != descending { rank = ~rank }
-        return ClientOrderKey(rank: rank, number: number, owner: owner)
+    /// The key of a client whose place in this query's sort, ascending, is `rank`
+    /// (``ClientQuery/SortKey/rank(of:number:)``): mapped so that the smaller key sorts first
+    /// in this query's direction, ties by the client's number — the order of
+    /// ``orders(_:before:)``.
+    public func orderKey(rank: UInt64, number: UInt64, owner: Int) -> ClientOrderKey {
+        ClientOrderKey(rank: sort.largestFirst != descending ? ~rank : rank, number: number, owner: owner)
     }
 }
 
@@ -160,14 +95,39 @@ public struct ClientOrderKey: Sendable, Comparable {
 
 /// The order keys of the clients one query matches, sorted once: every window of that order
 /// is then a slice, a node's outline a stride and its part of a key range a binary search, so
-/// the work per snapshot is about the rows on screen, not all clients (see ``ClientOrderCache``
-/// for how long one sort is reused).
+/// the work per snapshot is about the rows on screen, not all clients; an order by a figure
+/// that moves is carried forward by the clients that moved (``moving(_:)``).
 public struct SortedClientOrder: Sendable {
     /// Ascending: the first client of the order first.
     public let keys: [ClientOrderKey]
 
     public init(sorting keys: [ClientOrderKey]) {
         self.keys = keys.sorted()
+    }
+
+    private init(sorted keys: [ClientOrderKey]) {
+        self.keys = keys
+    }
+
+    /// This order with the clients of `moved` (their new keys, matched by client number) in
+    /// their new places: the same order when nothing moved, else one merge of what stayed with
+    /// what moved, sorted by itself — no sort of every client.
+    public func moving(_ moved: [ClientOrderKey]) -> SortedClientOrder {
+        guard !moved.isEmpty else { return self }
+        let movedNumbers = Set(moved.map(\.number))
+        let arriving = moved.sorted()
+        var merged: [ClientOrderKey] = []
+        merged.reserveCapacity(keys.count + arriving.count)
+        var next = 0
+        for key in keys where !movedNumbers.contains(key.number) {
+            while next < arriving.count, arriving[next] < key {
+                merged.append(arriving[next])
+                next += 1
+            }
+            merged.append(key)
+        }
+        merged += arriving[next...]
+        return SortedClientOrder(sorted: merged)
     }
 
     /// The keys of `query`'s window (its offset and limit), in order.
@@ -218,19 +178,25 @@ extension ClientQuery.SortKey {
         }
     }
 
-    /// What this key sorts a client by, as a number (its id's number for ``id``; nothing for
-    /// ``remote``, which sorts by text).
-    public func value(of fields: ClientSortFields, number: UInt64) -> Double {
+    /// A number as a rank: its IEEE 754 bits, made to compare as unsigned integers in numeric order.
+    public static func rank(of value: Double) -> UInt64 {
+        let bits = value.bitPattern
+        return bits & (1 << 63) == 0 ? bits | (1 << 63) : ~bits
+    }
+
+    /// Where this key puts a client in ascending order, as one number (the id's number for
+    /// ``id``, ``RemoteAddressRank`` for ``remote``).
+    public func rank(of fields: ClientSortFields, number: UInt64) -> UInt64 {
         switch self {
-        case .id: Double(number)
-        case .remote: 0
-        case .age: fields.connectedAt
-        case .idle: fields.lastActivity
-        case .channels: Double(fields.channelCount)
-        case .messagesIn: Double(fields.messagesIn)
-        case .messagesOut: Double(fields.messagesOut)
-        case .rate: fields.rate
-        case .mailbox: Double(fields.mailboxDepth)
+        case .id: number
+        case .remote: fields.remoteRank
+        case .age: Self.rank(of: fields.connectedAt)
+        case .idle: Self.rank(of: fields.lastActivity)
+        case .channels: UInt64(fields.channelCount)
+        case .messagesIn: UInt64(fields.messagesIn)
+        case .messagesOut: UInt64(fields.messagesOut)
+        case .rate: Self.rank(of: fields.rate)
+        case .mailbox: UInt64(fields.mailboxDepth)
         }
     }
 }

@@ -1,7 +1,6 @@
 /// A cluster-wide client window, found without any node sending all of its clients.
 ///
-/// Asking every node for its first `offset + limit` rows (``ClientQuery/perNode``) makes the
-/// last page of 100 000 clients on six nodes cost every node all of its ~17 000 rows. Instead
+/// Asking every node for its first `offset + limit` rows would make the last page of 100 000 clients on six nodes cost every node all of its ~17 000 rows. Instead
 /// the window is found in three steps, each a few hundred order keys at most:
 /// 1. every node tells how many of its clients match and a sample of its order (``NodeOutline``);
 /// 2. the samples bound the range of keys that holds the window
@@ -9,8 +8,6 @@
 ///    sort before that range and the keys of those in it (``NodeRange``);
 /// 3. merged, those keys give the window exactly (``ClientQuery/window(of:)``), and only the
 ///    nodes holding its clients build rows, for them alone.
-///
-/// An order by remote address (text, no ``ClientOrderKey``) still merges the nodes' first rows.
 public enum ClientWindowStep: Codable, Sendable, Equatable {
     /// How many clients match `query` on the node, and a sample of their order.
     case outline(ClientQuery)
@@ -18,8 +15,6 @@ public enum ClientWindowStep: Codable, Sendable, Equatable {
     case range(ClientQuery, ClientKeyRange)
     /// The rows of these clients of the node (nil for one that has left).
     case rows([ClientOrderKey])
-    /// The node's first `offset + limit` rows (``ClientQuery/perNode``), for an order by text.
-    case firstRows(ClientQuery)
 }
 
 /// One node's answer to a ``ClientWindowStep``.
@@ -27,7 +22,6 @@ public enum ClientWindowPart: Codable, Sendable, Equatable {
     case outline(NodeOutline)
     case range(NodeRange)
     case rows([ClientRow?])
-    case firstRows(ClientWindow)
 }
 
 /// A client's place in the cluster-wide order: its node's key, ties between nodes broken by the
@@ -164,7 +158,6 @@ extension ClientWindowPart {
     var outline: NodeOutline? { if case .outline(let outline) = self { outline } else { nil } }
     var range: NodeRange? { if case .range(let range) = self { range } else { nil } }
     var rows: [ClientRow?]? { if case .rows(let rows) = self { rows } else { nil } }
-    var firstRows: ClientWindow? { if case .firstRows(let window) = self { window } else { nil } }
 }
 
 extension HubProbe {
@@ -174,12 +167,8 @@ extension HubProbe {
     public func clusterClientWindow(_ query: ClientQuery) async -> ClientWindow {
         guard let node = nodeName else { return await clientWindow(query) }
         // The other nodes first: a node with none alive answers alone, with no step made for nothing.
-        let asked = await otherNodesParts(query.ordersByNumbers ? .outline(query) : .firstRows(query.perNode), of: nil)
+        let asked = await otherNodesParts(.outline(query), of: nil)
         if asked.parts.isEmpty, asked.missing.isEmpty { return await clientWindow(query) }
-        guard query.ordersByNumbers else {
-            let own = await clientWindow(query.perNode)
-            return query.merge([own] + asked.parts.values.compactMap(\.firstRows), missing: asked.missing)
-        }
         var outlines = asked.parts.compactMapValues(\.outline)
         outlines[node] = await clientWindowPart(.outline(query)).outline
         let range = query.range(holdingWindowOf: outlines)

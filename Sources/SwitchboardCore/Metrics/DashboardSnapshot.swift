@@ -357,8 +357,7 @@ public struct ClientQuery: Codable, Sendable, Hashable {
         channel = try container.decodeIfPresent(String.self, forKey: .channel)
         id = try container.decodeIfPresent(String.self, forKey: .id)
         offset = max(0, try container.decodeIfPresent(Int.self, forKey: .offset) ?? 0)
-        // Not capped here: a node answering another's cluster-wide window sends its first
-        // `offset + limit` rows (``perNode``). Readers' windows are capped where they come in.
+        // Not capped here: readers' windows are capped where they come in (HTTP, admin stream).
         limit = max(0, try container.decodeIfPresent(Int.self, forKey: .limit) ?? 50)
     }
 
@@ -417,31 +416,11 @@ public struct ClientQuery: Codable, Sendable, Hashable {
         return a < b
     }
 
-    /// The query each node answers for a cluster-wide window: its own first `offset + limit`
-    /// rows, so that the window is among what the nodes send together.
-    public var perNode: ClientQuery {
-        var query = self
-        query.limit = offset + limit
-        query.offset = 0
-        return query
-    }
-
-    /// Merges the nodes' answers to ``perNode`` into this query's window; `missing` names the
-    /// live nodes that did not answer.
-    public func merge(_ windows: [ClientWindow], missing: [String] = []) -> ClientWindow {
-        let rows = windows.flatMap(\.rows)
-        let total = windows.reduce(0) { $0 + $1.total }
-        var window = ClientWindow(total: total, offset: min(max(0, offset), rows.count), rows: select(rows, by: \.sortFields))
-        if !missing.isEmpty {
-            window.partial = true
-            window.missing = missing
-        }
-        return window
-    }
-
-    /// Applies filter, sort and window to rows gathered from every shard.
+    /// Applies filter, sort and window to `rows` (all of them sorted: for tests and small lists;
+    /// the servers find windows by ``ClientOrderKey``s).
     public func window(_ rows: [ClientRow]) -> ClientWindow {
-        let matching = rows.filter(matches)
-        return ClientWindow(total: matching.count, offset: min(max(0, offset), matching.count), rows: select(matching, by: \.sortFields))
+        let matching = rows.filter(matches).map { ($0.sortFields, $0) }.sorted { orders($0.0, before: $1.0) }.map(\.1)
+        let start = min(max(0, offset), matching.count)
+        return ClientWindow(total: matching.count, offset: start, rows: Array(matching[start..<min(matching.count, start + max(0, limit))]))
     }
 }

@@ -51,7 +51,7 @@ public final class Hub: @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         self.events = events
-        self.clientOrders = ClientOrderCache(freshness: TimeAmount(configuration.clientOrderFreshness))
+        self.clientOrders = ClientOrderCache()
         self.apps = PusherApps(configuration.pusherApps)
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.cluster = configuration.cluster.redis.map { address in
@@ -229,7 +229,7 @@ public final class Hub: @unchecked Sendable {
         let (number, id) = makeClientID()
         return Session(
             number: number, id: id, shard: shard(for: channel.eventLoop), route: route, identity: identity, deflate: deflate, remoteAddress: remote,
-            userAgent: String(userAgent.prefix(256))
+            remoteRank: RemoteAddressRank.of(remote), userAgent: String(userAgent.prefix(256))
         )
     }
 
@@ -566,22 +566,16 @@ extension Hub: HubProbe {
 
     public func sampleClientRates(elapsed: Double?) async {
         _ = await gather { $0.sampleClientRates(elapsed: elapsed) }
+        clientOrders.figuresSampled()
     }
 
-    /// This node's clients in `query`'s window: the window is a slice of the order's keys (plain
-    /// numbers, sorted once and shared by the queries wanting that order while it is current, see
-    /// ``ClientOrderCache``), or, for an order by remote address, selected from every shard's sort
-    /// fields; only the window's rows are built, by the shards holding them.
+    /// This node's clients in `query`'s window: a slice of the order's keys (plain numbers,
+    /// sorted once and shared by the queries wanting that order while it is current, see
+    /// ``ClientOrderCache``); only the window's rows are built, by the shards holding them.
     public func clientWindow(_ query: ClientQuery) async -> ClientWindow {
-        let (matching, chosen): (Int, [ClientOrderKey])
-        if query.ordersByNumbers {
-            let order = await order(query)
-            (matching, chosen) = (order.keys.count, Array(order.window(query)))
-        } else {
-            let fields = (await gather { $0.clientSortFields(matching: query) }).flatMap { $0 }
-            (matching, chosen) = (fields.count, query.select(fields, by: \.fields).map(\.key))
-        }
-        return ClientWindow(total: matching, offset: min(query.offset, matching), rows: await rows(of: chosen).compactMap { $0 })
+        let order = await order(query)
+        let matching = order.keys.count
+        return ClientWindow(total: matching, offset: min(query.offset, matching), rows: await rows(of: Array(order.window(query))).compactMap { $0 })
     }
 
     public var nodeName: String? { cluster?.nodeName }
@@ -591,15 +585,18 @@ extension Hub: HubProbe {
         case .outline(let query): .outline(NodeOutline(of: await order(query)))
         case .range(let query, let range): .range(NodeRange(of: await order(query), in: range, node: nodeName ?? ""))
         case .rows(let keys): .rows(await rows(of: keys))
-        case .firstRows(let query): .firstRows(await clientWindow(query))
         }
     }
 
-    /// The clients `query` matches (an order by numbers), sorted, shared by the queries wanting
+    /// The clients `query` matches, sorted, shared by the queries wanting
     /// the same order while it is current (``ClientOrderCache``).
     private func order(_ query: ClientQuery) async -> SortedClientOrder {
         await clientOrders.order(for: query) { [self] in
-            (await gather { $0.clientOrderKeys(matching: query) }).flatMap { $0 }
+            await gather { $0.clientOrderKeys(matching: query) }
+        } moved: { [self] since in
+            let parts = await gather { shard in since.indices.contains(shard.index) ? shard.movedClientOrderKeys(matching: query, since: since[shard.index]) : nil }
+            let moved = parts.compactMap { $0 }
+            return moved.count == shards.count && since.count == shards.count ? moved : nil
         }
     }
 

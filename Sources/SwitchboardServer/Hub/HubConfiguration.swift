@@ -23,10 +23,6 @@ public struct HubConfiguration: Sendable {
     public var slowConsumerPolicy = SlowConsumerPolicy.close
     /// WebSocket ping interval; a client still silent an interval after its ping is closed with 1001.
     public var heartbeatInterval = Duration.seconds(15)
-    /// How long the order of the clients found for one view of the client table is shared with
-    /// the queries that want the same order (several consoles, paging, the other nodes): one pass
-    /// over every client per order within this time. Which clients match is always exact.
-    public var clientOrderFreshness = Duration.milliseconds(100)
     /// Most channels one client may be subscribed to.
     public var maxChannelsPerClient = 128
     /// Most distinct users present in one channel joined with the native `"presence":true`.

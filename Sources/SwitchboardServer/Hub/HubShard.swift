@@ -54,6 +54,10 @@ final class HubShard: @unchecked Sendable {
     private var sessions: [String: Session] = [:]
     /// Outbound frames waiting in this shard's sessions' mailboxes, kept as they move.
     private(set) var queuedFrames = 0
+    /// How many times the metrics collector sampled the clients' figures, and the sessions whose
+    /// figures moved at the latest sample (what carries orders by moving columns forward).
+    private(set) var figureSamples: UInt64 = 0
+    private var movedAtLastSample: [Session] = []
     /// The sessions whose mailbox holds frames: few while clients keep up.
     private var backedUpSessions: [ObjectIdentifier: Session] = [:]
     /// The user each present session is present as, per presence channel it joined (only
@@ -804,34 +808,37 @@ final class HubShard: @unchecked Sendable {
 
     // MARK: - Inspection (loop only)
 
-    /// The sort fields of the sessions `query` matches, each with its key (for an order by
-    /// text, which ``clientOrderKeys(matching:)`` cannot express).
-    func clientSortFields(matching query: ClientQuery) -> [(fields: ClientSortFields, key: ClientOrderKey)] {
-        eventLoop.assertInEventLoop()
-        let monotonic = NIODeadline.now().uptimeNanoseconds
-        let wall = WallClock.now()
-        var matching: [(fields: ClientSortFields, key: ClientOrderKey)] = []
-        forEachSession(matching: query) { session in
-            matching.append(
-                (session.sortFields(monotonicNow: monotonic, wallNow: wall), ClientOrderKey(rank: 0, number: session.number, owner: index)))
-        }
-        return matching
-    }
-
-    /// The order keys of the sessions `query` matches (an order by numbers, see
-    /// ``ClientQuery/ordersByNumbers``): the first half of a windowed query, without a string
-    /// copied; rows are built only for the window, by ``clientRows(numbers:)``.
-    func clientOrderKeys(matching query: ClientQuery) -> [ClientOrderKey] {
+    /// The order keys of the sessions `query` matches: the first half of a windowed query,
+    /// without a string copied; rows are built only for the window, by ``clientRows(numbers:)``.
+    func clientOrderKeys(matching query: ClientQuery) -> (sample: UInt64, keys: [ClientOrderKey]) {
         eventLoop.assertInEventLoop()
         let monotonic = NIODeadline.now().uptimeNanoseconds
         let wall = WallClock.now()
         var keys: [ClientOrderKey] = []
         keys.reserveCapacity(query.id == nil ? sessions.count : 1)
-        forEachSession(matching: query) { session in
-            let value = session.sortValue(query.sort, monotonicNow: monotonic, wallNow: wall)
-            keys.append(query.orderKey(value: value, number: session.number, owner: index))
+        forEachSession(matching: query) { session in keys.append(orderKey(of: session, in: query, monotonicNow: monotonic, wallNow: wall)) }
+        return (figureSamples, keys)
+    }
+
+    private func orderKey(of session: Session, in query: ClientQuery, monotonicNow: UInt64, wallNow: Double) -> ClientOrderKey {
+        query.orderKey(rank: session.sortRank(query.sort, monotonicNow: monotonicNow, wallNow: wallNow), number: session.number, owner: index)
+    }
+
+    /// The order keys of the sessions `query` matches whose figures moved since sample
+    /// `sample` (see ``figureSamples``): none when the shard has not sampled since, those that
+    /// moved at its latest sample when that is the next one, nil when it is further on (the
+    /// moves of older samples are not kept).
+    func movedClientOrderKeys(matching query: ClientQuery, since sample: UInt64) -> (sample: UInt64, keys: [ClientOrderKey])? {
+        eventLoop.assertInEventLoop()
+        if sample == figureSamples { return (sample, []) }
+        guard sample + 1 == figureSamples else { return nil }
+        let monotonic = NIODeadline.now().uptimeNanoseconds
+        let wall = WallClock.now()
+        var keys: [ClientOrderKey] = []
+        for session in movedAtLastSample where query.matches(session: session, user: user(of: session)) {
+            keys.append(orderKey(of: session, in: query, monotonicNow: monotonic, wallNow: wall))
         }
-        return keys
+        return (figureSamples, keys)
     }
 
     /// Calls `body` with each session `query`'s id, channel and filter let through (every
@@ -869,7 +876,9 @@ final class HubShard: @unchecked Sendable {
     /// Samples every session's rate (see ``Session/sampleRate(elapsed:)``).
     func sampleClientRates(elapsed: Double?) {
         eventLoop.assertInEventLoop()
-        for session in sessions.values { session.sampleRate(elapsed: elapsed) }
+        movedAtLastSample.removeAll(keepingCapacity: true)
+        for session in sessions.values where session.sampleFigures(elapsed: elapsed) { movedAtLastSample.append(session) }
+        figureSamples += 1
     }
 
     /// Local subscriber counts, and publish counts of the channels this shard owns.

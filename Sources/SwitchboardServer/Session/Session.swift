@@ -55,6 +55,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     let deflate: DeflateParameters?
     /// The peer's address, e.g. `127.0.0.1:51234`.
     let remoteAddress: String
+    /// The address as the client table orders it (``RemoteAddressRank``).
+    let remoteRank: UInt64
     /// The handshake's `User-Agent`, if any.
     let userAgent: String
     /// Wall-clock time of the upgrade, seconds since 1970.
@@ -85,7 +87,11 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var bytesOut = 0
     /// Messages per second in + out between the metrics collector's last two samples.
     private(set) var rate = 0.0
+    /// The figures at the metrics collector's last sample: messages in + out, the last inbound
+    /// frame's time, the mailbox depth.
     private var sampledMessages = 0
+    private var sampledActivity: UInt64 = 0
+    private var sampledDepth = 0
 
     private(set) var context: ChannelHandlerContext?
     private var assembler: MessageAssembler
@@ -106,7 +112,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     init(
         number: UInt64, id: String, shard: HubShard, route: Route, identity: ClientIdentity, deflate: DeflateParameters?, remoteAddress: String,
-        userAgent: String
+        remoteRank: UInt64, userAgent: String
     ) {
         let configuration = shard.configuration
         self.number = number
@@ -117,6 +123,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         self.deflate = deflate
         self.assembler = MessageAssembler(messageLimit: Self.messageLimit(on: route, configuration: configuration), deflate: deflate != nil)
         self.remoteAddress = remoteAddress
+        self.remoteRank = remoteRank
         self.userAgent = userAgent
         self.connectedAt = WallClock.now()
         let now = NIODeadline.now().uptimeNanoseconds
@@ -672,36 +679,37 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         identity.user ?? pusher?.signedInUser ?? (presenceUsers.isEmpty ? nil : presenceUsers.joined(separator: ","))
     }
 
-    /// What the client table sorts this client by. Loop only.
-    func sortFields(monotonicNow: UInt64, wallNow: Double) -> ClientSortFields {
-        ClientSortFields(
-            id: id, remoteAddress: remoteAddress, connectedAt: connectedAt,
-            lastActivity: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9, channelCount: channels.count,
-            messagesIn: messagesIn, messagesOut: messagesOut, rate: rate, mailboxDepth: mailboxCounts.depth)
-    }
-
-    /// What the client table's `key` sorts this client by, as a number (see
-    /// ``ClientQuery/SortKey/value(of:number:)``, which reads the same figures from a row). Loop only.
-    func sortValue(_ key: ClientQuery.SortKey, monotonicNow: UInt64, wallNow: Double) -> Double {
+    /// Where the client table's `key` puts this client in ascending order (see
+    /// ``ClientQuery/SortKey/rank(of:number:)``, which reads the same figures from a row). Loop only.
+    func sortRank(_ key: ClientQuery.SortKey, monotonicNow: UInt64, wallNow: Double) -> UInt64 {
         switch key {
-        case .id: Double(number)
-        case .remote: 0
-        case .age: connectedAt
-        case .idle: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9
-        case .channels: Double(channels.count)
-        case .messagesIn: Double(messagesIn)
-        case .messagesOut: Double(messagesOut)
-        case .rate: rate
-        case .mailbox: Double(mailbox.depth)
+        case .id: number
+        case .remote: remoteRank
+        case .age: ClientQuery.SortKey.rank(of: connectedAt)
+        case .idle: ClientQuery.SortKey.rank(of: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9)
+        case .channels: UInt64(channels.count)
+        case .messagesIn: UInt64(messagesIn)
+        case .messagesOut: UInt64(messagesOut)
+        case .rate: ClientQuery.SortKey.rank(of: rate)
+        case .mailbox: UInt64(mailbox.depth)
         }
     }
 
     /// Takes the messages (in + out) since the previous sample as the client's rate over
-    /// `elapsed` seconds (nil: the first sample, which only sets the baseline). Loop only.
-    func sampleRate(elapsed: Double?) {
+    /// `elapsed` seconds (nil: the first sample, which only sets the baseline), and tells whether
+    /// any figure that an order by a moving column reads (messages, rate, last activity, mailbox
+    /// depth) changed since the previous sample. Loop only.
+    func sampleFigures(elapsed: Double?) -> Bool {
         let messages = messagesIn + messagesOut
+        let previousRate = rate
         if let elapsed { rate = Double(messages - sampledMessages) / elapsed }
+        let moved =
+            messages != sampledMessages || rate != previousRate || heartbeat.lastInbound != sampledActivity
+            || mailbox.depth != sampledDepth
         sampledMessages = messages
+        sampledActivity = heartbeat.lastInbound
+        sampledDepth = mailbox.depth
+        return moved
     }
 
     // MARK: - Heartbeat

@@ -74,7 +74,7 @@ private struct EmbeddedClient {
     /// The hub's client rows, read on the (embedded) loop directly: the hub's async readers
     /// submit to the loop and would wait for a `run()` nobody makes.
     func rows() -> [ClientRow] {
-        hub.shards.flatMap { shard in shard.clientRows(numbers: shard.clientOrderKeys(matching: ClientQuery()).map(\.number)).map(\.row) }
+        hub.shards.flatMap { shard in shard.clientRows(numbers: shard.clientOrderKeys(matching: ClientQuery()).keys.map(\.number)).map(\.row) }
     }
 }
 
