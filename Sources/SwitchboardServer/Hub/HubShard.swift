@@ -57,7 +57,7 @@ final class HubShard: @unchecked Sendable {
     /// How many times the metrics collector sampled the clients' figures, and the sessions whose
     /// figures moved at the latest sample (what carries orders by moving columns forward).
     private(set) var figureSamples: UInt64 = 0
-    private var movedAtLastSample: [Session] = []
+    private var movedAtLastSample: [(session: Session, moved: MovedFigures)] = []
     /// The sessions whose mailbox holds frames: few while clients keep up.
     private var backedUpSessions: [ObjectIdentifier: Session] = [:]
     /// The user each present session is present as, per presence channel it joined (only
@@ -824,8 +824,8 @@ final class HubShard: @unchecked Sendable {
         query.orderKey(rank: session.sortRank(query.sort, monotonicNow: monotonicNow, wallNow: wallNow), number: session.number, owner: index)
     }
 
-    /// The order keys of the sessions `query` matches whose figures moved since sample
-    /// `sample` (see ``figureSamples``): none when the shard has not sampled since, those that
+    /// The order keys of the sessions `query` matches whose figure that `query` sorts by moved
+    /// since sample `sample` (see ``figureSamples``): none when the shard has not sampled since, those that
     /// moved at its latest sample when that is the next one, nil when it is further on (the
     /// moves of older samples are not kept).
     func movedClientOrderKeys(matching query: ClientQuery, since sample: UInt64) -> (sample: UInt64, keys: [ClientOrderKey])? {
@@ -835,7 +835,8 @@ final class HubShard: @unchecked Sendable {
         let monotonic = NIODeadline.now().uptimeNanoseconds
         let wall = WallClock.now()
         var keys: [ClientOrderKey] = []
-        for session in movedAtLastSample where query.matches(session: session, user: user(of: session)) {
+        let figure = MovedFigures(readBy: query.sort)
+        for (session, moved) in movedAtLastSample where moved.contains(figure) && query.matches(session: session, user: user(of: session)) {
             keys.append(orderKey(of: session, in: query, monotonicNow: monotonic, wallNow: wall))
         }
         return (figureSamples, keys)
@@ -877,7 +878,10 @@ final class HubShard: @unchecked Sendable {
     func sampleClientRates(elapsed: Double?) {
         eventLoop.assertInEventLoop()
         movedAtLastSample.removeAll(keepingCapacity: true)
-        for session in sessions.values where session.sampleFigures(elapsed: elapsed) { movedAtLastSample.append(session) }
+        for session in sessions.values {
+            let moved = session.sampleFigures(elapsed: elapsed)
+            if !moved.isEmpty { movedAtLastSample.append((session, moved)) }
+        }
         figureSamples += 1
     }
 

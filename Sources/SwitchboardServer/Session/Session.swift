@@ -696,16 +696,18 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Takes the messages (in + out) since the previous sample as the client's rate over
-    /// `elapsed` seconds (nil: the first sample, which only sets the baseline), and tells whether
-    /// any figure that an order by a moving column reads (messages, rate, last activity, mailbox
-    /// depth) changed since the previous sample. Loop only.
-    func sampleFigures(elapsed: Double?) -> Bool {
+    /// `elapsed` seconds (nil: the first sample, which only sets the baseline), and tells which
+    /// of the figures that orders by moving columns read changed since the previous sample.
+    /// Loop only.
+    func sampleFigures(elapsed: Double?) -> MovedFigures {
         let messages = messagesIn + messagesOut
         let previousRate = rate
         if let elapsed { rate = Double(messages - sampledMessages) / elapsed }
-        let moved =
-            messages != sampledMessages || rate != previousRate || heartbeat.lastInbound != sampledActivity
-            || mailbox.depth != sampledDepth
+        var moved: MovedFigures = []
+        if messages != sampledMessages { moved.insert(.messages) }
+        if rate != previousRate { moved.insert(.rate) }
+        if heartbeat.lastInbound != sampledActivity { moved.insert(.activity) }
+        if mailbox.depth != sampledDepth { moved.insert(.mailbox) }
         sampledMessages = messages
         sampledActivity = heartbeat.lastInbound
         sampledDepth = mailbox.depth
@@ -816,5 +818,30 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         reportDepth()
         coalescer.discard()
         shard.unregister(self)
+    }
+}
+
+/// Which of a client's figures that orders by moving columns read changed between two samples.
+struct MovedFigures: OptionSet {
+    let rawValue: UInt8
+
+    static let messages = MovedFigures(rawValue: 1 << 0)
+    static let rate = MovedFigures(rawValue: 1 << 1)
+    static let activity = MovedFigures(rawValue: 1 << 2)
+    static let mailbox = MovedFigures(rawValue: 1 << 3)
+
+    init(rawValue: UInt8) {
+        self.rawValue = rawValue
+    }
+
+    /// The figure an order by `sort` reads (none for a column that does not move by itself).
+    init(readBy sort: ClientQuery.SortKey) {
+        switch sort {
+        case .messagesIn, .messagesOut: self = .messages
+        case .rate: self = .rate
+        case .idle: self = .activity
+        case .mailbox: self = .mailbox
+        case .id, .remote, .age, .channels: self = []
+        }
     }
 }
