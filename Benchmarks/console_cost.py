@@ -16,10 +16,13 @@ clients (`bench idle`, from the last binary given) and an attached console on co
   (the first client row changes; the detail box opens or closes). tmux's own time is included.
 - With `--consoles N` (attached only), N - 1 more consoles are attached in their own tmux and
   left on the default view while the first is measured: what each further console costs.
+- With `--sort COLUMN` the measured console is put on that order first (`:sort COLUMN`): `idle`,
+  `rate`, `msgs_in`, `msgs_out` and `mailbox` are orders by figures that move by themselves.
 
     Benchmarks/console_cost.py --binary before=/tmp/old/switchboard --binary after=.build-release/release/switchboard
     Benchmarks/console_cost.py --binary after=BIN --clients 1000,10000,19000 --modes local,attached --seconds 30
     Benchmarks/console_cost.py --binary after=BIN --clients 19000 --modes attached --consoles 3
+    Benchmarks/console_cost.py --binary after=BIN --clients 19000 --modes attached --sort idle
 
 Prints a Markdown table per binary and one line per measurement on stderr.
 """
@@ -156,7 +159,7 @@ def key_rounds(tmux, rounds):
     return [result for _ in range(rounds) for result in key_round(tmux)]
 
 
-def run_one(binary, load_binary, clients, mode, seconds, port, consoles=1):
+def run_one(binary, load_binary, clients, mode, seconds, port, consoles=1, sort=None):
     tmux = Tmux(f"console-cost-{os.getpid()}-{port}")
     others = [Tmux(f"console-cost-{os.getpid()}-{port}-{n}") for n in range(1, consoles if mode == "attached" else 1)]
     processes = []
@@ -205,6 +208,12 @@ def run_one(binary, load_binary, clients, mode, seconds, port, consoles=1):
             console_pid = server_pid
         if until(tmux, lambda lines: first_row(lines) is not None, timeout=30) is None:
             raise RuntimeError("the console showed no client rows")
+        if sort:
+            tmux.keys(":")
+            time.sleep(0.2)
+            tmux.keys(f"sort {sort}", "Enter")
+            if until(tmux, lambda lines: any(f"sorted by {sort}" in line or f"sort: {sort}" in line for line in lines), timeout=5) is None:
+                print(f"note: no sign of the sort by {sort} on screen", file=sys.stderr)
         time.sleep(3)
 
         def cpu(during):
@@ -253,6 +262,7 @@ def main():
     # ~0.4 CPU-seconds): a window of 30 s holds two of them, whenever it starts.
     parser.add_argument("--seconds", type=float, default=30, help="each CPU window; keep it a multiple of the 15 s heartbeat")
     parser.add_argument("--consoles", type=int, default=1, help="consoles attached at once (attached mode; the first is measured)")
+    parser.add_argument("--sort", help="the measured console's order (a column of :sort, e.g. idle or rate)")
     arguments = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -264,8 +274,9 @@ def main():
         for mode in arguments.modes.split(","):
             for name, path in binaries:
                 port += 1
-                result = run_one(os.path.abspath(path), load_binary, clients, mode, arguments.seconds, port, arguments.consoles)
+                result = run_one(os.path.abspath(path), load_binary, clients, mode, arguments.seconds, port, arguments.consoles, arguments.sort)
                 label = f"{mode} ×{arguments.consoles}" if mode == "attached" and arguments.consoles > 1 else mode
+                label += f", sort {arguments.sort}" if arguments.sort else ""
                 times, missed, worst = summary(result["keys"])
                 median = statistics.median(times) if times else float("nan")
                 maximum = max(times) if times else float("nan")

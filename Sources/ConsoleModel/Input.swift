@@ -368,8 +368,8 @@ private func count(_ pane: Pane, _ snapshot: DashboardSnapshot?) -> Int {
 /// goes to the first or last row.
 private func turnPage(by pages: Int, state: inout ViewState, snapshot: DashboardSnapshot?) {
     let pane = state.focus
-    // Events are listed newest at the bottom and scroll by their own rules.
-    guard pane != .events else { return move(by: pages * page(pane, state), state: &state, snapshot: snapshot) }
+    // Events are counted from the newest, at the bottom: a page up goes to older ones.
+    let pages = pane == .events ? -pages : pages
     let total = count(pane, snapshot)
     let rows = page(pane, state)
     let (scroll, selected) = ViewState.turnPage(

@@ -126,13 +126,25 @@ extension ViewState {
 extension ViewState {
     /// Keeps the clients selection on the same client when a new snapshot reorders the rows
     /// (a live sort by rate or mailbox): the selection follows the client that was selected in
-    /// `previous`; when that client is no longer in the window, the status line says so.
-    public mutating func followSelectedClient(from previous: DashboardSnapshot?, to next: DashboardSnapshot) {
+    /// `previous` (made for `previousQuery`); when that client is no longer in the window, the
+    /// status line says so. Nothing to follow when `previous` listed the clients in another
+    /// order than this view's (a sort, a filter or a channel was just chosen: the selection
+    /// stays where that key put it).
+    public mutating func followSelectedClient(from previous: DashboardSnapshot?, madeFor previousQuery: ClientQuery?, to next: DashboardSnapshot) {
+        guard let previousQuery, listsClients(inTheOrderOf: previousQuery) else { return }
         guard let id = selectedClient(self, previous)?.id else { return }
         if let index = next.clients.rows.firstIndex(where: { $0.id == id }) {
             selection[.clients] = next.clients.offset + index
         } else if selectedClient(self, next)?.id != id {
             status = "\(id) is no longer on screen (it moved in the sort by \(sort.rawValue), or left)"
         }
+    }
+}
+
+extension ViewState {
+    /// Whether a window made for `query` lists the clients this view shows in the view's order:
+    /// the same sort, direction, filter and channel (the window itself may differ).
+    public func listsClients(inTheOrderOf query: ClientQuery) -> Bool {
+        query.sort == sort && query.descending == descending && query.filter == filter && query.channel == channel
     }
 }

@@ -11,7 +11,8 @@ import SwitchboardCore
 /// performs them: operator commands go to the ``DashboardSource``, whose answer becomes the
 /// status line.
 public final class ConsoleController: Sendable {
-    private let state: Mutex<(view: ViewState, snapshot: DashboardSnapshot?, visibleRows: Int)>
+    /// The view, the snapshot on screen and the query it was made for, the client rows that fit.
+    private let state: Mutex<(view: ViewState, snapshot: DashboardSnapshot?, snapshotQuery: ClientQuery?, visibleRows: Int)>
     private let currentTheme: Mutex<Theme>
     private let source: any DashboardSource
     private let themes: ThemeLibrary
@@ -32,7 +33,7 @@ public final class ConsoleController: Sendable {
         view.local = local
         view.themeName = theme.name
         view.ascii = !ConsoleController.terminalIsUTF8
-        self.state = Mutex((view, nil, 20))
+        self.state = Mutex((view, nil, nil, 20))
         self.currentTheme = Mutex(theme)
         self.source = source
         self.themes = themes
@@ -152,9 +153,10 @@ public final class ConsoleController: Sendable {
         }
         guard newest else { return }
         state.withLock { state in
-            state.view.followSelectedClient(from: state.snapshot, to: snapshot)
+            state.view.followSelectedClient(from: state.snapshot, madeFor: state.snapshotQuery, to: snapshot)
             state.view.clusterNodes = snapshot.nodes?.count ?? 0
             state.snapshot = snapshot
+            state.snapshotQuery = query
         }
         changed()
     }

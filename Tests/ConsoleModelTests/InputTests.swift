@@ -52,6 +52,24 @@ import Testing
         #expect(s.scroll[.clients] == page && s.selected(.clients) == page)
     }
 
+    @Test func pageKeysTurnTheEventsByAPageToo() {
+        var s = ViewState()
+        s.screenRows = 50
+        s.screenCols = 160
+        s.focus = .events
+        var snapshot = makeSnapshot()
+        let event = snapshot.events[0]
+        snapshot.events = (0..<300).map { HubEvent(sequence: UInt64($0), time: event.time, kind: .connect, client: "c\($0)", detail: "") }
+        _ = handle(.pageUp, state: &s, snapshot: snapshot)  // older: a page up from the newest
+        let page = s.scroll[.events] ?? 0
+        #expect(page > 1 && s.selected(.events) == page)
+        _ = handle(.pageUp, state: &s, snapshot: snapshot)
+        #expect(s.scroll[.events] == 2 * page && s.selected(.events) == 2 * page)
+        _ = handle(.pageDown, state: &s, snapshot: snapshot)
+        _ = handle(.pageDown, state: &s, snapshot: snapshot)
+        #expect(s.scroll[.events] == 0 && s.selected(.events) == 0)
+    }
+
     @Test func pageHomeAndEnd() {
         var s = ViewState()
         s.screenRows = 24
@@ -334,10 +352,28 @@ import Testing
         let id = before.clients.rows[3].id
         var after = before
         after.clients.rows.swapAt(3, 7)
-        s.followSelectedClient(from: before, to: after)
+        s.followSelectedClient(from: before, madeFor: s.clientQuery(visibleRows: 10), to: after)
         #expect(s.selected(.clients) == 7)
         #expect(after.clients.rows[s.selected(.clients)].id == id)
         #expect(s.status.isEmpty)
+    }
+
+    /// A sort or filter just chosen puts the selection at the top: the snapshot made for the
+    /// order before it has nothing for the selection to follow.
+    @Test func aNewOrderIsNotFollowedFromTheOldOne() {
+        var s = ViewState()
+        let before = makeSnapshot(clients: 10, limit: 10)
+        let oldOrder = s.clientQuery(visibleRows: 10)
+        var after = before
+        after.clients.rows.reverse()
+        _ = handle(.character("S"), state: &s, snapshot: before)
+        #expect(s.selected(.clients) == 0)
+        s.followSelectedClient(from: before, madeFor: oldOrder, to: after)
+        #expect(s.selected(.clients) == 0 && !s.status.contains("no longer on screen"), "\(s.status)")
+        // Within one order the selection follows its client.
+        let newOrder = s.clientQuery(visibleRows: 10)
+        s.followSelectedClient(from: after, madeFor: newOrder, to: before)
+        #expect(s.selected(.clients) == 9)
     }
 
     @Test func aClientThatLeftTheWindowIsSaidToHaveMoved() {
@@ -347,7 +383,7 @@ import Testing
         let id = before.clients.rows[2].id
         var after = before
         after.clients.rows.remove(at: 2)
-        s.followSelectedClient(from: before, to: after)
+        s.followSelectedClient(from: before, madeFor: s.clientQuery(visibleRows: 10), to: after)
         #expect(s.selected(.clients) == 2)
         #expect(s.status.contains(id) && s.status.contains("no longer on screen"))
     }

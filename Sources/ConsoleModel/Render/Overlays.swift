@@ -52,7 +52,7 @@ func drawOverlay(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state
                 lines.append([(label + String(repeating: " ", count: max(0, 11 - label.count)), .label), (value, role)])
             }
         } else {
-            lines.append([("not in the current window (disconnected?)", .dim)])
+            lines.append([("no longer in the window on screen (it moved in the sort, or disconnected)", .dim)])
         }
         lines.append([])
         lines.append([("K", .helpKey), (" kick   ", .normal), ("Esc", .helpKey), (" close", .normal)])
