@@ -221,7 +221,7 @@ import Glibc
         #expect(text.contains("#news #東京"))
         for line in g.lines { #expect(width(line) == 80) }
         let gone = renderDashboard(makeSnapshot(), state { $0.overlay = .detail(clientID: "zz") }, rows: 24, cols: 80)
-        #expect(gone.lines.joined().contains("not in the current window"))
+        #expect(gone.lines.joined().contains("no longer in the window on screen"))
     }
 
     @Test func promptIsOnTheStatusLine() {
