@@ -123,6 +123,10 @@ def test_publishes_are_refused_while_redis_is_down_and_subscriptions_come_back(s
         # A new subscription is refused too, not promised.
         late = native(stack, a)
         assert subscribe(late, "news")["code"] == "unavailable"
+        # Operator actions meant for every node are refused whole, not done on this node alone.
+        for path, body in (("/api/broadcast", {"data": "during"}), ("/api/kick", {"all": True}), ("/api/kick", {"channel": "news"})):
+            status, reply = admin(a, "POST", path, body)
+            assert status == 503 and reply["error"]["code"] == "unavailable", (path, body, reply)
         redis.start()  # back, and empty
         # Node b subscribes again by itself (backoff capped at 2 s).
         wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", "switchboard:{news}").split() == ["switchboard:{news}", "1"], "node b to subscribe again")
@@ -355,6 +359,22 @@ def metric(s, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
+def test_pusher_client_events_cross_nodes_and_are_not_echoed(server, redis):
+    a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
+    with contextlib.ExitStack() as stack:
+        sender = pusher_presence_client(stack, a, "ann")
+        receiver = pusher_presence_client(stack, b, "bob")
+        assert json.loads(json.loads(sender.recv(timeout=TIMEOUT))["data"])["user_id"] == "bob"  # member_added
+        sender.send(json.dumps({"event": "client-typing", "channel": "presence-team", "data": {"n": 1}}))
+        relayed = json.loads(receiver.recv(timeout=TIMEOUT))
+        assert (relayed["event"], relayed["channel"], relayed.get("user_id")) == ("client-typing", "presence-team", "ann"), relayed
+        assert json.loads(relayed["data"]) == {"n": 1} if isinstance(relayed["data"], str) else relayed["data"] == {"n": 1}
+        # Not echoed to the sender: the next thing it gets is a later REST event.
+        rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=b.port, ssl=False)
+        rest.trigger("presence-team", "marker", {})
+        assert json.loads(sender.recv(timeout=TIMEOUT))["event"] == "marker"
+
+
 def pusher_presence_client(stack, s, user: str, channel: str = "presence-team"):
     import hashlib
     import hmac
@@ -536,6 +556,11 @@ def test_kicks_broadcasts_and_terminations_reach_clients_of_every_node(server, r
         rest.terminate_user_connections("ann")
         for tab in tabs:
             assert closed_with(tab)[0] == 4009
+        # Kick everyone from node b: the clients of all three nodes go.
+        wait_until(lambda: admin(a, "GET", "/api/clients?limit=0")[1]["total"] == 1, "only on_c left")
+        status, reply = admin(b, "POST", "/api/kick", {"all": True, "reason": "maintenance"})
+        assert status == 200 and reply == {"kicked": 1}, reply
+        assert closed_with(on_c) == (4000, "maintenance")
 
 
 def test_a_draining_node_sends_its_clients_away_and_its_users_leave_once(server, redis):
@@ -556,6 +581,16 @@ def test_a_draining_node_sends_its_clients_away_and_its_users_leave_once(server,
         rest = pusher.Pusher(app_id=APP_ID, key=KEY, secret=SECRET, host="127.0.0.1", port=a.port, ssl=False)
         assert sorted(u["id"] for u in rest.users_info("presence-team")["users"]) == ["both", "watcher"]
         assert "node declared dead" not in a.logs()
+
+
+@contextlib.contextmanager
+def paused(s):
+    """Node `s` stopped (SIGSTOP) for the block: alive in the registry for 5 s, answering nothing."""
+    s.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        s.proc.send_signal(signal.SIGCONT)
 
 
 def test_the_client_list_spans_every_node_and_says_when_it_is_partial(server, redis):
@@ -579,6 +614,17 @@ def test_the_client_list_spans_every_node_and_says_when_it_is_partial(server, re
             c.proc.send_signal(signal.SIGCONT)
         assert status == 200 and window["partial"] is True and window["missing"] == ["node-c"], window
         assert window["total"] == 5
+        # A broadcast says which live node did not answer rather than counting only the others.
+        wait_until(lambda: nodes_of(a)["node-c"]["heartbeat_age_ms"] < 1500, "node-c to heartbeat again")
+        with paused(c):
+            status, reply = admin(a, "POST", "/api/broadcast", {"data": "hello"})
+        assert status == 200 and reply == {"reached": 5, "partial": True, "missing": ["node-c"]}, reply
+        # A kick of a paused node's client is not answered 404: that node never said no.
+        on_c = next(r["id"] for r in everyone["rows"] if r["node"] == "node-c")
+        wait_until(lambda: nodes_of(a)["node-c"]["heartbeat_age_ms"] < 1500, "node-c to heartbeat again")
+        with paused(c):
+            status, reply = admin(a, "POST", f"/api/clients/{on_c}/kick", {"reason": "later"})
+        assert status == 503 and reply["error"]["code"] == "unavailable" and "node-c" in reply["error"]["message"], reply
 
 
 def test_every_window_of_the_cluster_client_list_is_the_slice_of_all_of_it(server, redis):

@@ -511,4 +511,12 @@ struct JSONScannerDecodeStringTests {
             #expect(JSONScanner.hexValue(byte) == expected, "byte \(byte)")
         }
     }
+
+    @Test("an array of strings is read whole, or not at all")
+    func arraysOfStrings() throws {
+        let object = try JSONObject(parsing: Array(#"{"a":["x", "y\"z", "\u00e9"],"b":[],"c":["x",1],"d":"x","e":[["x"]]}"#.utf8))
+        #expect(object.strings("a") == ["x", "y\"z", "é"])
+        #expect(object.strings("b") == [])
+        #expect(object.strings("c") == nil && object.strings("d") == nil && object.strings("e") == nil && object.strings("f") == nil)
+    }
 }

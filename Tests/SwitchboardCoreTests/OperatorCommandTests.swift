@@ -57,13 +57,22 @@ import Testing
     @Test func resultsReadBackFromTheStreamsReply() throws {
         let results: [OperatorResult] = [
             .broadcast(reached: 3), .published(channel: "news", seq: 41, reached: 2), .kicked(5),
-            .failed(OperatorFailure(.notFound, "no client c1")),
+            .failed(OperatorFailure(.notFound, "no client c1")), .broadcast(reached: 7, missing: ["node-b", "a \"quoted\" name"]),
+            .kicked(2, missing: ["node-c"]),
         ]
         for result in results {
             let ok = if case .failed = result { false } else { true }
             let reply = "{\"type\":\"result\",\"ok\":\(ok),\"id\":1," + result.jsonMembers + "}"
             #expect(OperatorResult(result: try JSONObject(parsing: Array(reply.utf8))) == result, "\(reply)")
         }
+    }
+
+    @Test func aPartialResultSaysWhichNodesDidNotAnswer() {
+        #expect(OperatorResult.kicked(2, missing: ["node-c"]).jsonMembers == #""kicked":2,"partial":true,"missing":["node-c"]"#)
+        #expect(OperatorResult.broadcast(reached: 1).jsonMembers == #""reached":1"#)
+        #expect(
+            OperatorResult.broadcast(reached: 4, missing: ["node-b", "node-c"]).summary(of: .broadcast(data: [0x31]))
+                == "broadcast: reached 4 clients (no answer from node-b, node-c: not known there)")
     }
 
     @Test func summariesSayWhatHappened() {

@@ -51,6 +51,29 @@ public struct JSONObject: Sendable {
         }
     }
 
+    /// A member that is an array of strings, decoded; nil if absent, not an array, or holding
+    /// anything but strings.
+    public func strings(_ key: String) -> [String]? {
+        guard let member = members[key], member.lead == UInt8(ascii: "[") else { return nil }
+        let array = Array(bytes[member.span.start..<member.span.end])
+        return array.withUnsafeBytes { raw -> [String]? in
+            var scanner = JSONScanner(raw)
+            var strings: [String] = []
+            do {
+                try scanner.scanArray { span, lead in
+                    let inner = JSONScanner.Span(start: span.start + 1, end: span.end - 1)
+                    guard lead == UInt8(ascii: "\""),
+                        let string = JSONScanner.decodeString(raw, inner, hasEscapes: array[inner.start..<inner.end].contains(UInt8(ascii: "\\")))
+                    else { throw JSONScanner.SyntaxError(offset: span.start, reason: "expected a string") }
+                    strings.append(string)
+                }
+            } catch {
+                return nil
+            }
+            return strings
+        }
+    }
+
     /// An integer member; nil if absent or not an integer.
     public func int(_ key: String) -> Int? {
         raw(key).flatMap { Int(String(decoding: $0, as: UTF8.self)) }

@@ -86,6 +86,37 @@ public struct JSONScanner {
         guard index == bytes.count else { throw fail("unexpected bytes after the object") }
     }
 
+    /// Scans a whole text that must be one JSON array and calls `element` with each element's
+    /// span and first byte, in order. Throws on any syntax error, including trailing bytes.
+    public mutating func scanArray(_ element: (Span, UInt8) throws -> Void) throws {
+        skipWhitespace()
+        guard peek() == UInt8(ascii: "[") else { throw fail("expected a JSON array") }
+        index += 1
+        skipWhitespace()
+        if peek() == UInt8(ascii: "]") {
+            index += 1
+        } else {
+            while true {
+                skipWhitespace()
+                let start = index
+                guard start < bytes.count else { throw fail("unexpected end of input") }
+                let lead = bytes[start]
+                try scanValue(depth: 1)
+                try element(Span(start: start, end: index), lead)
+                skipWhitespace()
+                if peek() == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                guard peek() == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
+                index += 1
+                break
+            }
+        }
+        skipWhitespace()
+        guard index == bytes.count else { throw fail("unexpected bytes after the array") }
+    }
+
     /// Validates a whole text as exactly one JSON value of any kind.
     public mutating func scanDocument() throws -> Span {
         skipWhitespace()

@@ -136,37 +136,44 @@ public struct OperatorFailure: Error, Sendable, Equatable {
 
 /// What an operator command did.
 public enum OperatorResult: Sendable, Equatable {
-    /// A broadcast reached this many clients.
-    case broadcast(reached: Int)
+    /// A broadcast reached this many clients; `missing` names the live nodes of a cluster that
+    /// did not answer in time (their clients may or may not have been reached).
+    case broadcast(reached: Int, missing: [String] = [])
     /// A channel message was numbered `seq` and reached this many subscribers.
     case published(channel: String, seq: UInt64, reached: Int)
-    /// This many clients are being closed.
-    case kicked(Int)
+    /// This many clients are being closed; `missing` as for a broadcast.
+    case kicked(Int, missing: [String] = [])
     /// Nothing was done, and why.
     case failed(OperatorFailure)
 
     /// The result's members as JSON object members: `"reached":…`, `"channel":…,"seq":…,
-    /// "reached":…` or `"kicked":…` (the admin API's bodies and the admin stream's `result`).
+    /// "reached":…` or `"kicked":…`, with `"partial":true,"missing":[…]` when live nodes did
+    /// not answer (the admin API's bodies and the admin stream's `result`).
     public var jsonMembers: String {
         switch self {
-        case .broadcast(let reached): "\"reached\":\(reached)"
+        case .broadcast(let reached, let missing): "\"reached\":\(reached)" + Self.partial(missing)
         case .published(let channel, let seq, let reached): "\"channel\":\(JSONText.quoted(channel)),\"seq\":\(seq),\"reached\":\(reached)"
-        case .kicked(let count): "\"kicked\":\(count)"
+        case .kicked(let count, let missing): "\"kicked\":\(count)" + Self.partial(missing)
         case .failed(let failure): "\"error\":\(JSONText.quoted(failure.message)),\"code\":\"\(failure.code.rawValue)\""
         }
     }
 
+    private static func partial(_ missing: [String]) -> String {
+        missing.isEmpty ? "" : ",\"partial\":true,\"missing\":[\(missing.map(JSONText.quoted).joined(separator: ","))]"
+    }
+
     /// Reads a result from the admin stream's `{"type":"result","ok":…}` object.
     public init(result object: JSONObject) {
+        let missing = object.strings("missing") ?? []
         if object.bool("ok") != true {
             let code = object.string("code").map(OperatorFailure.Code.init(rawValue:)) ?? .badRequest
             self = .failed(OperatorFailure(code, object.string("error") ?? "failed"))
         } else if let kicked = object.int("kicked") {
-            self = .kicked(kicked)
+            self = .kicked(kicked, missing: missing)
         } else if let channel = object.string("channel") {
             self = .published(channel: channel, seq: UInt64(object.int("seq") ?? 0), reached: object.int("reached") ?? 0)
         } else {
-            self = .broadcast(reached: object.int("reached") ?? 0)
+            self = .broadcast(reached: object.int("reached") ?? 0, missing: missing)
         }
     }
 
@@ -174,14 +181,18 @@ public enum OperatorResult: Sendable, Equatable {
     public func summary(of command: OperatorCommand) -> String {
         switch (self, command) {
         case (.failed(let failure), _): "error: \(failure.message)"
-        case (.broadcast(let reached), _): "broadcast: reached \(reached) clients"
+        case (.broadcast(let reached, let missing), _): "broadcast: reached \(reached) clients" + Self.unanswered(missing)
         case (.published(let channel, let seq, let reached), .publish(_, _, let from)):
             from == "operator"
                 ? "broadcast to #\(channel): reached \(reached) subscribers" : "published to \(channel) as seq \(seq), reached \(reached) subscribers"
         case (.published(let channel, _, let reached), _): "published to \(channel): reached \(reached) subscribers"
-        case (.kicked(let count), .kick(.client(let id), let reason, let reconnect)) where count == 1:
+        case (.kicked(let count, _), .kick(.client(let id), let reason, let reconnect)) where count == 1:
             "kicked \(id) (\(reconnect ? 4200 : 4000) \(reason))"
-        case (.kicked(let count), _): "kicked \(count) clients"
+        case (.kicked(let count, let missing), _): "kicked \(count) clients" + Self.unanswered(missing)
         }
+    }
+
+    private static func unanswered(_ missing: [String]) -> String {
+        missing.isEmpty ? "" : " (no answer from \(missing.joined(separator: ", ")): not known there)"
     }
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import RedisClient
+import SwitchboardCore
 
 /// Operator actions across nodes: a node publishes a ``NodeCommand`` on the bus every node
 /// listens to (`<prefix>:@nodes`), or to one node (`<prefix>:@node:<name>`); each node carries
@@ -24,16 +25,21 @@ extension ClusterLink {
 
     func directName(_ node: String) -> String { "\(configuration.prefix):@node:\(node)" }
 
-    /// Asks `nodes` (by default every other live node) to carry out `command`.
-    func ask(_ command: NodeCommand, of nodes: [String]? = nil) async -> Answers {
+    /// Asks `nodes` (by default every other live node) to carry out `command`. Refused when the
+    /// live nodes cannot be listed (Redis unreachable).
+    func ask(_ command: NodeCommand, of nodes: [String]? = nil) async throws(OperatorFailure) -> Answers {
         let targets: [String]
-        if let nodes {
-            targets = nodes
-        } else {
-            guard let listed = try? await self.nodes.nodes() else { return Answers() }
-            targets = listed.filter { $0.alive && $0.name != nodeName }.map(\.name)
-        }
+        if let nodes { targets = nodes } else { targets = try await otherLiveNodes() }
         guard !targets.isEmpty else { return Answers() }
+        return await ask(command, targets: targets, onTheBus: nodes == nil)
+    }
+
+    /// The names of the other nodes that are alive now.
+    func otherLiveNodes() async throws(OperatorFailure) -> [String] {
+        try await self.nodes.nodes().filter { $0.alive && $0.name != nodeName }.map(\.name)
+    }
+
+    private func ask(_ command: NodeCommand, targets: [String], onTheBus: Bool) async -> Answers {
         let promise = eventLoop.makePromise(of: Answers.self)
         eventLoop.execute {
             self.nextAsk += 1
@@ -41,8 +47,7 @@ extension ClusterLink {
             let timer = self.eventLoop.scheduleTask(in: Self.askDeadline) { self.finishAsk(id) }
             self.asks[id] = Ask(waiting: Set(targets), answers: Answers(), promise: promise, timer: timer)
             let request = NodeCommand.encode(NodeCommand.Request(id: id, replyTo: self.nodeName, command: command))
-            let destination = nodes == nil ? self.busName : nil
-            let names = destination.map { [$0] } ?? targets.map(self.directName)
+            let names = onTheBus ? [self.busName] : targets.map(self.directName)
             for name in names {
                 self.connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: name), request]).whenFailure { _ in
                     self.eventLoop.execute { self.finishAsk(id) }

@@ -316,8 +316,12 @@ public final class Hub: @unchecked Sendable {
     public func perform(_ command: OperatorCommand) async -> OperatorResult {
         switch command {
         case .broadcast(let data):
-            let reached = await broadcast(data: ByteBuffer(bytes: data))
-            return .broadcast(reached: reached + (await cluster?.ask(.broadcast(data: data)).total ?? 0))
+            do throws(OperatorFailure) {
+                let (reached, missing) = try await acrossCluster(.broadcast(data: data)) { await broadcast(data: ByteBuffer(bytes: data)) }
+                return .broadcast(reached: reached, missing: missing)
+            } catch {
+                return .failed(error)
+            }
         case .publish(let channel, let data, let from):
             let publication = Publication(
                 channel: channel, kind: .message(event: nil, user: nil), data: ByteBuffer(bytes: data), from: from, except: nil)
@@ -332,23 +336,63 @@ public final class Hub: @unchecked Sendable {
             switch target {
             case .client(let id):
                 if let cluster, let node = Self.node(ofClient: id), node != cluster.nodeName {
-                    // The id names the node that holds the client: only that one is asked.
-                    let answers = await cluster.ask(.kickClient(id: id, code: code.rawValue, reason: reason), of: [node])
-                    guard case .some(.some) = answers.counts[node] else {
-                        let why = answers.missing.isEmpty ? "" : " (node \(node) did not answer)"
-                        return .failed(OperatorFailure(.notFound, "no client \(id)\(why)"))
-                    }
-                    return .kicked(1)
+                    return await kick(id, on: node, of: cluster, reason: reason, code: code)
                 }
                 guard await kick(id, reason: reason, code: code) else { return .failed(OperatorFailure(.notFound, "no client \(id)")) }
                 return .kicked(1)
             case .channel(let channel):
-                let kicked = await kickAll(channel: channel, reason: reason, code: code)
-                return .kicked(kicked + (await cluster?.ask(.kickAll(channel: channel, code: code.rawValue, reason: reason)).total ?? 0))
+                do throws(OperatorFailure) {
+                    let (kicked, missing) = try await acrossCluster(.kickAll(channel: channel, code: code.rawValue, reason: reason)) {
+                        await kickAll(channel: channel, reason: reason, code: code)
+                    }
+                    return .kicked(kicked, missing: missing)
+                } catch {
+                    return .failed(error)
+                }
             case .all:
-                let kicked = await kickAll(reason: reason, code: code)
-                return .kicked(kicked + (await cluster?.ask(.kickAll(channel: nil, code: code.rawValue, reason: reason)).total ?? 0))
+                do throws(OperatorFailure) {
+                    let (kicked, missing) = try await acrossCluster(.kickAll(channel: nil, code: code.rawValue, reason: reason)) {
+                        await kickAll(reason: reason, code: code)
+                    }
+                    return .kicked(kicked, missing: missing)
+                } catch {
+                    return .failed(error)
+                }
             }
+        }
+    }
+
+    /// Does `command`'s part on this node (`here`) and has every other live node do its own: the
+    /// clients reached or closed on the nodes that answered, and the live nodes that did not
+    /// answer in time. Refused with nothing done while the cluster's Redis cannot be reached.
+    private func acrossCluster(_ command: NodeCommand, here: () async -> Int) async throws(OperatorFailure) -> (count: Int, missing: [String]) {
+        guard let cluster else { return (await here(), []) }
+        guard cluster.isUp else { throw OperatorFailure(.unavailable, "the cluster's Redis cannot be reached; nothing was done") }
+        let done = await here()
+        do {
+            let answers = try await cluster.ask(command)
+            return (done + answers.total, answers.missing)
+        } catch {
+            throw OperatorFailure(.unavailable, "\(error.message); done on this node only (\(done) clients)")
+        }
+    }
+
+    /// Kicks client `id` of `node`, another node: 404 once that node says it does not hold the
+    /// client or is not alive; 503 when it is alive and did not answer in time (the client may
+    /// still be connected) or Redis cannot be reached.
+    private func kick(_ id: String, on node: String, of cluster: ClusterLink, reason: String, code: CloseCode) async -> OperatorResult {
+        do throws(OperatorFailure) {
+            guard try await cluster.otherLiveNodes().contains(node) else {
+                return .failed(OperatorFailure(.notFound, "no client \(id) (node \(node) is not alive)"))
+            }
+            let answers = try await cluster.ask(.kickClient(id: id, code: code.rawValue, reason: reason), of: [node])
+            if case .some(.some) = answers.counts[node] { return .kicked(1) }
+            guard answers.missing.isEmpty else {
+                return .failed(OperatorFailure(.unavailable, "node \(node) did not answer in time; \(id) may still be connected"))
+            }
+            return .failed(OperatorFailure(.notFound, "no client \(id)"))
+        } catch {
+            return .failed(error)
         }
     }
 
@@ -464,11 +508,10 @@ public final class Hub: @unchecked Sendable {
         }
     }
 
-    /// Closes every connection of Pusher app `appID` whose user is `userID`, on every node;
-    /// returns how many.
-    func terminate(appID: String, userID: String) async -> Int {
-        let closed = await terminateLocally(appID: appID, userID: userID)
-        return closed + (await cluster?.ask(.terminate(appID: appID, userID: userID)).total ?? 0)
+    /// Closes every connection of Pusher app `appID` whose user is `userID`, on every node: how
+    /// many, and the live nodes that did not answer in time (see ``acrossCluster(_:here:)``).
+    func terminate(appID: String, userID: String) async throws(OperatorFailure) -> (count: Int, missing: [String]) {
+        try await acrossCluster(.terminate(appID: appID, userID: userID)) { await terminateLocally(appID: appID, userID: userID) }
     }
 
     private func terminateLocally(appID: String, userID: String) async -> Int {
@@ -625,9 +668,18 @@ extension Hub: HubProbe {
         return Array(rows.sorted { $0.mailbox.depth > $1.mailbox.depth }.prefix(limit))
     }
 
+    /// What a window's `missing` says when the live nodes cannot be listed.
+    static let unknownNodes = "other nodes (the cluster's Redis cannot be reached)"
+
     public func otherNodesParts(_ step: ClientWindowStep, of nodes: [String]?) async -> (parts: [String: ClientWindowPart], missing: [String]) {
         guard let cluster else { return ([:], []) }
-        let answers = await cluster.ask(.clientWindow(step), of: nodes)
+        let answers: ClusterLink.Answers
+        do throws(OperatorFailure) {
+            answers = try await cluster.ask(.clientWindow(step), of: nodes)
+        } catch {
+            // Which nodes are alive cannot be told: the window says so instead of shrinking.
+            return ([:], [Self.unknownNodes])
+        }
         var parts: [String: ClientWindowPart] = [:]
         var missing = answers.missing
         for node in answers.counts.keys {

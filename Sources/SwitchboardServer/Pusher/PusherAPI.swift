@@ -38,8 +38,15 @@ enum PusherAPI {
         let terminate: @Sendable (Request, BasicRequestContext) async -> Response = { request, context in
             await signed(request, context, hub) { app, _, _ in
                 let user = context.parameters.get("user_id") ?? ""
-                let closed = await hub.terminate(appID: app.id, userID: user)
-                hub.logger.info("pusher user terminated", metadata: ["app": "\(app.id)", "user": "\(user)", "connections": "\(closed)"])
+                let (closed, missing): (Int, [String])
+                do throws(OperatorFailure) {
+                    (closed, missing) = try await hub.terminate(appID: app.id, userID: user)
+                } catch {
+                    throw PusherAPIError(status: .serviceUnavailable, message: error.message)
+                }
+                var metadata: Logger.Metadata = ["app": "\(app.id)", "user": "\(user)", "connections": "\(closed)"]
+                if !missing.isEmpty { metadata["no_answer_from"] = "\(missing.joined(separator: ","))" }
+                hub.logger.info("pusher user terminated", metadata: metadata)
                 return ok("{}")
             }
         }
