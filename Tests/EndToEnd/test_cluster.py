@@ -504,6 +504,10 @@ def test_rest_channel_queries_count_every_node_and_forget_a_dead_one(server, red
                                         "presence-team": {"subscription_count": 3}}, "counts of both nodes")
         assert rest.channels_info(prefix_filter="presence-", attributes=["user_count"])["channels"] == {"presence-team": {"user_count": 2}}
         assert rest.channel_info("news", ["subscription_count"]) == {"occupied": True, "subscription_count": 2}
+        # The admin API counts every node too, and says what this node holds.
+        status, rows = admin(a, "GET", "/api/channels")
+        listed = {r["name"]: (r["subscribers"], r["node_subscribers"]) for r in rows}
+        assert status == 200 and listed == {f"{APP_ID}:news": (2, 1), f"{APP_ID}:only-b": (1, 0), f"{APP_ID}:presence-team": (3, 1)}, rows
         b.proc.kill()
         b.proc.wait()
         wait_until(lambda: counts() == {"news": {"subscription_count": 1}, "presence-team": {"subscription_count": 1}}, "node-b's counts to go")

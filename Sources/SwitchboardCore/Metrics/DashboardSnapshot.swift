@@ -266,7 +266,10 @@ public struct ClientWindow: Codable, Sendable, Equatable {
 /// One channel.
 public struct ChannelRow: Codable, Sendable, Equatable {
     public var name: String
+    /// Subscribers on this node; in the admin API of a clustered node, on every node.
     public var subscribers: Int
+    /// In the admin API of a clustered node: the subscribers on this node (nil elsewhere).
+    public var nodeSubscribers: Int?
     /// Messages published per second (last collector tick).
     public var messageRate: Double
     public var published: Int

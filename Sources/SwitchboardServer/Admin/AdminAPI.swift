@@ -34,7 +34,9 @@ public enum AdminAPI {
             return try encode(row)
         }
         api.get("channels") { _, _ in
-            try encode(await collector.channels())
+            let rows: [ChannelRow]
+            do throws(OperatorFailure) { rows = try await hub.clusterChannelRows(await collector.channels()) } catch { throw APIError(error) }
+            return try encode(rows)
         }
         api.get("channels/:name/history") { request, context in
             let raw = try context.parameters.require("name")

@@ -715,6 +715,26 @@ extension Hub: HubProbe {
         }
     }
 
+    /// `rows` (this node's channels) as the admin API lists them: on a clustered node with
+    /// every node's subscribers from Redis's counters (``nodeSubscribers`` keeps this node's),
+    /// channels that only other nodes hold added with this node's figures at zero.
+    func clusterChannelRows(_ rows: [ChannelRow]) async throws(OperatorFailure) -> [ChannelRow] {
+        guard cluster != nil else { return rows }
+        var counts = try await channelCounts(prefix: "")
+        var merged = rows.map { row in
+            var row = row
+            row.nodeSubscribers = row.subscribers
+            row.subscribers = counts.removeValue(forKey: row.name)?.subscriptions ?? 0
+            return row
+        }
+        for (name, count) in counts where count.subscriptions > 0 {
+            var row = ChannelRow(name: name, subscribers: count.subscriptions, messageRate: 0, published: 0)
+            row.nodeSubscribers = 0
+            merged.append(row)
+        }
+        return merged.sorted { ($0.subscribers, $1.name) > ($1.subscribers, $0.name) }
+    }
+
     public func actorRows() async -> [ActorRow] {
         var rows = shards.map { shard in
             let counts = shard.inboxGauge.read()
