@@ -13,6 +13,10 @@ public struct ClusterConfiguration: Sendable {
     public var nodeName: String?
     /// How long a request to Redis may wait for its reply before the link is dropped and dialed again.
     public var requestDeadline = Duration.seconds(2)
+    /// How long the cluster's keys (node entries, presence, occupancy, counts) outlive the last
+    /// node that keeps them: each node renews its keys every third of it, so when every node is
+    /// gone they expire on their own.
+    public var keyLifetime = Duration.seconds(60)
 
     public init() {}
 

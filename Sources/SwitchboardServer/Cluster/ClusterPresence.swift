@@ -22,21 +22,32 @@ extension ClusterLink {
         case full
     }
 
-    /// `KEYS` members, info, order, joins, node presence; `ARGV` user, info, channel, limit,
-    /// pub/sub name, the `member_added` payload, quiet (1: re-registering, publish nothing).
-    static let joinScript = RedisScript(
+    /// Lua for the scripts that write the cluster's keys: `kept(result)` gives every key the
+    /// script names (`KEYS`) the lifetime in its last argument, then returns `result`.
+    static let keepingKeys = """
+        local function kept(result)
+          for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[#ARGV]) end
+          return result
+        end
+
         """
+
+    /// `KEYS` members, info, order, joins, node presence; `ARGV` user, info, channel, limit,
+    /// pub/sub name, the `member_added` payload, quiet (1: re-registering, publish nothing), key
+    /// lifetime (ms).
+    static let joinScript = RedisScript(
+        keepingKeys + """
         local entry = ARGV[3] .. '\\0' .. ARGV[1]
         if redis.call('SISMEMBER', KEYS[5], entry) == 1 then return 0 end
         local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
         if count == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
         redis.call('SADD', KEYS[5], entry)
         redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-        if count > 0 then return 0 end
+        if count > 0 then return kept(0) end
         redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
         redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
         if ARGV[7] ~= '1' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
-        return 1
+        return kept(1)
         """)
     /// `KEYS` members, info, order, node presence; `ARGV` user, channel, pub/sub name, the
     /// `member_removed` payload. 1 when the user left the cluster's channel.
@@ -61,18 +72,18 @@ extension ClusterLink {
         end
         return result
         """)
-    /// `KEYS` channel's nodes, node's channels; `ARGV` node, channel, 1 to occupy or 0 to vacate.
-    /// 1 when the channel became occupied (or vacated) cluster-wide.
+    /// `KEYS` channel's nodes, node's channels; `ARGV` node, channel, 1 to occupy or 0 to vacate,
+    /// key lifetime (ms). 1 when the channel became occupied (or vacated) cluster-wide.
     /// `KEYS` …, the cluster's occupied channels (`p:channels`).
     static let occupancyScript = RedisScript(
-        """
+        keepingKeys + """
         if ARGV[3] == '1' then
           redis.call('SADD', KEYS[2], ARGV[2])
           if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then
             redis.call('SADD', KEYS[3], ARGV[2])
-            return 1
+            return kept(1)
           end
-          return 0
+          return kept(0)
         end
         redis.call('SREM', KEYS[2], ARGV[2])
         if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
@@ -81,10 +92,30 @@ extension ClusterLink {
         end
         return 0
         """)
-    /// `KEYS` the channel's subscriptions per node (`p:{c}:subs`); `ARGV` node, change.
+    /// `KEYS` the channel's subscriptions per node (`p:{c}:subs`); `ARGV` node, change (or `=n`
+    /// to set it), key lifetime (ms).
     static let countScript = RedisScript(
+        keepingKeys + """
+        local count
+        if string.sub(ARGV[2], 1, 1) == '=' then
+          count = tonumber(string.sub(ARGV[2], 2))
+          redis.call('HSET', KEYS[1], ARGV[1], count)
+        else
+          count = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+        end
+        if count <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+        return kept(0)
+        """)
+    /// `KEYS` node presence, node channels, the cluster's occupied channels; `ARGV` key prefix,
+    /// key lifetime (ms). Renews the lifetime of this node's keys and of the keys of every
+    /// channel it holds (run every third of the lifetime).
+    static let renewScript = RedisScript(
         """
-        if redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2]) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+        for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[2]) end
+        for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+          local base = ARGV[1] .. ':{' .. channel .. '}:'
+          for _, part in ipairs({'members', 'info', 'order', 'joins', 'subs', 'nodes'}) do redis.call('PEXPIRE', base .. part, ARGV[2]) end
+        end
         return 0
         """)
     /// `KEYS` occupied channels; `ARGV` key prefix, channel-name prefix. For each occupied
@@ -105,7 +136,7 @@ extension ClusterLink {
         return result
         """)
 
-    static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript, countScript, channelsScript]
+    static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript, countScript, channelsScript, renewScript]
 
     private func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
         ByteBuffer(string: "\(configuration.prefix):{\(channel)}:\(part)")
@@ -122,7 +153,7 @@ extension ClusterLink {
         let event = ClusterEnvelope.presenceChange(joined: true, channel: channel, member: member, except: except, from: from)
         let arguments = [
             ByteBuffer(string: member.userID), ByteBuffer(bytes: member.info ?? []), ByteBuffer(string: channel), ByteBuffer(string: String(limit)),
-            ByteBuffer(string: pubSubName(channel)), event, ByteBuffer(string: quiet ? "1" : "0"),
+            ByteBuffer(string: pubSubName(channel)), event, ByteBuffer(string: quiet ? "1" : "0"), keyLifetime,
         ]
         let keys = [
             channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), channelKey(channel, "joins"),
@@ -164,7 +195,7 @@ extension ClusterLink {
     /// The node gained its first (`occupied`) or lost its last subscriber of `channel`; true when
     /// that made the channel occupied or vacated cluster-wide (this node announces it).
     func changeOccupancy(_ channel: String, occupied: Bool) -> EventLoopFuture<Bool> {
-        let arguments = [ByteBuffer(string: nodeName), ByteBuffer(string: channel), ByteBuffer(string: occupied ? "1" : "0")]
+        let arguments = [ByteBuffer(string: nodeName), ByteBuffer(string: channel), ByteBuffer(string: occupied ? "1" : "0"), keyLifetime]
         let keys = [channelKey(channel, "nodes"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels")]
         return connection.evaluate(Self.occupancyScript, keys: keys, arguments: arguments).map { $0 == .integer(1) }
     }
@@ -173,15 +204,30 @@ extension ClusterLink {
     /// the tick's other requests; a failure (Redis down) is not retried, and the count heals
     /// when the node registers again.
     func countSubscription(_ channel: String, by change: Int) {
-        _ = connection.evaluate(
-            Self.countScript, keys: [channelKey(channel, "subs")], arguments: [ByteBuffer(string: nodeName), ByteBuffer(string: String(change))])
+        changeSubscriptions(channel, String(change))
     }
 
     /// Sets this node's subscription count of `channel` (registering again).
     func setSubscriptions(_ channel: String, to count: Int) {
-        _ = connection.send([
-            ByteBuffer(string: "HSET"), channelKey(channel, "subs"), ByteBuffer(string: nodeName), ByteBuffer(string: String(count)),
-        ])
+        changeSubscriptions(channel, "=\(count)")
+    }
+
+    private func changeSubscriptions(_ channel: String, _ change: String) {
+        _ = connection.evaluate(
+            Self.countScript, keys: [channelKey(channel, "subs")], arguments: [ByteBuffer(string: nodeName), ByteBuffer(string: change), keyLifetime])
+    }
+
+    /// Renews the lifetime of this node's keys and of those of every channel it holds, so they
+    /// last while the node does and expire ``ClusterConfiguration/keyLifetime`` after it (and
+    /// every other node holding them) is gone.
+    func renewKeys() async throws {
+        let keys = [nodeKey("presence"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels")]
+        _ = try await connection.evaluate(Self.renewScript, keys: keys, arguments: [ByteBuffer(string: configuration.prefix), keyLifetime]).get()
+    }
+
+    /// ``ClusterConfiguration/keyLifetime`` in milliseconds, as scripts take it.
+    var keyLifetime: ByteBuffer {
+        ByteBuffer(string: String(configuration.keyLifetime.components.seconds * 1000 + configuration.keyLifetime.components.attoseconds / 1_000_000_000_000_000))
     }
 
     /// Subscriptions (on every node) and present users of each occupied channel whose name

@@ -2,8 +2,9 @@ import Logging
 import ServiceLifecycle
 import SwitchboardCore
 
-/// Beats this node's entry in the cluster's registry every second with its report, and
-/// announces the nodes it declared dead (log and event pane).
+/// Beats this node's entry in the cluster's registry every second with its report, announces
+/// the nodes it declared dead (log and event pane), and renews the lifetime of the node's keys
+/// every third of ``ClusterConfiguration/keyLifetime``.
 struct NodeHeartbeatService: Service {
     let hub: Hub
     let cluster: ClusterLink
@@ -26,6 +27,8 @@ struct NodeHeartbeatService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
+            let renewEvery = cluster.configuration.keyLifetime / 3
+            var renewed: ContinuousClock.Instant?
             while !Task.isCancelled {
                 guard cluster.isUp, !hub.address.isEmpty else {
                     // Beat once the node listens and its link is up, with a report that says so.
@@ -36,6 +39,9 @@ struct NodeHeartbeatService: Service {
                 switch await cluster.nodes.beat(report: report) {
                 case .beating(let changes):
                     for change in changes { announce(change) }
+                    if renewed.map({ ContinuousClock.now - $0 >= renewEvery }) ?? true, (try? await cluster.renewKeys()) != nil {
+                        renewed = ContinuousClock.now
+                    }
                 case .rejoin(let quietly):
                     hub.registerAgain(quietly: quietly)
                 case .failed:

@@ -20,6 +20,8 @@ final class NodeRegistry: Sendable {
     let connection: RedisConnection
     let nodeName: String
     let prefix: String
+    /// How long the registry's keys outlive the last node's heartbeat.
+    let keyLifetime: Duration
     private let logger: Logger
     private let incarnation = NIOLockedValueBox(NodeRegistry.newIncarnation())
     private let joined = Atomic<Bool>(false)
@@ -33,10 +35,11 @@ final class NodeRegistry: Sendable {
     private let roundTrip = Atomic<Int>(-1)
 
     /// Loads the registry's scripts on `connection`.
-    init(connection: RedisConnection, nodeName: String, prefix: String, logger: Logger) {
+    init(connection: RedisConnection, nodeName: String, prefix: String, keyLifetime: Duration, logger: Logger) {
         self.connection = connection
         self.nodeName = nodeName
         self.prefix = prefix
+        self.keyLifetime = keyLifetime
         self.logger = logger
         connection.register(Self.heartbeatScript)
         connection.register(Self.sweepScript)
@@ -164,7 +167,7 @@ final class NodeRegistry: Sendable {
         let name = ByteBuffer(string: nodeName)
         let joining = !joined.load(ordering: .relaxed)
         let started = ContinuousClock.now
-        let ttl = String(Self.deadAfter.components.seconds * 1000 * 12)
+        let ttl = String(keyLifetime.components.seconds * 1000)
         let reply = try? await connection.evaluate(
             Self.heartbeatScript, keys: [seenKey, infoKey, epochKey],
             arguments: [

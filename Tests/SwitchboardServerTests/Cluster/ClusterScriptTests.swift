@@ -12,9 +12,12 @@ import Testing
 /// node names stand for two nodes (no hub, no sockets to clients).
 @Suite(.enabled(if: RedisServerProcess.available, "needs redis-server (scripts/test.sh installs it)"), .serialized)
 struct ClusterScriptTests {
-    private func link(_ name: String, on server: RedisServerProcess, history: HistorySettings = HistorySettings()) async -> ClusterLink {
+    private func link(
+        _ name: String, on server: RedisServerProcess, history: HistorySettings = HistorySettings(), keyLifetime: Duration = .seconds(60)
+    ) async -> ClusterLink {
         var configuration = ClusterConfiguration()
         configuration.redis = server.address
+        configuration.keyLifetime = keyLifetime
         let link = ClusterLink(
             configuration: configuration, history: history, address: server.address, nodeName: name,
             eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
@@ -66,6 +69,44 @@ struct ClusterScriptTests {
         let members = try await a.members(of: "room").get()
         #expect(members.map(\.userID) == ["zoe", "adam", "mia", "ann"])
         #expect(members.last?.info == ann.info && members.first?.info == nil)
+    }
+
+    /// Every key presence, occupancy and counts write has a lifetime, which the node renews;
+    /// once nobody renews them (every node gone), they expire on their own.
+    @Test func theClustersKeysExpireOnTheirOwnOnceNoNodeRenewsThem() async throws {
+        let server = try RedisServerProcess()
+        let a = await link("node-a", on: server, keyLifetime: .seconds(3))
+        let redis = await redis(server)
+        _ = try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c1").get()
+        _ = try await a.changeOccupancy("room", occupied: true).get()
+        a.countSubscription("room", by: 1)
+        func keys() async throws -> [String] {
+            (try await redis.send("KEYS", "switchboard:*").get().elements ?? []).compactMap(\.string).sorted()
+        }
+        func lifetime(_ key: String) async throws -> Int {
+            guard case .integer(let milliseconds) = try await redis.send("PTTL", key).get() else { return -3 }
+            return Int(milliseconds)
+        }
+        #expect(await eventually { (try? await keys().count) == 9 })
+        let written = try await keys()
+        #expect(
+            written == [
+                "switchboard:channels", "switchboard:node:node-a:channels", "switchboard:node:node-a:presence", "switchboard:{room}:info",
+                "switchboard:{room}:joins", "switchboard:{room}:members", "switchboard:{room}:nodes", "switchboard:{room}:order",
+                "switchboard:{room}:subs",
+            ], "\(written)")
+        for key in written {
+            let left = try await lifetime(key)
+            #expect((1...3000).contains(left), "\(key): \(left) ms")
+        }
+        let before = try await lifetime("switchboard:{room}:order")
+        #expect(await eventually { (try? await lifetime("switchboard:{room}:order")).map { $0 < before } ?? false })
+        try await a.renewKeys()
+        #expect(try await lifetime("switchboard:{room}:order") > before)
+        #expect(try await lifetime("switchboard:node:node-a:channels") > before)
+        let expired = await eventually { (try? await keys()) == [] }
+        let left = try await keys()
+        #expect(expired, "the keys outlived their lifetime: \(left)")
     }
 
     @Test func occupancyChangesOnceForTheCluster() async throws {
