@@ -316,11 +316,8 @@ public final class Hub: @unchecked Sendable {
     public func perform(_ command: OperatorCommand) async -> OperatorResult {
         switch command {
         case .broadcast(let data):
-            do throws(OperatorFailure) {
-                let (reached, missing) = try await acrossCluster(.broadcast(data: data)) { await broadcast(data: ByteBuffer(bytes: data)) }
-                return .broadcast(reached: reached, missing: missing)
-            } catch {
-                return .failed(error)
+            return await reported(.broadcast(data: data), here: { await broadcast(data: ByteBuffer(bytes: data)) }) {
+                .broadcast(reached: $0, missing: $1)
             }
         case .publish(let channel, let data, let from):
             let publication = Publication(
@@ -341,23 +338,13 @@ public final class Hub: @unchecked Sendable {
                 guard await kick(id, reason: reason, code: code) else { return .failed(OperatorFailure(.notFound, "no client \(id)")) }
                 return .kicked(1)
             case .channel(let channel):
-                do throws(OperatorFailure) {
-                    let (kicked, missing) = try await acrossCluster(.kickAll(channel: channel, code: code.rawValue, reason: reason)) {
-                        await kickAll(channel: channel, reason: reason, code: code)
-                    }
-                    return .kicked(kicked, missing: missing)
-                } catch {
-                    return .failed(error)
-                }
+                return await reported(.kickAll(channel: channel, code: code.rawValue, reason: reason), here: {
+                    await kickAll(channel: channel, reason: reason, code: code)
+                }) { .kicked($0, missing: $1) }
             case .all:
-                do throws(OperatorFailure) {
-                    let (kicked, missing) = try await acrossCluster(.kickAll(channel: nil, code: code.rawValue, reason: reason)) {
-                        await kickAll(reason: reason, code: code)
-                    }
-                    return .kicked(kicked, missing: missing)
-                } catch {
-                    return .failed(error)
-                }
+                return await reported(.kickAll(channel: nil, code: code.rawValue, reason: reason), here: {
+                    await kickAll(reason: reason, code: code)
+                }) { .kicked($0, missing: $1) }
             }
         }
     }
@@ -374,6 +361,19 @@ public final class Hub: @unchecked Sendable {
             return (done + answers.total, answers.missing)
         } catch {
             throw OperatorFailure(.unavailable, "\(error.message); done on this node only (\(done) clients)")
+        }
+    }
+
+    /// ``acrossCluster(_:here:)`` as an operator result: `success` of how many clients and the
+    /// nodes that did not answer, or why nothing (or only this node's part) was done.
+    private func reported(
+        _ command: NodeCommand, here: () async -> Int, as success: (_ count: Int, _ missing: [String]) -> OperatorResult
+    ) async -> OperatorResult {
+        do throws(OperatorFailure) {
+            let (count, missing) = try await acrossCluster(command, here: here)
+            return success(count, missing)
+        } catch {
+            return .failed(error)
         }
     }
 

@@ -825,9 +825,9 @@ final class HubShard: @unchecked Sendable {
     }
 
     /// The order keys of the sessions `query` matches whose figure that `query` sorts by moved
-    /// since sample `sample` (see ``figureSamples``): none when the shard has not sampled since, those that
-    /// moved at its latest sample when that is the next one, nil when it is further on (the
-    /// moves of older samples are not kept).
+    /// since sample `sample` (see ``figureSamples``): none when the shard has not sampled since,
+    /// those that moved at its latest sample when that is the next one, nil when it is further
+    /// on (the moves of older samples are not kept).
     func movedClientOrderKeys(matching query: ClientQuery, since sample: UInt64) -> (sample: UInt64, keys: [ClientOrderKey])? {
         eventLoop.assertInEventLoop()
         if sample == figureSamples { return (sample, []) }
@@ -874,7 +874,8 @@ final class HubShard: @unchecked Sendable {
         presence[ObjectIdentifier(session)].map { Set($0.values).sorted() } ?? []
     }
 
-    /// Samples every session's rate (see ``Session/sampleRate(elapsed:)``).
+    /// Samples every session's figures (see ``Session/sampleFigures(elapsed:)``) and keeps the
+    /// sessions whose figures moved.
     func sampleClientRates(elapsed: Double?) {
         eventLoop.assertInEventLoop()
         movedAtLastSample.removeAll(keepingCapacity: true)
