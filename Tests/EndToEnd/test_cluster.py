@@ -178,7 +178,7 @@ def test_a_gap_in_a_nodes_deliveries_is_reported_once_with_its_size(server, redi
         request = urllib.request.Request(f"http://127.0.0.1:{b.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             metrics = response.read().decode()
-        assert "switchboard_cluster_messages_lost_total 10" in metrics, metrics
+        assert "switchboard_cluster_messages_lost_total 10" in metrics and "switchboard_cluster_gaps_total 1" in metrics, metrics
         assert "switchboard_redis_up 1" in metrics and "switchboard_redis_reconnects_total" in metrics
 
 

@@ -86,6 +86,9 @@ public struct Totals: Codable, Sendable, Equatable {
     public var restarts = 0
     /// Lifecycle events the collector could not take because its mailbox was full.
     public var eventsDropped = 0
+    /// Clustered: gaps in a channel's numbering this node noticed (a Redis reconnect, a cut
+    /// subscriber connection), whether history filled them or not.
+    public var gaps = 0
     /// Clustered: messages published in the cluster that never reached this node.
     public var messagesLost = 0
     /// Clustered: times a channel's numbering began again here (Redis lost its data).

@@ -37,6 +37,7 @@ final class PrometheusExporter: Sendable {
         ("switchboard_slow_consumer_closes_total", "Clients closed because their mailbox was full", \.slowConsumerCloses),
         ("switchboard_errors_total", "Errors reported to the event log", \.errors),
         ("switchboard_actor_restarts_total", "Supervised actor restarts", \.restarts),
+        ("switchboard_cluster_gaps_total", "Clustered: gaps in a channel's numbering this node noticed, filled from history or not", \.gaps),
         ("switchboard_cluster_messages_lost_total", "Clustered: messages published in the cluster that never reached this node", \.messagesLost),
         (
             "switchboard_cluster_numbering_restarts_total", "Clustered: times a channel's numbering began again (Redis lost its data)",

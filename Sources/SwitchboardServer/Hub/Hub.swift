@@ -291,6 +291,7 @@ public final class Hub: @unchecked Sendable {
             result.connects += traffic.connects
             result.disconnects += traffic.disconnects
             result.slowConsumerCloses += traffic.slowConsumerCloses
+            result.gaps += traffic.gaps
             result.messagesLost += traffic.messagesLost
             result.numberingRestarts += traffic.numberingRestarts
         }

@@ -670,6 +670,7 @@ final class HubShard: @unchecked Sendable {
         switch delivery {
         case .message(let seq, let publication):
             let verdict = ChannelSequence(last: last, next: seq)
+            if case .missed = verdict { traffic.gaps += 1 }
             if case .missed(let count) = verdict, fill(channel, after: last!, count: count, then: delivery, receivedAt: receivedAt) { return }
             announceLoss(verdict, channel: channel, receivedAt: receivedAt)
             fanOut(publication, seq: seq, receivedAt: receivedAt)
@@ -678,6 +679,7 @@ final class HubShard: @unchecked Sendable {
             fanOut(change, receivedAt: receivedAt)
         case .marker(let seq):
             let verdict = ChannelSequence(last: last, next: seq + 1)
+            if case .missed = verdict { traffic.gaps += 1 }
             if case .missed(let count) = verdict, fill(channel, after: last!, count: count, then: delivery, receivedAt: receivedAt) { return }
             announceLoss(verdict, channel: channel, receivedAt: receivedAt)
             sequences[channel] = seq
@@ -983,6 +985,8 @@ struct Traffic: Sendable {
     var published = 0
     var deliveries = 0
     var slowConsumerCloses = 0
+    /// Clustered: gaps in a channel's `seq` this node noticed (filled from history or not).
+    var gaps = 0
     /// Clustered: messages published that never reached this node (gaps in `seq`).
     var messagesLost = 0
     /// Clustered: times a channel's numbering began again (Redis came back empty).
