@@ -24,7 +24,8 @@ clients (`bench idle`, from the last binary given) and an attached console on co
     Benchmarks/console_cost.py --binary after=BIN --clients 19000 --modes attached --consoles 3
     Benchmarks/console_cost.py --binary after=BIN --clients 19000 --modes attached --sort idle
 
-Prints a Markdown table per binary and one line per measurement on stderr.
+Prints a Markdown table (a row per binary and configuration), one with each key's median and
+slowest time, and one line per measurement on stderr.
 """
 
 import argparse
@@ -298,6 +299,18 @@ def main():
         print(f"| {name} | {clients} | {mode} | {median:.0f} ms | {maximum:.0f} ms ({worst}) | {missed} | {percent(result['server_alone'])} | "
               f"{percent(result['server_idle'])} / {percent(result['server_paging'])} | "
               f"{percent(result['console_idle'])} / {percent(result['console_paging'])} |")
+    print()
+    print("| binary | clients | console | key | presses | median | max |")
+    print("| --- | ---: | --- | --- | ---: | ---: | ---: |")
+    for name, clients, mode, result, *_ in rows:
+        per_key = {}
+        for key, ms in result["keys"]:
+            per_key.setdefault(key, []).append(ms)
+        for key, times in per_key.items():
+            answered = [ms for ms in times if ms is not None]
+            median = f"{statistics.median(answered):.0f} ms" if answered else "-"
+            slowest = "no answer" if None in times else f"{max(times):.0f} ms"
+            print(f"| {name} | {clients} | {mode} | {key} | {len(times)} | {median} | {slowest} |")
 
 
 if __name__ == "__main__":
