@@ -804,6 +804,12 @@ def test_stats_and_metrics_carry_the_cluster_totals(server, redis):
             metrics = response.read().decode()
         assert "switchboard_cluster_nodes_alive 3" in metrics and "switchboard_cluster_connections 6" in metrics, metrics
         assert "switchboard_connections 2" in metrics
+        # The Redis link, gap and dead-node series are there from the start, at their values.
+        for series in ("switchboard_redis_up 1", "switchboard_redis_pending_requests ", "switchboard_redis_round_trip_seconds ",
+                       "switchboard_redis_reconnects_total ", "switchboard_cluster_gaps_total 0", "switchboard_cluster_messages_lost_total 0",
+                       "switchboard_cluster_gaps_filled_total 0", "switchboard_cluster_numbering_restarts_total 0",
+                       "switchboard_cluster_nodes_declared_dead_total 0", "switchboard_cluster_nodes_dead 0"):
+            assert f"\n{series}" in metrics, series
 
 
 def test_an_unclustered_node_has_no_cluster_totals(server):
