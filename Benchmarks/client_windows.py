@@ -24,6 +24,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_100k import connections  # noqa: E402
 from cluster_fanout import free_port, start_redis, stop, wait_http  # noqa: E402
 
 TOKEN = "client-windows-token-0123456789abcdef"
@@ -35,14 +36,6 @@ QUERIES = [
     "sort=idle&offset=9000&limit=40",
     "sort=rate&order=desc&limit=40",
 ]
-
-
-def connections(port):
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-            return json.load(response).get("connections", 0)
-    except OSError:
-        return 0
 
 
 def ask(port, query):

@@ -50,71 +50,63 @@ public struct JSONScanner {
     /// Scans a whole text that must be one JSON object and calls `member` for each top-level
     /// member in order. Throws on any syntax error, including trailing bytes.
     public mutating func scanObject(_ member: (Member) throws -> Void) throws {
-        skipWhitespace()
-        guard peek() == UInt8(ascii: "{") else {
-            throw fail(index >= bytes.count ? "empty message" : "expected a JSON object")
+        try scanWhole(open: "{", close: "}", name: "object") { scanner in
+            guard scanner.peek() == UInt8(ascii: "\"") else { throw scanner.fail("expected a string key") }
+            let (key, escaped) = try scanner.scanString()
+            scanner.skipWhitespace()
+            guard scanner.peek() == UInt8(ascii: ":") else { throw scanner.fail("expected ':'") }
+            scanner.index += 1
+            scanner.skipWhitespace()
+            let (value, lead) = try scanner.scanItem()
+            try member(Member(key: key, keyHasEscapes: escaped, value: value, valueLead: lead))
         }
-        index += 1
-        skipWhitespace()
-        if peek() == UInt8(ascii: "}") {
-            index += 1
-        } else {
-            while true {
-                skipWhitespace()
-                guard peek() == UInt8(ascii: "\"") else { throw fail("expected a string key") }
-                let (key, escaped) = try scanString()
-                skipWhitespace()
-                guard peek() == UInt8(ascii: ":") else { throw fail("expected ':'") }
-                index += 1
-                skipWhitespace()
-                let start = index
-                guard start < bytes.count else { throw fail("unexpected end of input") }
-                let lead = bytes[start]
-                try scanValue(depth: 1)
-                try member(Member(key: key, keyHasEscapes: escaped, value: Span(start: start, end: index), valueLead: lead))
-                skipWhitespace()
-                if peek() == UInt8(ascii: ",") {
-                    index += 1
-                    continue
-                }
-                guard peek() == UInt8(ascii: "}") else { throw fail("expected ',' or '}'") }
-                index += 1
-                break
-            }
-        }
-        skipWhitespace()
-        guard index == bytes.count else { throw fail("unexpected bytes after the object") }
     }
 
     /// Scans a whole text that must be one JSON array and calls `element` with each element's
     /// span and first byte, in order. Throws on any syntax error, including trailing bytes.
     public mutating func scanArray(_ element: (Span, UInt8) throws -> Void) throws {
+        try scanWhole(open: "[", close: "]", name: "array") { scanner in
+            let (value, lead) = try scanner.scanItem()
+            try element(value, lead)
+        }
+    }
+
+    /// A whole text that is one object or array: `open`, items separated by commas, each read
+    /// by `item`, `close`, and nothing after it.
+    private mutating func scanWhole(open: Unicode.Scalar, close: Unicode.Scalar, name: String, item: (inout JSONScanner) throws -> Void) throws {
         skipWhitespace()
-        guard peek() == UInt8(ascii: "[") else { throw fail("expected a JSON array") }
+        guard peek() == UInt8(ascii: open) else {
+            throw fail(index >= bytes.count ? "empty message" : "expected a JSON \(name)")
+        }
         index += 1
         skipWhitespace()
-        if peek() == UInt8(ascii: "]") {
+        if peek() == UInt8(ascii: close) {
             index += 1
         } else {
             while true {
                 skipWhitespace()
-                let start = index
-                guard start < bytes.count else { throw fail("unexpected end of input") }
-                let lead = bytes[start]
-                try scanValue(depth: 1)
-                try element(Span(start: start, end: index), lead)
+                try item(&self)
                 skipWhitespace()
                 if peek() == UInt8(ascii: ",") {
                     index += 1
                     continue
                 }
-                guard peek() == UInt8(ascii: "]") else { throw fail("expected ',' or ']'") }
+                guard peek() == UInt8(ascii: close) else { throw fail("expected ',' or '\(close)'") }
                 index += 1
                 break
             }
         }
         skipWhitespace()
-        guard index == bytes.count else { throw fail("unexpected bytes after the array") }
+        guard index == bytes.count else { throw fail("unexpected bytes after the \(name)") }
+    }
+
+    /// One member's value or element, nested one level down: its span and first byte.
+    private mutating func scanItem() throws -> (Span, UInt8) {
+        let start = index
+        guard start < bytes.count else { throw fail("unexpected end of input") }
+        let lead = bytes[start]
+        try scanValue(depth: 1)
+        return (Span(start: start, end: index), lead)
     }
 
     /// Validates a whole text as exactly one JSON value of any kind.
