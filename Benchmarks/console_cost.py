@@ -115,6 +115,17 @@ def row_changed(before, now):
     return first_row(now) is not None and first_row(now) != first_row(before)
 
 
+TABLE_TITLE = re.compile(r"─ Connections ─ rows [0-9–-]+ of ([0-9,]+)")
+
+
+def filtered(before, now):
+    """The table counts the filtered clients: its title names the filter and a new total (the
+    first row alone may not change: under some orders the first client also matches)."""
+    def title(lines):
+        return next((line for line in lines if TABLE_TITLE.search(line)), "")
+    return 'filter "' in title(now) and TABLE_TITLE.search(title(now)).group(1) != (TABLE_TITLE.search(title(before)) or [None, None])[1]
+
+
 def key_round(tmux):
     """One round of the scripted keys: [(key, ms)]."""
     results = []
@@ -128,7 +139,7 @@ def key_round(tmux):
     time.sleep(0.2)
     tmux.keys("c", "1")
     time.sleep(0.2)
-    results.append(("filter", press(tmux, ["Enter"], row_changed)))
+    results.append(("filter", press(tmux, ["Enter"], filtered)))
     time.sleep(0.3)
     results.append(("Enter", press(tmux, ["Enter"], lambda before, now: detail_open(now))))
     time.sleep(0.3)
