@@ -317,7 +317,7 @@ extension Setting {
             configuration.server.hub.cluster.prefix = prefix
         },
         Setting(
-            key: "node-name", valueName: "name", help: "This node's name in a cluster's logs, API and console", shownDefault: "host name:port",
+            key: "node-name", valueName: "name", help: "This node's name in a cluster's logs, API and console (with --port 0: host name:0-pid)", shownDefault: "host name:port",
             example: "node-b", value: { $0.server.hub.cluster.nodeName ?? "host name:port" }
         ) { configuration, value throws(SettingError) in
             let name = try value.text(nonEmpty: true)
