@@ -1,7 +1,8 @@
 /// A cluster-wide client window, found without any node sending all of its clients.
 ///
-/// Asking every node for its first `offset + limit` rows would make the last page of 100 000 clients on six nodes cost every node all of its ~17 000 rows. Instead
-/// the window is found in three steps, each a few hundred order keys at most:
+/// Asking every node for its first `offset + limit` rows would make the last page of 100 000
+/// clients on six nodes cost every node all of its ~17 000 rows. Instead the window is found
+/// in three steps, each a few hundred order keys at most:
 /// 1. every node tells how many of its clients match and a sample of its order (``NodeOutline``);
 /// 2. the samples bound the range of keys that holds the window
 ///    (``ClientQuery/range(holdingWindowOf:)``), and every node tells how many of its clients
