@@ -317,7 +317,8 @@ extension Setting {
             configuration.server.hub.cluster.prefix = prefix
         },
         Setting(
-            key: "node-name", valueName: "name", help: "This node's name in a cluster's logs, API and console (with --port 0: host name:0-pid)", shownDefault: "host name:port",
+            key: "node-name", valueName: "name", help: "This node's name in a cluster's logs, API and console (with --port 0: host name:0-pid)",
+            shownDefault: "host name:port",
             example: "node-b", value: { $0.server.hub.cluster.nodeName ?? "host name:port" }
         ) { configuration, value throws(SettingError) in
             let name = try value.text(nonEmpty: true)
@@ -338,7 +339,8 @@ extension Setting {
             configuration.server.hub.history.global.ttl = try value.duration(allowZero: false, maxSeconds: 30 * 86_400)
         },
         .bytes(
-            "history-max-bytes", "Cap on the bytes all channels' histories hold together; beyond it the oldest messages are evicted (logged and counted)",
+            "history-max-bytes",
+            "Cap on the bytes all channels' histories hold together; beyond it the oldest messages are evicted (logged and counted)",
             range: 1024...(64 << 30), example: "16MiB", \.server.hub.history.maxBytes),
         .flag("metrics-public", "Serve /metrics without the admin token", \.server.metricsPublic),
         .flag(

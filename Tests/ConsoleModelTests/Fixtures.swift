@@ -49,7 +49,8 @@ func makeSnapshot(clients count: Int = 30, offset: Int = 0, limit: Int = 50, age
                 name: "metrics", kind: .metrics, depth: 850, peak: 990, capacity: 1000, processedPerSecond: 20, processed: 2, dropped: 3,
                 restarts: 1),
             ActorRow(
-                name: "shard-0", kind: .hubShard, depth: 600, peak: 700, capacity: 1000, processedPerSecond: 10, processed: 2, dropped: 0, restarts: 0),
+                name: "shard-0", kind: .hubShard, depth: 600, peak: 700, capacity: 1000, processedPerSecond: 10, processed: 2, dropped: 0, restarts: 0
+            ),
         ],
         events: [
             HubEvent(sequence: 1, time: now - 30, kind: .connect, client: "c1", detail: "10.0.0.1:50000"),

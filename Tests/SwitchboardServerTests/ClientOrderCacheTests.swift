@@ -75,7 +75,11 @@ struct ClientOrderCacheTests {
         let cache = ClientOrderCache(capacity: 2)
         let queries = ["a", "b", "c"].map { ClientQuery(filter: $0) }
         func order(_ query: ClientQuery) async -> [UInt64] {
-            await cache.order(for: query) { [(sample: UInt64(0), keys: Self.keys)] } moved: { _ in nil }.keys.map(\.number)
+            await cache.order(for: query) {
+                [(sample: UInt64(0), keys: Self.keys)]
+            } moved: { _ in
+                nil
+            }.keys.map(\.number)
         }
         for query in queries { _ = await order(query) }
         #expect(cache.passesMade == 3)

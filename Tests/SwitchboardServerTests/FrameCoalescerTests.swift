@@ -102,8 +102,10 @@ struct FrameCoalescerTests {
     @Test("a run interrupted by another frame is copied, so the order stays the order of the frames")
     func interruptedRun() {
         let batch = TickBatch(allocator: allocator)
-        let m1 = frame("m1"), m2 = frame("m2")
-        let r1 = batch.append(m1), r2 = batch.append(m2)
+        let m1 = frame("m1")
+        let m2 = frame("m2")
+        let r1 = batch.append(m1)
+        let r2 = batch.append(m2)
         var coalescer = FrameCoalescer()
         _ = coalescer.add(m1, at: r1, of: batch)
         _ = coalescer.add(frame("reply"))

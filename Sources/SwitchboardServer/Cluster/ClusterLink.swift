@@ -85,7 +85,8 @@ final class ClusterLink: @unchecked Sendable {
         for script in Self.presenceScripts { connection.register(script) }
         connection.register(Self.publishKeepingScript)
         connection.register(Self.historyScript)
-        nodes = NodeRegistry(connection: connection, nodeName: nodeName, prefix: configuration.prefix, keyLifetime: configuration.keyLifetime, logger: logger)
+        nodes = NodeRegistry(
+            connection: connection, nodeName: nodeName, prefix: configuration.prefix, keyLifetime: configuration.keyLifetime, logger: logger)
         let route = self.route
         let prefix = configuration.prefix
         subscriber = RedisSubscriber(

@@ -37,18 +37,18 @@ extension ClusterLink {
     /// lifetime (ms).
     static let joinScript = RedisScript(
         keepingKeys + """
-        local entry = ARGV[3] .. '\\0' .. ARGV[1]
-        if redis.call('SISMEMBER', KEYS[5], entry) == 1 then return 0 end
-        local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-        if count == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
-        redis.call('SADD', KEYS[5], entry)
-        redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-        if count > 0 then return kept(0) end
-        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-        redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
-        if ARGV[7] ~= '1' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
-        return kept(1)
-        """)
+            local entry = ARGV[3] .. '\\0' .. ARGV[1]
+            if redis.call('SISMEMBER', KEYS[5], entry) == 1 then return 0 end
+            local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+            if count == 0 and redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return -1 end
+            redis.call('SADD', KEYS[5], entry)
+            redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+            if count > 0 then return kept(0) end
+            redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+            redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
+            if ARGV[7] ~= '1' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+            return kept(1)
+            """)
     /// `KEYS` members, info, order, node presence; `ARGV` user, channel, pub/sub name, the
     /// `member_removed` payload. 1 when the user left the cluster's channel.
     static let leaveScript = RedisScript(
@@ -77,35 +77,35 @@ extension ClusterLink {
     /// `KEYS` …, the cluster's occupied channels (`p:channels`).
     static let occupancyScript = RedisScript(
         keepingKeys + """
-        if ARGV[3] == '1' then
-          redis.call('SADD', KEYS[2], ARGV[2])
-          if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then
-            redis.call('SADD', KEYS[3], ARGV[2])
-            return kept(1)
-          end
-          return kept(0)
-        end
-        redis.call('SREM', KEYS[2], ARGV[2])
-        if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
-          redis.call('SREM', KEYS[3], ARGV[2])
-          return 1
-        end
-        return 0
-        """)
+            if ARGV[3] == '1' then
+              redis.call('SADD', KEYS[2], ARGV[2])
+              if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then
+                redis.call('SADD', KEYS[3], ARGV[2])
+                return kept(1)
+              end
+              return kept(0)
+            end
+            redis.call('SREM', KEYS[2], ARGV[2])
+            if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
+              redis.call('SREM', KEYS[3], ARGV[2])
+              return 1
+            end
+            return 0
+            """)
     /// `KEYS` the channel's subscriptions per node (`p:{c}:subs`); `ARGV` node, change (or `=n`
     /// to set it), key lifetime (ms).
     static let countScript = RedisScript(
         keepingKeys + """
-        local count
-        if string.sub(ARGV[2], 1, 1) == '=' then
-          count = tonumber(string.sub(ARGV[2], 2))
-          redis.call('HSET', KEYS[1], ARGV[1], count)
-        else
-          count = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-        end
-        if count <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-        return kept(0)
-        """)
+            local count
+            if string.sub(ARGV[2], 1, 1) == '=' then
+              count = tonumber(string.sub(ARGV[2], 2))
+              redis.call('HSET', KEYS[1], ARGV[1], count)
+            else
+              count = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+            end
+            if count <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+            return kept(0)
+            """)
     /// `KEYS` node presence, node channels, the cluster's occupied channels; `ARGV` key prefix,
     /// key lifetime (ms). Renews the lifetime of this node's keys and of the keys of every
     /// channel it holds (run every third of the lifetime).
@@ -227,7 +227,9 @@ extension ClusterLink {
 
     /// ``ClusterConfiguration/keyLifetime`` in milliseconds, as scripts take it.
     var keyLifetime: ByteBuffer {
-        ByteBuffer(string: String(configuration.keyLifetime.components.seconds * 1000 + configuration.keyLifetime.components.attoseconds / 1_000_000_000_000_000))
+        ByteBuffer(
+            string: String(
+                configuration.keyLifetime.components.seconds * 1000 + configuration.keyLifetime.components.attoseconds / 1_000_000_000_000_000))
     }
 
     /// Subscriptions (on every node) and present users of each occupied channel whose name

@@ -3,227 +3,227 @@
 /// with `since` on every reconnect. Served as it is written: no build step, no dependencies.
 enum ClientScript {
     static let source = #"""
-/* switchboard.js — the Switchboard native-protocol client. No build step, no dependencies.
- *
- *   const sb = new Switchboard("ws://127.0.0.1:8080/ws", { token });
- *   sb.on("state", (state, detail) => …);          // "connecting" | "connected" | "closed"
- *   const news = sb.subscribe("news", {
- *     presence: false,
- *     message: (m) => …,                             // {type:"message", channel, data, from, seq, event?}
- *     join: (m) => …, leave: (m) => …,               // presence changes, once per user
- *     recovered: (ok, reply) => …,                   // after every reconnect: true = nothing missed
- *   });
- *   await sb.publish("news", { hello: 1 });          // resolves on the server's ack
- *   await sb.presence("news");                       // [{user, info?}, …]
- *   await sb.history("news", { limit: 20 });         // {epoch, seq, messages:[…]}
- *   news.unsubscribe(); sb.close();
- *
- * It reconnects by itself with jittered exponential backoff, resubscribes every channel, and on
- * channels with history resumes each one with "since" (its last seq and epoch), so that the
- * messages published while it was away arrive in order, once: `recovered(true)`. When the
- * server cannot replay them all it says so, `recovered(false)`, and nothing partial arrives.
- */
-(function (root) {
-  "use strict";
+        /* switchboard.js — the Switchboard native-protocol client. No build step, no dependencies.
+         *
+         *   const sb = new Switchboard("ws://127.0.0.1:8080/ws", { token });
+         *   sb.on("state", (state, detail) => …);          // "connecting" | "connected" | "closed"
+         *   const news = sb.subscribe("news", {
+         *     presence: false,
+         *     message: (m) => …,                             // {type:"message", channel, data, from, seq, event?}
+         *     join: (m) => …, leave: (m) => …,               // presence changes, once per user
+         *     recovered: (ok, reply) => …,                   // after every reconnect: true = nothing missed
+         *   });
+         *   await sb.publish("news", { hello: 1 });          // resolves on the server's ack
+         *   await sb.presence("news");                       // [{user, info?}, …]
+         *   await sb.history("news", { limit: 20 });         // {epoch, seq, messages:[…]}
+         *   news.unsubscribe(); sb.close();
+         *
+         * It reconnects by itself with jittered exponential backoff, resubscribes every channel, and on
+         * channels with history resumes each one with "since" (its last seq and epoch), so that the
+         * messages published while it was away arrive in order, once: `recovered(true)`. When the
+         * server cannot replay them all it says so, `recovered(false)`, and nothing partial arrives.
+         */
+        (function (root) {
+          "use strict";
 
-  class Subscription {
-    constructor(client, channel, options) {
-      this.client = client;
-      this.channel = channel;
-      this.options = options || {};
-      /** The last position seen, {seq, epoch}, once the channel's history gave one. */
-      this.position = null;
-      this.active = true;
-    }
-    /** Stops receiving the channel. */
-    unsubscribe() {
-      if (!this.active) return;
-      this.active = false;
-      this.client._subscriptions.delete(this.channel);
-      this.client._send({ type: "unsubscribe", channel: this.channel });
-    }
-    _call(name, ...args) {
-      const handler = this.options[name];
-      if (handler) {
-        try { handler(...args); } catch (error) { setTimeout(() => { throw error; }); }
-      }
-    }
-  }
-
-  class Switchboard {
-    /**
-     * @param {string} url  ws:// or wss:// URL of the native endpoint (default: this page's /ws).
-     * @param {object} options  token (sent as ?token=), minDelay and maxDelay in ms (500, 10000).
-     */
-    constructor(url, options) {
-      this.options = Object.assign({ minDelay: 500, maxDelay: 10000 }, options || {});
-      this.url = url || (root.location.protocol === "https:" ? "wss://" : "ws://") + root.location.host + "/ws";
-      if (this.options.token) this.url += (this.url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(this.options.token);
-      this.state = "closed";
-      this.clientID = null;
-      this._subscriptions = new Map();
-      this._pending = new Map();
-      this._handlers = new Map();
-      this._nextID = 1;
-      this._attempt = 0;
-      this._closedByUser = false;
-      this._connect();
-    }
-
-    /** Listens to "state" (state, detail), "welcome" (message), "error" (message) and "broadcast" (message). */
-    on(event, handler) {
-      if (!this._handlers.has(event)) this._handlers.set(event, []);
-      this._handlers.get(event).push(handler);
-      return this;
-    }
-
-    /** Subscribes to `channel` (see the file's head for the options); resubscribed after every reconnect. */
-    subscribe(channel, options) {
-      let subscription = this._subscriptions.get(channel);
-      if (subscription) return subscription;
-      subscription = new Subscription(this, channel, options);
-      this._subscriptions.set(channel, subscription);
-      if (this.state === "connected") this._subscribe(subscription);
-      return subscription;
-    }
-
-    /** Publishes `data` (any JSON value) to `channel`; resolves once the server has acked it. */
-    publish(channel, data, options) {
-      const request = { type: "publish", channel, data };
-      if (options && options.event) request.event = options.event;
-      return this._request(request);
-    }
-
-    /** The users present in `channel`, on every node. */
-    presence(channel) {
-      return this._request({ type: "presence", channel }).then((reply) => reply.members);
-    }
-
-    /** A channel's kept messages: the latest `limit`, or those after `since` ({seq, epoch}). */
-    history(channel, options) {
-      const request = { type: "history", channel };
-      if (options && options.since) request.since = options.since;
-      if (options && options.limit) request.limit = options.limit;
-      return this._request(request);
-    }
-
-    /** Closes the connection for good (no reconnect). */
-    close() {
-      this._closedByUser = true;
-      clearTimeout(this._timer);
-      if (this._ws) this._ws.close(1000, "client closed");
-    }
-
-    _emit(event, ...args) {
-      for (const handler of this._handlers.get(event) || []) {
-        try { handler(...args); } catch (error) { setTimeout(() => { throw error; }); }
-      }
-    }
-
-    _setState(state, detail) {
-      this.state = state;
-      this._emit("state", state, detail);
-    }
-
-    _connect() {
-      this._setState("connecting");
-      const ws = new WebSocket(this.url);
-      this._ws = ws;
-      ws.onmessage = (event) => this._receive(JSON.parse(event.data));
-      ws.onclose = (event) => {
-        if (this._ws !== ws) return;
-        this._ws = null;
-        for (const { reject } of this._pending.values()) reject(new Error("connection closed"));
-        this._pending.clear();
-        this._setState("closed", { code: event.code, reason: event.reason });
-        // 4000 and 4009 (kicked, unauthorized) mean "do not come back"; everything else retries.
-        if (this._closedByUser || event.code === 4000 || event.code === 4009) return;
-        const ceiling = Math.min(this.options.maxDelay, this.options.minDelay * 2 ** this._attempt++);
-        this._timer = setTimeout(() => this._connect(), ceiling / 2 + Math.random() * ceiling / 2);
-      };
-    }
-
-    _send(message) {
-      if (this._ws && this._ws.readyState === 1) this._ws.send(JSON.stringify(message));
-    }
-
-    _request(message) {
-      if (this.state !== "connected") return Promise.reject(new Error("not connected"));
-      const id = this._nextID++;
-      return new Promise((resolve, reject) => {
-        this._pending.set(id, { resolve, reject });
-        this._send(Object.assign({}, message, { id }));
-      });
-    }
-
-    _subscribe(subscription) {
-      const request = { type: "subscribe", channel: subscription.channel, id: this._nextID++ };
-      if (subscription.options.presence) request.presence = true;
-      if (subscription.position) request.since = subscription.position;
-      this._pending.set(request.id, {
-        resolve: (reply) => this._subscribed(subscription, request, reply),
-        reject: (error) => subscription._call("error", error),
-      });
-      this._send(request);
-    }
-
-    _subscribed(subscription, request, reply) {
-      // Recovered: the replay that follows moves the position on, message by message. Otherwise
-      // (a first subscribe, or not recovered) the stream goes on from the channel's position now.
-      if (reply.epoch !== undefined && reply.recovered !== true) {
-        subscription.position = { seq: reply.seq, epoch: reply.epoch };
-      }
-      if (request.since) subscription._call("recovered", reply.recovered === true, reply);
-      subscription._call("subscribed", reply);
-    }
-
-    _receive(message) {
-      const waiting = message.id !== undefined && this._pending.get(message.id);
-      if (waiting) {
-        this._pending.delete(message.id);
-        if (message.type === "error") {
-          const error = new Error(message.message);
-          error.code = message.code;
-          waiting.reject(error);
-        } else {
-          waiting.resolve(message);
-        }
-        return;
-      }
-      const subscription = message.channel !== undefined ? this._subscriptions.get(message.channel) : undefined;
-      switch (message.type) {
-        case "welcome":
-          this.clientID = message.client;
-          this._attempt = 0;
-          this._setState("connected", message);
-          this._emit("welcome", message);
-          for (const each of this._subscriptions.values()) this._subscribe(each);
-          break;
-        case "message":
-          if (!subscription) return;
-          if (subscription.position) {
-            // A replayed or live message at or before the position was seen already.
-            if (message.seq <= subscription.position.seq) return;
-            subscription.position = { seq: message.seq, epoch: subscription.position.epoch };
+          class Subscription {
+            constructor(client, channel, options) {
+              this.client = client;
+              this.channel = channel;
+              this.options = options || {};
+              /** The last position seen, {seq, epoch}, once the channel's history gave one. */
+              this.position = null;
+              this.active = true;
+            }
+            /** Stops receiving the channel. */
+            unsubscribe() {
+              if (!this.active) return;
+              this.active = false;
+              this.client._subscriptions.delete(this.channel);
+              this.client._send({ type: "unsubscribe", channel: this.channel });
+            }
+            _call(name, ...args) {
+              const handler = this.options[name];
+              if (handler) {
+                try { handler(...args); } catch (error) { setTimeout(() => { throw error; }); }
+              }
+            }
           }
-          subscription._call("message", message);
-          break;
-        case "join":
-        case "leave":
-          if (subscription) subscription._call(message.type, message);
-          break;
-        case "broadcast":
-          this._emit("broadcast", message);
-          break;
-        case "error":
-          if (subscription) subscription._call("error", message);
-          this._emit("error", message);
-          break;
-      }
-    }
-  }
 
-  root.Switchboard = Switchboard;
-})(typeof window !== "undefined" ? window : globalThis);
-"""#
+          class Switchboard {
+            /**
+             * @param {string} url  ws:// or wss:// URL of the native endpoint (default: this page's /ws).
+             * @param {object} options  token (sent as ?token=), minDelay and maxDelay in ms (500, 10000).
+             */
+            constructor(url, options) {
+              this.options = Object.assign({ minDelay: 500, maxDelay: 10000 }, options || {});
+              this.url = url || (root.location.protocol === "https:" ? "wss://" : "ws://") + root.location.host + "/ws";
+              if (this.options.token) this.url += (this.url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(this.options.token);
+              this.state = "closed";
+              this.clientID = null;
+              this._subscriptions = new Map();
+              this._pending = new Map();
+              this._handlers = new Map();
+              this._nextID = 1;
+              this._attempt = 0;
+              this._closedByUser = false;
+              this._connect();
+            }
+
+            /** Listens to "state" (state, detail), "welcome" (message), "error" (message) and "broadcast" (message). */
+            on(event, handler) {
+              if (!this._handlers.has(event)) this._handlers.set(event, []);
+              this._handlers.get(event).push(handler);
+              return this;
+            }
+
+            /** Subscribes to `channel` (see the file's head for the options); resubscribed after every reconnect. */
+            subscribe(channel, options) {
+              let subscription = this._subscriptions.get(channel);
+              if (subscription) return subscription;
+              subscription = new Subscription(this, channel, options);
+              this._subscriptions.set(channel, subscription);
+              if (this.state === "connected") this._subscribe(subscription);
+              return subscription;
+            }
+
+            /** Publishes `data` (any JSON value) to `channel`; resolves once the server has acked it. */
+            publish(channel, data, options) {
+              const request = { type: "publish", channel, data };
+              if (options && options.event) request.event = options.event;
+              return this._request(request);
+            }
+
+            /** The users present in `channel`, on every node. */
+            presence(channel) {
+              return this._request({ type: "presence", channel }).then((reply) => reply.members);
+            }
+
+            /** A channel's kept messages: the latest `limit`, or those after `since` ({seq, epoch}). */
+            history(channel, options) {
+              const request = { type: "history", channel };
+              if (options && options.since) request.since = options.since;
+              if (options && options.limit) request.limit = options.limit;
+              return this._request(request);
+            }
+
+            /** Closes the connection for good (no reconnect). */
+            close() {
+              this._closedByUser = true;
+              clearTimeout(this._timer);
+              if (this._ws) this._ws.close(1000, "client closed");
+            }
+
+            _emit(event, ...args) {
+              for (const handler of this._handlers.get(event) || []) {
+                try { handler(...args); } catch (error) { setTimeout(() => { throw error; }); }
+              }
+            }
+
+            _setState(state, detail) {
+              this.state = state;
+              this._emit("state", state, detail);
+            }
+
+            _connect() {
+              this._setState("connecting");
+              const ws = new WebSocket(this.url);
+              this._ws = ws;
+              ws.onmessage = (event) => this._receive(JSON.parse(event.data));
+              ws.onclose = (event) => {
+                if (this._ws !== ws) return;
+                this._ws = null;
+                for (const { reject } of this._pending.values()) reject(new Error("connection closed"));
+                this._pending.clear();
+                this._setState("closed", { code: event.code, reason: event.reason });
+                // 4000 and 4009 (kicked, unauthorized) mean "do not come back"; everything else retries.
+                if (this._closedByUser || event.code === 4000 || event.code === 4009) return;
+                const ceiling = Math.min(this.options.maxDelay, this.options.minDelay * 2 ** this._attempt++);
+                this._timer = setTimeout(() => this._connect(), ceiling / 2 + Math.random() * ceiling / 2);
+              };
+            }
+
+            _send(message) {
+              if (this._ws && this._ws.readyState === 1) this._ws.send(JSON.stringify(message));
+            }
+
+            _request(message) {
+              if (this.state !== "connected") return Promise.reject(new Error("not connected"));
+              const id = this._nextID++;
+              return new Promise((resolve, reject) => {
+                this._pending.set(id, { resolve, reject });
+                this._send(Object.assign({}, message, { id }));
+              });
+            }
+
+            _subscribe(subscription) {
+              const request = { type: "subscribe", channel: subscription.channel, id: this._nextID++ };
+              if (subscription.options.presence) request.presence = true;
+              if (subscription.position) request.since = subscription.position;
+              this._pending.set(request.id, {
+                resolve: (reply) => this._subscribed(subscription, request, reply),
+                reject: (error) => subscription._call("error", error),
+              });
+              this._send(request);
+            }
+
+            _subscribed(subscription, request, reply) {
+              // Recovered: the replay that follows moves the position on, message by message. Otherwise
+              // (a first subscribe, or not recovered) the stream goes on from the channel's position now.
+              if (reply.epoch !== undefined && reply.recovered !== true) {
+                subscription.position = { seq: reply.seq, epoch: reply.epoch };
+              }
+              if (request.since) subscription._call("recovered", reply.recovered === true, reply);
+              subscription._call("subscribed", reply);
+            }
+
+            _receive(message) {
+              const waiting = message.id !== undefined && this._pending.get(message.id);
+              if (waiting) {
+                this._pending.delete(message.id);
+                if (message.type === "error") {
+                  const error = new Error(message.message);
+                  error.code = message.code;
+                  waiting.reject(error);
+                } else {
+                  waiting.resolve(message);
+                }
+                return;
+              }
+              const subscription = message.channel !== undefined ? this._subscriptions.get(message.channel) : undefined;
+              switch (message.type) {
+                case "welcome":
+                  this.clientID = message.client;
+                  this._attempt = 0;
+                  this._setState("connected", message);
+                  this._emit("welcome", message);
+                  for (const each of this._subscriptions.values()) this._subscribe(each);
+                  break;
+                case "message":
+                  if (!subscription) return;
+                  if (subscription.position) {
+                    // A replayed or live message at or before the position was seen already.
+                    if (message.seq <= subscription.position.seq) return;
+                    subscription.position = { seq: message.seq, epoch: subscription.position.epoch };
+                  }
+                  subscription._call("message", message);
+                  break;
+                case "join":
+                case "leave":
+                  if (subscription) subscription._call(message.type, message);
+                  break;
+                case "broadcast":
+                  this._emit("broadcast", message);
+                  break;
+                case "error":
+                  if (subscription) subscription._call("error", message);
+                  this._emit("error", message);
+                  break;
+              }
+            }
+          }
+
+          root.Switchboard = Switchboard;
+        })(typeof window !== "undefined" ? window : globalThis);
+        """#
 }

@@ -339,13 +339,19 @@ public final class Hub: @unchecked Sendable {
                 guard await kick(id, reason: reason, code: code) else { return .failed(OperatorFailure(.notFound, "no client \(id)")) }
                 return .kicked(1)
             case .channel(let channel):
-                return await reported(.kickAll(channel: channel, code: code.rawValue, reason: reason), here: {
-                    await kickAll(channel: channel, reason: reason, code: code)
-                }) { .kicked($0, missing: $1) }
+                return await reported(
+                    .kickAll(channel: channel, code: code.rawValue, reason: reason),
+                    here: {
+                        await kickAll(channel: channel, reason: reason, code: code)
+                    }
+                ) { .kicked($0, missing: $1) }
             case .all:
-                return await reported(.kickAll(channel: nil, code: code.rawValue, reason: reason), here: {
-                    await kickAll(reason: reason, code: code)
-                }) { .kicked($0, missing: $1) }
+                return await reported(
+                    .kickAll(channel: nil, code: code.rawValue, reason: reason),
+                    here: {
+                        await kickAll(reason: reason, code: code)
+                    }
+                ) { .kicked($0, missing: $1) }
             }
         }
     }
@@ -638,7 +644,9 @@ extension Hub: HubProbe {
         await clientOrders.order(for: query) { [self] in
             await gather { $0.clientOrderKeys(matching: query) }
         } moved: { [self] since in
-            let parts = await gather { shard in since.indices.contains(shard.index) ? shard.movedClientOrderKeys(matching: query, since: since[shard.index]) : nil }
+            let parts = await gather { shard in
+                since.indices.contains(shard.index) ? shard.movedClientOrderKeys(matching: query, since: since[shard.index]) : nil
+            }
             let moved = parts.compactMap { $0 }
             return moved.count == shards.count && since.count == shards.count ? moved : nil
         }

@@ -158,7 +158,8 @@ struct Actors: AsyncParsableCommand {
                     ["ACTOR", "KIND", "DEPTH", "PEAK", "CAPACITY", "PROCESSED/S", "DROPPED", "RESTARTS"],
                     rows.map {
                         [
-                            $0.name, $0.kind.rawValue, "\($0.depth)", "\($0.peak)", "\($0.capacity)", humanCount($0.processedPerSecond), "\($0.dropped)",
+                            $0.name, $0.kind.rawValue, "\($0.depth)", "\($0.peak)", "\($0.capacity)", humanCount($0.processedPerSecond),
+                            "\($0.dropped)",
                             "\($0.restarts)",
                         ]
                     }
