@@ -119,14 +119,22 @@ public enum ServerMessage {
         }
     }
 
-    /// `{"type":"error","code":"messages_lost","channel":"<channel>","message":"<text>"}`: sent to
-    /// a channel's subscribers when messages of it were published but never reached this node.
-    public static func messagesLost(channel: String, message: String, allocator: ByteBufferAllocator) -> ByteBuffer {
-        frame(allocator, capacity: 64 + channel.utf8.count + message.utf8.count) { buffer in
+    /// `{"type":"error","code":"messages_lost","channel":"<channel>","message":"<text>","epoch":"<epoch>","seq":<seq>}`:
+    /// sent to a channel's subscribers when messages of it were published but never reached this
+    /// node. `seq` (and `epoch`, when the numbering has one) is the channel's position after the
+    /// loss: every message with a greater `seq` is new, whatever the subscriber saw before.
+    public static func messagesLost(channel: String, message: String, epoch: String?, seq: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 96 + channel.utf8.count + message.utf8.count + (epoch?.utf8.count ?? 0)) { buffer in
             buffer.writeStaticString("{\"type\":\"error\",\"code\":\"messages_lost\",\"channel\":")
             JSONText.writeString(channel, into: &buffer)
             buffer.writeStaticString(",\"message\":")
             JSONText.writeString(message, into: &buffer)
+            if let epoch {
+                buffer.writeStaticString(",\"epoch\":")
+                JSONText.writeString(epoch, into: &buffer)
+            }
+            buffer.writeStaticString(",\"seq\":")
+            buffer.writeString(String(seq))
             buffer.writeStaticString("}")
         }
     }

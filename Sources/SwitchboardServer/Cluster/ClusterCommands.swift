@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import RedisClient
 import SwitchboardCore
@@ -7,6 +8,9 @@ import SwitchboardCore
 /// it out on its own clients and answers on the asker's own channel. The asker waits for every
 /// live node it asked, up to ``ClusterLink/askDeadline``, and says which did not answer.
 extension ClusterLink {
+    /// Node-bus requests this node carries out at once, at most.
+    static let maxCommandsInFlight = 64
+
     /// How long an asking node waits for the others' answers.
     static let askDeadline = TimeAmount.seconds(2)
 
@@ -67,8 +71,17 @@ extension ClusterLink {
     func receiveCommand(_ payload: ByteBuffer, perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8])) {
         switch NodeCommand.decode(payload) {
         case .request(let request) where request.replyTo != nodeName:
+            // Each request runs in a task of its own, at most `maxCommandsInFlight` at once; one
+            // beyond that is not answered, and the asker reports this node as missing.
+            guard commandsInFlight < Self.maxCommandsInFlight else {
+                logger.warning(
+                    "node command dropped: too many in flight", metadata: ["from": "\(request.replyTo)", "limit": "\(Self.maxCommandsInFlight)"])
+                return
+            }
+            commandsInFlight += 1
             Task {
                 let (count, extra) = await perform(request.command)
+                eventLoop.execute { self.commandsInFlight -= 1 }
                 guard request.id != 0 else { return }  // a notice
                 let reply = NodeCommand.encode(NodeCommand.Reply(id: request.id, node: nodeName, count: count, payload: extra))
                 _ = connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: directName(request.replyTo)), reply])

@@ -92,6 +92,11 @@ extension ClusterLink {
         var position: StreamPosition
         var complete: Bool
         var messages: [(seq: UInt64, publication: Publication)]
+
+        /// The messages as native frames.
+        func entries(_ allocator: ByteBufferAllocator) -> [ChannelHistory.Entry] {
+            messages.map { ChannelHistory.Entry(seq: $0.seq, frame: $0.publication.nativeFrame(seq: $0.seq, allocator: allocator)) }
+        }
     }
 
     private func historyKeys(_ channel: String) -> [ByteBuffer] {

@@ -30,27 +30,47 @@ final class ClusterLink: @unchecked Sendable {
     let subscriber: RedisSubscriber
     /// The cluster's nodes, with this one's heartbeat.
     let nodes: NodeRegistry
-    private let logger: Logger
-    /// Where the subscriber connection's messages go; set once in ``start(deliver:)``, before
-    /// the connection exists, and read on the loop only.
+    let logger: Logger
+    /// Where the subscriber connection's messages go; set once in ``start(deliver:resynced:presence:perform:webhook:)``,
+    /// before the connection exists, and read on the loop only.
     private let route = Route()
 
     private final class Route: @unchecked Sendable {
         var deliver: (String, ClusterEnvelope.Delivery) -> Void = { _, _ in }
-        /// A channel became occupied (true) or vacated cluster-wide, by this node's doing.
-        var occupancy: (String, Bool) -> Void = { _, _ in }
+        /// A presence channel's members as Redis holds them (`announce`: after a reconnect).
+        var resynced: (String, (current: [PresenceMember], announce: Bool)) -> Void = { _, _ in }
+        /// The node's presence, as its registry holds it (for re-asserting it).
+        var presence: @Sendable () -> [(channel: String, member: PresenceMember)] = { [] }
         /// A request or answer on the node's own channels.
         var command: (ByteBuffer) -> Void = { _ in }
+        /// A webhook the cluster's scripts announced, for this node to deliver.
+        var webhook: (WebhookAnnouncement) -> Void = { _ in }
+        /// Whether the node serves a hub (``start(deliver:resynced:presence:perform:webhook:)``):
+        /// only then does it re-assert what it holds.
+        var serving = false
     }
 
     // Loop-confined.
     /// Shards with subscribers, per channel: the node subscribes while it is above zero.
     private var holders: [String: Int] = [:]
+    /// The node's subscriptions per channel it holds: what it tells Redis (as a value, never as
+    /// a change, so telling it twice is harmless).
+    private var subscriptions: [String: Int] = [:]
+    /// Channels whose subscription count Redis has not been told yet.
+    private var unsentCounts = Set<String>()
+    /// Presence channels whose members the node keeps track of (see ``ClusterReceiver``).
+    private var trackedPresence = Set<String>()
     /// Channels subscribed again after a reconnect whose numbering has not been checked yet.
     private var unsynced = Set<String>()
+    /// Something the node told Redis may not have been carried out: re-assert on the next chance.
+    var needsReassert = false
     /// Questions to other nodes waiting for their answers, by request id.
     var asks: [UInt64: Ask] = [:]
     var nextAsk: UInt64 = 0
+    /// Node-bus requests being carried out now (each in its own task), at most ``maxCommandsInFlight``.
+    var commandsInFlight = 0
+    /// Whether this node's scripts append webhook announcements to the cluster's stream.
+    let announcesWebhooks: Bool
 
     /// `KEYS[1]` the channel's sequence, `ARGV[1]` its pub/sub name, `ARGV[2]` the envelope.
     static let publishScript = RedisScript(
@@ -70,8 +90,9 @@ final class ClusterLink: @unchecked Sendable {
 
     init(
         configuration: ClusterConfiguration, history: HistorySettings, address: RedisAddress, nodeName: String, eventLoop: any EventLoop,
-        logger: Logger
+        announcesWebhooks: Bool, logger: Logger
     ) {
+        self.announcesWebhooks = announcesWebhooks
         self.configuration = configuration
         self.history = history
         self.nodeName = nodeName
@@ -83,10 +104,12 @@ final class ClusterLink: @unchecked Sendable {
         connection.register(Self.publishScript)
         connection.register(Self.syncScript)
         for script in Self.presenceScripts { connection.register(script) }
+        connection.register(Self.reassertScript)
         connection.register(Self.publishKeepingScript)
         connection.register(Self.historyScript)
         nodes = NodeRegistry(
-            connection: connection, nodeName: nodeName, prefix: configuration.prefix, keyLifetime: configuration.keyLifetime, logger: logger)
+            connection: connection, nodeName: nodeName, prefix: configuration.prefix, keyLifetime: configuration.keyLifetime,
+            announcesWebhooks: announcesWebhooks, logger: logger)
         let route = self.route
         let prefix = configuration.prefix
         subscriber = RedisSubscriber(
@@ -107,18 +130,28 @@ final class ClusterLink: @unchecked Sendable {
         }
         connection.onReady { [weak self] in
             guard let self else { return }
-            self.logger.info("redis link up", metadata: ["redis": "\(address)", "node": "\(nodeName)"])
+            self.logger.warning("redis link up", metadata: ["redis": "\(address)", "node": "\(nodeName)"])
             self.sync()
+            // Each new connection checks whether Redis still has its data, then re-asserts what
+            // the node holds: quietly when Redis lost its data (for the others nothing changed).
+            guard self.route.serving else { return }
+            Task { self.reassert(quietly: await self.nodes.redisLostData()) }
         }
     }
 
     /// Connects both Redis connections; from now on each message of a channel the node holds
-    /// goes to `deliver` (a late one, after the node let the channel go, is dropped).
+    /// goes to `deliver` (a late one, after the node let the channel go, is dropped), presence
+    /// channels' members read after a reconnect to `resynced`, node commands to `perform`, and
+    /// the webhooks the cluster's scripts announced (when the node delivers webhooks) to `webhook`.
     func start(
-        deliver: @escaping Deliver, occupancy: @escaping @Sendable (_ channel: String, _ occupied: Bool) -> Void,
-        perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8])
+        deliver: @escaping Deliver, resynced: @escaping @Sendable (String, (current: [PresenceMember], announce: Bool)) -> Void,
+        presence: @escaping @Sendable () -> [(channel: String, member: PresenceMember)],
+        perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8]), webhook: @escaping @Sendable (WebhookAnnouncement) -> Void
     ) {
-        route.occupancy = occupancy
+        route.resynced = resynced
+        route.presence = presence
+        route.serving = true
+        route.webhook = webhook
         route.command = { [weak self] payload in self?.receiveCommand(payload, perform: perform) }
         subscriber.keep(busName)
         subscriber.keep(directName(nodeName))
@@ -128,6 +161,12 @@ final class ClusterLink: @unchecked Sendable {
         }
         connection.start()
         subscriber.start()
+        if announcesWebhooks { startDeliveringWebhooks() }
+    }
+
+    /// Hands a webhook announcement read from the cluster's stream to the node's dispatcher.
+    func handOver(_ announcement: WebhookAnnouncement) {
+        route.webhook(announcement)
     }
 
     func stop() async {
@@ -178,39 +217,92 @@ final class ClusterLink: @unchecked Sendable {
 
     // MARK: - Subscriptions
 
-    /// A shard has its first subscriber of `channel`; the node's first tells Redis (occupancy).
-    func hold(_ channel: String) {
+    /// A shard has its first subscriber of `channel` (`subscriptions` of them); the node's
+    /// first tells Redis (occupancy).
+    func hold(_ channel: String, subscriptions change: Int) {
         eventLoop.execute {
             self.holders[channel, default: 0] += 1
+            self.changeCount(channel, by: change)
             guard self.holders[channel] == 1 else { return }
-            self.changeOccupancy(channel, occupied: true).whenSuccess { if $0 { self.route.occupancy(channel, true) } }
+            self.changeOccupancy(channel, occupied: true).whenFailure { _ in self.unsure() }
         }
     }
 
     /// A shard lost its last subscriber of `channel`; the node unsubscribes when no shard holds it.
     /// `forget` runs (on the link's loop) when the node lets the channel go.
-    func release(_ channel: String, forget: @escaping @Sendable () -> Void) {
+    func release(_ channel: String, subscriptions change: Int, forget: @escaping @Sendable () -> Void) {
         eventLoop.execute {
+            self.changeCount(channel, by: change)
             guard let count = self.holders[channel] else { return }
             if count > 1 {
                 self.holders[channel] = count - 1
                 return
             }
             self.holders.removeValue(forKey: channel)
-            self.changeOccupancy(channel, occupied: false).whenSuccess { if $0 { self.route.occupancy(channel, false) } }
+            self.changeOccupancy(channel, occupied: false).whenFailure { _ in self.unsure() }
             self.unsynced.remove(channel)
+            self.trackedPresence.remove(channel)
             self.subscriber.unsubscribe(self.pubSubName(channel))
             forget()
         }
     }
 
-    /// Marks every channel the node holds occupied again (its entry vanished from Redis);
-    /// announced unless `quietly`.
-    func occupyAgain(quietly: Bool) {
+    /// A shard's subscriptions to `channel`, which it still holds, changed by `change`.
+    func count(_ channel: String, by change: Int) {
+        eventLoop.execute { self.changeCount(channel, by: change) }
+    }
+
+    /// Keeps the node's count and tells Redis its new value once per loop tick (every changed
+    /// channel in one pipelined batch).
+    private func changeCount(_ channel: String, by change: Int) {
+        let count = subscriptions[channel, default: 0] + change
+        subscriptions[channel] = count > 0 ? count : nil
+        if unsentCounts.isEmpty { eventLoop.execute { self.sendCounts() } }
+        unsentCounts.insert(channel)
+    }
+
+    private func sendCounts() {
+        let channels = unsentCounts
+        unsentCounts.removeAll()
+        for channel in channels {
+            setSubscriptions(channel, to: subscriptions[channel] ?? 0).whenFailure { _ in self.unsure() }
+        }
+    }
+
+    /// Tells Redis again everything the node holds (presence, channels, counts), and removes
+    /// what Redis holds for the node that it no longer has; the script announces each change.
+    /// `quietly` when Redis lost its data: the others never saw anything change.
+    func reassert(quietly: Bool) {
         eventLoop.execute {
-            for channel in self.holders.keys {
-                self.changeOccupancy(channel, occupied: true).whenSuccess { if $0 && !quietly { self.route.occupancy(channel, true) } }
+            self.needsReassert = false
+            let channels = self.holders.keys.map { ($0, self.subscriptions[$0] ?? 0) }
+            self.reassert(presence: self.route.presence(), channels: channels, quietly: quietly).whenComplete { result in
+                switch result {
+                case .success(let changes):
+                    if changes > 0 { self.logger.warning("re-asserted this node's state in Redis", metadata: ["changes": "\(changes)"]) }
+                case .failure:
+                    self.eventLoop.execute { self.needsReassert = true }
+                }
             }
+        }
+    }
+
+    /// Re-asserts the node's state when something it told Redis may not have been carried out,
+    /// or `always` (the slow periodic beat).
+    func reassertIfNeeded(always: Bool) {
+        eventLoop.execute {
+            if self.needsReassert || always { self.reassert(quietly: false) }
+        }
+    }
+
+    /// The members of presence channel `channel`; from now on the node keeps track of them, so
+    /// that after a reconnect it can tell its subscribers what changed meanwhile.
+    func trackedMembers(of channel: String) -> EventLoopFuture<[PresenceMember]> {
+        members(of: channel).map { current in
+            if self.holders[channel] != nil, self.trackedPresence.insert(channel).inserted {
+                self.route.resynced(channel, (current, announce: false))
+            }
+            return current
         }
     }
 
@@ -229,6 +321,9 @@ final class ClusterLink: @unchecked Sendable {
         let channels = unsynced
         unsynced.removeAll()
         for channel in channels {
+            if trackedPresence.contains(channel) {
+                members(of: channel).whenSuccess { self.route.resynced(channel, ($0, announce: true)) }
+            }
             ready(channel).flatMap { _ in self.marker(channel) }.whenFailure { _ in
                 self.eventLoop.execute {
                     guard self.holders[channel] != nil else { return }

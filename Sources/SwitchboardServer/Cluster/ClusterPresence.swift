@@ -11,30 +11,32 @@ import SwitchboardCore
 /// pairs it holds) and `p:node:n:channels`, so a survivor can undo a dead node's part (see
 /// ``NodeRegistry``). A node counts its own tabs of a user itself and tells Redis only of the
 /// user's first and last connection on the node.
+///
+/// Every script is idempotent per node (keyed by node, channel and user, and counts are set,
+/// not added to), and the scripts that change presence or occupancy announce the change
+/// themselves: to the channel's pub/sub stream and, when the node delivers webhooks, to the
+/// cluster's webhook stream. A lost reply can neither lose nor double an announcement.
 extension ClusterLink {
-    /// What Redis said of a join.
-    enum JoinOutcome: Equatable {
-        /// The user's first connection in the cluster: this node announces `member_added`.
-        case joined
-        /// The user was already present on another node: nothing to announce.
-        case alreadyPresent
-        /// The channel holds its limit of users, cluster-wide.
-        case full
-    }
-
     /// Lua for the scripts that write the cluster's keys: `kept(result)` gives every key the
-    /// script names (`KEYS`) the lifetime in its last argument, then returns `result`.
+    /// script names (`KEYS`) the lifetime in its last argument, then returns `result`;
+    /// `announce(kind, channel, user)` appends a webhook announcement to the cluster's stream
+    /// (the last key) when the argument before the lifetime is `1`.
     static let keepingKeys = """
         local function kept(result)
           for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[#ARGV]) end
           return result
         end
+        local function announce(kind, channel, user)
+          if ARGV[#ARGV - 1] == '1' then
+            redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
+          end
+        end
 
         """
 
-    /// `KEYS` members, info, order, joins, node presence; `ARGV` user, info, channel, limit,
-    /// pub/sub name, the `member_added` payload, quiet (1: re-registering, publish nothing), key
-    /// lifetime (ms).
+    /// `KEYS` members, info, order, joins, node presence, webhooks; `ARGV` user, info, channel,
+    /// limit, pub/sub name, the `member_added` payload, webhooks (1/0), key lifetime (ms).
+    /// A join the node already made changes nothing.
     static let joinScript = RedisScript(
         keepingKeys + """
             local entry = ARGV[3] .. '\\0' .. ARGV[1]
@@ -46,21 +48,24 @@ extension ClusterLink {
             if count > 0 then return kept(0) end
             redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
             redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
-            if ARGV[7] ~= '1' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+            redis.call('PUBLISH', ARGV[5], ARGV[6])
+            announce('member_added', ARGV[3], ARGV[1])
             return kept(1)
             """)
-    /// `KEYS` members, info, order, node presence; `ARGV` user, channel, pub/sub name, the
-    /// `member_removed` payload. 1 when the user left the cluster's channel.
+    /// `KEYS` members, info, order, node presence, webhooks; `ARGV` user, channel, pub/sub name,
+    /// the `member_removed` payload, webhooks (1/0), key lifetime (ms). 1 when the user left the
+    /// cluster's channel. A leave the node already made changes nothing.
     static let leaveScript = RedisScript(
-        """
-        if redis.call('SREM', KEYS[4], ARGV[2] .. '\\0' .. ARGV[1]) == 0 then return -1 end
-        if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) > 0 then return 0 end
-        redis.call('HDEL', KEYS[1], ARGV[1])
-        redis.call('HDEL', KEYS[2], ARGV[1])
-        redis.call('ZREM', KEYS[3], ARGV[1])
-        redis.call('PUBLISH', ARGV[3], ARGV[4])
-        return 1
-        """)
+        keepingKeys + """
+            if redis.call('SREM', KEYS[4], ARGV[2] .. '\\0' .. ARGV[1]) == 0 then return -1 end
+            if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) > 0 then return 0 end
+            redis.call('HDEL', KEYS[1], ARGV[1])
+            redis.call('HDEL', KEYS[2], ARGV[1])
+            redis.call('ZREM', KEYS[3], ARGV[1])
+            redis.call('PUBLISH', ARGV[3], ARGV[4])
+            announce('member_removed', ARGV[2], ARGV[1])
+            return 1
+            """)
     /// `KEYS` order, info: user id and info of every member, in join order.
     static let membersScript = RedisScript(
         """
@@ -72,15 +77,16 @@ extension ClusterLink {
         end
         return result
         """)
-    /// `KEYS` channel's nodes, node's channels; `ARGV` node, channel, 1 to occupy or 0 to vacate,
-    /// key lifetime (ms). 1 when the channel became occupied (or vacated) cluster-wide.
-    /// `KEYS` …, the cluster's occupied channels (`p:channels`).
+    /// `KEYS` channel's nodes, node's channels, the cluster's occupied channels (`p:channels`),
+    /// webhooks; `ARGV` node, channel, 1 to occupy or 0 to vacate, webhooks (1/0), key lifetime
+    /// (ms). 1 when the channel became occupied (or vacated) cluster-wide, which it announces.
     static let occupancyScript = RedisScript(
         keepingKeys + """
             if ARGV[3] == '1' then
               redis.call('SADD', KEYS[2], ARGV[2])
               if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then
                 redis.call('SADD', KEYS[3], ARGV[2])
+                announce('channel_occupied', ARGV[2])
                 return kept(1)
               end
               return kept(0)
@@ -88,24 +94,24 @@ extension ClusterLink {
             redis.call('SREM', KEYS[2], ARGV[2])
             if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 0 then
               redis.call('SREM', KEYS[3], ARGV[2])
+              announce('channel_vacated', ARGV[2])
               return 1
             end
             return 0
             """)
-    /// `KEYS` the channel's subscriptions per node (`p:{c}:subs`); `ARGV` node, change (or `=n`
-    /// to set it), key lifetime (ms).
+    /// `KEYS` the channel's subscriptions per node (`p:{c}:subs`); `ARGV` node, its count (a
+    /// value, never a change, so that sending it again is harmless), key lifetime (ms).
     static let countScript = RedisScript(
-        keepingKeys + """
-            local count
-            if string.sub(ARGV[2], 1, 1) == '=' then
-              count = tonumber(string.sub(ARGV[2], 2))
-              redis.call('HSET', KEYS[1], ARGV[1], count)
-            else
-              count = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-            end
-            if count <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-            return kept(0)
-            """)
+        """
+        local count = tonumber(ARGV[2])
+        if count <= 0 then
+          redis.call('HDEL', KEYS[1], ARGV[1])
+          return 0
+        end
+        redis.call('HSET', KEYS[1], ARGV[1], count)
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 0
+        """)
     /// `KEYS` node presence, node channels, the cluster's occupied channels; `ARGV` key prefix,
     /// key lifetime (ms). Renews the lifetime of this node's keys and of the keys of every
     /// channel it holds (run every third of the lifetime).
@@ -138,7 +144,7 @@ extension ClusterLink {
 
     static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript, countScript, channelsScript, renewScript]
 
-    private func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
+    func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
         ByteBuffer(string: "\(configuration.prefix):{\(channel)}:\(part)")
     }
 
@@ -146,37 +152,47 @@ extension ClusterLink {
         ByteBuffer(string: "\(configuration.prefix):node:\(nodeName):\(part)")
     }
 
-    /// This node's first connection of `member` joined `channel`.
-    func join(_ member: PresenceMember, channel: String, limit: Int, except: String?, from: String, quiet: Bool = false)
-        -> EventLoopFuture<JoinOutcome>
-    {
+    /// The stream the cluster's scripts append webhook announcements to (see WebhookStream.swift).
+    var webhooksKey: ByteBuffer { ByteBuffer(string: "\(configuration.prefix):webhooks") }
+
+    /// `1` when this node's scripts announce webhooks, `0` when not.
+    private var webhooksFlag: ByteBuffer { ByteBuffer(string: announcesWebhooks ? "1" : "0") }
+
+    /// One connection of `member` on this node joined `channel`: succeeds with true once Redis
+    /// admitted it (the user's first in the cluster is announced by the script), false when the
+    /// channel holds its limit of users cluster-wide.
+    func join(_ member: PresenceMember, channel: String, limit: Int, except: String?, from: String) -> EventLoopFuture<Bool> {
         let event = ClusterEnvelope.presenceChange(joined: true, channel: channel, member: member, except: except, from: from)
         let arguments = [
             ByteBuffer(string: member.userID), ByteBuffer(bytes: member.info ?? []), ByteBuffer(string: channel), ByteBuffer(string: String(limit)),
-            ByteBuffer(string: pubSubName(channel)), event, ByteBuffer(string: quiet ? "1" : "0"), keyLifetime,
+            ByteBuffer(string: pubSubName(channel)), event, webhooksFlag, keyLifetime,
         ]
         let keys = [
             channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), channelKey(channel, "joins"),
-            nodeKey("presence"),
+            nodeKey("presence"), webhooksKey,
         ]
         return connection.evaluate(Self.joinScript, keys: keys, arguments: arguments).flatMapThrowing { reply in
             switch reply {
-            case .integer(1): .joined
-            case .integer(0): .alreadyPresent
-            case .integer(-1): .full
+            case .integer(1), .integer(0): true
+            case .integer(-1): false
             default: throw RedisError.reply("the join script returned \(reply)")
             }
+        }.flatMapErrorThrowing { error in
+            self.unsure()
+            throw error
         }
     }
 
-    /// This node's last connection of `userID` left `channel`; true when the user left the
-    /// cluster's channel (this node announces `member_removed`).
-    func leave(userID: String, channel: String, from: String) -> EventLoopFuture<Bool> {
+    /// This node's last connection of `userID` left `channel`. The script announces the user's
+    /// last leave in the cluster; when its outcome is unknown, the node re-asserts its presence.
+    func leave(userID: String, channel: String, from: String) {
         let event = ClusterEnvelope.presenceChange(
             joined: false, channel: channel, member: PresenceMember(userID: userID, info: nil), except: nil, from: from)
-        let keys = [channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), nodeKey("presence")]
-        let arguments = [ByteBuffer(string: userID), ByteBuffer(string: channel), ByteBuffer(string: pubSubName(channel)), event]
-        return connection.evaluate(Self.leaveScript, keys: keys, arguments: arguments).map { $0 == .integer(1) }
+        let keys = [channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), nodeKey("presence"), webhooksKey]
+        let arguments = [
+            ByteBuffer(string: userID), ByteBuffer(string: channel), ByteBuffer(string: pubSubName(channel)), event, webhooksFlag, keyLifetime,
+        ]
+        connection.evaluate(Self.leaveScript, keys: keys, arguments: arguments).whenFailure { _ in self.unsure() }
     }
 
     /// The members of `channel` on every node, in join order.
@@ -192,29 +208,21 @@ extension ClusterLink {
         }
     }
 
-    /// The node gained its first (`occupied`) or lost its last subscriber of `channel`; true when
-    /// that made the channel occupied or vacated cluster-wide (this node announces it).
-    func changeOccupancy(_ channel: String, occupied: Bool) -> EventLoopFuture<Bool> {
-        let arguments = [ByteBuffer(string: nodeName), ByteBuffer(string: channel), ByteBuffer(string: occupied ? "1" : "0"), keyLifetime]
-        let keys = [channelKey(channel, "nodes"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels")]
-        return connection.evaluate(Self.occupancyScript, keys: keys, arguments: arguments).map { $0 == .integer(1) }
+    /// The node gained its first (`occupied`) or lost its last subscriber of `channel`; the
+    /// script announces the channel's occupied and vacated cluster-wide.
+    func changeOccupancy(_ channel: String, occupied: Bool) -> EventLoopFuture<RESPValue> {
+        let arguments = [
+            ByteBuffer(string: nodeName), ByteBuffer(string: channel), ByteBuffer(string: occupied ? "1" : "0"), webhooksFlag, keyLifetime,
+        ]
+        let keys = [channelKey(channel, "nodes"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels"), webhooksKey]
+        return connection.evaluate(Self.occupancyScript, keys: keys, arguments: arguments)
     }
 
-    /// A subscription to `channel` was made (`by` 1) or ended (-1) on this node. Batched with
-    /// the tick's other requests; a failure (Redis down) is not retried, and the count heals
-    /// when the node registers again.
-    func countSubscription(_ channel: String, by change: Int) {
-        changeSubscriptions(channel, String(change))
-    }
-
-    /// Sets this node's subscription count of `channel` (registering again).
-    func setSubscriptions(_ channel: String, to count: Int) {
-        changeSubscriptions(channel, "=\(count)")
-    }
-
-    private func changeSubscriptions(_ channel: String, _ change: String) {
-        _ = connection.evaluate(
-            Self.countScript, keys: [channelKey(channel, "subs")], arguments: [ByteBuffer(string: nodeName), ByteBuffer(string: change), keyLifetime])
+    /// Sets this node's subscription count of `channel` in Redis.
+    func setSubscriptions(_ channel: String, to count: Int) -> EventLoopFuture<RESPValue> {
+        connection.evaluate(
+            Self.countScript, keys: [channelKey(channel, "subs")],
+            arguments: [ByteBuffer(string: nodeName), ByteBuffer(string: String(count)), keyLifetime])
     }
 
     /// Renews the lifetime of this node's keys and of those of every channel it holds, so they

@@ -3,32 +3,29 @@ import ServiceLifecycle
 import SwitchboardCore
 
 /// Beats this node's entry in the cluster's registry every second with its report, announces
-/// the nodes it declared dead (log and event pane), and renews the lifetime of the node's keys
-/// every third of ``ClusterConfiguration/keyLifetime``.
+/// the nodes it declared dead (log and event pane), renews the lifetime of the node's keys
+/// every third of ``ClusterConfiguration/keyLifetime``, and re-asserts what the node holds every
+/// ``RedisEngine/reassertEvery`` (or sooner, when a request's outcome was unknown).
 struct NodeHeartbeatService: Service {
     let hub: Hub
     let cluster: ClusterLink
     let collector: MetricsCollector
     let logger: Logger
 
-    /// What this node's sweep removed: told once, by this node, as if the dead node had said it.
+    /// What this node's sweep removed: a dead node is told once, by this node (its users' leaves
+    /// and vacated channels were announced by the sweep script itself).
     private func announce(_ change: NodeRegistry.SweptChange) {
-        switch change {
-        case .nodeDead(let name):
-            logger.warning("node declared dead", metadata: ["node": "\(name)", "silent_for_s": "\(NodeRegistry.deadAfter.components.seconds)"])
-            hub.events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "node \(name) declared dead: no heartbeat for 5 s"))
-            cluster.tell(.nodeDeclaredDead(name))
-        case .memberLeft(let channel, let user):
-            hub.announceMember(added: false, userID: user, channel: channel)
-        case .vacated(let channel):
-            hub.announceOccupancy(channel, occupied: false)
-        }
+        guard case .nodeDead(let name) = change else { return }
+        logger.warning("node declared dead", metadata: ["node": "\(name)", "silent_for_s": "\(NodeRegistry.deadAfter.components.seconds)"])
+        hub.events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: "node \(name) declared dead: no heartbeat for 5 s"))
+        cluster.tell(.nodeDeclaredDead(name))
     }
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             let renewEvery = cluster.configuration.keyLifetime / 3
             var renewed: ContinuousClock.Instant?
+            var reasserted = ContinuousClock.now
             while !Task.isCancelled {
                 guard cluster.isUp, !hub.address.isEmpty else {
                     // Beat once the node listens and its link is up, with a report that says so.
@@ -42,8 +39,11 @@ struct NodeHeartbeatService: Service {
                     if renewed.map({ ContinuousClock.now - $0 >= renewEvery }) ?? true, (try? await cluster.renewKeys()) != nil {
                         renewed = ContinuousClock.now
                     }
+                    let due = ContinuousClock.now - reasserted >= RedisEngine.reassertEvery
+                    if due { reasserted = ContinuousClock.now }
+                    cluster.reassertIfNeeded(always: due)
                 case .rejoin(let quietly):
-                    hub.registerAgain(quietly: quietly)
+                    cluster.reassert(quietly: quietly)
                 case .failed:
                     break
                 }

@@ -34,8 +34,13 @@ final class NodeRegistry: Sendable {
     /// Microseconds of the last heartbeat's round trip; -1 before the first.
     private let roundTrip = Atomic<Int>(-1)
 
+    /// Whether the sweep announces the dead node's leaves and vacated channels to the cluster's
+    /// webhook stream.
+    let announcesWebhooks: Bool
+
     /// Loads the registry's scripts on `connection`.
-    init(connection: RedisConnection, nodeName: String, prefix: String, keyLifetime: Duration, logger: Logger) {
+    init(connection: RedisConnection, nodeName: String, prefix: String, keyLifetime: Duration, announcesWebhooks: Bool, logger: Logger) {
+        self.announcesWebhooks = announcesWebhooks
         self.connection = connection
         self.nodeName = nodeName
         self.prefix = prefix
@@ -74,9 +79,10 @@ final class NodeRegistry: Sendable {
         redis.call('PEXPIRE', KEYS[2], ARGV[4])
         return { now, epoch }
         """)
-    /// `KEYS` seen, info; `ARGV` silence (ms) after which a node is dead, the key prefix.
-    /// Removes each dead node with its part of presence (a user it alone held leaves, published
-    /// to the channel) and occupancy, and returns what happened, for exactly one caller:
+    /// `KEYS` seen, info, webhooks; `ARGV` silence (ms) after which a node is dead, the key
+    /// prefix, webhooks (1/0). Removes each dead node with its part of presence (a user it alone
+    /// held leaves, published to the channel and announced) and occupancy (a channel it alone
+    /// held is vacated and announced), and returns what happened, for exactly one caller:
     /// `N\0node`, `L\0channel\0user`, `V\0channel`. (The per-node keys name channels, so this
     /// script reaches beyond its declared keys; fine on one Redis, not on Redis Cluster.)
     static let sweepScript = RedisScript(
@@ -86,6 +92,11 @@ final class NodeRegistry: Sendable {
         local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
         local p = ARGV[2]
         local result = {}
+        local function announce(kind, channel, user)
+          if ARGV[3] == '1' then
+            redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
+          end
+        end
         for _, name in ipairs(dead) do
           redis.call('ZREM', KEYS[1], name)
           redis.call('HDEL', KEYS[2], name)
@@ -102,6 +113,7 @@ final class NodeRegistry: Sendable {
               redis.call('ZREM', base .. 'order', user)
               redis.call('PUBLISH', p .. ':{' .. channel .. '}', '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. name .. '\\0')
               table.insert(result, 'L\\0' .. channel .. '\\0' .. user)
+              announce('member_removed', channel, user)
             end
           end
           redis.call('DEL', held)
@@ -112,6 +124,7 @@ final class NodeRegistry: Sendable {
             if redis.call('SREM', nodes, name) == 1 and redis.call('SCARD', nodes) == 0 then
               redis.call('SREM', p .. ':channels', channel)
               table.insert(result, 'V\\0' .. channel)
+              announce('channel_vacated', channel)
             end
           end
           redis.call('DEL', channels)
@@ -198,8 +211,12 @@ final class NodeRegistry: Sendable {
             joined.store(true, ordering: .relaxed)
             logger.info("joined the cluster", metadata: ["node": "\(nodeName)", "prefix": "\(prefix)"])
         }
-        let arguments = [ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000)), ByteBuffer(string: prefix)]
-        guard let swept = try? await connection.evaluate(Self.sweepScript, keys: [seenKey, infoKey], arguments: arguments).get() else {
+        let arguments = [
+            ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000)), ByteBuffer(string: prefix),
+            ByteBuffer(string: announcesWebhooks ? "1" : "0"),
+        ]
+        let keys = [seenKey, infoKey, ByteBuffer(string: "\(prefix):webhooks")]
+        guard let swept = try? await connection.evaluate(Self.sweepScript, keys: keys, arguments: arguments).get() else {
             return .beating([])
         }
         let changes = (swept.elements ?? []).compactMap { Self.change($0.string ?? "") }
@@ -225,6 +242,12 @@ final class NodeRegistry: Sendable {
         redis.call('SET', KEYS[1], ARGV[1])
         return ARGV[1]
         """)
+
+    /// The cluster's epoch as this node last saw it: it changes only when Redis lost its data,
+    /// so it names a numbering of the channels that keep no history.
+    var clusterEpoch: String? {
+        connectionEpoch.withLockedValue { $0 } ?? knownEpoch.withLockedValue { $0 }
+    }
 
     /// Called on each new connection to Redis: true when Redis's epoch is not the one this
     /// node saw on its previous connection, i.e. Redis came back without its data (a restart

@@ -4,8 +4,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 import SwitchboardCore
-import RedisClient
-import DequeModule
 
 /// The part of the hub that lives on one event loop: its sessions, their subscriptions, the
 /// sequence numbers of the channels it owns, and the once-per-tick flush.
@@ -28,13 +26,6 @@ final class HubShard: @unchecked Sendable {
         case fanOut(Publication, frame: ByteBuffer, seq: UInt64, receivedAt: UInt64)
         /// The ack of a publish handled elsewhere, for one session of this shard.
         case ack(PendingAck, ByteBuffer)
-        /// Clustered: a message (or a sync marker) of a channel this shard owns, from Redis.
-        case clustered(String, ClusterEnvelope.Delivery, receivedAt: UInt64)
-        /// Clustered: the node no longer subscribes to the channel; its numbering is forgotten.
-        case forget(String)
-        /// Clustered, for a channel this shard owns: once the node has fanned out the channel
-        /// through `seq`, `then` runs on `notify` (after the deliveries it was sent before).
-        case whenDelivered(String, through: UInt64, notify: HubShard, then: () -> Void)
         /// Runs on this shard's loop, after every message sent to the shard before it.
         case run(() -> Void)
     }
@@ -51,23 +42,22 @@ final class HubShard: @unchecked Sendable {
     let compression = LoopCompression()
 
     // Loop-confined state.
-    private var sessions: [String: Session] = [:]
+    var sessions: [String: Session] = [:]
     /// Outbound frames waiting in this shard's sessions' mailboxes, kept as they move.
-    private(set) var queuedFrames = 0
+    var queuedFrames = 0
     /// How many times the metrics collector sampled the clients' figures, and the sessions whose
     /// figures moved at the latest sample (what carries orders by moving columns forward).
-    private(set) var figureSamples: UInt64 = 0
-    private var movedAtLastSample: [(session: Session, moved: MovedFigures)] = []
+    var figureSamples: UInt64 = 0
+    var movedAtLastSample: [(session: Session, moved: MovedFigures)] = []
     /// The sessions whose mailbox holds frames: few while clients keep up.
-    private var backedUpSessions: [ObjectIdentifier: Session] = [:]
+    var backedUpSessions: [ObjectIdentifier: Session] = [:]
     /// The user each present session is present as, per presence channel it joined (only
     /// sessions in some presence channel have an entry).
-    private var presence: [ObjectIdentifier: [String: String]] = [:]
+    var presence: [ObjectIdentifier: [String: String]] = [:]
     /// Native subscribers by channel.
-    private var subscribers: [String: Subscribers] = [:]
+    var subscribers: [String: Subscribers] = [:]
     /// Pusher subscribers by channel, apart so native deliveries stay one plain loop.
-    private var pusherSubscribers: [String: Subscribers] = [:]
-    private var sequences: [String: UInt64] = [:]
+    var pusherSubscribers: [String: Subscribers] = [:]
     private var flushQueue: [Session] = []
     /// This tick's frames per channel with several local native subscribers; sealed at the flush.
     private var tickBatches: [String: TickBatch] = [:]
@@ -77,22 +67,10 @@ final class HubShard: @unchecked Sendable {
     private var holdingSessions: [String: Int] = [:]
     /// Arrival times of publishes fanned out this tick; recorded as latencies at the flush.
     private var publishArrivals: [UInt64] = []
-    private var latencies = LatencyHistogram.make()
+    var latencies = LatencyHistogram.make()
     private var heartbeatTask: RepeatedTask?
-    /// The kept messages of channels this shard owns (those with a history policy).
-    private var histories: [String: ChannelHistory] = [:]
-    /// Every kept message of this shard, oldest first: what the byte cap evicts first.
-    private var historyOrder = Deque<(channel: String, seq: UInt64)>()
-    /// Bytes all of this shard's histories hold; at most its share of the hub's cap.
-    private(set) var historyBytes = 0
-    /// Messages the byte cap evicted since the last log line about it.
-    private var unloggedEvictions = 0
-    private var lastEvictionLog: UInt64 = 0
-    private var historySweepTask: RepeatedTask?
-    /// Clustered: what waits for a channel's numbering to reach a seq (resuming subscriptions).
-    private var deliveryWaiters: [String: [(seq: UInt64, notify: HubShard, then: () -> Void)]] = [:]
-    /// Clustered: channels whose gap is being filled from history, with what arrived meanwhile.
-    private var filling: [String: [ClusterEnvelope.Delivery]] = [:]
+    /// The channels this shard owns: their numbering and, in process, their history.
+    private(set) var owned: OwnedChannels!
 
     // Cross-thread state.
     private let inbox = NIOLockedValueBox(PendingInbox())
@@ -102,7 +80,7 @@ final class HubShard: @unchecked Sendable {
     /// Whether any session here subscribes to anything: lets an owner skip a hop.
     let hasSubscribers = Atomic<Bool>(false)
     /// Message and byte totals; loop-owned, read on the loop by the hub's statistics.
-    private(set) var traffic = Traffic()
+    var traffic = Traffic()
 
     private struct PendingInbox {
         var messages: [Message] = []
@@ -118,7 +96,7 @@ final class HubShard: @unchecked Sendable {
     }
 
     /// A channel's local subscribers, with O(1) removal (order does not matter).
-    private final class Subscribers {
+    final class Subscribers {
         var sessions: [Session] = []
         var slots: [ObjectIdentifier: Int] = [:]
     }
@@ -135,6 +113,7 @@ final class HubShard: @unchecked Sendable {
                 (Double(configuration.heartbeatInterval.components.seconds) + Double(configuration.heartbeatInterval.components.attoseconds) / 1e18)
                     .rounded()))
         self.inboxGauge = MailboxGauge(kind: .hubShard, name: "shard-\(index)", capacity: configuration.shardInboxCapacity)
+        self.owned = OwnedChannels(shard: self)
     }
 
     // MARK: - Sessions
@@ -192,11 +171,7 @@ final class HubShard: @unchecked Sendable {
             Self.add(session, to: channel, in: &subscribers)
         }
         hasSubscribers.store(true, ordering: .releasing)
-        hub.cluster?.countSubscription(channel, by: 1)
-        if wasEmpty {
-            hub.shardOccupancyChanged(channel, occupied: true)
-            hub.cluster?.hold(channel)
-        }
+        hub.engine.subscriptionsChanged(channel, on: self, by: 1, holders: wasEmpty ? .first : .unchanged)
         return true
     }
 
@@ -215,12 +190,8 @@ final class HubShard: @unchecked Sendable {
             Self.remove(session, from: channel, in: &subscribers)
         }
         hasSubscribers.store(!subscribers.isEmpty || !pusherSubscribers.isEmpty, ordering: .releasing)
-        hub.cluster?.countSubscription(channel, by: -1)
-        if before > 0 && subscriberCount(of: channel) == 0 {
-            hub.shardOccupancyChanged(channel, occupied: false)
-            let owner = hub.owner(of: channel)
-            hub.cluster?.release(channel) { owner.send(.forget(channel)) }
-        }
+        let emptied = before > 0 && subscriberCount(of: channel) == 0
+        hub.engine.subscriptionsChanged(channel, on: self, by: -1, holders: emptied ? .last : .unchanged)
         let key = ObjectIdentifier(session)
         if let user = presence[key]?.removeValue(forKey: channel) {
             if presence[key]?.isEmpty == true { presence.removeValue(forKey: key) }
@@ -235,9 +206,9 @@ final class HubShard: @unchecked Sendable {
     }
 
     /// Makes subscribed `session` present in `channel` as `member`, once; refused when the
-    /// channel already holds `limit` users, in which case the subscription is undone. Clustered,
-    /// Redis's answer is pending: pass it to ``whenReceiving(_:admission:members:then:)``.
-    func join(_ session: Session, as member: PresenceMember, in channel: String, limit: Int) -> Hub.PresenceAdmission {
+    /// channel already holds `limit` users, in which case the subscription is undone. When the
+    /// engine decides later, pass the admission to ``whenReceiving(_:admission:members:then:)``.
+    func join(_ session: Session, as member: PresenceMember, in channel: String, limit: Int) -> PresenceAdmission {
         eventLoop.assertInEventLoop()
         let key = ObjectIdentifier(session)
         guard presence[key]?[channel] == nil else { return .admitted }
@@ -305,112 +276,63 @@ final class HubShard: @unchecked Sendable {
 
     // MARK: - Publishing
 
-    /// Routes a publish from a local session to the channel's owner (or, clustered, to Redis).
-    /// Returns an error when the owner's inbox is full, the server is draining or Redis cannot be
-    /// reached (the publish is refused, not lost).
+    /// Hands a publish from a local session to the engine, which numbers, keeps and fans it out
+    /// and acks it in the session's request order. Returns why it was refused (the server is
+    /// draining, the owner's inbox is full, the engine cannot take it): refused, never lost.
     func publish(_ publication: Publication, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
         guard !hub.isDraining else { return ProtocolError(.overloaded, "the server is shutting down; nothing was published") }
-        if let cluster = hub.cluster { return publish(publication, through: cluster, from: session, ackID: ackID) }
-        let owner = hub.owner(of: publication.channel)
-        if owner === self {
-            fanOut(publication, receivedAt: session.heartbeat.lastInbound)
-            if let ackID { session.reply(ServerMessage.ack(id: ackID, allocator: hub.allocator)) }
-            return nil
-        }
-        guard owner.inboxBacklog < configuration.shardInboxCapacity else {
-            owner.inbox.withLockedValue { $0.counts.dropped += 1 }
-            return ProtocolError(.overloaded, "the hub is overloaded; retry later")
-        }
-        let ack = ackID.map { PendingAck(session: session, id: $0, ticket: session.reserveReply()) }
-        owner.send(.publish(publication, receivedAt: session.heartbeat.lastInbound, ack: ack))
-        return nil
+        return hub.engine.publish(publication, from: session, ackID: ackID)
     }
 
-    /// Sends a publish to Redis, which numbers it and hands it to every node holding the
-    /// channel (this one included, through ``receive(_:on:receivedAt:)``). The ack (native, in
-    /// request order) waits for Redis's answer; a failure is the publisher's error.
-    private func publish(_ publication: Publication, through cluster: ClusterLink, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
-        guard cluster.isUp else { return ProtocolError(.unavailable, "the cluster's Redis cannot be reached; nothing was published") }
-        // The requests waiting for Redis are bounded like an inbox.
-        guard cluster.connection.pending < configuration.shardInboxCapacity else {
-            return ProtocolError(.overloaded, "the hub is overloaded (Redis is slow to answer); retry later")
+    /// Whether this (owner) shard's inbox takes another publish; counts a drop when not.
+    func admitsPublish() -> Bool {
+        guard inboxBacklog < configuration.shardInboxCapacity else {
+            inbox.withLockedValue { $0.counts.dropped += 1 }
+            return false
         }
-        let ticket = session.speaksPusher ? nil : session.reserveReply()
-        cluster.publish(publication).hop(to: eventLoop).assumeIsolated().whenComplete { result in
-            let failure: ProtocolError? =
-                switch result {
-                case .success: ProtocolError?.none
-                case .failure(RedisError.unavailable): ProtocolError(.unavailable, "the cluster's Redis cannot be reached; nothing was published")
-                case .failure(let error): ProtocolError(.unavailable, "\(error); the message may or may not have been published")
-                }
-            if let ticket {
-                let frame =
-                    if let failure { ServerMessage.error(failure, id: ackID, allocator: self.hub.allocator) } else {
-                        ackID.map { ServerMessage.ack(id: $0, allocator: self.hub.allocator) } ?? ByteBuffer()
-                    }
-                session.fillReply(ticket: ticket, with: frame)
-            } else if let failure {
-                session.push(PusherFrame.error(code: nil, message: failure.message, allocator: self.hub.allocator))
-            }
-        }
-        return nil
-    }
-
-    /// Whether a subscription is in place, as ``whenReceiving(_:admission:members:then:)`` finds it.
-    enum Readiness {
-        /// Receiving the channel; with its members when they were asked for.
-        case receiving(members: [PresenceMember]?)
-        /// Clustered and Redis cannot be reached: the caller undoes the subscription.
-        case unavailable
-        /// Clustered: the channel holds its limit of users cluster-wide.
-        case presenceFull
+        return true
     }
 
     /// Calls `then` on this loop once the node receives `channel`'s messages and a presence join
-    /// is decided: at once in process; clustered, once Redis has confirmed the node's
-    /// subscription and answered the join. With `members`, the channel's members (of every node).
-    func whenReceiving(_ channel: String, admission: Hub.PresenceAdmission = .admitted, members: Bool = false, then: @escaping (Readiness) -> Void) {
-        guard let cluster = hub.cluster else { return then(.receiving(members: members ? hub.presentMembers(of: channel) : nil)) }
-        let subscribed = cluster.ready(channel)
-        let decided: EventLoopFuture<Readiness> =
-            if case .pending(let join) = admission {
-                subscribed.and(join).flatMap { _, outcome in
-                    switch outcome {
-                    case .full: return cluster.eventLoop.makeSucceededFuture(.presenceFull)
-                    case .joined, .alreadyPresent: break
-                    }
-                    guard members else { return cluster.eventLoop.makeSucceededFuture(.receiving(members: nil)) }
-                    return cluster.members(of: channel).map { .receiving(members: $0) }
-                }
-            } else if members {
-                subscribed.flatMap { cluster.members(of: channel) }.map { .receiving(members: $0) }
-            } else {
-                subscribed.map { .receiving(members: nil) }
-            }
-        decided.hop(to: eventLoop).assumeIsolated().whenComplete { result in
-            then((try? result.get()) ?? .unavailable)
-        }
+    /// is decided (see ``Engine/whenReceiving(_:on:admission:members:then:)``).
+    func whenReceiving(
+        _ channel: String, admission: PresenceAdmission = .admitted, members: Bool = false, then: @escaping (SubscriptionReadiness) -> Void
+    ) {
+        hub.engine.whenReceiving(channel, on: self, admission: admission, members: members, then: then)
     }
 
-    /// Numbers (in process; clustered, Redis numbered it: `seq`) and encodes one publication
-    /// (this shard owns the channel) and delivers it everywhere. Returns the message's sequence
-    /// number (0 for presence changes) and how many local subscribers it reached.
+    /// Numbers (in process) a publication of a channel this shard owns, fans it out and keeps it
+    /// in the channel's history: the message's `seq` (0 for presence changes).
     @discardableResult
-    func fanOut(_ publication: Publication, seq numbered: UInt64? = nil, receivedAt: UInt64) -> (seq: UInt64, reached: Int) {
-        var seq: UInt64 = 0
-        if case .message = publication.kind {
-            seq = numbered ?? (sequences[publication.channel] ?? 0) + 1
-            sequences[publication.channel] = seq
-            traffic.published += 1
+    func publishAsOwner(_ publication: Publication, receivedAt: UInt64) -> UInt64 {
+        guard case .message = publication.kind else {
+            fanOut(publication, seq: 0, receivedAt: receivedAt)
+            return 0
         }
+        let seq = owned.number(publication.channel)
+        traffic.published += 1
+        let frame = fanOut(publication, seq: seq, receivedAt: receivedAt)
+        owned.keep(frame, seq: seq, channel: publication.channel)
+        return seq
+    }
+
+    /// Fans out a message of a channel this shard owns that the engine numbered `seq`.
+    func deliverNumbered(_ publication: Publication, seq: UInt64, receivedAt: UInt64) {
+        owned.setPosition(seq, of: publication.channel)
+        traffic.published += 1
+        fanOut(publication, seq: seq, receivedAt: receivedAt)
+    }
+
+    /// Encodes one publication once and delivers it to this shard's subscribers and, one hop
+    /// per shard, to every other shard with subscribers; returns the native frame.
+    @discardableResult
+    func fanOut(_ publication: Publication, seq: UInt64, receivedAt: UInt64) -> ByteBuffer {
         let frame = publication.nativeFrame(seq: seq, allocator: hub.allocator)
-        // Clustered, history lives in Redis (the publish script keeps it).
-        if seq > 0 && configuration.history.isEnabled && hub.cluster == nil { keep(frame, seq: seq, channel: publication.channel) }
-        let reached = deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)
+        deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
             other.send(.fanOut(publication, frame: frame, seq: seq, receivedAt: receivedAt))
         }
-        return (seq, reached)
+        return frame
     }
 
     /// Hands one publication to this shard's subscribers: the same native frame to every native
@@ -495,95 +417,6 @@ final class HubShard: @unchecked Sendable {
         if recovered { traffic.recovered += 1 } else { traffic.notRecovered += 1 }
     }
 
-    /// Keeps a numbered message of `channel` when its policy says so, within the shard's share
-    /// of the hub's byte cap (the shard's oldest messages go first, counted and logged).
-    private func keep(_ frame: ByteBuffer, seq: UInt64, channel: String) {
-        let now = NIODeadline.now().uptimeNanoseconds
-        guard var history = currentHistory(of: channel, now: now, lastSeq: seq - 1) else { return }
-        histories[channel] = nil
-        let before = history.bytes
-        _ = history.append(seq: seq, frame: frame, now: now)
-        historyBytes += history.bytes - before
-        histories[channel] = history
-        historyOrder.append((channel, seq))
-        let budget = configuration.history.maxBytes / max(1, hub.shards.count)
-        while historyBytes > budget, let oldest = historyOrder.popFirst() {
-            // Entries the size bound or expiry already dropped are skipped.
-            guard histories[oldest.channel]?.firstSeq == oldest.seq, let cost = histories[oldest.channel]?.removeOldest() else { continue }
-            historyBytes -= cost
-            traffic.historyEvictions += 1
-            unloggedEvictions += 1
-        }
-        if unloggedEvictions > 0 && now - lastEvictionLog > 10_000_000_000 {
-            logger.warning(
-                "history byte cap reached: oldest messages evicted",
-                metadata: ["evicted": "\(unloggedEvictions)", "cap": "\(configuration.history.maxBytes)", "shard": "\(index)"])
-            unloggedEvictions = 0
-            lastEvictionLog = now
-        }
-    }
-
-    /// The channel's live history (a new one, with a new epoch, when it had none or it expired);
-    /// nil when the channel keeps no history.
-    private func currentHistory(of channel: String, now: UInt64, lastSeq: UInt64? = nil) -> ChannelHistory? {
-        if let history = histories[channel], !history.isExpired(now: now) { return history }
-        if let expired = histories.removeValue(forKey: channel) { historyBytes -= expired.bytes }
-        guard let policy = configuration.history.policy(for: channel) else { return nil }
-        let history = ChannelHistory(policy: policy, lastSeq: lastSeq ?? sequences[channel] ?? 0, now: now)
-        histories[channel] = history
-        if historySweepTask == nil { startHistorySweep() }
-        return history
-    }
-
-    /// What a subscriber of `channel` resuming from `since` gets, and the channel's position.
-    /// Nil when the channel keeps no history.
-    func recover(_ channel: String, since: StreamPosition?) -> Hub.RecoveryAnswer? {
-        eventLoop.assertInEventLoop()
-        guard let history = currentHistory(of: channel, now: NIODeadline.now().uptimeNanoseconds) else { return nil }
-        return Hub.RecoveryAnswer(position: history.position, replay: since.map { history.recover(from: $0) })
-    }
-
-    /// A page of `channel`'s history: at most `limit` (and at most the history's size)
-    /// messages after `since` (its epoch checked when given), or the latest ones.
-    func historyPage(_ channel: String, since: UInt64?, epoch: String?, limit: Int) -> Result<Hub.HistoryPage, Hub.HistoryRefusal> {
-        eventLoop.assertInEventLoop()
-        guard let history = currentHistory(of: channel, now: NIODeadline.now().uptimeNanoseconds) else { return .failure(.none) }
-        if let since, !history.canRecover(from: StreamPosition(seq: since, epoch: epoch ?? history.epoch)) {
-            return .failure(.unrecoverable(history.position))
-        }
-        return .success(Hub.HistoryPage(position: history.position, messages: history.page(after: since, limit: min(limit, history.policy.size))))
-    }
-
-    /// The kept messages' count and epoch of each channel this shard keeps history for.
-    func historyFigures() -> [String: (count: Int, epoch: String)] {
-        eventLoop.assertInEventLoop()
-        return histories.mapValues { ($0.count, $0.epoch) }
-    }
-
-    /// Once a second: drops expired histories (their epoch is gone with them), and rebuilds the
-    /// eviction order when most of its entries name messages already dropped.
-    private func startHistorySweep() {
-        historySweepTask = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
-            self?.sweepHistories()
-        }
-    }
-
-    private func sweepHistories() {
-        let now = NIODeadline.now().uptimeNanoseconds
-        var kept = 0
-        for (channel, history) in histories {
-            if history.isExpired(now: now) {
-                histories.removeValue(forKey: channel)
-                historyBytes -= history.bytes
-            } else {
-                kept += history.count
-            }
-        }
-        if historyOrder.count > 2 * kept + 1024 {
-            historyOrder = Deque(historyOrder.filter { entry in (histories[entry.channel]?.firstSeq).map { $0 <= entry.seq } ?? false })
-        }
-    }
-
     // MARK: - Inbox
 
     /// Hands a message to this shard from any thread.
@@ -616,7 +449,7 @@ final class HubShard: @unchecked Sendable {
         for message in batch {
             switch message {
             case .publish(let publication, let receivedAt, let ack):
-                fanOut(publication, receivedAt: receivedAt)
+                publishAsOwner(publication, receivedAt: receivedAt)
                 if let ack {
                     // Back to the publisher's shard, after the fan-out to it (inboxes are FIFO).
                     ack.session.shard.send(.ack(ack, ServerMessage.ack(id: ack.id, allocator: hub.allocator)))
@@ -625,106 +458,10 @@ final class HubShard: @unchecked Sendable {
                 deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)
             case .ack(let ack, let frame):
                 ack.session.fillReply(ticket: ack.ticket, with: frame)
-            case .clustered(let channel, let delivery, let receivedAt):
-                receive(delivery, on: channel, receivedAt: receivedAt)
-            case .forget(let channel):
-                sequences.removeValue(forKey: channel)
-                filling.removeValue(forKey: channel)
-                releaseWaiters(of: channel, all: true)
-            case .whenDelivered(let channel, let seq, let notify, let then):
-                guard (sequences[channel] ?? 0) < seq else {
-                    notify.send(.run(then))
-                    continue
-                }
-                deliveryWaiters[channel, default: []].append((seq, notify, then))
-                // A marker in order with the channel's messages brings an idle channel there too.
-                hub.cluster?.publishMarker(channel) { [weak self] in
-                    self?.eventLoop.execute { self?.releaseWaiters(of: channel, all: true) }
-                }
             case .run(let body):
                 body()
             }
         }
-    }
-
-    /// Runs the waiters the channel's numbering has reached (or all of them: the numbering
-    /// restarted, or the node let the channel go).
-    private func releaseWaiters(of channel: String, all: Bool = false) {
-        guard var waiting = deliveryWaiters[channel] else { return }
-        let reached = sequences[channel] ?? 0
-        let due = waiting.filter { all || $0.seq <= reached }
-        waiting.removeAll { all || $0.seq <= reached }
-        deliveryWaiters[channel] = waiting.isEmpty ? nil : waiting
-        for waiter in due { waiter.notify.send(.run(waiter.then)) }
-    }
-
-    /// A message (or sync marker) from Redis for a channel this shard owns: checks its number
-    /// against the last one delivered, tells the subscribers when some never arrived, then
-    /// delivers it with Redis's number. Presence changes are not numbered.
-    ///
-    /// On a channel with history, missed messages are read back from Redis and delivered in
-    /// order first (what arrives meanwhile waits); only what history no longer holds is reported.
-    private func receive(_ delivery: ClusterEnvelope.Delivery, on channel: String, receivedAt: UInt64) {
-        if filling[channel] != nil { return filling[channel]!.append(delivery) }
-        let last = sequences[channel]
-        switch delivery {
-        case .message(let seq, let publication):
-            let verdict = ChannelSequence(last: last, next: seq)
-            if case .missed = verdict { traffic.gaps += 1 }
-            if case .missed(let count) = verdict, fill(channel, after: last!, count: count, then: delivery, receivedAt: receivedAt) { return }
-            announceLoss(verdict, channel: channel, receivedAt: receivedAt)
-            fanOut(publication, seq: seq, receivedAt: receivedAt)
-            releaseWaiters(of: channel, all: verdict == .restarted)
-        case .presence(let change):
-            fanOut(change, receivedAt: receivedAt)
-        case .marker(let seq):
-            let verdict = ChannelSequence(last: last, next: seq + 1)
-            if case .missed = verdict { traffic.gaps += 1 }
-            if case .missed(let count) = verdict, fill(channel, after: last!, count: count, then: delivery, receivedAt: receivedAt) { return }
-            announceLoss(verdict, channel: channel, receivedAt: receivedAt)
-            sequences[channel] = seq
-            releaseWaiters(of: channel, all: verdict == .restarted)
-        }
-    }
-
-    /// Starts reading the `count` messages after `last` from the channel's history, when it has
-    /// one; `pending` (and whatever arrives meanwhile) is handled once they are delivered. False
-    /// when the channel keeps no history.
-    private func fill(_ channel: String, after last: UInt64, count: UInt64, then pending: ClusterEnvelope.Delivery, receivedAt: UInt64) -> Bool {
-        guard let cluster = hub.cluster, configuration.history.isEnabled, let policy = configuration.history.policy(for: channel) else {
-            return false
-        }
-        filling[channel] = [pending]
-        cluster.readHistory(channel, policy: policy, .range(after: last, count: Int(min(count, UInt64(Int.max)))))
-            .hop(to: eventLoop).assumeIsolated().whenComplete { result in
-                guard let queued = self.filling.removeValue(forKey: channel) else { return }  // let go meanwhile
-                var next = last + 1
-                if case .success(let answer) = result, answer.complete {
-                    for message in answer.messages where message.seq == next {
-                        self.fanOut(message.publication, seq: message.seq, receivedAt: receivedAt)
-                        next += 1
-                    }
-                }
-                let target = last + count
-                if next <= target {
-                    // History no longer holds them: reported, as without history.
-                    self.announceLoss(.missed(target - next + 1), channel: channel, receivedAt: receivedAt)
-                    self.sequences[channel] = target
-                } else {
-                    self.traffic.gapsFilled += Int(count)
-                    self.logger.info("gap filled from history", metadata: ["channel": "\(channel)", "messages": "\(count)"])
-                }
-                for delivery in queued { self.receive(delivery, on: channel, receivedAt: receivedAt) }
-            }
-        return true
-    }
-
-    private func announceLoss(_ verdict: ChannelSequence, channel: String, receivedAt: UInt64) {
-        guard let notice = verdict.lossNotice else { return }
-        if case .missed(let count) = verdict { traffic.messagesLost += Int(count) } else { traffic.numberingRestarts += 1 }
-        logger.warning("messages lost", metadata: ["channel": "\(channel)", "why": "\(notice)"])
-        report(.error, detail: "#\(channel): \(notice)")
-        fanOut(Publication(channel: channel, kind: .messagesLost(notice: notice), data: ByteBuffer(), from: "server"), receivedAt: receivedAt)
     }
 
     /// Current inbox depth, from any thread.
@@ -753,180 +490,6 @@ final class HubShard: @unchecked Sendable {
             for arrival in publishArrivals { _ = latencies.record(now > arrival ? (now - arrival) / 1000 : 0) }
             publishArrivals.removeAll(keepingCapacity: true)
         }
-    }
-
-    // MARK: - Operator actions (loop only)
-
-    /// Closes one session with `code`; false if it is not on this shard.
-    func kick(_ id: String, code: CloseCode, reason: String) -> Bool {
-        eventLoop.assertInEventLoop()
-        guard let session = sessions[id], session.isOpen else { return false }
-        session.close(code, reason, discardQueued: true)
-        report(.kick, client: id, code: Int(code.rawValue), detail: reason)
-        return true
-    }
-
-    /// Closes every session (optionally only subscribers of `channel`); returns how many.
-    func kickAll(channel: String?, code: CloseCode, reason: String) -> Int {
-        eventLoop.assertInEventLoop()
-        let targets =
-            channel.map { name in (subscribers[name]?.sessions ?? []) + (pusherSubscribers[name]?.sessions ?? []) } ?? Array(sessions.values)
-        var kicked = 0
-        for session in targets where kick(session.id, code: code, reason: reason) { kicked += 1 }
-        return kicked
-    }
-
-    /// Closes this shard's connections of Pusher app `appID` whose user is `userID` (signed in,
-    /// or present in a presence channel) with 4009; returns how many.
-    func terminate(appID: String, userID: String, reason: String) -> Int {
-        eventLoop.assertInEventLoop()
-        var closed = 0
-        for session in sessions.values where session.isOpen && session.pusher?.app.id == appID {
-            let present = presence[ObjectIdentifier(session)]?.values.contains(userID) ?? false
-            guard session.pusher?.signedInUser == userID || present else { continue }
-            session.close(.pusherUnauthorized, reason, discardQueued: false)
-            report(.kick, client: session.id, code: Int(CloseCode.pusherUnauthorized.rawValue), detail: reason)
-            closed += 1
-        }
-        return closed
-    }
-
-    /// Sends an operator's broadcast to every open session, pre-encoded once per protocol;
-    /// returns how many.
-    func broadcast(native: ByteBuffer, pusher: ByteBuffer) -> Int {
-        eventLoop.assertInEventLoop()
-        var reached = 0
-        for session in sessions.values where session.isOpen {
-            switch session.route {
-            case .native: session.push(native)
-            case .pusher: session.push(pusher)
-            case .echo, .pusherRefused: continue
-            }
-            reached += 1
-        }
-        traffic.deliveries += reached
-        return reached
-    }
-
-    // MARK: - Inspection (loop only)
-
-    /// The order keys of the sessions `query` matches: the first half of a windowed query,
-    /// without a string copied; rows are built only for the window, by ``clientRows(numbers:)``.
-    func clientOrderKeys(matching query: ClientQuery) -> (sample: UInt64, keys: [ClientOrderKey]) {
-        eventLoop.assertInEventLoop()
-        let monotonic = NIODeadline.now().uptimeNanoseconds
-        let wall = WallClock.now()
-        var keys: [ClientOrderKey] = []
-        keys.reserveCapacity(query.id == nil ? sessions.count : 1)
-        forEachSession(matching: query) { session in keys.append(orderKey(of: session, in: query, monotonicNow: monotonic, wallNow: wall)) }
-        return (figureSamples, keys)
-    }
-
-    private func orderKey(of session: Session, in query: ClientQuery, monotonicNow: UInt64, wallNow: Double) -> ClientOrderKey {
-        query.orderKey(rank: session.sortRank(query.sort, monotonicNow: monotonicNow, wallNow: wallNow), number: session.number, owner: index)
-    }
-
-    /// The order keys of the sessions `query` matches whose figure that `query` sorts by moved
-    /// since sample `sample` (see ``figureSamples``): none when the shard has not sampled since,
-    /// those that moved at its latest sample when that is the next one, nil when it is further
-    /// on (the moves of older samples are not kept).
-    func movedClientOrderKeys(matching query: ClientQuery, since sample: UInt64) -> (sample: UInt64, keys: [ClientOrderKey])? {
-        eventLoop.assertInEventLoop()
-        if sample == figureSamples { return (sample, []) }
-        guard sample + 1 == figureSamples else { return nil }
-        let monotonic = NIODeadline.now().uptimeNanoseconds
-        let wall = WallClock.now()
-        var keys: [ClientOrderKey] = []
-        let figure = MovedFigures(readBy: query.sort)
-        for (session, moved) in movedAtLastSample where moved.contains(figure) && query.matches(session: session, user: user(of: session)) {
-            keys.append(orderKey(of: session, in: query, monotonicNow: monotonic, wallNow: wall))
-        }
-        return (figureSamples, keys)
-    }
-
-    /// Calls `body` with each session `query`'s id, channel and filter let through (every
-    /// session without them; only the one with the id, found by id, for an id query).
-    private func forEachSession(matching query: ClientQuery, _ body: (Session) -> Void) {
-        if let id = query.id {
-            if let session = sessions[id], query.matches(session: session, user: user(of: session)) { body(session) }
-            return
-        }
-        guard query.channel != nil || !query.filter.isEmpty else { return sessions.values.forEach(body) }
-        for session in sessions.values where query.matches(session: session, user: user(of: session)) { body(session) }
-    }
-
-    /// The rows of the sessions numbered `numbers` that are still here, with their numbers.
-    func clientRows(numbers: [UInt64]) -> [(number: UInt64, row: ClientRow)] {
-        eventLoop.assertInEventLoop()
-        let monotonic = NIODeadline.now().uptimeNanoseconds
-        let wall = WallClock.now()
-        return numbers.compactMap { number in
-            sessions[hub.clientID(of: number)].map {
-                (number, $0.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: presenceUsers(of: $0)))
-            }
-        }
-    }
-
-    /// Who a session is, as its row shows it.
-    private func user(of session: Session) -> String? {
-        session.user(presenceUsers: presenceUsers(of: session))
-    }
-
-    private func presenceUsers(of session: Session) -> [String] {
-        presence[ObjectIdentifier(session)].map { Set($0.values).sorted() } ?? []
-    }
-
-    /// Samples every session's figures (see ``Session/sampleFigures(elapsed:)``) and keeps the
-    /// sessions whose figures moved.
-    func sampleClientRates(elapsed: Double?) {
-        eventLoop.assertInEventLoop()
-        movedAtLastSample.removeAll(keepingCapacity: true)
-        for session in sessions.values {
-            let moved = session.sampleFigures(elapsed: elapsed)
-            if !moved.isEmpty { movedAtLastSample.append((session, moved)) }
-        }
-        figureSamples += 1
-    }
-
-    /// Local subscriber counts, and publish counts of the channels this shard owns.
-    func channelCounts() -> (subscribers: [String: Int], published: [String: Int]) {
-        eventLoop.assertInEventLoop()
-        return (
-            subscribers.mapValues { $0.sessions.count }.merging(pusherSubscribers.mapValues { $0.sessions.count }, uniquingKeysWith: +),
-            sequences.mapValues { Int($0) }
-        )
-    }
-
-    /// Keeps ``queuedFrames`` and the backed-up sessions as `session`'s mailbox went from
-    /// `old` frames to `new`.
-    func mailboxDepthChanged(_ session: Session, from old: Int, to new: Int) {
-        queuedFrames += new - old
-        if old == 0 {
-            backedUpSessions[ObjectIdentifier(session)] = session
-        } else if new == 0 {
-            backedUpSessions.removeValue(forKey: ObjectIdentifier(session))
-        }
-    }
-
-    /// The rows of at most `limit` sessions, the deepest mailboxes first (ties by client
-    /// number); sessions with nothing queued fill the rest in no particular order. Costs the
-    /// backed-up sessions and `limit`, not every session.
-    func busiestClientRows(limit: Int) -> [ClientRow] {
-        eventLoop.assertInEventLoop()
-        var chosen = Array(backedUpSessions.values.sorted { ($0.queuedFrames, $1.number) > ($1.queuedFrames, $0.number) }.prefix(limit))
-        for session in sessions.values where session.queuedFrames == 0 {
-            guard chosen.count < limit else { break }
-            chosen.append(session)
-        }
-        let monotonic = NIODeadline.now().uptimeNanoseconds
-        let wall = WallClock.now()
-        return chosen.map { $0.row(monotonicNow: monotonic, wallNow: wall, presenceUsers: presenceUsers(of: $0)) }
-    }
-
-    /// The latencies recorded since the last call.
-    func takeLatencies() -> Histogram<UInt64> {
-        defer { latencies.reset() }
-        return latencies
     }
 
     // MARK: - Counters
@@ -969,43 +532,6 @@ final class HubShard: @unchecked Sendable {
     func stopHeartbeat() {
         heartbeatTask?.cancel()
         heartbeatTask = nil
-        historySweepTask?.cancel()
-        historySweepTask = nil
-    }
-}
-
-/// Message and byte totals of one shard (owned by its loop).
-struct Traffic: Sendable {
-    var connects = 0
-    var disconnects = 0
-    var messagesIn = 0
-    var bytesIn = 0
-    var messagesOut = 0
-    var bytesOut = 0
-    var published = 0
-    var deliveries = 0
-    var slowConsumerCloses = 0
-    /// Clustered: gaps in a channel's `seq` this node noticed (filled from history or not).
-    var gaps = 0
-    /// Clustered: messages published that never reached this node (gaps in `seq`).
-    var messagesLost = 0
-    /// Clustered: times a channel's numbering began again (Redis came back empty).
-    var numberingRestarts = 0
-    /// Subscriptions with `since` that got every missed message.
-    var recovered = 0
-    /// Subscriptions with `since` that could not be recovered (epoch changed, messages gone).
-    var notRecovered = 0
-    /// Kept messages the history byte cap evicted.
-    var historyEvictions = 0
-    /// Clustered: missed messages delivered late from history instead of reported lost.
-    var gapsFilled = 0
-}
-
-extension ClientQuery {
-    /// Whether `session` passes this query's conditions (`user` is only read with a filter set).
-    fileprivate func matches(session: Session, user: @autoclosure () -> String?) -> Bool {
-        matches(
-            id: session.id, remoteAddress: session.remoteAddress, userAgent: session.userAgent, channels: session.channels,
-            socketID: session.pusher?.socketID, user: user())
+        owned.stop()
     }
 }

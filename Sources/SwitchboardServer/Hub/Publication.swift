@@ -15,8 +15,9 @@ struct Publication: Sendable {
         /// A user's last connection left the presence channel.
         case left(PresenceMember)
         /// Messages of the channel never reached this node (clustered): its native subscribers
-        /// are told why with a `messages_lost` error.
-        case messagesLost(notice: String)
+        /// are told why with a `messages_lost` error, and where the channel's numbering now
+        /// stands (`seq` in `epoch`).
+        case messagesLost(notice: String, epoch: String?, seq: UInt64)
     }
 
     /// The hub channel (an app's channels are `"<app id>:<name>"`).
@@ -40,8 +41,8 @@ struct Publication: Sendable {
             ServerMessage.presenceChange(joined: true, channel: channel, member: member, allocator: allocator)
         case .left(let member):
             ServerMessage.presenceChange(joined: false, channel: channel, member: member, allocator: allocator)
-        case .messagesLost(let notice):
-            ServerMessage.messagesLost(channel: channel, message: notice, allocator: allocator)
+        case .messagesLost(let notice, let epoch, let seq):
+            ServerMessage.messagesLost(channel: channel, message: notice, epoch: epoch, seq: seq, allocator: allocator)
         }
     }
 

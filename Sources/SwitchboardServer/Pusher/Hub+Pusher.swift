@@ -34,20 +34,6 @@ extension Hub {
         return (app, String(channel[utf8.index(after: colon)...]))
     }
 
-    /// A shard gained its first or lost its last subscriber of `channel`: the channel is
-    /// occupied or vacated for the whole hub when the count of such shards leaves or reaches 0.
-    ///
-    /// Clustered, the node's own transitions go to Redis instead (see ``ClusterLink/hold(_:)``),
-    /// which decides the cluster's.
-    func shardOccupancyChanged(_ channel: String, occupied: Bool) {
-        guard cluster == nil, webhooks != nil, let (app, _) = pusherApp(ofHubChannel: channel), !app.webhooks.isEmpty else { return }
-        occupancy.withLockedValue { counts in
-            let count = counts[channel, default: 0] + (occupied ? 1 : -1)
-            counts[channel] = count > 0 ? count : nil
-            if occupied && count == 1 || !occupied && count == 0 { announceOccupancy(channel, occupied: occupied) }
-        }
-    }
-
     /// Tells the channel's app, if it has webhooks, that the channel became occupied or vacated.
     func announceOccupancy(_ channel: String, occupied: Bool) {
         guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel), !app.webhooks.isEmpty else { return }
@@ -58,5 +44,15 @@ extension Hub {
     func announceMember(added: Bool, userID: String, channel: String) {
         guard let webhooks, let (app, name) = pusherApp(ofHubChannel: channel) else { return }
         webhooks.member(app, added: added, channel: name, userID: userID)
+    }
+
+    /// Delivers an announcement the engine made (a cluster script's, read from its stream).
+    func announce(_ announcement: WebhookAnnouncement) {
+        switch announcement {
+        case .memberAdded(let channel, let user): announceMember(added: true, userID: user, channel: channel)
+        case .memberRemoved(let channel, let user): announceMember(added: false, userID: user, channel: channel)
+        case .channelOccupied(let channel): announceOccupancy(channel, occupied: true)
+        case .channelVacated(let channel): announceOccupancy(channel, occupied: false)
+        }
     }
 }

@@ -85,14 +85,14 @@ extension Session {
         guard shard.subscribe(self, to: hubChannel) else {
             return refuse("LimitReached", "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels", status: 403)
         }
-        var admission = Hub.PresenceAdmission.admitted
+        var admission = PresenceAdmission.admitted
         if let member {
             admission = shard.join(self, as: member, in: hubChannel, limit: app.maxPresenceMembers)
             if case .refused = admission { return refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403) }
         }
-        // Succeeded only once this node receives the channel's messages (clustered: once Redis
-        // confirmed the node's subscription and the join), with the members of every node.
-        if shard.hub.cluster != nil { holdDeliveries(of: hubChannel) }
+        // Succeeded only once this node receives the channel's messages and the join is decided
+        // (see Engine.whenReceiving), with the members of every node.
+        holdDeliveries(of: hubChannel)
         shard.whenReceiving(hubChannel, admission: admission, members: member != nil) { readiness in
             if case .receiving = readiness {} else { self.releaseDeliveries(of: hubChannel, send: false) }
             switch readiness {
@@ -104,7 +104,7 @@ extension Session {
                 refuse("LimitReached", "\(channel) already has \(app.maxPresenceMembers) members", status: 403)
             case .unavailable:
                 self.shard.unsubscribe(self, from: hubChannel)
-                refuse("ServiceUnavailable", "the cluster's Redis cannot be reached; not subscribed to \(channel)", status: 503)
+                refuse("ServiceUnavailable", ProtocolError.unavailable("; not subscribed to \(channel)").message, status: 503)
             }
         }
     }

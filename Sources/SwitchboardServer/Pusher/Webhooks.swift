@@ -112,3 +112,22 @@ final class WebhookDispatcher: Sendable {
         logger.warning("webhook not delivered", metadata: ["app": "\(app.id)", "url": "\(url)", "error": "\(failure)"])
     }
 }
+
+/// A change a Pusher app's webhooks hear of.
+enum WebhookAnnouncement: Equatable, Sendable {
+    case memberAdded(channel: String, user: String)
+    case memberRemoved(channel: String, user: String)
+    case channelOccupied(String)
+    case channelVacated(String)
+
+    /// The announcement a cluster script wrote (`kind` as Pusher names it); nil for another kind.
+    init?(kind: String, channel: String, user: String) {
+        switch kind {
+        case "member_added": self = .memberAdded(channel: channel, user: user)
+        case "member_removed": self = .memberRemoved(channel: channel, user: user)
+        case "channel_occupied": self = .channelOccupied(channel)
+        case "channel_vacated": self = .channelVacated(channel)
+        default: return nil
+        }
+    }
+}

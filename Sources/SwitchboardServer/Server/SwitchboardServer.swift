@@ -107,7 +107,7 @@ public final class SwitchboardServer: Sendable {
             HubService(hub: hub, eventLoopGroup: group),
             MetricsService(collector: collector, logger: logger),
         ]
-        if let cluster = hub.cluster {
+        if let cluster = hub.clusterLink {
             services.append(NodeHeartbeatService(hub: hub, cluster: cluster, collector: collector, logger: logger))
         }
         if let webhooks = hub.webhooks {
@@ -151,10 +151,10 @@ struct HubService: Service {
     let eventLoopGroup: MultiThreadedEventLoopGroup
 
     func run() async throws {
-        hub.joinCluster()
+        hub.engine.start(hub: hub)
         try? await gracefulShutdown()
         await hub.drain()
-        await hub.leaveCluster()
+        await hub.engine.stop()
         try? await eventLoopGroup.shutdownGracefully()
     }
 }

@@ -71,9 +71,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Resuming subscriptions' missed messages, in the order their replies were sent: they go
     /// out as fast as the socket takes them (a replay may be longer than the mailbox's bound),
     /// then each channel's held deliveries follow.
-    private var replays = Deque<Replay>()
+    var replays = Deque<Replay>()
 
-    private struct Replay {
+    struct Replay {
         let channel: String
         var entries: ArraySlice<ChannelHistory.Entry>
         /// The position the reply gave: held deliveries up to it are dropped.
@@ -86,16 +86,16 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var messagesOut = 0
     private(set) var bytesOut = 0
     /// Messages per second in + out between the metrics collector's last two samples.
-    private(set) var rate = 0.0
+    var rate = 0.0
     /// The figures at the metrics collector's last sample: messages in + out, the last inbound
     /// frame's time, the mailbox depth.
-    private var sampledMessages = 0
-    private var sampledActivity: UInt64 = 0
-    private var sampledDepth = 0
+    var sampledMessages = 0
+    var sampledActivity: UInt64 = 0
+    var sampledDepth = 0
 
     private(set) var context: ChannelHandlerContext?
     private var assembler: MessageAssembler
-    private var mailbox = OutboundMailbox()
+    var mailbox = OutboundMailbox()
     /// The mailbox depth the shard last heard of (see ``reportDepth()``).
     private var reportedDepth = 0
     private var replies = ReplyOrder()
@@ -103,7 +103,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private(set) var heartbeat: Heartbeat
     /// This tick's frames on their way to the channel, joined for one write at the flush.
     private var coalescer = FrameCoalescer()
-    private var bucket: TokenBucket
+    var bucket: TokenBucket
     /// Our close frame, waiting behind the frames a polite close lets out first.
     private var pendingCloseFrame: ByteBuffer?
     private var writable = true
@@ -277,187 +277,6 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// Answers one native-protocol request (a complete, valid UTF-8 text message).
-    private func handleRequest(_ data: ByteBuffer) {
-        if shard.configuration.faultInjection, data.readableBytesView.elementsEqual(Self.injectedFault.utf8) {
-            // Test-only: behave as if processing this message had failed inside the session.
-            shard.report(.error, client: id, code: Int(CloseCode.internalError.rawValue), detail: "injected session failure")
-            return fail(.internalError, "internal error")
-        }
-        let allocator = context!.channel.allocator
-        func slice(_ span: JSONScanner.Span?) -> ByteBuffer? {
-            span.flatMap { data.getSlice(at: data.readerIndex + $0.start, length: $0.count) }
-        }
-        let request: ClientRequest
-        switch data.withUnsafeReadableBytes({ ClientRequest.decode($0) }) {
-        case .success(let decoded): request = decoded
-        case .failure(let error):
-            reply(ServerMessage.error(error, id: slice(error.id), allocator: allocator))
-            return
-        }
-        let id = slice(request.id)
-        switch request.kind {
-        case .subscribe(let channel, _), .publish(let channel, _), .presence(let channel), .history(let channel):
-            guard identity.permits(channel) else {
-                let error = ProtocolError(.forbidden, "your token does not grant channel \"\(channel)\"")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
-            }
-            if shard.isProtectedPusherChannel(channel) && !identity.grantsExplicitly(channel) {
-                let error = ProtocolError(.forbidden, "\"\(channel)\" is a Pusher app's private or presence channel; it needs a token that grants it")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
-            }
-        case .unsubscribe, .ping: break
-        }
-        switch request.kind {
-        case .subscribe(let channel, let presence):
-            let wasSubscribed = channels.contains(channel)
-            guard shard.subscribe(self, to: channel) else {
-                let error = ProtocolError(
-                    .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
-            }
-            var admission = Hub.PresenceAdmission.admitted
-            if presence {
-                let member = PresenceMember(userID: identity.user ?? self.id, info: nil)
-                admission = shard.join(self, as: member, in: channel, limit: shard.configuration.maxPresenceMembers)
-                if case .refused = admission { return reply(presenceFull(channel, id: id)) }
-            }
-            let keepsHistory = shard.keepsHistory(channel)
-            if case .admitted = admission, !keepsHistory, wasSubscribed || shard.hub.cluster == nil {
-                return reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
-            }
-            let ticket = reserveReply()
-            holdDeliveries(of: channel)
-            shard.whenReceiving(channel, admission: admission) { readiness in
-                if case .receiving = readiness {} else { self.releaseDeliveries(of: channel, send: false) }
-                switch readiness {
-                case .receiving where keepsHistory:
-                    self.confirmSubscription(
-                        to: channel, resumingFrom: wasSubscribed ? nil : request.since, resuming: request.since != nil, id: id, ticket: ticket)
-                case .receiving:
-                    self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator)) {
-                        self.releaseDeliveries(of: channel, send: true)
-                    }
-                case .presenceFull:
-                    self.shard.unsubscribe(self, from: channel)
-                    self.fillReply(ticket: ticket, with: self.presenceFull(channel, id: id))
-                case .unavailable:
-                    self.shard.unsubscribe(self, from: channel)
-                    let error = ProtocolError(.unavailable, "the cluster's Redis cannot be reached; not subscribed to \"\(channel)\"")
-                    self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
-                }
-            }
-        case .unsubscribe(let channel):
-            guard shard.unsubscribe(self, from: channel) else {
-                let error = ProtocolError(.notSubscribed, "not subscribed to \"\(channel)\"")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
-            }
-            reply(ServerMessage.unsubscribed(channel: channel, id: id, allocator: allocator))
-        case .presence(let channel):
-            guard let cluster = shard.hub.cluster else {
-                return reply(ServerMessage.presence(channel: channel, members: shard.presentMembers(of: channel), id: id, allocator: allocator))
-            }
-            let ticket = reserveReply()
-            cluster.members(of: channel).hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
-                switch result {
-                case .success(let members):
-                    self.fillReply(ticket: ticket, with: ServerMessage.presence(channel: channel, members: members, id: id, allocator: allocator))
-                case .failure:
-                    let error = ProtocolError(.unavailable, "the cluster's Redis cannot be reached; try again")
-                    self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
-                }
-            }
-        case .publish(let channel, let span):
-            guard bucket.take(now: heartbeat.lastInbound) else {
-                let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
-            }
-            let publication = Publication(
-                channel: channel, kind: .message(event: request.event, user: nil), data: slice(span)!, from: self.id, except: nil)
-            if let rejection = shard.publish(publication, from: self, ackID: id) {
-                reply(ServerMessage.error(rejection, id: id, allocator: allocator))
-            }
-        case .history(let channel):
-            guard shard.keepsHistory(channel) else {
-                let error = ProtocolError(.noHistory, "\"\(channel)\" keeps no history")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
-            }
-            let ticket = reserveReply()
-            let (since, limit) = (request.since, request.limit ?? 100)
-            shard.hub.historyPage(of: channel, since: since?.seq, epoch: since?.epoch, limit: limit)
-                .hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
-                    let frame: ByteBuffer
-                    switch result {
-                    case .success(.success(let page)):
-                        frame = ServerMessage.history(
-                            channel: channel, position: page.position, messages: page.messages, id: id, allocator: allocator)
-                    case .success(.failure(.unrecoverable(let position))):
-                        let error = ProtocolError(
-                            .unrecoverable,
-                            "not every message after seq \(since?.seq ?? 0) of epoch \(since?.epoch ?? "") is kept; the channel is at seq \(position.seq) of epoch \(position.epoch)"
-                        )
-                        frame = ServerMessage.error(error, id: id, allocator: allocator)
-                    case .success(.failure(.none)):
-                        frame = ServerMessage.error(ProtocolError(.noHistory, "\"\(channel)\" keeps no history"), id: id, allocator: allocator)
-                    case .failure:
-                        let error = ProtocolError(.unavailable, "the history of \"\(channel)\" cannot be read right now; try again")
-                        frame = ServerMessage.error(error, id: id, allocator: allocator)
-                    }
-                    self.fillReply(ticket: ticket, with: frame)
-                }
-        case .ping:
-            reply(ServerMessage.pong(id: id, allocator: allocator))
-        }
-    }
-
-    /// Answers a subscription to a channel with history, from its owner: `subscribed` with the
-    /// channel's position (and, when the client asked to resume, whether it was recovered), then
-    /// the missed messages, then the deliveries held since the subscription began, without the
-    /// ones the position already covers. Nothing is replayed when any missed message is gone.
-    private func confirmSubscription(to channel: String, resumingFrom since: StreamPosition?, resuming: Bool, id: ByteBuffer?, ticket: UInt64) {
-        let allocator = shard.hub.allocator
-        shard.hub.recovery(of: channel, since: since).hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
-            guard case .success(let answer?) = result else {
-                // Redis cannot be reached (or the hub is shutting down): not subscribed.
-                self.releaseDeliveries(of: channel, send: false)
-                self.shard.unsubscribe(self, from: channel)
-                let error = ProtocolError(.unavailable, "the history of \"\(channel)\" cannot be read right now; not subscribed")
-                return self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
-            }
-            var replay: [ChannelHistory.Entry] = []
-            var recovered: Bool?
-            if resuming {
-                switch answer.replay {
-                case .recovered(let missed)?:
-                    replay = missed
-                    recovered = true
-                case .notRecovered?, nil:
-                    recovered = false
-                }
-                self.shard.countRecovery(recovered == true)
-            }
-            let reply = ServerMessage.subscribed(channel: channel, id: id, position: answer.position, recovered: recovered, allocator: allocator)
-            let confirm = {
-                self.fillReply(ticket: ticket, with: reply) {
-                    self.replays.append(Replay(channel: channel, entries: replay[...], position: answer.position.seq))
-                    self.continueReplays()
-                }
-            }
-            guard self.shard.hub.cluster != nil else { return confirm() }
-            // Clustered, messages up to the position may still be on their way to this node:
-            // the reply waits until the node has delivered them (held here, then dropped), so
-            // none arrives twice.
-            let owner = self.shard.hub.owner(of: channel)
-            owner.send(.whenDelivered(channel, through: answer.position.seq, notify: self.shard, then: confirm))
-        }
-    }
-
-    private func presenceFull(_ channel: String, id: ByteBuffer?) -> ByteBuffer {
-        let limit = shard.configuration.maxPresenceMembers
-        return ServerMessage.error(
-            ProtocolError(.presenceFull, "\"\(channel)\" already has \(limit) users present"), id: id, allocator: shard.hub.allocator)
-    }
-
     // MARK: - Replies in request order
 
     /// Sends a reply to a request, after any earlier reply still pending.
@@ -525,7 +344,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Pushes replayed messages while the socket takes them without queueing; a replay that is
     /// done lets its channel's held deliveries go. Runs again when the socket is writable.
-    private func continueReplays() {
+    func continueReplays() {
         while var replay = replays.first {
             // Unsubscribed meanwhile: the rest of the replay is not wanted.
             if !channels.contains(replay.channel) { replay.entries = [] }
@@ -654,66 +473,6 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// hot path keeps plain counters and publishes nothing.
     var mailboxCounts: MailboxCounts { mailbox.figures }
 
-    /// This client as operators see it, present in presence channels as `presenceUsers`. Loop
-    /// only.
-    func row(monotonicNow: UInt64, wallNow: Double, presenceUsers: [String]) -> ClientRow {
-        shard.eventLoop.assertInEventLoop()
-        var row = ClientRow(
-            id: id, remoteAddress: remoteAddress, userAgent: userAgent, connectedAt: connectedAt,
-            lastActivity: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9, channels: channels,
-            messagesIn: messagesIn, messagesOut: messagesOut, bytesIn: bytesIn, bytesOut: bytesOut, rate: rate,
-            mailbox: mailboxCounts, mailboxCapacity: shard.configuration.outboundQueueFrames,
-            pusherApp: pusher?.app.id, socketID: pusher?.socketID,
-            user: user(presenceUsers: presenceUsers)
-        )
-        if case .closing(let ending) = closing.state {
-            row.state = .closing
-            row.closeCode = Int(ending.code)
-            row.closeReason = ending.reason
-        }
-        return row
-    }
-
-    /// Who the client is: its token's `sub`, its Pusher signed-in user, or its presence users.
-    func user(presenceUsers: [String]) -> String? {
-        identity.user ?? pusher?.signedInUser ?? (presenceUsers.isEmpty ? nil : presenceUsers.joined(separator: ","))
-    }
-
-    /// Where the client table's `key` puts this client in ascending order (see
-    /// ``ClientQuery/SortKey/rank(of:number:)``, which reads the same figures from a row). Loop only.
-    func sortRank(_ key: ClientQuery.SortKey, monotonicNow: UInt64, wallNow: Double) -> UInt64 {
-        switch key {
-        case .id: number
-        case .remote: remoteRank
-        case .age: ClientQuery.SortKey.rank(of: connectedAt)
-        case .idle: ClientQuery.SortKey.rank(of: wallNow - Double(monotonicNow &- heartbeat.lastInbound) / 1e9)
-        case .channels: UInt64(channels.count)
-        case .messagesIn: UInt64(messagesIn)
-        case .messagesOut: UInt64(messagesOut)
-        case .rate: ClientQuery.SortKey.rank(of: rate)
-        case .mailbox: UInt64(mailbox.depth)
-        }
-    }
-
-    /// Takes the messages (in + out) since the previous sample as the client's rate over
-    /// `elapsed` seconds (nil: the first sample, which only sets the baseline), and tells which
-    /// of the figures that orders by moving columns read changed since the previous sample.
-    /// Loop only.
-    func sampleFigures(elapsed: Double?) -> MovedFigures {
-        let messages = messagesIn + messagesOut
-        let previousRate = rate
-        if let elapsed { rate = Double(messages - sampledMessages) / elapsed }
-        var moved: MovedFigures = []
-        if messages != sampledMessages { moved.insert(.messages) }
-        if rate != previousRate { moved.insert(.rate) }
-        if heartbeat.lastInbound != sampledActivity { moved.insert(.activity) }
-        if mailbox.depth != sampledDepth { moved.insert(.mailbox) }
-        sampledMessages = messages
-        sampledActivity = heartbeat.lastInbound
-        sampledDepth = mailbox.depth
-        return moved
-    }
-
     // MARK: - Heartbeat
 
     /// Pings the client when it has been silent for `interval`, and closes it when it stayed
@@ -759,7 +518,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Fails the connection after a protocol violation: a close frame now, then end of stream.
-    private func fail(_ code: CloseCode, _ reason: String) {
+    func fail(_ code: CloseCode, _ reason: String) {
         guard let context, closing.serverCloses(code: code.rawValue, reason: reason) else { return }
         leaveHub(discardQueued: true)
         writeCloseFrame(code: code.rawValue, reason: reason, context: context) { context in context.close(mode: .output, promise: nil) }
@@ -818,30 +577,5 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         reportDepth()
         coalescer.discard()
         shard.unregister(self)
-    }
-}
-
-/// Which of a client's figures that orders by moving columns read changed between two samples.
-struct MovedFigures: OptionSet {
-    let rawValue: UInt8
-
-    static let messages = MovedFigures(rawValue: 1 << 0)
-    static let rate = MovedFigures(rawValue: 1 << 1)
-    static let activity = MovedFigures(rawValue: 1 << 2)
-    static let mailbox = MovedFigures(rawValue: 1 << 3)
-
-    init(rawValue: UInt8) {
-        self.rawValue = rawValue
-    }
-
-    /// The figure an order by `sort` reads (none for a column that does not move by itself).
-    init(readBy sort: ClientQuery.SortKey) {
-        switch sort {
-        case .messagesIn, .messagesOut: self = .messages
-        case .rate: self = .rate
-        case .idle: self = .activity
-        case .mailbox: self = .mailbox
-        case .id, .remote, .age, .channels: self = []
-        }
     }
 }

@@ -13,14 +13,15 @@ import Testing
 @Suite(.enabled(if: RedisServerProcess.available, "needs redis-server (scripts/test.sh installs it)"), .serialized)
 struct ClusterScriptTests {
     private func link(
-        _ name: String, on server: RedisServerProcess, history: HistorySettings = HistorySettings(), keyLifetime: Duration = .seconds(60)
+        _ name: String, on server: RedisServerProcess, history: HistorySettings = HistorySettings(), keyLifetime: Duration = .seconds(60),
+        webhooks: Bool = false
     ) async -> ClusterLink {
         var configuration = ClusterConfiguration()
         configuration.redis = server.address
         configuration.keyLifetime = keyLifetime
         let link = ClusterLink(
             configuration: configuration, history: history, address: server.address, nodeName: name,
-            eventLoop: MultiThreadedEventLoopGroup.singleton.next(),
+            eventLoop: MultiThreadedEventLoopGroup.singleton.next(), announcesWebhooks: webhooks,
             logger: Logger(label: "test"))
         link.connection.start()
         _ = await eventually { link.connection.isUp }
@@ -36,27 +37,65 @@ struct ClusterScriptTests {
 
     private let ann = PresenceMember(userID: "ann", info: Array("{\"name\":\"Ann\"}".utf8))
 
-    @Test func exactlyOneNodeSeesEachUsersFirstJoinAndLastLeave() async throws {
+    /// The webhook announcements the scripts appended to the cluster's stream, oldest first.
+    private func announcements(_ redis: RedisConnection) async throws -> [String] {
+        let entries = try await redis.send("XRANGE", "switchboard:webhooks", "-", "+").get().elements ?? []
+        return entries.compactMap { entry in
+            guard let fields = entry.elements?.last?.elements?.compactMap(\.string) else { return nil }
+            return stride(from: 0, to: fields.count - 1, by: 2).map { "\(fields[$0])=\(fields[$0 + 1])" }.joined(separator: " ")
+        }
+    }
+
+    @Test func exactlyOneNodeAnnouncesEachUsersFirstJoinAndLastLeaveHoweverOftenAsked() async throws {
         let server = try RedisServerProcess()
-        let a = await link("node-a", on: server)
-        let b = await link("node-b", on: server)
-        #expect(try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c1").get() == .joined)
-        #expect(try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c2").get() == .alreadyPresent)  // a second tab on a
-        #expect(try await b.join(ann, channel: "room", limit: 10, except: nil, from: "c3").get() == .alreadyPresent)
+        let a = await link("node-a", on: server, webhooks: true)
+        let b = await link("node-b", on: server, webhooks: true)
+        let redis = await redis(server)
+        #expect(try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c1").get())
+        #expect(try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c2").get())  // a second tab on a
+        #expect(try await b.join(ann, channel: "room", limit: 10, except: nil, from: "c3").get())
+        #expect(try await b.join(ann, channel: "room", limit: 10, except: nil, from: "c3").get())  // sent again: changes nothing
         #expect(try await b.members(of: "room").get() == [ann])
-        #expect(try await a.leave(userID: "ann", channel: "room", from: "c1").get() == false)  // still on b
-        #expect(try await b.leave(userID: "ann", channel: "room", from: "c3").get() == true)
-        #expect(try await b.leave(userID: "ann", channel: "room", from: "c3").get() == false)  // nothing left to leave
-        #expect(try await a.members(of: "room").get() == [])
+        a.leave(userID: "ann", channel: "room", from: "c1")  // still on b
+        b.leave(userID: "ann", channel: "room", from: "c3")
+        b.leave(userID: "ann", channel: "room", from: "c3")  // sent again: nothing left to leave
+        #expect(await eventually { (try? await a.members(of: "room").get()) == [] })
+        #expect(try await announcements(redis) == ["k=member_added c=room u=ann", "k=member_removed c=room u=ann"])
     }
 
     @Test func theUserLimitIsClusterWide() async throws {
         let server = try RedisServerProcess()
         let a = await link("node-a", on: server)
         let b = await link("node-b", on: server)
-        #expect(try await a.join(ann, channel: "small", limit: 1, except: nil, from: "c1").get() == .joined)
-        #expect(try await b.join(PresenceMember(userID: "bob", info: nil), channel: "small", limit: 1, except: nil, from: "c2").get() == .full)
-        #expect(try await b.join(ann, channel: "small", limit: 1, except: nil, from: "c3").get() == .alreadyPresent)  // present users still come in
+        #expect(try await a.join(ann, channel: "small", limit: 1, except: nil, from: "c1").get())
+        #expect(try await !b.join(PresenceMember(userID: "bob", info: nil), channel: "small", limit: 1, except: nil, from: "c2").get())
+        #expect(try await b.join(ann, channel: "small", limit: 1, except: nil, from: "c3").get())  // present users still come in
+    }
+
+    /// A node that re-asserts what it holds makes Redis agree, announcing each difference once;
+    /// re-asserting the same again changes nothing.
+    @Test func reassertingMakesRedisAgreeWithTheNodeAndAnnouncesEachChangeOnce() async throws {
+        let server = try RedisServerProcess()
+        let a = await link("node-a", on: server, webhooks: true)
+        let redis = await redis(server)
+        #expect(try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c1").get())
+        _ = try await a.changeOccupancy("room", occupied: true).get()
+        let bob = PresenceMember(userID: "bob", info: nil)
+        // The node now holds bob (not ann) in "room" with 2 subscriptions, and "news" with 1.
+        #expect(try await a.reassert(presence: [("room", bob)], channels: [("room", 2), ("news", 1)], quietly: false).get() == 3)
+        #expect(try await a.members(of: "room").get() == [bob])
+        let counts = try await a.channelCounts(prefix: "").get()
+        #expect(counts["room"]?.subscriptions == 2 && counts["news"]?.subscriptions == 1)
+        #expect(try await a.reassert(presence: [("room", bob)], channels: [("room", 2), ("news", 1)], quietly: false).get() == 0)
+        // Then it holds nothing: bob leaves, both channels are vacated.
+        #expect(try await a.reassert(presence: [], channels: [], quietly: false).get() == 3)
+        #expect(try await a.members(of: "room").get() == [])
+        #expect(try await a.channelCounts(prefix: "").get().isEmpty)
+        #expect(
+            try await announcements(redis).sorted() == [
+                "k=member_added c=room u=ann", "k=channel_occupied c=room u=", "k=member_added c=room u=bob", "k=member_removed c=room u=ann",
+                "k=channel_occupied c=news u=", "k=member_removed c=room u=bob", "k=channel_vacated c=room u=", "k=channel_vacated c=news u=",
+            ].sorted())
     }
 
     @Test func membersComeInJoinOrderWithTheirInfo() async throws {
@@ -79,7 +118,7 @@ struct ClusterScriptTests {
         let redis = await redis(server)
         _ = try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c1").get()
         _ = try await a.changeOccupancy("room", occupied: true).get()
-        a.countSubscription("room", by: 1)
+        _ = try await a.setSubscriptions("room", to: 1).get()
         func keys() async throws -> [String] {
             (try await redis.send("KEYS", "switchboard:*").get().elements ?? []).compactMap(\.string).sorted()
         }
@@ -113,10 +152,11 @@ struct ClusterScriptTests {
         let server = try RedisServerProcess()
         let a = await link("node-a", on: server)
         let b = await link("node-b", on: server)
-        #expect(try await a.changeOccupancy("news", occupied: true).get() == true)
-        #expect(try await b.changeOccupancy("news", occupied: true).get() == false)
-        #expect(try await a.changeOccupancy("news", occupied: false).get() == false)
-        #expect(try await b.changeOccupancy("news", occupied: false).get() == true)
+        #expect(try await a.changeOccupancy("news", occupied: true).get() == .integer(1))
+        #expect(try await b.changeOccupancy("news", occupied: true).get() == .integer(0))
+        #expect(try await a.changeOccupancy("news", occupied: true).get() == .integer(0))  // sent again: changes nothing
+        #expect(try await a.changeOccupancy("news", occupied: false).get() == .integer(0))
+        #expect(try await b.changeOccupancy("news", occupied: false).get() == .integer(1))
     }
 
     @Test func publishesAreNumberedOncePerChannel() async throws {

@@ -1,0 +1,127 @@
+import NIOCore
+import RedisClient
+import SwitchboardCore
+
+/// A node re-asserting its truth: after every reconnect to Redis, whenever a request's outcome
+/// was unknown, and on a slow beat, the node tells Redis everything it holds (its connections'
+/// presence, the channels it has subscribers for and how many), and one script makes Redis
+/// agree, announcing every change it makes as the join, leave and occupancy scripts would.
+/// Redis converges to the nodes; nothing drifts for the life of a node.
+extension ClusterLink {
+    /// `KEYS` node presence, node channels, the cluster's occupied channels, webhooks; `ARGV`
+    /// prefix, node, quiet (1: Redis lost its data, publish and announce nothing), the number of
+    /// presence entries `n`, `n` entries `channel\0user\0info`, the number of channels `m`, `m`
+    /// entries `channel\0subscriptions`, webhooks (1/0), key lifetime (ms). Returns how many
+    /// changes it made. (It touches each named channel's keys, which it does not declare: fine on
+    /// one Redis, not on Redis Cluster.)
+    static let reassertScript = RedisScript(
+        keepingKeys + """
+            local p, node, quiet = ARGV[1], ARGV[2], ARGV[3] == '1'
+            local ttl = ARGV[#ARGV]
+            local changes = 0
+            local function split(entry)
+              local cut = string.find(entry, '\\0', 1, true)
+              return string.sub(entry, 1, cut - 1), string.sub(entry, cut + 1)
+            end
+            local function base(channel) return p .. ':{' .. channel .. '}:' end
+            local function publish(channel, payload)
+              if not quiet then redis.call('PUBLISH', p .. ':{' .. channel .. '}', payload) end
+            end
+            local n = tonumber(ARGV[4])
+            local held = {}
+            for i = 1, n do
+              local channel, rest = split(ARGV[4 + i])
+              local user, info = split(rest)
+              local entry = channel .. '\\0' .. user
+              held[entry] = true
+              if redis.call('SADD', KEYS[1], entry) == 1 then
+                changes = changes + 1
+                local b = base(channel)
+                if redis.call('HINCRBY', b .. 'members', user, 1) == 1 then
+                  redis.call('HSET', b .. 'info', user, info)
+                  redis.call('ZADD', b .. 'order', redis.call('INCR', b .. 'joins'), user)
+                  publish(channel, '-\\nJ' .. channel .. '\\0' .. user .. '\\0\\0' .. node .. '\\0' .. info)
+                  if not quiet then announce('member_added', channel, user) end
+                end
+                for _, part in ipairs({'members', 'info', 'order', 'joins'}) do redis.call('PEXPIRE', b .. part, ttl) end
+              end
+            end
+            for _, entry in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+              if not held[entry] then
+                changes = changes + 1
+                redis.call('SREM', KEYS[1], entry)
+                local channel, user = split(entry)
+                local b = base(channel)
+                if redis.call('HINCRBY', b .. 'members', user, -1) <= 0 then
+                  redis.call('HDEL', b .. 'members', user)
+                  redis.call('HDEL', b .. 'info', user)
+                  redis.call('ZREM', b .. 'order', user)
+                  publish(channel, '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. node .. '\\0')
+                  announce('member_removed', channel, user)
+                end
+              end
+            end
+            local m = tonumber(ARGV[5 + n])
+            local holds = {}
+            for i = 1, m do
+              local channel, count = split(ARGV[5 + n + i])
+              holds[channel] = true
+              local b = base(channel)
+              redis.call('HSET', b .. 'subs', node, count)
+              redis.call('SADD', KEYS[2], channel)
+              if redis.call('SADD', b .. 'nodes', node) == 1 then
+                changes = changes + 1
+                if redis.call('SCARD', b .. 'nodes') == 1 then
+                  redis.call('SADD', KEYS[3], channel)
+                  if not quiet then announce('channel_occupied', channel) end
+                end
+              end
+              redis.call('PEXPIRE', b .. 'subs', ttl)
+              redis.call('PEXPIRE', b .. 'nodes', ttl)
+            end
+            for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+              if not holds[channel] then
+                changes = changes + 1
+                redis.call('SREM', KEYS[2], channel)
+                local b = base(channel)
+                redis.call('HDEL', b .. 'subs', node)
+                if redis.call('SREM', b .. 'nodes', node) == 1 and redis.call('SCARD', b .. 'nodes') == 0 then
+                  redis.call('SREM', KEYS[3], channel)
+                  announce('channel_vacated', channel)
+                end
+              end
+            end
+            return kept(changes)
+            """)
+
+    /// Runs ``reassertScript`` with the node's presence and channels: how many changes Redis
+    /// needed.
+    func reassert(presence: [(channel: String, member: PresenceMember)], channels: [(String, Int)], quietly: Bool) -> EventLoopFuture<Int> {
+        var arguments = [ByteBuffer(string: configuration.prefix), ByteBuffer(string: nodeName), ByteBuffer(string: quietly ? "1" : "0")]
+        arguments.append(ByteBuffer(string: String(presence.count)))
+        for (channel, member) in presence {
+            var entry = ByteBuffer(string: channel + "\0" + member.userID + "\0")
+            entry.writeBytes(member.info ?? [])
+            arguments.append(entry)
+        }
+        arguments.append(ByteBuffer(string: String(channels.count)))
+        for (channel, count) in channels { arguments.append(ByteBuffer(string: channel + "\0" + String(count))) }
+        arguments += [ByteBuffer(string: announcesWebhooks ? "1" : "0"), keyLifetime]
+        let keys = [nodeKey("presence"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels"), webhooksKey]
+        return connection.evaluate(Self.reassertScript, keys: keys, arguments: arguments).flatMapThrowing { reply in
+            guard case .integer(let changes) = reply else { throw RedisError.reply("the re-assert script returned \(reply)") }
+            return Int(changes)
+        }
+    }
+
+    /// A request that changes the node's part of the cluster's state failed, and may or may not
+    /// have been carried out: the node re-asserts its state at the next chance (at once if the
+    /// link is up, else after it reconnects).
+    func unsure() {
+        eventLoop.execute {
+            guard !self.needsReassert else { return }
+            self.needsReassert = true
+            if self.isUp { self.reassert(quietly: false) }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import RedisClient
+import Synchronization
+import SwitchboardCore
+
+/// The clustered engine: Redis numbers every message and keeps history (one script per
+/// publish, pipelined), decides presence and occupancy with scripts that also announce what
+/// they changed, and carries the node commands; the node's subscriber connection brings each
+/// message of a channel it holds once, to the channel's owner shard (``ClusterReceiver``).
+///
+/// Nothing the node tells Redis relies on a reply arriving: requests are idempotent (keyed by
+/// node, connection and user; counts are set, not added to), announcements come from the scripts
+/// that change the state, and after every reconnect (and every ``reassertEvery``) the node
+/// re-asserts what it really holds (``ClusterLink/reassert(presence:quietly:)``).
+final class RedisEngine: Engine, @unchecked Sendable {
+    let link: ClusterLink
+    /// How often a node re-asserts what it holds even when nothing went wrong.
+    static let reassertEvery = Duration.seconds(30)
+    /// The shard receivers, one per shard (by index); written once in ``start(hub:)``.
+    private let receivers = NIOLockedValueBox<[ClusterReceiver]>([])
+    private weak var hub: Hub?
+
+    init(link: ClusterLink) {
+        self.link = link
+    }
+
+    var nodeName: String? { link.nodeName }
+
+    func start(hub: Hub) {
+        self.hub = hub
+        receivers.withLockedValue { $0 = hub.shards.map { ClusterReceiver(shard: $0, link: link) } }
+        link.start(
+            deliver: { [weak self] channel, delivery in self?.receive(delivery, on: channel) },
+            resynced: { [weak self] channel, members in self?.resync(channel, members: members) },
+            presence: { [weak hub] in hub?.presence.withLockedValue { $0.memberships } ?? [] },
+            perform: { [weak hub] command in await hub?.performForCluster(command) ?? (nil, []) },
+            webhook: { [weak hub] announcement in hub?.announce(announcement) })
+    }
+
+    func stop() async {
+        await link.nodes.leave()
+        await link.stop()
+    }
+
+    /// The receiver of the shard that owns `channel`, and that shard.
+    private func receiver(of channel: String) -> (HubShard, ClusterReceiver)? {
+        guard let hub else { return nil }
+        let owner = hub.owner(of: channel)
+        return (owner, receivers.withLockedValue { $0[owner.index] })
+    }
+
+    private func receive(_ delivery: ClusterEnvelope.Delivery, on channel: String) {
+        guard let (owner, receiver) = receiver(of: channel) else { return }
+        let arrival = NIODeadline.now().uptimeNanoseconds
+        owner.send(.run { receiver.receive(delivery, on: channel, receivedAt: arrival) })
+    }
+
+    private func resync(_ channel: String, members: (current: [PresenceMember], announce: Bool)) {
+        guard let (owner, receiver) = receiver(of: channel) else { return }
+        let arrival = NIODeadline.now().uptimeNanoseconds
+        owner.send(.run { receiver.resync(channel, members: members.current, announce: members.announce, receivedAt: arrival) })
+    }
+
+    // MARK: Publishing
+
+    /// Sends a publish to Redis, which numbers it and hands it to every node holding the
+    /// channel (this one included). The ack (native, in request order) waits for Redis's
+    /// answer; a failure is the publisher's error.
+    func publish(_ publication: Publication, from session: Session, ackID: ByteBuffer?) -> ProtocolError? {
+        guard link.isUp else { return .unavailable("; nothing was published") }
+        let shard = session.shard
+        // The requests waiting for Redis are bounded like an inbox.
+        guard link.connection.pending < shard.configuration.shardInboxCapacity else {
+            return ProtocolError(.overloaded, "the hub is overloaded (Redis is slow to answer); retry later")
+        }
+        let ticket = session.speaksPusher ? nil : session.reserveReply()
+        let allocator = shard.hub.allocator
+        link.publish(publication).hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
+            let failure: ProtocolError? =
+                switch result {
+                case .success: nil
+                case .failure(let error): Self.refusal(error)
+                }
+            if let ticket {
+                let frame =
+                    if let failure {
+                        ServerMessage.error(failure, id: ackID, allocator: allocator)
+                    } else {
+                        ackID.map { ServerMessage.ack(id: $0, allocator: allocator) } ?? ByteBuffer()
+                    }
+                session.fillReply(ticket: ticket, with: frame)
+            } else if let failure {
+                session.push(PusherFrame.error(code: nil, message: failure.message, allocator: allocator))
+            }
+        }
+        return nil
+    }
+
+    /// What a publisher is told when Redis did not accept its publish.
+    private static func refusal(_ error: any Error) -> ProtocolError {
+        if case RedisError.unavailable = error { return .unavailable("; nothing was published") }
+        return ProtocolError(.unavailable, "\(error); the message may or may not have been published")
+    }
+
+    func publish(_ publication: Publication, in hub: Hub) async throws(OperatorFailure) -> UInt64 {
+        do {
+            return try await link.publish(publication).get()
+        } catch {
+            let refusal = Self.refusal(error)
+            throw OperatorFailure(.unavailable, refusal.message)
+        }
+    }
+
+    /// All in one pipelined batch; returns once Redis has accepted every one.
+    func submit(_ publications: [Publication], in hub: Hub) async -> String? {
+        guard link.isUp else { return ProtocolError.redisUnreachable + "; nothing was published" }
+        let accepted = publications.map { link.publish($0) }
+        var failures: [ProtocolError] = []
+        for future in accepted {
+            do { _ = try await future.get() } catch { failures.append(Self.refusal(error)) }
+        }
+        guard let first = failures.first else { return nil }
+        return failures.count == publications.count ? first.message : "\(failures.count) of \(publications.count) events failed: \(first.message)"
+    }
+
+    // MARK: Subscriptions
+
+    func subscriptionsChanged(_ channel: String, on shard: HubShard, by change: Int, holders: HolderChange) {
+        switch holders {
+        case .first: link.hold(channel, subscriptions: change)
+        case .last:
+            let owner = receiver(of: channel)
+            link.release(channel, subscriptions: change) { owner.map { shard, receiver in shard.send(.run { receiver.forget(channel) }) } }
+        case .unchanged: link.count(channel, by: change)
+        }
+    }
+
+    func whenReceiving(
+        _ channel: String, on shard: HubShard, admission: PresenceAdmission, members: Bool, then: @escaping (SubscriptionReadiness) -> Void
+    ) {
+        let link = self.link
+        let subscribed = link.ready(channel)
+        let decided: EventLoopFuture<SubscriptionReadiness> =
+            if case .pending(let join) = admission {
+                subscribed.and(join).flatMap { _, admitted in
+                    guard admitted else { return link.eventLoop.makeSucceededFuture(.presenceFull) }
+                    return link.trackedMembers(of: channel).map { .receiving(members: members ? $0 : nil) }
+                }
+            } else if members {
+                subscribed.flatMap { link.trackedMembers(of: channel) }.map { .receiving(members: $0) }
+            } else {
+                subscribed.map { .receiving(members: nil) }
+            }
+        decided.hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
+            then((try? result.get()) ?? .unavailable)
+        }
+    }
+
+    /// Messages up to the position may still be on their way to this node: `then` waits until
+    /// the owner has delivered them.
+    func whenDelivered(_ channel: String, through seq: UInt64, to shard: HubShard, then: @escaping () -> Void) {
+        guard let (owner, receiver) = receiver(of: channel) else { return then() }
+        owner.send(.run { receiver.whenDelivered(channel, through: seq, notify: shard, then: then) })
+    }
+
+    // MARK: Presence
+
+    /// Every connection asks Redis (the join script changes Redis only for the node's first
+    /// connection of the user, and announces the user's first in the cluster itself).
+    func memberJoined(_ member: PresenceMember, channel: String, firstOnNode: Bool, session: Session, limit: Int) -> PresenceAdmission {
+        let except = session.pusher?.socketID ?? session.id
+        return .pending(link.join(member, channel: channel, limit: limit, except: except, from: session.id))
+    }
+
+    func memberLeft(_ userID: String, channel: String, session: Session) {
+        link.leave(userID: userID, channel: channel, from: session.id)
+    }
+
+    func members(of channel: String, in hub: Hub) async throws(OperatorFailure) -> [PresenceMember] {
+        do { return try await link.members(of: channel).get() } catch { throw .redisUnreachable(": \(error)") }
+    }
+
+    // MARK: History
+
+    func recovery(of channel: String, since: StreamPosition?, in hub: Hub) -> EventLoopFuture<Hub.RecoveryAnswer?> {
+        guard let policy = link.history.policy(for: channel), link.history.isEnabled else { return link.eventLoop.makeSucceededFuture(nil) }
+        let read: ClusterLink.HistoryRead = since.map { .recover($0) } ?? .position
+        let allocator = hub.allocator
+        return link.readHistory(channel, policy: policy, read).map { answer in
+            guard since != nil else { return Hub.RecoveryAnswer(position: answer.position, replay: nil) }
+            return Hub.RecoveryAnswer(position: answer.position, replay: answer.complete ? .recovered(answer.entries(allocator)) : .notRecovered)
+        }
+    }
+
+    func historyPage(of channel: String, since: UInt64?, epoch: String?, limit: Int, in hub: Hub)
+        -> EventLoopFuture<Result<Hub.HistoryPage, Hub.HistoryRefusal>>
+    {
+        guard let policy = link.history.policy(for: channel), link.history.isEnabled else {
+            return link.eventLoop.makeSucceededFuture(.failure(.none))
+        }
+        let allocator = hub.allocator
+        return link.readHistory(channel, policy: policy, .page(since: since, epoch: epoch, limit: limit)).map { answer in
+            guard answer.complete else { return .failure(.unrecoverable(answer.position)) }
+            return .success(Hub.HistoryPage(position: answer.position, messages: answer.entries(allocator)))
+        }
+    }
+
+    // MARK: Counts
+
+    func channelCounts(prefix: String, in hub: Hub) async throws(OperatorFailure) -> [String: (subscriptions: Int, users: Int)] {
+        do { return try await link.channelCounts(prefix: prefix).get() } catch { throw .redisUnreachable(": \(error)") }
+    }
+
+    /// Every node's subscribers from Redis's counters (``ChannelRow/nodeSubscribers`` keeps this
+    /// node's); channels that only other nodes hold are added with this node's figures at zero.
+    func channelRows(_ rows: [ChannelRow], in hub: Hub) async throws(OperatorFailure) -> [ChannelRow] {
+        var counts = try await channelCounts(prefix: "", in: hub)
+        var merged = rows.map { row in
+            var row = row
+            row.nodeSubscribers = row.subscribers
+            row.subscribers = counts.removeValue(forKey: row.name)?.subscriptions ?? 0
+            return row
+        }
+        for (name, count) in counts where count.subscriptions > 0 {
+            var row = ChannelRow(name: name, subscribers: count.subscriptions, messageRate: 0, published: 0)
+            row.nodeSubscribers = 0
+            merged.append(row)
+        }
+        return merged.sorted { ($0.subscribers, $1.name) > ($1.subscribers, $0.name) }
+    }
+
+    // MARK: Other nodes
+
+    /// Refused with nothing done while the cluster's Redis cannot be reached.
+    func acrossNodes(_ command: NodeCommand, here: () async -> Int) async throws(OperatorFailure) -> (count: Int, missing: [String]) {
+        guard link.isUp else { throw .redisUnreachable("; nothing was done") }
+        let done = await here()
+        do {
+            let answers = try await link.ask(command)
+            return (done + answers.total, answers.missing)
+        } catch {
+            throw OperatorFailure(.unavailable, "\(error.message); done on this node only (\(done) clients)")
+        }
+    }
+
+    /// 404 once the node named in the id says it does not hold the client or is not alive; 503
+    /// when it is alive and did not answer in time (the client may still be connected) or Redis
+    /// cannot be reached.
+    func kickElsewhere(_ id: String, reason: String, code: CloseCode) async -> OperatorResult? {
+        guard let node = Hub.node(ofClient: id), node != link.nodeName else { return nil }
+        do throws(OperatorFailure) {
+            guard try await link.otherLiveNodes().contains(node) else {
+                return .failed(OperatorFailure(.notFound, "no client \(id) (node \(node) is not alive)"))
+            }
+            let answers = try await link.ask(.kickClient(id: id, code: code.rawValue, reason: reason), of: [node])
+            if case .some(.some) = answers.counts[node] { return .kicked(1) }
+            guard answers.missing.isEmpty else {
+                return .failed(OperatorFailure(.unavailable, "node \(node) did not answer in time; \(id) may still be connected"))
+            }
+            return .failed(OperatorFailure(.notFound, "no client \(id)"))
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    /// What a window's `missing` says when the live nodes cannot be listed.
+    static let unknownNodes = "other nodes (\(ProtocolError.redisUnreachable))"
+
+    func otherNodesParts(_ step: ClientWindowStep, of nodes: [String]?) async -> (parts: [String: ClientWindowPart], missing: [String]) {
+        let answers: ClusterLink.Answers
+        do throws(OperatorFailure) {
+            answers = try await link.ask(.clientWindow(step), of: nodes)
+        } catch {
+            // Which nodes are alive cannot be told: the window says so instead of shrinking.
+            return ([:], [Self.unknownNodes])
+        }
+        var parts: [String: ClientWindowPart] = [:]
+        var missing = answers.missing
+        for node in answers.counts.keys {
+            if let payload = answers.payloads[node], let part = try? JSONDecoder().decode(ClientWindowPart.self, from: Data(payload)) {
+                parts[node] = part
+            } else {
+                missing.append(node)
+            }
+        }
+        return (parts, missing)
+    }
+
+    func nodeRows() async -> [NodeRow]? {
+        guard let entries = try? await link.nodes.nodes() else { return nil }
+        return entries.map(\.row)
+    }
+
+    var nodesDeclaredDead: Int { link.nodes.declaredDead.load(ordering: .relaxed) }
+}

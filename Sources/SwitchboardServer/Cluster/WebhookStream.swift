@@ -1,0 +1,72 @@
+import NIOCore
+import RedisClient
+import SwitchboardCore
+
+/// Webhooks the cluster's scripts announced, delivered by whichever live node reads them first:
+/// the scripts that change presence or occupancy append `{k: kind, c: channel, u: user}` to the
+/// stream `<prefix>:webhooks`, and every node that delivers webhooks reads it as one consumer of
+/// the group `deliverers`, hands each entry to its webhook dispatcher, then acknowledges it.
+/// Entries a node read but never acknowledged (it died) are claimed by another after
+/// ``claimAfter``. A change and its webhook happen together, however the reply to the node fares.
+extension ClusterLink {
+    /// How often an idle node looks for new announcements.
+    static let webhookPoll = TimeAmount.milliseconds(200)
+    /// How long an announcement may stay read but unacknowledged before another node takes it.
+    static let claimAfter = Duration.seconds(30)
+
+    private static let group = "deliverers"
+
+    /// Reads the webhook stream on the link's loop while the node runs.
+    func startDeliveringWebhooks() {
+        let loop = eventLoop
+        loop.scheduleRepeatedAsyncTask(initialDelay: Self.webhookPoll, delay: Self.webhookPoll) { [weak self] task in
+            guard let self else {
+                task.cancel()
+                return loop.makeSucceededVoidFuture()
+            }
+            return self.deliverWebhooks()
+        }
+    }
+
+    /// One round: new entries (and, now and then, abandoned ones), delivered and acknowledged.
+    private func deliverWebhooks() -> EventLoopFuture<Void> {
+        guard isUp else { return eventLoop.makeSucceededVoidFuture() }
+        let read = connection.send(
+            ["XREADGROUP", "GROUP", Self.group, nodeName, "COUNT", "100", "STREAMS"].map { ByteBuffer(string: $0) } + [
+                webhooksKey, ByteBuffer(string: ">"),
+            ])
+        let claim = connection.send(
+            [ByteBuffer(string: "XAUTOCLAIM"), webhooksKey]
+                + [Self.group, nodeName, String(Self.claimAfter.components.seconds * 1000), "0-0", "COUNT", "100"].map { ByteBuffer(string: $0) })
+        return read.and(claim).map { fresh, claimed in
+            // XREADGROUP: [[stream, [[id, [field, value, …]], …]]]; XAUTOCLAIM: [next, [[id, fields], …], …].
+            let entries = (fresh.elements?.first?.elements?.last?.elements ?? []) + (claimed.elements?.dropFirst().first?.elements ?? [])
+            self.deliver(entries)
+        }.flatMapError { error in
+            guard case RedisError.reply(let message) = error, message.hasPrefix("NOGROUP") else { return self.eventLoop.makeSucceededVoidFuture() }
+            // No stream or no group yet (a new cluster, or Redis lost its data): create both.
+            return self.connection.send(
+                [ByteBuffer(string: "XGROUP"), ByteBuffer(string: "CREATE"), self.webhooksKey]
+                    + [Self.group, "$", "MKSTREAM"].map { ByteBuffer(string: $0) }
+            ).map { _ in }.recover { _ in }
+        }
+    }
+
+    private func deliver(_ entries: [RESPValue]) {
+        var delivered: [ByteBuffer] = []
+        for entry in entries {
+            guard let parts = entry.elements, parts.count == 2, case .bulkString(let id?) = parts[0] else { continue }
+            var fields: [String: String] = [:]
+            let values = parts[1].elements ?? []
+            for index in stride(from: 0, to: values.count - 1, by: 2) {
+                if let name = values[index].string { fields[name] = values[index + 1].string ?? "" }
+            }
+            if let announcement = WebhookAnnouncement(kind: fields["k"] ?? "", channel: fields["c"] ?? "", user: fields["u"] ?? "") {
+                handOver(announcement)
+            }
+            delivered.append(id)
+        }
+        guard !delivered.isEmpty else { return }
+        _ = connection.send([ByteBuffer(string: "XACK"), webhooksKey, ByteBuffer(string: Self.group)] + delivered)
+    }
+}
