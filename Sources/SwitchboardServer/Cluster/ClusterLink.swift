@@ -64,6 +64,15 @@ final class ClusterLink: @unchecked Sendable {
     private var unsynced = Set<String>()
     /// Something the node told Redis may not have been carried out: re-assert on the next chance.
     var needsReassert = false
+    /// A re-assert is under way; another was asked for meanwhile.
+    private var reasserting = false
+    private var reassertAgain = false
+    /// Until when presence is not read again (the nodes are still re-asserting after Redis lost
+    /// its data).
+    private var quietUntil = NIODeadline.distantPast
+    /// How long after Redis lost its data presence is not compared (every node re-asserts its
+    /// own within its reconnect backoff, at most 2 s).
+    static let settleAfterDataLoss = TimeAmount.seconds(10)
     /// Questions to other nodes waiting for their answers, by request id.
     var asks: [UInt64: Ask] = [:]
     var nextAsk: UInt64 = 0
@@ -127,6 +136,8 @@ final class ClusterLink: @unchecked Sendable {
             guard let self else { return }
             self.unsynced.formUnion(channels.compactMap { Self.channel(ofPubSubName: ByteBuffer(string: $0), prefix: prefix) })
             self.sync()
+            // What pub/sub sent while the subscriber was away is lost: presence is read again.
+            self.reassert()
         }
         connection.onReady { [weak self] in
             guard let self else { return }
@@ -134,8 +145,7 @@ final class ClusterLink: @unchecked Sendable {
             self.sync()
             // Each new connection checks whether Redis still has its data, then re-asserts what
             // the node holds: quietly when Redis lost its data (for the others nothing changed).
-            guard self.route.serving else { return }
-            Task { self.reassert(quietly: await self.nodes.redisLostData()) }
+            self.reassert()
         }
     }
 
@@ -270,20 +280,55 @@ final class ClusterLink: @unchecked Sendable {
     }
 
     /// Tells Redis again everything the node holds (presence, channels, counts), and removes
-    /// what Redis holds for the node that it no longer has; the script announces each change.
-    /// `quietly` when Redis lost its data: the others never saw anything change.
-    func reassert(quietly: Bool) {
-        eventLoop.execute {
-            self.needsReassert = false
-            let channels = self.holders.keys.map { ($0, self.subscriptions[$0] ?? 0) }
-            self.reassert(presence: self.route.presence(), channels: channels, quietly: quietly).whenComplete { result in
-                switch result {
-                case .success(let changes):
-                    if changes > 0 { self.logger.warning("re-asserted this node's state in Redis", metadata: ["changes": "\(changes)"]) }
-                case .failure:
-                    self.eventLoop.execute { self.needsReassert = true }
+    /// what Redis holds for the node that it no longer has; the script announces each change
+    /// (quietly when Redis lost its data: the others never saw anything change). Then reads the
+    /// members of every presence channel the node tracks, so its subscribers hear the joins and
+    /// leaves pub/sub lost meanwhile. One re-assert at a time: one asked for while another runs
+    /// follows it.
+    func reassert() {
+        eventLoop.execute { self.startReassert() }
+    }
+
+    private func startReassert() {
+        guard route.serving else { return }
+        guard !reasserting else {
+            reassertAgain = true
+            return
+        }
+        reasserting = true
+        needsReassert = false
+        Task {
+            // Whether Redis lost its data is asked first, in order with what follows.
+            let quietly = await nodes.redisLostData()
+            eventLoop.execute {
+                let channels = self.holders.keys.map { ($0, self.subscriptions[$0] ?? 0) }
+                self.reassert(presence: self.route.presence(), channels: channels, quietly: quietly).whenComplete { result in
+                    switch result {
+                    case .success(let changes):
+                        if changes > 0 {
+                            self.logger.warning("re-asserted this node's state in Redis", metadata: ["changes": "\(changes)", "quietly": "\(quietly)"])
+                        }
+                        // After Redis lost its data, the other nodes re-assert theirs over the
+                        // next seconds: members read meanwhile would look like leaves.
+                        if quietly { self.quietUntil = .now() + Self.settleAfterDataLoss }
+                        if NIODeadline.now() >= self.quietUntil { self.resyncPresence() }
+                    case .failure:
+                        self.needsReassert = true
+                    }
+                    self.reasserting = false
+                    if self.reassertAgain {
+                        self.reassertAgain = false
+                        self.startReassert()
+                    }
                 }
             }
+        }
+    }
+
+    /// Reads each tracked presence channel's members for the receivers to compare.
+    private func resyncPresence() {
+        for channel in trackedPresence {
+            members(of: channel).whenSuccess { self.route.resynced(channel, ($0, announce: true)) }
         }
     }
 
@@ -291,7 +336,7 @@ final class ClusterLink: @unchecked Sendable {
     /// or `always` (the slow periodic beat).
     func reassertIfNeeded(always: Bool) {
         eventLoop.execute {
-            if self.needsReassert || always { self.reassert(quietly: false) }
+            if self.needsReassert || always { self.startReassert() }
         }
     }
 
@@ -321,9 +366,6 @@ final class ClusterLink: @unchecked Sendable {
         let channels = unsynced
         unsynced.removeAll()
         for channel in channels {
-            if trackedPresence.contains(channel) {
-                members(of: channel).whenSuccess { self.route.resynced(channel, ($0, announce: true)) }
-            }
             ready(channel).flatMap { _ in self.marker(channel) }.whenFailure { _ in
                 self.eventLoop.execute {
                     guard self.holders[channel] != nil else { return }

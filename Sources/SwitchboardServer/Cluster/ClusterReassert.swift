@@ -121,7 +121,7 @@ extension ClusterLink {
         eventLoop.execute {
             guard !self.needsReassert else { return }
             self.needsReassert = true
-            if self.isUp { self.reassert(quietly: false) }
+            if self.isUp { self.reassert() }
         }
     }
 }

@@ -42,8 +42,9 @@ struct NodeHeartbeatService: Service {
                     let due = ContinuousClock.now - reasserted >= RedisEngine.reassertEvery
                     if due { reasserted = ContinuousClock.now }
                     cluster.reassertIfNeeded(always: due)
-                case .rejoin(let quietly):
-                    cluster.reassert(quietly: quietly)
+                case .rejoin:
+                    // Quietly when Redis lost its data: the re-assert asks Redis's epoch itself.
+                    cluster.reassert()
                 case .failed:
                     break
                 }

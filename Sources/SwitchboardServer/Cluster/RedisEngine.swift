@@ -13,7 +13,7 @@ import SwitchboardCore
 /// Nothing the node tells Redis relies on a reply arriving: requests are idempotent (keyed by
 /// node, connection and user; counts are set, not added to), announcements come from the scripts
 /// that change the state, and after every reconnect (and every ``reassertEvery``) the node
-/// re-asserts what it really holds (``ClusterLink/reassert(presence:quietly:)``).
+/// re-asserts what it really holds (``ClusterLink/reassert()``).
 final class RedisEngine: Engine, @unchecked Sendable {
     let link: ClusterLink
     /// How often a node re-asserts what it holds even when nothing went wrong.

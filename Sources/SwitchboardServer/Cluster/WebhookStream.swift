@@ -44,10 +44,11 @@ extension ClusterLink {
             self.deliver(entries)
         }.flatMapError { error in
             guard case RedisError.reply(let message) = error, message.hasPrefix("NOGROUP") else { return self.eventLoop.makeSucceededVoidFuture() }
-            // No stream or no group yet (a new cluster, or Redis lost its data): create both.
+            // No stream or no group yet (a new cluster, the stream expired, or Redis lost its
+            // data): create both, from the stream's start, so nothing announced before is skipped.
             return self.connection.send(
                 [ByteBuffer(string: "XGROUP"), ByteBuffer(string: "CREATE"), self.webhooksKey]
-                    + [Self.group, "$", "MKSTREAM"].map { ByteBuffer(string: $0) }
+                    + [Self.group, "0", "MKSTREAM"].map { ByteBuffer(string: $0) }
             ).map { _ in }.recover { _ in }
         }
     }
