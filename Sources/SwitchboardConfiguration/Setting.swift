@@ -92,56 +92,62 @@ extension Setting {
     static func integer(
         _ key: String, _ help: String, range: ClosedRange<Int>, example: Int, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable
     ) -> Setting {
-        Setting(key: key, valueName: "n", help: help, example: "\(example)", value: { "\($0[keyPath: path])" }) {
-            configuration, value throws(SettingError) in
-            configuration[keyPath: path] = try value.integer(in: range)
-        }
+        Setting(
+            key: key, valueName: "n", help: help, example: "\(example)", value: { "\($0[keyPath: path])" },
+            apply: { configuration, value throws(SettingError) in
+                configuration[keyPath: path] = try value.integer(in: range)
+            })
     }
 
     static func bytes(
         _ key: String, _ help: String, range: ClosedRange<Int>, example: String, _ path: any WritableKeyPath<SwitchboardSettings, Int> & Sendable
     ) -> Setting {
-        Setting(key: key, valueName: "bytes", help: help + "; accepts KiB and MiB", example: example, value: { byteText($0[keyPath: path]) }) {
-            configuration, value throws(SettingError) in
-            configuration[keyPath: path] = try value.byteCount(in: range)
-        }
+        Setting(
+            key: key, valueName: "bytes", help: help + "; accepts KiB and MiB", example: example, value: { byteText($0[keyPath: path]) },
+            apply: { configuration, value throws(SettingError) in
+                configuration[keyPath: path] = try value.byteCount(in: range)
+            })
     }
 
     static func seconds(
         _ key: String, _ help: String, allowZero: Bool = false, example: String,
         _ path: any WritableKeyPath<SwitchboardSettings, Duration> & Sendable
     ) -> Setting {
-        Setting(key: key, valueName: "seconds", help: help, example: example, value: { secondsText($0[keyPath: path]) }) {
-            configuration, value throws(SettingError) in
-            configuration[keyPath: path] = try value.duration(allowZero: allowZero)
-        }
+        Setting(
+            key: key, valueName: "seconds", help: help, example: example, value: { secondsText($0[keyPath: path]) },
+            apply: { configuration, value throws(SettingError) in
+                configuration[keyPath: path] = try value.duration(allowZero: allowZero)
+            })
     }
 
     static func rate(_ key: String, _ help: String, example: String, _ path: any WritableKeyPath<SwitchboardSettings, Double> & Sendable)
         -> Setting
     {
-        Setting(key: key, valueName: "per-second", help: help, example: example, value: { numberText($0[keyPath: path]) }) {
-            configuration, value throws(SettingError) in
-            configuration[keyPath: path] = try value.number(atLeast: 0)
-        }
+        Setting(
+            key: key, valueName: "per-second", help: help, example: example, value: { numberText($0[keyPath: path]) },
+            apply: { configuration, value throws(SettingError) in
+                configuration[keyPath: path] = try value.number(atLeast: 0)
+            })
     }
 
     static func flag(_ key: String, _ help: String, _ path: any WritableKeyPath<SwitchboardSettings, Bool> & Sendable) -> Setting {
-        Setting(key: key, valueName: "bool", help: help, isFlag: true, example: "true", value: { "\($0[keyPath: path])" }) {
-            configuration, value throws(SettingError) in
-            configuration[keyPath: path] = try value.boolean()
-        }
+        Setting(
+            key: key, valueName: "bool", help: help, isFlag: true, example: "true", value: { "\($0[keyPath: path])" },
+            apply: { configuration, value throws(SettingError) in
+                configuration[keyPath: path] = try value.boolean()
+            })
     }
 
     static func path(_ key: String, _ help: String, example: String, _ path: any WritableKeyPath<SwitchboardSettings, String?> & Sendable)
         -> Setting
     {
-        Setting(key: key, valueName: "path", help: help, example: example, value: { $0[keyPath: path] ?? "off" }) {
-            configuration, value throws(SettingError) in
-            let text = try value.text(nonEmpty: true)
-            guard text.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
-            configuration[keyPath: path] = text
-        }
+        Setting(
+            key: key, valueName: "path", help: help, example: example, value: { $0[keyPath: path] ?? "off" },
+            apply: { configuration, value throws(SettingError) in
+                let text = try value.text(nonEmpty: true)
+                guard text.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
+                configuration[keyPath: path] = text
+            })
     }
 
     /// `65536` as `64KiB`, `1048576` as `1MiB`.
@@ -169,23 +175,24 @@ extension Setting {
     public static let all: [Setting] = [
         Setting(
             key: "host", valueName: "address", help: "Address to listen on: loopback only unless told otherwise; 0.0.0.0 for all interfaces",
-            example: "0.0.0.0", value: { $0.server.host }
-        ) { configuration, value throws(SettingError) in
-            configuration.server.host = try value.text(nonEmpty: true)
-        },
+            example: "0.0.0.0", value: { $0.server.host },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.host = try value.text(nonEmpty: true)
+            }),
         .integer("port", "TCP port; 0 picks a free port", range: 0...65535, example: 9000, \.server.port),
         Setting(
             key: "threads", valueName: "n", help: "Event-loop threads", shownDefault: "one per CPU this process may use; taskset is honoured",
-            example: "3", value: { "\($0.server.threads)" }
-        ) { configuration, value throws(SettingError) in
-            configuration.server.threads = try value.integer(in: 1...1024)
-        },
-        Setting(key: "ws-path", valueName: "path", help: "Path of the WebSocket endpoint", example: "/live", value: { $0.server.webSocketPath }) {
-            configuration, value throws(SettingError) in
-            let path = try value.text(nonEmpty: true)
-            guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
-            configuration.server.webSocketPath = path
-        },
+            example: "3", value: { "\($0.server.threads)" },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.threads = try value.integer(in: 1...1024)
+            }),
+        Setting(
+            key: "ws-path", valueName: "path", help: "Path of the WebSocket endpoint", example: "/live", value: { $0.server.webSocketPath },
+            apply: { configuration, value throws(SettingError) in
+                let path = try value.text(nonEmpty: true)
+                guard path.hasPrefix("/") else { throw SettingError(expected: "a path starting with /") }
+                configuration.server.webSocketPath = path
+            }),
         .path(
             "echo-route",
             "Also serve a WebSocket echo endpoint at this path, for conformance suites such as Autobahn: text comes back as text, binary as binary, messages up to 16MiB",
@@ -195,34 +202,37 @@ extension Setting {
             help:
                 "Comma-separated origins of web pages that may open WebSockets besides same-origin ones, e.g. https://app.example.com; * allows any. Others get HTTP 403; clients that send no Origin are not affected",
             shownDefault: "same-origin only", example: "https://app.example.com",
-            value: { $0.server.origins.allowsAny ? "*" : $0.server.origins.allowed.joined(separator: ",") }
-        ) { configuration, value throws(SettingError) in
-            let list = try value.text(nonEmpty: true).split(separator: ",").map(String.init)
-            guard list.allSatisfy({ $0.contains("://") || $0.trimmingCharacters(in: .whitespaces) == "*" }) else {
-                throw SettingError(expected: "origins like https://app.example.com, separated by commas, or *")
-            }
-            configuration.server.origins = OriginPolicy(allowed: list)
-        },
+            value: { $0.server.origins.allowsAny ? "*" : $0.server.origins.allowed.joined(separator: ",") },
+            apply: { configuration, value throws(SettingError) in
+                let list = try value.text(nonEmpty: true).split(separator: ",").map(String.init)
+                guard list.allSatisfy({ $0.contains("://") || $0.trimmingCharacters(in: .whitespaces) == "*" }) else {
+                    throw SettingError(expected: "origins like https://app.example.com, separated by commas, or *")
+                }
+                configuration.server.origins = OriginPolicy(allowed: list)
+            }),
         Setting(
             key: "auth-jwt-secret", valueName: "secret",
             help:
                 "Require clients on the WebSocket path to present an HS256 JWT signed with this secret (Authorization: Bearer or ?token=); its sub is the user id and an optional channels claim (names, or prefixes ending in *) limits what it may subscribe and publish to. Missing, wrong or expired tokens get HTTP 401",
-            example: String(repeating: "s", count: 32), value: { $0.server.clientTokenSecret == nil ? "off" : "set" }
-        ) { configuration, value throws(SettingError) in
-            let secret = try value.text(nonEmpty: true)
-            guard secret.utf8.count >= 32 else { throw SettingError(expected: "a secret of at least 32 bytes (HS256 keys are as long as the hash)") }
-            configuration.server.clientTokenSecret = secret
-        },
+            example: String(repeating: "s", count: 32), value: { $0.server.clientTokenSecret == nil ? "off" : "set" },
+            apply: { configuration, value throws(SettingError) in
+                let secret = try value.text(nonEmpty: true)
+                guard secret.utf8.count >= 32 else {
+                    throw SettingError(expected: "a secret of at least 32 bytes (HS256 keys are as long as the hash)")
+                }
+                configuration.server.clientTokenSecret = secret
+            }),
         Setting(
             key: "tls-cert", valueName: "file", help: "PEM certificate chain: serve wss:// and https:// (with --tls-key)",
-            shownDefault: "off, plain ws://", example: nil, value: { $0.tlsCertificate ?? "off" }
-        ) { configuration, value throws(SettingError) in
-            configuration.tlsCertificate = try value.text(nonEmpty: true)
-        },
-        Setting(key: "tls-key", valueName: "file", help: "PEM private key of --tls-cert", example: nil, value: { $0.tlsKey ?? "off" }) {
-            configuration, value throws(SettingError) in
-            configuration.tlsKey = try value.text(nonEmpty: true)
-        },
+            shownDefault: "off, plain ws://", example: nil, value: { $0.tlsCertificate ?? "off" },
+            apply: { configuration, value throws(SettingError) in
+                configuration.tlsCertificate = try value.text(nonEmpty: true)
+            }),
+        Setting(
+            key: "tls-key", valueName: "file", help: "PEM private key of --tls-cert", example: nil, value: { $0.tlsKey ?? "off" },
+            apply: { configuration, value throws(SettingError) in
+                configuration.tlsKey = try value.text(nonEmpty: true)
+            }),
         .integer(
             "max-connections", "Most WebSocket connections at once; more get HTTP 503", range: 1...10_000_000, example: 500,
             \.server.hub.maxConnections),
@@ -238,14 +248,14 @@ extension Setting {
         Setting(
             key: "slow-consumer", valueName: "policy",
             help: "When a client's mailbox is full: close (4002 \"slow consumer\") or drop-oldest", example: "drop-oldest",
-            value: { $0.server.hub.slowConsumerPolicy.rawValue }
-        ) { configuration, value throws(SettingError) in
-            let text = try value.text(nonEmpty: true)
-            guard let policy = HubConfiguration.SlowConsumerPolicy(rawValue: text) else {
-                throw SettingError(expected: "one of: " + HubConfiguration.SlowConsumerPolicy.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            configuration.server.hub.slowConsumerPolicy = policy
-        },
+            value: { $0.server.hub.slowConsumerPolicy.rawValue },
+            apply: { configuration, value throws(SettingError) in
+                let text = try value.text(nonEmpty: true)
+                guard let policy = HubConfiguration.SlowConsumerPolicy(rawValue: text) else {
+                    throw SettingError(expected: "one of: " + HubConfiguration.SlowConsumerPolicy.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                configuration.server.hub.slowConsumerPolicy = policy
+            }),
         .seconds(
             "heartbeat", "WebSocket ping interval; a client still silent an interval after its ping is closed with 1001", example: "2.5",
             \.server.hub.heartbeatInterval),
@@ -260,10 +270,10 @@ extension Setting {
             help:
                 "Serve a Pusher Channels app: clients connect to /app/<key>, backends call /apps/<id>/… signed with the secret (16+ characters). Several: separate with commas; per-app limits go in [[apps]] tables of the config file",
             shownDefault: "none", example: "4242:app-key:0123456789abcdef",
-            value: { $0.server.hub.pusherApps.map { "\($0.id):\($0.key)" }.joined(separator: ",") }
-        ) { configuration, value throws(SettingError) in
-            try PusherAppSettings.add(try PusherAppSettings.parseList(try value.text(nonEmpty: true)), to: &configuration.server.hub.pusherApps)
-        },
+            value: { $0.server.hub.pusherApps.map { "\($0.id):\($0.key)" }.joined(separator: ",") },
+            apply: { configuration, value throws(SettingError) in
+                try PusherAppSettings.add(try PusherAppSettings.parseList(try value.text(nonEmpty: true)), to: &configuration.server.hub.pusherApps)
+            }),
         .rate(
             "publish-rate", "Publishes per second per client: the refill rate of its token bucket; 0 = unlimited", example: "20",
             \.server.hub.publishRate),
@@ -285,48 +295,48 @@ extension Setting {
             key: "admin-token", valueName: "token", help: "Bearer token of the admin API (16+ characters)",
             shownDefault:
                 "generated at start and written, mode 0600, to $XDG_RUNTIME_DIR/switchboard/<port>.token or ~/.local/state/switchboard/<port>.token",
-            example: "an-admin-token-0123456789", value: { $0.server.adminToken == nil ? "generated" : "set" }
-        ) { configuration, value throws(SettingError) in
-            let token = try value.text(nonEmpty: true)
-            guard token.count >= 16 else { throw SettingError(expected: "a token of at least 16 characters") }
-            configuration.server.adminToken = token
-        },
+            example: "an-admin-token-0123456789", value: { $0.server.adminToken == nil ? "generated" : "set" },
+            apply: { configuration, value throws(SettingError) in
+                let token = try value.text(nonEmpty: true)
+                guard token.count >= 16 else { throw SettingError(expected: "a token of at least 16 characters") }
+                configuration.server.adminToken = token
+            }),
         Setting(
             key: "redis", valueName: "url",
             help:
                 "Join the cluster of every node using this Redis (redis://HOST[:PORT][/DB]): publishes are numbered in Redis and reach subscribers on every node; while Redis is unreachable publishes are refused (\"unavailable\", HTTP 503)",
             shownDefault: "off, one node with no external service", example: "redis://127.0.0.1:6379/2",
-            value: { $0.server.hub.cluster.redis.map { "\($0)" } ?? "off" }
-        ) { configuration, value throws(SettingError) in
-            let url = try value.text(nonEmpty: true)
-            do {
-                configuration.server.hub.cluster.redis = try RedisAddress(url: url)
-            } catch {
-                throw SettingError(expected: url.hasPrefix("redis://") ? "redis://HOST[:PORT][/DB]: \(error)" : "redis://HOST[:PORT][/DB]")
-            }
-        },
+            value: { $0.server.hub.cluster.redis.map { "\($0)" } ?? "off" },
+            apply: { configuration, value throws(SettingError) in
+                let url = try value.text(nonEmpty: true)
+                do {
+                    configuration.server.hub.cluster.redis = try RedisAddress(url: url)
+                } catch {
+                    throw SettingError(expected: url.hasPrefix("redis://") ? "redis://HOST[:PORT][/DB]: \(error)" : "redis://HOST[:PORT][/DB]")
+                }
+            }),
         Setting(
             key: "redis-prefix", valueName: "prefix",
             help: "Namespace of the cluster's Redis keys and pub/sub names: nodes with another prefix are another cluster, even on the same Redis",
-            example: "staging", value: { $0.server.hub.cluster.prefix }
-        ) { configuration, value throws(SettingError) in
-            let prefix = try value.text(nonEmpty: true)
-            guard prefix.utf8.count <= 64, !prefix.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
-                throw SettingError(expected: "1-64 characters without spaces or braces")
-            }
-            configuration.server.hub.cluster.prefix = prefix
-        },
+            example: "staging", value: { $0.server.hub.cluster.prefix },
+            apply: { configuration, value throws(SettingError) in
+                let prefix = try value.text(nonEmpty: true)
+                guard prefix.utf8.count <= 64, !prefix.contains(where: { $0 == "{" || $0 == "}" || $0.isWhitespace }) else {
+                    throw SettingError(expected: "1-64 characters without spaces or braces")
+                }
+                configuration.server.hub.cluster.prefix = prefix
+            }),
         Setting(
             key: "node-name", valueName: "name", help: "This node's name in a cluster's logs, API and console (with --port 0: host name:0-pid)",
             shownDefault: "host name:port",
-            example: "node-b", value: { $0.server.hub.cluster.nodeName ?? "host name:port" }
-        ) { configuration, value throws(SettingError) in
-            let name = try value.text(nonEmpty: true)
-            guard name.utf8.count <= 64, !name.contains(where: { $0.isWhitespace }) else {
-                throw SettingError(expected: "1-64 characters without spaces")
-            }
-            configuration.server.hub.cluster.nodeName = name
-        },
+            example: "node-b", value: { $0.server.hub.cluster.nodeName ?? "host name:port" },
+            apply: { configuration, value throws(SettingError) in
+                let name = try value.text(nonEmpty: true)
+                guard name.utf8.count <= 64, !name.contains(where: { $0.isWhitespace }) else {
+                    throw SettingError(expected: "1-64 characters without spaces")
+                }
+                configuration.server.hub.cluster.nodeName = name
+            }),
         .integer(
             "history-size",
             "Messages kept per channel for clients that resume with \"since\" and for history requests; 0 keeps none. Per channel pattern: [[channels]] tables of the config file (pattern, history_size, history_ttl; first match wins)",
@@ -334,10 +344,10 @@ extension Setting {
         Setting(
             key: "history-ttl", valueName: "duration",
             help: "How long a channel's history lives after its last publish (then its epoch changes); seconds or 30s, 10m, 2h",
-            example: "30m", value: { secondsText($0.server.hub.history.global.ttl) }
-        ) { configuration, value throws(SettingError) in
-            configuration.server.hub.history.global.ttl = try value.duration(allowZero: false, maxSeconds: 30 * 86_400)
-        },
+            example: "30m", value: { secondsText($0.server.hub.history.global.ttl) },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.hub.history.global.ttl = try value.duration(allowZero: false, maxSeconds: 30 * 86_400)
+            }),
         .bytes(
             "history-max-bytes",
             "Cap on the bytes all channels' histories hold together; beyond it the oldest messages are evicted (logged and counted)",
@@ -346,20 +356,21 @@ extension Setting {
         .flag(
             "fault-injection", "Testing only: lets tests make a session or the metrics actor fail, to prove supervision", \.server.hub.faultInjection),
         Setting(
-            key: "log-format", valueName: "format", help: "Log line format on stderr: text or json", example: "json", value: { $0.logFormat.rawValue }
-        ) { configuration, value throws(SettingError) in
-            guard let format = LogFormat(rawValue: try value.text(nonEmpty: true)) else { throw SettingError(expected: "text or json") }
-            configuration.logFormat = format
-        },
+            key: "log-format", valueName: "format", help: "Log line format on stderr: text or json", example: "json",
+            value: { $0.logFormat.rawValue },
+            apply: { configuration, value throws(SettingError) in
+                guard let format = LogFormat(rawValue: try value.text(nonEmpty: true)) else { throw SettingError(expected: "text or json") }
+                configuration.logFormat = format
+            }),
         Setting(
             key: "log-level", valueName: "level", help: "Least severe level logged: trace, debug, info, notice, warning, error, critical",
-            example: "debug", value: { $0.logLevel.rawValue }
-        ) { configuration, value throws(SettingError) in
-            guard let level = Logger.Level(rawValue: try value.text(nonEmpty: true)) else {
-                throw SettingError(expected: "one of: " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
-            }
-            configuration.logLevel = level
-        },
+            example: "debug", value: { $0.logLevel.rawValue },
+            apply: { configuration, value throws(SettingError) in
+                guard let level = Logger.Level(rawValue: try value.text(nonEmpty: true)) else {
+                    throw SettingError(expected: "one of: " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                configuration.logLevel = level
+            }),
         .seconds(
             "stats-interval", "Interval of the periodic stats log line; 0 turns it off", allowZero: true, example: "60", \.server.statsInterval),
     ]
