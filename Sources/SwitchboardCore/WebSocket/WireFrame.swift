@@ -8,7 +8,12 @@ public import NIOCore
 public enum WireFrame {
     /// Frame opcodes this server sends or reads.
     public enum Opcode: UInt8, Sendable {
-        case continuation = 0x0, text = 0x1, binary = 0x2, close = 0x8, ping = 0x9, pong = 0xA
+        case continuation = 0x0
+        case text = 0x1
+        case binary = 0x2
+        case close = 0x8
+        case ping = 0x9
+        case pong = 0xA
     }
 
     /// The largest header of an unmasked frame: 2 bytes plus a 64-bit length.
