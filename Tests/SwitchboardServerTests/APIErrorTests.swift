@@ -57,7 +57,9 @@ import Testing
 
     @Test func pusherRoutesKeepPushersShape() async throws {
         let app = PusherApp(id: "42", key: "key42", secret: "0123456789abcdef0123")
-        try await TestServer.with({ $0.hub.pusherApps = [app] }) { server in
+        try await TestServer.with {
+            $0.hub.pusherApps = [app]
+        } body: { server in
             let answer = try await server.http("POST", "/apps/42/events?auth_key=nope", body: "{}")
             #expect(answer.status == 401)
             let object = try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any]

@@ -77,10 +77,10 @@ struct AdminTests {
     }
 
     @Test func aClientThatStopsReadingShowsAGrowingMailbox() async throws {
-        try await TestServer.with({
+        try await TestServer.with {
             $0.hub.outboundQueueFrames = 1_000_000
             $0.hub.outboundQueueBytes = 1 << 30
-        }) { server in
+        } body: { server in
             let slow = try await TestClient.connect(server.url, startReading: false)
             try await slow.send(#"{"type":"subscribe","channel":"flood"}"#)
             try await server.eventually("the subscription") { await server.hub.statistics().subscriptions == 1 }
@@ -216,7 +216,9 @@ struct AdminTests {
     }
 
     @Test func aFailingMetricsActorIsRestartedAndTheRestartIsVisible() async throws {
-        try await TestServer.with({ $0.hub.faultInjection = true }) { server in
+        try await TestServer.with {
+            $0.hub.faultInjection = true
+        } body: { server in
             #expect(try await server.http("POST", "/api/debug/fail", body: "{}").status == 200)
             try await server.eventually("the restart to show") {
                 guard let stats = try? await server.getJSON("/api/stats") as? [String: Any],
@@ -239,7 +241,9 @@ struct AdminTests {
     }
 
     @Test func aFailingSessionClosesOnlyItselfWith1011() async throws {
-        try await TestServer.with({ $0.hub.faultInjection = true }) { server in
+        try await TestServer.with {
+            $0.hub.faultInjection = true
+        } body: { server in
             let victim = try await TestClient.connect(server.url)
             let bystander = try await TestClient.connect(server.url)
             _ = try await victim.next()

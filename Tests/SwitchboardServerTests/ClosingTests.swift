@@ -30,7 +30,9 @@ struct ClosingTests {
     }
 
     @Test func oversizedMessagesClose1009() async throws {
-        try await TestServer.with({ $0.hub.maxMessageBytes = 1024 }) { server in
+        try await TestServer.with {
+            $0.hub.maxMessageBytes = 1024
+        } body: { server in
             let client = try await TestClient.connect(server.url)
             _ = try await client.next()
             try await client.send(#"{"type":"publish","channel":"big","data":"\#(String(repeating: "x", count: 2000))"}"#)
@@ -40,7 +42,9 @@ struct ClosingTests {
     }
 
     @Test func fragmentedMessagesOverTheLimitClose1009() async throws {
-        try await TestServer.with({ $0.hub.maxMessageBytes = 1024 }) { server in
+        try await TestServer.with {
+            $0.hub.maxMessageBytes = 1024
+        } body: { server in
             let client = try await TestClient.connect(server.url)
             _ = try await client.next()
             let part = ByteBuffer(repeating: UInt8(ascii: "x"), count: 600)
@@ -94,12 +98,12 @@ struct ClosingTests {
     }
 
     @Test func slowConsumerIsClosedWith4002AndItsMailboxStaysBounded() async throws {
-        try await TestServer.with({
+        try await TestServer.with {
             $0.hub.outboundQueueFrames = 64
             $0.hub.outboundQueueBytes = 64 * 1024
             // Long enough for the test to come back and read the close frame.
             $0.hub.closeTimeout = .seconds(600)
-        }) { server in
+        } body: { server in
             let slow = try await TestClient.connect(server.url, startReading: false)
             try await slow.send(#"{"type":"subscribe","channel":"firehose"}"#)
             try await server.eventually("the subscription") { await server.hub.statistics().subscriptions == 1 }
@@ -149,10 +153,10 @@ struct ClosingTests {
     }
 
     @Test func dropOldestKeepsASlowClientConnectedAndBounded() async throws {
-        try await TestServer.with({
+        try await TestServer.with {
             $0.hub.outboundQueueFrames = 32
             $0.hub.slowConsumerPolicy = .dropOldest
-        }) { server in
+        } body: { server in
             let slow = try await TestClient.connect(server.url, startReading: false)
             try await slow.send(#"{"type":"subscribe","channel":"ticker"}"#)
             try await server.eventually("the subscription") { await server.hub.statistics().subscriptions == 1 }
@@ -182,10 +186,10 @@ struct ClosingTests {
     }
 
     @Test func silentClientsAreClosedByTheHeartbeat() async throws {
-        try await TestServer.with({
+        try await TestServer.with {
             $0.hub.heartbeatInterval = .milliseconds(100)
             $0.hub.closeTimeout = .milliseconds(200)
-        }) { server in
+        } body: { server in
             let connection = try await RawConnection.connect(port: server.port)
             // Complete the handshake, then never answer a ping.
             let reply = ServerFrames(try await connection.exchange(RawConnection.upgradeRequest()))
@@ -200,7 +204,9 @@ struct ClosingTests {
     }
 
     @Test func clientsThatAnswerPingsStayConnected() async throws {
-        try await TestServer.with({ $0.hub.heartbeatInterval = .seconds(1) }) { server in
+        try await TestServer.with {
+            $0.hub.heartbeatInterval = .seconds(1)
+        } body: { server in
             let client = try await TestClient.connect(server.url)
             _ = try await client.next()
             // Across several heartbeat intervals the client, which answers pings and otherwise

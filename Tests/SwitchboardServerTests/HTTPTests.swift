@@ -72,7 +72,9 @@ struct HTTPTests {
     }
 
     @Test func connectionLimitAnswers503AndFreesUpAgain() async throws {
-        try await TestServer.with({ $0.hub.maxConnections = 2 }) { server in
+        try await TestServer.with {
+            $0.hub.maxConnections = 2
+        } body: { server in
             let first = try await TestClient.connect(server.url)
             let second = try await TestClient.connect(server.url)
             _ = try await first.next()
@@ -90,7 +92,9 @@ struct HTTPTests {
     }
 
     @Test func aHandshakeThatNeverFinishesIsClosed() async throws {
-        try await TestServer.with({ $0.handshakeTimeout = .milliseconds(300) }) { server in
+        try await TestServer.with {
+            $0.handshakeTimeout = .milliseconds(300)
+        } body: { server in
             // Slowloris: a request head that never ends. The server closes the connection.
             let received = try await RawConnection.connect(port: server.port).exchange(Array("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".utf8))
             #expect(received.isEmpty)

@@ -17,7 +17,9 @@ struct HeldDeliveriesTests {
     }
 
     @Test func nothingIsHeldOnceTheReplyIsOutAndDeliveriesFlow() async throws {
-        try await TestServer.with({ $0.hub.history.global = HistoryPolicy(size: 10, ttl: .seconds(60)) }) { server in
+        try await TestServer.with {
+            $0.hub.history.global = HistoryPolicy(size: 10, ttl: .seconds(60))
+        } body: { server in
             let publisher = try await TestClient.connect(server.url)
             _ = try await publisher.next()
             try await publisher.send(#"{"type":"publish","channel":"room","data":"before","id":1}"#)

@@ -88,7 +88,9 @@ struct ProtocolTests {
     /// of these over two channels must arrive byte for byte, in publish order, at every client.
     /// (One event loop: across loops only each channel's own order is guaranteed.)
     @Test func aBurstOfSmallAndLargeMessagesOnTwoChannelsArrivesIntactAndInOrder() async throws {
-        try await TestServer.with({ $0.threads = 1 }) { server in
+        try await TestServer.with {
+            $0.threads = 1
+        } body: { server in
             var subscribers: [TestClient] = []
             for _ in 0..<3 {
                 let subscriber = try await TestClient.connect(server.url)
@@ -166,7 +168,9 @@ struct ProtocolTests {
     }
 
     @Test func badRequestsGetErrorsAndTheConnectionStaysOpen() async throws {
-        try await TestServer.with({ $0.hub.maxChannelsPerClient = 2 }) { server in
+        try await TestServer.with {
+            $0.hub.maxChannelsPerClient = 2
+        } body: { server in
             let client = try await TestClient.connect(server.url)
             _ = try await client.next()
             let cases: [(String, String)] = [
@@ -210,10 +214,10 @@ struct ProtocolTests {
     }
 
     @Test func publishRateIsLimitedPerClient() async throws {
-        try await TestServer.with({
+        try await TestServer.with {
             $0.hub.publishRate = 0.001
             $0.hub.publishBurst = 2
-        }) { server in
+        } body: { server in
             let client = try await TestClient.connect(server.url)
             _ = try await client.next()
             for n in 1...3 {

@@ -20,7 +20,7 @@ struct TestServer: Sendable {
     /// Starts a server, runs `body`, then shuts the server down gracefully.
     static func with(
         _ configure: (inout ServerConfiguration) -> Void = { _ in },
-        _ body: (TestServer) async throws -> Void
+        body: (TestServer) async throws -> Void
     ) async throws {
         var configuration = ServerConfiguration()
         configuration.port = 0
