@@ -5,7 +5,8 @@
 #   scripts/test.sh            all suites: Swift unit + integration (Redis ones against a real
 #                              redis-server each test starts), end-to-end with Python clients,
 #                              Autobahn|Testsuite 1-10 against the echo route, the fuzz corpus
-#                              replayed and libFuzzer for FUZZ_SECONDS (default 60)
+#                              replayed and libFuzzer for FUZZ_SECONDS (default 60); and
+#                              swift format lint --strict over Sources and Tests, counted as one test
 #
 # Needs: Swift 6.3 on PATH; Debian packages and PyPI reachable for the first run.
 set -uo pipefail
@@ -43,6 +44,15 @@ fi
 say "building (debug, with tests)"
 swift build --build-tests 2>&1 | tail -n 3
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then echo "build failed"; echo "tests: 0 passed, 1 failed"; exit 1; fi
+
+# --- Lint: swift format with the repo's .swift-format, strict (warnings fail); one test -----
+say "swift format lint --strict (Sources, Tests)"
+lint_passed=0 lint_failed=0
+if swift format lint --strict -r Sources Tests 2>&1 | tee "$logs/lint.log" | tail -n 20 && [ "${PIPESTATUS[0]}" -eq 0 ]; then
+  lint_passed=1
+else
+  lint_failed=1
+fi
 
 # --- Swift suites: unit tests (no sockets) and integration tests (real sockets) ------------
 say "swift test"
@@ -96,8 +106,8 @@ else
   fuzz_failed=$((fuzz_failed + 1))
 fi
 
-passed=$((swift_passed + e2e_passed + ab_passed + fuzz_passed))
-failed=$((swift_failed + e2e_failed + ab_failed + fuzz_failed))
+passed=$((lint_passed + swift_passed + e2e_passed + ab_passed + fuzz_passed))
+failed=$((lint_failed + swift_failed + e2e_failed + ab_failed + fuzz_failed))
 echo
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
