@@ -321,7 +321,7 @@ final class NodeRegistry: Sendable {
         do {
             reply = try await connection.evaluate(Self.listScript, keys: [seenKey, infoKey], arguments: []).get()
         } catch {
-            throw OperatorFailure(.unavailable, "the cluster's Redis cannot be reached: \(error)")
+            throw .redisUnreachable(": \(error)")
         }
         guard let parts = reply.elements, case .integer(let now)? = parts.first else {
             throw OperatorFailure(.unavailable, "Redis answered the node list with \(reply)")

@@ -134,7 +134,7 @@ extension SwitchboardServer {
         while !connection.isUp && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard connection.isUp else {
             await connection.stop()
-            logger.warning("the cluster's Redis cannot be reached yet; starting anyway", metadata: ["redis": "\(address)"])
+            logger.warning("\(ProtocolError.redisUnreachable) yet; starting anyway", metadata: ["redis": "\(address)"])
             return nil
         }
         let age = try? await NodeRegistry.heartbeatAge(of: name, prefix: configuration.hub.cluster.prefix, on: connection)
