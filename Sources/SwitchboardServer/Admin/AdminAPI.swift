@@ -28,7 +28,7 @@ public enum AdminAPI {
             try encode(await collector.clients(try clientQuery(request)))
         }
         api.get("clients/:id") { _, context in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.requireDecoded("id")
             let window = await collector.clients(ClientQuery(id: id, limit: 1))
             guard let row = window.rows.first else { throw APIError(.notFound, code: "not_found", "no client \(id)") }
             return try encode(row)
@@ -39,8 +39,7 @@ public enum AdminAPI {
             return try encode(rows)
         }
         api.get("channels/:name/history") { request, context in
-            let raw = try context.parameters.require("name")
-            let name = raw.removingPercentEncoding ?? raw
+            let name = try context.parameters.requireDecoded("name")
             guard ChannelName.isValid(name) else {
                 throw APIError(.badRequest, code: "invalid_channel", "channel names are 1-\(ChannelName.maxLength) bytes of A-Z a-z 0-9 _ . : @ / -")
             }
@@ -91,7 +90,7 @@ public enum AdminAPI {
             try await perform(type: "broadcast", jsonBody(request), on: hub)
         }
         api.post("clients/:id/kick") { request, context in
-            let id = try context.parameters.require("id")
+            let id = try context.parameters.requireDecoded("id")
             let body = try await jsonBody(request, allowEmpty: true)
             return try await perform(.kick(.client(id), reason: body.string("reason"), reconnect: body.bool("reconnect") ?? false), on: hub)
         }

@@ -37,7 +37,7 @@ enum PusherAPI {
         }
         let terminate: @Sendable (Request, BasicRequestContext) async -> Response = { request, context in
             await signed(request, context, hub) { app, _, _ in
-                let user = context.parameters.get("user_id") ?? ""
+                let user = try pathParameter("user_id", context) ?? ""
                 let (closed, missing): (Int, [String])
                 do throws(OperatorFailure) {
                     (closed, missing) = try await hub.terminate(appID: app.id, userID: user)
@@ -75,7 +75,7 @@ enum PusherAPI {
             case .success(let verified): app = verified
             case .failure(let failure): throw PusherAPIError(status: HTTPResponse.Status(code: failure.status), message: failure.message)
             }
-            if let id = context.parameters.get("app_id"), id != app.id {
+            if let id = try pathParameter("app_id", context), id != app.id {
                 throw PusherAPIError(
                     status: hub.apps.byID[id] == nil ? .notFound : .unauthorized, message: "auth_key \(app.key) does not belong to app \(id)")
             }
@@ -95,9 +95,17 @@ enum PusherAPI {
         PusherAPIError(status: .badRequest, message: message)
     }
 
+    /// The path parameter `name`, percent-decoded; a malformed encoding is a 400.
+    private static func pathParameter(_ name: String, _ context: BasicRequestContext) throws(PusherAPIError) -> String? {
+        do {
+            return try context.parameters.decoded(name)
+        } catch {
+            throw bad(error.message)
+        }
+    }
+
     private static func name(_ context: BasicRequestContext) throws -> String {
-        let raw = context.parameters.get("channel_name") ?? ""
-        let name = QueryString.percentDecoded(raw) ?? raw
+        let name = try pathParameter("channel_name", context) ?? ""
         guard PusherChannel.isValid(name) else { throw bad("invalid channel name \(name)") }
         return name
     }

@@ -142,8 +142,9 @@ struct WebSocketEndpoints: Sendable {
         if path == native { return .native }
         if let echo, path == echo { return .echo }
         if path.hasPrefix(Self.pusherPrefix) {
-            let key = path.dropFirst(Self.pusherPrefix.count)
-            if !key.isEmpty && !key.contains("/") { return .pusher(key: String(key)) }
+            let raw = path.dropFirst(Self.pusherPrefix.count)
+            // Decoded as the HTTP routes' path parameters are; a malformed escape names no app.
+            if !raw.isEmpty && !raw.contains("/") { return .pusher(key: QueryString.percentDecoded(String(raw)) ?? String(raw)) }
         }
         return nil
     }
