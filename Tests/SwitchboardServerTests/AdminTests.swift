@@ -314,6 +314,31 @@ struct AdminTests {
         }
     }
 
+    /// Every refused admin stream command says why for programs too: `"ok":false` with a `"code"`.
+    @Test func everyFailedAdminStreamCommandHasACode() async throws {
+        try await TestServer.with { server in
+            let admin = try await TestClient.connect(
+                "ws://127.0.0.1:\(server.port)/admin/stream?token=\(TestServer.adminToken)", maxFrameSize: 1 << 22)
+            let commands: [(command: String, code: String)] = [
+                ("not json", "invalid_json"),
+                ("[1,2]", "invalid_json"),
+                (#"{"type":"view","id":1,"query":{"limit":"many"}}"#, "bad_request"),
+                (#"{"type":"view","id":2,"query":"mailbox"}"#, "bad_request"),
+                (#"{"id":3}"#, "unknown_command"),
+                (#"{"type":"kick","id":4,"client":"nobody"}"#, "not_found"),
+            ]
+            for (command, code) in commands {
+                try await admin.send(command)
+                let text = try await admin.next { $0.hasPrefix(#"{"type":"result""#) }
+                let result = try object(try JSONSerialization.jsonObject(with: Data(text.utf8)))
+                #expect(result["ok"] as? Bool == false, "\(command): \(text)")
+                #expect(result["code"] as? String == code, "\(command): \(text)")
+                #expect((result["error"] as? String)?.isEmpty == false, "\(command): \(text)")
+            }
+            try await admin.close()
+        }
+    }
+
     /// A console that changes its view gets the new window at once, not at the next interval.
     @Test func aViewCommandIsAnsweredWithItsWindowAtOnce() async throws {
         try await TestServer.with { server in

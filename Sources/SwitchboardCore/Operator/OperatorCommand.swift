@@ -119,8 +119,13 @@ public struct OperatorFailure: Error, Sendable, Equatable {
 
         public static let badRequest = Code(rawValue: "bad_request")
         public static let invalidChannel = Code(rawValue: "invalid_channel")
+        /// A command that is not a JSON object (the admin API's `invalid_json`).
+        public static let invalidJSON = Code(rawValue: "invalid_json")
         public static let missingData = Code(rawValue: "missing_data")
         public static let notFound = Code(rawValue: "not_found")
+        /// Too much at once: the admin stream's bounded command queue is full (the native
+        /// protocol's `overloaded`).
+        public static let overloaded = Code(rawValue: "overloaded")
         public static let unknownCommand = Code(rawValue: "unknown_command")
         public static let unavailable = Code(rawValue: "unavailable")
     }

@@ -99,7 +99,7 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
             let bytes = Array(text.readableBytesView)
             guard UTF8Validation.isValid(bytes) else { return closeStream(code: .invalidPayload, reason: "invalid UTF-8") }
             if case .dropped = commandSink.yield(bytes) {
-                reply(id: nil, ok: false, fields: "\"error\":\"too many commands in flight\"")
+                reply(id: nil, result: .failed(OperatorFailure(.overloaded, "too many commands in flight")))
             }
         case .ping:
             write(WireFrame.make(.pong, payload: frame.unmaskedData.readableBytesView, allocator: context.channel.allocator), force: true)
@@ -223,7 +223,7 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
         do {
             object = try JSONObject(parsing: bytes)
         } catch {
-            return reply(id: nil, ok: false, fields: "\"error\":\(JSONText.quoted("not a JSON object: \(error)"))")
+            return reply(id: nil, result: .failed(OperatorFailure(.invalidJSON, "not a JSON object: \(error)")))
         }
         let id = object.raw("id").map { String(decoding: $0, as: UTF8.self) }
         switch object.string("type") {
@@ -234,7 +234,8 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
             }
             if let raw = object.raw("query") {
                 guard var query = try? Self.decoder.decode(ClientQuery.self, from: Data(raw)) else {
-                    return reply(id: id, ok: false, fields: "\"error\":\"query: expected {sort, descending, filter, channel, offset, limit}\"")
+                    return reply(
+                        id: id, result: .failed(OperatorFailure(.badRequest, "query: expected {sort, descending, filter, channel, offset, limit}")))
                 }
                 query.limit = min(query.limit, ClientQuery.mostRowsPerWindow)
                 view.withLockedValue { $0.query = query }
@@ -262,6 +263,7 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
         reply(id: id, ok: true, fields: result.jsonMembers)
     }
 
+    /// Writes a `result`; failures go through ``reply(id:result:)``, so every one has a `"code"`.
     private func reply(id: String?, ok: Bool, fields: String?) {
         var text = "{\"type\":\"result\",\"ok\":\(ok)"
         if let id { text += ",\"id\":\(id)" }
