@@ -12,6 +12,7 @@ enum ClientScript {
          *     message: (m) => …,                             // {type:"message", channel, data, from, seq, event?}
          *     join: (m) => …, leave: (m) => …,               // presence changes, once per user
          *     recovered: (ok, reply) => …,                   // after every reconnect: true = nothing missed
+         *     error: (e) => …,                               // a refused subscribe (Error, e.code), or messages_lost
          *   });
          *   await sb.publish("news", { hello: 1 });          // resolves on the server's ack
          *   await sb.presence("news");                       // [{user, info?}, …]
@@ -22,6 +23,13 @@ enum ClientScript {
          * channels with history resumes each one with "since" (its last seq and epoch), so that the
          * messages published while it was away arrive in order, once: `recovered(true)`. When the
          * server cannot replay them all it says so, `recovered(false)`, and nothing partial arrives.
+         *
+         * Messages can also be lost while connected (a clustered node that could not receive them, or
+         * Redis restarting empty, which starts the channel's numbering again at 1): the server sends
+         * {type:"error", code:"messages_lost", channel, message, seq?, epoch?}. It goes to the
+         * subscription's `error` and to `sb.on("error")`, like every error about a channel, and its
+         * seq/epoch become the channel's position, so the messages after it are delivered (not
+         * dropped as already seen because their seq is lower than before).
          */
         (function (root) {
           "use strict";
@@ -34,6 +42,12 @@ enum ClientScript {
               /** The last position seen, {seq, epoch}, once the channel's history gave one. */
               this.position = null;
               this.active = true;
+            }
+            /** Moves the position to where the server says the channel stands (a `subscribed` or a
+             *  `messages_lost` with a seq); without an epoch the old one is kept. */
+            _moveTo(seq, epoch) {
+              if (typeof seq !== "number") return;
+              this.position = { seq, epoch: epoch !== undefined ? epoch : this.position ? this.position.epoch : undefined };
             }
             /** Stops receiving the channel. */
             unsubscribe() {
@@ -159,7 +173,7 @@ enum ClientScript {
             _subscribe(subscription) {
               const request = { type: "subscribe", channel: subscription.channel, id: this._nextID++ };
               if (subscription.options.presence) request.presence = true;
-              if (subscription.position) request.since = subscription.position;
+              if (subscription.position && subscription.position.epoch !== undefined) request.since = subscription.position;
               this._pending.set(request.id, {
                 resolve: (reply) => this._subscribed(subscription, request, reply),
                 reject: (error) => subscription._call("error", error),
@@ -169,9 +183,11 @@ enum ClientScript {
 
             _subscribed(subscription, request, reply) {
               // Recovered: the replay that follows moves the position on, message by message. Otherwise
-              // (a first subscribe, or not recovered) the stream goes on from the channel's position now.
-              if (reply.epoch !== undefined && reply.recovered !== true) {
-                subscription.position = { seq: reply.seq, epoch: reply.epoch };
+              // (a first subscribe, or not recovered) the stream goes on from the channel's position now,
+              // and a reply without one leaves nothing to compare later seqs with.
+              if (reply.recovered !== true) {
+                if (typeof reply.seq !== "number") subscription.position = null;
+                subscription._moveTo(reply.seq, reply.epoch);
               }
               if (request.since) subscription._call("recovered", reply.recovered === true, reply);
               subscription._call("subscribed", reply);
@@ -216,6 +232,8 @@ enum ClientScript {
                   this._emit("broadcast", message);
                   break;
                 case "error":
+                  // Lost messages: the numbering may have started again; go on from where it stands now.
+                  if (subscription && message.code === "messages_lost") subscription._moveTo(message.seq, message.epoch);
                   if (subscription) subscription._call("error", message);
                   this._emit("error", message);
                   break;
