@@ -28,6 +28,8 @@ command -v tmux >/dev/null || apt_packages+=(tmux)
 command -v openssl >/dev/null || apt_packages+=(openssl)
 command -v chromium >/dev/null || apt_packages+=(chromium)  # the live page is tested in a real browser
 command -v redis-server >/dev/null || apt_packages+=(redis-server)  # cluster tests: each starts its own on a free port
+command -v node >/dev/null || command -v nodejs >/dev/null || apt_packages+=(nodejs)  # /switchboard.js run in Node
+[ -f /usr/share/nodejs/ws/package.json ] || apt_packages+=(node-ws)  # its WebSocket (Debian puts it in /usr/share/nodejs/ws)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_packages+=(nginx)  # the README's load-balancer example, exercised
 if ((${#apt_packages[@]})); then
   say "installing Debian packages: ${apt_packages[*]}"
