@@ -100,7 +100,9 @@ struct EngineTests {
 
     @Test(arguments: Kind.allCases)
     func aResumingSubscriberGetsWhatItMissedFromHistory(_ kind: Kind) async throws {
-        try await withServer(kind, configure: { $0.hub.history.global = HistoryPolicy(size: 10, ttl: .seconds(60)) }) { server, _ in
+        try await withServer(kind) {
+            $0.hub.history.global = HistoryPolicy(size: 10, ttl: .seconds(60))
+        } body: { server, _ in
             let (publisher, _) = try await client(server)
             for n in 1...3 {
                 try await publisher.send(#"{"type":"publish","channel":"log","data":\#(n),"id":\#(n)}"#)

@@ -78,6 +78,9 @@ final class ClusterLink: @unchecked Sendable {
     var nextAsk: UInt64 = 0
     /// Node-bus requests being carried out now (each in its own task), at most ``maxCommandsInFlight``.
     var commandsInFlight = 0
+    /// Whether this node may have entries of the webhook stream it read but did not acknowledge
+    /// (at the start, and after a round whose reply was lost).
+    var webhooksUnread = true
     /// Whether this node's scripts append webhook announcements to the cluster's stream.
     let announcesWebhooks: Bool
 
@@ -306,7 +309,8 @@ final class ClusterLink: @unchecked Sendable {
                     switch result {
                     case .success(let changes):
                         if changes > 0 {
-                            self.logger.warning("re-asserted this node's state in Redis", metadata: ["changes": "\(changes)", "quietly": "\(quietly)"])
+                            self.logger.warning(
+                                "re-asserted this node's state in Redis", metadata: ["changes": "\(changes)", "quietly": "\(quietly)"])
                         }
                         // After Redis lost its data, the other nodes re-assert theirs over the
                         // next seconds: members read meanwhile would look like leaves.

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import RedisClient
 import SwitchboardCore
@@ -35,10 +36,15 @@ extension ClusterLink {
         """
 
     /// `KEYS` members, info, order, joins, node presence, webhooks; `ARGV` user, info, channel,
-    /// limit, pub/sub name, the `member_added` payload, webhooks (1/0), key lifetime (ms).
-    /// A join the node already made changes nothing.
+    /// limit, pub/sub name, the `member_added` payload, the time (ms since 1970) after which the
+    /// node no longer waits for the answer, webhooks (1/0), key lifetime (ms). A join the node
+    /// already made changes nothing; one that runs after the node gave up on it (Redis was
+    /// paused with the request in its buffer) changes nothing either and answers -2, so that no
+    /// one sees a join the joining client was told failed.
     static let joinScript = RedisScript(
         keepingKeys + """
+            local clock = redis.call('TIME')
+            if clock[1] * 1000 + math.floor(clock[2] / 1000) > tonumber(ARGV[7]) then return -2 end
             local entry = ARGV[3] .. '\\0' .. ARGV[1]
             if redis.call('SISMEMBER', KEYS[5], entry) == 1 then return 0 end
             local count = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -155,6 +161,14 @@ extension ClusterLink {
     /// The stream the cluster's scripts append webhook announcements to (see WebhookStream.swift).
     var webhooksKey: ByteBuffer { ByteBuffer(string: "\(configuration.prefix):webhooks") }
 
+    /// When (ms since 1970, by this node's clock) the node stops waiting for a request sent now:
+    /// a script that would change what the node will have given up on checks it against Redis's
+    /// clock. (Clocks of the nodes and of Redis are taken to agree within a fraction of it.)
+    private var answerDeadline: Int64 {
+        let (seconds, attoseconds) = configuration.requestDeadline.components
+        return Int64((Date().timeIntervalSince1970 * 1000).rounded()) + seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
     /// `1` when this node's scripts announce webhooks, `0` when not.
     private var webhooksFlag: ByteBuffer { ByteBuffer(string: announcesWebhooks ? "1" : "0") }
 
@@ -165,7 +179,7 @@ extension ClusterLink {
         let event = ClusterEnvelope.presenceChange(joined: true, channel: channel, member: member, except: except, from: from)
         let arguments = [
             ByteBuffer(string: member.userID), ByteBuffer(bytes: member.info ?? []), ByteBuffer(string: channel), ByteBuffer(string: String(limit)),
-            ByteBuffer(string: pubSubName(channel)), event, webhooksFlag, keyLifetime,
+            ByteBuffer(string: pubSubName(channel)), event, ByteBuffer(string: String(answerDeadline)), webhooksFlag, keyLifetime,
         ]
         let keys = [
             channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), channelKey(channel, "joins"),
@@ -175,6 +189,7 @@ extension ClusterLink {
             switch reply {
             case .integer(1), .integer(0): true
             case .integer(-1): false
+            case .integer(-2): throw RedisError.noReply("the join reached Redis after this node stopped waiting for it")
             default: throw RedisError.reply("the join script returned \(reply)")
             }
         }.flatMapErrorThrowing { error in

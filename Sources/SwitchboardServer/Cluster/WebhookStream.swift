@@ -31,18 +31,23 @@ extension ClusterLink {
     /// One round: new entries (and, now and then, abandoned ones), delivered and acknowledged.
     private func deliverWebhooks() -> EventLoopFuture<Void> {
         guard isUp else { return eventLoop.makeSucceededVoidFuture() }
+        // After a round that failed (its reply may have been lost with the connection), this
+        // node's own unacknowledged entries are read again first ("0"), then new ones (">").
+        let from = webhooksUnread ? "0" : ">"
         let read = connection.send(
             ["XREADGROUP", "GROUP", Self.group, nodeName, "COUNT", "100", "STREAMS"].map { ByteBuffer(string: $0) } + [
-                webhooksKey, ByteBuffer(string: ">"),
+                webhooksKey, ByteBuffer(string: from),
             ])
         let claim = connection.send(
             [ByteBuffer(string: "XAUTOCLAIM"), webhooksKey]
                 + [Self.group, nodeName, String(Self.claimAfter.components.seconds * 1000), "0-0", "COUNT", "100"].map { ByteBuffer(string: $0) })
         return read.and(claim).map { fresh, claimed in
             // XREADGROUP: [[stream, [[id, [field, value, …]], …]]]; XAUTOCLAIM: [next, [[id, fields], …], …].
-            let entries = (fresh.elements?.first?.elements?.last?.elements ?? []) + (claimed.elements?.dropFirst().first?.elements ?? [])
-            self.deliver(entries)
+            let own = fresh.elements?.first?.elements?.last?.elements ?? []
+            if from == "0" && own.isEmpty { self.webhooksUnread = false }
+            self.deliver(own + (claimed.elements?.dropFirst().first?.elements ?? []))
         }.flatMapError { error in
+            self.webhooksUnread = true
             guard case RedisError.reply(let message) = error, message.hasPrefix("NOGROUP") else { return self.eventLoop.makeSucceededVoidFuture() }
             // No stream or no group yet (a new cluster, the stream expired, or Redis lost its
             // data): create both, from the stream's start, so nothing announced before is skipped.

@@ -92,10 +92,11 @@ struct ClusterScriptTests {
         #expect(try await a.members(of: "room").get() == [])
         #expect(try await a.channelCounts(prefix: "").get().isEmpty)
         #expect(
-            try await announcements(redis).sorted() == [
-                "k=member_added c=room u=ann", "k=channel_occupied c=room u=", "k=member_added c=room u=bob", "k=member_removed c=room u=ann",
-                "k=channel_occupied c=news u=", "k=member_removed c=room u=bob", "k=channel_vacated c=room u=", "k=channel_vacated c=news u=",
-            ].sorted())
+            try await announcements(redis).sorted()
+                == [
+                    "k=member_added c=room u=ann", "k=channel_occupied c=room u=", "k=member_added c=room u=bob", "k=member_removed c=room u=ann",
+                    "k=channel_occupied c=news u=", "k=member_removed c=room u=bob", "k=channel_vacated c=room u=", "k=channel_vacated c=news u=",
+                ].sorted())
     }
 
     @Test func membersComeInJoinOrderWithTheirInfo() async throws {
