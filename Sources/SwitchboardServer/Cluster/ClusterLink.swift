@@ -43,8 +43,9 @@ final class ClusterLink: @unchecked Sendable {
         var presence: @Sendable () -> [(channel: String, member: PresenceMember)] = { [] }
         /// A request or answer on the node's own channels.
         var command: (ByteBuffer) -> Void = { _ in }
-        /// A webhook the cluster's scripts announced, for this node to deliver.
-        var webhook: (WebhookAnnouncement) -> Void = { _ in }
+        /// Webhooks the cluster's scripts announced, for this node to deliver, and what to do
+        /// once they were.
+        var webhooks: ([WebhookAnnouncement], @escaping @Sendable () -> Void) -> Void = { _, done in done() }
         /// Whether the node serves a hub (``start(deliver:resynced:presence:perform:webhook:)``):
         /// only then does it re-assert what it holds.
         var serving = false
@@ -159,12 +160,13 @@ final class ClusterLink: @unchecked Sendable {
     func start(
         deliver: @escaping Deliver, resynced: @escaping @Sendable (String, (current: [PresenceMember], announce: Bool)) -> Void,
         presence: @escaping @Sendable () -> [(channel: String, member: PresenceMember)],
-        perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8]), webhook: @escaping @Sendable (WebhookAnnouncement) -> Void
+        perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8]),
+        webhooks: @escaping @Sendable ([WebhookAnnouncement], @escaping @Sendable () -> Void) -> Void
     ) {
         route.resynced = resynced
         route.presence = presence
         route.serving = true
-        route.webhook = webhook
+        route.webhooks = webhooks
         route.command = { [weak self] payload in self?.receiveCommand(payload, perform: perform) }
         subscriber.keep(busName)
         subscriber.keep(directName(nodeName))
@@ -177,9 +179,10 @@ final class ClusterLink: @unchecked Sendable {
         if announcesWebhooks { startDeliveringWebhooks() }
     }
 
-    /// Hands a webhook announcement read from the cluster's stream to the node's dispatcher.
-    func handOver(_ announcement: WebhookAnnouncement) {
-        route.webhook(announcement)
+    /// Hands webhook announcements read from the cluster's stream to the node's dispatcher;
+    /// `done` runs once they were delivered.
+    func handOver(_ announcements: [WebhookAnnouncement], then done: @escaping @Sendable () -> Void) {
+        route.webhooks(announcements, done)
     }
 
     func stop() async {
@@ -352,6 +355,15 @@ final class ClusterLink: @unchecked Sendable {
                 self.route.resynced(channel, (current, announce: false))
             }
             return current
+        }
+    }
+
+    /// Succeeds once the node keeps track of presence channel `channel`'s members (reading them
+    /// only the first time).
+    func track(_ channel: String) -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            guard !self.trackedPresence.contains(channel) else { return self.eventLoop.makeSucceededVoidFuture() }
+            return self.trackedMembers(of: channel).map { _ in }
         }
     }
 

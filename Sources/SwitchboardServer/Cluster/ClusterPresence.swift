@@ -1,4 +1,3 @@
-import Foundation
 import NIOCore
 import RedisClient
 import SwitchboardCore
@@ -161,12 +160,12 @@ extension ClusterLink {
     /// The stream the cluster's scripts append webhook announcements to (see WebhookStream.swift).
     var webhooksKey: ByteBuffer { ByteBuffer(string: "\(configuration.prefix):webhooks") }
 
-    /// When (ms since 1970, by this node's clock) the node stops waiting for a request sent now:
-    /// a script that would change what the node will have given up on checks it against Redis's
-    /// clock. (Clocks of the nodes and of Redis are taken to agree within a fraction of it.)
-    private var answerDeadline: Int64 {
+    /// When the node stops waiting for a request sent now, by Redis's clock (ms since 1970; the
+    /// heartbeats measure how far it is from the node's): a script that would change what the
+    /// node will have given up on checks it against `TIME`.
+    private var answerDeadline: Int {
         let (seconds, attoseconds) = configuration.requestDeadline.components
-        return Int64((Date().timeIntervalSince1970 * 1000).rounded()) + seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return nodes.redisMilliseconds + Int(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
     /// `1` when this node's scripts announce webhooks, `0` when not.

@@ -33,6 +33,16 @@ final class NodeRegistry: Sendable {
     let declaredDead = Atomic<Int>(0)
     /// Microseconds of the last heartbeat's round trip; -1 before the first.
     private let roundTrip = Atomic<Int>(-1)
+    /// Redis's clock minus this node's, in milliseconds, as the last heartbeat measured it.
+    private let clockOffset = Atomic<Int>(0)
+
+    /// This node's wall clock in milliseconds since 1970.
+    static func wallMilliseconds() -> Int {
+        Int((Date().timeIntervalSince1970 * 1000).rounded())
+    }
+
+    /// Now by Redis's clock (milliseconds since 1970), as well as the heartbeats can tell.
+    var redisMilliseconds: Int { Self.wallMilliseconds() + clockOffset.load(ordering: .relaxed) }
 
     /// Whether the sweep announces the dead node's leaves and vacated channels to the cluster's
     /// webhook stream.
@@ -190,7 +200,12 @@ final class NodeRegistry: Sendable {
         ).get()
         guard let parts = reply?.elements, parts.count == 2, case .integer(let answer) = parts[0], let epoch = parts[1].string else { return .failed }
         let elapsed = ContinuousClock.now - started
-        roundTrip.store(Int(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000), ordering: .relaxed)
+        let micros = Int(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
+        roundTrip.store(micros, ordering: .relaxed)
+        if answer > 0 {
+            // Redis read its clock about half a round trip before the answer arrived.
+            clockOffset.store(Int(answer) - (Self.wallMilliseconds() - micros / 2000), ordering: .relaxed)
+        }
         let known = knownEpoch.withLockedValue { known in
             defer { known = epoch }
             return known

@@ -36,7 +36,7 @@ final class RedisEngine: Engine, @unchecked Sendable {
             resynced: { [weak self] channel, members in self?.resync(channel, members: members) },
             presence: { [weak hub] in hub?.presence.withLockedValue { $0.memberships } ?? [] },
             perform: { [weak hub] command in await hub?.performForCluster(command) ?? (nil, []) },
-            webhook: { [weak hub] announcement in hub?.announce(announcement) })
+            webhooks: { [weak hub] announcements, done in hub?.announce(announcements, then: done) })
     }
 
     func stop() async {
@@ -146,7 +146,8 @@ final class RedisEngine: Engine, @unchecked Sendable {
             if case .pending(let join) = admission {
                 subscribed.and(join).flatMap { _, admitted in
                     guard admitted else { return link.eventLoop.makeSucceededFuture(.presenceFull) }
-                    return link.trackedMembers(of: channel).map { .receiving(members: members ? $0 : nil) }
+                    if members { return link.trackedMembers(of: channel).map { .receiving(members: $0) } }
+                    return link.track(channel).map { .receiving(members: nil) }
                 }
             } else if members {
                 subscribed.flatMap { link.trackedMembers(of: channel) }.map { .receiving(members: $0) }

@@ -5,14 +5,16 @@ import SwitchboardCore
 /// Webhooks the cluster's scripts announced, delivered by whichever live node reads them first:
 /// the scripts that change presence or occupancy append `{k: kind, c: channel, u: user}` to the
 /// stream `<prefix>:webhooks`, and every node that delivers webhooks reads it as one consumer of
-/// the group `deliverers`, hands each entry to its webhook dispatcher, then acknowledges it.
+/// the group `deliverers`, hands each entry to its webhook dispatcher, and acknowledges it once
+/// delivered (at least once: a node that stalls past ``claimAfter`` may see another deliver too).
 /// Entries a node read but never acknowledged (it died) are claimed by another after
 /// ``claimAfter``. A change and its webhook happen together, however the reply to the node fares.
 extension ClusterLink {
     /// How often an idle node looks for new announcements.
     static let webhookPoll = TimeAmount.milliseconds(200)
-    /// How long an announcement may stay read but unacknowledged before another node takes it.
-    static let claimAfter = Duration.seconds(30)
+    /// How long an announcement may stay read but not delivered before another node takes it:
+    /// as long as a node may stay silent before it is declared dead.
+    static let claimAfter = NodeRegistry.deadAfter
 
     private static let group = "deliverers"
 
@@ -58,8 +60,11 @@ extension ClusterLink {
         }
     }
 
+    /// Hands the entries' announcements to the node's dispatcher and acknowledges them once it
+    /// delivered them: a node that dies before that leaves them to another (``claimAfter``).
     private func deliver(_ entries: [RESPValue]) {
-        var delivered: [ByteBuffer] = []
+        var announcements: [WebhookAnnouncement] = []
+        var ids: [ByteBuffer] = []
         for entry in entries {
             guard let parts = entry.elements, parts.count == 2, case .bulkString(let id?) = parts[0] else { continue }
             var fields: [String: String] = [:]
@@ -68,11 +73,13 @@ extension ClusterLink {
                 if let name = values[index].string { fields[name] = values[index + 1].string ?? "" }
             }
             if let announcement = WebhookAnnouncement(kind: fields["k"] ?? "", channel: fields["c"] ?? "", user: fields["u"] ?? "") {
-                handOver(announcement)
+                announcements.append(announcement)
             }
-            delivered.append(id)
+            ids.append(id)
         }
-        guard !delivered.isEmpty else { return }
-        _ = connection.send([ByteBuffer(string: "XACK"), webhooksKey, ByteBuffer(string: Self.group)] + delivered)
+        guard !ids.isEmpty else { return }
+        handOver(announcements) { [connection, webhooksKey, ids] in
+            _ = connection.send([ByteBuffer(string: "XACK"), webhooksKey, ByteBuffer(string: Self.group)] + ids)
+        }
     }
 }

@@ -46,13 +46,18 @@ extension Hub {
         webhooks.member(app, added: added, channel: name, userID: userID)
     }
 
-    /// Delivers an announcement the engine made (a cluster script's, read from its stream).
-    func announce(_ announcement: WebhookAnnouncement) {
-        switch announcement {
-        case .memberAdded(let channel, let user): announceMember(added: true, userID: user, channel: channel)
-        case .memberRemoved(let channel, let user): announceMember(added: false, userID: user, channel: channel)
-        case .channelOccupied(let channel): announceOccupancy(channel, occupied: true)
-        case .channelVacated(let channel): announceOccupancy(channel, occupied: false)
+    /// Delivers announcements the engine made (a cluster script's, read from its stream); `done`
+    /// runs once they were delivered (or given up on), so that they can be acknowledged.
+    func announce(_ announcements: [WebhookAnnouncement], then done: @escaping @Sendable () -> Void) {
+        guard let webhooks else { return done() }
+        for announcement in announcements {
+            switch announcement {
+            case .memberAdded(let channel, let user): announceMember(added: true, userID: user, channel: channel)
+            case .memberRemoved(let channel, let user): announceMember(added: false, userID: user, channel: channel)
+            case .channelOccupied(let channel): announceOccupancy(channel, occupied: true)
+            case .channelVacated(let channel): announceOccupancy(channel, occupied: false)
+            }
         }
+        webhooks.afterDelivery(done)
     }
 }

@@ -6,11 +6,13 @@ import SwitchboardCore
 import FoundationNetworking
 #endif
 
-/// One Pusher webhook event, encoded, waiting for its app's next delivery.
+/// One Pusher webhook event, encoded, waiting for its app's next delivery; or (no app) a marker
+/// whose `delivered` runs once every event before it was delivered (or given up on).
 struct WebhookEvent: Sendable {
-    let app: PusherApp
+    let app: PusherApp?
     /// The event object: `{"name":"channel_occupied","channel":"…"}` and so on.
     let json: String
+    var delivered: (@Sendable () -> Void)? = nil
 }
 
 /// Delivers the webhooks of Pusher apps that configure URLs: `channel_occupied`,
@@ -59,6 +61,14 @@ final class WebhookDispatcher: Sendable {
         send(app, json + "}")
     }
 
+    /// Runs `done` once every event sent before this call was delivered (or given up on); never
+    /// when the mailbox is full.
+    func afterDelivery(_ done: @escaping @Sendable () -> Void) {
+        if !mailbox.send(WebhookEvent(app: nil, json: "", delivered: done)) {
+            logger.warning("webhook mailbox full; delivery confirmation dropped")
+        }
+    }
+
     private func send(_ app: PusherApp, _ json: String) {
         guard !app.webhooks.isEmpty else { return }
         if !mailbox.send(WebhookEvent(app: app, json: json)) {
@@ -75,8 +85,9 @@ final class WebhookDispatcher: Sendable {
             var byApp: [String: (app: PusherApp, events: [String])] = [:]
             var order: [String] = []
             for event in events {
-                if byApp[event.app.id] == nil { order.append(event.app.id) }
-                byApp[event.app.id, default: (event.app, [])].events.append(event.json)
+                guard let app = event.app else { continue }
+                if byApp[app.id] == nil { order.append(app.id) }
+                byApp[app.id, default: (app, [])].events.append(event.json)
             }
             for id in order {
                 guard let (app, list) = byApp[id] else { continue }
@@ -86,6 +97,7 @@ final class WebhookDispatcher: Sendable {
                     for url in app.webhooks { await deliver(body, to: url, app: app) }
                 }
             }
+            for event in events { event.delivered?() }
         }
     }
 

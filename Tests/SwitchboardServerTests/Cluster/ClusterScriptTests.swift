@@ -139,7 +139,10 @@ struct ClusterScriptTests {
             let left = try await lifetime(key)
             #expect((1...3000).contains(left), "\(key): \(left) ms")
         }
-        let before = try await lifetime("switchboard:{room}:order")
+        // Once a second of the lifetime has passed, a renewal shows however slowly the checks run
+        // (comparing with the first reading failed on a loaded machine: the reads after the
+        // renewal took longer than the wait before it).
+        let before = 2000
         #expect(await eventually { (try? await lifetime("switchboard:{room}:order")).map { $0 < before } ?? false })
         try await a.renewKeys()
         #expect(try await lifetime("switchboard:{room}:order") > before)
