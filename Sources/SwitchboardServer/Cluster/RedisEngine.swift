@@ -18,8 +18,9 @@ final class RedisEngine: Engine, @unchecked Sendable {
     let link: ClusterLink
     /// How often a node re-asserts what it holds even when nothing went wrong.
     static let reassertEvery = Duration.seconds(30)
-    /// The shard receivers, one per shard (by index); written once in ``start(hub:)``.
-    private let receivers = NIOLockedValueBox<[ClusterReceiver]>([])
+    /// The shard receivers, one per shard (by index): written once in ``start(hub:)``, before
+    /// the link delivers anything, and only read after (no lock on the receive path).
+    private var receivers: [ClusterReceiver] = []
     private weak var hub: Hub?
 
     init(link: ClusterLink) {
@@ -30,7 +31,7 @@ final class RedisEngine: Engine, @unchecked Sendable {
 
     func start(hub: Hub) {
         self.hub = hub
-        receivers.withLockedValue { $0 = hub.shards.map { ClusterReceiver(shard: $0, link: link) } }
+        receivers = hub.shards.map { ClusterReceiver(shard: $0, link: link) }
         link.start(
             deliver: { [weak self] channel, delivery in self?.receive(delivery, on: channel) },
             resynced: { [weak self] channel, members in self?.resync(channel, members: members) },
@@ -48,7 +49,7 @@ final class RedisEngine: Engine, @unchecked Sendable {
     private func receiver(of channel: String) -> (HubShard, ClusterReceiver)? {
         guard let hub else { return nil }
         let owner = hub.owner(of: channel)
-        return (owner, receivers.withLockedValue { $0[owner.index] })
+        return (owner, receivers[owner.index])
     }
 
     private func receive(_ delivery: ClusterEnvelope.Delivery, on channel: String) {
