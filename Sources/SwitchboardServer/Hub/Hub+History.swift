@@ -1,8 +1,8 @@
 import NIOCore
 import SwitchboardCore
 
-/// Reading channels' history, wherever the engine keeps it (the owning shard's memory, or Redis
-/// streams). Sessions and the admin API ask here and never need to know which.
+/// Reading channels' history, wherever the engine keeps it (the owning shard's memory, or the
+/// cluster's streams). Sessions and the admin API ask here and never need to know which.
 extension Hub {
     /// Why a history page cannot be served.
     enum HistoryRefusal: Error {

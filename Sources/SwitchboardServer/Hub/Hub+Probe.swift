@@ -30,11 +30,10 @@ extension Hub {
     public func statistics() async -> Totals {
         var result = Totals()
         var channelNames = Set<String>()
-        for shard in shards {
-            let (subscriptions, names, queued, traffic, historyBytes) =
-                (try? await shard.eventLoop.submit {
-                    (shard.subscriptionCount, shard.channelNames, shard.queuedFrames, shard.traffic, shard.owned.historyBytes)
-                }.get()) ?? (0, [], 0, Traffic(), 0)
+        let parts = await gather { shard in
+            (shard, shard.subscriptionCount, shard.channelNames, shard.queuedFrames, shard.traffic, shard.owned.historyBytes)
+        }
+        for (shard, subscriptions, names, queued, traffic, historyBytes) in parts {
             result.historyBytes += historyBytes
             result.recovered += traffic.recovered
             result.notRecovered += traffic.notRecovered

@@ -36,7 +36,7 @@ public final class Hub: @unchecked Sendable {
     let presence = NIOLockedValueBox(PresenceRegistry())
     /// Webhook delivery, when some Pusher app has webhook URLs.
     let webhooks: WebhookDispatcher?
-    /// Where channel state lives: in process, or in the cluster's Redis (see ``Engine``).
+    /// Where channel state lives: in process, or shared by the nodes of a cluster (see ``Engine``).
     let engine: any Engine
     /// `@node` after each client id when the hub is one node of a cluster, else empty.
     private let clientIDSuffix: String
@@ -370,9 +370,7 @@ public final class Hub: @unchecked Sendable {
         // Three rounds over every loop: after the first, every accepted publish sits in its
         // owner's inbox; after the second, owners have fanned them out to the other shards; after
         // the third, those deliveries (and acks) are in the sessions' mailboxes.
-        for _ in 0..<3 {
-            for shard in shards { try? await shard.eventLoop.submit {}.get() }
-        }
+        for _ in 0..<3 { _ = await gather { _ in () } }
         for shard in shards {
             shard.eventLoop.execute {
                 shard.stopHeartbeat()
@@ -388,9 +386,7 @@ public final class Hub: @unchecked Sendable {
         let left = connectionCount
         if left > 0 {
             logger.warning("shutdown deadline passed; closing remaining clients", metadata: ["connections": "\(left)"])
-            for shard in shards {
-                try? await shard.eventLoop.submit { for session in shard.allSessions { session.forceClose() } }.get()
-            }
+            _ = await gather { shard in for session in shard.allSessions { session.forceClose() } }
         }
     }
 }

@@ -43,7 +43,7 @@ public struct HubConfiguration: Sendable {
     /// Which channels keep their recent messages for reconnecting clients (none by default).
     public var history = HistorySettings()
 
-    /// How the node joins a cluster through Redis; by default it does not.
+    /// How the node joins a cluster of nodes; by default it does not.
     public var cluster = ClusterConfiguration()
 
     /// Test-only: lets a client make its session fail on purpose and the admin API make the

@@ -43,7 +43,7 @@ final class OwnedChannels {
         return seq
     }
 
-    /// Records that `channel`'s numbering stands at `seq` (clustered: Redis numbered it).
+    /// Records that `channel`'s numbering stands at `seq` (the engine numbered it elsewhere).
     func setPosition(_ seq: UInt64, of channel: String) {
         positions[channel] = seq
     }

@@ -14,7 +14,7 @@ struct Traffic: Sendable {
     var gaps = 0
     /// Clustered: messages published that never reached this node (gaps in `seq`).
     var messagesLost = 0
-    /// Clustered: times a channel's numbering began again (Redis came back empty).
+    /// Clustered: times a channel's numbering began again (the cluster lost its data).
     var numberingRestarts = 0
     /// Subscriptions with `since` that got every missed message.
     var recovered = 0

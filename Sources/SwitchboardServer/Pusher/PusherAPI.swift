@@ -175,7 +175,7 @@ enum PusherAPI {
     }
 
     /// Publishes every event on every one of its channels, in order; throws 503 when the hub
-    /// refused them (draining, overloaded, or the cluster's Redis cannot be reached).
+    /// refused them (draining, overloaded, or the engine cannot take them).
     private static func publish(_ events: [Event], app: PusherApp, hub: Hub) async throws {
         let publications = events.flatMap { event in
             event.channels.map { channel in
@@ -238,7 +238,7 @@ enum PusherAPI {
     }
 
     /// Subscriptions and users of the channels starting with `prefix`, on every node; 503 when
-    /// the cluster's Redis cannot say.
+    /// the engine cannot say.
     private static func channelCounts(prefix: String, hub: Hub) async throws -> [String: (subscriptions: Int, users: Int)] {
         do throws(OperatorFailure) { return try await hub.channelCounts(prefix: prefix) } catch {
             throw PusherAPIError(status: .serviceUnavailable, message: error.message)
