@@ -35,12 +35,16 @@ final class ClusterLink: @unchecked Sendable {
     /// before the connection exists, and read on the loop only.
     private let route = Route()
 
+    /// Runs `send` with the node's presence under its registry's lock; nil when it cannot.
+    typealias Presence = @Sendable (_ send: ([(channel: String, member: PresenceMember)]) -> EventLoopFuture<Int>) -> EventLoopFuture<Int>?
+
     private final class Route: @unchecked Sendable {
         var deliver: (String, ClusterEnvelope.Delivery) -> Void = { _, _ in }
         /// A presence channel's members as Redis holds them (`announce`: after a reconnect).
         var resynced: (String, (current: [PresenceMember], announce: Bool)) -> Void = { _, _ in }
-        /// The node's presence, as its registry holds it (for re-asserting it).
-        var presence: @Sendable () -> [(channel: String, member: PresenceMember)] = { [] }
+        /// Calls its argument with the node's presence, as its registry holds it, under the
+        /// registry's lock (so that what is sent is in order with the node's joins and leaves).
+        var presence: Presence = { send in send([]) }
         /// A request or answer on the node's own channels.
         var command: (ByteBuffer) -> Void = { _ in }
         /// Webhooks the cluster's scripts announced, for this node to deliver, and what to do
@@ -159,7 +163,7 @@ final class ClusterLink: @unchecked Sendable {
     /// the webhooks the cluster's scripts announced (when the node delivers webhooks) to `webhook`.
     func start(
         deliver: @escaping Deliver, resynced: @escaping @Sendable (String, (current: [PresenceMember], announce: Bool)) -> Void,
-        presence: @escaping @Sendable () -> [(channel: String, member: PresenceMember)],
+        presence: @escaping Presence,
         perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8]),
         webhooks: @escaping @Sendable ([WebhookAnnouncement], @escaping @Sendable () -> Void) -> Void
     ) {
@@ -308,7 +312,10 @@ final class ClusterLink: @unchecked Sendable {
             let quietly = await nodes.redisLostData()
             eventLoop.execute {
                 let channels = self.holders.keys.map { ($0, self.subscriptions[$0] ?? 0) }
-                self.reassert(presence: self.route.presence(), channels: channels, quietly: quietly).whenComplete { result in
+                let sent =
+                    self.route.presence { self.reassert(presence: $0, channels: channels, quietly: quietly) }
+                    ?? self.eventLoop.makeFailedFuture(RedisError.unavailable("the hub is gone"))
+                sent.whenComplete { result in
                     switch result {
                     case .success(let changes):
                         if changes > 0 {

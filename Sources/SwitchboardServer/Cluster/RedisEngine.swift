@@ -35,7 +35,7 @@ final class RedisEngine: Engine, @unchecked Sendable {
         link.start(
             deliver: { [weak self] channel, delivery in self?.receive(delivery, on: channel) },
             resynced: { [weak self] channel, members in self?.resync(channel, members: members) },
-            presence: { [weak hub] in hub?.presence.withLockedValue { $0.memberships } ?? [] },
+            presence: { [weak hub] send in hub?.presence.withLockedValue { send($0.memberships) } },
             perform: { [weak hub] command in await hub?.performForCluster(command) ?? (nil, []) },
             webhooks: { [weak hub] announcements, done in hub?.announce(announcements, then: done) })
     }
