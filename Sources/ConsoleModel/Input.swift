@@ -12,6 +12,8 @@ public enum Effect: Equatable, Sendable {
     case broadcast(channel: String?, text: String)
     case kick(clientID: String, reason: String)
     case kickAll(reconnect: Bool)
+    /// Close every connection of a user, on every node.
+    case kickUser(user: String, reason: String)
     case setTheme(String)
     case none
 }
@@ -25,6 +27,7 @@ extension Effect {
         case .broadcast(nil, let text): .broadcast(data: Array(JSONText.quoted(text).utf8))
         case .kick(let clientID, let reason): .kick(.client(clientID), reason: reason, reconnect: false)
         case .kickAll(let reconnect): .kick(.all, reconnect: reconnect)
+        case .kickUser(let user, let reason): .kick(.user(user), reason: reason, reconnect: false)
         case .quit, .setTheme, .none: nil
         }
     }
@@ -55,6 +58,7 @@ public let keyBindings: [(keys: String, action: String)] = [
 public let commandHelp: [(command: String, action: String)] = [
     (":broadcast [#channel] text", "send text to everyone or one channel"),
     (":kick id [reason]", "close one client"),
+    (":kick --user name [reason]", "close every connection of a user, on every node"),
     (":kick --all [--reconnect]", "close every client"),
     (":sort column [desc]", ClientQuery.SortKey.allCases.map(\.rawValue).joined(separator: " ")),
     (":filter [text]  :channel [name]", "narrow the client table"),
@@ -78,6 +82,12 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
             switch key {
             case .character("K"):
                 state.overlay = .prompt(Prompt(kind: .kickReason(clientID: clientID)))
+            case .character("U"):
+                if let user = snapshot?.clients.rows.first(where: { $0.id == clientID })?.user {
+                    state.overlay = .prompt(Prompt(kind: .kickUserReason(user: user)))
+                } else {
+                    state.status = "\(clientID) has no user to kick (no token sub, not signed in)"
+                }
             case .character("?"):
                 state.overlay = .help
             case .escape, .enter, .character("q"), .backspace:
@@ -98,6 +108,9 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
                 case .kick(let clientID, let reason):
                     state.status = "kicking \(clientID)…"
                     return .kick(clientID: clientID, reason: reason)
+                case .kickUser(let user, let reason):
+                    state.status = "closing every connection of \(user)…"
+                    return .kickUser(user: user, reason: reason)
                 }
             case .character("n"), .character("N"), .escape, .character("q"):
                 state.overlay = nil
@@ -196,6 +209,9 @@ private func handlePrompt(_ key: Key, prompt: Prompt, state: inout ViewState, sn
         case .kickReason(let clientID):
             let reason = trim(prompt.text)
             state.overlay = .confirm(.kick(clientID: clientID, reason: reason.isEmpty ? defaultKickReason : reason))
+        case .kickUserReason(let user):
+            let reason = trim(prompt.text)
+            state.overlay = .confirm(.kickUser(user: user, reason: reason.isEmpty ? defaultKickReason : reason))
         case .command:
             return runCommand(prompt.text, state: &state, snapshot: snapshot)
         case .filter:
@@ -249,8 +265,18 @@ private func runCommand(_ line: String, state: inout ViewState, snapshot: Dashbo
             state.status = reconnect ? "kicking every client (asked to reconnect)…" : "kicking every client…"
             return .kickAll(reconnect: reconnect)
         }
+        if arguments.first == "--user" {
+            let (_, afterOption) = splitWord(rest)
+            let (user, reason) = splitWord(afterOption)
+            guard !user.isEmpty else {
+                state.status = "usage: :kick --user name [reason]"
+                return .none
+            }
+            state.status = "closing every connection of \(user)…"
+            return .kickUser(user: user, reason: reason.isEmpty ? defaultKickReason : reason)
+        }
         guard !arguments.isEmpty else {
-            state.status = "usage: :kick id [reason]  or  :kick --all [--reconnect]"
+            state.status = "usage: :kick id [reason]  or  :kick --user name [reason]  or  :kick --all [--reconnect]"
             return .none
         }
         let (id, reason) = splitWord(rest)

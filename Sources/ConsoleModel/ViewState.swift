@@ -11,6 +11,8 @@ public enum PromptKind: Sendable, Equatable {
     case broadcast
     /// The close reason for kicking a client (then a confirmation).
     case kickReason(clientID: String)
+    /// The close reason for closing every connection of a user (then a confirmation).
+    case kickUserReason(user: String)
     /// A `:` command line.
     case command
     /// The client filter (applied on Enter).
@@ -34,6 +36,8 @@ public enum Confirm: Sendable, Equatable {
     case quit
     /// Kick a client with a close reason.
     case kick(clientID: String, reason: String)
+    /// Close every connection of a user, on every node, with a close reason.
+    case kickUser(user: String, reason: String)
 }
 
 /// What covers the dashboard.

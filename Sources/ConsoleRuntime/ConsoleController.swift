@@ -83,7 +83,7 @@ public final class ConsoleController: Sendable {
             return (before, ConsoleModel.handle(key, state: &state.view, snapshot: state.snapshot))
         }
         switch effect {
-        case .none, .broadcast, .kick, .kickAll:
+        case .none, .broadcast, .kick, .kickAll, .kickUser:
             if let command = effect.operatorCommand {
                 Task {
                     let result = await source.perform(command)

@@ -215,6 +215,22 @@ import Testing
         #expect(s.overlay == .prompt(Prompt(kind: .kickReason(clientID: "c1"))))
     }
 
+    @Test func kickTheUserFromTheDetailView() {
+        var snapshot = snap
+        snapshot.clients.rows[0].user = "ann"
+        var s = ViewState()
+        _ = press([.enter, .character("U")], &s, snapshot: snapshot)
+        #expect(s.overlay == .prompt(Prompt(kind: .kickUserReason(user: "ann"))))
+        _ = press(type("closed") + [.enter], &s, snapshot: snapshot)
+        #expect(s.overlay == .confirm(.kickUser(user: "ann", reason: "closed")))
+        #expect(press([.character("y")], &s, snapshot: snapshot) == [.kickUser(user: "ann", reason: "closed")])
+        // A client without a user says so instead.
+        s = ViewState()
+        _ = press([.enter, .character("U")], &s)
+        #expect(s.overlay == .detail(clientID: "c1"))
+        #expect(s.status.contains("no user"))
+    }
+
     func command(_ line: String, _ s: inout ViewState) -> Effect {
         press([.character(":")] + type(line) + [.enter], &s).last!
     }
@@ -230,6 +246,9 @@ import Testing
         #expect(command("kick c7 too noisy", &s) == .kick(clientID: "c7", reason: "too noisy"))
         #expect(command("kick --all", &s) == .kickAll(reconnect: false))
         #expect(command("kick --all --reconnect", &s) == .kickAll(reconnect: true))
+        #expect(command("kick --user ann", &s) == .kickUser(user: "ann", reason: "kicked by operator"))
+        #expect(command("kick --user ann account closed", &s) == .kickUser(user: "ann", reason: "account closed"))
+        #expect(Effect.kickUser(user: "ann", reason: "r").operatorCommand == .kick(.user("ann"), reason: "r", reconnect: false))
         #expect(command("theme light", &s) == .setTheme("light"))
         #expect(s.themeName == "light")
         #expect(command("sort msgs_in", &s) == Effect.none)
@@ -250,6 +269,8 @@ import Testing
         #expect(s.status.contains("msgs_in"))
         _ = command("kick", &s)
         #expect(s.status.hasPrefix("usage: :kick"))
+        _ = command("kick --user", &s)
+        #expect(s.status == "usage: :kick --user name [reason]")
         _ = command("kick --all --bogus", &s)
         #expect(s.status.contains("--bogus"))
         _ = command("theme", &s)

@@ -20,16 +20,19 @@ struct AdminTests {
 
     @Test func everyAdminRouteNeedsTheToken() async throws {
         try await TestServer.with { server in
-            for path in ["/api/stats", "/api/clients", "/api/channels", "/api/actors", "/api/events", "/metrics"] {
-                #expect(try await server.http("GET", path, token: nil).status == 401, "\(path) without a token")
-                #expect(try await server.http("GET", path, token: "wrong-token-wrong-token").status == 401, "\(path) with a wrong token")
-                #expect(try await server.http("GET", path).status == 200, "\(path) with the token")
+            // Each route from its own address: five wrong tokens from one address lock it out.
+            for (index, path) in ["/api/stats", "/api/clients", "/api/channels", "/api/actors", "/api/events", "/metrics"].enumerated() {
+                let source = "127.0.1.\(index + 1)"
+                #expect(try await server.http("GET", path, token: nil, from: source).status == 401, "\(path) without a token")
+                #expect(
+                    try await server.http("GET", path, token: "wrong-token-wrong-token", from: source).status == 401, "\(path) with a wrong token")
+                #expect(try await server.http("GET", path, from: source).status == 200, "\(path) with the token")
             }
-            let refused = try await server.http("POST", "/api/broadcast", body: #"{"data":1}"#, token: nil)
+            let refused = try await server.http("POST", "/api/broadcast", body: #"{"data":1}"#, token: nil, from: "127.0.1.9")
             #expect(refused.status == 401)
             #expect(refused.body.contains("unauthorized"))
             let stream = ServerFrames(
-                try await RawConnection.connect(port: server.port).exchange(RawConnection.upgradeRequest(path: "/admin/stream")))
+                try await RawConnection.connect(port: server.port, from: "127.0.1.10").exchange(RawConnection.upgradeRequest(path: "/admin/stream")))
             #expect(stream.statusLine.hasPrefix("HTTP/1.1 401"))
         }
     }

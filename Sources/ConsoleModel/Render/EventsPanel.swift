@@ -4,7 +4,7 @@ func eventRole(_ kind: HubEvent.Kind) -> Role {
     switch kind {
     case .connect: .good
     case .disconnect: .normal
-    case .kick, .restart: .warn
+    case .kick, .restart, .refused: .warn
     case .slowConsumer, .error: .bad
     case .broadcast, .server: .accent
     }

@@ -55,7 +55,9 @@ func drawOverlay(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state
             lines.append([("no longer in the window on screen (it moved in the sort, or disconnected)", .dim)])
         }
         lines.append([])
-        lines.append([("K", .helpKey), (" kick   ", .normal), ("Esc", .helpKey), (" close", .normal)])
+        lines.append([
+            ("K", .helpKey), (" kick   ", .normal), ("U", .helpKey), (" kick the user   ", .normal), ("Esc", .helpKey), (" close", .normal),
+        ])
     case .confirm(let confirm):
         title = confirm == .quit ? "Quit" : "Kick"
         lines.append([(confirmQuestion(confirm), .normal)])

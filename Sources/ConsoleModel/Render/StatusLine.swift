@@ -4,6 +4,7 @@ func promptLabel(_ kind: PromptKind, _ g: Glyphs) -> String {
     switch kind {
     case .broadcast: " broadcast \(g.promptMark) "
     case .kickReason(let id): " kick \(id), reason \(g.promptMark) "
+    case .kickUserReason(let user): " kick every connection of \(user), reason \(g.promptMark) "
     case .command: " :"
     case .filter: " filter \(g.promptMark) "
     }
@@ -56,5 +57,6 @@ func confirmQuestion(_ confirm: Confirm) -> String {
     switch confirm {
     case .quit: "stop the server and quit?"
     case .kick(let id, let reason): "kick \(id) (\(reason))?"
+    case .kickUser(let user, let reason): "close every connection of \(user), on every node (\(reason))?"
     }
 }

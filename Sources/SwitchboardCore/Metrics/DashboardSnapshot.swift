@@ -336,20 +336,23 @@ public struct ClientQuery: Codable, Sendable, Hashable {
     public var channel: String?
     /// Only the client with this id.
     public var id: String?
+    /// Only the connections of this user (exactly: a token's `sub` or a Pusher signed-in user).
+    public var user: String?
     public var offset = 0
     public var limit = 50
     /// The most rows an operator's window (the admin API, the admin stream) may ask for.
     public static let mostRowsPerWindow = 10_000
 
     public init(
-        sort: SortKey = .id, descending: Bool = false, filter: String = "", channel: String? = nil, id: String? = nil, offset: Int = 0,
-        limit: Int = 50
+        sort: SortKey = .id, descending: Bool = false, filter: String = "", channel: String? = nil, id: String? = nil, user: String? = nil,
+        offset: Int = 0, limit: Int = 50
     ) {
         self.sort = sort
         self.descending = descending
         self.filter = filter
         self.channel = channel
         self.id = id
+        self.user = user
         self.offset = offset
         self.limit = limit
     }
@@ -362,6 +365,7 @@ public struct ClientQuery: Codable, Sendable, Hashable {
         filter = try container.decodeIfPresent(String.self, forKey: .filter) ?? ""
         channel = try container.decodeIfPresent(String.self, forKey: .channel)
         id = try container.decodeIfPresent(String.self, forKey: .id)
+        user = try container.decodeIfPresent(String.self, forKey: .user)
         offset = max(0, try container.decodeIfPresent(Int.self, forKey: .offset) ?? 0)
         // Not capped here: readers' windows are capped where they come in (HTTP, admin stream).
         limit = max(0, try container.decodeIfPresent(Int.self, forKey: .limit) ?? 50)
@@ -369,7 +373,8 @@ public struct ClientQuery: Codable, Sendable, Hashable {
 
     /// Whether `row` passes the id, filter and channel conditions.
     public func matches(_ row: ClientRow) -> Bool {
-        matches(
+        if let wanted = user, row.user != wanted { return false }
+        return matches(
             id: row.id, remoteAddress: row.remoteAddress, userAgent: row.userAgent, channels: row.channels, socketID: row.socketID,
             user: row.user)
     }

@@ -10,6 +10,8 @@ public struct HubEvent: Codable, Sendable, Equatable {
         case error
         case restart
         case server
+        /// Connections refused by a per-address or per-user limit (once per source a minute).
+        case refused
     }
 
     /// Position in the log; strictly increasing, for `GET /api/events?since=`.

@@ -4,7 +4,7 @@
 ///
 /// The wire form is the admin stream's command object (`{"type":"broadcast","data":…}`,
 /// `{"type":"publish","channel":…,"data":…}`, `{"type":"kick","client":…}` /
-/// `"channel":…` / `"all":true`, with `"reason"` and `"reconnect"`); the admin API's bodies are
+/// `"user":…` / `"channel":…` / `"all":true`, with `"reason"` and `"reconnect"`); the admin API's bodies are
 /// the same objects without `type`. `data` is kept as the exact JSON bytes the operator sent, so
 /// a number or a string reaches clients byte for byte (this is why the type is parsed and written
 /// with ``JSONObject`` rather than `Codable`, which would re-encode it).
@@ -21,6 +21,9 @@ public enum OperatorCommand: Sendable, Equatable {
     /// Who a kick closes.
     public enum KickTarget: Sendable, Equatable {
         case client(String)
+        /// Every connection of this user (its token's `sub`, or its Pusher signed-in user), on
+        /// every node.
+        case user(String)
         case channel(String)
         case all
     }
@@ -65,12 +68,17 @@ public enum OperatorCommand: Sendable, Equatable {
             let reason = object.string("reason")
             if let client = object.string("client") {
                 self = .kick(.client(client), reason: reason, reconnect: reconnect)
+            } else if let user = object.string("user") {
+                guard !user.isEmpty else { throw OperatorFailure(.badRequest, "\"user\" must name a user") }
+                self = .kick(.user(user), reason: reason, reconnect: reconnect)
             } else if object.has("channel") {
                 self = .kick(.channel(try Self.channel(in: object)), reason: reason, reconnect: reconnect)
             } else if object.bool("all") == true {
                 self = .kick(.all, reason: reason, reconnect: reconnect)
             } else {
-                throw OperatorFailure(.badRequest, "give {\"channel\":\"…\"} or {\"all\":true}, optionally with \"reconnect\":true")
+                throw OperatorFailure(
+                    .badRequest,
+                    "give {\"client\":\"…\"}, {\"user\":\"…\"}, {\"channel\":\"…\"} or {\"all\":true}, optionally with \"reconnect\":true")
             }
         default:
             throw OperatorFailure(.unknownCommand, "unknown command; expected view, broadcast, publish or kick")
@@ -89,6 +97,7 @@ public enum OperatorCommand: Sendable, Equatable {
         case .kick(let target, let reason, let reconnect):
             switch target {
             case .client(let client): text += ",\"client\":\(JSONText.quoted(client))"
+            case .user(let user): text += ",\"user\":\(JSONText.quoted(user))"
             case .channel(let channel): text += ",\"channel\":\(JSONText.quoted(channel))"
             case .all: text += ",\"all\":true"
             }
@@ -193,6 +202,8 @@ public enum OperatorResult: Sendable, Equatable {
         case (.published(let channel, _, let reached), _): "published to \(channel): reached \(reached) subscribers"
         case (.kicked(let count, _), .kick(.client(let id), let reason, let reconnect)) where count == 1:
             "kicked \(id) (\(reconnect ? 4200 : 4000) \(reason))"
+        case (.kicked(let count, let missing), .kick(.user(let user), _, _)):
+            "closed \(count) connection\(count == 1 ? "" : "s") of \(user)" + Self.unanswered(missing)
         case (.kicked(let count, let missing), _): "kicked \(count) clients" + Self.unanswered(missing)
         }
     }

@@ -26,4 +26,9 @@ public struct TokenBucket: Sendable {
         tokens -= 1
         return true
     }
+
+    /// Whether the bucket will have refilled to its burst by `now` (nothing to remember).
+    public func isFull(now: UInt64) -> Bool {
+        rate <= 0 || tokens + Double(now > lastRefill ? now - lastRefill : 0) * rate / 1e9 >= burst
+    }
 }

@@ -9,7 +9,9 @@ import SwitchboardCore
 public enum AdminAPI {
     static let maxBodyBytes = 1 << 20
 
-    static func register(on router: Router<BasicRequestContext>, hub: Hub, collector: MetricsCollector, access: AdminAccess, faultInjection: Bool) {
+    static func register(
+        on router: Router<SwitchboardRequestContext>, hub: Hub, collector: MetricsCollector, access: AdminAccess, faultInjection: Bool
+    ) {
         router.add(middleware: APIErrorMiddleware())
         let api = router.group("api").add(middleware: AdminAuthMiddleware(access: access))
 
@@ -94,6 +96,22 @@ public enum AdminAPI {
             let body = try await jsonBody(request, allowEmpty: true)
             return try await perform(.kick(.client(id), reason: body.string("reason"), reconnect: body.bool("reconnect") ?? false), on: hub)
         }
+        api.get("users/:user") { _, context in
+            let user = try context.parameters.requireDecoded("user")
+            let window = await collector.clients(ClientQuery(user: user, limit: ClientQuery.mostRowsPerWindow))
+            return try encode(UserConnections(user: user, connections: window.rows, partial: window.partial, missing: window.missing))
+        }
+        api.post("users/:user/disconnect") { request, context in
+            let user = try context.parameters.requireDecoded("user")
+            let body = try await jsonBody(request, allowEmpty: true)
+            let result = await hub.perform(.kick(.user(user), reason: body.string("reason"), reconnect: body.bool("reconnect") ?? false))
+            switch result {
+            case .failed(let failure): throw APIError(failure)
+            case .kicked(let count, let missing):
+                return try encode(UserDisconnection(closed: count, partial: missing.isEmpty ? nil : true, missing: missing.isEmpty ? nil : missing))
+            default: return HTTPRoutes.json(.ok, "{" + result.jsonMembers + "}")
+            }
+        }
         api.post("kick") { request, _ in
             try await perform(type: "kick", jsonBody(request), on: hub)
         }
@@ -160,6 +178,21 @@ public enum AdminAPI {
         } catch {
             throw APIError(.badRequest, code: "invalid_json", "the body must be a JSON object: \(error)")
         }
+    }
+
+    /// `GET /api/users/{user}`: the user's connections on every node.
+    struct UserConnections: Encodable {
+        var user: String
+        var connections: [ClientRow]
+        var partial: Bool?
+        var missing: [String]?
+    }
+
+    /// `POST /api/users/{user}/disconnect`: how many connections are being closed.
+    struct UserDisconnection: Encodable {
+        var closed: Int
+        var partial: Bool?
+        var missing: [String]?
     }
 
     public static let encoder: JSONEncoder = {

@@ -23,6 +23,11 @@ final class PrometheusExporter: Sendable {
     private let redisPending: Gauge
     private let redisRoundTrip: Gauge
     private let redisReconnects: Counter
+    /// The per-address and per-user connection limits.
+    private let gate: ConnectionGate?
+    private let refusedConnections: [ConnectionGate.Reason: Counter]
+    /// The addresses refused in the last minute, by `address` and `reason`. Guarded by `scrape`.
+    private let refusedSources = Mutex<[String: Gauge]>([:])
 
     static let counterFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
         ("switchboard_connects_total", "WebSocket connections accepted", \.connects),
@@ -60,10 +65,20 @@ final class PrometheusExporter: Sendable {
         ("switchboard_history_bytes", "Bytes all channels' histories hold now", \.historyBytes),
     ]
 
-    init(collector: MetricsCollector, link: @escaping @Sendable () -> NodeReport.LinkFigures? = { nil }) {
+    init(collector: MetricsCollector, gate: ConnectionGate? = nil, link: @escaping @Sendable () -> NodeReport.LinkFigures? = { nil }) {
         self.collector = collector
         self.link = link
+        self.gate = gate
         let registry = self.registry
+        var refused: [ConnectionGate.Reason: Counter] = [:]
+        for reason in ConnectionGate.Reason.allCases {
+            refused[reason] = registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    metricName: "switchboard_connections_refused_total", unitName: "",
+                    helpText: "WebSocket handshakes refused by max-connections-per-ip, connect-rate-per-ip or max-connections-per-user"),
+                labels: [("reason", reason.rawValue)])
+        }
+        self.refusedConnections = refused
         func gauge(_ name: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
         }
@@ -155,10 +170,43 @@ final class PrometheusExporter: Sendable {
                     }
                 }
             }
+            if let gate { exportRefusals(gate) }
             for value in latencies.recordedValues() {
                 for _ in 0..<value.count { latency.record(Double(value.value) / 1e6) }
             }
             return registry.emitToString()
+        }
+    }
+}
+
+extension PrometheusExporter {
+    /// Advances the refusal counters and shows the addresses refused in the last minute (at
+    /// most 20) as `switchboard_refused_source_attempts{address,reason}`. Under `scrape`.
+    private func exportRefusals(_ gate: ConnectionGate) {
+        exported.withLock { last in
+            for (reason, counter) in refusedConnections {
+                let value = gate.refusedCount(reason)
+                let key = "refused_" + reason.rawValue
+                if value > (last[key] ?? 0) { counter.increment(by: Int64(value - (last[key] ?? 0))) }
+                last[key] = max(value, last[key] ?? 0)
+            }
+        }
+        refusedSources.withLock { gauges in
+            var current: [String: Gauge] = [:]
+            for refused in gate.recentlyRefused() {
+                let key = refused.address + " " + refused.reason.rawValue
+                let gauge =
+                    gauges[key]
+                    ?? registry.makeGauge(
+                        descriptor: MetricNameDescriptor(
+                            metricName: "switchboard_refused_source_attempts", unitName: "",
+                            helpText: "Connection attempts refused in the last minute from each address being refused (at most 20)"),
+                        labels: [("address", refused.address), ("reason", refused.reason.rawValue)])
+                gauge.set(Double(refused.attempts))
+                current[key] = gauge
+            }
+            for (key, gauge) in gauges where current[key] == nil { registry.unregisterGauge(gauge) }
+            gauges = current
         }
     }
 }

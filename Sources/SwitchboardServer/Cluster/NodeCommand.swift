@@ -9,6 +9,8 @@ enum NodeCommand: Equatable, Sendable {
     case broadcast(data: [UInt8])
     /// Close this client (its id names this node) with `code` and `reason`.
     case kickClient(id: String, code: UInt16, reason: String)
+    /// Close every connection of `user` (see ``Session/authenticatedUser``).
+    case kickUser(UserKick)
     /// Close every subscriber of `channel`, or every client when nil.
     case kickAll(channel: String?, code: UInt16, reason: String)
     /// Close the connections of Pusher app `appID` whose user is `userID`.
@@ -18,6 +20,13 @@ enum NodeCommand: Equatable, Sendable {
     case clientWindow(ClientWindowStep)
     /// A notice, answered by nobody: the asker declared this node dead and removed it.
     case nodeDeclaredDead(String)
+
+    /// A user's kick as it travels (JSON: a user name may hold any character).
+    struct UserKick: Codable, Equatable, Sendable {
+        var user: String
+        var code: UInt16
+        var reason: String
+    }
 
     /// One request: who asks (the reply goes to that node), which request, what.
     struct Request: Equatable, Sendable {
@@ -43,6 +52,7 @@ enum NodeCommand: Equatable, Sendable {
         case .kickClient(let id, let code, let reason): lines += ["kick-client", id, String(code), reason]
         case .kickAll(let channel, let code, let reason): lines += ["kick-all", channel.map { "#" + $0 } ?? "*", String(code), reason]
         case .terminate(let app, let user): lines += ["terminate", app, user]
+        case .kickUser(let kick): lines += ["kick-user", String(decoding: (try? JSONEncoder().encode(kick)) ?? Data("{}".utf8), as: UTF8.self)]
         case .clientWindow(let step):
             lines += ["client-window", String(decoding: (try? JSONEncoder().encode(step)) ?? Data("{}".utf8), as: UTF8.self)]
         case .nodeDeclaredDead(let name): lines += ["node-dead", name]
@@ -92,6 +102,8 @@ enum NodeCommand: Equatable, Sendable {
             if kind == "kick-client" { return .kickClient(id: fields[0], code: code, reason: fields[2]) }
             let channel: String? = fields[0] == "*" ? nil : String(fields[0].dropFirst())
             return .kickAll(channel: channel, code: code, reason: fields[2])
+        case "kick-user":
+            return (try? JSONDecoder().decode(UserKick.self, from: Data(rest.utf8))).map(NodeCommand.kickUser)
         case "node-dead":
             return .nodeDeclaredDead(String(rest))
         case "client-window":

@@ -4,8 +4,10 @@ import SwitchboardCore
 
 /// Beats this node's entry in the cluster's registry every second with its report, announces
 /// the nodes it declared dead (log and event pane), renews the lifetime of the node's keys
-/// every third of ``ClusterConfiguration/keyLifetime``, and re-asserts what the node holds every
-/// ``RedisEngine/reassertEvery`` (or sooner, when a request's outcome was unknown).
+/// every third of ``ClusterConfiguration/keyLifetime``, re-asserts what the node holds every
+/// ``RedisEngine/reassertEvery`` (or sooner, when a request's outcome was unknown), and, with
+/// `max-connections-per-user`, writes the node's count of each user whose connections changed
+/// (all of them with each re-assert, and after Redis lost them).
 struct NodeHeartbeatService: Service {
     let hub: Hub
     let cluster: ClusterLink
@@ -26,6 +28,7 @@ struct NodeHeartbeatService: Service {
             let renewEvery = cluster.configuration.keyLifetime / 3
             var renewed: ContinuousClock.Instant?
             var reasserted = ContinuousClock.now
+            var userCountsUnsure = true
             while !Task.isCancelled {
                 guard cluster.isUp, !hub.address.isEmpty else {
                     // Beat once the node listens and its link is up, with a report that says so.
@@ -42,7 +45,15 @@ struct NodeHeartbeatService: Service {
                     let due = ContinuousClock.now - reasserted >= RedisEngine.reassertEvery
                     if due { reasserted = ContinuousClock.now }
                     cluster.reassertIfNeeded(always: due)
+                    if hub.gate.maxConnectionsPerUser > 0 {
+                        let all = due || userCountsUnsure
+                        let counts = hub.gate.takeUserCounts(all: all)
+                        if all || !counts.isEmpty {
+                            userCountsUnsure = (try? await cluster.writeUserCounts(counts, replacing: all)) == nil
+                        }
+                    }
                 case .rejoin:
+                    userCountsUnsure = true
                     // Quietly when Redis lost its data: the re-assert asks Redis's epoch itself.
                     cluster.reassert()
                 case .failed:

@@ -290,6 +290,10 @@ final class RedisEngine: Engine, @unchecked Sendable {
         return (parts, missing)
     }
 
+    func admitUser(_ user: String, localCount: Int, limit: Int) async -> UserAdmission {
+        await link.admitUser(user, localCount: localCount, limit: limit)
+    }
+
     func nodeRows() async -> [NodeRow]? {
         guard let entries = try? await link.nodes.nodes() else { return nil }
         return entries.map(\.row)

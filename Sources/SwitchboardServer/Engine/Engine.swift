@@ -75,6 +75,12 @@ protocol Engine: AnyObject, Sendable {
     /// This node's channel rows as the admin API lists them (with every node's subscribers).
     func channelRows(_ rows: [ChannelRow], in hub: Hub) async throws(OperatorFailure) -> [ChannelRow]
 
+    // MARK: Users
+
+    /// Whether one more connection of `user`, which makes `localCount` of the user's
+    /// connections on this node, keeps every node's total within `limit`.
+    func admitUser(_ user: String, localCount: Int, limit: Int) async -> UserAdmission
+
     // MARK: Other nodes
 
     /// Does `command`'s part on this node (`here`) and has every other live node do its own:
@@ -108,6 +114,15 @@ enum PresenceAdmission {
     case admitted
     /// Decided elsewhere: true once admitted, false when the channel is full.
     case pending(EventLoopFuture<Bool>)
+}
+
+/// Whether a user may open one more connection (`max-connections-per-user`).
+enum UserAdmission: Equatable {
+    case admitted
+    /// The user holds the limit of connections, counted on every node.
+    case tooMany
+    /// The count cannot be read right now (the cluster's Redis cannot be reached).
+    case unavailable
 }
 
 /// Whether a subscription is in place, as ``Engine/whenReceiving(_:on:admission:members:then:)``

@@ -146,6 +146,10 @@ final class LocalEngine: Engine {
         ([:], [])
     }
 
+    func admitUser(_ user: String, localCount: Int, limit: Int) async -> UserAdmission {
+        localCount <= limit ? .admitted : .tooMany
+    }
+
     func nodeRows() async -> [NodeRow]? {
         nil
     }

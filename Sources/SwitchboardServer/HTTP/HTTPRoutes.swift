@@ -6,8 +6,8 @@ import SwitchboardCore
 /// The plain HTTP side of the server: the landing page, health, and clear answers for WebSocket
 /// handshakes that could not be upgraded.
 enum HTTPRoutes {
-    static func router(hub: Hub, endpoints: WebSocketEndpoints) -> Router<BasicRequestContext> {
-        let router = Router()
+    static func router(hub: Hub, endpoints: WebSocketEndpoints) -> Router<SwitchboardRequestContext> {
+        let router = Router(context: SwitchboardRequestContext.self)
         let page = ByteBuffer(string: LandingPage.html(webSocketPath: endpoints.native, pusherApps: hub.apps.byID.count))
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: page))

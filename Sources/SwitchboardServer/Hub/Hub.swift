@@ -42,6 +42,8 @@ public final class Hub: @unchecked Sendable {
     private let clientIDSuffix: String
     /// Client orders shared by the queries that want one at about the same time.
     let clientOrders: ClientOrderCache
+    /// The per-address and per-user limits on new connections.
+    let gate: ConnectionGate
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
@@ -49,6 +51,7 @@ public final class Hub: @unchecked Sendable {
         self.logger = logger
         self.events = events
         self.clientOrders = ClientOrderCache()
+        self.gate = ConnectionGate(configuration: configuration, events: events)
         self.apps = PusherApps(configuration.pusherApps)
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.engine = makeEngine(for: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
@@ -228,6 +231,11 @@ public final class Hub: @unchecked Sendable {
                 if let elsewhere = await engine.kickElsewhere(id, reason: reason, code: code) { return elsewhere }
                 guard await kick(id, reason: reason, code: code) else { return .failed(OperatorFailure(.notFound, "no client \(id)")) }
                 return .kicked(1)
+            case .user(let user):
+                return await reported(
+                    .kickUser(.init(user: user, code: code.rawValue, reason: reason)),
+                    here: { await kickUser(user, reason: reason, code: code) },
+                    as: { .kicked($0, missing: $1) })
             case .channel(let channel):
                 return await reported(
                     .kickAll(channel: channel, code: code.rawValue, reason: reason),
@@ -266,6 +274,11 @@ public final class Hub: @unchecked Sendable {
         // Asks every shard rather than keeping a client → shard map: kicks are rare, and the
         // map cost a lock per connect and ~50 bytes per connection.
         await gather { $0.kick(id, code: code, reason: reason) }.contains(true)
+    }
+
+    /// Closes every connection of `user` on this node; returns how many were closed.
+    private func kickUser(_ user: String, reason: String, code: CloseCode) async -> Int {
+        await gather { $0.kickUser(user, code: code, reason: reason) }.reduce(0, +)
     }
 
     /// Closes every client, or every subscriber of `channel`; returns how many were closed.
@@ -341,6 +354,8 @@ public final class Hub: @unchecked Sendable {
             return (await broadcast(data: ByteBuffer(bytes: data)), [])
         case .kickClient(let id, let code, let reason):
             return (await kick(id, reason: reason, code: CloseCode(rawValue: code) ?? .kicked) ? 1 : nil, [])
+        case .kickUser(let kick):
+            return (await kickUser(kick.user, reason: kick.reason, code: CloseCode(rawValue: kick.code) ?? .kicked), [])
         case .kickAll(let channel, let code, let reason):
             return (await kickAll(channel: channel, reason: reason, code: CloseCode(rawValue: code) ?? .kicked), [])
         case .terminate(let appID, let userID):

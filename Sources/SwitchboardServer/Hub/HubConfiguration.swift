@@ -15,6 +15,14 @@ public struct HubConfiguration: Sendable {
     public var maxMessageBytes = 64 * 1024
     /// Most WebSocket connections at once; further upgrades get HTTP 503.
     public var maxConnections = 100_000
+    /// Most connections one user (a token's `sub`) may hold, counted on every node of a
+    /// cluster; further upgrades get HTTP 429. 0 is no limit.
+    public var maxConnectionsPerUser = 0
+    /// Most connections open at once from one source address, on this node (HTTP 429); 0 is no limit.
+    public var maxConnectionsPerIP = 0
+    /// New connections per second from one source address, on this node (a token bucket
+    /// holding a second's worth; HTTP 429 beyond it); 0 is no limit.
+    public var connectRatePerIP = 0.0
     /// Outbound mailbox bound per client, in frames.
     public var outboundQueueFrames = 1024
     /// Outbound mailbox bound per client, in bytes.

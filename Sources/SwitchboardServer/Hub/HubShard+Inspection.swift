@@ -26,6 +26,14 @@ extension HubShard {
         return kicked
     }
 
+    /// Closes every session of `user` (see ``Session/authenticatedUser``); returns how many.
+    func kickUser(_ user: String, code: CloseCode, reason: String) -> Int {
+        eventLoop.assertInEventLoop()
+        var kicked = 0
+        for session in sessions.values where session.authenticatedUser == user && kick(session.id, code: code, reason: reason) { kicked += 1 }
+        return kicked
+    }
+
     /// Closes this shard's connections of Pusher app `appID` whose user is `userID` (signed in,
     /// or present in a presence channel) with 4009; returns how many.
     func terminate(appID: String, userID: String, reason: String) -> Int {
@@ -101,7 +109,7 @@ extension HubShard {
             if let session = sessions[id], query.matches(session: session, user: user(of: session)) { body(session) }
             return
         }
-        guard query.channel != nil || !query.filter.isEmpty else { return sessions.values.forEach(body) }
+        guard query.channel != nil || query.user != nil || !query.filter.isEmpty else { return sessions.values.forEach(body) }
         for session in sessions.values where query.matches(session: session, user: user(of: session)) { body(session) }
     }
 
@@ -183,7 +191,8 @@ extension HubShard {
 extension ClientQuery {
     /// Whether `session` passes this query's conditions (`user` is only read with a filter set).
     func matches(session: Session, user: @autoclosure () -> String?) -> Bool {
-        matches(
+        if let wanted = self.user, session.authenticatedUser != wanted { return false }
+        return matches(
             id: session.id, remoteAddress: session.remoteAddress, userAgent: session.userAgent, channels: session.channels,
             socketID: session.pusher?.socketID, user: user())
     }

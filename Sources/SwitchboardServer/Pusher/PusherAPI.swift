@@ -17,7 +17,7 @@ enum PusherAPI {
     /// Most events in one batch (Pusher's limit).
     static let maxBatchEvents = 10
 
-    static func register(on router: Router<BasicRequestContext>, hub: Hub) {
+    static func register(on router: Router<SwitchboardRequestContext>, hub: Hub) {
         router.post("/apps/:app_id/events") { request, context in
             await signed(request, context, hub) { app, _, body in try await trigger(body, app: app, hub: hub) }
         }
@@ -35,7 +35,7 @@ enum PusherAPI {
         router.get("/apps/:app_id/channels/:channel_name/users") { request, context in
             await signed(request, context, hub) { app, _, _ in try await users(try name(context), app: app, hub: hub) }
         }
-        let terminate: @Sendable (Request, BasicRequestContext) async -> Response = { request, context in
+        let terminate: @Sendable (Request, SwitchboardRequestContext) async -> Response = { request, context in
             await signed(request, context, hub) { app, _, _ in
                 let user = try pathParameter("user_id", context) ?? ""
                 let (closed, missing): (Int, [String])
@@ -58,7 +58,7 @@ enum PusherAPI {
     /// Reads the body, checks the signature and that the key belongs to the app in the path,
     /// then runs `handler`.
     private static func signed(
-        _ request: Request, _ context: BasicRequestContext, _ hub: Hub,
+        _ request: Request, _ context: SwitchboardRequestContext, _ hub: Hub,
         _ handler: (PusherApp, PusherRequestAuth, [UInt8]) async throws -> Response
     ) async -> Response {
         do {
@@ -96,7 +96,7 @@ enum PusherAPI {
     }
 
     /// The path parameter `name`, percent-decoded; a malformed encoding is a 400.
-    private static func pathParameter(_ name: String, _ context: BasicRequestContext) throws(PusherAPIError) -> String? {
+    private static func pathParameter(_ name: String, _ context: SwitchboardRequestContext) throws(PusherAPIError) -> String? {
         do {
             return try context.parameters.decoded(name)
         } catch {
@@ -104,7 +104,7 @@ enum PusherAPI {
         }
     }
 
-    private static func name(_ context: BasicRequestContext) throws -> String {
+    private static func name(_ context: SwitchboardRequestContext) throws -> String {
         let name = try pathParameter("channel_name", context) ?? ""
         guard PusherChannel.isValid(name) else { throw bad("invalid channel name \(name)") }
         return name

@@ -26,7 +26,13 @@ extension Session {
 
     /// Who the client is: its token's `sub`, its Pusher signed-in user, or its presence users.
     func user(presenceUsers: [String]) -> String? {
-        identity.user ?? pusher?.signedInUser ?? (presenceUsers.isEmpty ? nil : presenceUsers.joined(separator: ","))
+        authenticatedUser ?? (presenceUsers.isEmpty ? nil : presenceUsers.joined(separator: ","))
+    }
+
+    /// The user the client proved to be: its token's `sub` or its Pusher signed-in user; what
+    /// operators act on as a user (`POST /api/users/{user}/disconnect`, `GET /api/users/{user}`).
+    var authenticatedUser: String? {
+        identity.user ?? pusher?.signedInUser
     }
 
     /// Where the client table's `key` puts this client in ascending order (see

@@ -187,13 +187,18 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         let isAdmin = requestPath == AdminEndpoint.path
         let route = endpoints.endpoint(for: requestPath)
         let token = PresentedToken.find(authorization: headers["Authorization"].first, uri: upgradeRequest.uri)
+        let source = channel.remoteAddress?.ipAddress ?? "unknown"
         let problem: HandshakeRefusal? =
             if !origins.permits(origin: headers["Origin"].first, host: headers["Host"].first) {
                 HandshakeRefusal(
                     status: .forbidden, code: "origin_not_allowed",
                     message: "pages from origin \(headers["Origin"].first ?? "") may not connect; see --allowed-origins"
                 )
-            } else if isAdmin && !admin.access.authorizes(token) {
+            } else if isAdmin, let retryAfter = admin.access.lockedOut(source) {
+                HandshakeRefusal(
+                    status: .tooManyRequests, code: "too_many_attempts", message: AdminAccess.lockedOutMessage(retryAfter: retryAfter),
+                    extraHeaders: [.retryAfter: String(retryAfter)])
+            } else if isAdmin && !admin.access.authorizes(token, from: source) {
                 HandshakeRefusal(
                     status: .unauthorized, code: "unauthorized",
                     message: "missing or wrong admin token; send Authorization: Bearer <token> or ?token=",
@@ -213,6 +218,8 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 )
             } else if key.count != 1 || !WebSocketHandshake.isValidKey(key[0]) {
                 HandshakeRefusal(status: .badRequest, code: "bad_handshake", message: "missing or malformed Sec-WebSocket-Key")
+            } else if !isAdmin && hub.gate.limitsSources, let refused = hub.gate.admit(address: source, until: channel) {
+                HandshakeRefusal(refused)
             } else if !isAdmin, let reason = hub.takePlace(until: channel) {
                 HandshakeRefusal(status: .serviceUnavailable, code: "unavailable", message: reason, extraHeaders: [.retryAfter: "1"])
             } else {
@@ -229,17 +236,29 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             response.add(name: "Sec-WebSocket-Extensions", value: accepted.responseHeader)
         }
         guard route == .native, let authenticator else { return channel.eventLoop.makeSucceededFuture(response) }
-        let (refusal, identity, accepted) = (self.refusal, self.identity, response)
-        return channel.eventLoop.makeFutureWithTask { await authenticator.authenticate(token.map(String.init)) }.flatMapThrowing { result in
+        let (refusal, identity, accepted, hub) = (self.refusal, self.identity, response, self.hub)
+        return channel.eventLoop.makeFutureWithTask { () async -> Result<ClientIdentity, HandshakeRefusal> in
+            switch await authenticator.authenticate(token.map(String.init)) {
+            case .success(let client):
+                if hub.gate.maxConnectionsPerUser > 0, let user = client.user,
+                    let refused = await hub.gate.admit(user: user, until: channel, engine: hub.engine)
+                {
+                    return .failure(HandshakeRefusal(refused))
+                }
+                return .success(client)
+            case .failure(let failure):
+                return .failure(
+                    HandshakeRefusal(
+                        status: .unauthorized, code: "unauthorized", message: failure.reason,
+                        extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\", error=\"invalid_token\""]
+                    ))
+            }
+        }.flatMapThrowing { result in
             switch result {
             case .success(let client):
                 identity.value = client
                 return accepted
-            case .failure(let failure):
-                let problem = HandshakeRefusal(
-                    status: .unauthorized, code: "unauthorized", message: failure.reason,
-                    extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\", error=\"invalid_token\""]
-                )
+            case .failure(let problem):
                 refusal.value = problem
                 throw problem
             }
@@ -288,6 +307,25 @@ struct HandshakeRefusal: Error, Sendable {
     var code: String
     var message: String
     var extraHeaders: HTTPFields = [:]
+
+    init(status: HTTPResponse.Status, code: String, message: String, extraHeaders: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extraHeaders = extraHeaders
+    }
+
+    /// A limit's refusal: 429 with its code, or 503 `unavailable` when it could not be checked.
+    init(_ refused: ConnectionGate.Refusal) {
+        switch refused.status {
+        case .tooManyRequests:
+            self.init(
+                status: .tooManyRequests, code: refused.reason?.code ?? "too_many_connections", message: refused.message,
+                extraHeaders: [.retryAfter: "1"])
+        case .serviceUnavailable:
+            self.init(status: .serviceUnavailable, code: "unavailable", message: refused.message, extraHeaders: [.retryAfter: "1"])
+        }
+    }
 }
 
 /// Closes a connection that has not finished its HTTP request head (or WebSocket handshake)

@@ -242,19 +242,24 @@ struct Publish: AsyncParsableCommand {
 
 struct Kick: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Disconnect a client (close 4000 with a reason), a channel's subscribers, or everyone.",
-        discussion: "With --reconnect clients are closed with 4200 \"reconnect\", the advice to come back (e.g. before a restart)."
+        abstract: "Disconnect a client (close 4000 with a reason), every connection of a user, a channel's subscribers, or everyone.",
+        discussion: """
+            With --reconnect clients are closed with 4200 "reconnect", the advice to come back (e.g. before a restart).
+            --user closes every connection of that user (its token's sub, or its Pusher signed-in user) on every node.
+            """
     )
     @OptionGroup var admin: AdminOptions
     @Argument(help: "The client id.") var id: String?
     @Option(help: "Reason sent in the close frame.") var reason: String?
     @Flag(help: "Kick every client.") var all = false
+    @Option(help: "Kick every connection of this user, on every node.") var user: String?
     @Option(help: "Kick every subscriber of this channel.") var channel: String?
     @Flag(help: "Close with 4200 \"reconnect\" instead of 4000.") var reconnect = false
 
     func validate() throws {
-        let targets = [id != nil, all, channel != nil].filter { $0 }.count
-        guard targets == 1 else { throw ValidationError("give exactly one of: a client ID, --all, --channel") }
+        let targets = [id != nil, all, user != nil, channel != nil].filter { $0 }.count
+        guard targets == 1 else { throw ValidationError("give exactly one of: a client ID, --user, --channel, --all") }
+        if let user, user.isEmpty { throw ValidationError("--user must name a user") }
     }
 
     func run() async throws {
@@ -263,7 +268,12 @@ struct Kick: AsyncParsableCommand {
             let reasonField = reason.map { ",\"reason\":\(JSONText.quoted($0))" } ?? ""
             let answer: [String: Any]
             if let id {
-                answer = try await client.post("/api/clients/\(id)/kick", body: "{\"reconnect\":\(reconnect)\(reasonField)}")
+                answer = try await client.post("/api/clients/\(pathSegment(id))/kick", body: "{\"reconnect\":\(reconnect)\(reasonField)}")
+            } else if let user {
+                answer = try await client.post("/api/users/\(pathSegment(user))/disconnect", body: "{\"reconnect\":\(reconnect)\(reasonField)}")
+                if admin.json { return printJSONObject(answer) }
+                let missing = (answer["missing"] as? [String]).map { " (no answer from \($0.joined(separator: ", ")))" } ?? ""
+                return print("closed \(answer["closed"] as? Int ?? 0) connection(s) of \(user)\(missing)")
             } else if let channel {
                 answer = try await client.post(
                     "/api/kick", body: "{\"channel\":\(JSONText.quoted(channel)),\"reconnect\":\(reconnect)\(reasonField)}")
@@ -274,4 +284,11 @@ struct Kick: AsyncParsableCommand {
             print("kicked \(answer["kicked"] as? Int ?? 0) client(s)")
         }
     }
+}
+
+/// `text` as one percent-encoded path segment (a user or client id may hold `/`, `@`, spaces).
+func pathSegment(_ text: String) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
 }

@@ -82,7 +82,7 @@ import Testing
         arguments: [
             NodeCommand.broadcast(data: Array("{\"a\":\n[1,2]}".utf8)), .kickClient(id: "c9@node-b", code: 4000, reason: "bye\nnow"),
             .kickAll(channel: "news", code: 4200, reason: ""), .kickAll(channel: nil, code: 4000, reason: "all"),
-            .terminate(appID: "77", userID: "ann"),
+            .terminate(appID: "77", userID: "ann"), .kickUser(.init(user: "ann\nof arc", code: 4200, reason: "bye\nnow")),
             .clientWindow(.outline(ClientQuery(sort: .rate, descending: true, filter: "x\ny", offset: 5, limit: 9))),
             .clientWindow(
                 .range(ClientQuery(sort: .age), ClientKeyRange(from: NodeOrderKey(ClientOrderKey(rank: .max, number: 7, owner: 1), node: "b")))),

@@ -60,15 +60,18 @@ struct TestServer: Sendable {
 }
 
 extension TestServer {
-    /// One HTTP request on a fresh connection; returns the status code and the body.
-    func http(_ method: String, _ path: String, body: String? = nil, token: String? = TestServer.adminToken) async throws -> (
+    /// One HTTP request on a fresh connection (from `source`, a loopback address, when given);
+    /// returns the status code and the body.
+    func http(
+        _ method: String, _ path: String, body: String? = nil, token: String? = TestServer.adminToken, from source: String? = nil
+    ) async throws -> (
         status: Int, body: String
     ) {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
         if let token { head += "Authorization: Bearer \(token)\r\n" }
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
         let request = Array((head + "\r\n" + (body ?? "")).utf8)
-        let response = String(decoding: try await RawConnection.connect(port: port).exchange(request), as: UTF8.self)
+        let response = String(decoding: try await RawConnection.connect(port: port, from: source).exchange(request), as: UTF8.self)
         let parts = response.components(separatedBy: "\r\n\r\n")
         let statusLine = parts[0].split(separator: "\r\n").first ?? ""
         let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
