@@ -41,7 +41,8 @@ func drawHeader(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state:
         if index > 0 { x += canvas.put(separator, 0, x, .header) }
         x += canvas.put(segment.0, 0, x, .header)
     }
-    let healthRole: Role = s.health == "ok" ? .good : (s.health.hasPrefix("restart") || s.health == "draining" ? .warn : .bad)
+    let warning = s.health.hasPrefix("restart") || s.health == "draining" || s.health.hasSuffix("link down")
+    let healthRole: Role = s.health == "ok" ? .good : (warning ? .warn : .bad)
     var right = cols - Grid.displayWidth(of: health)
     if right >= x { canvas.put(health, 0, right, healthRole) }
     right -= Grid.displayWidth(of: paused)

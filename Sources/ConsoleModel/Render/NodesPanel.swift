@@ -1,16 +1,26 @@
 import SwitchboardCore
 
 /// The cluster's nodes: connections, rates, mailbox depth, Redis round trip and heartbeat age;
-/// a dead node (silent for 5 s, not yet removed) is shown in the bad colour.
+/// a dead node (silent for 5 s, not yet removed) is shown in the bad colour. While this node's
+/// own link to Redis is down its row says `down` and the others', as last read, `?`.
 func drawNodes(_ canvas: inout Canvas, _ nodes: [NodeRow], _ area: Range<Int>) {
     let (rule, header, body) = Layout.table(area)
     let alive = nodes.filter { $0.state == "alive" }.count
+    let dead = nodes.filter { $0.state == "dead" }.count
     if let rule {
-        canvas.rule(
-            rule, 0, canvas.cols, title: "Nodes", info: "\(alive) alive" + (alive < nodes.count ? ", \(nodes.count - alive) dead" : ""),
-            focused: false)
+        let info =
+            nodes.contains { $0.state == "down" }
+            ? "this node's Redis link is down; the others as last seen"
+            : "\(alive) alive" + (dead > 0 ? ", \(dead) dead" : "")
+        canvas.rule(rule, 0, canvas.cols, title: "Nodes", info: info, focused: false)
     }
-    func role(_ node: NodeRow, _ normal: Role) -> Role { node.state == "alive" ? normal : .bad }
+    func role(_ node: NodeRow, _ normal: Role) -> Role {
+        switch node.state {
+        case "alive": normal
+        case "dead": .bad
+        default: .warn
+        }
+    }
     let columns: [Column<NodeRow>] = [
         Column(title: "NODE", width: 12, priority: 0, flex: 1) { c, r, y, x, w in c.field(r.name, y, x, w, role(r, .value)) },
         Column(title: "STATE", width: 5, priority: 0) { c, r, y, x, w in c.field(r.state, y, x, w, role(r, .good)) },

@@ -58,6 +58,7 @@ public final class RedisConnection: @unchecked Sendable {
     /// Called on the loop each time a connection is ready (after the first, too): the owner
     /// re-registers what Redis must know of it.
     private let readyHandlers = NIOLockedValueBox<[@Sendable () -> Void]>([])
+    private let lostHandlers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
 
     // Loop-confined.
     private var inFlight = Deque<InFlight>()
@@ -118,6 +119,11 @@ public final class RedisConnection: @unchecked Sendable {
     /// Calls `handler` on the connection's loop each time a connection becomes ready.
     public func onReady(_ handler: @escaping @Sendable () -> Void) {
         readyHandlers.withLockedValue { $0.append(handler) }
+    }
+
+    /// Calls `handler` on the connection's loop each time a ready connection is lost, with why.
+    public func onLost(_ handler: @escaping @Sendable (String) -> Void) {
+        lostHandlers.withLockedValue { $0.append(handler) }
     }
 
     // MARK: - Requests
@@ -240,7 +246,9 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     private func disconnected(_ why: String) {
-        up.store(false, ordering: .relaxed)
+        if up.exchange(false, ordering: .relaxed) {
+            for handler in lostHandlers.withLockedValue({ $0 }) { handler(why) }
+        }
         lastError.withLockedValue { $0 = why }
         deadlineTimer?.cancel()
         deadlineTimer = nil

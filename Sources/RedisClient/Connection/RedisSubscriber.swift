@@ -22,6 +22,7 @@ public final class RedisSubscriber: @unchecked Sendable {
     private let up = Atomic<Bool>(false)
     private let reconnectCount = Atomic<Int>(0)
     private let resubscribeHandlers = NIOLockedValueBox<[@Sendable ([String]) -> Void]>([])
+    private let upDownHandlers = NIOLockedValueBox<[@Sendable (Bool) -> Void]>([])
 
     // Loop-confined.
     private var wanted = Set<String>()
@@ -66,6 +67,11 @@ public final class RedisSubscriber: @unchecked Sendable {
     /// was published on them while the connection was down was missed.
     public func onResubscribe(_ handler: @escaping @Sendable ([String]) -> Void) {
         resubscribeHandlers.withLockedValue { $0.append(handler) }
+    }
+
+    /// Calls `handler` on the loop each time the connection comes up (true) or is lost (false).
+    public func onUpDown(_ handler: @escaping @Sendable (Bool) -> Void) {
+        upDownHandlers.withLockedValue { $0.append(handler) }
     }
 
     /// Subscribes to `channel` (kept across reconnects until ``unsubscribe(_:)``); succeeds once
@@ -141,6 +147,7 @@ public final class RedisSubscriber: @unchecked Sendable {
         connections += 1
         lastHeard = .now()
         up.store(true, ordering: .relaxed)
+        for handler in upDownHandlers.withLockedValue({ $0 }) { handler(true) }
         let channels = wanted.sorted()
         unconfirmed.removeAll()
         for channel in channels { unconfirmed[channel] = 1 }
@@ -169,7 +176,9 @@ public final class RedisSubscriber: @unchecked Sendable {
     }
 
     private func disconnected() {
-        up.store(false, ordering: .relaxed)
+        if up.exchange(false, ordering: .relaxed) {
+            for handler in upDownHandlers.withLockedValue({ $0 }) { handler(false) }
+        }
         confirmed.removeAll()
         probe?.cancel()
         probe = nil

@@ -112,7 +112,8 @@ public struct Totals: Codable, Sendable, Equatable {
 /// One node of a cluster, as `GET /api/nodes` and the console's nodes pane show it.
 public struct NodeRow: Codable, Sendable, Equatable {
     public var name: String
-    /// `alive`, or `dead` until a survivor has removed it.
+    /// `alive`, or `dead` until a survivor has removed it; while the reporting node cannot
+    /// reach Redis, `down` for itself and `?` for the others (as last read).
     public var state: String
     public var heartbeatAgeMilliseconds: Int
     public var address: String
@@ -155,7 +156,8 @@ public struct ClusterTotals: Codable, Sendable, Equatable {
     public init(nodes: [NodeRow]) {
         for node in nodes {
             guard node.state == "alive" else {
-                nodesDead += 1
+                // `down` and `?`: this node cannot reach Redis, so nobody's state is known.
+                if node.state == "dead" { nodesDead += 1 }
                 continue
             }
             nodesAlive += 1

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import RedisClient
+import Synchronization
 import SwitchboardCore
 
 /// This node's link to the cluster's Redis: the publish path (one script numbers a message and
@@ -31,6 +32,8 @@ final class ClusterLink: @unchecked Sendable {
     /// The cluster's nodes, with this one's heartbeat.
     let nodes: NodeRegistry
     let logger: Logger
+    /// The link's ups and downs, told to the event log (see ``reportLinkChanges(to:)``).
+    private let linkWatch = Mutex<(watch: LinkWatch, report: (@Sendable (String) -> Void)?, stopping: Bool)>((LinkWatch(), nil, false))
     /// Where the subscriber connection's messages go; set once in ``start(deliver:resynced:presence:perform:webhook:)``,
     /// before the connection exists, and read on the loop only.
     private let route = Route()
@@ -147,9 +150,12 @@ final class ClusterLink: @unchecked Sendable {
             // What pub/sub sent while the subscriber was away is lost: presence is read again.
             self.reassert()
         }
+        connection.onLost { [weak self] why in self?.linkChanged(.requests, up: false, why: why) }
+        subscriber.onUpDown { [weak self] up in self?.linkChanged(.subscriber, up: up) }
         connection.onReady { [weak self] in
             guard let self else { return }
-            self.logger.warning("redis link up", metadata: ["redis": "\(address)", "node": "\(nodeName)"])
+            self.linkChanged(.requests, up: true)
+            self.logger.info("redis link up", metadata: ["redis": "\(address)", "node": "\(nodeName)"])
             self.sync()
             // Each new connection checks whether Redis still has its data, then re-asserts what
             // the node holds: quietly when Redis lost its data (for the others nothing changed).
@@ -190,8 +196,25 @@ final class ClusterLink: @unchecked Sendable {
     }
 
     func stop() async {
+        linkWatch.withLock { $0.stopping = true }
         await subscriber.stop()
         await connection.stop()
+    }
+
+    /// Tells `report` (and the log, at warning level) each time one of the node's Redis
+    /// connections is lost or back.
+    func reportLinkChanges(to report: @escaping @Sendable (String) -> Void) {
+        linkWatch.withLock { $0.report = report }
+    }
+
+    private func linkChanged(_ connection: LinkWatch.Connection, up: Bool, why: String? = nil) {
+        let (line, report) = linkWatch.withLock { state -> (String?, (@Sendable (String) -> Void)?) in
+            guard !state.stopping else { return (nil, nil) }
+            return (state.watch.changed(connection, up: up, why: why, now: .now), state.report)
+        }
+        guard let line else { return }
+        logger.warning("\(line)", metadata: ["node": "\(nodeName)"])
+        report?(line)
     }
 
     /// Whether a publish would be sent to Redis right now.

@@ -22,6 +22,8 @@ final class RedisEngine: Engine, @unchecked Sendable {
     /// the link delivers anything, and only read after (no lock on the receive path).
     private var receivers: [ClusterReceiver] = []
     private weak var hub: Hub?
+    /// The nodes as last read from Redis, shown while it cannot be reached.
+    private let lastNodeRows = Mutex<[NodeRow]>([])
 
     init(link: ClusterLink) {
         self.link = link
@@ -29,9 +31,12 @@ final class RedisEngine: Engine, @unchecked Sendable {
 
     var nodeName: String? { link.nodeName }
 
+    var problem: String? { link.isUp && link.subscriber.isUp ? nil : "redis link down" }
+
     func start(hub: Hub) {
         self.hub = hub
         receivers = hub.shards.map { ClusterReceiver(shard: $0, link: link) }
+        link.reportLinkChanges { [weak hub] line in hub?.events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: line)) }
         link.start(
             deliver: { [weak self] channel, delivery in self?.receive(delivery, on: channel) },
             resynced: { [weak self] channel, members in self?.resync(channel, members: members) },
@@ -294,9 +299,29 @@ final class RedisEngine: Engine, @unchecked Sendable {
         await link.admitUser(user, localCount: localCount, limit: limit)
     }
 
+    /// Every node as Redis last told; while Redis cannot be reached, the rows read last with
+    /// this node's marked `down` (its link) and the others' state unknown (`?`), so the nodes
+    /// pane stays and says what is wrong rather than disappearing.
     func nodeRows() async -> [NodeRow]? {
-        guard let entries = try? await link.nodes.nodes() else { return nil }
-        return entries.map(\.row)
+        if let entries = try? await link.nodes.nodes() {
+            let rows = entries.map(\.row)
+            lastNodeRows.withLock { $0 = rows }
+            return rows
+        }
+        let name = link.nodeName
+        var rows = lastNodeRows.withLock { $0 }.map { row in
+            var row = row
+            row.state = row.name == name ? "down" : "?"
+            if row.name == name { row.redisUp = false }
+            return row
+        }
+        if !rows.contains(where: { $0.name == name }) {
+            let own = NodeRow(
+                name: name, state: "down", heartbeatAgeMilliseconds: 0, address: hub?.address ?? "", connections: hub?.connectionCount ?? 0,
+                mailboxDepth: 0, messagesInPerSecond: 0, messagesOutPerSecond: 0, redisRoundTripMilliseconds: nil, redisUp: false)
+            rows.insert(own, at: 0)
+        }
+        return rows
     }
 
     var nodesDeclaredDead: Int { link.nodes.declaredDead.load(ordering: .relaxed) }

@@ -19,6 +19,10 @@ protocol Engine: AnyObject, Sendable {
     /// This node's name in its cluster; nil when the hub is alone.
     var nodeName: String? { get }
 
+    /// What is wrong with the engine's link right now, for the header's health; nil when
+    /// nothing is.
+    var problem: String? { get }
+
     /// Begins serving `hub` (its shards exist): connects to whatever the engine needs.
     func start(hub: Hub)
     /// Lets go of everything `start` took (after the hub drained).

@@ -146,6 +146,8 @@ final class LocalEngine: Engine {
         ([:], [])
     }
 
+    var problem: String? { nil }
+
     func admitUser(_ user: String, localCount: Int, limit: Int) async -> UserAdmission {
         localCount <= limit ? .admitted : .tooMany
     }

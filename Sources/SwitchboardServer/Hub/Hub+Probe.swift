@@ -76,7 +76,7 @@ extension Hub {
 extension Hub: HubProbe {
     public var address: String { boundAddress.withLockedValue { $0 } }
 
-    public var health: String { draining.load(ordering: .relaxed) ? "draining" : "ok" }
+    public var health: String { draining.load(ordering: .relaxed) ? "draining" : engine.problem ?? "ok" }
 
     public func totals() async -> Totals {
         await statistics()

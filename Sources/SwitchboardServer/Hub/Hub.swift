@@ -51,11 +51,11 @@ public final class Hub: @unchecked Sendable {
         self.logger = logger
         self.events = events
         self.clientOrders = ClientOrderCache()
-        self.gate = ConnectionGate(configuration: configuration, events: events)
         self.apps = PusherApps(configuration.pusherApps)
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.engine = makeEngine(for: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
         self.clientIDSuffix = engine.nodeName.map { "@" + $0 } ?? ""
+        self.gate = ConnectionGate(configuration: configuration, reportsUserCounts: engine.nodeName != nil, events: events)
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let shard = HubShard(index: index, eventLoop: loop, hub: self, configuration: configuration, logger: logger)
             shards.append(shard)

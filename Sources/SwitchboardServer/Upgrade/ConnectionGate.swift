@@ -48,14 +48,18 @@ final class ConnectionGate: Sendable {
     }
 
     let maxConnectionsPerUser: Int
+    /// Whether the engine is told of changed per-user counts (a cluster's node); alone, the
+    /// counts here are the whole truth and nothing is kept for anyone else.
+    private let reportsUserCounts: Bool
     private let sources: Mutex<Sources>
     private let users = Mutex(Users())
     /// Refusals so far, by reason (rare: a lock is cheaper than it matters).
     private let refusals = Mutex<[Reason: Int]>([:])
     private let events: EventMailbox?
 
-    init(configuration: HubConfiguration, events: EventMailbox?) {
+    init(configuration: HubConfiguration, reportsUserCounts: Bool, events: EventMailbox?) {
         maxConnectionsPerUser = configuration.maxConnectionsPerUser
+        self.reportsUserCounts = reportsUserCounts
         limitsSources = configuration.maxConnectionsPerIP > 0 || configuration.connectRatePerIP > 0
         sources = Mutex(Sources(limits: SourceLimits(maxConnections: configuration.maxConnectionsPerIP, connectRate: configuration.connectRatePerIP)))
         self.events = events
@@ -135,16 +139,17 @@ final class ConnectionGate: Sendable {
     /// through `engine`, or says why not.
     func admit(user: String, until channel: any Channel, engine: any Engine) async -> Refusal? {
         let limit = maxConnectionsPerUser
+        let reports = reportsUserCounts
         let local = users.withLock { state in
             state.counts[user, default: 0] += 1
-            state.changed.insert(user)
+            if reports { state.changed.insert(user) }
             return state.counts[user] ?? 1
         }
         let release = { @Sendable in
             self.users.withLock { state in
                 let left = (state.counts[user] ?? 1) - 1
                 state.counts[user] = left > 0 ? left : nil
-                state.changed.insert(user)
+                if reports { state.changed.insert(user) }
             }
         }
         switch await engine.admitUser(user, localCount: local, limit: limit) {
