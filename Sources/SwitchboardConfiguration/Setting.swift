@@ -95,11 +95,14 @@ extension Setting {
     }
 
     /// The table every source is read through. Order is the order of `--help`: the limits on
-    /// who may connect how often (Setting+Limits.swift) follow `max-connections`.
+    /// who may connect how often (Setting+Access.swift) follow `max-connections`, the Redis
+    /// passwords (also Setting+Access.swift) follow `redis`.
     public static let all: [Setting] = {
         var all = listed
         let after = (all.firstIndex { $0.key == "max-connections" } ?? all.count - 1) + 1
         all.insert(contentsOf: connectionLimits, at: after)
+        let afterRedis = (all.firstIndex { $0.key == "redis" } ?? all.count - 1) + 1
+        all.insert(contentsOf: redisAccess, at: afterRedis)
         return all
     }()
 
@@ -235,7 +238,7 @@ extension Setting {
         Setting(
             key: "redis", valueName: "url",
             help:
-                "Join the cluster of every node using this Redis (redis://HOST[:PORT][/DB]): publishes are numbered in Redis and reach subscribers on every node; while Redis is unreachable publishes are refused (\"unavailable\", HTTP 503)",
+                "Join the cluster of every node using this Redis: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or the master Redis Sentinel names, redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB] (followed through failovers). Publishes are numbered in Redis and reach subscribers on every node; while Redis is unreachable publishes are refused (\"unavailable\", HTTP 503)",
             shownDefault: "off, one node with no external service", example: "redis://127.0.0.1:6379/2",
             value: { $0.server.hub.cluster.redis.map { "\($0)" } ?? "off" },
             apply: { configuration, value throws(SettingError) in
@@ -243,7 +246,7 @@ extension Setting {
                 do {
                     configuration.server.hub.cluster.redis = try RedisAddress(url: url)
                 } catch {
-                    throw SettingError(expected: url.hasPrefix("redis://") ? "redis://HOST[:PORT][/DB]: \(error)" : "redis://HOST[:PORT][/DB]")
+                    throw SettingError(expected: "redis://HOST[:PORT][/DB] or redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB]: \(error)")
                 }
             }),
         Setting(

@@ -207,7 +207,13 @@ public final class RedisConnection: @unchecked Sendable {
         }
         pendingCount.wrappingSubtract(1, ordering: .relaxed)
         if case .error(let message) = value {
-            head.promise.fail(RedisError.reply(String(buffer: message)))
+            let text = String(buffer: message)
+            head.promise.fail(RedisError.reply(text))
+            // The server became a replica (a failover): connect again, to the master.
+            if text.hasPrefix("READONLY") {
+                lastError.withLockedValue { $0 = "the server became a replica: \(text)" }
+                dialer.drop()
+            }
         } else {
             head.promise.succeed(value)
         }

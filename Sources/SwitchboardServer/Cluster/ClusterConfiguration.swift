@@ -6,6 +6,18 @@ import Foundation
 public struct ClusterConfiguration: Sendable {
     /// The Redis every node of the cluster uses (`--redis`); nil: no cluster.
     public var redis: RedisAddress?
+    /// Redis `AUTH` password when the URL has none (`--redis-password`).
+    public var password: String?
+    /// The sentinels' password (`--redis-sentinel-password`).
+    public var sentinelPassword: String?
+
+    /// ``redis`` with the passwords given apart from its URL.
+    public var address: RedisAddress? {
+        guard var address = redis else { return nil }
+        if address.password == nil { address.password = password }
+        address.sentinelPassword = sentinelPassword ?? address.sentinelPassword
+        return address
+    }
     /// Namespaces every key and pub/sub name (`--redis-prefix`): nodes with different prefixes
     /// are different clusters, even on one Redis.
     public var prefix = "switchboard"

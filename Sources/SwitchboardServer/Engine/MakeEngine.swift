@@ -5,7 +5,7 @@ import SwitchboardCore
 
 /// The engine `configuration` asks for: Redis when `--redis` names one, else in process.
 func makeEngine(for configuration: HubConfiguration, eventLoop: any EventLoop, logger: Logger) -> any Engine {
-    guard let address = configuration.cluster.redis else { return LocalEngine() }
+    guard let address = configuration.cluster.address else { return LocalEngine() }
     let link = ClusterLink(
         configuration: configuration.cluster, history: configuration.history, address: address,
         nodeName: configuration.cluster.nodeName ?? ProcessInfo.processInfo.hostName, eventLoop: eventLoop,

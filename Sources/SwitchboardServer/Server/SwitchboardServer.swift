@@ -126,15 +126,16 @@ extension SwitchboardServer {
     /// (exit 2). Nil when the name is free, the node is not clustered, or Redis cannot be reached
     /// within a few seconds (the node then starts and joins once Redis is back).
     public static func nodeNameRefusal(_ configuration: ServerConfiguration, logger: Logger) async -> String? {
-        guard let address = configuration.hub.cluster.redis else { return nil }
+        guard let address = configuration.hub.cluster.address else { return nil }
         let name = configuration.hub.cluster.resolvedNodeName(port: configuration.port)
         let connection = RedisConnection(configuration: .init(address: address), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         connection.start()
         let deadline = ContinuousClock.now + .seconds(3)
         while !connection.isUp && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
         guard connection.isUp else {
+            let why = connection.status.lastError ?? "no answer within 3 s"
             await connection.stop()
-            logger.warning("\(ProtocolError.redisUnreachable) yet; starting anyway", metadata: ["redis": "\(address)"])
+            logger.warning("\(ProtocolError.redisUnreachable) yet; starting anyway", metadata: ["redis": "\(address)", "why": "\(why)"])
             return nil
         }
         let age = try? await NodeRegistry.heartbeatAge(of: name, prefix: configuration.hub.cluster.prefix, on: connection)

@@ -1,0 +1,37 @@
+import SwitchboardServer
+
+/// The limits on who may connect how often, beside `max-connections`; the passwords that open
+/// the cluster's Redis, beside `redis`.
+extension Setting {
+    static let connectionLimits: [Setting] = [
+        .integer(
+            "max-connections-per-user",
+            "Most connections one user (a token's sub) may hold, counted on every node of a cluster; more get HTTP 429 too_many_connections. 0 is no limit",
+            range: 0...10_000_000, example: 5, \.server.hub.maxConnectionsPerUser),
+        .integer(
+            "max-connections-per-ip",
+            "Most connections open at once from one source address, on this node; more get HTTP 429 too_many_connections. 0 is no limit",
+            range: 0...10_000_000, example: 100, \.server.hub.maxConnectionsPerIP),
+        .rate(
+            "connect-rate-per-ip",
+            "New connections per second from one source address, on this node (a token bucket holding a second's worth, at least one); more get HTTP 429 rate_limited. 0 is no limit",
+            example: "20", \.server.hub.connectRatePerIP),
+    ]
+
+    static let redisAccess: [Setting] = [
+        Setting(
+            key: "redis-password", valueName: "password",
+            help: "Redis AUTH password when the --redis URL has none (with a user in the URL: an ACL user)",
+            example: "s3cret", value: { $0.server.hub.cluster.password == nil ? "off" : "set" },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.hub.cluster.password = try value.text(nonEmpty: true)
+            }),
+        Setting(
+            key: "redis-sentinel-password", valueName: "password",
+            help: "The sentinels' own password (requirepass in sentinel.conf), for redis+sentinel://",
+            example: "s3cret", value: { $0.server.hub.cluster.sentinelPassword == nil ? "off" : "set" },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.hub.cluster.sentinelPassword = try value.text(nonEmpty: true)
+            }),
+    ]
+}

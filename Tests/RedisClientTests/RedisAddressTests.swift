@@ -1,0 +1,34 @@
+import RedisClient
+import Testing
+
+/// `--redis` URLs: one server, or the master Redis Sentinel names; passwords never shown.
+@Suite struct RedisAddressTests {
+    @Test func oneServer() throws {
+        let plain = try RedisAddress(url: "redis://127.0.0.1:6380/2")
+        #expect(plain.host == "127.0.0.1" && plain.port == 6380 && plain.database == 2 && plain.password == nil && !plain.usesSentinel)
+        #expect("\(plain)" == "redis://127.0.0.1:6380/2")
+        let secured = try RedisAddress(url: "redis://app:p%40ss:w@redis.internal")
+        #expect(secured.username == "app" && secured.password == "p@ss:w" && secured.port == 6379)
+        #expect("\(secured)" == "redis://app:***@redis.internal:6379")
+        #expect(try RedisAddress(url: "redis://:secret@[::1]:7000").host == "::1")
+        #expect(try RedisAddress(url: "redis://:secret@[::1]:7000").password == "secret")
+    }
+
+    @Test func sentinel() throws {
+        let address = try RedisAddress(url: "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2,[::1]:5000/mymaster/3")
+        #expect(address.usesSentinel && address.masterName == "mymaster" && address.database == 3 && address.password == "pw")
+        #expect(
+            address.sentinels == [
+                .init(host: "10.0.0.1", port: 26379), .init(host: "10.0.0.2", port: 26379), .init(host: "::1", port: 5000),
+            ])
+        #expect("\(address)" == "redis+sentinel://:***@10.0.0.1:26379,10.0.0.2:26379,[::1]:5000/mymaster/3")
+    }
+
+    @Test(arguments: [
+        "http://x", "redis://", "redis://h:0", "redis://h/x", "redis://a,b", "redis+sentinel://h:26379", "redis+sentinel://h:26379/",
+        "redis+sentinel://h/m/1/2",
+    ])
+    func refused(_ url: String) {
+        #expect(throws: RedisAddress.Invalid.self) { try RedisAddress(url: url) }
+    }
+}
