@@ -19,6 +19,14 @@ extension Setting {
     ]
 
     static let redisAccess: [Setting] = [
+        .integer(
+            "redis-ack-replicas",
+            "Ack a publish only once this many Redis replicas have it (one WAIT after each pipelined batch of publishes); with it equal to the number of replicas a failover loses nothing acked. 0 acks once the master has it",
+            range: 0...16, example: 1, \.server.hub.cluster.ackReplicas),
+        .seconds(
+            "redis-ack-timeout",
+            "How long a publish waits for the replicas of --redis-ack-replicas; past it the answer is unavailable, \"may or may not have been published\"",
+            example: "0.5", \.server.hub.cluster.ackTimeout),
         Setting(
             key: "redis-password", valueName: "password",
             help: "Redis AUTH password when the --redis URL has none (with a user in the URL: an ACL user)",

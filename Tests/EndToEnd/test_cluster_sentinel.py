@@ -44,6 +44,12 @@ class SentinelSetup:
             self.procs[f"sentinel-{index}"] = subprocess.Popen(
                 ["redis-server", config, "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.replicas_known() >= 1, "the sentinels to know the replica")
+        wait_until(lambda: "state=online" in self.master_info(), "the replica to be in sync")
+
+    def master_info(self) -> str:
+        return subprocess.run(
+            ["redis-cli", "--no-auth-warning", "-a", PASSWORD, "-p", str(self.master_port), "info", "replication"],
+            capture_output=True, text=True, timeout=30).stdout
 
     def redis(self, name: str, port: int, *args: str):
         self.procs[name] = subprocess.Popen(
@@ -139,3 +145,25 @@ def test_a_wrong_password_and_an_unknown_master_say_why(server, sentinels):
     s = server("--redis", unknown, "--node-name", "node-y", "--admin-token", TOKEN)
     _, logs = s.terminate()
     assert "no sentinel named a master for nosuchmaster" in logs, logs[-2000:]
+
+
+def test_acks_wait_for_the_replicas_when_asked(server, sentinels):
+    s = server("--redis", sentinels.url, "--node-name", "node-a", "--admin-token", TOKEN, "--redis-ack-replicas", "1", "--redis-ack-timeout", "0.5")
+    with connect(s.url, open_timeout=TIMEOUT) as client:
+        client.send(json.dumps({"type": "subscribe", "channel": "news", "id": 1}))
+        assert until(client, lambda m: m.get("id") == 1)["type"] == "subscribed"
+        # With the replica up every publish is acked once it has the message.
+        for n in range(5):
+            client.send(json.dumps({"type": "publish", "channel": "news", "data": n, "id": 10 + n}))
+            reply = until(client, lambda m: m.get("id") == 10 + n)
+            assert reply["type"] == "ack", reply
+        status, body, _ = admin(s, "POST", "/api/publish", {"channel": "news", "data": "api"})
+        assert status == 200 and body["seq"] == 6, body
+        # Without it nothing can be confirmed: the answer says the outcome is unknown.
+        sentinels.kill("replica")
+        client.send(json.dumps({"type": "publish", "channel": "news", "data": "unconfirmed", "id": 99}))
+        answer = until(client, lambda m: m.get("id") == 99)
+        assert answer["type"] == "error" and answer["code"] == "unavailable", answer
+        assert "may or may not have been published" in answer["message"] and "replicas" in answer["message"], answer
+        status, body, _ = admin(s, "POST", "/api/publish", {"channel": "news", "data": "api"})
+        assert status == 503 and "may or may not" in body["error"]["message"], body

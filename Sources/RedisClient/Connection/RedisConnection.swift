@@ -24,6 +24,11 @@ public final class RedisConnection: @unchecked Sendable {
         public var maximumBackoff: Duration
         /// Shown by `CLIENT LIST` (letters, digits, `-`, `_`, `.`).
         public var clientName: String?
+        /// How many replicas must confirm a durable request (``send(_:durable:)``) before it
+        /// succeeds: one `WAIT` follows each batch holding durable requests. 0: not asked.
+        public var replicaAcknowledgements = 0
+        /// How long that `WAIT` waits for the replicas.
+        public var replicaTimeout = Duration.seconds(1)
 
         public init(address: RedisAddress, requestDeadline: Duration = .seconds(2), maximumBackoff: Duration = .seconds(2), clientName: String? = nil)
         {
@@ -68,6 +73,9 @@ public final class RedisConnection: @unchecked Sendable {
     private struct Submissions {
         var bytes = ByteBuffer()
         var promises: [EventLoopPromise<RESPValue>] = []
+        /// Durable requests of the batch: their reply, and the caller's promise, kept until the
+        /// batch's `WAIT` has answered.
+        var durable: [(reply: EventLoopFuture<RESPValue>, caller: EventLoopPromise<RESPValue>)] = []
         var flushScheduled = false
     }
 
@@ -128,14 +136,21 @@ public final class RedisConnection: @unchecked Sendable {
 
     // MARK: - Requests
 
-    /// Sends one command (`["SET", key, value]`); its reply, or why there is none.
-    public func send(_ parts: [ByteBuffer]) -> EventLoopFuture<RESPValue> {
+    /// Sends one command (`["SET", key, value]`); its reply, or why there is none. A `durable`
+    /// request succeeds only once ``Configuration/replicaAcknowledgements`` replicas have it
+    /// (else it fails with ``RedisError/notReplicated(_:)``).
+    public func send(_ parts: [ByteBuffer], durable: Bool = false) -> EventLoopFuture<RESPValue> {
         let promise = eventLoop.makePromise(of: RESPValue.self)
         guard isUp else {
             promise.fail(RedisError.unavailable(lastError.withLockedValue { $0 } ?? "not connected"))
             return promise.futureResult
         }
-        enqueue(parts, promise: promise)
+        guard durable && configuration.replicaAcknowledgements > 0 else {
+            enqueue(parts, promise: promise)
+            return promise.futureResult
+        }
+        let reply = eventLoop.makePromise(of: RESPValue.self)
+        enqueue(parts, promise: reply, durableFor: promise)
         return promise.futureResult
     }
 
@@ -146,42 +161,78 @@ public final class RedisConnection: @unchecked Sendable {
 
     /// Runs `script` with `EVALSHA`; if Redis no longer has it (`NOSCRIPT`: flushed, or a new
     /// server), runs it with `EVAL`, which loads it again.
-    public func evaluate(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer]) -> EventLoopFuture<RESPValue> {
+    public func evaluate(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer], durable: Bool = false) -> EventLoopFuture<RESPValue> {
         let count = ByteBuffer(string: String(keys.count))
-        return send([ByteBuffer(string: "EVALSHA"), ByteBuffer(string: script.sha1), count] + keys + arguments).flatMapError { error in
+        return send([ByteBuffer(string: "EVALSHA"), ByteBuffer(string: script.sha1), count] + keys + arguments, durable: durable).flatMapError {
+            error in
             guard case RedisError.reply(let message) = error, message.hasPrefix("NOSCRIPT") else {
                 return self.eventLoop.makeFailedFuture(error)
             }
-            return self.send([ByteBuffer(string: "EVAL"), ByteBuffer(string: script.source), count] + keys + arguments)
+            return self.send([ByteBuffer(string: "EVAL"), ByteBuffer(string: script.source), count] + keys + arguments, durable: durable)
         }
     }
 
-    private func enqueue(_ parts: [ByteBuffer], promise: EventLoopPromise<RESPValue>) {
+    private func enqueue(_ parts: [ByteBuffer], promise: EventLoopPromise<RESPValue>, durableFor caller: EventLoopPromise<RESPValue>? = nil) {
         pendingCount.wrappingAdd(1, ordering: .relaxed)
         let schedule = submissions.withLockedValue { batch in
             RESPEncoder.command(parts, into: &batch.bytes)
             batch.promises.append(promise)
+            if let caller { batch.durable.append((promise.futureResult, caller)) }
             defer { batch.flushScheduled = true }
             return !batch.flushScheduled
         }
         if schedule { eventLoop.execute { self.flush() } }
     }
 
-    /// Writes this tick's batch in one write.
+    /// Writes this tick's batch in one write; a batch with durable requests ends with one `WAIT`
+    /// for all of them (it covers every write before it on this connection).
     private func flush() {
-        let (bytes, promises) = submissions.withLockedValue { batch in
+        var (bytes, promises, durable) = submissions.withLockedValue { batch in
             defer {
                 batch.bytes.clear()
                 batch.promises.removeAll(keepingCapacity: true)
+                batch.durable.removeAll(keepingCapacity: true)
                 batch.flushScheduled = false
             }
-            return (batch.bytes, batch.promises)
+            return (batch.bytes, batch.promises, batch.durable)
+        }
+        if !durable.isEmpty {
+            let wait = eventLoop.makePromise(of: RESPValue.self)
+            let timeout = configuration.replicaTimeout.components
+            let milliseconds = max(1, timeout.seconds * 1000 + timeout.attoseconds / 1_000_000_000_000_000)
+            RESPEncoder.command(["WAIT", String(configuration.replicaAcknowledgements), String(milliseconds)], into: &bytes)
+            promises.append(wait)
+            pendingCount.wrappingAdd(1, ordering: .relaxed)
+            confirm(durable, after: wait.futureResult)
+            durable.removeAll()
         }
         guard let channel = dialer.channel, isUp else {
             fail(promises, with: .unavailable(lastError.withLockedValue { $0 } ?? "connection lost"))
             return
         }
         write(bytes, promises: promises, on: channel)
+    }
+
+    /// Completes each durable request's caller once its reply and the batch's `WAIT` are in.
+    private func confirm(
+        _ durable: [(reply: EventLoopFuture<RESPValue>, caller: EventLoopPromise<RESPValue>)], after wait: EventLoopFuture<RESPValue>
+    ) {
+        let wanted = configuration.replicaAcknowledgements
+        let timeout = configuration.replicaTimeout
+        for (reply, caller) in durable {
+            reply.and(wait).whenComplete { result in
+                switch result {
+                case .success((let value, let replicas)):
+                    if let count = replicas.int, count >= wanted {
+                        caller.succeed(value)
+                    } else {
+                        caller.fail(RedisError.notReplicated("\(replicas.int ?? 0) of \(wanted) replicas confirmed it within \(timeout)"))
+                    }
+                case .failure(let error):
+                    caller.fail(error)
+                }
+            }
+        }
     }
 
     private func write(_ bytes: ByteBuffer, promises: [EventLoopPromise<RESPValue>], on channel: any Channel) {

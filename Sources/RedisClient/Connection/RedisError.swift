@@ -8,12 +8,16 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     case noReply(String)
     /// Redis answered with an error (`-ERR …`, `-NOSCRIPT …`).
     case reply(String)
+    /// The write was carried out by the master but fewer replicas than asked for confirmed it
+    /// within the timeout (`WAIT`): it may be lost if the master fails now.
+    case notReplicated(String)
 
     public var description: String {
         switch self {
         case .unavailable(let why): "Redis is unavailable: \(why)"
         case .noReply(let why): "no reply from Redis: \(why)"
         case .reply(let message): "Redis answered: \(message)"
+        case .notReplicated(let why): "not confirmed by the replicas: \(why)"
         }
     }
 }

@@ -23,6 +23,12 @@ public struct ClusterConfiguration: Sendable {
     public var prefix = "switchboard"
     /// Names this node in logs, the API and the console (`--node-name`); nil: host name and port.
     public var nodeName: String?
+    /// How many replicas must have a publish before it is acked (`--redis-ack-replicas`): one
+    /// `WAIT` after each pipelined batch of publishes. 0: acked once the master has it.
+    public var ackReplicas = 0
+    /// How long that `WAIT` waits (`--redis-ack-timeout`); past it the publish is answered
+    /// `unavailable`, "may or may not have been published".
+    public var ackTimeout = Duration.seconds(1)
     /// How long a request to Redis may wait for its reply before the link is dropped and dialed again.
     public var requestDeadline = Duration.seconds(2)
     /// How long the cluster's keys (node entries, presence, occupancy, counts) outlive the last

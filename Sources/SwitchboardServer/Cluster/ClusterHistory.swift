@@ -119,11 +119,12 @@ extension ClusterLink {
             ByteBuffer(string: pubSubName(publication.channel)), envelope, ByteBuffer(string: String(policy.size)), Self.milliseconds(policy.ttl),
             ByteBuffer(string: epochs.next()),
         ]
-        return connection.evaluate(Self.publishKeepingScript, keys: historyKeys(publication.channel), arguments: arguments).flatMapThrowing {
-            reply in
-            guard case .integer(let seq) = reply, seq > 0 else { throw RedisError.reply("the publish script returned \(reply)") }
-            return UInt64(seq)
-        }
+        return connection.evaluate(Self.publishKeepingScript, keys: historyKeys(publication.channel), arguments: arguments, durable: true)
+            .flatMapThrowing {
+                reply in
+                guard case .integer(let seq) = reply, seq > 0 else { throw RedisError.reply("the publish script returned \(reply)") }
+                return UInt64(seq)
+            }
     }
 
     /// Reads `channel`'s history (kept under `policy`) as `read` asks.

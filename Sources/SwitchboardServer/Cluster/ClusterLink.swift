@@ -119,7 +119,9 @@ final class ClusterLink: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.logger = logger
         let clientName = "switchboard-" + String(nodeName.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "-" })
-        let redis = RedisConnection.Configuration(address: address, requestDeadline: configuration.requestDeadline, clientName: clientName)
+        var redis = RedisConnection.Configuration(address: address, requestDeadline: configuration.requestDeadline, clientName: clientName)
+        redis.replicaAcknowledgements = configuration.ackReplicas
+        redis.replicaTimeout = configuration.ackTimeout
         connection = RedisConnection(configuration: redis, eventLoop: eventLoop)
         connection.register(Self.publishScript)
         connection.register(Self.syncScript)
@@ -251,11 +253,12 @@ final class ClusterLink: @unchecked Sendable {
             return eventLoop.makeFailedFuture(RedisError.reply("only messages are published through Redis"))
         }
         let name = ByteBuffer(string: pubSubName(publication.channel))
-        return connection.evaluate(Self.publishScript, keys: [sequenceKey(publication.channel)], arguments: [name, envelope]).flatMapThrowing {
-            reply in
-            guard case .integer(let seq) = reply, seq > 0 else { throw RedisError.reply("the publish script returned \(reply)") }
-            return UInt64(seq)
-        }
+        return connection.evaluate(Self.publishScript, keys: [sequenceKey(publication.channel)], arguments: [name, envelope], durable: true)
+            .flatMapThrowing {
+                reply in
+                guard case .integer(let seq) = reply, seq > 0 else { throw RedisError.reply("the publish script returned \(reply)") }
+                return UInt64(seq)
+            }
     }
 
     // MARK: - Subscriptions
