@@ -21,6 +21,9 @@ public struct Setting: Sendable {
     public let help: String
     /// A flag that needs no value (`--metrics-public` means true).
     public let isFlag: Bool
+    /// A list: the flag may be given several times and the config file's key may be an array of
+    /// strings (each joined with commas, as the environment variable separates them).
+    public let isRepeatable: Bool
     /// The default as `--help` shows it, when it is not simply the default value.
     let shownDefault: String?
     /// A valid value other than the default, for the test that every setting is reachable as a
@@ -31,7 +34,8 @@ public struct Setting: Sendable {
     let apply: @Sendable (inout SwitchboardSettings, SettingValue) throws(SettingError) -> Void
 
     init(
-        key: String, valueName: String, help: String, isFlag: Bool = false, shownDefault: String? = nil, example: String?,
+        key: String, valueName: String, help: String, isFlag: Bool = false, isRepeatable: Bool = false, shownDefault: String? = nil,
+        example: String?,
         value: @escaping @Sendable (SwitchboardSettings) -> String,
         apply: @escaping @Sendable (inout SwitchboardSettings, SettingValue) throws(SettingError) -> Void
     ) {
@@ -39,6 +43,7 @@ public struct Setting: Sendable {
         self.valueName = valueName
         self.help = help
         self.isFlag = isFlag
+        self.isRepeatable = isRepeatable
         self.shownDefault = shownDefault
         self.example = example
         self.value = value
@@ -52,23 +57,6 @@ public struct Setting: Sendable {
 
     /// The whole help line: what it does, its default and its environment variable.
     public var fullHelp: String { "\(help) (default \(defaultDescription)). Env: \(environmentVariable)." }
-}
-
-/// A raw value before it is checked: text from a flag or the environment, or a typed TOML value.
-enum SettingValue {
-    case text(String)
-    case integer(Int)
-    case number(Double)
-    case boolean(Bool)
-
-    var shown: String {
-        switch self {
-        case .text(let text): "\"\(text)\""
-        case .integer(let value): "\(value)"
-        case .number(let value): "\(value)"
-        case .boolean(let value): "\(value)"
-        }
-    }
 }
 
 /// Why a value was refused, before we know where it came from.
@@ -147,15 +135,56 @@ extension Setting {
         Setting(
             key: "auth-jwt-secret", valueName: "secret",
             help:
-                "Require clients on the WebSocket path to present an HS256 JWT signed with this secret (Authorization: Bearer or ?token=); its sub is the user id and an optional channels claim (names, or prefixes ending in *) limits what it may subscribe and publish to. Missing, wrong or expired tokens get HTTP 401",
-            example: String(repeating: "s", count: 32), value: { $0.server.clientTokenSecret == nil ? "off" : "set" },
+                "Require clients on the WebSocket path to present a JWT (Authorization: Bearer or ?token=); this secret verifies HS256 tokens (see also --auth-jwt-public-key and --auth-jwt-jwks-url). Its sub is the user id, an optional channels claim (names, or prefixes ending in *) limits what it may subscribe and publish to, and an exp makes the connection expire (welcome says expires_in; the client sends refresh with a new token). Missing, wrong or expired tokens get HTTP 401",
+            example: String(repeating: "s", count: 32), value: { $0.server.hub.clientTokens.secret == nil ? "off" : "set" },
             apply: { configuration, value throws(SettingError) in
                 let secret = try value.text(nonEmpty: true)
                 guard secret.utf8.count >= 32 else {
                     throw SettingError(expected: "a secret of at least 32 bytes (HS256 keys are as long as the hash)")
                 }
-                configuration.server.clientTokenSecret = secret
+                configuration.server.hub.clientTokens.secret = secret
             }),
+        Setting(
+            key: "auth-jwt-public-key", valueName: "file",
+            help:
+                "Require client JWTs and verify them with this PEM public key (or certificate): RS256 for an RSA key of 2048+ bits, ES256 for a P-256 EC key; the identity provider keeps the private key. Repeat the flag (or separate files with commas; an array in the config file) to accept several keys, e.g. during a rotation. An unreadable or unusable file stops the server with exit 2",
+            isRepeatable: true, shownDefault: "none", example: nil,
+            value: { $0.jwtPublicKeyFiles.isEmpty ? "none" : $0.jwtPublicKeyFiles.joined(separator: ",") },
+            apply: { configuration, value throws(SettingError) in
+                let files = try value.text(nonEmpty: true).split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard !files.contains(where: \.isEmpty) else { throw SettingError(expected: "PEM file paths separated by commas") }
+                configuration.jwtPublicKeyFiles = files
+            }),
+        Setting(
+            key: "auth-jwt-jwks-url", valueName: "url",
+            help:
+                "Require client JWTs and verify them with the keys your identity provider publishes as a JWK Set at this URL (RS256, ES256, …; the token's kid picks the key). Fetched when first needed and kept; a kid it does not hold makes the server fetch the set again (the provider rotated its keys), at most once per 10 s",
+            shownDefault: "off", example: "https://id.example.com/.well-known/jwks.json", value: { $0.server.hub.clientTokens.jwksURL ?? "off" },
+            apply: { configuration, value throws(SettingError) in
+                let text = try value.text(nonEmpty: true)
+                guard let url = URL(string: text), ["http", "https"].contains(url.scheme), url.host?.isEmpty == false else {
+                    throw SettingError(expected: "an http:// or https:// URL, e.g. https://id.example.com/.well-known/jwks.json")
+                }
+                configuration.server.hub.clientTokens.jwksURL = text
+            }),
+        Setting(
+            key: "auth-jwt-audience", valueName: "name",
+            help: "Accept only client JWTs whose aud claim names this audience (a string, or one of an array); others get HTTP 401",
+            shownDefault: "any", example: "switchboard", value: { $0.server.hub.clientTokens.audience ?? "any" },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.hub.clientTokens.audience = try value.text(nonEmpty: true)
+            }),
+        Setting(
+            key: "auth-jwt-issuer", valueName: "name",
+            help: "Accept only client JWTs whose iss claim is exactly this issuer, e.g. https://id.example.com/; others get HTTP 401",
+            shownDefault: "any", example: "https://id.example.com/", value: { $0.server.hub.clientTokens.issuer ?? "any" },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.hub.clientTokens.issuer = try value.text(nonEmpty: true)
+            }),
+        .seconds(
+            "refresh-grace",
+            "How long a client whose token expired has, after {\"type\":\"refresh_required\"}, to send {\"type\":\"refresh\",\"token\":…} with a new token before it is closed with 4003 \"expired\"",
+            example: "30", \.server.hub.refreshGrace),
         Setting(
             key: "tls-cert", valueName: "file", help: "PEM certificate chain: serve wss:// and https:// (with --tls-key)",
             shownDefault: "off, plain ws://", example: nil, value: { $0.tlsCertificate ?? "off" },
@@ -310,90 +339,6 @@ extension Setting {
     ]
 }
 
-extension SettingValue {
-    func text(nonEmpty: Bool) throws(SettingError) -> String {
-        guard case .text(let text) = self, !(nonEmpty && text.isEmpty) else { throw SettingError(expected: "a non-empty string") }
-        return text
-    }
-
-    func boolean() throws(SettingError) -> Bool {
-        switch self {
-        case .boolean(let value): return value
-        case .text(let text):
-            switch text.lowercased() {
-            case "true", "1", "yes", "on": return true
-            case "false", "0", "no", "off": return false
-            default: break
-            }
-        default: break
-        }
-        throw SettingError(expected: "true or false")
-    }
-
-    func integer(in range: ClosedRange<Int>) throws(SettingError) -> Int {
-        let expected = "an integer from \(range.lowerBound) to \(range.upperBound)"
-        let value: Int?
-        switch self {
-        case .integer(let number): value = number
-        case .text(let text): value = Int(text.trimmingCharacters(in: .whitespaces))
-        default: value = nil
-        }
-        guard let value, range.contains(value) else { throw SettingError(expected: expected) }
-        return value
-    }
-
-    func byteCount(in range: ClosedRange<Int>) throws(SettingError) -> Int {
-        let expected = "a size from \(range.lowerBound) to \(range.upperBound) bytes, e.g. 65536, 64KiB or 1MiB"
-        var result: Int?
-        switch self {
-        case .integer(let number): result = number
-        case .text(let raw):
-            let text = raw.trimmingCharacters(in: .whitespaces)
-            let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("B", 1)]
-            if let (suffix, multiplier) = units.first(where: { text.hasSuffix($0.0) }) {
-                result = Int(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * multiplier }
-            } else {
-                result = Int(text)
-            }
-        default: result = nil
-        }
-        guard let result, range.contains(result) else { throw SettingError(expected: expected) }
-        return result
-    }
-
-    func number(atLeast minimum: Double) throws(SettingError) -> Double {
-        let value: Double?
-        switch self {
-        case .integer(let number): value = Double(number)
-        case .number(let number): value = number
-        case .text(let text): value = Double(text.trimmingCharacters(in: .whitespaces))
-        case .boolean: value = nil
-        }
-        guard let value, value.isFinite, value >= minimum else { throw SettingError(expected: "a number ≥ \(minimum)") }
-        return value
-    }
-
-    /// Seconds as a number (`5`, `0.5`) or text with a unit (`500ms`, `30s`, `10m`, `2h`).
-    func duration(allowZero: Bool, maxSeconds: Double = 86_400) throws(SettingError) -> Duration {
-        let expected =
-            (allowZero ? "a number of seconds ≥ 0" : "a number of seconds > 0")
-            + ", e.g. 5 or 0.5, or with a unit: 500ms, 30s, 10m, 2h (at most \(Int(maxSeconds)) s)"
-        var value = self
-        if case .text(let text) = self {
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
-            for (unit, factor) in [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)] where trimmed.hasSuffix(unit) {
-                guard let amount = Double(trimmed.dropLast(unit.count)) else { throw SettingError(expected: expected) }
-                value = .number(amount * factor)
-                break
-            }
-        }
-        guard let seconds = try? value.number(atLeast: 0), allowZero || seconds > 0, seconds <= maxSeconds else {
-            throw SettingError(expected: expected)
-        }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
-    }
-}
-
 /// What `serve` runs with: the server's configuration plus how it logs.
 public struct SwitchboardSettings: Sendable {
     public var server = ServerConfiguration()
@@ -401,6 +346,9 @@ public struct SwitchboardSettings: Sendable {
     public var logLevel = Logger.Level.info
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// The PEM files of `--auth-jwt-public-key`, read into the server's configuration once every
+    /// source is applied.
+    public var jwtPublicKeyFiles: [String] = []
 
     public init() {}
 }
@@ -425,6 +373,11 @@ public struct ConfigurationLoader {
             }
         }
         try loadTLS(into: &configuration)
+        do {
+            configuration.server.hub.clientTokens.publicKeys = try configuration.jwtPublicKeyFiles.map(ClientTokenKey.load(pemFile:))
+        } catch {
+            throw ConfigurationError(description: "--auth-jwt-public-key: \(error)")
+        }
         return configuration
     }
 
@@ -496,6 +449,11 @@ public struct ConfigurationLoader {
             case .int: value = .integer(raw.int ?? 0)
             case .double: value = .number(raw.double ?? 0)
             case .bool: value = .boolean(raw.bool ?? false)
+            case .array where setting.isRepeatable:
+                guard let items = raw.array?.compactMap(\.string), !items.isEmpty, items.count == raw.array?.count else {
+                    throw ConfigurationError(description: "\(path):\(line): \(key): expected a string or an array of strings")
+                }
+                value = .text(items.joined(separator: ","))
             default:
                 throw ConfigurationError(description: "\(path):\(line): \(key): tables, arrays and dates are not settings")
             }

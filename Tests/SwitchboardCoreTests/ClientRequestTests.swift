@@ -306,7 +306,7 @@ struct ClientRequestErrorTests {
         let decoded = DecodedRequest(#"{"type":"\#(type)","id":"q"}"#)
         let error = try #require(decoded.error)
         #expect(error.code == .unknownType)
-        #expect(error.message == #"unknown type "\#(type)"; expected subscribe, unsubscribe, publish, presence, history or ping"#)
+        #expect(error.message == #"unknown type "\#(type)"; expected subscribe, unsubscribe, publish, presence, history, ping or refresh"#)
         #expect(decoded.text(error.id) == #""q""#)
     }
 
@@ -315,7 +315,8 @@ struct ClientRequestErrorTests {
         let long = String(repeating: "abcdefghij", count: 5)  // 50 characters
         let error = try #require(DecodedRequest(#"{"type":"\#(long)"}"#).error)
         #expect(error.code == .unknownType)
-        #expect(error.message == #"unknown type "\#(long.prefix(32))…"; expected subscribe, unsubscribe, publish, presence, history or ping"#)
+        #expect(
+            error.message == #"unknown type "\#(long.prefix(32))…"; expected subscribe, unsubscribe, publish, presence, history, ping or refresh"#)
 
         let exactly32 = String(repeating: "x", count: 32)
         let error32 = try #require(DecodedRequest(#"{"type":"\#(exactly32)"}"#).error)

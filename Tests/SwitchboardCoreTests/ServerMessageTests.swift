@@ -176,7 +176,7 @@ struct ServerMessageTests {
         let text = try payload(of: ServerMessage.error(error, id: id, allocator: allocator))
         #expect(
             text
-                == #"{"type":"error","code":"unknown_type","message":"unknown type \"a\"b\\c\n\u0001\"; expected subscribe, unsubscribe, publish, presence, history or ping","id":5}"#
+                == #"{"type":"error","code":"unknown_type","message":"unknown type \"a\"b\\c\n\u0001\"; expected subscribe, unsubscribe, publish, presence, history, ping or refresh","id":5}"#
         )
     }
 

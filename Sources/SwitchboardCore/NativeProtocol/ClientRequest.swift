@@ -17,6 +17,9 @@ public struct ClientRequest: Equatable, Sendable {
         /// `{"type":"history","channel":…}`: the channel's recent messages (see ``ClientRequest/since``
         /// and ``ClientRequest/limit``).
         case history(channel: String)
+        /// `{"type":"refresh","token":…}`: a new token for the connection, before or after its
+        /// `refresh_required`.
+        case refresh(token: String)
     }
 
     public var kind: Kind
@@ -82,6 +85,9 @@ public struct ProtocolError: Error, Equatable, Sendable {
         /// A `history` request's `since` cannot be served whole: the channel's epoch changed, or
         /// messages after it are no longer kept. Nothing partial is sent.
         case unrecoverable = "unrecoverable"
+        /// A `refresh` whose token is missing, not valid, or for another user; the connection
+        /// keeps its old expiry.
+        case invalidToken = "invalid_token"
     }
 
     public var code: Code
@@ -109,6 +115,7 @@ extension ClientRequest {
         var event: JSONScanner.Member?
         var since: JSONScanner.Member?
         var limit: JSONScanner.Member?
+        var token: JSONScanner.Member?
 
         var scanner = JSONScanner(bytes, maxDepth: maxDepth)
         do {
@@ -128,6 +135,7 @@ extension ClientRequest {
                 case .event: event = member
                 case .since: since = member
                 case .limit: limit = member
+                case .token: token = member
                 }
             }
         } catch let error as JSONScanner.SyntaxError {
@@ -219,12 +227,20 @@ extension ClientRequest {
             return channelName().map { ClientRequest(kind: .presence(channel: $0), id: id) }
         case "ping":
             return .success(ClientRequest(kind: .ping, id: id))
+        case "refresh":
+            guard let token, token.valueLead == UInt8(ascii: "\""),
+                let text = JSONScanner.decodeString(bytes, stringContents(token.value), hasEscapes: stringHasEscapes(token.value, in: bytes)),
+                !text.isEmpty
+            else {
+                return .failure(ProtocolError(.invalidToken, "\"refresh\" needs a \"token\": the new JWT, as a string", id: id))
+            }
+            return .success(ClientRequest(kind: .refresh(token: text), id: id))
         default:
             let shown = typeName.count > 32 ? String(typeName.prefix(32)) + "…" : typeName
             return .failure(
                 ProtocolError(
                     .unknownType,
-                    "unknown type \"\(shown)\"; expected subscribe, unsubscribe, publish, presence, history or ping",
+                    "unknown type \"\(shown)\"; expected subscribe, unsubscribe, publish, presence, history, ping or refresh",
                     id: id
                 )
             )
@@ -233,7 +249,7 @@ extension ClientRequest {
 
     /// The top-level keys the decoder reads; anything else is ignored.
     private enum Field {
-        case type, channel, data, id, presence, event, since, limit
+        case type, channel, data, id, presence, event, since, limit, token
 
         init?(key member: JSONScanner.Member, in bytes: UnsafeRawBufferPointer) {
             let key: String
@@ -253,6 +269,7 @@ extension ClientRequest {
             case "event": self = .event
             case "since": self = .since
             case "limit": self = .limit
+            case "token": self = .token
             default: return nil
             }
         }

@@ -6,11 +6,12 @@ public import NIOCore
 /// `id` arguments are the raw JSON of a request's `id`, echoed verbatim.
 public enum ServerMessage {
     /// `{"type":"welcome","client":"<id>","server":"switchboard/<version>","heartbeat_s":15}`, with
-    /// `"user":"<sub>"` after the client id when the client authenticated with a token.
-    public static func welcome(client: String, user: String? = nil, version: String, heartbeatSeconds: Int, allocator: ByteBufferAllocator)
-        -> ByteBuffer
-    {
-        frame(allocator, capacity: 96 + client.utf8.count + (user?.utf8.count ?? 0) * 6) { buffer in
+    /// `"user":"<sub>"` after the client id when the client authenticated with a token, and
+    /// `"expires_in":<seconds>` at the end when its token expires.
+    public static func welcome(
+        client: String, user: String? = nil, version: String, heartbeatSeconds: Int, expiresIn: Int? = nil, allocator: ByteBufferAllocator
+    ) -> ByteBuffer {
+        frame(allocator, capacity: 112 + client.utf8.count + (user?.utf8.count ?? 0) * 6) { buffer in
             buffer.writeStaticString("{\"type\":\"welcome\",\"client\":\"")
             buffer.writeString(client)
             if let user {
@@ -23,8 +24,32 @@ public enum ServerMessage {
             buffer.writeString(version)
             buffer.writeStaticString("\",\"heartbeat_s\":")
             buffer.writeString(String(heartbeatSeconds))
+            writeExpiresIn(expiresIn, into: &buffer)
             buffer.writeStaticString("}")
         }
+    }
+
+    /// `{"type":"refresh_required"}`: the connection's token has expired; the client has the
+    /// refresh grace to send `refresh` with a new one before it is closed with 4003.
+    public static func refreshRequired(allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 32) { $0.writeStaticString("{\"type\":\"refresh_required\"}") }
+    }
+
+    /// `{"type":"refreshed","expires_in":3600}`: a `refresh` was accepted (no `expires_in` when the
+    /// new token never expires; with `"id"` when the request had one).
+    public static func refreshed(expiresIn: Int?, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 48 + (id?.readableBytes ?? 0)) { buffer in
+            buffer.writeStaticString("{\"type\":\"refreshed\"")
+            writeExpiresIn(expiresIn, into: &buffer)
+            writeID(id, into: &buffer)
+            buffer.writeStaticString("}")
+        }
+    }
+
+    private static func writeExpiresIn(_ seconds: Int?, into buffer: inout ByteBuffer) {
+        guard let seconds else { return }
+        buffer.writeStaticString(",\"expires_in\":")
+        buffer.writeString(String(seconds))
     }
 
     /// `{"type":"subscribed","channel":"news"}` (with `"id"` when the request had one).

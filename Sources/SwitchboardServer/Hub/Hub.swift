@@ -44,6 +44,10 @@ public final class Hub: @unchecked Sendable {
     let clientOrders: ClientOrderCache
     /// The per-address and per-user limits on new connections.
     let gate: ConnectionGate
+    /// Checks client tokens at the handshake and in `refresh`, when authentication is on.
+    let authenticator: ClientAuthenticator?
+    /// Decides what becomes of a connection when its expiry comes.
+    let expiryRefresher: any ExpiryRefresher
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
@@ -51,6 +55,9 @@ public final class Hub: @unchecked Sendable {
         self.logger = logger
         self.events = events
         self.clientOrders = ClientOrderCache()
+        self.authenticator =
+            configuration.clientTokens.isEnabled ? ClientAuthenticator(configuration: configuration.clientTokens, logger: logger) : nil
+        self.expiryRefresher = AskTheClient()
         self.apps = PusherApps(configuration.pusherApps)
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.engine = makeEngine(for: configuration, eventLoop: eventLoopGroup.next(), logger: logger)

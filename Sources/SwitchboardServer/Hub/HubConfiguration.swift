@@ -48,6 +48,14 @@ public struct HubConfiguration: Sendable {
     /// How long graceful shutdown waits for queued messages to be delivered.
     public var shutdownDeadline = Duration.seconds(5)
 
+    /// The keys and claims of client tokens; when any key is set, the hub's path admits only
+    /// clients with a valid JWT (`sub` becomes their user id, an optional `channels` claim limits
+    /// their channels, `exp` makes the connection expire).
+    public var clientTokens = ClientTokenConfiguration()
+    /// How long a client whose token expired has, after `refresh_required`, to send `refresh`
+    /// with a new token before it is closed with 4003 "expired".
+    public var refreshGrace = Duration.seconds(10)
+
     /// Which channels keep their recent messages for reconnecting clients (none by default).
     public var history = HistorySettings()
 

@@ -69,6 +69,10 @@ final class HubShard: @unchecked Sendable {
     private var publishArrivals: [UInt64] = []
     var latencies = LatencyHistogram.make()
     private var heartbeatTask: RepeatedTask?
+    /// The one scheduled task of each expiring session (its expiry or, after
+    /// `refresh_required`, the end of its grace), by session number; sessions that never expire
+    /// have none (see ``Session/scheduleExpiry()``).
+    var expiryTasks: [UInt64: Scheduled<Void>] = [:]
     /// The channels this shard owns: their numbering and, in process, their history.
     private(set) var owned: OwnedChannels!
 
@@ -132,6 +136,7 @@ final class HubShard: @unchecked Sendable {
 
     func unregister(_ session: Session) {
         unsubscribeAll(session)
+        expiryTasks.removeValue(forKey: session.number)?.cancel()
         guard sessions.removeValue(forKey: session.id) != nil else { return }
         sessionCount.store(sessions.count, ordering: .relaxed)
         hub.clientOrders.membershipChanged()

@@ -18,9 +18,6 @@ public struct ServerConfiguration: Sendable {
     public var origins = OriginPolicy()
     /// TLS for every listener path (`wss://`, `https://`); nil serves plain TCP.
     public var tls: TLSConfiguration?
-    /// HS256 secret of client tokens; when set, the hub's path admits only clients with a valid
-    /// JWT (`sub` becomes their user id, an optional `channels` claim limits their channels).
-    public var clientTokenSecret: String?
     /// A connection must finish its HTTP request head (or WebSocket handshake) this fast.
     public var handshakeTimeout = Duration.seconds(10)
     /// Idle keep-alive HTTP connections are closed after this long.

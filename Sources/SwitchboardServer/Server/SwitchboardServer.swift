@@ -59,7 +59,7 @@ public final class SwitchboardServer: Sendable {
             )
         }
         let tls = configuration.tls
-        let authenticator = configuration.clientTokenSecret.map(ClientAuthenticator.init(secret:))
+        let authenticator = hub.authenticator
         let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
         let httpIdleTimeout = configuration.httpIdleTimeout
         let admin = AdminEndpoint(access: access, snapshots: SharedSnapshot(collector: collector))

@@ -12,6 +12,8 @@ public enum CloseCode: UInt16, Sendable {
     case kicked = 4000
     /// The client did not read fast enough and its outbound mailbox filled up.
     case slowConsumer = 4002
+    /// The client's token expired and no valid `refresh` came within the refresh grace.
+    case expired = 4003
     /// The server asks the client to reconnect (e.g. during a rolling restart).
     case reconnect = 4200
     /// Pusher: no app has the key in the connection's path (do not reconnect).

@@ -34,7 +34,7 @@ extension Session {
                 let error = ProtocolError(.forbidden, "\"\(channel)\" is a Pusher app's private or presence channel; it needs a token that grants it")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
-        case .unsubscribe, .ping: break
+        case .unsubscribe, .ping, .refresh: break
         }
         switch request.kind {
         case .subscribe(let channel, let presence):
@@ -133,6 +133,8 @@ extension Session {
                 }
         case .ping:
             reply(ServerMessage.pong(id: id, allocator: allocator))
+        case .refresh(let token):
+            refresh(with: token, id: id)
         }
     }
 

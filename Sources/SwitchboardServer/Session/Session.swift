@@ -49,8 +49,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     let id: String
     let shard: HubShard
     let route: Route
-    /// Who the client is, from its token when authentication is on.
-    let identity: ClientIdentity
+    /// Who the client is, from its token when authentication is on; a valid `refresh` replaces
+    /// it (``refresh(with:id:)``).
+    var identity: ClientIdentity
     /// permessage-deflate terms, when the handshake negotiated compression.
     let deflate: DeflateParameters?
     /// The peer's address, e.g. `127.0.0.1:51234`.
@@ -145,7 +146,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
             push(
                 ServerMessage.welcome(
                     client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds,
-                    allocator: context.channel.allocator))
+                    expiresIn: identity.expiresIn(now: connectedAt), allocator: context.channel.allocator))
+            scheduleExpiry()
         case .pusher(let connection):
             push(
                 PusherFrame.connectionEstablished(

@@ -39,15 +39,18 @@ struct ServerOptions: ParsableArguments {
             guard let setting = Setting.named(name) else {
                 throw ValidationError("unknown option '--\(name)'; `switchboard serve --help` lists every setting")
             }
+            let value: String
             if let inline {
-                given[name] = inline
+                value = inline
             } else if setting.isFlag {
-                given[name] = "true"
-            } else if let value = rest.popFirst() {
-                given[name] = value
+                value = "true"
+            } else if let next = rest.popFirst() {
+                value = next
             } else {
                 throw ValidationError("--\(name) needs a value: --\(name) <\(setting.valueName)>")
             }
+            // A list's flags add up (joined as its environment variable is); others: the last wins.
+            given[name] = setting.isRepeatable ? given[name].map { $0 + "," + value } ?? value : value
         }
         return given
     }

@@ -1,0 +1,62 @@
+import SwitchboardCore
+
+/// Who a native-protocol client is, once its token checked out.
+///
+/// Every session keeps its identity for its whole life, so it stays three words: the grant and
+/// the expiry share one, and only an expiring identity pays for a box.
+struct ClientIdentity: Sendable {
+    /// The token's `sub`; nil when authentication is off.
+    var user: String?
+    private var terms: Terms
+
+    /// What the token allows and until when.
+    private enum Terms: Sendable {
+        case unlimited
+        case grant(ChannelGrant)
+        indirect case expiring(grant: ChannelGrant?, at: Double)
+    }
+
+    init(user: String?, grant: ChannelGrant?, expiresAt: Double? = nil) {
+        self.user = user
+        self.terms = Self.terms(grant: grant, expiresAt: expiresAt)
+    }
+
+    static let anonymous = ClientIdentity(user: nil, grant: nil)
+
+    /// The token's `channels` claim; nil grants every channel.
+    var grant: ChannelGrant? {
+        switch terms {
+        case .unlimited: nil
+        case .grant(let grant): grant
+        case .expiring(let grant, _): grant
+        }
+    }
+
+    /// When the connection expires (the token's `exp`), in seconds since 1970; nil never.
+    var expiresAt: Double? {
+        if case .expiring(_, let at) = terms { at } else { nil }
+    }
+
+    /// Whole seconds from `now` until the expiry (at least 0), as `welcome` and `refreshed` say.
+    func expiresIn(now: Double) -> Int? {
+        expiresAt.map { max(0, Int(($0 - now).rounded(.down))) }
+    }
+
+    private static func terms(grant: ChannelGrant?, expiresAt: Double?) -> Terms {
+        switch (grant, expiresAt) {
+        case (_, let at?): .expiring(grant: grant, at: at)
+        case (let grant?, nil): .grant(grant)
+        case (nil, nil): .unlimited
+        }
+    }
+
+    /// Whether this client may subscribe or publish to `channel`.
+    func permits(_ channel: String) -> Bool {
+        grant?.permits(channel) ?? true
+    }
+
+    /// Whether a token names `channel` in its `channels` claim (anonymous clients have no grant).
+    func grantsExplicitly(_ channel: String) -> Bool {
+        grant?.permits(channel) ?? false
+    }
+}
