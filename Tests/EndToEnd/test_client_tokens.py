@@ -269,3 +269,54 @@ def test_settings_are_refused_with_a_clear_message():
     for args, expected in ((["--auth-jwt-jwks-url", "ftp://x"], "an http:// or https:// URL"), (["--refresh-grace", "0"], "seconds > 0")):
         done = subprocess.run([BIN, "serve", "--headless", "--port", "0", *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 2 and expected in done.stderr, done.stderr
+
+
+class TokenServer:
+    """The application's token endpoint on a loopback HTTP server: each GET mints an HS256 token
+    for `user` that expires `lifetime` seconds later."""
+
+    def __init__(self, user: str, lifetime: int):
+        self.user, self.lifetime = user, lifetime
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = jwt.encode({"sub": outer.user, "exp": int(time.time()) + outer.lifetime}, SECRET, algorithm="HS256").encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_switchboard_js_refreshes_through_get_token_and_reconnects_with_a_new_token(server):
+    from test_cluster_blips import JavaScriptClient
+
+    s = server("--auth-jwt-secret", SECRET, "--refresh-grace", "1")
+    tokens = TokenServer("ann", lifetime=3)
+    client = JavaScriptClient(s, "news", token_url=tokens.url)
+    try:
+        client.wait_for(lambda: len(client.of("refreshed")) >= 2, "two refreshes before expiry")
+        closed = lambda: [e["detail"].get("code") for e in client.of("state") if e["state"] == "closed"]
+        assert [w["user"] for w in client.of("welcome")] == ["ann"] and not closed() and not client.of("refresh_required")
+        assert 2 <= client.of("welcome")[0]["expires_in"] <= 3 and all(2 <= r["expires_in"] <= 3 for r in client.of("refreshed"))
+        # The application now hands out another user's tokens: the server refuses them as
+        # refreshes, so the connection expires (refresh_required, then 4003 after the grace) and
+        # the client connects again with a token from getToken().
+        tokens.user = "bob"
+        client.wait_for(lambda: [w["user"] for w in client.of("welcome")] == ["ann", "bob"], "a new connection as bob")
+        assert closed() == [4003], client.poll()
+        assert client.of("refresh_required")
+        assert any(e["error"].get("code") == "invalid_token" for e in client.of("client_error")), client.poll()
+    finally:
+        client.close()
+        tokens.close()

@@ -363,12 +363,13 @@ NODE_MODULE_PATHS = ("/usr/share/nodejs", "/usr/lib/nodejs")  # Debian's node-ws
 class JavaScriptClient:
     """/switchboard.js in Node (Tests/EndToEnd/js_client.js): what its callbacks were called with."""
 
-    def __init__(self, s, channel: str, script_url: str | None = None):
+    def __init__(self, s, channel: str, script_url: str | None = None, token_url: str | None = None):
         node_binary = shutil.which("node") or shutil.which("nodejs")
         assert node_binary, "Node.js is not installed (apt-get install nodejs node-ws; scripts/test.sh does)"
         env = {**os.environ, "NODE_PATH": os.pathsep.join(filter(None, (os.environ.get("NODE_PATH"), *NODE_MODULE_PATHS)))}
         script = os.path.join(os.path.dirname(__file__), "js_client.js")
-        self.proc = subprocess.Popen([node_binary, script, script_url or f"http://127.0.0.1:{s.port}/switchboard.js", s.url, channel],
+        self.proc = subprocess.Popen([node_binary, script, script_url or f"http://127.0.0.1:{s.port}/switchboard.js", s.url, channel,
+                                      *([token_url] if token_url else [])],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.events: list[dict] = []
         self._lines: queue.Queue = queue.Queue()

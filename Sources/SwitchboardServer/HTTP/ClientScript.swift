@@ -1,11 +1,14 @@
 /// `/switchboard.js`: the native-protocol client for browsers (and any JavaScript runtime with a
-/// `WebSocket`): requests with promises, automatic reconnect with jittered backoff, and recovery
-/// with `since` on every reconnect. Served as it is written: no build step, no dependencies.
+/// `WebSocket`): requests with promises, automatic reconnect with jittered backoff, recovery
+/// with `since` on every reconnect, and tokens renewed through the application's `getToken()`
+/// before they expire. Served as it is written: no build step, no dependencies.
 enum ClientScript {
     static let source = #"""
         /* switchboard.js — the Switchboard native-protocol client. No build step, no dependencies.
          *
          *   const sb = new Switchboard("ws://127.0.0.1:8080/ws", { token });
+         *   // or, with tokens that expire: a fresh one for every connection and every refresh
+         *   const sb = new Switchboard(url, { getToken: () => fetch("/token").then((r) => r.text()) });
          *   sb.on("state", (state, detail) => …);          // "connecting" | "connected" | "closed"
          *   const news = sb.subscribe("news", {
          *     presence: false,
@@ -30,6 +33,15 @@ enum ClientScript {
          * subscription's `error` and to `sb.on("error")`, like every error about a channel, and its
          * seq/epoch become the channel's position, so the messages after it are delivered (not
          * dropped as already seen because their seq is lower than before).
+         *
+         * Tokens that expire: `getToken()` (returning a token, or a promise of one) is called for each
+         * connection's token and, when the server's welcome says `expires_in`, again a little before
+         * that (a tenth of the lifetime, at most 30 s, early) to send {type:"refresh", token}; the
+         * server answers {type:"refreshed", expires_in} and the connection goes on. Should the token
+         * expire first, the server sends {type:"refresh_required"} and the client refreshes at once
+         * (within the server's --refresh-grace, else the server closes with 4003 "expired" and the
+         * client reconnects with a new token). A refresh the server refuses, or a getToken() that
+         * fails, goes to `sb.on("error")`; "refresh_required" and "refreshed" are events too.
          */
         (function (root) {
           "use strict";
@@ -67,12 +79,13 @@ enum ClientScript {
           class Switchboard {
             /**
              * @param {string} url  ws:// or wss:// URL of the native endpoint (default: this page's /ws).
-             * @param {object} options  token (sent as ?token=), minDelay and maxDelay in ms (500, 10000).
+             * @param {object} options  token (sent as ?token=), or getToken() returning a token or a
+             *   promise of one (asked for every connection and refresh), minDelay and maxDelay in ms
+             *   (500, 10000).
              */
             constructor(url, options) {
               this.options = Object.assign({ minDelay: 500, maxDelay: 10000 }, options || {});
               this.url = url || (root.location.protocol === "https:" ? "wss://" : "ws://") + root.location.host + "/ws";
-              if (this.options.token) this.url += (this.url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(this.options.token);
               this.state = "closed";
               this.clientID = null;
               this._subscriptions = new Map();
@@ -84,7 +97,7 @@ enum ClientScript {
               this._connect();
             }
 
-            /** Listens to "state" (state, detail), "welcome" (message), "error" (message) and "broadcast" (message). */
+            /** Listens to "state" (state, detail), "welcome", "error", "broadcast", "refresh_required" and "refreshed" (message). */
             on(event, handler) {
               if (!this._handlers.has(event)) this._handlers.set(event, []);
               this._handlers.get(event).push(handler);
@@ -125,6 +138,7 @@ enum ClientScript {
             close() {
               this._closedByUser = true;
               clearTimeout(this._timer);
+              clearTimeout(this._refreshTimer);
               if (this._ws) this._ws.close(1000, "client closed");
             }
 
@@ -139,22 +153,69 @@ enum ClientScript {
               this._emit("state", state, detail);
             }
 
+            /** The token for the next connection or refresh: getToken()'s, else the fixed one. */
+            _token() {
+              const { getToken, token } = this.options;
+              return getToken ? Promise.resolve().then(getToken) : Promise.resolve(token);
+            }
+
             _connect() {
               this._setState("connecting");
-              const ws = new WebSocket(this.url);
+              this._token().then(
+                (token) => {
+                  if (this._closedByUser) return;
+                  const url = token ? this.url + (this.url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : this.url;
+                  this._open(new WebSocket(url));
+                },
+                (error) => {
+                  this._emit("error", error);
+                  this._setState("closed", { reason: "getToken failed" });
+                  this._retry();
+                }
+              );
+            }
+
+            _open(ws) {
               this._ws = ws;
               ws.onmessage = (event) => this._receive(JSON.parse(event.data));
               ws.onclose = (event) => {
                 if (this._ws !== ws) return;
                 this._ws = null;
+                clearTimeout(this._refreshTimer);
                 for (const { reject } of this._pending.values()) reject(new Error("connection closed"));
                 this._pending.clear();
                 this._setState("closed", { code: event.code, reason: event.reason });
                 // 4000 and 4009 (kicked, unauthorized) mean "do not come back"; everything else retries.
-                if (this._closedByUser || event.code === 4000 || event.code === 4009) return;
-                const ceiling = Math.min(this.options.maxDelay, this.options.minDelay * 2 ** this._attempt++);
-                this._timer = setTimeout(() => this._connect(), ceiling / 2 + Math.random() * ceiling / 2);
+                if (event.code === 4000 || event.code === 4009) return;
+                this._retry();
               };
+            }
+
+            _retry() {
+              if (this._closedByUser) return;
+              const ceiling = Math.min(this.options.maxDelay, this.options.minDelay * 2 ** this._attempt++);
+              this._timer = setTimeout(() => this._connect(), ceiling / 2 + Math.random() * ceiling / 2);
+            }
+
+            /** Refreshes a little before `seconds` run out (a tenth of them, at most 30 s, early). */
+            _refreshIn(seconds) {
+              clearTimeout(this._refreshTimer);
+              if (typeof seconds !== "number" || !this.options.getToken) return;
+              this._refreshTimer = setTimeout(() => this._refresh(), Math.max(0, seconds - Math.min(30, seconds / 10)) * 1000);
+            }
+
+            /** Sends a new token from getToken(); one refresh at a time. */
+            _refresh() {
+              if (this._refreshing || !this.options.getToken || this.state !== "connected") return;
+              this._refreshing = true;
+              this._token()
+                .then((token) => this._request({ type: "refresh", token }))
+                .then((reply) => {
+                  this._refreshIn(reply.expires_in);
+                  this._emit("refreshed", reply);
+                })
+                .catch((error) => this._emit("error", error))
+                .finally(() => { this._refreshing = false; });
             }
 
             _send(message) {
@@ -212,6 +273,7 @@ enum ClientScript {
                   this.clientID = message.client;
                   this._attempt = 0;
                   this._setState("connected", message);
+                  this._refreshIn(message.expires_in);
                   this._emit("welcome", message);
                   for (const each of this._subscriptions.values()) this._subscribe(each);
                   break;
@@ -230,6 +292,10 @@ enum ClientScript {
                   break;
                 case "broadcast":
                   this._emit("broadcast", message);
+                  break;
+                case "refresh_required":
+                  this._emit("refresh_required", message);
+                  this._refresh();
                   break;
                 case "error":
                   // Lost messages: the numbering may have started again; go on from where it stands now.
