@@ -511,6 +511,7 @@ struct ProtocolErrorTests {
             .messagesLost: "messages_lost",
             .noHistory: "no_history",
             .unrecoverable: "unrecoverable",
+            .invalidToken: "invalid_token",
         ]
         #expect(ProtocolError.Code.allCases.count == slugs.count)
         for code in ProtocolError.Code.allCases {

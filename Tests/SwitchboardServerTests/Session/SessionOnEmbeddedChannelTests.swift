@@ -8,29 +8,29 @@ import Testing
 
 /// A real session of a real hub, on an `EmbeddedChannel`: no socket, no second thread, and
 /// the paths that otherwise need a client that stops reading or breaks the protocol.
-private struct EmbeddedClient {
+struct EmbeddedClient {
     let loop: EmbeddedEventLoop
     let hub: Hub
     let channel: EmbeddedChannel
 
-    static func make(_ configure: (inout HubConfiguration) -> Void = { _ in }) throws -> EmbeddedClient {
+    static func make(identity: ClientIdentity = .anonymous, _ configure: (inout HubConfiguration) -> Void = { _ in }) throws -> EmbeddedClient {
         let loop = EmbeddedEventLoop()
         var configuration = HubConfiguration()
         configure(&configuration)
         let hub = Hub(eventLoopGroup: loop, configuration: configuration, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        return try EmbeddedClient(loop: loop, hub: hub, attachingTo: hub)
+        return try EmbeddedClient(loop: loop, hub: hub, identity: identity)
     }
 
-    private init(loop: EmbeddedEventLoop, hub: Hub, attachingTo: Hub) throws {
+    private init(loop: EmbeddedEventLoop, hub: Hub, identity: ClientIdentity = .anonymous) throws {
         self.loop = loop
         self.hub = hub
         channel = EmbeddedChannel(loop: loop)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
-        try hub.attachNativeClient(to: channel)
+        try channel.pipeline.syncOperations.addHandler(hub.makeSession(for: channel, route: .native, identity: identity, deflate: nil, userAgent: ""))
     }
 
     /// Another client of the same hub.
-    func another() throws -> EmbeddedClient { try EmbeddedClient(loop: loop, hub: hub, attachingTo: hub) }
+    func another() throws -> EmbeddedClient { try EmbeddedClient(loop: loop, hub: hub) }
 
     func send(_ text: String, masked: Bool = true) throws {
         var buffer = ByteBuffer()
