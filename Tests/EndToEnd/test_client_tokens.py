@@ -198,6 +198,22 @@ def test_a_jwks_key_set_is_fetched_once_and_again_after_the_provider_rotates_its
         keys.close()
 
 
+def test_an_unreachable_key_set_refuses_with_a_reason_and_the_server_keeps_serving(server):
+    from conftest import free_port
+
+    s = server("--auth-jwt-jwks-url", f"http://127.0.0.1:{free_port()}/jwks.json")
+    status, body = refused(s, Key("ES256", kid="k1").token())
+    assert status == 401 and "cannot be fetched right now" in body
+
+
+def test_a_token_that_expires_centuries_from_now_is_served(server):
+    s = server("--auth-jwt-secret", SECRET)
+    with welcome(s, jwt.encode({"sub": "ann", "exp": 10**12}, SECRET, algorithm="HS256")) as (ws, hello):
+        assert hello["expires_in"] == 2**31 - 1
+        ws.send(json.dumps({"type": "ping", "id": 1}))
+        assert until(ws, lambda m: m.get("id") == 1)["type"] == "pong"
+
+
 def test_an_expired_connection_gets_refresh_required_then_4003_after_the_grace(server):
     s = server("--auth-jwt-secret", SECRET, "--refresh-grace", "0.5")
     expires = int(time.time()) + 2

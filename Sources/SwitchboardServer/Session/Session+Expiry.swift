@@ -30,12 +30,21 @@ struct AskTheClient: ExpiryRefresher {
 /// once `refresh_required` went out, for the end of its grace. The shard keeps the task, so
 /// connections that never expire carry nothing for it.
 extension Session {
+    /// The longest wait one expiry task is scheduled for; an expiry further off is waited for in
+    /// steps of this (a token may name an `exp` centuries away).
+    static let longestExpiryWait = 86_400.0 * 30
+
     /// Schedules what happens at the identity's expiry (and forgets the task scheduled before);
     /// nothing when it never expires.
     func scheduleExpiry() {
         guard let expiresAt = identity.expiresAt else { return replaceExpiryTask(with: nil) }
-        let delay = TimeAmount.nanoseconds(Int64(max(0, expiresAt - WallClock.now()) * 1e9))
-        replaceExpiryTask(with: shard.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in self?.expiryCame() })
+        let remaining = max(0, expiresAt - WallClock.now())
+        let isStep = remaining > Self.longestExpiryWait
+        let delay = TimeAmount.nanoseconds(Int64(min(remaining, Self.longestExpiryWait) * 1e9))
+        replaceExpiryTask(
+            with: shard.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+                if isStep { self?.scheduleExpiry() } else { self?.expiryCame() }
+            })
     }
 
     private func replaceExpiryTask(with task: Scheduled<Void>?) {

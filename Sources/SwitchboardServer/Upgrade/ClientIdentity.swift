@@ -37,9 +37,10 @@ struct ClientIdentity: Sendable {
         if case .expiring(_, let at) = terms { at } else { nil }
     }
 
-    /// Whole seconds from `now` until the expiry (at least 0), as `welcome` and `refreshed` say.
+    /// Whole seconds from `now` until the expiry, as `welcome` and `refreshed` say: at least 0,
+    /// and at most about 68 years, whatever far-off `exp` a token names.
     func expiresIn(now: Double) -> Int? {
-        expiresAt.map { max(0, Int(($0 - now).rounded(.down))) }
+        expiresAt.map { Int(min(max(0, $0 - now), Double(Int32.max)).rounded(.down)) }
     }
 
     private static func terms(grant: ChannelGrant?, expiresAt: Double?) -> Terms {

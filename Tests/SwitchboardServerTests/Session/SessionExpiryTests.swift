@@ -21,6 +21,18 @@ struct SessionExpiryTests {
         #expect(ClientIdentity(user: "ann", grant: nil, expiresAt: 5).grant == nil)
     }
 
+    @Test func anExpiryCenturiesAwayIsWaitedForInStepsAndSaidInBounds() throws {
+        let client = try EmbeddedClient.make(identity: ClientIdentity(user: "ann", grant: nil, expiresAt: 1e300)) {
+            $0.heartbeatInterval = .seconds(86_400 * 365)
+        }
+        #expect(try client.received().first?.hasSuffix(#","expires_in":\#(Int32.max)}"#) == true)
+        for _ in 0..<3 {
+            client.loop.advanceTime(by: .seconds(Int64(Session.longestExpiryWait)))
+            #expect(try client.received().isEmpty)
+            #expect(client.hub.shards[0].expiryTasks.count == 1)
+        }
+    }
+
     @Test func anExpiredConnectionIsAskedToRefreshThenClosed4003AfterTheGrace() throws {
         let client = try EmbeddedClient.make(identity: Self.expiring(in: 60)) {
             $0.refreshGrace = .seconds(5)
