@@ -27,9 +27,9 @@ final class ClientAuthenticator: Sendable {
         self.jwks = configuration.jwksURL.map { JWKSKeySet(url: $0, logger: logger) }
     }
 
-    /// The algorithms of the configured keys, for messages: `HS256, RS256, JWKS`.
+    /// The algorithms of the configured keys, for messages: `ES256, HS256`.
     private var accepted: String {
-        (Array(Set(fixedKeys.map(\.algorithm))).sorted() + (jwks == nil ? [] : ["keys of the JWK Set"])).joined(separator: ", ")
+        Set(fixedKeys.map(\.algorithm)).sorted().joined(separator: ", ")
     }
 
     private func addKeys() async {
@@ -61,7 +61,7 @@ final class ClientAuthenticator: Sendable {
             return .failure(AuthenticationFailure(reason: "token rejected: malformed token"))
         }
         do {
-            let claims = try await verify(token, algorithm: header.alg ?? "", kid: header.kid)
+            let claims = try await verify(token, algorithm: header.alg ?? "none", kid: header.kid)
             if let audience = configuration.audience {
                 guard let claimed = claims.aud, claimed.value.contains(audience) else {
                     return .failure(AuthenticationFailure(reason: "token rejected: its aud does not name \"\(audience)\""))
