@@ -28,7 +28,9 @@ struct AskTheClient: ExpiryRefresher {
 
 /// Expiring connections: each has one scheduled task on its event loop, for its expiry or,
 /// once `refresh_required` went out, for the end of its grace. The shard keeps the task, so
-/// connections that never expire carry nothing for it.
+/// connections that never expire carry nothing for it, and cancels it when the session leaves;
+/// the task holds its session strongly until then (a weak reference would cost every expiring
+/// session a side table).
 extension Session {
     /// The longest wait one expiry task is scheduled for; an expiry further off is waited for in
     /// steps of this (a token may name an `exp` centuries away).
@@ -42,8 +44,8 @@ extension Session {
         let isStep = remaining > Self.longestExpiryWait
         let delay = TimeAmount.nanoseconds(Int64(min(remaining, Self.longestExpiryWait) * 1e9))
         replaceExpiryTask(
-            with: shard.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
-                if isStep { self?.scheduleExpiry() } else { self?.expiryCame() }
+            with: shard.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+                if isStep { self.scheduleExpiry() } else { self.expiryCame() }
             })
     }
 
@@ -56,9 +58,9 @@ extension Session {
     private func expiryCame() {
         guard isOpen, let expired = identity.expiresAt else { return }
         shard.hub.expiryRefresher.connectionExpired(client: id, identity: identity, on: shard.eventLoop)
-            .assumeIsolated().whenComplete { [weak self] result in
+            .assumeIsolated().whenComplete { result in
                 // A refresh from the client while the refresher thought wins.
-                guard let self, self.isOpen, self.identity.expiresAt == expired else { return }
+                guard self.isOpen, self.identity.expiresAt == expired else { return }
                 switch result {
                 case .success(.extend(let until)):
                     self.identity = ClientIdentity(user: self.identity.user, grant: self.identity.grant, expiresAt: until)
@@ -77,8 +79,8 @@ extension Session {
         push(ServerMessage.refreshRequired(allocator: shard.hub.allocator))
         let grace = TimeAmount(shard.configuration.refreshGrace)
         replaceExpiryTask(
-            with: shard.eventLoop.assumeIsolated().scheduleTask(in: grace) { [weak self] in
-                self?.close(.expired, "expired", discardQueued: false)
+            with: shard.eventLoop.assumeIsolated().scheduleTask(in: grace) {
+                self.close(.expired, "expired", discardQueued: false)
             })
     }
 
