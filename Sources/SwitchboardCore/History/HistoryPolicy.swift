@@ -34,20 +34,7 @@ public struct HistorySettings: Sendable, Equatable {
 
         /// Whether `channel` matches the pattern.
         public func matches(_ channel: String) -> Bool {
-            Self.glob(Array(pattern.utf8)[...], Array(channel.utf8)[...])
-        }
-
-        private static func glob(_ pattern: ArraySlice<UInt8>, _ name: ArraySlice<UInt8>) -> Bool {
-            guard let star = pattern.firstIndex(of: UInt8(ascii: "*")) else { return pattern.elementsEqual(name) }
-            let head = pattern[..<star]
-            guard name.starts(with: head) else { return false }
-            let rest = pattern[(star + 1)...]
-            var remainder = name.dropFirst(head.count)
-            while true {
-                if glob(rest, remainder) { return true }
-                guard !remainder.isEmpty else { return false }
-                remainder = remainder.dropFirst()
-            }
+            ChannelPattern.matches(pattern, channel)
         }
     }
 
@@ -69,5 +56,27 @@ public struct HistorySettings: Sendable, Equatable {
         let rule = rules.first { $0.matches(channel) }
         let policy = HistoryPolicy(size: rule?.size ?? global.size, ttl: rule?.ttl ?? global.ttl)
         return policy.isOn ? policy : nil
+    }
+}
+
+/// Channel name patterns of the config file's `[[channels]]` tables: `*` stands for any run of
+/// characters (`chat:*`, `*.log`, `*`).
+public enum ChannelPattern {
+    /// Whether `channel` matches `pattern`.
+    public static func matches(_ pattern: String, _ channel: String) -> Bool {
+        glob(Array(pattern.utf8)[...], Array(channel.utf8)[...])
+    }
+
+    private static func glob(_ pattern: ArraySlice<UInt8>, _ name: ArraySlice<UInt8>) -> Bool {
+        guard let star = pattern.firstIndex(of: UInt8(ascii: "*")) else { return pattern.elementsEqual(name) }
+        let head = pattern[..<star]
+        guard name.starts(with: head) else { return false }
+        let rest = pattern[(star + 1)...]
+        var remainder = name.dropFirst(head.count)
+        while true {
+            if glob(rest, remainder) { return true }
+            guard !remainder.isEmpty else { return false }
+            remainder = remainder.dropFirst()
+        }
     }
 }

@@ -134,11 +134,17 @@ public enum ServerMessage {
 
     /// `{"type":"error","code":"<slug>","message":"<text>","id":…}`
     public static func error(_ error: ProtocolError, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
-        frame(allocator, capacity: 48 + error.message.utf8.count + (id?.readableBytes ?? 0)) { buffer in
+        self.error(code: error.code.rawValue, message: error.message, id: id, allocator: allocator)
+    }
+
+    /// `{"type":"error","code":"<slug>","message":"<text>","id":…}` with a slug the hub does not
+    /// define itself (one the application's proxy answered: letters, digits, `_` and `-` only).
+    public static func error(code: String, message: String, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 48 + code.utf8.count + message.utf8.count + (id?.readableBytes ?? 0)) { buffer in
             buffer.writeStaticString("{\"type\":\"error\",\"code\":\"")
-            buffer.writeString(error.code.rawValue)
+            buffer.writeString(code)
             buffer.writeStaticString("\",\"message\":")
-            JSONText.writeString(error.message, into: &buffer)
+            JSONText.writeString(message, into: &buffer)
             writeID(id, into: &buffer)
             buffer.writeStaticString("}")
         }
