@@ -84,14 +84,14 @@ extension Setting {
 
     /// The table every source is read through. Order is the order of `--help`: the limits on
     /// who may connect how often (Setting+Access.swift) follow `max-connections`, the Redis
-    /// passwords (also Setting+Access.swift) follow `redis`.
+    /// passwords (also Setting+Access.swift) follow `redis`; the proxies (``proxySettings``) come last.
     public static let all: [Setting] = {
         var all = listed
         let after = (all.firstIndex { $0.key == "max-connections" } ?? all.count - 1) + 1
         all.insert(contentsOf: connectionLimits, at: after)
         let afterRedis = (all.firstIndex { $0.key == "redis" } ?? all.count - 1) + 1
         all.insert(contentsOf: redisAccess, at: afterRedis)
-        return all
+        return all + proxySettings
     }()
 
     private static let listed: [Setting] = [
@@ -428,7 +428,7 @@ public struct ConfigurationLoader {
         }
         if let channels = table["channels"] {
             do {
-                configuration.server.hub.history.rules = try ChannelSettings.rules(from: channels)
+                (configuration.server.hub.history.rules, configuration.server.hub.proxy.channels.rules) = try ChannelSettings.rules(from: channels)
             } catch {
                 let line = Self.line(of: "[[channels]]", in: text, occurrence: error.table)
                 throw ConfigurationError(description: "\(path):\(line): [[channels]]: expected \(error.expected)")

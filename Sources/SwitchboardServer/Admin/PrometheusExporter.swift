@@ -28,6 +28,9 @@ final class PrometheusExporter: Sendable {
     private let refusedConnections: [ConnectionGate.Reason: Counter]
     /// The addresses refused in the last minute, by `address` and `reason`. Guarded by `scrape`.
     private let refusedSources = Mutex<[String: Gauge]>([:])
+    /// The application proxies' figures, when some proxy URL is set.
+    private let proxy: ProxyStatistics?
+    private let proxyDurations: [ProxyKind: ValueHistogram]
 
     static let counterFields: [(String, String, any KeyPath<Totals, Int> & Sendable)] = [
         ("switchboard_connects_total", "WebSocket connections accepted", \.connects),
@@ -65,10 +68,14 @@ final class PrometheusExporter: Sendable {
         ("switchboard_history_bytes", "Bytes all channels' histories hold now", \.historyBytes),
     ]
 
-    init(collector: MetricsCollector, gate: ConnectionGate? = nil, link: @escaping @Sendable () -> NodeReport.LinkFigures? = { nil }) {
+    init(
+        collector: MetricsCollector, gate: ConnectionGate? = nil, proxy: ProxyStatistics? = nil,
+        link: @escaping @Sendable () -> NodeReport.LinkFigures? = { nil }
+    ) {
         self.collector = collector
         self.link = link
         self.gate = gate
+        self.proxy = proxy
         let registry = self.registry
         var refused: [ConnectionGate.Reason: Counter] = [:]
         for reason in ConnectionGate.Reason.allCases {
@@ -79,6 +86,17 @@ final class PrometheusExporter: Sendable {
                 labels: [("reason", reason.rawValue)])
         }
         self.refusedConnections = refused
+        var proxyDurations: [ProxyKind: ValueHistogram] = [:]
+        for kind in ProxyKind.allCases where proxy != nil {
+            proxyDurations[kind] = registry.makeValueHistogram(
+                descriptor: MetricNameDescriptor(
+                    metricName: "switchboard_proxy_request_duration_seconds", unitName: "",
+                    helpText: "Requests to the application's proxy URLs that were sent, by proxy: time to the answer"),
+                labels: [("proxy", kind.rawValue)],
+                buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+            )
+        }
+        self.proxyDurations = proxyDurations
         func gauge(_ name: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help))
         }
@@ -171,6 +189,7 @@ final class PrometheusExporter: Sendable {
                 }
             }
             if let gate { exportRefusals(gate) }
+            exportProxyFigures()
             for value in latencies.recordedValues() {
                 for _ in 0..<value.count { latency.record(Double(value.value) / 1e6) }
             }
@@ -207,6 +226,29 @@ extension PrometheusExporter {
             }
             for (key, gauge) in gauges where current[key] == nil { registry.unregisterGauge(gauge) }
             gauges = current
+        }
+    }
+
+    /// The proxies' durations since the last scrape, and their failures as counters by proxy and
+    /// reason (made at the first failure of each). Called under the scrape lock.
+    private func exportProxyFigures() {
+        guard let proxy else { return }
+        for (kind, figures) in proxy.takeForExport() {
+            for seconds in figures.pendingDurations { proxyDurations[kind]?.record(seconds) }
+            exported.withLock { last in
+                for (reason, count) in figures.failures {
+                    let key = "proxy_failures:\(kind.rawValue):\(reason.rawValue)"
+                    let delta = count - (last[key] ?? 0)
+                    guard delta > 0 else { continue }
+                    let counter = registry.makeCounter(
+                        descriptor: MetricNameDescriptor(
+                            metricName: "switchboard_proxy_failures_total", unitName: "",
+                            helpText: "Requests to the application's proxy URLs without a usable answer, by proxy and reason"),
+                        labels: [("proxy", kind.rawValue), ("reason", reason.rawValue)])
+                    counter.increment(by: Int64(delta))
+                    last[key] = count
+                }
+            }
         }
     }
 }

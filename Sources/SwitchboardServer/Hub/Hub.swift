@@ -48,6 +48,9 @@ public final class Hub: @unchecked Sendable {
     let authenticator: ClientAuthenticator?
     /// Decides what becomes of a connection when its expiry comes.
     let expiryRefresher: any ExpiryRefresher
+    /// The application's backend, asked about connections, subscriptions and publishes; nil
+    /// (and nothing asked) unless some `proxy-*` URL is set.
+    let proxy: ApplicationProxy?
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
@@ -63,6 +66,8 @@ public final class Hub: @unchecked Sendable {
         self.engine = makeEngine(for: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
         self.clientIDSuffix = engine.nodeName.map { "@" + $0 } ?? ""
         self.gate = ConnectionGate(configuration: configuration, reportsUserCounts: engine.nodeName != nil, events: events)
+        self.proxy =
+            configuration.proxy.isEnabled ? ApplicationProxy(configuration: configuration.proxy, eventLoopGroup: eventLoopGroup, logger: logger) : nil
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let shard = HubShard(index: index, eventLoop: loop, hub: self, configuration: configuration, logger: logger)
             shards.append(shard)
@@ -180,11 +185,12 @@ public final class Hub: @unchecked Sendable {
     }
 
     /// Adds a session for a freshly upgraded channel. Runs on the channel's loop.
-    func makeSession(for channel: any Channel, route: Session.Route, identity: ClientIdentity, deflate: DeflateParameters?, userAgent: String)
-        -> Session
-    {
-        let remote = channel.remoteAddress.map(Self.describe) ?? "unknown"
-        let (number, id) = makeClientID()
+    func makeSession(
+        for channel: any Channel, route: Session.Route, identity: ClientIdentity, deflate: DeflateParameters?, userAgent: String,
+        client: (number: UInt64, id: String)? = nil
+    ) -> Session {
+        let remote = Self.remoteAddress(of: channel)
+        let (number, id) = client ?? makeClientID()
         return Session(
             number: number, id: id, shard: shard(for: channel.eventLoop), route: route, identity: identity, deflate: deflate, remoteAddress: remote,
             remoteRank: RemoteAddressRank.of(remote), userAgent: String(userAgent.prefix(256))
@@ -205,8 +211,10 @@ public final class Hub: @unchecked Sendable {
         boundAddress.withLockedValue { $0 = address }
     }
 
-    private static func describe(_ address: SocketAddress) -> String {
-        switch address {
+    /// The peer's address, e.g. `127.0.0.1:51234`.
+    static func remoteAddress(of channel: any Channel) -> String {
+        guard let address = channel.remoteAddress else { return "unknown" }
+        return switch address {
         case .v4: "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
         case .v6: "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
         case .unixDomainSocket: "unix"

@@ -62,6 +62,9 @@ public struct HubConfiguration: Sendable {
     /// How the node joins a cluster of nodes; by default it does not.
     public var cluster = ClusterConfiguration()
 
+    /// Which questions the hub asks the application's backend; by default none.
+    public var proxy = ProxyConfiguration()
+
     /// Test-only: lets a client make its session fail on purpose and the admin API make the
     /// metrics actor fail, to prove supervision. Never on in production.
     public var faultInjection = false

@@ -49,7 +49,7 @@ public final class SwitchboardServer: Sendable {
         let router = HTTPRoutes.router(hub: hub, endpoints: endpoints)
         PusherAPI.register(on: router, hub: hub)
         AdminAPI.register(on: router, hub: hub, collector: collector, access: access, faultInjection: configuration.hub.faultInjection)
-        let exporter = PrometheusExporter(collector: collector, gate: hub.gate) { hub.linkFigures }
+        let exporter = PrometheusExporter(collector: collector, gate: hub.gate, proxy: hub.proxy?.statistics) { hub.linkFigures }
         let metricsRoutes = configuration.metricsPublic ? router.group() : router.group().add(middleware: AdminAuthMiddleware(access: access))
         metricsRoutes.get("metrics") { _, _ in
             Response(
@@ -156,6 +156,7 @@ struct HubService: Service {
         try? await gracefulShutdown()
         await hub.drain()
         await hub.engine.stop()
+        await hub.proxy?.shutdown()
         try? await eventLoopGroup.shutdownGracefully()
     }
 }
