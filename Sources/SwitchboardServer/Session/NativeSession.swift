@@ -7,6 +7,7 @@ import SwitchboardCore
 extension Session {
     /// Answers one native-protocol request (a complete, valid UTF-8 text message).
     func handleRequest(_ data: ByteBuffer) {
+        if proxyBacklog != nil { return proxyBacklog!.append(data) }
         if shard.configuration.faultInjection, data.readableBytesView.elementsEqual(Self.injectedFault.utf8) {
             // Test-only: behave as if processing this message had failed inside the session.
             shard.report(.error, client: id, code: Int(CloseCode.internalError.rawValue), detail: "injected session failure")
@@ -38,43 +39,15 @@ extension Session {
         }
         switch request.kind {
         case .subscribe(let channel, let presence):
-            let wasSubscribed = channels.contains(channel)
-            guard shard.subscribe(self, to: channel) else {
-                let error = ProtocolError(
-                    .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+            if let proxy = shard.hub.proxy, proxy.asksBeforeSubscribing(to: channel) {
+                let (client, user) = (self.id, identity.user)
+                return askProxy(
+                    id: id, { await proxy.subscribe(client: client, user: user, channel: channel) },
+                    granted: { info in
+                        self.subscribe(to: channel, presence: presence, since: request.since, id: id, info: info ?? self.identity.proxied?.info)
+                    })
             }
-            var admission = PresenceAdmission.admitted
-            if presence {
-                let member = PresenceMember(userID: identity.user ?? self.id, info: nil)
-                admission = shard.join(self, as: member, in: channel, limit: shard.configuration.maxPresenceMembers)
-                if case .refused = admission { return reply(presenceFull(channel, id: id)) }
-            }
-            let keepsHistory = shard.keepsHistory(channel)
-            if case .admitted = admission, !keepsHistory, wasSubscribed {
-                return reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
-            }
-            let ticket = reserveReply()
-            holdDeliveries(of: channel)
-            shard.whenReceiving(channel, admission: admission) { readiness in
-                if case .receiving = readiness {} else { self.releaseDeliveries(of: channel, send: false) }
-                switch readiness {
-                case .receiving where keepsHistory:
-                    self.confirmSubscription(
-                        to: channel, resumingFrom: wasSubscribed ? nil : request.since, resuming: request.since != nil, id: id, ticket: ticket)
-                case .receiving:
-                    self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator)) {
-                        self.releaseDeliveries(of: channel, send: true)
-                    }
-                case .presenceFull:
-                    self.shard.unsubscribe(self, from: channel)
-                    self.fillReply(ticket: ticket, with: self.presenceFull(channel, id: id))
-                case .unavailable:
-                    self.shard.unsubscribe(self, from: channel)
-                    let error = ProtocolError.unavailable("; not subscribed to \"\(channel)\"")
-                    self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
-                }
-            }
+            subscribe(to: channel, presence: presence, since: request.since, id: id, info: identity.proxied?.info)
         case .unsubscribe(let channel):
             guard shard.unsubscribe(self, from: channel) else {
                 let error = ProtocolError(.notSubscribed, "not subscribed to \"\(channel)\"")
@@ -98,11 +71,16 @@ extension Session {
                 let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
                 return reply(ServerMessage.error(error, id: id, allocator: allocator))
             }
-            let publication = Publication(
-                channel: channel, kind: .message(event: request.event, user: nil), data: slice(span)!, from: self.id, except: nil)
-            if let rejection = shard.publish(publication, from: self, ackID: id) {
-                reply(ServerMessage.error(rejection, id: id, allocator: allocator))
+            let data = slice(span)!
+            if let proxy = shard.hub.proxy, proxy.asksBeforePublishing(to: channel) {
+                let (client, user, bytes) = (self.id, identity.user, Array(data.readableBytesView))
+                return askProxy(
+                    id: id, { await proxy.publish(client: client, user: user, channel: channel, data: bytes) },
+                    granted: { replacement in
+                        self.publish(to: channel, event: request.event, data: replacement.map { ByteBuffer(bytes: $0) } ?? data, id: id)
+                    })
             }
+            publish(to: channel, event: request.event, data: data, id: id)
         case .history(let channel):
             guard shard.keepsHistory(channel) else {
                 let error = ProtocolError(.noHistory, "\"\(channel)\" keeps no history")
@@ -135,6 +113,58 @@ extension Session {
             reply(ServerMessage.pong(id: id, allocator: allocator))
         case .refresh(let token):
             refresh(with: token, id: id)
+        }
+    }
+
+    /// Subscribes to `channel` (joining its presence with `info` when asked) and answers
+    /// `subscribed`, with the channel's position and any replay when it keeps history.
+    func subscribe(to channel: String, presence: Bool, since: StreamPosition?, id: ByteBuffer?, info: [UInt8]?) {
+        let allocator = shard.hub.allocator
+        let wasSubscribed = channels.contains(channel)
+        guard shard.subscribe(self, to: channel) else {
+            let error = ProtocolError(
+                .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
+            return reply(ServerMessage.error(error, id: id, allocator: allocator))
+        }
+        var admission = PresenceAdmission.admitted
+        if presence {
+            let member = PresenceMember(userID: identity.user ?? self.id, info: info)
+            admission = shard.join(self, as: member, in: channel, limit: shard.configuration.maxPresenceMembers)
+            if case .refused = admission { return reply(presenceFull(channel, id: id)) }
+        }
+        let keepsHistory = shard.keepsHistory(channel)
+        if case .admitted = admission, !keepsHistory, wasSubscribed {
+            return reply(ServerMessage.subscribed(channel: channel, id: id, allocator: allocator))
+        }
+        let ticket = reserveReply()
+        holdDeliveries(of: channel)
+        shard.whenReceiving(channel, admission: admission) { readiness in
+            if case .receiving = readiness {} else { self.releaseDeliveries(of: channel, send: false) }
+            switch readiness {
+            case .receiving where keepsHistory:
+                self.confirmSubscription(
+                    to: channel, resumingFrom: wasSubscribed ? nil : since, resuming: since != nil, id: id, ticket: ticket)
+            case .receiving:
+                self.fillReply(ticket: ticket, with: ServerMessage.subscribed(channel: channel, id: id, allocator: allocator)) {
+                    self.releaseDeliveries(of: channel, send: true)
+                }
+            case .presenceFull:
+                self.shard.unsubscribe(self, from: channel)
+                self.fillReply(ticket: ticket, with: self.presenceFull(channel, id: id))
+            case .unavailable:
+                self.shard.unsubscribe(self, from: channel)
+                let error = ProtocolError.unavailable("; not subscribed to \"\(channel)\"")
+                self.fillReply(ticket: ticket, with: ServerMessage.error(error, id: id, allocator: allocator))
+            }
+        }
+    }
+
+    /// Publishes `data` to `channel`; the ack (when the request had an id) or the refusal is the
+    /// reply.
+    private func publish(to channel: String, event: String?, data: ByteBuffer, id: ByteBuffer?) {
+        let publication = Publication(channel: channel, kind: .message(event: event, user: nil), data: data, from: self.id, except: nil)
+        if let rejection = shard.publish(publication, from: self, ackID: id) {
+            reply(ServerMessage.error(rejection, id: id, allocator: shard.hub.allocator))
         }
     }
 

@@ -63,7 +63,7 @@ extension Session {
                 guard self.isOpen, self.identity.expiresAt == expired else { return }
                 switch result {
                 case .success(.extend(let until)):
-                    self.identity = ClientIdentity(user: self.identity.user, grant: self.identity.grant, expiresAt: until)
+                    self.identity = self.identity.extended(until: until)
                     self.scheduleExpiry()
                 case .success(.askClient), .failure:
                     self.askForRefresh()

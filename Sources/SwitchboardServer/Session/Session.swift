@@ -110,6 +110,9 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     private var writable = true
     /// Set while the session sits in the shard's list of sessions to flush this tick.
     var flushScheduled = false
+    /// Requests read while the application's backend is being asked about an earlier one: they
+    /// are handled in order once it answered (nil while nothing is asked; see `Session+Proxy`).
+    var proxyBacklog: Deque<ByteBuffer>?
 
     init(
         number: UInt64, id: String, shard: HubShard, route: Route, identity: ClientIdentity, deflate: DeflateParameters?, remoteAddress: String,
@@ -148,6 +151,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
                     client: id, user: identity.user, version: SwitchboardVersion.current, heartbeatSeconds: shard.heartbeatSeconds,
                     expiresIn: identity.expiresIn(now: connectedAt), allocator: context.channel.allocator))
             scheduleExpiry()
+            subscribeServerSideChannels()
         case .pusher(let connection):
             push(
                 PusherFrame.connectionEstablished(
@@ -503,14 +507,18 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// A Pusher client is told why in a `pusher:error` first, with the close code that makes
     /// Pusher clients reconnect or not (``CloseCode/forPusher``).
     func close(_ code: CloseCode, _ reason: String, discardQueued: Bool) {
+        close(code: (speaksPusher ? code.forPusher : code).rawValue, reason, discardQueued: discardQueued)
+    }
+
+    /// Closes with any code, such as the 4000–4999 an application's proxy answered.
+    func close(code: UInt16, _ reason: String, discardQueued: Bool) {
         shard.eventLoop.assertInEventLoop()
-        let code = speaksPusher ? code.forPusher : code
-        guard let context, closing.serverCloses(code: code.rawValue, reason: reason) else { return }
+        guard let context, closing.serverCloses(code: code, reason: reason) else { return }
         leaveHub(discardQueued: discardQueued)
         let allocator = context.channel.allocator
-        var frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: allocator)
+        var frame = WireFrame.close(code: code, reason: reason, allocator: allocator)
         if speaksPusher {
-            var error = PusherFrame.error(code: Int(code.rawValue), message: reason, allocator: allocator)
+            var error = PusherFrame.error(code: Int(code), message: reason, allocator: allocator)
             error.writeBuffer(&frame)
             frame = error
         }

@@ -14,6 +14,9 @@ struct ClientIdentity: Sendable {
         case unlimited
         case grant(ChannelGrant)
         indirect case expiring(grant: ChannelGrant?, at: Double)
+        /// Accepted by the connect proxy: every channel (subject to the subscribe and publish
+        /// proxies), until `at` when the backend named an `expire_at`.
+        indirect case proxied(ConnectGrant, at: Double?)
     }
 
     init(user: String?, grant: ChannelGrant?, expiresAt: Double? = nil) {
@@ -21,7 +24,30 @@ struct ClientIdentity: Sendable {
         self.terms = Self.terms(grant: grant, expiresAt: expiresAt)
     }
 
+    /// A client the connect proxy accepted: its user (none when the backend answered `""`), its
+    /// presence info, server-side channels and expiry.
+    init(proxied grant: ConnectGrant) {
+        self.user = grant.user.isEmpty ? nil : grant.user
+        self.terms = .proxied(grant, at: grant.expireAt.map(Double.init))
+    }
+
     static let anonymous = ClientIdentity(user: nil, grant: nil)
+
+    /// What the connect proxy granted, when the application's backend accepted the client.
+    var proxied: ConnectGrant? {
+        if case .proxied(let grant, _) = terms { grant } else { nil }
+    }
+
+    /// The same client, living on until `until` (nil: for good).
+    func extended(until: Double?) -> ClientIdentity {
+        var extended = self
+        if case .proxied(let grant, _) = terms {
+            extended.terms = .proxied(grant, at: until)
+        } else {
+            extended.terms = Self.terms(grant: grant, expiresAt: until)
+        }
+        return extended
+    }
 
     /// The token's `channels` claim; nil grants every channel.
     var grant: ChannelGrant? {
@@ -29,12 +55,17 @@ struct ClientIdentity: Sendable {
         case .unlimited: nil
         case .grant(let grant): grant
         case .expiring(let grant, _): grant
+        case .proxied: nil
         }
     }
 
     /// When the connection expires (the token's `exp`), in seconds since 1970; nil never.
     var expiresAt: Double? {
-        if case .expiring(_, let at) = terms { at } else { nil }
+        switch terms {
+        case .expiring(_, let at): at
+        case .proxied(_, let at): at
+        case .unlimited, .grant: nil
+        }
     }
 
     /// Whole seconds from `now` until the expiry, as `welcome` and `refreshed` say: at least 0,

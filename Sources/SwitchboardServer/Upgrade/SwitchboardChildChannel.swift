@@ -57,7 +57,8 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = SessionUpgrader(
                 hub: hub, endpoints: endpoints, origins: origins, admin: admin, authenticator: authenticator, refusal: refusal,
                 identity: NIOLoopBoundBox(.anonymous, eventLoop: channel.eventLoop),
-                deflate: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
+                deflate: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop),
+                client: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
             )
             let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
@@ -175,6 +176,8 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     let identity: NIOLoopBoundBox<ClientIdentity>
     /// The permessage-deflate terms agreed in the handshake, for the session.
     let deflate: NIOLoopBoundBox<DeflateParameters?>
+    /// The client's number and id when the handshake needed them early (to ask the connect proxy).
+    let client: NIOLoopBoundBox<(number: UInt64, id: String)?>
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
 
@@ -235,24 +238,24 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             deflate.value = accepted
             response.add(name: "Sec-WebSocket-Extensions", value: accepted.responseHeader)
         }
-        guard route == .native, let authenticator else { return channel.eventLoop.makeSucceededFuture(response) }
-        let (refusal, identity, accepted, hub) = (self.refusal, self.identity, response, self.hub)
-        return channel.eventLoop.makeFutureWithTask { () async -> Result<ClientIdentity, HandshakeRefusal> in
-            switch await authenticator.authenticate(token.map(String.init)) {
-            case .success(let client):
-                if hub.gate.maxConnectionsPerUser > 0, let user = client.user,
-                    let refused = await hub.gate.admit(user: user, until: channel, engine: hub.engine)
-                {
-                    return .failure(HandshakeRefusal(refused))
-                }
-                return .success(client)
-            case .failure(let failure):
-                return .failure(
-                    HandshakeRefusal(
-                        status: .unauthorized, code: "unauthorized", message: failure.reason,
-                        extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\", error=\"invalid_token\""]
-                    ))
+        let connectProxy = hub.proxy.flatMap { $0.configuration.connectURL == nil ? nil : $0 }
+        guard route == .native, authenticator != nil || connectProxy != nil else { return channel.eventLoop.makeSucceededFuture(response) }
+        let (refusal, identity, accepted, authenticator) = (self.refusal, self.identity, response, self.authenticator)
+        let question = connectProxy.map { proxy in
+            let client = hub.makeClientID()
+            self.client.value = client
+            let passed = proxy.configuration.headers.compactMap { name -> (name: String, value: String)? in
+                let values = headers[name]
+                return values.isEmpty ? nil : (name, values.joined(separator: name.lowercased() == "cookie" ? "; " : ", "))
             }
+            return (proxy: proxy, client: client.id, remote: Hub.remoteAddress(of: channel), headers: passed)
+        }
+        return channel.eventLoop.makeFutureWithTask { () async -> Result<ClientIdentity, HandshakeRefusal> in
+            let identified = await Self.identify(token: token.map(String.init), authenticator: authenticator, question: question)
+            // With max-connections-per-user, the user's connections on every node are counted.
+            guard case .success(let client) = identified, hub.gate.maxConnectionsPerUser > 0, let user = client.user else { return identified }
+            if let refused = await hub.gate.admit(user: user, until: channel, engine: hub.engine) { return .failure(HandshakeRefusal(refused)) }
+            return identified
         }.flatMapThrowing { result in
             switch result {
             case .success(let client):
@@ -262,6 +265,44 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 refusal.value = problem
                 throw problem
             }
+        }
+    }
+
+    /// Who the client is: a valid token wins; without one, the connect proxy (when set) decides.
+    private static func identify(
+        token: String?, authenticator: ClientAuthenticator?,
+        question: (proxy: ApplicationProxy, client: String, remote: String, headers: [(name: String, value: String)])?
+    ) async -> Result<ClientIdentity, HandshakeRefusal> {
+        if let authenticator {
+            switch await authenticator.authenticate(token) {
+            case .success(let client): return .success(client)
+            case .failure(let failure) where question == nil:
+                return .failure(
+                    HandshakeRefusal(
+                        status: .unauthorized, code: "unauthorized", message: failure.reason,
+                        extraHeaders: [.wwwAuthenticate: "Bearer realm=\"switchboard\", error=\"invalid_token\""]
+                    ))
+            case .failure: break
+            }
+        }
+        guard let (proxy, client, remote, passed) = question else { return .success(.anonymous) }
+        return Self.admission(await proxy.connect(client: client, remote: remote, headers: passed))
+    }
+
+    /// The connect proxy's answer as the handshake's outcome: the identity it granted, 403 with
+    /// the backend's code and message (a `disconnect` answer too), or 503 when it gave none.
+    static func admission(_ outcome: ProxyOutcome<ConnectGrant>) -> Result<ClientIdentity, HandshakeRefusal> {
+        switch outcome {
+        case .granted(let grant):
+            return .success(ClientIdentity(proxied: grant))
+        case .refused(let code, let message):
+            return .failure(HandshakeRefusal(status: .forbidden, code: code, message: message))
+        case .disconnect(_, let reason):
+            return .failure(HandshakeRefusal(status: .forbidden, code: "forbidden", message: reason))
+        case .failed(let failure):
+            let error = failure.protocolError
+            return .failure(
+                HandshakeRefusal(status: .serviceUnavailable, code: error.code.rawValue, message: error.message, extraHeaders: [.retryAfter: "1"]))
         }
     }
 
@@ -282,7 +323,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 try pipeline.addHandler(
                     hub.makeSession(
                         for: channel, route: route, identity: identity.value, deflate: deflate.value,
-                        userAgent: upgradeRequest.headers["User-Agent"].first ?? "")
+                        userAgent: upgradeRequest.headers["User-Agent"].first ?? "", client: client.value)
                 )
             } else {
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
