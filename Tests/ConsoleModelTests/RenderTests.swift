@@ -74,6 +74,17 @@ import Glibc
         #expect(wide.lines[0].contains("ws://127.0.0.1:8080/ws"))
     }
 
+    @Test func headerShowsEachProxysRateP99AndFailuresWhenWide() {
+        var snapshot = makeSnapshot()
+        var subscribe = ProxyRow(proxy: "subscribe", requests: 900, failures: 7, p99: 3_100, circuitOpen: true)
+        subscribe.rate = 12
+        snapshot.proxies = [subscribe]
+        let wide = renderDashboard(snapshot, state(), rows: 60, cols: 250)
+        #expect(wide.lines[0].contains("subscribe 12/s p99 3.1ms fail 7 OPEN"), "\(wide.lines[0])")
+        let narrow = renderDashboard(snapshot, state(), rows: 40, cols: 80)
+        #expect(!narrow.lines[0].contains("subscribe"))
+    }
+
     @Test func wideLayoutAddsLatencyAndAgentColumns() {
         let g = renderDashboard(makeSnapshot(), state(), rows: 60, cols: 250)
         let text = g.lines.joined(separator: "\n")

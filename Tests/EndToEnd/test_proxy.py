@@ -21,6 +21,7 @@ from conftest import free_port
 
 SECRET = "proxy-secret-0123456789"
 JWT_SECRET = "test-secret-0123456789abcdef-0123456789"
+ADMIN_TOKEN = "admin-token-0123456789"
 TIMEOUT = 30
 
 
@@ -271,7 +272,9 @@ def test_a_slow_backend_times_out_as_unavailable_and_nothing_hangs(server, backe
 def test_a_dead_backend_opens_the_circuit_which_recovers_after_the_cooldown(server, backend):
     port = free_port()
     dead = f"http://127.0.0.1:{port}/subscribe"
-    s = server("--metrics-public", "--proxy-subscribe-url", dead, "--proxy-secret", SECRET, "--proxy-breaker-failures", "2", "--proxy-breaker-cooldown", "0.5")
+    s = server(
+        "--metrics-public", "--admin-token", ADMIN_TOKEN, "--proxy-subscribe-url", dead, "--proxy-secret", SECRET,
+        "--proxy-breaker-failures", "2", "--proxy-breaker-cooldown", "0.5")
     with contextlib.ExitStack() as stack:
         ws, _ = welcomed(stack, s.url)
         for n in range(3):
@@ -287,6 +290,11 @@ def test_a_dead_backend_opens_the_circuit_which_recovers_after_the_cooldown(serv
         assert b.asked("subscribe")
         text = metrics(s.port)
         assert 'switchboard_proxy_request_duration_seconds_count{proxy="subscribe"}' in text, text
+        # the dashboard's snapshot (what the console shows) has the proxy's figures
+        stats = urllib.request.Request(f"http://127.0.0.1:{s.port}/api/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        with urllib.request.urlopen(stats, timeout=TIMEOUT) as r:
+            (row,) = json.loads(r.read())["proxies"]
+        assert row["proxy"] == "subscribe" and row["failures"] >= 3 and row["requests"] > row["failures"] and not row["circuit_open"], row
     assert "proxy circuit opened" in s.logs() and "proxy circuit closed" in s.logs()
 
 

@@ -22,6 +22,15 @@ func drawHeader(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state:
         ("\(g.down)\(Format.bytes(r.bytesIn))/s \(g.up)\(Format.bytes(r.bytesOut))/s", 5),
         ("mbox \(Format.count(t.mailboxDepth))", 2),
     ]
+    // Each application proxy: its rate, p99 and failures (the first to go when narrow).
+    for proxy in snapshot.proxies ?? [] {
+        let circuit = proxy.circuitOpen ? " OPEN" : ""
+        segments.append(
+            (
+                "\(proxy.proxy) \(Format.count(proxy.rate))/s p99 \(Format.micros(proxy.p99, ascii: g.ascii)) fail \(Format.count(proxy.failures))\(circuit)",
+                7
+            ))
+    }
     let health = " \(g.dot) \(s.health) "
     let paused = state.paused ? " PAUSED " : ""
     let reserved = Grid.displayWidth(of: health) + Grid.displayWidth(of: paused) + 1

@@ -25,6 +25,8 @@ public struct DashboardSnapshot: Codable, Sendable, Equatable {
     }
     /// Clustered: the figures of every live node added up (nil for a node on its own).
     public private(set) var cluster: ClusterTotals?
+    /// The application proxies this node asks (nil when no `proxy-*` URL is set).
+    public var proxies: [ProxyRow]?
 
     public init(
         server: ServerInfo, totals: Totals, rates1s: Rates = Rates(), rates10s: Rates = Rates(), rates60s: Rates = Rates(),
@@ -166,6 +168,31 @@ public struct ClusterTotals: Codable, Sendable, Equatable {
             messagesInPerSecond += node.messagesInPerSecond
             messagesOutPerSecond += node.messagesOutPerSecond
         }
+    }
+}
+
+/// One application proxy (`proxy-connect-url`, …): how often it is asked, how slow it answers
+/// and how often it gives no usable answer.
+public struct ProxyRow: Codable, Sendable, Equatable {
+    /// `connect`, `subscribe`, `publish` or `refresh`.
+    public var proxy: String
+    /// Questions asked since start, sent or refused before leaving.
+    public var requests: Int
+    /// Questions without a usable answer since start (timeouts, 5xx, open circuit, …).
+    public var failures: Int
+    /// 99th percentile of the sent requests' durations since start, microseconds.
+    public var p99: UInt64
+    /// Whether the circuit breaker refuses right now.
+    public var circuitOpen: Bool
+    /// Questions per second (filled in by the metrics collector).
+    public var rate = 0.0
+
+    public init(proxy: String, requests: Int, failures: Int, p99: UInt64, circuitOpen: Bool) {
+        self.proxy = proxy
+        self.requests = requests
+        self.failures = failures
+        self.p99 = p99
+        self.circuitOpen = circuitOpen
     }
 }
 

@@ -34,6 +34,8 @@ public protocol HubProbe: Sendable {
     var nodeName: String? { get }
     /// Clustered: every node of the cluster; nil for a node on its own.
     func nodeRows() async -> [NodeRow]?
+    /// The application proxies (rates are filled in by the collector); nil when there are none.
+    func proxyRows() async -> [ProxyRow]?
 }
 
 extension HubProbe {
@@ -42,6 +44,7 @@ extension HubProbe {
     }
     public var nodeName: String? { nil }
     public func nodeRows() async -> [NodeRow]? { nil }
+    public func proxyRows() async -> [ProxyRow]? { nil }
 }
 
 /// The metrics actor: lifecycle events stream into it through a bounded mailbox, and once a
@@ -59,6 +62,8 @@ public actor MetricsCollector {
     private var channelRates: [String: Double] = [:]
     private var actorTracker = RateTracker()
     private var channelTracker = RateTracker()
+    private var proxyRates: [String: Double] = [:]
+    private var proxyTracker = RateTracker()
     private var previousTick: ContinuousClock.Instant?
     private var restarts: [String: Int] = [:]
     private var counters = Totals()
@@ -138,6 +143,9 @@ public actor MetricsCollector {
         var processed = Dictionary(await probe.actorRows().map { ($0.name, $0.processed) }, uniquingKeysWith: { $1 })
         processed[mailbox.gauge.name] = mailbox.gauge.read().dequeued
         actorRates = actorTracker.update(processed, elapsed: elapsed)
+        if let proxies = await probe.proxyRows() {
+            proxyRates = proxyTracker.update(Dictionary(uniqueKeysWithValues: proxies.map { ($0.proxy, $0.requests) }), elapsed: elapsed)
+        }
         channelRates = channelTracker.update(
             Dictionary(await probe.channelRows().map { ($0.name, $0.published) }, uniquingKeysWith: { $1 }), elapsed: elapsed
         )
@@ -219,6 +227,11 @@ public actor MetricsCollector {
             events: eventLog.events(limit: eventCount)
         )
         snapshot.nodes = await probe.nodeRows()
+        snapshot.proxies = await probe.proxyRows()?.map { row in
+            var row = row
+            row.rate = proxyRates[row.proxy] ?? 0
+            return row
+        }
         return snapshot
     }
 

@@ -153,6 +153,10 @@ extension Hub: HubProbe {
         await engine.nodeRows()
     }
 
+    public func proxyRows() async -> [ProxyRow]? {
+        proxy?.rows()
+    }
+
     public func channelRows() async -> [ChannelRow] {
         var subscribers: [String: Int] = [:]
         var published: [String: Int] = [:]

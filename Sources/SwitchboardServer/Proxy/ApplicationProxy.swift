@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Foundation
+import Histogram
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -87,6 +87,20 @@ final class ApplicationProxy: Sendable {
     /// Closes the backend connections (at shutdown).
     func shutdown() async {
         try? await client.shutdown()
+    }
+
+    /// The dashboard's rows: every proxy with a URL, its figures since start and its circuit.
+    func rows() -> [ProxyRow] {
+        let figures = statistics.current()
+        let now = NIODeadline.now().uptimeNanoseconds
+        let breakers = self.breakers.withLock { $0 }
+        return ProxyKind.allCases.filter { configuration.url(for: $0) != nil }.map { kind in
+            let measured = figures[kind] ?? ProxyStatistics.Figures()
+            return ProxyRow(
+                proxy: kind.rawValue, requests: measured.requests, failures: measured.failures.values.reduce(0, +),
+                p99: measured.latency.totalCount > 0 ? measured.latency.valueAtPercentile(99) : 0,
+                circuitOpen: breakers[kind]?.refuses(now: now) ?? false)
+        }
     }
 
     // MARK: - The four questions

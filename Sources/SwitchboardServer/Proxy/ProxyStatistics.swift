@@ -1,8 +1,10 @@
+import Histogram
 import Synchronization
 import SwitchboardCore
 
-/// What the proxy client measured, per proxy: requests, failures by reason, and the durations of
-/// requests that were sent, kept until `/metrics` takes them (at most ``maxPendingDurations``
+/// What the proxy client measured, per proxy: requests, failures by reason, the durations of the
+/// requests that were sent since start (for the console's p99), and the same durations kept
+/// until `/metrics` takes them (at most ``maxPendingDurations``
 /// between two scrapes; beyond that durations are not kept, rather than memory growing).
 final class ProxyStatistics: Sendable {
     /// One proxy's figures.
@@ -10,6 +12,8 @@ final class ProxyStatistics: Sendable {
         var requests = 0
         var failures: [ProxyFailure: Int] = [:]
         var pendingDurations: [Double] = []
+        /// Microseconds, since start.
+        var latency = LatencyHistogram.make()
     }
 
     static let maxPendingDurations = 100_000
@@ -21,10 +25,15 @@ final class ProxyStatistics: Sendable {
         figures.withLock { all in
             all[kind, default: Figures()].requests += 1
             if let failure { all[kind]!.failures[failure, default: 0] += 1 }
-            if let seconds, all[kind]!.pendingDurations.count < Self.maxPendingDurations {
-                all[kind]!.pendingDurations.append(seconds)
-            }
+            guard let seconds else { return }
+            all[kind]!.latency.record(min(UInt64(seconds * 1e6), LatencyHistogram.highestMicroseconds))
+            if all[kind]!.pendingDurations.count < Self.maxPendingDurations { all[kind]!.pendingDurations.append(seconds) }
         }
+    }
+
+    /// Every proxy's figures as they stand.
+    func current() -> [ProxyKind: Figures] {
+        figures.withLock { $0 }
     }
 
     /// Every proxy's figures, handing over the durations recorded since the last call.
