@@ -69,6 +69,7 @@ struct ProxyClientTests {
 /// An HTTP/1.1 server on 127.0.0.1, port 0, that records each request and answers every one
 /// with the status and body last given to ``answer(_:_:)``, then closes the connection.
 final class CannedBackend: Sendable {
+    /// One request as the backend received it (header names in lower case).
     struct Request: Sendable {
         let path: String
         let headers: [String: String]

@@ -38,7 +38,7 @@ enum ProxyFailure: String, Error, CaseIterable {
     var protocolError: ProtocolError {
         switch self {
         case .overloaded: ProtocolError(.overloaded, "the application's backend has too many requests in flight; try again")
-        default: ProtocolError.unavailable("; the application's backend did not answer (\(rawValue))")
+        default: ProtocolError(.unavailable, "the application's backend gave no usable answer (\(rawValue)); try again")
         }
     }
 }
