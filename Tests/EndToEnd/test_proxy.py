@@ -314,3 +314,36 @@ def test_pusher_clients_are_not_asked(server, backend):
         ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "news"}}))
         assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher_internal:subscription_succeeded"
     assert b.requests == []
+
+
+def test_a_proxied_connection_expires_unless_the_refresh_proxy_extends_it(server, backend):
+    b = backend()
+    b.answers["connect"] = lambda body: (200, {"result": {"user": "ann", "expire_at": int(time.time()) + 2}})
+    refreshes = []
+
+    def refresh(body):
+        refreshes.append(body)
+        if len(refreshes) == 1:
+            return 200, {"result": {"expire_at": int(time.time()) + 2}}
+        return 200, {"error": {"code": "session_ended", "message": "signed out"}}
+
+    b.answers["refresh"] = refresh
+    s = server(*b.flags("connect", "refresh"))
+    with contextlib.ExitStack() as stack:
+        ws, welcome = welcomed(stack, s.url)
+        assert 0 <= welcome["expires_in"] <= 2, welcome
+        # the first refresh extends the connection; the second is refused: 4003 "expired"
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            while True:
+                ws.recv(timeout=TIMEOUT)
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4003, "expired")
+        assert [r["user"] for r in refreshes] == ["ann", "ann"] and refreshes[0]["client"] == welcome["client"]
+
+
+def test_proxied_users_count_towards_the_per_user_limit(server, backend):
+    b = backend()
+    s = server(*b.flags("connect"), "--max-connections-per-user", "1")
+    with contextlib.ExitStack() as stack:
+        welcomed(stack, s.url)
+        status, body = refused(s.url)
+        assert status == 429 and body["error"]["code"] == "too_many_connections", body

@@ -60,7 +60,6 @@ public final class Hub: @unchecked Sendable {
         self.clientOrders = ClientOrderCache()
         self.authenticator =
             configuration.clientTokens.isEnabled ? ClientAuthenticator(configuration: configuration.clientTokens, logger: logger) : nil
-        self.expiryRefresher = AskTheClient()
         self.apps = PusherApps(configuration.pusherApps)
         self.webhooks = configuration.pusherApps.contains { !$0.webhooks.isEmpty } ? WebhookDispatcher(logger: logger) : nil
         self.engine = makeEngine(for: configuration, eventLoop: eventLoopGroup.next(), logger: logger)
@@ -68,6 +67,7 @@ public final class Hub: @unchecked Sendable {
         self.gate = ConnectionGate(configuration: configuration, reportsUserCounts: engine.nodeName != nil, events: events)
         self.proxy =
             configuration.proxy.isEnabled ? ApplicationProxy(configuration: configuration.proxy, eventLoopGroup: eventLoopGroup, logger: logger) : nil
+        self.expiryRefresher = proxy.map { ProxyRefresher(proxy: $0, retryAfter: configuration.refreshGrace) } ?? AskTheClient()
         for (index, loop) in eventLoopGroup.makeIterator().enumerated() {
             let shard = HubShard(index: index, eventLoop: loop, hub: self, configuration: configuration, logger: logger)
             shards.append(shard)
