@@ -27,19 +27,11 @@ extension Setting {
             "redis-ack-timeout",
             "How long a publish waits for the replicas of --redis-ack-replicas; past it the answer is unavailable, \"may or may not have been published\"",
             example: "0.5", \.server.hub.cluster.ackTimeout),
-        Setting(
-            key: "redis-password", valueName: "password",
-            help: "Redis AUTH password when the --redis URL has none (with a user in the URL: an ACL user)",
-            example: "s3cret", value: { $0.server.hub.cluster.password == nil ? "off" : "set" },
-            apply: { configuration, value throws(SettingError) in
-                configuration.server.hub.cluster.password = try value.text(nonEmpty: true)
-            }),
-        Setting(
-            key: "redis-sentinel-password", valueName: "password",
-            help: "The sentinels' own password (requirepass in sentinel.conf), for redis+sentinel://",
-            example: "s3cret", value: { $0.server.hub.cluster.sentinelPassword == nil ? "off" : "set" },
-            apply: { configuration, value throws(SettingError) in
-                configuration.server.hub.cluster.sentinelPassword = try value.text(nonEmpty: true)
-            }),
+        .text(
+            "redis-password", valueName: "password", "Redis AUTH password when the --redis URL has none (with a user in the URL: an ACL user)",
+            secret: true, example: "s3cret", \.server.hub.cluster.password),
+        .text(
+            "redis-sentinel-password", valueName: "password", "The sentinels' own password (requirepass in sentinel.conf), for redis+sentinel://",
+            secret: true, example: "s3cret", \.server.hub.cluster.sentinelPassword),
     ]
 }

@@ -44,6 +44,20 @@ extension Setting {
             })
     }
 
+    /// An optional text such as a name or a password (shown as `shown` while unset, and as
+    /// `set` once set when `secret`).
+    static func text(
+        _ key: String, valueName: String, _ help: String, shown: String = "off", secret: Bool = false, example: String,
+        _ path: any WritableKeyPath<SwitchboardSettings, String?> & Sendable
+    ) -> Setting {
+        Setting(
+            key: key, valueName: valueName, help: help, shownDefault: shown, example: example,
+            value: { configuration in configuration[keyPath: path].map { secret ? "set" : $0 } ?? shown },
+            apply: { configuration, value throws(SettingError) in
+                configuration[keyPath: path] = try value.text(nonEmpty: true)
+            })
+    }
+
     static func flag(_ key: String, _ help: String, _ path: any WritableKeyPath<SwitchboardSettings, Bool> & Sendable) -> Setting {
         Setting(
             key: key, valueName: "bool", help: help, isFlag: true, example: "true", value: { "\($0[keyPath: path])" },

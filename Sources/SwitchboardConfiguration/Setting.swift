@@ -167,20 +167,14 @@ extension Setting {
                 }
                 configuration.server.hub.clientTokens.jwksURL = text
             }),
-        Setting(
-            key: "auth-jwt-audience", valueName: "name",
-            help: "Accept only client JWTs whose aud claim names this audience (a string, or one of an array); others get HTTP 401",
-            shownDefault: "any", example: "switchboard", value: { $0.server.hub.clientTokens.audience ?? "any" },
-            apply: { configuration, value throws(SettingError) in
-                configuration.server.hub.clientTokens.audience = try value.text(nonEmpty: true)
-            }),
-        Setting(
-            key: "auth-jwt-issuer", valueName: "name",
-            help: "Accept only client JWTs whose iss claim is exactly this issuer, e.g. https://id.example.com/; others get HTTP 401",
-            shownDefault: "any", example: "https://id.example.com/", value: { $0.server.hub.clientTokens.issuer ?? "any" },
-            apply: { configuration, value throws(SettingError) in
-                configuration.server.hub.clientTokens.issuer = try value.text(nonEmpty: true)
-            }),
+        .text(
+            "auth-jwt-audience", valueName: "name",
+            "Accept only client JWTs whose aud claim names this audience (a string, or one of an array); others get HTTP 401", shown: "any",
+            example: "switchboard", \.server.hub.clientTokens.audience),
+        .text(
+            "auth-jwt-issuer", valueName: "name",
+            "Accept only client JWTs whose iss claim is exactly this issuer, e.g. https://id.example.com/; others get HTTP 401", shown: "any",
+            example: "https://id.example.com/", \.server.hub.clientTokens.issuer),
         .seconds(
             "refresh-grace",
             "How long a client whose token expired has, after {\"type\":\"refresh_required\"}, to send {\"type\":\"refresh\",\"token\":…} with a new token before it is closed with 4003 \"expired\"",

@@ -6,7 +6,6 @@ import http.client
 import json
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -17,6 +16,7 @@ from websockets.sync.client import connect
 
 from conftest import BIN
 from native_client import TIMEOUT, until
+from test_cluster import wait_until
 
 TOKEN = "users-admin-token-0123456789"
 SECRET = "users-secret-0123456789abcdef-0123456789"
@@ -60,15 +60,6 @@ def closed_with(ws) -> tuple[int, str]:
         while True:
             ws.recv(timeout=TIMEOUT)
     return closed.value.rcvd.code, closed.value.rcvd.reason
-
-
-def wait_until(predicate, what: str):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_users_connections_listed_and_disconnected_on_one_node(server):
