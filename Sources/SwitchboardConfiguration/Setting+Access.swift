@@ -6,7 +6,7 @@ extension Setting {
     static let connectionLimits: [Setting] = [
         .integer(
             "max-connections-per-user",
-            "Most connections one user (a token's sub) may hold, counted on every node of a cluster; more get HTTP 429 too_many_connections. 0 is no limit",
+            "Most connections one user (a token's sub, or the user the connect proxy named) may hold, counted on every node of a cluster; more get HTTP 429 too_many_connections. 0 is no limit",
             range: 0...10_000_000, example: 5, \.server.hub.maxConnectionsPerUser),
         .integer(
             "max-connections-per-ip",
