@@ -139,33 +139,41 @@ def test_audience_and_issuer_are_checked_when_set(server):
         assert status == 401 and f"its {reason}" in body, (claims, body)
 
 
-class KeySetServer:
-    """A JWK Set on a loopback HTTP server, counting the requests for it; `keys` can be swapped."""
+class LoopbackGet:
+    """A loopback HTTP server answering every GET with `body()`; `close()` stops it."""
 
-    def __init__(self, keys: list):
-        self.keys = keys
-        self.fetches = 0
-        outer = self
-
+    def __init__(self, body, path: str, content_type: str = "application/json"):
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                outer.fetches += 1
-                body = json.dumps({"keys": [k.jwk for k in outer.keys]}).encode()
+                data = body()
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(data)
 
             def log_message(self, *args):
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
     def close(self):
         self.httpd.shutdown()
+
+
+class KeySetServer(LoopbackGet):
+    """A JWK Set on a loopback HTTP server, counting the requests for it; `keys` can be swapped."""
+
+    def __init__(self, keys: list):
+        self.keys = keys
+        self.fetches = 0
+        super().__init__(self.key_set, "/.well-known/jwks.json")
+
+    def key_set(self) -> bytes:
+        self.fetches += 1
+        return json.dumps({"keys": [k.jwk for k in self.keys]}).encode()
 
 
 def test_a_jwks_key_set_is_fetched_once_and_again_after_the_provider_rotates_its_key(server):
@@ -287,31 +295,16 @@ def test_settings_are_refused_with_a_clear_message():
         assert done.returncode == 2 and expected in done.stderr, done.stderr
 
 
-class TokenServer:
+class TokenServer(LoopbackGet):
     """The application's token endpoint on a loopback HTTP server: each GET mints an HS256 token
     for `user` that expires `lifetime` seconds later."""
 
     def __init__(self, user: str, lifetime: int):
         self.user, self.lifetime = user, lifetime
-        outer = self
+        super().__init__(self.mint, "/token", content_type="text/plain")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                body = jwt.encode({"sub": outer.user, "exp": int(time.time()) + outer.lifetime}, SECRET, algorithm="HS256").encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
-
-    def close(self):
-        self.httpd.shutdown()
+    def mint(self) -> bytes:
+        return jwt.encode({"sub": self.user, "exp": int(time.time()) + self.lifetime}, SECRET, algorithm="HS256").encode()
 
 
 def test_switchboard_js_refreshes_through_get_token_and_reconnects_with_a_new_token(server):
