@@ -69,10 +69,11 @@ final class HubShard: @unchecked Sendable {
     private var publishArrivals: [UInt64] = []
     var latencies = LatencyHistogram.make()
     private var heartbeatTask: RepeatedTask?
-    /// The one scheduled task of each expiring session (its expiry or, after
-    /// `refresh_required`, the end of its grace), by session number; sessions that never expire
-    /// have none (see ``Session/scheduleExpiry()``).
-    var expiryTasks: [UInt64: Scheduled<Void>] = [:]
+    /// What each expiring session waits for (its expiry or, after `refresh_required`, the end
+    /// of its grace); sessions that never expire have no entry (see ``Session/scheduleExpiry()``).
+    var expiryTimers = ExpiryTimers()
+    /// The one task that ends the soonest of those waits, and when.
+    var expiryTask: (task: Scheduled<Void>, at: NIODeadline)?
     /// The channels this shard owns: their numbering and, in process, their history.
     private(set) var owned: OwnedChannels!
 
@@ -136,7 +137,7 @@ final class HubShard: @unchecked Sendable {
 
     func unregister(_ session: Session) {
         unsubscribeAll(session)
-        expiryTasks.removeValue(forKey: session.number)?.cancel()
+        expiryTimers.remove(session.number)
         guard sessions.removeValue(forKey: session.id) != nil else { return }
         sessionCount.store(sessions.count, ordering: .relaxed)
         hub.clientOrders.membershipChanged()

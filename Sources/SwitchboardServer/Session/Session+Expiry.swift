@@ -26,11 +26,9 @@ struct AskTheClient: ExpiryRefresher {
     }
 }
 
-/// Expiring connections: each has one scheduled task on its event loop, for its expiry or,
-/// once `refresh_required` went out, for the end of its grace. The shard keeps the task, so
-/// connections that never expire carry nothing for it, and cancels it when the session leaves;
-/// the task holds its session strongly until then (a weak reference would cost every expiring
-/// session a side table).
+/// Expiring connections: each waits for its expiry or, once `refresh_required` went out, for the
+/// end of its grace, in its shard's ``ExpiryTimers`` (one scheduled task per shard), so
+/// connections that never expire carry nothing for it and a session that leaves is forgotten.
 extension Session {
     /// The longest wait one expiry task is scheduled for; an expiry further off is waited for in
     /// steps of this (a token may name an `exp` centuries away).
@@ -39,19 +37,19 @@ extension Session {
     /// Schedules what happens at the identity's expiry (and forgets the task scheduled before);
     /// nothing when it never expires.
     func scheduleExpiry() {
-        guard let expiresAt = identity.expiresAt else { return replaceExpiryTask(with: nil) }
+        guard let expiresAt = identity.expiresAt else { return shard.expiryTimers.remove(number) }
         let remaining = max(0, expiresAt - WallClock.now())
-        let isStep = remaining > Self.longestExpiryWait
         let delay = TimeAmount.nanoseconds(Int64(min(remaining, Self.longestExpiryWait) * 1e9))
-        replaceExpiryTask(
-            with: shard.eventLoop.assumeIsolated().scheduleTask(in: delay) {
-                if isStep { self.scheduleExpiry() } else { self.expiryCame() }
-            })
+        shard.expect(self, remaining > Self.longestExpiryWait ? .step : .expiry, in: delay)
     }
 
-    private func replaceExpiryTask(with task: Scheduled<Void>?) {
-        let previous = task.map { shard.expiryTasks.updateValue($0, forKey: number) } ?? shard.expiryTasks.removeValue(forKey: number)
-        previous?.cancel()
+    /// What this session waited for has come (see ``HubShard/expect(_:_:in:)``).
+    func waitEnded(_ wait: ExpiryTimers.Wait) {
+        switch wait {
+        case .step: scheduleExpiry()
+        case .expiry: expiryCame()
+        case .grace: close(.expired, "expired", discardQueued: false)
+        }
     }
 
     /// The identity's expiry came: asks the hub's ``ExpiryRefresher`` what to do, and does it.
@@ -77,11 +75,7 @@ extension Session {
     /// refresh replaces the task first.
     private func askForRefresh() {
         push(ServerMessage.refreshRequired(allocator: shard.hub.allocator))
-        let grace = TimeAmount(shard.configuration.refreshGrace)
-        replaceExpiryTask(
-            with: shard.eventLoop.assumeIsolated().scheduleTask(in: grace) {
-                self.close(.expired, "expired", discardQueued: false)
-            })
+        shard.expect(self, .grace, in: TimeAmount(shard.configuration.refreshGrace))
     }
 
     /// Answers `refresh`: a valid token for the same user replaces the identity (its expiry and
@@ -111,5 +105,35 @@ extension Session {
             }
             self.fillReply(ticket: ticket, with: answer)
         }
+    }
+}
+
+extension HubShard {
+    /// `session` now waits for `wait`, `delay` from now on the shard's clock (instead of what it
+    /// waited for before).
+    func expect(_ session: Session, _ wait: ExpiryTimers.Wait, in delay: TimeAmount) {
+        expiryTimers.set(session.number, wait, at: eventLoop.now + delay)
+        scheduleSoonestWait()
+    }
+
+    /// Keeps the shard's one task set for the soonest wait.
+    private func scheduleSoonestWait() {
+        guard let soonest = expiryTimers.soonest() else {
+            expiryTask?.task.cancel()
+            expiryTask = nil
+            return
+        }
+        if let current = expiryTask, current.at == soonest { return }
+        expiryTask?.task.cancel()
+        expiryTask = (eventLoop.assumeIsolated().scheduleTask(deadline: soonest) { self.endWaits() }, soonest)
+    }
+
+    /// Ends every wait that is over, then sets the task for the next one.
+    private func endWaits() {
+        expiryTask = nil
+        for (number, wait) in expiryTimers.takeDue(now: eventLoop.now) {
+            sessions[hub.clientID(of: number)]?.waitEnded(wait)
+        }
+        scheduleSoonestWait()
     }
 }

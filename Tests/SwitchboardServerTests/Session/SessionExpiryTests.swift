@@ -29,7 +29,7 @@ struct SessionExpiryTests {
         for _ in 0..<3 {
             client.loop.advanceTime(by: .seconds(Int64(Session.longestExpiryWait)))
             #expect(try client.received().isEmpty)
-            #expect(client.hub.shards[0].expiryTasks.count == 1)
+            #expect(client.hub.shards[0].expiryTimers.count == 1)
         }
     }
 
@@ -40,7 +40,7 @@ struct SessionExpiryTests {
         }
         let welcome = try #require(try client.received().first)
         #expect(welcome.hasSuffix(#","expires_in":59}"#) || welcome.hasSuffix(#","expires_in":60}"#), "\(welcome)")
-        #expect(client.hub.shards[0].expiryTasks.count == 1)
+        #expect(client.hub.shards[0].expiryTimers.count == 1)
         // The expiry is a little under 60 s of the loop's clock away (the wall clock moved on
         // since the identity was made): the clock moves in 100 ms steps until it comes, so the
         // grace is known to end 4.9 to 5 s later.
@@ -66,14 +66,14 @@ struct SessionExpiryTests {
     @Test func connectionsThatNeverExpireScheduleNothingAndAClosedOneForgetsItsTask() throws {
         let forever = try EmbeddedClient.make()
         #expect(try forever.received().first?.contains("expires_in") == false)
-        #expect(forever.hub.shards[0].expiryTasks.isEmpty)
+        #expect(forever.hub.shards[0].expiryTimers.count == 0)
         let expiring = try EmbeddedClient.make(identity: Self.expiring(in: 3600))
-        #expect(expiring.hub.shards[0].expiryTasks.count == 1)
+        #expect(expiring.hub.shards[0].expiryTimers.count == 1)
         _ = try expiring.received()
         try expiring.sendClose(code: 1000)
         #expect(try expiring.received() == ["close 1000"])
         expiring.channel.pipeline.fireChannelInactive()
         expiring.loop.run()
-        #expect(expiring.hub.shards[0].expiryTasks.isEmpty)
+        #expect(expiring.hub.shards[0].expiryTimers.count == 0)
     }
 }
