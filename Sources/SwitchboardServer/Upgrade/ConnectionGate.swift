@@ -105,7 +105,7 @@ final class ConnectionGate: Sendable {
             case .rateLimited:
                 (.rateLimited, "too many new connections from \(address): at most \(Self.rate(limits.connectRate)) per second (connect-rate-per-ip)")
             }
-        refused(reason, report: report ? "refusing connections from \(address): \(message)" : nil)
+        refused(reason, report: report ? message : nil)
         return Refusal(reason: reason, status: .tooManyRequests, message: message)
     }
 
@@ -166,7 +166,7 @@ final class ConnectionGate: Sendable {
                 state.reported[user] = now
                 return true
             }
-            refused(.tooManyConnectionsPerUser, report: report ? "refusing connections of user \(message)" : nil)
+            refused(.tooManyConnectionsPerUser, report: report ? message : nil)
             return Refusal(reason: .tooManyConnectionsPerUser, status: .tooManyRequests, message: message)
         case .unavailable:
             release()
