@@ -74,6 +74,8 @@ final class ClusterLink: @unchecked Sendable {
     var needsReassert = false
     /// A re-assert is under way; another was asked for meanwhile.
     private var reasserting = false
+    /// The task of the re-assert under way, for ``stop()`` to wait for.
+    private var reassertTask: Task<Void, Never>?
     private var reassertAgain = false
     /// Until when presence is not read again (the nodes are still re-asserting after Redis lost
     /// its data).
@@ -197,8 +199,16 @@ final class ClusterLink: @unchecked Sendable {
         route.webhooks(announcements, done)
     }
 
+    /// Stops serving (no re-assert starts any more), waits for one under way, then closes both
+    /// connections: nothing is left to run on the hub's loops once they shut down.
     func stop() async {
         linkWatch.withLock { $0.stopping = true }
+        let running: Task<Void, Never>? =
+            try? await eventLoop.submit {
+                self.route.serving = false
+                return self.reassertTask
+            }.get() ?? nil
+        await running?.value
         await subscriber.stop()
         await connection.stop()
     }
@@ -333,10 +343,11 @@ final class ClusterLink: @unchecked Sendable {
         }
         reasserting = true
         needsReassert = false
-        Task {
+        reassertTask = Task {
             // Whether Redis lost its data is asked first, in order with what follows.
             let quietly = await nodes.redisLostData()
-            eventLoop.execute {
+            try? await eventLoop.submit {
+                guard self.route.serving else { return }
                 let channels = self.holders.keys.map { ($0, self.subscriptions[$0] ?? 0) }
                 let sent =
                     self.route.presence { self.reassert(presence: $0, channels: channels, quietly: quietly) }
