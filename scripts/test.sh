@@ -57,8 +57,11 @@ else
 fi
 
 # --- Swift suites: unit tests (no sockets) and integration tests (real sockets) ------------
+# One test at a time: on two cores, suites that pause and kill their own redis-server compete for
+# the CPU with everything else when run in parallel, and their waits (a 6 s Redis pause, then the
+# node's recovery) stretch until the slowest races; serially the whole run is also faster here.
 say "swift test"
-SWITCHBOARD_REQUIRE_REDIS=1 timeout 1500 swift test --skip-build 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
+SWITCHBOARD_REQUIRE_REDIS=1 timeout 1500 swift test --skip-build --no-parallel 2>&1 | tee "$logs/swift.log" | grep -E '^(✘|✔ Suite|✔ Test run|􀢄|Test run)|error:|failed' || true
 swift_status=${PIPESTATUS[0]}
 # Counted from swift-testing's closing line: its per-test lines come from several threads and
 # some can go missing from a piped log, which undercounted the passes.
