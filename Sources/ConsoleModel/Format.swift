@@ -73,6 +73,14 @@ public enum Format {
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(two(s / 3600)):\(two(s % 3600 / 60)):\(two(s % 60))"
     }
+
+    /// Wall-clock time of day with milliseconds, UTC: `13:04:05.123`.
+    public static func clockMillis(_ time: Double) -> String {
+        guard time.isFinite else { return "--:--:--.---" }
+        let total = (time * 1000).rounded()
+        let millis = String(Int(total.truncatingRemainder(dividingBy: 1000)))
+        return clock((total / 1000).rounded(.down)) + "." + String(repeating: "0", count: 3 - millis.count) + millis
+    }
 }
 
 /// A sparkline of the last `width` values, scaled to their maximum, exactly `width` columns

@@ -15,6 +15,10 @@ public enum Effect: Equatable, Sendable {
     /// Close every connection of a user, on every node.
     case kickUser(user: String, reason: String)
     case setTheme(String)
+    /// Start following a client, user or channel in the trace pane (ending any trace open).
+    case startTrace(TraceTarget)
+    /// End the open trace.
+    case stopTrace
     case none
 }
 
@@ -28,7 +32,7 @@ extension Effect {
         case .kick(let clientID, let reason): .kick(.client(clientID), reason: reason, reconnect: false)
         case .kickAll(let reconnect): .kick(.all, reconnect: reconnect)
         case .kickUser(let user, let reason): .kick(.user(user), reason: reason, reconnect: false)
-        case .quit, .setTheme, .none: nil
+        case .quit, .setTheme, .startTrace, .stopTrace, .none: nil
         }
     }
 }
@@ -45,6 +49,8 @@ public let keyBindings: [(keys: String, action: String)] = [
     ("Enter", "client details; on a channel: show its clients"),
     ("b", "broadcast (#channel text: to one channel)"),
     ("K", "kick the selected client (reason, then y)"),
+    ("t", "trace the selected client or channel live"),
+    ("p  /  Esc", "in the trace: pause, filter, stop the trace"),
     ("/", "filter clients (Enter applies)"),
     ("s  S", "next sort column / reverse order"),
     ("p", "pause / resume updates"),
@@ -60,6 +66,7 @@ public let commandHelp: [(command: String, action: String)] = [
     (":kick id [reason]", "close one client"),
     (":kick --user name [reason]", "close every connection of a user, on every node"),
     (":kick --all [--reconnect]", "close every client"),
+    (":trace client|user|channel name", "follow its traffic live, on every node"),
     (":sort column [desc]", ClientQuery.SortKey.allCases.map(\.rawValue).joined(separator: " ")),
     (":filter [text]  :channel [name]", "narrow the client table"),
     (":theme name", "switch colour theme"),
@@ -88,6 +95,9 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
                 } else {
                     state.status = "\(clientID) has no user to kick (no token sub, not signed in)"
                 }
+            case .character("t"):
+                state.overlay = nil
+                return startTrace(.client(clientID), state: &state)
             case .character("?"):
                 state.overlay = .help
             case .escape, .enter, .character("q"), .backspace:
@@ -123,6 +133,7 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
     }
 
     state.status = ""
+    if state.focus == .trace, let effect = handleTraceKey(key, state: &state) { return effect }
     switch key {
     case .up, .character("k"): move(by: -1, state: &state, snapshot: snapshot)
     case .down, .character("j"): move(by: 1, state: &state, snapshot: snapshot)
@@ -145,7 +156,7 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
                 setChannel(channel.name, state: &state)
                 state.focus = .clients
             }
-        case .actors, .events:
+        case .actors, .events, .trace:
             break
         }
     case .character("b"):
@@ -158,6 +169,16 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
         } else {
             state.status = "select a client to kick (or :kick id)"
         }
+    case .character("t"):
+        switch state.focus {
+        case .clients:
+            if let client = selectedClient(state, snapshot) { return startTrace(.client(client.id), state: &state) }
+        case .channels:
+            if let channel = selectedChannel(state, snapshot) { return startTrace(.channel(channel.name), state: &state) }
+        case .actors, .events, .trace:
+            break
+        }
+        state.status = "select a client or a channel to trace (or :trace client|user|channel name)"
     case .character(":"):
         state.overlay = .prompt(Prompt(kind: .command))
     case .character("/"):
@@ -216,6 +237,12 @@ private func handlePrompt(_ key: Key, prompt: Prompt, state: inout ViewState, sn
             return runCommand(prompt.text, state: &state, snapshot: snapshot)
         case .filter:
             setFilter(trim(prompt.text), state: &state)
+        case .traceFilter:
+            let filter = trim(prompt.text)
+            state.trace?.filter = filter
+            state.selection[.trace] = 0
+            state.scroll[.trace] = 0
+            state.status = filter.isEmpty ? "trace filter cleared" : "trace filter: \(filter)"
         }
     default:
         break
@@ -325,6 +352,8 @@ private func runCommand(_ line: String, state: inout ViewState, snapshot: Dashbo
         } else {
             setChannel(nil, state: &state)
         }
+    case "trace", "tr":
+        return traceCommand(arguments, state: &state)
     case "pause":
         state.paused.toggle()
         state.status = state.paused ? "paused (p resumes)" : "resumed"
@@ -336,6 +365,59 @@ private func runCommand(_ line: String, state: inout ViewState, snapshot: Dashbo
         state.status = "unknown command ':\(command)' (try :help)"
     }
     return .none
+}
+
+/// `:trace client|user|channel name`, or `:trace stop`.
+private func traceCommand(_ arguments: [String], state: inout ViewState) -> Effect {
+    if arguments == ["stop"] {
+        guard state.trace != nil else {
+            state.status = "no trace is open"
+            return .none
+        }
+        state.closeTrace()
+        state.status = "trace stopped"
+        return .stopTrace
+    }
+    guard arguments.count == 2, var target = TraceTarget(kind: arguments[0].lowercased(), value: arguments[1]) else {
+        state.status = "usage: :trace client id  |  :trace user name  |  :trace channel name  |  :trace stop"
+        return .none
+    }
+    if case .channel(let name) = target {
+        let name = name.hasPrefix("#") ? String(name.dropFirst()) : name
+        guard ChannelName.isValid(name) else {
+            state.status = "bad channel name '\(name)'"
+            return .none
+        }
+        target = .channel(name)
+    }
+    return startTrace(target, state: &state)
+}
+
+private func startTrace(_ target: TraceTarget, state: inout ViewState) -> Effect {
+    state.openTrace(target)
+    return .startTrace(target)
+}
+
+/// Keys with a meaning of their own in the trace pane: `p` pauses it, `/` filters it, Esc ends
+/// the trace. Nil for every other key (they do what they do everywhere).
+private func handleTraceKey(_ key: Key, state: inout ViewState) -> Effect? {
+    guard var pane = state.trace else { return nil }
+    switch key {
+    case .character("p"):
+        pane.pausedAt = pane.pausedAt == nil ? pane.received : nil
+        state.trace = pane
+        state.status = pane.pausedAt == nil ? "trace resumed" : "trace paused (p resumes; lines keep arriving)"
+        return Effect.none
+    case .character("/"):
+        state.overlay = .prompt(Prompt(kind: .traceFilter, text: pane.filter))
+        return Effect.none
+    case .escape:
+        state.closeTrace()
+        state.status = "trace stopped"
+        return .stopTrace
+    default:
+        return nil
+    }
 }
 
 private var sortNames: String { ClientQuery.SortKey.allCases.map(\.rawValue).joined(separator: ", ") }
@@ -376,16 +458,18 @@ private func resetClients(_ state: inout ViewState) {
 
 /// Rows a pane shows at the last known screen size.
 private func page(_ pane: Pane, _ state: ViewState) -> Int {
-    max(1, Layout(rows: state.screenRows, cols: state.screenCols, nodes: state.clusterNodes).bodyRows(pane))
+    max(1, state.layout.bodyRows(pane))
 }
 
-private func count(_ pane: Pane, _ snapshot: DashboardSnapshot?) -> Int {
+private func count(_ pane: Pane, _ state: ViewState, _ snapshot: DashboardSnapshot?) -> Int {
+    if pane == .trace { return state.trace?.shown.count ?? 0 }
     guard let snapshot else { return 0 }
     switch pane {
     case .clients: return snapshot.clients.total
     case .actors: return snapshot.actors.count
     case .channels: return snapshot.channels.count
     case .events: return snapshot.events.count
+    case .trace: return 0
     }
 }
 
@@ -394,9 +478,9 @@ private func count(_ pane: Pane, _ snapshot: DashboardSnapshot?) -> Int {
 /// goes to the first or last row.
 private func turnPage(by pages: Int, state: inout ViewState, snapshot: DashboardSnapshot?) {
     let pane = state.focus
-    // Events are counted from the newest, at the bottom: a page up goes to older ones.
-    let pages = pane == .events ? -pages : pages
-    let total = count(pane, snapshot)
+    // Events and trace lines are counted from the newest, at the bottom: a page up goes to older ones.
+    let pages = pane.newestAtTheBottom ? -pages : pages
+    let total = count(pane, state, snapshot)
     let rows = page(pane, state)
     let (scroll, selected) = ViewState.turnPage(
         by: pages, rows: rows, total: total, scroll: state.scroll[pane] ?? 0, selected: state.selected(pane))
@@ -407,9 +491,9 @@ private func turnPage(by pages: Int, state: inout ViewState, snapshot: Dashboard
 /// Moves the focused pane's selection by `delta` rows on screen, keeping it visible.
 private func move(by delta: Int, state: inout ViewState, snapshot: DashboardSnapshot?) {
     let pane = state.focus
-    let last = max(0, count(pane, snapshot) - 1)
-    // Events are counted from the newest, at the bottom: moving up goes to older events.
-    let step = pane == .events ? -delta : delta
+    let last = max(0, count(pane, state, snapshot) - 1)
+    // Events and trace lines are counted from the newest, at the bottom: moving up goes to older ones.
+    let step = pane.newestAtTheBottom ? -delta : delta
     let selected = min(last, max(0, state.selected(pane).addingReportingOverflow(step).partialValue))
     state.selection[pane] = selected
     let rows = page(pane, state)
@@ -420,7 +504,7 @@ private func move(by delta: Int, state: inout ViewState, snapshot: DashboardSnap
 }
 
 private func cycleFocus(by step: Int, state: inout ViewState) {
-    let layout = Layout(rows: state.screenRows, cols: state.screenCols, nodes: state.clusterNodes)
+    let layout = state.layout
     let panes = Pane.allCases.filter { layout.shows($0) }
     guard !panes.isEmpty else { return }
     let index = panes.firstIndex(of: state.focus) ?? 0
@@ -454,4 +538,9 @@ func splitWord(_ text: String) -> (String, String) {
     let text = trim(text)
     guard let space = text.firstIndex(of: " ") else { return (text, "") }
     return (String(text[..<space]), trim(String(text[space...])))
+}
+
+extension Pane {
+    /// Logs (events, trace lines) keep the newest at the bottom and count selection from it.
+    var newestAtTheBottom: Bool { self == .events || self == .trace }
 }

@@ -3,7 +3,9 @@
 /// Row 0 is the header and the last row the status line. Below 60 columns or 14 rows only the
 /// client table is shown; from 80×24 up there are sparklines, the client table, actors and
 /// channels side by side, and the event log; extra rows go mostly to the client table. A
-/// clustered dashboard (`nodes` > 0) has a nodes pane above the client table.
+/// clustered dashboard (`nodes` > 0) has a nodes pane above the client table. While a trace is
+/// open (`tracing`) its pane takes the rows of actors, channels and events (in the minimal
+/// layout, the lower half of the client table's).
 struct Layout {
     let rows: Int
     let cols: Int
@@ -14,10 +16,12 @@ struct Layout {
     let clients: Range<Int>
     let lower: Range<Int>
     let events: Range<Int>
+    /// The open trace (empty unless tracing).
+    let trace: Range<Int>
     /// Width of the actors pane; channels take the rest after a one-column separator.
     let actorsWidth: Int
 
-    init(rows: Int, cols: Int, nodes nodeCount: Int = 0) {
+    init(rows: Int, cols: Int, nodes nodeCount: Int = 0, tracing: Bool = false) {
         self.rows = max(0, rows)
         self.cols = max(0, cols)
         let available = max(0, rows - 2)
@@ -27,9 +31,11 @@ struct Layout {
         if minimal {
             rates = top..<top
             nodes = top..<top
-            clients = top..<(top + available)
+            let clientRows = tracing ? available - available / 2 : available
+            clients = top..<(top + clientRows)
             lower = clients.upperBound..<clients.upperBound
             events = lower
+            trace = clients.upperBound..<(top + available)
             return
         }
         var y = top
@@ -46,9 +52,16 @@ struct Layout {
         clientRows -= nodeRows
         clients = y..<(y + clientRows)
         y += clientRows
-        lower = y..<(y + lowerRows)
-        y += lowerRows
-        events = y..<(y + eventRows)
+        if tracing {
+            lower = y..<y
+            events = y..<y
+            trace = y..<(y + lowerRows + eventRows)
+        } else {
+            lower = y..<(y + lowerRows)
+            y += lowerRows
+            events = y..<(y + eventRows)
+            trace = events.upperBound..<events.upperBound
+        }
     }
 
     func shows(_ pane: Pane) -> Bool {
@@ -56,6 +69,7 @@ struct Layout {
         case .clients: !clients.isEmpty
         case .actors, .channels: !lower.isEmpty
         case .events: !events.isEmpty
+        case .trace: !trace.isEmpty
         }
     }
 
@@ -80,6 +94,7 @@ struct Layout {
         case .clients: Layout.table(clients).body.count
         case .actors, .channels: Layout.table(lower).body.count
         case .events: Layout.log(events).body.count
+        case .trace: Layout.log(trace).body.count
         }
     }
 }

@@ -3,6 +3,8 @@ public import SwitchboardCore
 /// The panes that take focus, in Tab order.
 public enum Pane: CaseIterable, Sendable {
     case clients, actors, channels, events
+    /// The open trace (shown in place of actors, channels and events while a trace runs).
+    case trace
 }
 
 /// What a prompt on the bottom line is asking for.
@@ -17,6 +19,8 @@ public enum PromptKind: Sendable, Equatable {
     case command
     /// The client filter (applied on Enter).
     case filter
+    /// The open trace's filter (applied on Enter).
+    case traceFilter
 }
 
 /// An open prompt and what has been typed so far.
@@ -66,6 +70,8 @@ public struct ViewState: Sendable {
     /// Keep showing the last snapshot.
     public var paused = false
     public var overlay: Overlay?
+    /// The open trace, if any, with the lines received so far.
+    public var trace: TracePane?
     /// A one-line message on the bottom line (result of the last command, or an error).
     public var status = ""
     /// ASCII glyphs only: no box drawing, blocks or braille; other characters shown as `?`.
@@ -102,8 +108,13 @@ public struct ViewState: Sendable {
     }
 
     /// How many client rows the table shows at this terminal size (a good `visibleRows`).
-    public static func clientTableRows(rows: Int, cols: Int, nodes: Int = 0) -> Int {
-        max(1, Layout(rows: rows, cols: cols, nodes: nodes).bodyRows(.clients))
+    public static func clientTableRows(rows: Int, cols: Int, nodes: Int = 0, tracing: Bool = false) -> Int {
+        max(1, Layout(rows: rows, cols: cols, nodes: nodes, tracing: tracing).bodyRows(.clients))
+    }
+
+    /// The layout at the last known screen size.
+    var layout: Layout {
+        Layout(rows: screenRows, cols: screenCols, nodes: clusterNodes, tracing: trace != nil)
     }
 }
 

@@ -1,11 +1,12 @@
 public import SwitchboardCore
 
-/// Renders one frame of the console. A pure function of the snapshot, the view state and the
-/// size: every row is exactly `cols` columns wide and there are exactly `rows` rows.
+/// Renders one frame of the console. A pure function of the snapshot, the view state (with the
+/// open trace's lines) and the size: every row is exactly `cols` columns wide and there are
+/// exactly `rows` rows.
 public func renderDashboard(_ snapshot: DashboardSnapshot?, _ state: ViewState, rows: Int, cols: Int) -> Grid {
     var canvas = Canvas(rows: rows, cols: cols, ascii: state.ascii)
     guard rows > 0, cols > 0 else { return canvas.grid }
-    let layout = Layout(rows: rows, cols: cols, nodes: snapshot?.nodes?.count ?? 0)
+    let layout = Layout(rows: rows, cols: cols, nodes: snapshot?.nodes?.count ?? 0, tracing: state.trace != nil)
     drawHeader(&canvas, snapshot, state)
     if let snapshot {
         let now = state.now ?? estimateNow(snapshot)
@@ -23,6 +24,7 @@ public func renderDashboard(_ snapshot: DashboardSnapshot?, _ state: ViewState, 
         let message = "connecting" + canvas.glyphs.ellipsis
         canvas.field(message, middle, max(0, (cols - Grid.displayWidth(of: message)) / 2), min(cols, Grid.displayWidth(of: message)), .dim)
     }
+    if let trace = state.trace, !layout.trace.isEmpty { drawTrace(&canvas, trace, state, layout.trace) }
     if rows > 1 { drawStatus(&canvas, state, row: rows - 1) }
     drawOverlay(&canvas, snapshot, state, now: snapshot.map { state.now ?? estimateNow($0) })
     return canvas.grid

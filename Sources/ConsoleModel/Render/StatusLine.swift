@@ -7,6 +7,7 @@ func promptLabel(_ kind: PromptKind, _ g: Glyphs) -> String {
     case .kickUserReason(let user): " kick every connection of \(user), reason \(g.promptMark) "
     case .command: " :"
     case .filter: " filter \(g.promptMark) "
+    case .traceFilter: " trace filter \(g.promptMark) "
     }
 }
 
@@ -39,12 +40,20 @@ func drawStatus(_ canvas: inout Canvas, _ state: ViewState, row: Int) {
         x += canvas.put(" " + canvas.fit(canvas.clean(state.status), max(1, cols - 2)) + " ", row, 0, .status)
         x += 1
     }
-    let hints: [(String, String)] =
-        state.overlay == nil
-        ? [
-            ("q", "quit"), ("?", "help"), ("b", "broadcast"), ("K", "kick"), ("/", "filter"), (":", "command"), ("s", "sort"),
-            ("p", state.paused ? "resume" : "pause"), ("Tab", "pane"),
-        ] : [("Esc", "close"), ("?", "help")]
+    let hints: [(String, String)]
+    if state.overlay != nil {
+        hints = [("Esc", "close"), ("?", "help")]
+    } else if state.focus == .trace, let trace = state.trace {
+        hints = [
+            ("p", trace.pausedAt == nil ? "pause trace" : "resume trace"), ("/", "filter trace"), ("Esc", "stop trace"), ("Tab", "pane"),
+            ("q", "quit"),
+        ]
+    } else {
+        hints = [
+            ("q", "quit"), ("?", "help"), ("b", "broadcast"), ("K", "kick"), ("t", "trace"), ("/", "filter"), (":", "command"),
+            ("s", "sort"), ("p", state.paused ? "resume" : "pause"), ("Tab", "pane"),
+        ]
+    }
     for (key, label) in hints {
         let width = Grid.displayWidth(of: key) + Grid.displayWidth(of: label) + 3
         guard x + width <= cols else { break }
