@@ -309,6 +309,14 @@ extension Setting {
             "history-max-bytes",
             "Cap on the bytes all channels' histories hold together; beyond it the oldest messages are evicted (logged and counted)",
             range: 1024...(64 << 30), example: "16MiB", \.server.hub.history.maxBytes),
+        Setting(
+            key: "idempotency-ttl", valueName: "duration",
+            help:
+                "How long a publish's \"idempotency_key\" is remembered: a publish with the same key to the same channel within it is answered with the first one's seq and not sent again (clustered: kept in Redis); seconds or 30s, 10m, 2h",
+            example: "10m", value: { secondsText($0.server.hub.idempotencyTTL) },
+            apply: { configuration, value throws(SettingError) in
+                configuration.server.hub.idempotencyTTL = try value.duration(allowZero: false, maxSeconds: 86_400)
+            }),
         .flag("metrics-public", "Serve /metrics without the admin token", \.server.metricsPublic),
         .flag(
             "fault-injection", "Testing only: lets tests make a session or the metrics actor fail, to prove supervision", \.server.hub.faultInjection),

@@ -28,7 +28,7 @@ import Testing
             async let published = source.perform(.publish(channel: "news", data: Array("1".utf8), from: "operator"))
             #expect(await broadcast == .broadcast(reached: 1))
             #expect(await missing == .failed(OperatorFailure(.notFound, "no client c-none")))
-            if case .published(let channel, _, let reached) = await published {
+            if case .published(let channel, _, let reached, _) = await published {
                 #expect(channel == "news" && reached == 0)
             } else {
                 Issue.record("publish did not answer as a publish")

@@ -33,13 +33,20 @@ public struct ClientRequest: Equatable, Sendable {
     public var since: StreamPosition?
     /// A `history` request's `"limit"`: at most this many messages.
     public var limit: Int?
+    /// A publish's `"idempotency_key"`: a second publish with the same key to the same channel
+    /// within `idempotency-ttl` is not published again (see ``IdempotencyKeys``).
+    public var idempotencyKey: String?
 
-    public init(kind: Kind, id: JSONScanner.Span? = nil, event: String? = nil, since: StreamPosition? = nil, limit: Int? = nil) {
+    public init(
+        kind: Kind, id: JSONScanner.Span? = nil, event: String? = nil, since: StreamPosition? = nil, limit: Int? = nil,
+        idempotencyKey: String? = nil
+    ) {
         self.kind = kind
         self.id = id
         self.event = event
         self.since = since
         self.limit = limit
+        self.idempotencyKey = idempotencyKey
     }
 }
 
@@ -116,6 +123,7 @@ extension ClientRequest {
         var since: JSONScanner.Member?
         var limit: JSONScanner.Member?
         var token: JSONScanner.Member?
+        var idempotencyKey: JSONScanner.Member?
 
         var scanner = JSONScanner(bytes, maxDepth: maxDepth)
         do {
@@ -136,6 +144,7 @@ extension ClientRequest {
                 case .since: since = member
                 case .limit: limit = member
                 case .token: token = member
+                case .idempotencyKey: idempotencyKey = member
                 }
             }
         } catch let error as JSONScanner.SyntaxError {
@@ -221,7 +230,18 @@ extension ClientRequest {
                     }
                     eventName = decoded
                 }
-                return .success(ClientRequest(kind: .publish(channel: name, data: data), id: id, event: eventName))
+                var key: String?
+                if let idempotencyKey {
+                    guard idempotencyKey.valueLead == UInt8(ascii: "\""),
+                        let decoded = JSONScanner.decodeString(
+                            bytes, stringContents(idempotencyKey.value), hasEscapes: stringHasEscapes(idempotencyKey.value, in: bytes)),
+                        IdempotencyKeys.isValid(decoded)
+                    else {
+                        return .failure(ProtocolError(.badRequest, IdempotencyKeys.rule, id: id))
+                    }
+                    key = decoded
+                }
+                return .success(ClientRequest(kind: .publish(channel: name, data: data), id: id, event: eventName, idempotencyKey: key))
             }
         case "presence":
             return channelName().map { ClientRequest(kind: .presence(channel: $0), id: id) }
@@ -249,7 +269,7 @@ extension ClientRequest {
 
     /// The top-level keys the decoder reads; anything else is ignored.
     private enum Field {
-        case type, channel, data, id, presence, event, since, limit, token
+        case type, channel, data, id, presence, event, since, limit, token, idempotencyKey
 
         init?(key member: JSONScanner.Member, in bytes: UnsafeRawBufferPointer) {
             let key: String
@@ -257,7 +277,7 @@ extension ClientRequest {
                 guard let decoded = JSONScanner.decodeString(bytes, member.key, hasEscapes: true) else { return nil }
                 key = decoded
             } else {
-                guard member.key.count <= 8 else { return nil }
+                guard member.key.count <= 15 else { return nil }
                 key = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.key.start..<member.key.end]), as: UTF8.self)
             }
             switch key {
@@ -270,6 +290,7 @@ extension ClientRequest {
             case "since": self = .since
             case "limit": self = .limit
             case "token": self = .token
+            case "idempotency_key": self = .idempotencyKey
             default: return nil
             }
         }

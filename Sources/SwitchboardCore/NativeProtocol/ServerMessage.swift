@@ -132,6 +132,19 @@ public enum ServerMessage {
         }
     }
 
+    /// `{"type":"ack","id":…,"seq":41}`, and `"duplicate":true` when a publish with the same
+    /// idempotency key already had that `seq`: the ack of a publish that carried a key.
+    public static func ack(id: ByteBuffer, seq: UInt64, duplicate: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        frame(allocator, capacity: 56 + id.readableBytes) { buffer in
+            buffer.writeStaticString("{\"type\":\"ack\"")
+            writeID(id, into: &buffer)
+            buffer.writeStaticString(",\"seq\":")
+            buffer.writeString(String(seq))
+            if duplicate { buffer.writeStaticString(",\"duplicate\":true") }
+            buffer.writeStaticString("}")
+        }
+    }
+
     /// `{"type":"error","code":"<slug>","message":"<text>","id":…}`
     public static func error(_ error: ProtocolError, id: ByteBuffer?, allocator: ByteBufferAllocator) -> ByteBuffer {
         self.error(code: error.code.rawValue, message: error.message, id: id, allocator: allocator)

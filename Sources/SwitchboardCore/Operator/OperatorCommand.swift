@@ -13,8 +13,9 @@ public enum OperatorCommand: Sendable, Equatable {
     /// event `switchboard:broadcast`).
     case broadcast(data: [UInt8])
     /// A channel message from `from` (`operator` for a broadcast to one channel, `api` for
-    /// `POST /api/publish`), exactly as if a client had published it.
-    case publish(channel: String, data: [UInt8], from: String)
+    /// `POST /api/publish`), exactly as if a client had published it; with an idempotency key,
+    /// not published again when a publish with that key already was (see ``IdempotencyKeys``).
+    case publish(channel: String, data: [UInt8], from: String, idempotencyKey: String? = nil)
     /// Closes clients: 4000 (kicked, do not reconnect) or, with `reconnect`, 4200.
     case kick(KickTarget, reason: String, reconnect: Bool)
 
@@ -42,7 +43,7 @@ public enum OperatorCommand: Sendable, Equatable {
     public var type: String {
         switch self {
         case .broadcast: "broadcast"
-        case .publish(_, _, let from): from == "operator" ? "broadcast" : "publish"
+        case .publish(_, _, let from, _): from == "operator" ? "broadcast" : "publish"
         case .kick: "kick"
         }
     }
@@ -62,7 +63,7 @@ public enum OperatorCommand: Sendable, Equatable {
             }
         case "publish":
             let channel = try Self.channel(in: object)
-            self = .publish(channel: channel, data: try Self.data(in: object), from: from)
+            self = .publish(channel: channel, data: try Self.data(in: object), from: from, idempotencyKey: try Self.idempotencyKey(in: object))
         case "kick":
             let reconnect = object.bool("reconnect") ?? false
             let reason = object.string("reason")
@@ -92,8 +93,9 @@ public enum OperatorCommand: Sendable, Equatable {
         switch self {
         case .broadcast(let data):
             text += ",\"data\":" + String(decoding: data, as: UTF8.self)
-        case .publish(let channel, let data, _):
+        case .publish(let channel, let data, _, let key):
             text += ",\"channel\":\(JSONText.quoted(channel)),\"data\":" + String(decoding: data, as: UTF8.self)
+            if let key { text += ",\"idempotency_key\":\(JSONText.quoted(key))" }
         case .kick(let target, let reason, let reconnect):
             switch target {
             case .client(let client): text += ",\"client\":\(JSONText.quoted(client))"
@@ -111,6 +113,14 @@ public enum OperatorCommand: Sendable, Equatable {
             throw OperatorFailure(.invalidChannel, "\"channel\" must be 1-128 bytes of A-Z a-z 0-9 _ . : @ / -")
         }
         return channel
+    }
+
+    private static func idempotencyKey(in object: JSONObject) throws(OperatorFailure) -> String? {
+        guard object.has("idempotency_key") else { return nil }
+        guard let key = object.string("idempotency_key"), IdempotencyKeys.isValid(key) else {
+            throw OperatorFailure(.badRequest, IdempotencyKeys.rule)
+        }
+        return key
     }
 
     private static func data(in object: JSONObject) throws(OperatorFailure) -> [UInt8] {
@@ -153,8 +163,9 @@ public enum OperatorResult: Sendable, Equatable {
     /// A broadcast reached this many clients; `missing` names the live nodes of a cluster that
     /// did not answer in time (their clients may or may not have been reached).
     case broadcast(reached: Int, missing: [String] = [])
-    /// A channel message was numbered `seq` and reached this many subscribers.
-    case published(channel: String, seq: UInt64, reached: Int)
+    /// A channel message was numbered `seq` and reached this many subscribers; `duplicate` when
+    /// its idempotency key had been published with before, as `seq`, and nothing was sent now.
+    case published(channel: String, seq: UInt64, reached: Int, duplicate: Bool = false)
     /// This many clients are being closed; `missing` as for a broadcast.
     case kicked(Int, missing: [String] = [])
     /// Nothing was done, and why.
@@ -166,7 +177,8 @@ public enum OperatorResult: Sendable, Equatable {
     public var jsonMembers: String {
         switch self {
         case .broadcast(let reached, let missing): "\"reached\":\(reached)" + Self.partial(missing)
-        case .published(let channel, let seq, let reached): "\"channel\":\(JSONText.quoted(channel)),\"seq\":\(seq),\"reached\":\(reached)"
+        case .published(let channel, let seq, let reached, let duplicate):
+            "\"channel\":\(JSONText.quoted(channel)),\"seq\":\(seq),\"reached\":\(reached)" + (duplicate ? ",\"duplicate\":true" : "")
         case .kicked(let count, let missing): "\"kicked\":\(count)" + Self.partial(missing)
         case .failed(let failure): "\"error\":\(JSONText.quoted(failure.message)),\"code\":\"\(failure.code.rawValue)\""
         }
@@ -185,7 +197,9 @@ public enum OperatorResult: Sendable, Equatable {
         } else if let kicked = object.int("kicked") {
             self = .kicked(kicked, missing: missing)
         } else if let channel = object.string("channel") {
-            self = .published(channel: channel, seq: UInt64(object.int("seq") ?? 0), reached: object.int("reached") ?? 0)
+            self = .published(
+                channel: channel, seq: UInt64(object.int("seq") ?? 0), reached: object.int("reached") ?? 0,
+                duplicate: object.bool("duplicate") ?? false)
         } else {
             self = .broadcast(reached: object.int("reached") ?? 0, missing: missing)
         }
@@ -196,10 +210,11 @@ public enum OperatorResult: Sendable, Equatable {
         switch (self, command) {
         case (.failed(let failure), _): "error: \(failure.message)"
         case (.broadcast(let reached, let missing), _): "broadcast: reached \(reached) clients" + Self.unanswered(missing)
-        case (.published(let channel, let seq, let reached), .publish(_, _, let from)):
+        case (.published(let channel, let seq, _, true), _): "already published to \(channel) as seq \(seq) (same idempotency key): not sent again"
+        case (.published(let channel, let seq, let reached, _), .publish(_, _, let from, _)):
             from == "operator"
                 ? "broadcast to #\(channel): reached \(reached) subscribers" : "published to \(channel) as seq \(seq), reached \(reached) subscribers"
-        case (.published(let channel, _, let reached), _): "published to \(channel): reached \(reached) subscribers"
+        case (.published(let channel, _, let reached, _), _): "published to \(channel): reached \(reached) subscribers"
         case (.kicked(let count, _), .kick(.client(let id), let reason, let reconnect)) where count == 1:
             "kicked \(id) (\(reconnect ? 4200 : 4000) \(reason))"
         case (.kicked(let count, let missing), .kick(.user(let user), _, _)):

@@ -11,9 +11,14 @@ import SwitchboardCore
 /// gone (expired, or Redis lost its data) is replaced by a new one and an empty stream.
 extension ClusterLink {
     /// `KEYS`: sequence, epoch, stream. `ARGV`: pub/sub name, envelope, size, time to live in
-    /// milliseconds, an epoch to use if the channel has none.
+    /// milliseconds, an epoch to use if the channel has none. With an idempotency key, `KEYS[4]`
+    /// and `ARGV[6]` as in ``ClusterLink/publishScript``, and the same answer.
     static let publishKeepingScript = RedisScript(
         """
+        if KEYS[4] then
+          local first = redis.call('GET', KEYS[4])
+          if first then return -tonumber(first) end
+        end
         local seq = redis.call('INCR', KEYS[1])
         if redis.call('SET', KEYS[2], ARGV[5], 'NX', 'PX', ARGV[4]) then
           redis.call('DEL', KEYS[3])
@@ -24,6 +29,7 @@ extension ClusterLink {
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], seq .. '-0', 'm', payload)
         redis.call('PEXPIRE', KEYS[3], ARGV[4])
         redis.call('PUBLISH', ARGV[1], payload)
+        if KEYS[4] then redis.call('SET', KEYS[4], seq, 'PX', ARGV[6]) end
         return seq
         """)
 
@@ -104,27 +110,24 @@ extension ClusterLink {
         return [sequenceKey(channel), ByteBuffer(string: base + "epoch"), ByteBuffer(string: base + "history")]
     }
 
-    private static func milliseconds(_ duration: Duration) -> ByteBuffer {
+    static func milliseconds(_ duration: Duration) -> ByteBuffer {
         let (seconds, attoseconds) = duration.components
         return ByteBuffer(string: String(max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)))
     }
 
     /// Numbers `publication`, keeps it in its channel's stream under `policy` and publishes it:
     /// ``publish(_:)`` for a channel with history.
-    func publish(_ publication: Publication, keeping policy: HistoryPolicy) -> EventLoopFuture<UInt64> {
+    func publish(_ publication: Publication, keeping policy: HistoryPolicy) -> EventLoopFuture<PublishOutcome> {
         guard let envelope = ClusterEnvelope.encode(publication) else {
             return eventLoop.makeFailedFuture(RedisError.reply("only messages are published through Redis"))
         }
-        let arguments = [
-            ByteBuffer(string: pubSubName(publication.channel)), envelope, ByteBuffer(string: String(policy.size)), Self.milliseconds(policy.ttl),
-            ByteBuffer(string: epochs.next()),
-        ]
-        return connection.evaluate(Self.publishKeepingScript, keys: historyKeys(publication.channel), arguments: arguments, durable: true)
-            .flatMapThrowing {
-                reply in
-                guard case .integer(let seq) = reply, seq > 0 else { throw RedisError.reply("the publish script returned \(reply)") }
-                return UInt64(seq)
-            }
+        let (keys, arguments) = withIdempotencyKey(
+            publication, keys: historyKeys(publication.channel),
+            arguments: [
+                ByteBuffer(string: pubSubName(publication.channel)), envelope, ByteBuffer(string: String(policy.size)),
+                Self.milliseconds(policy.ttl), ByteBuffer(string: epochs.next()),
+            ])
+        return connection.evaluate(Self.publishKeepingScript, keys: keys, arguments: arguments, durable: true).flatMapThrowing(Self.outcome)
     }
 
     /// Reads `channel`'s history (kept under `policy`) as `read` asks.

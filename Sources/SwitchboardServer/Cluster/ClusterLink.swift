@@ -23,6 +23,8 @@ final class ClusterLink: @unchecked Sendable {
     let configuration: ClusterConfiguration
     /// Which channels keep history (in Redis streams, see ClusterHistory.swift).
     let history: HistorySettings
+    /// How long a publish's idempotency key is kept (a key of its own, in the channel's slot).
+    let idempotencyTTL: Duration
     /// The epoch a channel's history gets if Redis has none for it, one per history script call.
     let epochs = EpochSource()
     let nodeName: String
@@ -94,11 +96,19 @@ final class ClusterLink: @unchecked Sendable {
     /// Whether this node's scripts append webhook announcements to the cluster's stream.
     let announcesWebhooks: Bool
 
-    /// `KEYS[1]` the channel's sequence, `ARGV[1]` its pub/sub name, `ARGV[2]` the envelope.
+    /// `KEYS[1]` the channel's sequence, `ARGV[1]` its pub/sub name, `ARGV[2]` the envelope; with
+    /// an idempotency key, `KEYS[2]` its key and `ARGV[3]` how long to keep it (milliseconds).
+    /// Answers the new `seq`, or minus the `seq` the key was first published with (nothing is
+    /// published again).
     static let publishScript = RedisScript(
         """
+        if KEYS[2] then
+          local first = redis.call('GET', KEYS[2])
+          if first then return -tonumber(first) end
+        end
         local seq = redis.call('INCR', KEYS[1])
         redis.call('PUBLISH', ARGV[1], seq .. '\\n' .. ARGV[2])
+        if KEYS[2] then redis.call('SET', KEYS[2], seq, 'PX', ARGV[3]) end
         return seq
         """)
     /// Publishes the channel's current number with no message (a sync marker), in order with its
@@ -111,12 +121,13 @@ final class ClusterLink: @unchecked Sendable {
         """)
 
     init(
-        configuration: ClusterConfiguration, history: HistorySettings, address: RedisAddress, nodeName: String, eventLoop: any EventLoop,
-        announcesWebhooks: Bool, logger: Logger
+        configuration: ClusterConfiguration, history: HistorySettings, idempotencyTTL: Duration = .seconds(300), address: RedisAddress,
+        nodeName: String, eventLoop: any EventLoop, announcesWebhooks: Bool, logger: Logger
     ) {
         self.announcesWebhooks = announcesWebhooks
         self.configuration = configuration
         self.history = history
+        self.idempotencyTTL = idempotencyTTL
         self.nodeName = nodeName
         self.eventLoop = eventLoop
         self.logger = logger
@@ -257,18 +268,30 @@ final class ClusterLink: @unchecked Sendable {
     /// its `seq` once Redis has accepted it. Fails at once with `RedisError.unavailable` while
     /// Redis cannot be reached (nothing is queued), with `RedisError.noReply` when the outcome is
     /// unknown.
-    func publish(_ publication: Publication) -> EventLoopFuture<UInt64> {
+    func publish(_ publication: Publication) -> EventLoopFuture<PublishOutcome> {
         if history.isEnabled, let policy = history.policy(for: publication.channel) { return publish(publication, keeping: policy) }
         guard let envelope = ClusterEnvelope.encode(publication) else {
             return eventLoop.makeFailedFuture(RedisError.reply("only messages are published through Redis"))
         }
-        let name = ByteBuffer(string: pubSubName(publication.channel))
-        return connection.evaluate(Self.publishScript, keys: [sequenceKey(publication.channel)], arguments: [name, envelope], durable: true)
-            .flatMapThrowing {
-                reply in
-                guard case .integer(let seq) = reply, seq > 0 else { throw RedisError.reply("the publish script returned \(reply)") }
-                return UInt64(seq)
-            }
+        let (keys, arguments) = withIdempotencyKey(
+            publication, keys: [sequenceKey(publication.channel)], arguments: [ByteBuffer(string: pubSubName(publication.channel)), envelope])
+        return connection.evaluate(Self.publishScript, keys: keys, arguments: arguments, durable: true).flatMapThrowing(Self.outcome)
+    }
+
+    /// `keys` and `arguments` of a publish script, with the publication's idempotency key and
+    /// its time to live after them when it has one.
+    func withIdempotencyKey(_ publication: Publication, keys: [ByteBuffer], arguments: [ByteBuffer]) -> ([ByteBuffer], [ByteBuffer]) {
+        guard let key = publication.idempotencyKey else { return (keys, arguments) }
+        var keyName = ByteBuffer(string: "\(configuration.prefix):{\(publication.channel)}:idem:")
+        keyName.writeString(key)
+        return (keys + [keyName], arguments + [Self.milliseconds(idempotencyTTL)])
+    }
+
+    /// What a publish script's answer says: a new `seq`, or (negative) the `seq` of the publish
+    /// that had the same idempotency key.
+    static func outcome(_ reply: RESPValue) throws -> PublishOutcome {
+        guard case .integer(let answer) = reply, answer != 0 else { throw RedisError.reply("the publish script returned \(reply)") }
+        return PublishOutcome(seq: UInt64(answer.magnitude), duplicate: answer < 0)
     }
 
     // MARK: - Subscriptions

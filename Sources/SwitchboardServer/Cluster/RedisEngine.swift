@@ -83,22 +83,17 @@ final class RedisEngine: Engine, @unchecked Sendable {
         }
         let ticket = session.speaksPusher ? nil : session.reserveReply()
         let allocator = shard.hub.allocator
+        let keyed = publication.idempotencyKey != nil
         link.publish(publication).hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
-            let failure: ProtocolError? =
-                switch result {
-                case .success: nil
-                case .failure(let error): Self.refusal(error)
-                }
-            if let ticket {
-                let frame =
-                    if let failure {
-                        ServerMessage.error(failure, id: ackID, allocator: allocator)
-                    } else {
-                        ackID.map { ServerMessage.ack(id: $0, allocator: allocator) } ?? ByteBuffer()
-                    }
-                session.fillReply(ticket: ticket, with: frame)
-            } else if let failure {
-                session.push(PusherFrame.error(code: nil, message: failure.message, allocator: allocator))
+            switch (result, ticket) {
+            case (.success(let outcome), let ticket?):
+                session.fillReply(ticket: ticket, with: ackID.map { outcome.ack(id: $0, keyed: keyed, allocator: allocator) } ?? ByteBuffer())
+            case (.failure(let error), let ticket?):
+                session.fillReply(ticket: ticket, with: ServerMessage.error(Self.refusal(error), id: ackID, allocator: allocator))
+            case (.failure(let error), nil):
+                session.push(PusherFrame.error(code: nil, message: Self.refusal(error).message, allocator: allocator))
+            case (.success, nil):
+                break
             }
         }
         return nil
@@ -110,7 +105,7 @@ final class RedisEngine: Engine, @unchecked Sendable {
         return ProtocolError(.unavailable, "\(error); the message may or may not have been published")
     }
 
-    func publish(_ publication: Publication, in hub: Hub) async throws(OperatorFailure) -> UInt64 {
+    func publish(_ publication: Publication, in hub: Hub) async throws(OperatorFailure) -> PublishOutcome {
         do {
             return try await link.publish(publication).get()
         } catch {

@@ -33,8 +33,9 @@ protocol Engine: AnyObject, Sendable {
     /// A publish from `session`: numbered, kept and fanned out, with the ack (when `ackID` is
     /// given) in the session's request order. Returns why it was refused at once, if it was.
     func publish(_ publication: Publication, from session: Session, ackID: ByteBuffer?) -> ProtocolError?
-    /// A publish from the admin API, the console or the CLI: its `seq` once accepted.
-    func publish(_ publication: Publication, in hub: Hub) async throws(OperatorFailure) -> UInt64
+    /// A publish from the admin API, the console or the CLI: its `seq` once accepted (or the
+    /// first one's, when its idempotency key was published with before).
+    func publish(_ publication: Publication, in hub: Hub) async throws(OperatorFailure) -> PublishOutcome
     /// The Pusher HTTP API's events, in order: nil once every one is accepted, or why not.
     func submit(_ publications: [Publication], in hub: Hub) async -> String?
 

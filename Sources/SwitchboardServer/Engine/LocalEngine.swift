@@ -26,8 +26,8 @@ final class LocalEngine: Engine {
         let hub = shard.hub
         let owner = hub.owner(of: publication.channel)
         if owner === shard {
-            owner.publishAsOwner(publication, receivedAt: session.heartbeat.lastInbound)
-            if let ackID { session.reply(ServerMessage.ack(id: ackID, allocator: hub.allocator)) }
+            let outcome = owner.publishAsOwner(publication, receivedAt: session.heartbeat.lastInbound)
+            if let ackID { session.reply(outcome.ack(id: ackID, keyed: publication.idempotencyKey != nil, allocator: hub.allocator)) }
             return nil
         }
         guard owner.admitsPublish() else { return ProtocolError(.overloaded, "the hub is overloaded; retry later") }
@@ -36,13 +36,13 @@ final class LocalEngine: Engine {
         return nil
     }
 
-    func publish(_ publication: Publication, in hub: Hub) async throws(OperatorFailure) -> UInt64 {
+    func publish(_ publication: Publication, in hub: Hub) async throws(OperatorFailure) -> PublishOutcome {
         let owner = hub.owner(of: publication.channel)
         let arrival = NIODeadline.now().uptimeNanoseconds
-        guard let seq = try? await owner.eventLoop.submit({ owner.publishAsOwner(publication, receivedAt: arrival) }).get() else {
+        guard let outcome = try? await owner.eventLoop.submit({ owner.publishAsOwner(publication, receivedAt: arrival) }).get() else {
             throw OperatorFailure(.unavailable, "the hub is shutting down; nothing was published")
         }
-        return seq
+        return outcome
     }
 
     func submit(_ publications: [Publication], in hub: Hub) async -> String? {

@@ -230,12 +230,13 @@ public final class Hub: @unchecked Sendable {
         case .broadcast(let data):
             return await reported(
                 .broadcast(data: data), here: { await broadcast(data: ByteBuffer(bytes: data)) }, as: { .broadcast(reached: $0, missing: $1) })
-        case .publish(let channel, let data, let from):
+        case .publish(let channel, let data, let from, let key):
             let publication = Publication(
-                channel: channel, kind: .message(event: nil, user: nil), data: ByteBuffer(bytes: data), from: from, except: nil)
+                channel: channel, kind: .message(event: nil, user: nil), data: ByteBuffer(bytes: data), from: from, except: nil,
+                idempotencyKey: key)
             do {
-                let (seq, reached) = try await publish(publication)
-                return .published(channel: channel, seq: seq, reached: reached)
+                let (outcome, reached) = try await publish(publication)
+                return .published(channel: channel, seq: outcome.seq, reached: reached, duplicate: outcome.duplicate)
             } catch {
                 return .failed(error)
             }
@@ -312,13 +313,14 @@ public final class Hub: @unchecked Sendable {
         return reached
     }
 
-    /// Publishes one publication as if a client had; returns the sequence number and how many of
-    /// this node's subscribers it reaches.
-    func publish(_ publication: Publication) async throws(OperatorFailure) -> (seq: UInt64, reached: Int) {
-        let seq = try await engine.publish(publication, in: self)
+    /// Publishes one publication as if a client had; returns what became of it and how many of
+    /// this node's subscribers it reaches (none when it was a duplicate).
+    func publish(_ publication: Publication) async throws(OperatorFailure) -> (outcome: PublishOutcome, reached: Int) {
+        let outcome = try await engine.publish(publication, in: self)
+        guard !outcome.duplicate else { return (outcome, 0) }
         var reached = 0
         for count in await gather({ $0.subscriberCount(of: publication.channel) }) { reached += count }
-        return (seq, reached)
+        return (outcome, reached)
     }
 
     /// Publishes the Pusher HTTP API's events in order (ordered per channel); returns why they

@@ -58,6 +58,9 @@ public struct HubConfiguration: Sendable {
 
     /// Which channels keep their recent messages for reconnecting clients (none by default).
     public var history = HistorySettings()
+    /// How long a publish's `idempotency_key` is remembered: a second publish with the same key
+    /// to the same channel within it is answered with the first one's `seq` and not sent again.
+    public var idempotencyTTL = Duration.seconds(300)
 
     /// How the node joins a cluster of nodes; by default it does not.
     public var cluster = ClusterConfiguration()

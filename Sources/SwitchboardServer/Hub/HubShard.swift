@@ -308,18 +308,25 @@ final class HubShard: @unchecked Sendable {
     }
 
     /// Numbers (in process) a publication of a channel this shard owns, fans it out and keeps it
-    /// in the channel's history: the message's `seq` (0 for presence changes).
+    /// in the channel's history: the message's `seq` (0 for presence changes). A message whose
+    /// idempotency key was published with before (within `idempotency-ttl`) is not sent again:
+    /// the outcome is that publish's `seq`, marked duplicate.
     @discardableResult
-    func publishAsOwner(_ publication: Publication, receivedAt: UInt64) -> UInt64 {
+    func publishAsOwner(_ publication: Publication, receivedAt: UInt64) -> PublishOutcome {
         guard case .message = publication.kind else {
             fanOut(publication, seq: 0, receivedAt: receivedAt)
-            return 0
+            return PublishOutcome(seq: 0, duplicate: false)
+        }
+        let now = NIODeadline.now().uptimeNanoseconds
+        if let key = publication.idempotencyKey, let seq = owned.idempotencyKeys.seq(of: key, channel: publication.channel, now: now) {
+            return PublishOutcome(seq: seq, duplicate: true)
         }
         let seq = owned.number(publication.channel)
         traffic.published += 1
         let frame = fanOut(publication, seq: seq, receivedAt: receivedAt)
         owned.keep(frame, seq: seq, channel: publication.channel)
-        return seq
+        if let key = publication.idempotencyKey { owned.idempotencyKeys.remember(key, channel: publication.channel, seq: seq, now: now) }
+        return PublishOutcome(seq: seq, duplicate: false)
     }
 
     /// Fans out a message of a channel this shard owns that the engine numbered `seq`.
@@ -455,10 +462,11 @@ final class HubShard: @unchecked Sendable {
         for message in batch {
             switch message {
             case .publish(let publication, let receivedAt, let ack):
-                publishAsOwner(publication, receivedAt: receivedAt)
+                let outcome = publishAsOwner(publication, receivedAt: receivedAt)
                 if let ack {
                     // Back to the publisher's shard, after the fan-out to it (inboxes are FIFO).
-                    ack.session.shard.send(.ack(ack, ServerMessage.ack(id: ack.id, allocator: hub.allocator)))
+                    let frame = outcome.ack(id: ack.id, keyed: publication.idempotencyKey != nil, allocator: hub.allocator)
+                    ack.session.shard.send(.ack(ack, frame))
                 }
             case .fanOut(let publication, let frame, let seq, let receivedAt):
                 deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)

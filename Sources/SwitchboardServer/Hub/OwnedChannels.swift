@@ -23,9 +23,13 @@ final class OwnedChannels {
     private var unloggedEvictions = 0
     private var lastEvictionLog: UInt64 = 0
     private var sweepTask: RepeatedTask?
+    /// The idempotency keys of recent publishes to the channels this shard owns (in process;
+    /// clustered, Redis keeps them).
+    var idempotencyKeys: IdempotencyKeys
 
     init(shard: HubShard) {
         self.shard = shard
+        idempotencyKeys = IdempotencyKeys(ttl: UInt64(shard.configuration.idempotencyTTL.components.seconds) * 1_000_000_000)
     }
 
     // MARK: - Numbering

@@ -1,6 +1,19 @@
 import NIOCore
 import SwitchboardCore
 
+/// What became of a message's publish: its `seq`, and whether an earlier publish with the same
+/// idempotency key already had it, in which case nothing was sent now.
+struct PublishOutcome: Sendable, Equatable {
+    let seq: UInt64
+    let duplicate: Bool
+
+    /// The native ack for request `id`: with the `seq` when the publish carried an idempotency
+    /// key (a client that retries needs it), the plain ack otherwise.
+    func ack(id: ByteBuffer, keyed: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        keyed ? ServerMessage.ack(id: id, seq: seq, duplicate: duplicate, allocator: allocator) : ServerMessage.ack(id: id, allocator: allocator)
+    }
+}
+
 /// One message on its way to a channel's subscribers, whichever protocol each of them speaks.
 ///
 /// The owning shard numbers it and encodes the native frame once; each shard with Pusher
@@ -31,6 +44,8 @@ struct Publication: Sendable {
     /// sender of a client event, the `socket_id` of a REST trigger, the connection whose join is
     /// announced.
     var except: String?
+    /// The publish's idempotency key, if it carried one (messages only).
+    var idempotencyKey: String? = nil
 
     /// The frame native subscribers get; `seq` numbers messages (presence changes have none).
     func nativeFrame(seq: UInt64, allocator: ByteBufferAllocator) -> ByteBuffer {

@@ -118,6 +118,8 @@ enum PusherAPI {
         var channels: [String]
         var data: ByteBuffer
         var socketID: String?
+        /// A retried trigger with the same key is not published again on a channel that had it.
+        var idempotencyKey: String?
     }
 
     private static func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
@@ -166,7 +168,12 @@ enum PusherAPI {
             guard let text = value as? String, isSocketID(text) else { throw bad("\"socket_id\" must look like 123.456") }
             socketID = text
         }
-        return Event(name: name, channels: channels, data: ByteBuffer(bytes: data), socketID: socketID)
+        var idempotencyKey: String?
+        if let value = object["idempotency_key"] {
+            guard let text = value as? String, IdempotencyKeys.isValid(text) else { throw bad(IdempotencyKeys.rule) }
+            idempotencyKey = text
+        }
+        return Event(name: name, channels: channels, data: ByteBuffer(bytes: data), socketID: socketID, idempotencyKey: idempotencyKey)
     }
 
     private static func isSocketID(_ text: String) -> Bool {
@@ -181,7 +188,7 @@ enum PusherAPI {
             event.channels.map { channel in
                 Publication(
                     channel: app.hubChannel(channel), kind: .message(event: event.name, user: nil), data: event.data, from: "api",
-                    except: event.socketID)
+                    except: event.socketID, idempotencyKey: event.idempotencyKey)
             }
         }
         if let refusal = await hub.submit(publications) { throw PusherAPIError(status: .serviceUnavailable, message: refusal) }

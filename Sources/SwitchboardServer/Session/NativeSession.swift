@@ -77,10 +77,11 @@ extension Session {
                 return askProxy(
                     id: id, { await proxy.publish(client: client, user: user, channel: channel, data: bytes) },
                     granted: { replacement in
-                        self.publish(to: channel, event: request.event, data: replacement.map { ByteBuffer(bytes: $0) } ?? data, id: id)
+                        let data = replacement.map { ByteBuffer(bytes: $0) } ?? data
+                        self.publish(to: channel, event: request.event, data: data, idempotencyKey: request.idempotencyKey, id: id)
                     })
             }
-            publish(to: channel, event: request.event, data: data, id: id)
+            publish(to: channel, event: request.event, data: data, idempotencyKey: request.idempotencyKey, id: id)
         case .history(let channel):
             guard shard.keepsHistory(channel) else {
                 let error = ProtocolError(.noHistory, "\"\(channel)\" keeps no history")
@@ -161,8 +162,9 @@ extension Session {
 
     /// Publishes `data` to `channel`; the ack (when the request had an id) or the refusal is the
     /// reply.
-    private func publish(to channel: String, event: String?, data: ByteBuffer, id: ByteBuffer?) {
-        let publication = Publication(channel: channel, kind: .message(event: event, user: nil), data: data, from: self.id, except: nil)
+    private func publish(to channel: String, event: String?, data: ByteBuffer, idempotencyKey: String?, id: ByteBuffer?) {
+        let publication = Publication(
+            channel: channel, kind: .message(event: event, user: nil), data: data, from: self.id, except: nil, idempotencyKey: idempotencyKey)
         if let rejection = shard.publish(publication, from: self, ackID: id) {
             reply(ServerMessage.error(rejection, id: id, allocator: shard.hub.allocator))
         }

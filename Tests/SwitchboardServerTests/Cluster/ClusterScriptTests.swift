@@ -168,11 +168,29 @@ struct ClusterScriptTests {
         let a = await link("node-a", on: server)
         let b = await link("node-b", on: server)
         let message = Publication(channel: "news", kind: .message(event: nil, user: nil), data: ByteBuffer(string: "1"), from: "api")
-        #expect(try await a.publish(message).get() == 1)
-        #expect(try await b.publish(message).get() == 2)
+        #expect(try await a.publish(message).get() == PublishOutcome(seq: 1, duplicate: false))
+        #expect(try await b.publish(message).get() == PublishOutcome(seq: 2, duplicate: false))
         var other = message
         other.channel = "other"
-        #expect(try await b.publish(other).get() == 1)
+        #expect(try await b.publish(other).get() == PublishOutcome(seq: 1, duplicate: false))
+    }
+
+    @Test func aRetriedPublishWithTheSameKeyIsAnsweredWithTheFirstSeqFromAnyNode() async throws {
+        let server = try RedisServerProcess()
+        let a = await link("node-a", on: server)
+        let b = await link("node-b", on: server)
+        var message = Publication(channel: "news", kind: .message(event: nil, user: nil), data: ByteBuffer(string: "1"), from: "api")
+        message.idempotencyKey = "order-17"
+        #expect(try await a.publish(message).get() == PublishOutcome(seq: 1, duplicate: false))
+        #expect(try await b.publish(message).get() == PublishOutcome(seq: 1, duplicate: true))
+        #expect(try await a.publish(message).get() == PublishOutcome(seq: 1, duplicate: true))
+        // Numbering went on only for new publishes; the same key on another channel is another key.
+        var unkeyed = message
+        unkeyed.idempotencyKey = nil
+        #expect(try await b.publish(unkeyed).get() == PublishOutcome(seq: 2, duplicate: false))
+        var elsewhere = message
+        elsewhere.channel = "other"
+        #expect(try await b.publish(elsewhere).get() == PublishOutcome(seq: 1, duplicate: false))
     }
 
     @Test func aSilentNodeIsSweptOnceWithItsPresenceAndOccupancy() async throws {
