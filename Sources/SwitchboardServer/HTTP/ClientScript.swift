@@ -18,6 +18,7 @@ enum ClientScript {
          *     error: (e) => …,                               // a refused subscribe (Error, e.code), or messages_lost
          *   });
          *   await sb.publish("news", { hello: 1 });          // resolves on the server's ack
+         *   await sb.publish("news", order, { idempotencyKey: order.id });  // safe to retry: {seq, duplicate?}
          *   await sb.presence("news");                       // [{user, info?}, …]
          *   await sb.history("news", { limit: 20 });         // {epoch, seq, messages:[…]}
          *   news.unsubscribe(); sb.close();
@@ -114,10 +115,15 @@ enum ClientScript {
               return subscription;
             }
 
-            /** Publishes `data` (any JSON value) to `channel`; resolves once the server has acked it. */
+            /**
+             * Publishes `data` (any JSON value) to `channel`; resolves with the server's ack. With
+             * `idempotencyKey`, a retry with the same key is not published twice: its ack has the
+             * first publish's `seq` and `duplicate: true`.
+             */
             publish(channel, data, options) {
               const request = { type: "publish", channel, data };
               if (options && options.event) request.event = options.event;
+              if (options && options.idempotencyKey) request.idempotency_key = String(options.idempotencyKey);
               return this._request(request);
             }
 
