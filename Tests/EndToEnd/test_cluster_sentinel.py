@@ -167,3 +167,37 @@ def test_acks_wait_for_the_replicas_when_asked(server, sentinels):
         assert "may or may not have been published" in answer["message"] and "replicas" in answer["message"], answer
         status, body, _ = admin(s, "POST", "/api/publish", {"channel": "news", "data": "api"})
         assert status == 503 and "may or may not" in body["error"]["message"], body
+
+
+def test_a_failover_the_sentinels_announce_is_followed_while_the_old_master_still_answers(server, sentinels):
+    # A manual failover demotes the master without killing it: it keeps answering (reads, pub/sub)
+    # and only refuses writes, so the node must move because the sentinels said so.
+    a = server("--redis", sentinels.url, "--node-name", "node-a", "--admin-token", TOKEN)
+    with contextlib.ExitStack() as stack:
+        subscriber = stack.enter_context(connect(a.url, open_timeout=TIMEOUT))
+        subscriber.send(json.dumps({"type": "subscribe", "channel": "news", "id": 1}))
+        assert until(subscriber, lambda m: m.get("id") == 1)["type"] == "subscribed"
+        wait_until(
+            lambda: "name=switchboard-node-a-sentinel" in sentinels.sentinel("client", "list"), "the node to listen to the sentinels")
+        old_master = sentinels.master_port
+        assert "OK" in sentinels.sentinel("sentinel", "failover", "mymaster")
+        wait_until(lambda: sentinels.master() == sentinels.replica_port, "the sentinels to promote the replica")
+
+        def switched():
+            events = admin(a, "GET", "/api/events?limit=1000")[1]
+            return [e["detail"] for e in events if "the sentinels switched the master" in e["detail"]]
+
+        wait_until(switched, "the failover to be an event")
+        detail = switched()[0]
+        assert f":{old_master} to 127.0.0.1:{sentinels.replica_port}" in detail, detail
+        # Both connections moved: a publish goes through the new master and reaches the subscriber.
+        def published():
+            status, body, _ = admin(a, "POST", "/api/publish", {"channel": "news", "data": "after"})
+            return status == 200
+        wait_until(published, "a publish through the new master")
+        assert until(subscriber, lambda m: m.get("type") == "message")["data"] == "after"
+        wait_until(
+            lambda: "name=switchboard-node-a-sub" in subprocess.run(
+                ["redis-cli", "--no-auth-warning", "-a", PASSWORD, "-p", str(sentinels.replica_port), "client", "list"],
+                capture_output=True, text=True, timeout=30).stdout,
+            "the subscriber connection on the new master")

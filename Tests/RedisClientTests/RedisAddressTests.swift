@@ -1,4 +1,5 @@
-import RedisClient
+import NIOCore
+@testable import RedisClient
 import Testing
 
 /// `--redis` URLs: one server, or the master Redis Sentinel names; passwords never shown.
@@ -30,5 +31,20 @@ import Testing
     ])
     func refused(_ url: String) {
         #expect(throws: RedisAddress.Invalid.self) { try RedisAddress(url: url) }
+    }
+}
+
+/// What the sentinels publish on `+switch-master` when they promote a replica.
+@Suite struct SentinelWatchTests {
+    @Test func aSwitchNamesTheMasterAndBothAddresses() throws {
+        let parsed = try #require(SentinelWatch.parse(ByteBuffer(string: "mymaster 127.0.0.1 6379 10.0.0.2 6380")))
+        #expect(parsed.name == "mymaster")
+        #expect(parsed.from == RedisAddress.Endpoint(host: "127.0.0.1", port: 6379))
+        #expect(parsed.to == RedisAddress.Endpoint(host: "10.0.0.2", port: 6380))
+    }
+
+    @Test(arguments: ["", "mymaster 127.0.0.1 6379", "mymaster a b c d", "m 1 2 3 4 5"])
+    func anythingElseIsNotASwitch(_ payload: String) {
+        #expect(SentinelWatch.parse(ByteBuffer(string: payload)) == nil)
     }
 }

@@ -94,6 +94,11 @@ public final class RedisConnection: @unchecked Sendable {
     }
 
     /// Starts connecting; requests succeed once a connection is ready.
+    /// Moves to `master` when connected elsewhere (the sentinels announced a failover).
+    public func follow(_ master: RedisAddress.Endpoint) {
+        eventLoop.execute { self.dialer.follow(master) }
+    }
+
     public func start() {
         eventLoop.execute { self.dialer.start() }
     }

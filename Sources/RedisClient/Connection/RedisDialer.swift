@@ -11,6 +11,8 @@ final class RedisDialer {
     let eventLoop: any EventLoop
     private var backoff: Backoff
     private(set) var channel: (any Channel)?
+    /// The server `channel` is connected to.
+    private(set) var endpoint: RedisAddress.Endpoint?
     private var stopped = false
     /// Every value the server sends, in order.
     var onValue: (RESPValue) -> Void = { _ in }
@@ -48,6 +50,15 @@ final class RedisDialer {
         channel?.close(promise: nil)
     }
 
+    /// The sentinels named `master` as the new master: a connection to another server is
+    /// dropped, and the next dial asks the sentinels (which now name it).
+    func follow(_ master: RedisAddress.Endpoint) {
+        eventLoop.assertInEventLoop()
+        guard let endpoint, endpoint != master else { return }
+        refused = "the sentinels switched the master from \(endpoint) to \(master)"
+        drop()
+    }
+
     private func dial() {
         guard !stopped else { return }
         master().assumeIsolated().whenComplete { [weak self] result in
@@ -80,6 +91,7 @@ final class RedisDialer {
                     return
                 }
                 self.channel = channel
+                self.endpoint = endpoint
                 channel.closeFuture.assumeIsolated().whenComplete { [weak self] _ in self?.lost("connection to \(endpoint) closed") }
                 self.greet(channel, at: endpoint)
             case .failure(let error):
@@ -160,6 +172,7 @@ final class RedisDialer {
 
     private func lost(_ why: String) {
         channel = nil
+        endpoint = nil
         for promise in greeting { promise.fail(RedisError.noReply(why)) }
         greeting.removeAll()
         onDown(refused ?? why)

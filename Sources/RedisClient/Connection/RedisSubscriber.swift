@@ -53,6 +53,11 @@ public final class RedisSubscriber: @unchecked Sendable {
         eventLoop.execute { self.dialer.start() }
     }
 
+    /// Moves to `master` when connected elsewhere (the sentinels announced a failover).
+    public func follow(_ master: RedisAddress.Endpoint) {
+        eventLoop.execute { self.dialer.follow(master) }
+    }
+
     public func stop() async {
         try? await eventLoop.submit { self.dialer.stop() }.get()
     }
@@ -151,11 +156,12 @@ public final class RedisSubscriber: @unchecked Sendable {
         let channels = wanted.sorted()
         unconfirmed.removeAll()
         for channel in channels { unconfirmed[channel] = 1 }
-        if !channels.isEmpty {
-            var bytes = ByteBuffer()
-            RESPEncoder.command(["SUBSCRIBE"] + channels, into: &bytes)
-            channel.writeAndFlush(bytes, promise: nil)
-        }
+        var bytes = ByteBuffer()
+        // Named, so that `CLIENT LIST` tells an operator whose connection it is (the answer, a
+        // plain `OK`, is not a push and is passed over).
+        if let name = configuration.clientName { RESPEncoder.command(["CLIENT", "SETNAME", name], into: &bytes) }
+        if !channels.isEmpty { RESPEncoder.command(["SUBSCRIBE"] + channels, into: &bytes) }
+        if bytes.readableBytes > 0 { channel.writeAndFlush(bytes, promise: nil) }
         if connections > 1 {
             reconnectCount.wrappingAdd(1, ordering: .relaxed)
             for handler in resubscribeHandlers.withLockedValue({ $0 }) { handler(channels) }

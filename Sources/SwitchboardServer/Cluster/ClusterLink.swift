@@ -31,6 +31,8 @@ final class ClusterLink: @unchecked Sendable {
     let eventLoop: any EventLoop
     let connection: RedisConnection
     let subscriber: RedisSubscriber
+    /// With Sentinel: the sentinels' failover announcements, which move both connections.
+    private var sentinelWatch: SentinelWatch?
     /// The cluster's nodes, with this one's heartbeat.
     let nodes: NodeRegistry
     let logger: Logger
@@ -165,6 +167,11 @@ final class ClusterLink: @unchecked Sendable {
             // What pub/sub sent while the subscriber was away is lost: presence is read again.
             self.reassert()
         }
+        if address.usesSentinel {
+            sentinelWatch = SentinelWatch(
+                address: address, eventLoop: eventLoop, requestDeadline: configuration.requestDeadline, clientName: clientName + "-sentinel"
+            ) { [weak self] from, to in self?.masterSwitched(from: from, to: to) }
+        }
         connection.onLost { [weak self] why in self?.linkChanged(.requests, up: false, why: why) }
         subscriber.onUpDown { [weak self] up in self?.linkChanged(.subscriber, up: up) }
         connection.onReady { [weak self] in
@@ -201,6 +208,7 @@ final class ClusterLink: @unchecked Sendable {
         }
         connection.start()
         subscriber.start()
+        sentinelWatch?.start()
         if announcesWebhooks { startDeliveringWebhooks() }
     }
 
@@ -220,6 +228,7 @@ final class ClusterLink: @unchecked Sendable {
                 return self.reassertTask
             }.get() ?? nil
         await running?.value
+        await sentinelWatch?.stop()
         await subscriber.stop()
         await connection.stop()
     }
@@ -236,6 +245,17 @@ final class ClusterLink: @unchecked Sendable {
             return (state.watch.changed(connection, up: up, why: why, now: .now), state.report)
         }
         guard let line else { return }
+        logger.warning("\(line)", metadata: ["node": "\(nodeName)"])
+        report?(line)
+    }
+
+    /// The sentinels promoted `to` in place of `from`: both connections move there (a failover
+    /// is an event for the operator, at warning level).
+    private func masterSwitched(from: RedisAddress.Endpoint, to: RedisAddress.Endpoint) {
+        connection.follow(to)
+        subscriber.follow(to)
+        let line = "Redis failover: the sentinels switched the master from \(from) to \(to)"
+        let report = linkWatch.withLock { $0.stopping ? nil : $0.report }
         logger.warning("\(line)", metadata: ["node": "\(nodeName)"])
         report?(line)
     }
