@@ -9,13 +9,15 @@ import SwitchboardCore
 ///
 /// Keys become ``Effect`` values (``ConsoleModel/handle(_:state:snapshot:)``); the controller
 /// performs them: operator commands go to the ``DashboardSource``, whose answer becomes the
-/// status line.
+/// status line; in a replay, replay moves go to the ``ReplaySource``.
 public final class ConsoleController: Sendable {
     /// The view, the snapshot on screen and the query it was made for, the client rows that fit.
     private let state: Mutex<(view: ViewState, snapshot: DashboardSnapshot?, snapshotQuery: ClientQuery?, visibleRows: Int)>
     private let currentTheme: Mutex<Theme>
     private let source: any DashboardSource
     private let themes: ThemeLibrary
+    /// The recording being replayed (nil: live).
+    private let replay: ReplaySource?
     /// Wakes the screen when a snapshot or status line arrives (and when ``stop`` is set).
     private let wake = ScreenWake()
     public let stop: StopFlag
@@ -28,15 +30,20 @@ public final class ConsoleController: Sendable {
     /// refresh started before a key must not replace the window the key asked for).
     private let refreshes = Mutex<(started: UInt64, applied: UInt64)>((0, 0))
 
-    public init(source: any DashboardSource, theme: Theme, themes: ThemeLibrary, local: Bool) {
+    /// `replay`: the console replays a recording (it is also the source); `status`: the status
+    /// line to start with.
+    public init(source: any DashboardSource, theme: Theme, themes: ThemeLibrary, local: Bool, replay: ReplaySource? = nil, status: String = "") {
         var view = ViewState()
         view.local = local
+        view.replay = replay?.status
+        view.status = status
         view.themeName = theme.name
         view.ascii = !ConsoleController.terminalIsUTF8
         self.state = Mutex((view, nil, nil, 20))
         self.currentTheme = Mutex(theme)
         self.source = source
         self.themes = themes
+        self.replay = replay
         self.stop = StopFlag(waking: wake)
     }
 
@@ -71,7 +78,7 @@ public final class ConsoleController: Sendable {
             state.visibleRows = ViewState.clientTableRows(rows: rows, cols: cols, nodes: state.view.clusterNodes)
             state.view.screenRows = rows
             state.view.screenCols = cols
-            state.view.now = WallClock.now()
+            state.view.now = state.view.replay?.time ?? WallClock.now()
             return renderDashboard(state.snapshot, state.view, rows: rows, cols: cols)
         }
     }
@@ -95,6 +102,12 @@ public final class ConsoleController: Sendable {
                 // for the next refresh (the admin stream answers a view change with a snapshot).
                 Task { await refresh() }
             }
+            return true
+        case .replay(let move):
+            let status = replay?.move(move)
+            state.withLock { $0.view.replay = status }
+            changed()
+            Task { await refresh() }
             return true
         case .quit(let stopServer):
             self.stopServer.store(stopServer, ordering: .relaxed)
@@ -157,6 +170,7 @@ public final class ConsoleController: Sendable {
             state.view.clusterNodes = snapshot.nodes?.count ?? 0
             state.snapshot = snapshot
             state.snapshotQuery = query
+            if let replay { state.view.replay = replay.status }
         }
         changed()
     }

@@ -40,11 +40,18 @@ func drawStatus(_ canvas: inout Canvas, _ state: ViewState, row: Int) {
         x += 1
     }
     let hints: [(String, String)] =
-        state.overlay == nil
-        ? [
-            ("q", "quit"), ("?", "help"), ("b", "broadcast"), ("K", "kick"), ("/", "filter"), (":", "command"), ("s", "sort"),
-            ("p", state.paused ? "resume" : "pause"), ("Tab", "pane"),
-        ] : [("Esc", "close"), ("?", "help")]
+        state.overlay != nil
+        ? [("Esc", "close"), ("?", "help")]
+        : state.replay.map { replay in
+            [
+                ("q", "quit"), ("?", "help"), ("Space", replay.playing ? "pause" : "play"), (g.ascii ? "<- ->" : "← →", "beat"), ("[ ]", "minute"),
+                ("g G", "start/end"), ("/", "filter"), ("s", "sort"), ("Tab", "pane"),
+            ]
+        }
+            ?? [
+                ("q", "quit"), ("?", "help"), ("b", "broadcast"), ("K", "kick"), ("/", "filter"), (":", "command"), ("s", "sort"),
+                ("p", state.paused ? "resume" : "pause"), ("Tab", "pane"),
+            ]
     for (key, label) in hints {
         let width = Grid.displayWidth(of: key) + Grid.displayWidth(of: label) + 3
         guard x + width <= cols else { break }

@@ -1,0 +1,23 @@
+public import SwitchboardCore
+
+/// Any source, recorded: every snapshot the console receives through it is handed to the
+/// recorder on the way (which never makes the console wait); commands pass straight through.
+public struct RecordingSource: DashboardSource {
+    public let source: any DashboardSource
+    public let recorder: SessionRecorder
+
+    public init(recording source: any DashboardSource, to recorder: SessionRecorder) {
+        self.source = source
+        self.recorder = recorder
+    }
+
+    public func snapshot(query: ClientQuery) async -> DashboardSnapshot? {
+        let snapshot = await source.snapshot(query: query)
+        if let snapshot { recorder.record(snapshot: snapshot) }
+        return snapshot
+    }
+
+    public func perform(_ command: OperatorCommand) async -> OperatorResult {
+        await source.perform(command)
+    }
+}
