@@ -5,8 +5,8 @@ public import SwitchboardCore
 /// A recording read back (``SessionRecorder`` writes it): what the console received, by time.
 ///
 /// The file is gzip JSON lines: a header `{"type":"recording","format":1,"server":…,"started":…}`,
-/// then `{"t":…,"snapshot":…,"event_count":N}` for each snapshot (its events left out: they
-/// are the `{"t":…,"event":…}` lines, each event once), `{"t":…,"trace":…}` for trace messages
+/// then `{"t":…,"event_count":N,"query":…,"snapshot":…}` for each snapshot (the client window
+/// it was made for; its events left out: they are the `{"t":…,"event":…}` lines, each once), `{"t":…,"trace":…}` for trace messages
 /// and `{"t":…,"dropped":N}` when the disk fell behind. Lines it does not know are skipped.
 public struct Recording: Sendable {
     /// The newest format this build reads.
@@ -17,6 +17,8 @@ public struct Recording: Sendable {
         var time: Double
         /// The snapshot's JSON, decoded when shown.
         var json: ArraySlice<UInt8>
+        /// The client window it was made for (nil: not recorded).
+        var query: ArraySlice<UInt8>?
         /// How many events it listed, and how many event lines came before it.
         var eventCount: Int
         var eventsBefore: Int
@@ -99,7 +101,8 @@ public struct Recording: Sendable {
         guard let text = object.string("t"), let time = TraceLine.parseISOTime(text) else { return "no time (\"t\")" }
         lastTime = time
         if let snapshot = object.raw("snapshot") {
-            beats.append(Beat(time: time, json: snapshot, eventCount: object.int("event_count") ?? 0, eventsBefore: events.count))
+            beats.append(
+                Beat(time: time, json: snapshot, query: object.raw("query"), eventCount: object.int("event_count") ?? 0, eventsBefore: events.count))
         } else if let raw = object.raw("event") {
             guard let event = try? RemoteSource.decoder.decode(HubEvent.self, from: Data(raw)) else { return "an event that does not decode" }
             events.append(event)
@@ -112,13 +115,24 @@ public struct Recording: Sendable {
         return nil
     }
 
-    /// The snapshot of beat `index`, with the events it listed when it was received.
-    func snapshot(_ index: Int) -> DashboardSnapshot? {
+    /// The snapshot of beat `index`, with the events it listed when it was received and, for a
+    /// `query` that orders or narrows the clients otherwise than the recorded one, the recorded
+    /// rows filtered and sorted its way (exact when the recorded window held every client).
+    func snapshot(_ index: Int, for query: ClientQuery? = nil) -> DashboardSnapshot? {
         guard beats.indices.contains(index) else { return nil }
         let beat = beats[index]
         guard var snapshot = try? RemoteSource.decoder.decode(DashboardSnapshot.self, from: Data(beat.json)) else { return nil }
         snapshot.events = Array(events[max(0, beat.eventsBefore - beat.eventCount)..<beat.eventsBefore])
+        let recorded = beat.query.flatMap { try? RemoteSource.decoder.decode(ClientQuery.self, from: Data($0)) }
+        if let query, let recorded, !Self.listsClientsAlike(query, recorded) {
+            snapshot.clients = query.window(snapshot.clients.rows)
+        }
         return snapshot
+    }
+
+    /// Whether two queries list the same clients in the same order (their windows may differ).
+    private static func listsClientsAlike(_ a: ClientQuery, _ b: ClientQuery) -> Bool {
+        a.sort == b.sort && a.descending == b.descending && a.filter == b.filter && a.channel == b.channel && a.id == b.id && a.user == b.user
     }
 }
 

@@ -13,7 +13,7 @@ public struct RecordingSource: DashboardSource {
 
     public func snapshot(query: ClientQuery) async -> DashboardSnapshot? {
         let snapshot = await source.snapshot(query: query)
-        if let snapshot { recorder.record(snapshot: snapshot) }
+        if let snapshot { recorder.record(snapshot: snapshot, query: query) }
         return snapshot
     }
 

@@ -9,8 +9,8 @@ public final class ReplaySource: DashboardSource {
     public let recording: Recording
     /// Where the replay is, and the wall-clock time it was last moved on.
     private let cursor: Mutex<(cursor: ReplayCursor, wall: Double)>
-    /// The last snapshot decoded, by beat: a paused replay does not decode it again.
-    private let decoded = Mutex<(beat: Int, snapshot: DashboardSnapshot?)?>(nil)
+    /// The last snapshot decoded, by beat and query: a paused replay does not decode it again.
+    private let decoded = Mutex<(beat: Int, query: ClientQuery, snapshot: DashboardSnapshot?)?>(nil)
 
     /// Starts at `time` (default: the first beat), playing or paused.
     public init(recording: Recording, at time: Double? = nil, playing: Bool = true) {
@@ -32,14 +32,14 @@ public final class ReplaySource: DashboardSource {
         }
     }
 
-    /// The snapshot recorded at the replay's moment (the recorder's client window: the query is
-    /// not the recorder's to change).
+    /// The snapshot recorded at the replay's moment. Its client rows are those the recorded
+    /// console had; a `query` with another sort or filter sorts and filters those.
     public func snapshot(query: ClientQuery) async -> DashboardSnapshot? {
         guard let beat = advanced().beat else { return nil }
         return decoded.withLock { cache in
-            if let cache, cache.beat == beat { return cache.snapshot }
-            let snapshot = recording.snapshot(beat)
-            cache = (beat, snapshot)
+            if let cache, cache.beat == beat, cache.query == query { return cache.snapshot }
+            let snapshot = recording.snapshot(beat, for: query)
+            cache = (beat, query, snapshot)
             return snapshot
         }
     }

@@ -23,7 +23,7 @@ public final class SessionRecorder: Sendable {
     static let queueCapacity = 256
 
     enum Item {
-        case snapshot(DashboardSnapshot, time: Double)
+        case snapshot(DashboardSnapshot, query: ClientQuery?, time: Double)
         case trace(TraceMessage, time: Double)
     }
 
@@ -50,9 +50,11 @@ public final class SessionRecorder: Sendable {
         thread.start()
     }
 
-    /// Records a snapshot the console received (its new events become event lines).
-    public func record(snapshot: DashboardSnapshot) {
-        enqueue(.snapshot(snapshot, time: WallClock.now()))
+    /// Records a snapshot the console received (its new events become event lines) and the
+    /// client window it asked for, when known (a replay with another sort or filter then knows
+    /// which rows it has).
+    public func record(snapshot: DashboardSnapshot, query: ClientQuery? = nil) {
+        enqueue(.snapshot(snapshot, query: query, time: WallClock.now()))
     }
 
     /// Records a trace message the console received.
@@ -152,7 +154,7 @@ private final class RecorderLoop: @unchecked Sendable {
 
     func write(_ item: SessionRecorder.Item) throws {
         switch item {
-        case .snapshot(var snapshot, let time):
+        case .snapshot(var snapshot, let query, let time):
             guard snapshot != lastSnapshot else { return }  // the same snapshot asked for twice
             lastSnapshot = snapshot
             let t = "{\"t\":\"\(TraceLine.isoTime(time))\","
@@ -164,7 +166,10 @@ private final class RecorderLoop: @unchecked Sendable {
             }
             let eventCount = snapshot.events.count
             snapshot.events = []
-            try line(t + "\"event_count\":\(eventCount),\"snapshot\":" + String(decoding: try AdminAPI.encoder.encode(snapshot), as: UTF8.self) + "}")
+            let window = try query.map { ",\"query\":" + String(decoding: try AdminAPI.encoder.encode($0), as: UTF8.self) } ?? ""
+            try line(
+                t + "\"event_count\":\(eventCount)\(window),\"snapshot\":" + String(decoding: try AdminAPI.encoder.encode(snapshot), as: UTF8.self)
+                    + "}")
         case .trace(let message, let time):
             try line("{\"t\":\"\(TraceLine.isoTime(time))\",\"trace\":\(message.json)}")
         }

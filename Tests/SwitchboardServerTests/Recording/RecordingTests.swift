@@ -162,6 +162,31 @@ import Testing
         #expect(await source.perform(.broadcast(data: Array("1".utf8))) == .failed(OperatorFailure(.unavailable, replayRefusal)))
     }
 
+    @Test func anotherSortOrFilterSortsAndFiltersTheRecordedRows() async throws {
+        let path = Self.path()
+        let recorder = try SessionRecorder(path: path, server: "ws://test")
+        var snapshot = Self.snapshot(connections: 3, events: 0)
+        let rows = (1...3).map { i in
+            ClientRow(
+                id: "c\(i)", remoteAddress: "10.0.0.\(i):5000", userAgent: i == 2 ? "bot" : "browser", connectedAt: 1_700_000_000,
+                lastActivity: 1_700_000_000,
+                channels: [], messagesIn: 10 * i, messagesOut: 0, bytesIn: 0, bytesOut: 0, rate: 0,
+                mailbox: MailboxCounts(depth: 0, peak: 0, enqueued: 0, dequeued: 0),
+                mailboxCapacity: 10)
+        }
+        let recordedQuery = ClientQuery(limit: 20)
+        snapshot.clients = recordedQuery.window(rows)
+        recorder.record(snapshot: snapshot, query: recordedQuery)
+        recorder.close()
+        let source = ReplaySource(recording: try Recording(path: path), playing: false)
+        // The recorded view, in another size: the recorded window as it is.
+        #expect(await source.snapshot(query: ClientQuery(limit: 5))?.clients.rows.map(\.id) == ["c1", "c2", "c3"])
+        #expect(
+            await source.snapshot(query: ClientQuery(sort: .messagesIn, descending: true, limit: 20))?.clients.rows.map(\.id) == ["c3", "c2", "c1"])
+        let filtered = await source.snapshot(query: ClientQuery(filter: "bot", limit: 20))?.clients
+        #expect(filtered?.rows.map(\.id) == ["c2"] && filtered?.total == 1)
+    }
+
     static func run(_ arguments: String...) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
