@@ -193,3 +193,15 @@ def test_the_local_console_records_too(tmp_path):
     with_client = next(line["t"] for line in recorded_lines(path) if "snapshot" in line and line["snapshot"]["totals"]["connections"] == 1)
     dumped = replay(path, "--dump", "--at", with_client)
     assert dumped.returncode == 0 and "1 conn " in dumped.stdout.splitlines()[0]
+
+
+def test_recording_needs_the_console_and_a_sane_size(tmp_path):
+    headless = subprocess.run([BIN, "serve", "--headless", "--port", str(free_port()), "--record", str(tmp_path / "x.gz")],
+                              capture_output=True, text=True, timeout=60)
+    assert headless.returncode == 2 and len(headless.stderr.strip().splitlines()) == 1 and "--record" in headless.stderr
+    term = Tmux(f"{BIN} serve --port {free_port()} --record {tmp_path / 'y.gz'} --record-max-size 1KiB")
+    try:
+        screen = term.wait_text("EXIT=2")
+        assert "--record-max-size must be a size of at least 64KiB" in screen.replace("\n", "")
+    finally:
+        term.close()
