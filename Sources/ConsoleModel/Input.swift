@@ -70,7 +70,7 @@ public let commandHelp: [(command: String, action: String)] = [
 
 /// The keys of a replay, for the help overlay (they win over the live meanings above).
 public let replayKeyBindings: [(keys: String, action: String)] = [
-    ("Space", "pause / play"),
+    ("Space p", "pause / play"),
     ("← →", "one beat (recorded snapshot) back / forward"),
     ("[ ]", "a minute back / forward"),
     ("g G", "start / end of the recording"),
@@ -220,7 +220,7 @@ private func handleReplay(_ key: Key, state: inout ViewState) -> Effect? {
     switch state.overlay {
     case nil:
         switch key {
-        case .character(" "): return .replay(.togglePlay)
+        case .character(" "), .character("p"): return .replay(.togglePlay)
         case .left: return .replay(.step(-1))
         case .right: return .replay(.step(1))
         case .character("["): return .replay(.jump(seconds: -60))

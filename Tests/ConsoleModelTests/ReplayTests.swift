@@ -73,6 +73,7 @@ import Testing
         var state = replayState()
         let snapshot = makeSnapshot(clients: 30)
         #expect(handle(.character(" "), state: &state, snapshot: snapshot) == .replay(.togglePlay))
+        #expect(handle(.character("p"), state: &state, snapshot: snapshot) == .replay(.togglePlay))
         #expect(handle(.right, state: &state, snapshot: snapshot) == .replay(.step(1)))
         #expect(handle(.left, state: &state, snapshot: snapshot) == .replay(.step(-1)))
         #expect(handle(.character("]"), state: &state, snapshot: snapshot) == .replay(.jump(seconds: 60)))

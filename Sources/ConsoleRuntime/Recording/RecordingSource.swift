@@ -20,4 +20,21 @@ public struct RecordingSource: DashboardSource {
     public func perform(_ command: OperatorCommand) async -> OperatorResult {
         await source.perform(command)
     }
+
+    /// `messages` (a trace stream the console reads), each recorded as it passes; cancelling
+    /// the result cancels the reading of `messages`. A recorded source's trace is
+    /// `recorded(source.trace(target))`.
+    public func recorded(_ messages: AsyncStream<TraceMessage>) -> AsyncStream<TraceMessage> {
+        let recorder = self.recorder
+        return AsyncStream { continuation in
+            let task = Task {
+                for await message in messages {
+                    recorder.record(trace: message)
+                    continuation.yield(message)
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
 }

@@ -187,6 +187,38 @@ import Testing
         #expect(filtered?.rows.map(\.id) == ["c2"] && filtered?.total == 1)
     }
 
+    /// A source with nothing to show, to record trace streams through.
+    struct Silent: DashboardSource {
+        func snapshot(query: ClientQuery) async -> DashboardSnapshot? { nil }
+        func perform(_ command: OperatorCommand) async -> OperatorResult { .failed(OperatorFailure(.unavailable, "silent")) }
+    }
+
+    @Test func traceMessagesAreRecordedOnTheirWayAndReplayedInTheirTime() async throws {
+        let path = Self.path()
+        let recorder = try SessionRecorder(path: path, server: "ws://test")
+        let source = RecordingSource(recording: Silent(), to: recorder)
+        let target = TraceTarget.channel("news")
+        let messages: [TraceMessage] = [
+            .started(trace: "t1", target: target), .skipped(trace: "t1", count: 3), .ended(trace: "t1", reason: "reader gone"),
+        ]
+        let (stream, continuation) = AsyncStream.makeStream(of: TraceMessage.self)
+        for message in messages { continuation.yield(message) }
+        continuation.finish()
+        var passed: [TraceMessage] = []
+        for await message in source.recorded(stream) { passed.append(message) }
+        #expect(passed == messages)
+        recorder.record(snapshot: Self.snapshot(connections: 1, events: 1))  // a beat after the traces
+        recorder.close()
+
+        let replay = ReplaySource(recording: try Recording(path: path), playing: false)
+        #expect(replay.recording.traces.map(\.message) == messages)
+        replay.move(.end)
+        var replayed: [TraceMessage] = []
+        for await message in replay.trace(target) { replayed.append(message) }
+        #expect(replayed == messages)
+        #expect(replay.traces(through: replay.status.time).count == 3)
+    }
+
     static func run(_ arguments: String...) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
