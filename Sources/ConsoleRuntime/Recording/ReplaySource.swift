@@ -25,8 +25,7 @@ public final class ReplaySource: DashboardSource {
     @discardableResult
     public func move(_ move: ReplayMove) -> ReplayStatus {
         cursor.withLock { state in
-            state.cursor.advance(by: WallClock.now() - state.wall)
-            state.wall = WallClock.now()
+            Self.moveOn(&state)
             state.cursor.perform(move)
             return state.cursor.status
         }
@@ -84,10 +83,15 @@ public final class ReplaySource: DashboardSource {
     /// The cursor moved on by the wall-clock time since it last was.
     private func advanced() -> ReplayCursor {
         cursor.withLock { state in
-            let now = WallClock.now()
-            state.cursor.advance(by: now - state.wall)
-            state.wall = now
+            Self.moveOn(&state)
             return state.cursor
         }
+    }
+
+    /// Moves the cursor on by the wall-clock time since it last was.
+    private static func moveOn(_ state: inout (cursor: ReplayCursor, wall: Double)) {
+        let now = WallClock.now()
+        state.cursor.advance(by: now - state.wall)
+        state.wall = now
     }
 }

@@ -92,7 +92,8 @@ public final class SessionRecorder: Sendable {
         if queued { wake.signal() }
     }
 
-    /// The writer thread: takes everything queued, writes it, syncs, until closed.
+    /// The writer thread: takes everything queued, writes it, syncs, until a batch taken after
+    /// ``close()`` (or a write that fails) ends the file.
     private func drain(_ loop: RecorderLoop) {
         var reported = 0
         while true {
@@ -113,8 +114,10 @@ public final class SessionRecorder: Sendable {
                 failureMessage.withLock { $0 = "recording to \(path) stopped: \(error)" }
                 queue.withLock { $0.closed = true }
                 try? loop.finish()
+                finished.signal()
+                return
             }
-            if queue.withLock({ $0.closed }) {
+            if closed {
                 finished.signal()
                 return
             }
