@@ -113,7 +113,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The console's runtime: the controller that performs keys, the local and the remote
-        // (admin stream) sources, the theme library.
+        // (admin stream) sources, the trace client, recording and replay (gzip JSON lines), the
+        // theme library.
         .target(
             name: "ConsoleRuntime",
             dependencies: [
@@ -122,8 +123,11 @@ let package = Package(
                 "SwitchboardCore",
                 "SwitchboardServer",
                 .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

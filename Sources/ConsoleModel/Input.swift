@@ -19,6 +19,8 @@ public enum Effect: Equatable, Sendable {
     case startTrace(TraceTarget)
     /// End the open trace.
     case stopTrace
+    /// A replay key: move through the recording.
+    case replay(ReplayMove)
     case none
 }
 
@@ -32,7 +34,7 @@ extension Effect {
         case .kick(let clientID, let reason): .kick(.client(clientID), reason: reason, reconnect: false)
         case .kickAll(let reconnect): .kick(.all, reconnect: reconnect)
         case .kickUser(let user, let reason): .kick(.user(user), reason: reason, reconnect: false)
-        case .quit, .setTheme, .startTrace, .stopTrace, .none: nil
+        case .quit, .setTheme, .startTrace, .stopTrace, .replay, .none: nil
         }
     }
 }
@@ -73,12 +75,32 @@ public let commandHelp: [(command: String, action: String)] = [
     (":pause  :help  :quit", ""),
 ]
 
+/// The keys of a replay, for the help overlay (they win over the live meanings above).
+public let replayKeyBindings: [(keys: String, action: String)] = [
+    ("Space p", "pause / play"),
+    ("← →", "one beat (recorded snapshot) back / forward"),
+    ("[ ]", "a minute back / forward"),
+    ("g G", "start / end of the recording"),
+]
+
 /// Applies a key to the view state and says what the loop must do.
 ///
 /// htop/k9s habits: arrows or `j`/`k` move, Tab cycles panes, Enter opens details, `b`
 /// broadcasts, `K` kicks, `:` opens the command line, `/` filters, `s`/`S` sort, `p` pauses,
-/// `?` helps, `q` quits (asking first when the server would stop), Esc closes.
+/// `?` helps, `q` quits (asking first when the server would stop), Esc closes. In a replay
+/// (``ViewState/replay``) the replay keys come first and operator actions are refused.
 public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapshot?) -> Effect {
+    guard state.replay != nil else { return handleLive(key, state: &state, snapshot: snapshot) }
+    if let effect = handleReplay(key, state: &state) { return effect }
+    let effect = handleLive(key, state: &state, snapshot: snapshot)
+    guard effect.operatorCommand == nil else {
+        state.status = replayRefusal
+        return .none
+    }
+    return effect
+}
+
+private func handleLive(_ key: Key, state: inout ViewState, snapshot: DashboardSnapshot?) -> Effect {
     if key == .resize { return .none }
     if let overlay = state.overlay {
         switch overlay {
@@ -207,6 +229,35 @@ public func handle(_ key: Key, state: inout ViewState, snapshot: DashboardSnapsh
         break
     }
     return .none
+}
+
+// MARK: Replay
+
+/// What a replay says to an operator action.
+public let replayRefusal = "replay: operator actions are not available"
+
+/// The keys of a replay, over the dashboard or a client's details; nil for the others.
+private func handleReplay(_ key: Key, state: inout ViewState) -> Effect? {
+    switch state.overlay {
+    case nil:
+        switch key {
+        case .character(" "), .character("p"): return .replay(.togglePlay)
+        case .left: return .replay(.step(-1))
+        case .right: return .replay(.step(1))
+        case .character("["): return .replay(.jump(seconds: -60))
+        case .character("]"): return .replay(.jump(seconds: 60))
+        case .character("g"): return .replay(.start)
+        case .character("G"): return .replay(.end)
+        case .character("b"), .character("K"): break
+        default: return nil
+        }
+    case .detail:
+        guard key == .character("K") || key == .character("U") else { return nil }
+    default:
+        return nil
+    }
+    state.status = replayRefusal
+    return Effect.none
 }
 
 // MARK: Prompts

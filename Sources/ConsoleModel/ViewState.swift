@@ -88,6 +88,9 @@ public struct ViewState: Sendable {
     /// Wall-clock seconds since 1970 for ages and idle times; `nil` estimates it from the
     /// snapshot (the latest activity or event it contains).
     public var now: Double?
+    /// A replay of a recording (nil: live): where it is, for the header; its keys win over the
+    /// live meanings of Space, `←` `→`, `g` `G`, and operator actions are refused.
+    public var replay: ReplayStatus?
 
     public init() {}
 

@@ -9,13 +9,15 @@ import SwitchboardCore
 ///
 /// Keys become ``Effect`` values (``ConsoleModel/handle(_:state:snapshot:)``); the controller
 /// performs them: operator commands go to the ``DashboardSource``, whose answer becomes the
-/// status line.
+/// status line; in a replay, replay moves go to the ``ReplaySource``.
 public final class ConsoleController: Sendable {
     /// The view, the snapshot on screen and the query it was made for, the client rows that fit.
     private let state: Mutex<(view: ViewState, snapshot: DashboardSnapshot?, snapshotQuery: ClientQuery?, visibleRows: Int)>
     private let currentTheme: Mutex<Theme>
     private let source: any DashboardSource
     private let themes: ThemeLibrary
+    /// The recording being replayed (nil: live).
+    private let replay: ReplaySource?
     /// Wakes the screen when a snapshot or status line arrives (and when ``stop`` is set).
     private let wake = ScreenWake()
     public let stop: StopFlag
@@ -27,16 +29,24 @@ public final class ConsoleController: Sendable {
     /// Refreshes are numbered; an answer older than the one on screen is not applied (a slow
     /// refresh started before a key must not replace the window the key asked for).
     private let refreshes = Mutex<(started: UInt64, applied: UInt64)>((0, 0))
+    /// The task reading the open trace's stream, and its number: messages from a trace the
+    /// operator already left are not applied.
+    private let traceReader = Mutex<(task: Task<Void, Never>?, number: UInt64)>((nil, 0))
 
-    public init(source: any DashboardSource, theme: Theme, themes: ThemeLibrary, local: Bool) {
+    /// `replay`: the console replays a recording (it is also the source); `status`: the status
+    /// line to start with.
+    public init(source: any DashboardSource, theme: Theme, themes: ThemeLibrary, local: Bool, replay: ReplaySource? = nil, status: String = "") {
         var view = ViewState()
         view.local = local
+        view.replay = replay?.status
+        view.status = status
         view.themeName = theme.name
         view.ascii = !ConsoleController.terminalIsUTF8
         self.state = Mutex((view, nil, nil, 20))
         self.currentTheme = Mutex(theme)
         self.source = source
         self.themes = themes
+        self.replay = replay
         self.stop = StopFlag(waking: wake)
     }
 
@@ -62,16 +72,17 @@ public final class ConsoleController: Sendable {
                 stop: stop
             )
             stop.set()
+            stopFollowing()
             group.cancelAll()
         }
     }
 
     private func frame(rows: Int, cols: Int) -> Grid {
         state.withLock { state in
-            state.visibleRows = ViewState.clientTableRows(rows: rows, cols: cols, nodes: state.view.clusterNodes)
+            state.visibleRows = ViewState.clientTableRows(rows: rows, cols: cols, nodes: state.view.clusterNodes, tracing: state.view.trace != nil)
             state.view.screenRows = rows
             state.view.screenCols = cols
-            state.view.now = WallClock.now()
+            state.view.now = state.view.replay?.time ?? WallClock.now()
             return renderDashboard(state.snapshot, state.view, rows: rows, cols: cols)
         }
     }
@@ -96,9 +107,21 @@ public final class ConsoleController: Sendable {
                 Task { await refresh() }
             }
             return true
+        case .replay(let move):
+            let status = replay?.move(move)
+            state.withLock { $0.view.replay = status }
+            changed()
+            Task { await refresh() }
+            return true
         case .quit(let stopServer):
             self.stopServer.store(stopServer, ordering: .relaxed)
             return false
+        case .startTrace(let target):
+            follow(target)
+            return true
+        case .stopTrace:
+            stopFollowing()
+            return true
         case .setTheme(let name):
             do {
                 let theme = try themes.load(name)
@@ -113,6 +136,39 @@ public final class ConsoleController: Sendable {
             }
             return true
         }
+    }
+
+    /// Reads `target`'s trace into the open trace pane (``ConsoleModel/handle(_:state:snapshot:)``
+    /// opened it), ending the trace read before.
+    private func follow(_ target: TraceTarget) {
+        let stream = source.trace(target)
+        traceReader.withLock { reader in
+            reader.task?.cancel()
+            reader.number += 1
+            let number = reader.number
+            reader.task = Task {
+                for await message in stream {
+                    let current = state.withLock { state in
+                        guard self.traceReader.withLock({ $0.number }) == number else { return false }
+                        state.view.receive(message)
+                        return true
+                    }
+                    guard current else { return }
+                    changed()
+                }
+            }
+        }
+        Task { await refresh() }
+    }
+
+    /// Ends the trace being read (the pane is already closed).
+    private func stopFollowing() {
+        traceReader.withLock { reader in
+            reader.task?.cancel()
+            reader.task = nil
+            reader.number += 1
+        }
+        Task { await refresh() }
     }
 
     /// Whether the rows the view asks for differ from `query`, the ones it asked for before a key.
@@ -157,6 +213,7 @@ public final class ConsoleController: Sendable {
             state.view.clusterNodes = snapshot.nodes?.count ?? 0
             state.snapshot = snapshot
             state.snapshotQuery = query
+            if let replay { state.view.replay = replay.status }
         }
         changed()
     }

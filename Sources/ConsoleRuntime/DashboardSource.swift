@@ -8,4 +8,8 @@ public protocol DashboardSource: Sendable {
     func snapshot(query: ClientQuery) async -> DashboardSnapshot?
     /// Has the hub perform an operator command and returns what it did.
     func perform(_ command: OperatorCommand) async -> OperatorResult
+    /// Follows `target` live: `.started` once the trace is in place, then its lines, and
+    /// `.ended` last. A refused trace ends before it starts, saying why. Ending the iteration
+    /// ends the trace.
+    func trace(_ target: TraceTarget) -> AsyncStream<TraceMessage>
 }

@@ -1,7 +1,7 @@
 public import SwitchboardCore
 public import SwitchboardServer
 
-/// The in-process source: reads the metrics collector, hands commands to the hub directly.
+/// The in-process source: reads the metrics collector, hands commands and traces to the hub directly.
 public struct LocalSource: DashboardSource {
     let hub: Hub
     let collector: MetricsCollector
@@ -17,5 +17,14 @@ public struct LocalSource: DashboardSource {
 
     public func perform(_ command: OperatorCommand) async -> OperatorResult {
         await hub.perform(command)
+    }
+
+    /// Traces are not wired into the in-process console yet (the hub's trace registry lands
+    /// next): the pane says so at once.
+    public func trace(_ target: TraceTarget) -> AsyncStream<TraceMessage> {
+        AsyncStream { refused in
+            refused.yield(.ended(trace: "", reason: "the local console cannot trace yet; attach to the server to trace"))
+            refused.finish()
+        }
     }
 }

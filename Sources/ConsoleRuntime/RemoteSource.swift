@@ -139,6 +139,11 @@ public final class RemoteSource: DashboardSource {
         }
     }
 
+    /// Follows `target` through the server's `/admin/trace`, with this source's token.
+    public func trace(_ target: TraceTarget) -> AsyncStream<TraceMessage> {
+        TraceClient(server: url, token: token).messages(target)
+    }
+
     /// Hands `result` to the command waiting under `id`, once.
     private func answer(_ id: Int, _ result: OperatorResult) {
         pending.withLock { $0.removeValue(forKey: id) }?.resume(returning: result)

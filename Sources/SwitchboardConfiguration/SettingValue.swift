@@ -54,14 +54,7 @@ extension SettingValue {
         var result: Int?
         switch self {
         case .integer(let number): result = number
-        case .text(let raw):
-            let text = raw.trimmingCharacters(in: .whitespaces)
-            let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("B", 1)]
-            if let (suffix, multiplier) = units.first(where: { text.hasSuffix($0.0) }) {
-                result = Int(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * multiplier }
-            } else {
-                result = Int(text)
-            }
+        case .text(let raw): result = ByteSize.parse(raw)
         default: result = nil
         }
         guard let result, range.contains(result) else { throw SettingError(expected: expected) }
@@ -98,5 +91,16 @@ extension SettingValue {
             throw SettingError(expected: expected)
         }
         return .milliseconds(Int64((seconds * 1000).rounded()))
+    }
+}
+
+/// A size as an operator writes it: `65536`, `64KiB`, `256MiB`, `1GiB` (also `KB`, `MB`, `B`).
+public enum ByteSize {
+    /// The size in bytes, or nil when `raw` is not one.
+    public static func parse(_ raw: String) -> Int? {
+        let text = raw.trimmingCharacters(in: .whitespaces)
+        let units: [(String, Int)] = [("KiB", 1024), ("MiB", 1 << 20), ("GiB", 1 << 30), ("KB", 1000), ("MB", 1_000_000), ("B", 1)]
+        guard let (suffix, multiplier) = units.first(where: { text.hasSuffix($0.0) }) else { return Int(text) }
+        return Int(text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)).map { $0 * multiplier }
     }
 }

@@ -313,7 +313,8 @@ import Glibc
         snapshot.nodes = [
             NodeRow(
                 name: "node-a", state: "alive", heartbeatAgeMilliseconds: 300, address: "ws://127.0.0.1:8081/ws", connections: 3, mailboxDepth: 0,
-                messagesInPerSecond: 12, messagesOutPerSecond: 340, redisRoundTripMilliseconds: 0.4, redisUp: true),
+                messagesInPerSecond: 12, messagesOutPerSecond: 340, redisRoundTripMilliseconds: 0.4, redisUp: true,
+                redisServer: "10.0.0.7:6380 master, 1 replica (lag 0 s)"),
             NodeRow(
                 name: "node-b", state: "dead", heartbeatAgeMilliseconds: 6200, address: "ws://127.0.0.1:8082/ws", connections: 3, mailboxDepth: 0,
                 messagesInPerSecond: 0, messagesOutPerSecond: 0, redisRoundTripMilliseconds: nil, redisUp: true),
@@ -335,6 +336,9 @@ import Glibc
         }
         #expect(text.contains("NODE") && text.contains("partial: no answer from node-c"))
         for line in grid.lines { #expect(Grid.displayWidth(of: line) == 120) }
+        // Which Redis each node talks to, on a wide enough terminal.
+        let wide = renderDashboard(clustered(), ViewState(), rows: 40, cols: 200).lines.joined(separator: "\n")
+        #expect(wide.contains("REDIS SERVER") && wide.contains("10.0.0.7:6380 master, 1 replica (lag 0 s)"))
     }
 
     @Test func theClientTableLosesTheNodesPaneRowsAndPagingKnowsIt() {

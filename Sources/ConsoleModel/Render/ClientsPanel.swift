@@ -107,6 +107,8 @@ func drawClients(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state:
     var hints: [String] = []
     if window.total == 0 && (!state.filter.isEmpty || state.channel != nil) {
         empty = "no clients match (Esc clears the filter)"
+    } else if state.replay != nil {
+        empty = snapshot.totals.connections == 0 ? "no clients connected at this moment" : "none of these clients was on the recorded screen"
     } else if snapshot.totals.connections == 0 {
         empty = "no clients connected yet. To see one here:"
         hints = firstClientHints(webSocketURL: snapshot.server.address)

@@ -5,7 +5,7 @@ func drawHeader(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state:
     canvas.fill(0, 0, cols, .header)
     let g = canvas.glyphs
     guard let snapshot else {
-        canvas.put(" switchboard  connecting" + g.ellipsis, 0, 0, .header)
+        canvas.put(state.replay == nil ? " switchboard  connecting" + g.ellipsis : " switchboard  replay", 0, 0, .header)
         return
     }
     let s = snapshot.server
@@ -22,6 +22,13 @@ func drawHeader(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state:
         ("\(g.down)\(Format.bytes(r.bytesIn))/s \(g.up)\(Format.bytes(r.bytesOut))/s", 5),
         ("mbox \(Format.count(t.mailboxDepth))", 2),
     ]
+    if let replay = state.replay {
+        // A replay says so first, with the recording's time: it is never taken for live figures.
+        let mark = replay.playing ? "playing" : "paused"
+        let offset = "+\(Format.duration(replay.time - replay.start))"
+        segments.insert(("replay \(Format.clock(replay.time)) \(mark) \(offset)", 0), at: 0)
+        segments.append(("beat \(replay.beat)/\(replay.beats)", 6))
+    }
     // Each application proxy: its rate, p99 and failures (the first to go when narrow).
     for proxy in snapshot.proxies ?? [] {
         let circuit = proxy.circuitOpen ? " OPEN" : ""

@@ -9,8 +9,9 @@ func drawOverlay(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state
         return  // on the status line
     case .help:
         title = "Keys"
-        let keyWidth = keyBindings.map { Grid.displayWidth(of: canvas.clean($0.keys)) }.max() ?? 0
-        for (keys, action) in keyBindings {
+        let bindings = (state.replay == nil ? [] : replayKeyBindings) + keyBindings
+        let keyWidth = bindings.map { Grid.displayWidth(of: canvas.clean($0.keys)) }.max() ?? 0
+        for (keys, action) in bindings {
             let pad = String(repeating: " ", count: max(0, keyWidth - Grid.displayWidth(of: canvas.clean(keys))))
             lines.append([(keys + pad + "  ", .helpKey), (action, .normal)])
         }

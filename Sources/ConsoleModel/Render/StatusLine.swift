@@ -48,6 +48,11 @@ func drawStatus(_ canvas: inout Canvas, _ state: ViewState, row: Int) {
             ("p", trace.pausedAt == nil ? "pause trace" : "resume trace"), ("/", "filter trace"), ("Esc", "stop trace"), ("Tab", "pane"),
             ("q", "quit"),
         ]
+    } else if let replay = state.replay {
+        hints = [
+            ("q", "quit"), ("?", "help"), ("Space", replay.playing ? "pause" : "play"), (g.ascii ? "<- ->" : "← →", "beat"), ("[ ]", "minute"),
+            ("g G", "start/end"), ("/", "filter"), ("s", "sort"), ("Tab", "pane"),
+        ]
     } else {
         hints = [
             ("q", "quit"), ("?", "help"), ("b", "broadcast"), ("K", "kick"), ("t", "trace"), ("/", "filter"), (":", "command"),

@@ -25,6 +25,8 @@ struct Attach: AsyncParsableCommand {
     var token: String?
     @Option(help: "Console theme: a name from themes/ or ~/.config/switchboard/themes/, or a path.")
     var theme = "default"
+    @OptionGroup(title: "Recording")
+    var recording: RecordOptions
 
     func run() async throws {
         guard TerminalScreen.isInteractive else {
@@ -52,12 +54,16 @@ struct Attach: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let source = RemoteSource(url: components.string!, token: token)
-        let controller = ConsoleController(source: source, theme: chosenTheme, themes: ThemeLibrary.standard(), local: false)
+        let recorder = try recording.recorder(server: url)
+        let controller = ConsoleController(
+            source: recorder.map { RecordingSource(recording: source, to: $0) } ?? source, theme: chosenTheme, themes: ThemeLibrary.standard(),
+            local: false)
         let colors = ProcessInfo.processInfo.environment["NO_COLOR"].map(\.isEmpty) ?? true
         await withDiscardingTaskGroup { group in
             group.addTask { await source.run(until: controller.stop) }
             await controller.run(colors: colors)
             group.cancelAll()
         }
+        recorder?.closeAndReport()
     }
 }

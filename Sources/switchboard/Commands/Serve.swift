@@ -31,6 +31,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "With the console: also write log lines to this file (they never go to the screen).")
     var logFile: String?
 
+    @OptionGroup(title: "Recording (the console)")
+    var recording: RecordOptions
+
     @OptionGroup(title: "Server")
     var options: ServerOptions
 
@@ -48,6 +51,10 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let console = !headless && TerminalScreen.isInteractive
+        if recording.path != nil && !console {
+            FileHandle.standardError.write(Data("switchboard: --record records the console, which needs a terminal (and no --headless)\n".utf8))
+            throw ExitCode(2)
+        }
         var consoleTheme = Theme.builtIn
         if console {
             do {
@@ -96,9 +103,13 @@ struct Serve: AsyncParsableCommand {
             )
         }
         var services = server.services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+        let recorder = try recording.recorder(
+            server: "\(configuration.tls == nil ? "ws" : "wss")://\(configuration.host):\(configuration.port) (local)")
+        defer { recorder?.closeAndReport() }
         if console {
+            let local = LocalSource(hub: server.hub, collector: server.collector)
             let controller = ConsoleController(
-                source: LocalSource(hub: server.hub, collector: server.collector),
+                source: recorder.map { RecordingSource(recording: local, to: $0) } ?? local,
                 theme: consoleTheme,
                 themes: ThemeLibrary.standard(),
                 local: true
