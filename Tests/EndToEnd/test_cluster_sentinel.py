@@ -159,6 +159,14 @@ def test_acks_wait_for_the_replicas_when_asked(server, sentinels):
             assert reply["type"] == "ack", reply
         status, body, _ = admin(s, "POST", "/api/publish", {"channel": "news", "data": "api"})
         assert status == 200 and body["seq"] == 6, body
+        # /api/nodes says which Redis the node talks to, and how far behind its replica is.
+        def redis_of_node():
+            return admin(s, "GET", "/api/nodes")[1]["nodes"][0]["redis"]
+        wait_until(lambda: redis_of_node().get("replicas"), "the node to read the master's replicas")
+        redis = redis_of_node()
+        assert redis["server"] == f"127.0.0.1:{sentinels.master_port}" and redis["role"] == "master", redis
+        assert [r["address"] for r in redis["replicas"]] == [f"127.0.0.1:{sentinels.replica_port}"], redis
+        assert redis["replicas"][0]["state"] == "online" and redis["summary"].startswith("master, 1 replica"), redis
         # Without it nothing can be confirmed: the answer says the outcome is unknown.
         sentinels.kill("replica")
         client.send(json.dumps({"type": "publish", "channel": "news", "data": "unconfirmed", "id": 99}))

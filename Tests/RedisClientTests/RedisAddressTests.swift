@@ -48,3 +48,33 @@ import Testing
         #expect(SentinelWatch.parse(ByteBuffer(string: payload)) == nil)
     }
 }
+
+/// `INFO replication`, as the nodes pane and `/api/nodes` show it.
+@Suite struct ReplicationInfoTests {
+    @Test func aMasterListsItsReplicasAndHowFarBehindEachIs() throws {
+        let text = """
+            # Replication\r
+            role:master\r
+            connected_slaves:2\r
+            slave0:ip=127.0.0.1,port=6381,state=online,offset=1000,lag=0\r
+            slave1:ip=10.0.0.3,port=6382,state=wait_bgsave,offset=0,lag=3\r
+            master_failover_state:no-failover\r
+            master_repl_offset:1200\r
+
+            """
+        let info = try #require(ReplicationInfo(info: text))
+        #expect(info.role == "master")
+        #expect(
+            info.replicas == [
+                ReplicationInfo.Replica(address: .init(host: "127.0.0.1", port: 6381), state: "online", lagSeconds: 0, behindBytes: 200),
+                ReplicationInfo.Replica(address: .init(host: "10.0.0.3", port: 6382), state: "wait_bgsave", lagSeconds: 3, behindBytes: 1200),
+            ])
+        #expect(info.summary == "master, 2 replicas (lag 0 s, wait_bgsave)")
+    }
+
+    @Test func aLoneMasterAReplicaAndNonsense() {
+        #expect(ReplicationInfo(info: "role:master\nconnected_slaves:0\nmaster_repl_offset:0\n")?.summary == "master, no replica")
+        #expect(ReplicationInfo(info: "role:slave\nmaster_host:127.0.0.1\n")?.summary == "replica")
+        #expect(ReplicationInfo(info: "ERR unknown section") == nil)
+    }
+}

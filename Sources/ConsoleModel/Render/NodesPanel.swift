@@ -1,6 +1,7 @@
 import SwitchboardCore
 
-/// The cluster's nodes: connections, rates, mailbox depth, Redis round trip and heartbeat age;
+/// The cluster's nodes: connections, rates, mailbox depth, Redis round trip, heartbeat age and the
+/// Redis server each talks to (with its role and replicas' lag);
 /// a dead node (silent for 5 s, not yet removed) is shown in the bad colour. While this node's
 /// own link to Redis is down its row says `down` and the others', as last read, `?`.
 func drawNodes(_ canvas: inout Canvas, _ nodes: [NodeRow], _ area: Range<Int>) {
@@ -44,6 +45,9 @@ func drawNodes(_ canvas: inout Canvas, _ nodes: [NodeRow], _ area: Range<Int>) {
             c.field(Format.duration(Double(r.heartbeatAgeMilliseconds) / 1000), y, x, w, role(r, .dim), .right)
         },
         Column(title: "ADDRESS", width: 10, priority: 5, flex: 1) { c, r, y, x, w in c.field(r.address, y, x, w, role(r, .dim)) },
+        Column(title: "REDIS SERVER", width: 14, priority: 6, flex: 1) { c, r, y, x, w in
+            c.field(r.redisServer ?? "-", y, x, w, role(r, .dim))
+        },
     ]
     drawTable(
         &canvas, columns: columns, rows: nodes, header: header, body: body, left: 0, width: canvas.cols, selected: nil, emptyMessage: "no nodes")

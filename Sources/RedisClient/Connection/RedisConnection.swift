@@ -48,6 +48,8 @@ public final class RedisConnection: @unchecked Sendable {
         public var reconnects: Int
         /// Why the link is down, when it is.
         public var lastError: String?
+        /// The server the connection is open to (with Sentinel, the master it was given).
+        public var server: RedisAddress.Endpoint?
     }
 
     public let configuration: Configuration
@@ -57,6 +59,8 @@ public final class RedisConnection: @unchecked Sendable {
     private let up = Atomic<Bool>(false)
     private let pendingCount = Atomic<Int>(0)
     private let reconnectCount = Atomic<Int>(0)
+    /// The dialer's endpoint while connected, for ``status`` (read from any thread).
+    private let server = NIOLockedValueBox<RedisAddress.Endpoint?>(nil)
     private let lastError = NIOLockedValueBox<String?>("not connected yet")
     /// Scripts loaded on every new connection before it takes requests.
     private let scripts = NIOLockedValueBox<[RedisScript]>([])
@@ -121,7 +125,7 @@ public final class RedisConnection: @unchecked Sendable {
     public var status: Status {
         Status(
             isUp: isUp, pending: pendingCount.load(ordering: .relaxed), reconnects: reconnectCount.load(ordering: .relaxed),
-            lastError: isUp ? nil : lastError.withLockedValue { $0 })
+            lastError: isUp ? nil : lastError.withLockedValue { $0 }, server: isUp ? server.withLockedValue { $0 } : nil)
     }
 
     /// Loads `script` on every connection (now and after each reconnect) before requests flow.
@@ -278,6 +282,7 @@ public final class RedisConnection: @unchecked Sendable {
     /// Sets a new connection up (database, name, scripts) before it takes requests.
     private func connected(_ channel: any Channel) {
         connections += 1
+        server.withLockedValue { $0 = dialer.endpoint }
         if connections > 1 { reconnectCount.wrappingAdd(1, ordering: .relaxed) }
         var setup: [[ByteBuffer]] = []
         if configuration.address.database != 0 { setup.append(["SELECT", String(configuration.address.database)].map { ByteBuffer(string: $0) }) }

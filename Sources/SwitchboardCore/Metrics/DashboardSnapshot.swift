@@ -126,10 +126,14 @@ public struct NodeRow: Codable, Sendable, Equatable {
     /// The node's last heartbeat round trip to Redis.
     public var redisRoundTripMilliseconds: Double?
     public var redisUp: Bool
+    /// The Redis server the node talks to and what it is: `127.0.0.1:6380 master, 1 replica
+    /// (lag 0 s)` (nil before the node has said).
+    public var redisServer: String?
 
     public init(
         name: String, state: String, heartbeatAgeMilliseconds: Int, address: String, connections: Int, mailboxDepth: Int,
-        messagesInPerSecond: Double, messagesOutPerSecond: Double, redisRoundTripMilliseconds: Double?, redisUp: Bool
+        messagesInPerSecond: Double, messagesOutPerSecond: Double, redisRoundTripMilliseconds: Double?, redisUp: Bool,
+        redisServer: String? = nil
     ) {
         self.name = name
         self.state = state
@@ -141,6 +145,7 @@ public struct NodeRow: Codable, Sendable, Equatable {
         self.messagesOutPerSecond = messagesOutPerSecond
         self.redisRoundTripMilliseconds = redisRoundTripMilliseconds
         self.redisUp = redisUp
+        self.redisServer = redisServer
     }
 }
 

@@ -20,7 +20,8 @@ extension Hub {
             let status = cluster.connection.status
             return NodeReport.LinkFigures(
                 up: status.isUp, roundTripMilliseconds: cluster.nodes.roundTripMilliseconds, pending: status.pending, reconnects: status.reconnects,
-                subscriberUp: cluster.subscriber.isUp, lastError: status.lastError)
+                subscriberUp: cluster.subscriber.isUp, lastError: status.lastError, server: status.server,
+                replication: status.isUp ? cluster.nodes.replication : nil)
         }
     }
 

@@ -33,6 +33,8 @@ final class NodeRegistry: Sendable {
     let declaredDead = Atomic<Int>(0)
     /// Microseconds of the last heartbeat's round trip; -1 before the first.
     private let roundTrip = Atomic<Int>(-1)
+    /// The Redis server's role and replicas, as the last heartbeat read them.
+    private let lastReplication = NIOLockedValueBox<ReplicationInfo?>(nil)
     /// Redis's clock minus this node's, in milliseconds, as the last heartbeat measured it.
     private let clockOffset = Atomic<Int>(0)
 
@@ -161,6 +163,9 @@ final class NodeRegistry: Sendable {
     }
 
     /// The last heartbeat's round trip, in milliseconds.
+    /// The Redis server's role and replicas, as the last heartbeat read them.
+    var replication: ReplicationInfo? { lastReplication.withLockedValue { $0 } }
+
     var roundTripMilliseconds: Double? {
         let micros = roundTrip.load(ordering: .relaxed)
         return micros < 0 ? nil : Double(micros) / 1000
@@ -202,6 +207,8 @@ final class NodeRegistry: Sendable {
         let elapsed = ContinuousClock.now - started
         let micros = Int(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
         roundTrip.store(micros, ordering: .relaxed)
+        let info = try? await connection.send("INFO", "replication").get()
+        lastReplication.withLockedValue { $0 = info?.string.flatMap(ReplicationInfo.init(info:)) }
         if answer > 0 {
             // Redis read its clock about half a round trip before the answer arrived.
             clockOffset.store(Int(answer) - (Self.wallMilliseconds() - micros / 2000), ordering: .relaxed)
@@ -320,7 +327,10 @@ final class NodeRegistry: Sendable {
                 address: figures["address"] as? String ?? "", connections: Int(number(figures["connections"])),
                 mailboxDepth: Int(number(figures["mailbox_depth"])), messagesInPerSecond: number(figures["messages_in_per_s"]),
                 messagesOutPerSecond: number(figures["messages_out_per_s"]), redisRoundTripMilliseconds: (redis["rtt_ms"] as? NSNumber)?.doubleValue,
-                redisUp: redis["up"] as? Bool ?? false)
+                redisUp: redis["up"] as? Bool ?? false,
+                redisServer: (redis["server"] as? String).map { server in
+                    [server, redis["summary"] as? String].compactMap(\.self).joined(separator: " ")
+                })
         }
 
         var json: String {

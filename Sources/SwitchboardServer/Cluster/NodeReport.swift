@@ -1,4 +1,5 @@
 import Foundation
+import RedisClient
 import SwitchboardCore
 
 /// What a node says of itself in `GET /api/nodes` and in its heartbeat: the members of a JSON
@@ -20,6 +21,10 @@ struct NodeReport: Sendable {
         var reconnects: Int
         var subscriberUp: Bool
         var lastError: String?
+        /// The server the node's requests go to (with Sentinel: the current master).
+        var server: RedisAddress.Endpoint?
+        /// That server's role and replicas, as the last heartbeat read them.
+        var replication: ReplicationInfo?
     }
 
     var jsonMembers: String {
@@ -33,7 +38,16 @@ struct NodeReport: Sendable {
         text += "\"redis\":{\"up\":\(link.up),\"subscriber_up\":\(link.subscriberUp),"
         text += "\"rtt_ms\":\(link.roundTripMilliseconds.map { String(format: "%.2f", $0) } ?? "null"),"
         text += "\"pending\":\(link.pending),\"reconnects\":\(link.reconnects),"
-        text += "\"last_error\":\(link.lastError.map(JSONText.quoted) ?? "null")}"
-        return text
+        text += "\"last_error\":\(link.lastError.map(JSONText.quoted) ?? "null"),"
+        text += "\"server\":\(link.server.map { JSONText.quoted("\($0)") } ?? "null")"
+        if let replication = link.replication {
+            let replicas = replication.replicas.map { replica in
+                "{\"address\":\(JSONText.quoted("\(replica.address)")),\"state\":\(JSONText.quoted(replica.state)),"
+                    + "\"lag_s\":\(replica.lagSeconds),\"behind_bytes\":\(replica.behindBytes)}"
+            }
+            text += ",\"role\":\(JSONText.quoted(replication.role)),\"replicas\":[\(replicas.joined(separator: ","))]"
+            text += ",\"summary\":\(JSONText.quoted(replication.summary))"
+        }
+        return text + "}"
     }
 }
