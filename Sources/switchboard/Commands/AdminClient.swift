@@ -13,6 +13,9 @@ struct AdminClient {
     /// What a verb could not do, in one line for the operator.
     struct Failure: Error, CustomStringConvertible {
         let description: String
+        /// The HTTP status and the server's message, when the server answered with an error.
+        var status: Int?
+        var message: String?
     }
 
     /// Resolves the server URL and the token: `--token`, then `SWITCHBOARD_ADMIN_TOKEN`, then the
@@ -80,7 +83,7 @@ struct AdminClient {
             if status == 401 {
                 throw Failure(description: "the server refused the admin token (401); pass --token or set SWITCHBOARD_ADMIN_TOKEN")
             }
-            throw Failure(description: "\(message) (HTTP \(status))")
+            throw Failure(description: "\(message) (HTTP \(status))", status: status, message: message)
         }
         return data
     }
