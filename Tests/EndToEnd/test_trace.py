@@ -285,3 +285,60 @@ def test_the_cli_prints_readable_lines(server):
         publisher.send('{"type":"publish","channel":"news","data":{"price":10},"id":1}')
         line = cli.stdout.readline().split()
         assert line[1:6] == ["local", line[2], "-", "publish", "news"] and "#1" in line and line[-1] == '{"price":10}'
+
+
+def cluster_node(server, redis, name: str, *args: str):
+    return server("--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, *args)
+
+
+def test_a_client_on_another_node_is_traced_through_redis(server, redis):
+    a, b, c = (cluster_node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(connect(c.url, open_timeout=TIMEOUT))
+        client_id = json.loads(client.recv(timeout=TIMEOUT))["client"]
+        assert client_id.endswith("@node-c")
+        # Asked on node A: node C taps its client and sends the lines to A.
+        trace, started = open_trace(stack, a, f"client={client_id}")
+        assert started["target"] == {"client": client_id}
+        client.send(json.dumps({"type": "subscribe", "channel": "news", "id": 1}))
+        until(client, lambda m: m["type"] == "subscribed")
+        request = next_line(trace, kind="request")
+        assert request["node"] == "node-c" and request["client"] == client_id
+        assert next_line(trace, kind="reply")["node"] == "node-c"
+        publisher = native(stack, b)
+        publisher.send(json.dumps({"type": "publish", "channel": "news", "data": {"n": 1}, "id": 1}))
+        until(client, lambda m: m["type"] == "message")
+        delivery = next_line(trace, kind="delivery")
+        assert delivery["node"] == "node-c" and delivery["seq"] == 1 and json.loads(delivery["data"]) == {"n": 1}
+        assert traces_running(a) == 1 and traces_running(c) == 0  # a tap for another node is not one of C's traces
+
+
+def test_a_user_with_tabs_on_two_nodes_and_a_channel_across_nodes(server, redis):
+    import jwt
+
+    secret = "trace-secret-0123456789abcdef-0123456789"
+    a, b, c = (cluster_node(server, redis, name, "--auth-jwt-secret", secret) for name in ("node-a", "node-b", "node-c"))
+    token = jwt.encode({"sub": "ann"}, secret, algorithm="HS256")
+    with contextlib.ExitStack() as stack:
+        trace, _ = open_trace(stack, a, "user=ann")
+        tabs = []
+        for s in (b, c):
+            tab = stack.enter_context(connect(f"{s.url}?token={token}", open_timeout=TIMEOUT))
+            assert json.loads(tab.recv(timeout=TIMEOUT))["type"] == "welcome"
+            tabs.append(tab)
+        seen = set()
+        for n, tab in enumerate(tabs):
+            tab.send(json.dumps({"type": "ping", "id": n}))
+            until(tab, lambda m: m["type"] == "pong")
+        while seen != {"node-b", "node-c"}:
+            line = next_line(trace, kind="request")
+            assert line["user"] == "ann"
+            seen.add(line["node"])
+
+        channel, _ = open_trace(stack, a, "channel=room")
+        tabs[0].send(json.dumps({"type": "subscribe", "channel": "room", "id": 9}))
+        subscribe = next_line(channel, kind="subscribe")
+        assert subscribe["node"] == "node-b" and subscribe["user"] == "ann"
+        tabs[1].send(json.dumps({"type": "publish", "channel": "room", "data": 5, "id": 10}))
+        publish = next_line(channel, kind="publish")
+        assert publish["seq"] == 1 and publish["data"] == "5"

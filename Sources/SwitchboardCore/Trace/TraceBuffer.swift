@@ -55,6 +55,12 @@ public struct TraceBuffer: Sendable {
         queue.append(.line(trace: trace, line))
     }
 
+    /// Counts lines left out elsewhere (another node's part of the trace skipped them).
+    public mutating func countSkipped(_ count: Int) {
+        guard !ended, count > 0 else { return }
+        skipped += count
+    }
+
     /// Queues a `trace_skipped` for the lines left out so far, when there were some (and
     /// room); called with each line and on the trace's beat, so a count never waits long.
     public mutating func reportSkipped() {

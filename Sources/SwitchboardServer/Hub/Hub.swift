@@ -383,6 +383,8 @@ public final class Hub: @unchecked Sendable {
             return (nil, [])
         case .clientWindow(let step):
             return (1, Array((try? JSONEncoder().encode(await clientWindowPart(step))) ?? Data()))
+        case .trace:
+            return (nil, [])  // the engine's to carry out (ClusterTraces), before the hub is asked
         }
     }
 

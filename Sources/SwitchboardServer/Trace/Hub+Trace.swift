@@ -29,19 +29,10 @@ extension Hub {
                 timeout: configuration.traceTimeout)
         }
         reportTrace(.traceStarted, sink)
-        let remaining = NIOLockedValueBox(shards.count)
-        for shard in shards {
-            shard.send(
-                .run {
-                    shard.install(sink)
-                    if remaining.withLockedValue({ count in
-                        count -= 1
-                        return count == 0
-                    }) {
-                        sink.start()
-                    }
-                })
-        }
+        // In place once this node's shards and the other nodes (clustered) have their taps.
+        let ready = Countdown(2) { sink.start() }
+        tapShards(with: sink, then: ready.done)
+        engine.traceStarted(sink, ready: ready.done)
         let beat = shards[0].eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
             if sink.beat(now: NIODeadline.now().uptimeNanoseconds) { self?.stopTrace(sink, reason: "timeout") }
         }
@@ -57,8 +48,26 @@ extension Hub {
     func stopTrace(_ sink: TraceSink, reason: String) {
         guard traces.remove(sink) else { return }
         sink.end(reason: reason)
-        for shard in shards { shard.send(.run { shard.remove(sink) }) }
+        untapShards(sink)
+        engine.traceStopped(sink)
         reportTrace(.traceStopped, sink, reason: reason)
+    }
+
+    /// Puts `sink`'s taps on every shard; `then` runs once all of them are in place.
+    func tapShards(with sink: TraceSink, then: @escaping @Sendable () -> Void) {
+        let installed = Countdown(shards.count, then: then)
+        for shard in shards {
+            shard.send(
+                .run {
+                    shard.install(sink)
+                    installed.done()
+                })
+        }
+    }
+
+    /// Takes `sink`'s taps off every shard.
+    func untapShards(_ sink: TraceSink) {
+        for shard in shards { shard.send(.run { shard.remove(sink) }) }
     }
 
     /// Ends every trace (shutdown).
@@ -71,6 +80,25 @@ extension Hub {
         var detail = "\(sink.id): \(sink.target.description) by \(sink.reader)"
         if let reason { detail += " (\(reason))" }
         events?.send(HubEvent(time: WallClock.now(), kind: kind, client: client, detail: detail))
+    }
+}
+
+/// Runs `then` once ``done()`` was called `count` times, from any thread.
+private final class Countdown: Sendable {
+    private let left: NIOLockedValueBox<Int>
+    private let then: @Sendable () -> Void
+
+    init(_ count: Int, then: @escaping @Sendable () -> Void) {
+        self.left = NIOLockedValueBox(count)
+        self.then = then
+    }
+
+    @Sendable func done() {
+        let last = left.withLockedValue { left in
+            left -= 1
+            return left == 0
+        }
+        if last { then() }
     }
 }
 

@@ -64,6 +64,20 @@ final class TraceSink: Sendable {
         }
     }
 
+    /// Counts lines another node's part of the trace skipped.
+    func skip(_ count: Int) {
+        update { $0.buffer.countSkipped(count) }
+    }
+
+    /// Up to `limit` messages that are ready now, without waiting (a batch after ``next()``).
+    func take(upTo limit: Int) -> [TraceMessage] {
+        state.withLockedValue { state in
+            var taken: [TraceMessage] = []
+            while taken.count < limit, let message = state.buffer.next() { taken.append(message) }
+            return taken
+        }
+    }
+
     /// The trace is in place: `trace_started` goes out first.
     func start() {
         update { $0.buffer.start(target) }
