@@ -342,3 +342,14 @@ def test_a_user_with_tabs_on_two_nodes_and_a_channel_across_nodes(server, redis)
         tabs[1].send(json.dumps({"type": "publish", "channel": "room", "data": 5, "id": 10}))
         publish = next_line(channel, kind="publish")
         assert publish["seq"] == 1 and publish["data"] == "5"
+
+
+def test_a_reader_that_vanishes_without_a_close_frame_ends_its_trace(server):
+    s = server("--admin-token", TOKEN)
+    reader = Raw(s.port)
+    reader.upgrade(s.port, path=f"/admin/trace?channel=news&token={TOKEN}")
+    wait_until(lambda: traces_running(s) == 1, "the trace running")
+    reader.sock.close()
+    wait_until(lambda: traces_running(s) == 0, "the trace count back to 0")
+    events = json.loads(admin_get(s, "/api/events")[1])
+    assert any(event["kind"] == "trace_stopped" and "reader gone" in event["detail"] for event in events)

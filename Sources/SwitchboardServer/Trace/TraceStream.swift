@@ -10,16 +10,16 @@ import SwitchboardCore
 /// a 429, before the upgrade). Lines are written one at a time, each after the previous one
 /// was flushed: a reader that falls behind leaves them in the trace's bounded buffer, where
 /// the excess is skipped and counted. The reader closing (or vanishing) ends the trace.
-final class TraceStreamSession: ChannelInboundHandler, @unchecked Sendable {
+final class TraceStreamSession: AdminWebSocket, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
 
     static let path = "/admin/trace"
 
     private var stream: AsyncStream<TraceMessage>?
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private var pump: Task<Void, Never>?
-    private var closing = false
+    var closing = false
 
     init(stream: AsyncStream<TraceMessage>) {
         self.stream = stream
@@ -38,24 +38,6 @@ final class TraceStreamSession: ChannelInboundHandler, @unchecked Sendable {
             }
             loop.execute { self?.closeStream(code: .normal, reason: "trace ended") }
         }
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        stop()
-        self.context = nil
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        stop()
-        context.fireChannelInactive()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed { context.close(promise: nil) }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        closeStream(code: .protocolError, reason: "invalid frame")
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -78,7 +60,7 @@ final class TraceStreamSession: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// The reader is gone: the trace ends (`reader gone`).
-    private func stop() {
+    func stop() {
         pump?.cancel()
         pump = nil
     }
@@ -93,10 +75,4 @@ final class TraceStreamSession: ChannelInboundHandler, @unchecked Sendable {
         return (try? await promise.futureResult.get()) != nil
     }
 
-    private func closeStream(code: CloseCode, reason: String) {
-        guard let context, !closing else { return }
-        closing = true
-        let frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
-        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
-    }
 }
