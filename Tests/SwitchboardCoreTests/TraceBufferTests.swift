@@ -60,6 +60,24 @@ import Testing
         #expect(messages.last == .skipped(trace: "t1", count: 97))
     }
 
+    @Test func largePayloadsAreBoundedByBytesToo() {
+        var buffer = TraceBuffer(trace: "t1", rate: 0, capacity: 100, byteCapacity: 1000, now: 0)
+        buffer.start(.channel("news"))
+        var big = line(1)
+        big.data = String(repeating: "x", count: 400)
+        for _ in 0..<5 where buffer.admits(now: 0) { buffer.append(big) }
+        #expect(buffer.bytes == 800)
+        #expect(buffer.skipped == 3)
+        _ = buffer.next()  // started
+        _ = buffer.next()  // one line read: room for another
+        #expect(buffer.bytes == 400)
+        let admitted = buffer.admits(now: 0)
+        #expect(admitted)
+        buffer.append(big)
+        #expect(drain(&buffer) == [.line(trace: "t1", big), .skipped(trace: "t1", count: 3), .line(trace: "t1", big)])
+        #expect(buffer.bytes == 0)
+    }
+
     @Test func theEndIsAlwaysQueuedAfterWhatWasSkippedAndNothingFollowsIt() {
         var buffer = TraceBuffer(trace: "t1", rate: 0, capacity: 2, now: 0)
         buffer.start(.channel("news"))

@@ -11,6 +11,11 @@ public struct TraceBuffer: Sendable {
     public let trace: String
     /// Most messages waiting for the reader; past it lines are skipped (and counted).
     public let capacity: Int
+    /// Most bytes of `data` waiting for the reader (with `trace-payloads full` a line may carry
+    /// a whole message); past it lines are skipped too.
+    public let byteCapacity: Int
+    /// Bytes of `data` waiting now.
+    public private(set) var bytes = 0
     private var budget: TokenBucket
     private var queue = Deque<TraceMessage>()
     /// Lines left out since the last `trace_skipped`.
@@ -21,9 +26,10 @@ public struct TraceBuffer: Sendable {
     public private(set) var ended = false
 
     /// `rate` lines per second at most (a second's worth in a burst; 0 is no limit).
-    public init(trace: String, rate: Double, capacity: Int, now: UInt64) {
+    public init(trace: String, rate: Double, capacity: Int, byteCapacity: Int = 4 << 20, now: UInt64) {
         self.trace = trace
         self.capacity = max(2, capacity)
+        self.byteCapacity = byteCapacity
         self.budget = TokenBucket(rate: rate, burst: rate, now: now)
     }
 
@@ -48,10 +54,17 @@ public struct TraceBuffer: Sendable {
         return true
     }
 
-    /// Queues a line ``admits(now:)`` let through, after the `trace_skipped` it is owed.
+    /// Queues a line ``admits(now:)`` let through, after the `trace_skipped` it is owed; a
+    /// line whose data does not fit in ``byteCapacity`` is skipped instead.
     public mutating func append(_ line: TraceLine) {
         guard !ended else { return }
+        let size = line.data?.utf8.count ?? 0
+        guard bytes + size <= byteCapacity else {
+            skipped += 1
+            return
+        }
         reportSkipped()
+        bytes += size
         queue.append(.line(trace: trace, line))
     }
 
@@ -81,7 +94,8 @@ public struct TraceBuffer: Sendable {
 
     /// The next message for the reader (only once the trace started), oldest first.
     public mutating func next() -> TraceMessage? {
-        guard started || ended else { return nil }
-        return queue.popFirst()
+        guard started || ended, let message = queue.popFirst() else { return nil }
+        if case .line(_, let line) = message { bytes -= line.data?.utf8.count ?? 0 }
+        return message
     }
 }
