@@ -111,9 +111,13 @@ def test_a_pusher_clients_trace_by_socket_id(server):
         assert json.loads(ws.recv(timeout=TIMEOUT))["event"] == "pusher:pong"
         assert json.loads(next_line(trace, kind="reply")["data"])["event"] == "pusher:pong"
 
+        channel_trace, _ = open_trace(stack, s, f"channel={APP.split(':')[0]}:private-x")
         ws.send(json.dumps({"event": "pusher:subscribe", "data": {"channel": "private-x", "auth": "bad:sig"}}))
         refused = next_line(trace, kind="refused")
         assert refused["code"] == 401 and "subscription_error" in refused["data"]
+        # The channel's trace sees the refusal too.
+        refused = next_line(channel_trace, kind="refused")
+        assert refused["code"] == 401 and refused["data"].startswith("AuthError") and refused["dir"] == "in"
 
         ws.close()
         assert next_line(trace, kind="close")["dir"] == "in"

@@ -71,6 +71,7 @@ extension Session {
         let allocator = context!.channel.allocator
         let app = connection.app
         func refuse(_ type: String, _ error: String, status: Int) {
+            if !shard.traces.channels.isEmpty { shard.traceRefusal(of: self, in: app.hubChannel(channel), "\(type): \(error)", code: status) }
             push(PusherFrame.subscriptionError(channel: channel, type: type, error: error, status: status, allocator: allocator))
         }
         guard PusherChannel.isValid(channel) else {

@@ -67,6 +67,16 @@ extension HubShard {
         }
     }
 
+    /// A request about a traced channel was refused (`why`: the error's code and message; `code`:
+    /// a Pusher status).
+    func traceRefusal(of session: Session, in channel: String, _ why: String, code: Int?) {
+        offer(channel) { sink in
+            TraceLine(
+                time: WallClock.now(), node: sink.node, kind: .refused, direction: .in, client: session.id, user: session.tracedUser,
+                channel: channel, code: code, data: why)
+        }
+    }
+
     /// A publication of a traced channel, once per node (by the shard that fans it out): a
     /// publish, a presence join or leave, or messages lost.
     func tracePublication(_ publication: Publication, seq: UInt64) {

@@ -60,6 +60,13 @@ extension Session {
         }
     }
 
+    /// Refuses a request about `channel` with `error`; the channel's traces see it as a
+    /// `refused` line.
+    func refuse(_ error: ProtocolError, id: ByteBuffer?, on channel: String) {
+        if !shard.traces.channels.isEmpty { shard.traceRefusal(of: self, in: channel, "\(error.code.rawValue): \(error.message)", code: nil) }
+        reply(ServerMessage.error(error, id: id, allocator: shard.hub.allocator))
+    }
+
     /// The server closes the connection with `code`.
     func traceServerClose(code: UInt16, reason: String) {
         trace(.close, .out, code: Int(code), data: reason.isEmpty ? nil : ByteBuffer(string: reason))
