@@ -4,16 +4,18 @@ public import SwitchboardCore
 
 /// Traces, as the admin API, the CLI and the in-process console start them.
 extension Hub {
-    /// Starts a trace of `target` on this node and returns its stream: first
-    /// ``TraceMessage/started(trace:target:)`` once every shard's tap is in place, then
+    /// Starts a trace of `target` and returns its stream: first
+    /// ``TraceMessage/started(trace:target:)`` once every shard's tap is in place (clustered:
+    /// and the other nodes answered, or 2 s passed; their lines come here too), then
     /// ``TraceMessage/line(trace:_:)`` and ``TraceMessage/skipped(trace:count:)`` as they come,
     /// last ``TraceMessage/ended(trace:reason:)`` (`timeout` after `trace-timeout`, `server
     /// shutting down` at shutdown), after which the stream finishes.
     ///
     /// Cancelling the task that reads the stream, or dropping the stream, ends the trace
-    /// (`reader gone`). Lines beyond `trace-rate` per second, or while the reader is more than
-    /// ``TraceSink/capacity`` messages behind, are skipped and counted, never queued without
-    /// bound; the traced clients never wait for the reader. Starting and stopping are events
+    /// (`reader gone`); merely breaking out of a `for await` loop does not, while the stream is
+    /// still held. Lines beyond `trace-rate` per second, or while the reader is more than
+    /// ``TraceSink/capacity`` messages (or 4 MiB of data) behind, are skipped and counted, never
+    /// queued without bound; the traced clients never wait for the reader. Starting and stopping are events
     /// (`trace_started`, `trace_stopped`) naming the target and `reader`.
     ///
     /// - Parameters:
