@@ -19,12 +19,16 @@ public struct LocalSource: DashboardSource {
         await hub.perform(command)
     }
 
-    /// Traces are not wired into the in-process console yet (the hub's trace registry lands
-    /// next): the pane says so at once.
+    /// Follows `target` through the hub's trace registry (on every node of a cluster), as the
+    /// console in this process; a refusal (`max-traces`) ends the stream before it starts.
     public func trace(_ target: TraceTarget) -> AsyncStream<TraceMessage> {
-        AsyncStream { refused in
-            refused.yield(.ended(trace: "", reason: "the local console cannot trace yet; attach to the server to trace"))
-            refused.finish()
+        do {
+            return try hub.trace(target, reader: "local console")
+        } catch {
+            return AsyncStream { refused in
+                refused.yield(.ended(trace: "", reason: error.message))
+                refused.finish()
+            }
         }
     }
 }

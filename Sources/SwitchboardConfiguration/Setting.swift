@@ -84,13 +84,16 @@ extension Setting {
 
     /// The table every source is read through. Order is the order of `--help`: the limits on
     /// who may connect how often (Setting+Access.swift) follow `max-connections`, the Redis
-    /// passwords (also Setting+Access.swift) follow `redis`; the proxies (``proxySettings``) come last.
+    /// passwords (also Setting+Access.swift) follow `redis`, the traces' bounds
+    /// (Setting+Traces.swift) follow `admin-token`; the proxies (``proxySettings``) come last.
     public static let all: [Setting] = {
         var all = listed
         let after = (all.firstIndex { $0.key == "max-connections" } ?? all.count - 1) + 1
         all.insert(contentsOf: connectionLimits, at: after)
         let afterRedis = (all.firstIndex { $0.key == "redis" } ?? all.count - 1) + 1
         all.insert(contentsOf: redisAccess, at: afterRedis)
+        let afterAdminToken = (all.firstIndex { $0.key == "admin-token" } ?? all.count - 1) + 1
+        all.insert(contentsOf: traceSettings, at: afterAdminToken)
         return all + proxySettings
     }()
 

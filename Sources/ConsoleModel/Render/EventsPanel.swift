@@ -6,7 +6,7 @@ func eventRole(_ kind: HubEvent.Kind) -> Role {
     case .disconnect: .normal
     case .kick, .restart, .refused: .warn
     case .slowConsumer, .error: .bad
-    case .broadcast, .server: .accent
+    case .broadcast, .server, .traceStarted, .traceStopped: .accent
     }
 }
 

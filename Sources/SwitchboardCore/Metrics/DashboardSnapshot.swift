@@ -107,6 +107,8 @@ public struct Totals: Codable, Sendable, Equatable {
     public var gapsFilled = 0
     /// Bytes all channels' histories hold now (a gauge).
     public var historyBytes = 0
+    /// Traces running on this node now (a gauge).
+    public var traces = 0
 
     public init() {}
 }

@@ -12,6 +12,10 @@ public struct HubEvent: Codable, Sendable, Equatable {
         case server
         /// Connections refused by a per-address or per-user limit (once per source a minute).
         case refused
+        /// An operator started a trace (the detail names its target and reader).
+        case traceStarted = "trace_started"
+        /// A trace ended (the detail says why).
+        case traceStopped = "trace_stopped"
     }
 
     /// Position in the log; strictly increasing, for `GET /api/events?since=`.

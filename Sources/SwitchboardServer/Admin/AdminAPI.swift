@@ -14,6 +14,7 @@ public enum AdminAPI {
     ) {
         router.add(middleware: APIErrorMiddleware())
         let api = router.group("api").add(middleware: AdminAuthMiddleware(access: access))
+        TraceRoute.register(on: router, hub: hub, access: access)
 
         api.get("stats") { request, _ in
             try encode(await collector.snapshot(query: try clientQuery(request)))

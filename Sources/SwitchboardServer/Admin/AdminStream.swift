@@ -19,7 +19,7 @@ import SwitchboardCore
 ///
 /// Its outbound side is bounded: while the socket cannot take more, snapshots and events are
 /// skipped and counted as dropped in the stream's mailbox gauge, never queued without limit.
-final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
+final class AdminStreamSession: AdminWebSocket, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
 
@@ -35,9 +35,9 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
     let gauge: MailboxGauge
     private let view = NIOLockedValueBox(View())
     private let counts = NIOLockedValueBox(MailboxCounts())
-    private var context: ChannelHandlerContext?
+    var context: ChannelHandlerContext?
     private var pump: Task<Void, Never>?
-    private var closing = false
+    var closing = false
     /// Commands in arrival order, performed one at a time (bounded: a flood is refused).
     private let commands: AsyncStream<[UInt8]>
     private let commandSink: AsyncStream<[UInt8]>.Continuation
@@ -62,25 +62,7 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
         pump = Task { [weak self] in await self?.runPump() }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        stop()
-        self.context = nil
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        stop()
-        context.fireChannelInactive()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed { context.close(promise: nil) }
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        closeStream(code: .protocolError, reason: "invalid frame")
-    }
-
-    private func stop() {
+    func stop() {
         commandSink.finish()
         pump?.cancel()
         pump = nil
@@ -114,13 +96,6 @@ final class AdminStreamSession: ChannelInboundHandler, @unchecked Sendable {
         default:
             closeStream(code: .unsupportedData, reason: "admin commands are single JSON text frames")
         }
-    }
-
-    private func closeStream(code: CloseCode, reason: String) {
-        guard let context, !closing else { return }
-        closing = true
-        let frame = WireFrame.close(code: code.rawValue, reason: reason, allocator: context.channel.allocator)
-        context.writeAndFlush(wrapOutboundOut(frame)).assumeIsolated().whenComplete { [weak self] _ in self?.context?.close(promise: nil) }
     }
 
     // MARK: - Outbound

@@ -66,6 +66,7 @@ final class PrometheusExporter: Sendable {
         ("switchboard_subscriptions", "Channel subscriptions now", \.subscriptions),
         ("switchboard_channels", "Channels with subscribers now", \.channels),
         ("switchboard_history_bytes", "Bytes all channels' histories hold now", \.historyBytes),
+        ("switchboard_traces", "Traces (of a client, a user or a channel) running on this node now", \.traces),
     ]
 
     init(

@@ -54,6 +54,8 @@ final class ClusterLink: @unchecked Sendable {
         var presence: Presence = { send in send([]) }
         /// A request or answer on the node's own channels.
         var command: (ByteBuffer) -> Void = { _ in }
+        /// A batch of another node's trace lines on the node's own channel (``ClusterTraces``).
+        var traceLines: (ByteBuffer) -> Void = { _ in }
         /// Webhooks the cluster's scripts announced, for this node to deliver, and what to do
         /// once they were.
         var webhooks: ([WebhookAnnouncement], @escaping @Sendable () -> Void) -> Void = { _, done in done() }
@@ -155,6 +157,7 @@ final class ClusterLink: @unchecked Sendable {
             eventLoop: eventLoop
         ) { [commandPrefix = Array((prefix + ":@").utf8)] name, payload in
             if name.readableBytesView.starts(with: commandPrefix) {
+                if payload.readableBytesView.starts(with: ClusterTraces.linesHead.utf8) { return route.traceLines(payload) }
                 return route.command(payload)
             }
             guard let delivery = ClusterEnvelope.decode(payload), let channel = Self.channel(ofPubSubName: name, prefix: prefix) else { return }
@@ -210,6 +213,11 @@ final class ClusterLink: @unchecked Sendable {
         subscriber.start()
         sentinelWatch?.start()
         if announcesWebhooks { startDeliveringWebhooks() }
+    }
+
+    /// Sends the batches of trace lines other nodes send this one to `receive`.
+    func onTraceLines(_ receive: @escaping (ByteBuffer) -> Void) {
+        route.traceLines = receive
     }
 
     /// Hands webhook announcements read from the cluster's stream to the node's dispatcher;

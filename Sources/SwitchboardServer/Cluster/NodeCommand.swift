@@ -20,6 +20,28 @@ enum NodeCommand: Equatable, Sendable {
     case clientWindow(ClientWindowStep)
     /// A notice, answered by nobody: the asker declared this node dead and removed it.
     case nodeDeclaredDead(String)
+    /// Start, stop or keep tapping the target of another node's trace (see ``ClusterTraces``).
+    case trace(TraceRequest)
+
+    /// A trace's request as it travels (JSON: a target may hold any character).
+    struct TraceRequest: Codable, Equatable, Sendable {
+        enum Action: String, Codable, Sendable {
+            /// Tap `kind` `value` here and send the lines to `node` (answered with 1 once in place).
+            case start
+            /// Take the taps of `traces` off.
+            case stop
+            /// `node`'s `traces` are still running (without it a tap ends after a while).
+            case renew
+        }
+        var action: Action
+        /// The asking node, where the lines go.
+        var node: String
+        /// The asking node's trace ids: the one to start or stop, or every one it renews.
+        var traces: [String]
+        /// What to tap (`client`, `user` or `channel`) and which, for `start`.
+        var kind: String?
+        var value: String?
+    }
 
     /// A user's kick as it travels (JSON: a user name may hold any character).
     struct UserKick: Codable, Equatable, Sendable {
@@ -56,6 +78,7 @@ enum NodeCommand: Equatable, Sendable {
         case .clientWindow(let step):
             lines += ["client-window", String(decoding: (try? JSONEncoder().encode(step)) ?? Data("{}".utf8), as: UTF8.self)]
         case .nodeDeclaredDead(let name): lines += ["node-dead", name]
+        case .trace(let request): lines += ["trace", String(decoding: (try? JSONEncoder().encode(request)) ?? Data("{}".utf8), as: UTF8.self)]
         }
         return ByteBuffer(string: lines.joined(separator: "\n"))
     }
@@ -106,6 +129,8 @@ enum NodeCommand: Equatable, Sendable {
             return (try? JSONDecoder().decode(UserKick.self, from: Data(rest.utf8))).map(NodeCommand.kickUser)
         case "node-dead":
             return .nodeDeclaredDead(String(rest))
+        case "trace":
+            return (try? JSONDecoder().decode(TraceRequest.self, from: Data(rest.utf8))).map(NodeCommand.trace)
         case "client-window":
             return (try? JSONDecoder().decode(ClientWindowStep.self, from: Data(rest.utf8))).map(NodeCommand.clientWindow)
         case "terminate":

@@ -25,8 +25,12 @@ final class RedisEngine: Engine, @unchecked Sendable {
     /// The nodes as last read from Redis, shown while it cannot be reached.
     private let lastNodeRows = Mutex<[NodeRow]>([])
 
+    /// Traces across the nodes: this node's asks, and its taps for the others'.
+    let traces: ClusterTraces
+
     init(link: ClusterLink) {
         self.link = link
+        self.traces = ClusterTraces(link: link)
     }
 
     var nodeName: String? { link.nodeName }
@@ -36,16 +40,21 @@ final class RedisEngine: Engine, @unchecked Sendable {
     func start(hub: Hub) {
         self.hub = hub
         receivers = hub.shards.map { ClusterReceiver(shard: $0, link: link) }
+        traces.start(hub: hub)
         link.reportLinkChanges { [weak hub] line in hub?.events?.send(HubEvent(time: WallClock.now(), kind: .server, detail: line)) }
         link.start(
             deliver: { [weak self] channel, delivery in self?.receive(delivery, on: channel) },
             resynced: { [weak self] channel, members in self?.resync(channel, members: members) },
             presence: { [weak hub] send in hub?.presence.withLockedValue { send($0.memberships) } },
-            perform: { [weak hub] command in await hub?.performForCluster(command) ?? (nil, []) },
+            perform: { [weak hub, traces] command in
+                if case .trace(let request) = command { return (await traces.perform(request), []) }
+                return await hub?.performForCluster(command) ?? (nil, [])
+            },
             webhooks: { [weak hub] announcements, done in hub?.announce(announcements, then: done) })
     }
 
     func stop() async {
+        traces.stop()
         await link.nodes.leave()
         await link.stop()
     }
@@ -320,4 +329,14 @@ final class RedisEngine: Engine, @unchecked Sendable {
     }
 
     var nodesDeclaredDead: Int { link.nodes.declaredDead.load(ordering: .relaxed) }
+
+    // MARK: Traces
+
+    func traceStarted(_ sink: TraceSink, ready: @escaping @Sendable () -> Void) {
+        traces.started(sink, ready: ready)
+    }
+
+    func traceStopped(_ sink: TraceSink) {
+        traces.stopped(sink)
+    }
 }

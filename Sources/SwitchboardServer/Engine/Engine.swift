@@ -99,6 +99,14 @@ protocol Engine: AnyObject, Sendable {
     func nodeRows() async -> [NodeRow]?
     /// Nodes this node declared dead.
     var nodesDeclaredDead: Int { get }
+
+    // MARK: Traces
+
+    /// A trace started on this node: the other nodes tap its target too and send their lines
+    /// here; `ready` runs once they answered (or a deadline passed).
+    func traceStarted(_ sink: TraceSink, ready: @escaping @Sendable () -> Void)
+    /// The trace ended: the other nodes take their taps off.
+    func traceStopped(_ sink: TraceSink)
 }
 
 /// How a shard's holding of a channel changed with a subscription.

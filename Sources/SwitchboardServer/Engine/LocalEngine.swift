@@ -157,4 +157,12 @@ final class LocalEngine: Engine {
     }
 
     var nodesDeclaredDead: Int { 0 }
+
+    // MARK: Traces (this node's shards are all there is)
+
+    func traceStarted(_ sink: TraceSink, ready: @escaping @Sendable () -> Void) {
+        ready()
+    }
+
+    func traceStopped(_ sink: TraceSink) {}
 }

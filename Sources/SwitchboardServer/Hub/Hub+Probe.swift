@@ -58,6 +58,7 @@ extension Hub {
         }
         result.nodesDeclaredDead = engine.nodesDeclaredDead
         result.channels = channelNames.count
+        result.traces = traces.count
         return result
     }
 

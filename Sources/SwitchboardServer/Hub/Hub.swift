@@ -51,12 +51,15 @@ public final class Hub: @unchecked Sendable {
     /// The application's backend, asked about connections, subscriptions and publishes; nil
     /// (and nothing asked) unless some `proxy-*` URL is set.
     let proxy: ApplicationProxy?
+    /// The traces running on this node (see ``trace(_:reader:)``).
+    let traces: TraceRegistry
 
     /// Creates a hub with one shard on each loop of `eventLoopGroup`.
     public init(eventLoopGroup: any EventLoopGroup, configuration: HubConfiguration, logger: Logger, events: EventMailbox? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.events = events
+        self.traces = TraceRegistry(limit: configuration.maxTraces)
         self.clientOrders = ClientOrderCache()
         self.authenticator =
             configuration.clientTokens.isEnabled ? ClientAuthenticator(configuration: configuration.clientTokens, logger: logger) : nil
@@ -382,6 +385,8 @@ public final class Hub: @unchecked Sendable {
             return (nil, [])
         case .clientWindow(let step):
             return (1, Array((try? JSONEncoder().encode(await clientWindowPart(step))) ?? Data()))
+        case .trace:
+            return (nil, [])  // the engine's to carry out (ClusterTraces), before the hub is asked
         }
     }
 
@@ -420,5 +425,6 @@ public final class Hub: @unchecked Sendable {
             logger.warning("shutdown deadline passed; closing remaining clients", metadata: ["connections": "\(left)"])
             _ = await gather { shard in for session in shard.allSessions { session.forceClose() } }
         }
+        stopAllTraces(reason: "server shutting down")
     }
 }

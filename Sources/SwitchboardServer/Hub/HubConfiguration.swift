@@ -23,6 +23,14 @@ public struct HubConfiguration: Sendable {
     /// New connections per second from one source address, on this node (a token bucket
     /// holding a second's worth; HTTP 429 beyond it); 0 is no limit.
     public var connectRatePerIP = 0.0
+    /// Most traces running at once on this node; one more is refused with 429 `too_many_traces`.
+    public var maxTraces = 16
+    /// Most lines per second one trace sends; beyond it `trace_skipped` counts the rest.
+    public var traceRate = 2000.0
+    /// How much of a traced message's data a trace line keeps.
+    public var tracePayloads = TracePayloads.truncated
+    /// How long a trace runs before it ends by itself (`trace_ended` reason `timeout`).
+    public var traceTimeout = Duration.seconds(600)
     /// Outbound mailbox bound per client, in frames.
     public var outboundQueueFrames = 1024
     /// Outbound mailbox bound per client, in bytes.

@@ -86,6 +86,8 @@ final class HubShard: @unchecked Sendable {
     let hasSubscribers = Atomic<Bool>(false)
     /// Message and byte totals; loop-owned, read on the loop by the hub's statistics.
     var traffic = Traffic()
+    /// The running traces' taps on this shard (loop-owned).
+    var traces = ShardTraces()
 
     private struct PendingInbox {
         var messages: [Message] = []
@@ -129,6 +131,7 @@ final class HubShard: @unchecked Sendable {
         sessionCount.store(sessions.count, ordering: .relaxed)
         hub.clientOrders.membershipChanged()
         traffic.connects += 1
+        if !traces.all.isEmpty { tapIfTraced(session) }
         logger.info("client connected", metadata: ["client": "\(session.id)", "remote": "\(session.remoteAddress)"])
         report(
             .connect, client: session.id, detail: session.userAgent.isEmpty ? session.remoteAddress : "\(session.remoteAddress) \(session.userAgent)")
@@ -139,6 +142,7 @@ final class HubShard: @unchecked Sendable {
         unsubscribeAll(session)
         expiryTimers.remove(session.number)
         guard sessions.removeValue(forKey: session.id) != nil else { return }
+        if session.taps != nil { untap(session) }
         sessionCount.store(sessions.count, ordering: .relaxed)
         hub.clientOrders.membershipChanged()
         traffic.disconnects += 1
@@ -178,6 +182,7 @@ final class HubShard: @unchecked Sendable {
         }
         hasSubscribers.store(true, ordering: .releasing)
         hub.engine.subscriptionsChanged(channel, on: self, by: 1, holders: wasEmpty ? .first : .unchanged)
+        if !traces.channels.isEmpty { traceMembership(.subscribe, of: session, in: channel) }
         return true
     }
 
@@ -198,6 +203,7 @@ final class HubShard: @unchecked Sendable {
         hasSubscribers.store(!subscribers.isEmpty || !pusherSubscribers.isEmpty, ordering: .releasing)
         let emptied = before > 0 && subscriberCount(of: channel) == 0
         hub.engine.subscriptionsChanged(channel, on: self, by: -1, holders: emptied ? .last : .unchanged)
+        if !traces.channels.isEmpty { traceMembership(.unsubscribe, of: session, in: channel) }
         let key = ObjectIdentifier(session)
         if let user = presence[key]?.removeValue(forKey: channel) {
             if presence[key]?.isEmpty == true { presence.removeValue(forKey: key) }
@@ -341,6 +347,7 @@ final class HubShard: @unchecked Sendable {
     @discardableResult
     func fanOut(_ publication: Publication, seq: UInt64, receivedAt: UInt64) -> ByteBuffer {
         let frame = publication.nativeFrame(seq: seq, allocator: hub.allocator)
+        if !traces.channels.isEmpty { tracePublication(publication, seq: seq) }
         deliverLocally(publication, frame: frame, seq: seq, receivedAt: receivedAt)
         for other in hub.shards where other !== self && other.hasSubscribers.load(ordering: .acquiring) {
             other.send(.fanOut(publication, frame: frame, seq: seq, receivedAt: receivedAt))
@@ -354,6 +361,7 @@ final class HubShard: @unchecked Sendable {
     @discardableResult
     private func deliverLocally(_ publication: Publication, frame: ByteBuffer, seq: UInt64, receivedAt: UInt64) -> Int {
         var reached = 0
+        var pusherBytes = 0
         let channel = publication.channel
         // Nothing held anywhere on this shard (the usual case): no hashing of the channel name.
         let anyHolding = !holdingSessions.isEmpty && holdingSessions[channel] != nil
@@ -365,22 +373,26 @@ final class HubShard: @unchecked Sendable {
                 }
             } else if entry.sessions.count > 1 && frame.readableBytes <= TickBatch.frameLimit {
                 let (batch, range) = addToTickBatch(frame, channel: channel)
-                for session in entry.sessions { session.push(frame, batch: batch, range: range) }
+                for session in entry.sessions { session.enqueue(frame, batch: batch, range: range) }
                 reached = entry.sessions.count
             } else {
-                for session in entry.sessions { session.push(frame) }
+                for session in entry.sessions { session.enqueue(frame) }
                 reached = entry.sessions.count
             }
         }
         if let entry = pusherSubscribers[channel], let name = channel.split(separator: ":", maxSplits: 1).last,
             let pusherFrame = publication.pusherFrame(name: String(name), allocator: hub.allocator)
         {
+            pusherBytes = pusherFrame.readableBytes
             for session in entry.sessions where session.pusher?.socketID != publication.except {
-                if anyHolding { session.deliver(pusherFrame, seq: seq, on: channel) } else { session.push(pusherFrame) }
+                if anyHolding { session.deliver(pusherFrame, seq: seq, on: channel) } else { session.enqueue(pusherFrame) }
                 reached += 1
             }
         }
         guard reached > 0 else { return 0 }
+        if !traces.sessions.isEmpty {
+            traceDeliveries(publication, seq: seq, receivedAt: receivedAt, nativeBytes: frame.readableBytes, pusherBytes: pusherBytes)
+        }
         traffic.deliveries += reached
         publishArrivals.append(receivedAt)
         return reached
@@ -520,6 +532,7 @@ final class HubShard: @unchecked Sendable {
 
     func countSlowConsumerClose(_ session: Session) {
         traffic.slowConsumerCloses += 1
+        if !traces.all.isEmpty { traceDrop(of: session) }
         report(.slowConsumer, client: session.id, code: Int(CloseCode.slowConsumer.rawValue), detail: "outbound mailbox full")
     }
 

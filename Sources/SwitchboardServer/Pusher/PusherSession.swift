@@ -22,6 +22,19 @@ final class PusherConnection: @unchecked Sendable {
 /// The Pusher Channels protocol on top of a ``Session``: the frame, mailbox and close machinery
 /// are the session's; this extension reads Pusher events and answers them.
 extension Session {
+    /// The Pusher connection's state, when the client speaks Pusher.
+    var pusher: PusherConnection? {
+        if case .pusher(let connection) = route { connection } else { nil }
+    }
+
+    /// Whether the client speaks the Pusher protocol (its frames and close codes are Pusher's).
+    var speaksPusher: Bool {
+        switch route {
+        case .pusher, .pusherRefused: true
+        case .native, .echo: false
+        }
+    }
+
     func handlePusherMessage(_ data: ByteBuffer, connection: PusherConnection) {
         let allocator = context!.channel.allocator
         switch PusherRequest.decode(Array(data.readableBytesView)) {
@@ -46,6 +59,7 @@ extension Session {
                     discardQueued: false)
             }
             connection.signedInUser = userID
+            if !shard.traces.all.isEmpty { shard.tapIfTraced(self) }
             shard.hub.clientOrders.membershipChanged()
             push(PusherFrame.signinSuccess(userData: userData, allocator: allocator))
         case .success(.clientEvent(let event, let channel, let payload)):
@@ -57,6 +71,7 @@ extension Session {
         let allocator = context!.channel.allocator
         let app = connection.app
         func refuse(_ type: String, _ error: String, status: Int) {
+            if !shard.traces.channels.isEmpty { shard.traceRefusal(of: self, in: app.hubChannel(channel), "\(type): \(error)", code: status) }
             push(PusherFrame.subscriptionError(channel: channel, type: type, error: error, status: status, allocator: allocator))
         }
         guard PusherChannel.isValid(channel) else {

@@ -28,12 +28,11 @@ extension Session {
         switch request.kind {
         case .subscribe(let channel, _), .publish(let channel, _), .presence(let channel), .history(let channel):
             guard identity.permits(channel) else {
-                let error = ProtocolError(.forbidden, "your token does not grant channel \"\(channel)\"")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+                return refuse(ProtocolError(.forbidden, "your token does not grant channel \"\(channel)\""), id: id, on: channel)
             }
             if shard.isProtectedPusherChannel(channel) && !identity.grantsExplicitly(channel) {
                 let error = ProtocolError(.forbidden, "\"\(channel)\" is a Pusher app's private or presence channel; it needs a token that grants it")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+                return refuse(error, id: id, on: channel)
             }
         case .unsubscribe, .ping, .refresh: break
         }
@@ -69,7 +68,7 @@ extension Session {
         case .publish(let channel, let span):
             guard bucket.take(now: heartbeat.lastInbound) else {
                 let error = ProtocolError(.rateLimited, "publish rate limit is \(Int(shard.configuration.publishRate)) messages per second")
-                return reply(ServerMessage.error(error, id: id, allocator: allocator))
+                return refuse(error, id: id, on: channel)
             }
             let data = slice(span)!
             if let proxy = shard.hub.proxy, proxy.asksBeforePublishing(to: channel) {
@@ -125,7 +124,7 @@ extension Session {
         guard shard.subscribe(self, to: channel) else {
             let error = ProtocolError(
                 .tooManyChannels, "a client may subscribe to at most \(shard.configuration.maxChannelsPerClient) channels")
-            return reply(ServerMessage.error(error, id: id, allocator: allocator))
+            return refuse(error, id: id, on: channel)
         }
         var admission = PresenceAdmission.admitted
         if presence {
@@ -165,9 +164,7 @@ extension Session {
     private func publish(to channel: String, event: String?, data: ByteBuffer, idempotencyKey: String?, id: ByteBuffer?) {
         let publication = Publication(
             channel: channel, kind: .message(event: event, user: nil), data: data, from: self.id, except: nil, idempotencyKey: idempotencyKey)
-        if let rejection = shard.publish(publication, from: self, ackID: id) {
-            reply(ServerMessage.error(rejection, id: id, allocator: shard.hub.allocator))
-        }
+        if let rejection = shard.publish(publication, from: self, ackID: id) { refuse(rejection, id: id, on: channel) }
     }
 
     /// Answers a subscription to a channel with history, from its owner: `subscribed` with the

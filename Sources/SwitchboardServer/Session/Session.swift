@@ -113,6 +113,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Requests read while the application's backend is being asked about an earlier one: they
     /// are handled in order once it answered (nil while nothing is asked; see `Session+Proxy`).
     var proxyBacklog: Deque<ByteBuffer>?
+    /// The traces following this client; nil (one check per frame) while none does.
+    var taps: [TraceSink]?
 
     init(
         number: UInt64, id: String, shard: HubShard, route: Route, identity: ClientIdentity, deflate: DeflateParameters?, remoteAddress: String,
@@ -219,6 +221,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     /// Performs what the assembler found. While closing, only the peer's close frame matters.
     private func perform(_ action: MessageAssembler.Action, context: ChannelHandlerContext) {
+        if taps != nil { traceInbound(action) }
         guard closing.isOpen else {
             if case .close = action { context.close(promise: nil) }
             return
@@ -313,7 +316,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// bound closes the client as slow). The shard calls this only for channels some of its
     /// sessions hold back (``HubShard/channelsHeldBack``); other deliveries are pushed straight away.
     func deliver(_ frame: ByteBuffer, seq: UInt64, on channel: String) {
-        guard heldBack?[channel] != nil else { return push(frame) }
+        guard heldBack?[channel] != nil else { return enqueue(frame) }
         heldBack![channel]!.append((seq, frame))
         if heldBack![channel]!.count > shard.configuration.outboundQueueFrames {
             dropHeldDeliveries()
@@ -345,7 +348,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         if heldBack?.isEmpty == true { heldBack = nil }
         shard.deliveriesReleased(of: channel)
         guard send else { return }
-        for delivery in held where delivery.seq == 0 || delivery.seq > seq { push(delivery.frame) }
+        for delivery in held where delivery.seq == 0 || delivery.seq > seq { enqueue(delivery.frame) }
     }
 
     /// Pushes replayed messages while the socket takes them without queueing; a replay that is
@@ -354,7 +357,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         while var replay = replays.first {
             // Unsubscribed meanwhile: the rest of the replay is not wanted.
             if !channels.contains(replay.channel) { replay.entries = [] }
-            while writable && mailbox.isEmpty && closing.isOpen, let entry = replay.entries.popFirst() { push(entry.frame) }
+            while writable && mailbox.isEmpty && closing.isOpen, let entry = replay.entries.popFirst() { enqueue(entry.frame) }
             guard replay.entries.isEmpty else {
                 replays[replays.startIndex] = replay
                 return
@@ -367,12 +370,20 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
 
     // MARK: - Outbound mailbox
 
-    /// Queues a frame for the client (a fan-out delivery or a reply). Called on the loop.
+    /// Queues a frame that is not a fan-out delivery (a reply, a ping, a pong): traced when
+    /// the client is.
+    func push(_ frame: ByteBuffer) {
+        if taps != nil { traceOutbound(frame) }
+        enqueue(frame)
+    }
+
+    /// Queues a frame for the client (a fan-out delivery, or a reply from ``push(_:)``). Called
+    /// on the loop; the shard traces deliveries, once per publication.
     ///
     /// A fan-out delivery to a channel with several subscribers also says where the frame lies
     /// in the channel's ``TickBatch``, so that consecutive deliveries can be written as one
     /// slice of shared bytes.
-    func push(_ frame: ByteBuffer, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
+    func enqueue(_ frame: ByteBuffer, batch: TickBatch? = nil, range: Range<Int> = 0..<0) {
         guard closing.isOpen, let context else { return }
         switch mailbox.push(frame, writable: writable, limits: mailboxLimits) {
         case .write:
@@ -456,19 +467,6 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         context.flush()
     }
 
-    /// The Pusher connection's state, when the client speaks Pusher.
-    var pusher: PusherConnection? {
-        if case .pusher(let connection) = route { connection } else { nil }
-    }
-
-    /// Whether the client speaks the Pusher protocol (its frames and close codes are Pusher's).
-    var speaksPusher: Bool {
-        switch route {
-        case .pusher, .pusherRefused: true
-        case .native, .echo: false
-        }
-    }
-
     /// Number of frames waiting in the mailbox.
     var queuedFrames: Int { mailbox.depth }
 
@@ -514,6 +512,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     func close(code: UInt16, _ reason: String, discardQueued: Bool) {
         shard.eventLoop.assertInEventLoop()
         guard let context, closing.serverCloses(code: code, reason: reason) else { return }
+        if taps != nil { traceServerClose(code: code, reason: reason) }
         leaveHub(discardQueued: discardQueued)
         let allocator = context.channel.allocator
         var frame = WireFrame.close(code: code, reason: reason, allocator: allocator)
@@ -530,6 +529,7 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
     /// Fails the connection after a protocol violation: a close frame now, then end of stream.
     func fail(_ code: CloseCode, _ reason: String) {
         guard let context, closing.serverCloses(code: code.rawValue, reason: reason) else { return }
+        if taps != nil { traceServerClose(code: code.rawValue, reason: reason) }
         leaveHub(discardQueued: true)
         writeCloseFrame(code: code.rawValue, reason: reason, context: context) { context in context.close(mode: .output, promise: nil) }
         closeSocketAfterTimeout(context)

@@ -58,7 +58,8 @@ struct SwitchboardChildChannel: ServerChildChannel, HTTPChannelHandler {
                 hub: hub, endpoints: endpoints, origins: origins, admin: admin, authenticator: authenticator, refusal: refusal,
                 identity: NIOLoopBoundBox(.anonymous, eventLoop: channel.eventLoop),
                 deflate: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop),
-                client: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
+                client: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop),
+                trace: NIOLoopBoundBox(nil, eventLoop: channel.eventLoop)
             )
             let serverUpgrade = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
@@ -178,6 +179,8 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     let deflate: NIOLoopBoundBox<DeflateParameters?>
     /// The client's number and id when the handshake needed them early (to ask the connect proxy).
     let client: NIOLoopBoundBox<(number: UInt64, id: String)?>
+    /// The trace a `/admin/trace` handshake started, for its stream.
+    let trace: NIOLoopBoundBox<AsyncStream<TraceMessage>?>
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
 
@@ -187,11 +190,12 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         let headers = upgradeRequest.headers
         let requestPath = SwitchboardChildChannel.path(of: upgradeRequest.uri)
         let key = headers["Sec-WebSocket-Key"]
-        let isAdmin = requestPath == AdminEndpoint.path
+        let isTrace = requestPath == TraceStreamSession.path
+        let isAdmin = requestPath == AdminEndpoint.path || isTrace
         let route = endpoints.endpoint(for: requestPath)
         let token = PresentedToken.find(authorization: headers["Authorization"].first, uri: upgradeRequest.uri)
         let source = channel.remoteAddress?.ipAddress ?? "unknown"
-        let problem: HandshakeRefusal? =
+        var problem: HandshakeRefusal? =
             if !origins.permits(origin: headers["Origin"].first, host: headers["Host"].first) {
                 HandshakeRefusal(
                     status: .forbidden, code: "origin_not_allowed",
@@ -228,6 +232,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
             } else {
                 nil
             }
+        if problem == nil && isTrace { problem = startTrace(uri: upgradeRequest.uri, channel: channel) }
         if let problem {
             refusal.value = problem
             return channel.eventLoop.makeFailedFuture(problem)
@@ -265,6 +270,23 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                 refusal.value = problem
                 throw problem
             }
+        }
+    }
+
+    /// Starts the trace a `/admin/trace` handshake asks for (kept for its stream), or says why
+    /// not: 400 for a bad target, 429 `too_many_traces` past `max-traces`.
+    private func startTrace(uri: String, channel: any Channel) -> HandshakeRefusal? {
+        let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first.map { QueryString.parse(String($0)) } ?? []
+        do {
+            let target = try TraceTarget(query: Dictionary(query, uniquingKeysWith: { _, last in last }))
+            trace.value = try hub.trace(target, reader: Hub.remoteAddress(of: channel))
+            return nil
+        } catch let error as TraceTargetError {
+            return HandshakeRefusal(status: .badRequest, code: "bad_request", message: "\(error); e.g. /admin/trace?client=c1")
+        } catch let refusal as TraceRefusal {
+            return HandshakeRefusal(status: .tooManyRequests, code: refusal.code, message: refusal.message)
+        } catch {
+            return HandshakeRefusal(status: .internalServerError, code: "internal", message: "\(error)")
         }
     }
 
@@ -325,6 +347,10 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                         for: channel, route: route, identity: identity.value, deflate: deflate.value,
                         userAgent: upgradeRequest.headers["User-Agent"].first ?? "", client: client.value)
                 )
+            } else if let stream = trace.value {
+                trace.value = nil
+                try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
+                try pipeline.addHandler(TraceStreamSession(stream: stream))
             } else {
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
                 try pipeline.addHandler(AdminStreamSession(hub: hub, snapshots: admin.snapshots, name: "admin-\(hub.makeClientID().id)"))

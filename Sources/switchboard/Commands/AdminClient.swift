@@ -13,6 +13,9 @@ struct AdminClient {
     /// What a verb could not do, in one line for the operator.
     struct Failure: Error, CustomStringConvertible {
         let description: String
+        /// The HTTP status and the server's message, when the server answered with an error.
+        var status: Int?
+        var message: String?
     }
 
     /// Resolves the server URL and the token: `--token`, then `SWITCHBOARD_ADMIN_TOKEN`, then the
@@ -47,13 +50,19 @@ struct AdminClient {
         return (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
 
-    private func send(_ method: String, _ path: String, query: [String: String], body: Data?) async throws -> Data {
+    /// The admin token, or the failure that says where to find one.
+    func requiredToken() throws -> String {
         guard let token, !token.isEmpty else {
             throw Failure(
                 description:
                     "no admin token: pass --token, set SWITCHBOARD_ADMIN_TOKEN, or run on the server's machine (state file \(AdminToken.stateFilePath(port: base.port ?? 80)))"
             )
         }
+        return token
+    }
+
+    private func send(_ method: String, _ path: String, query: [String: String], body: Data?) async throws -> Data {
+        let token = try requiredToken()
         var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false)!
         if !query.isEmpty { components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) } }
         var request = URLRequest(url: components.url!)
@@ -80,7 +89,7 @@ struct AdminClient {
             if status == 401 {
                 throw Failure(description: "the server refused the admin token (401); pass --token or set SWITCHBOARD_ADMIN_TOKEN")
             }
-            throw Failure(description: "\(message) (HTTP \(status))")
+            throw Failure(description: "\(message) (HTTP \(status))", status: status, message: message)
         }
         return data
     }

@@ -87,6 +87,8 @@ import Testing
             .clientWindow(
                 .range(ClientQuery(sort: .age), ClientKeyRange(from: NodeOrderKey(ClientOrderKey(rank: .max, number: 7, owner: 1), node: "b")))),
             .nodeDeclaredDead("node-c"),
+            .trace(.init(action: .start, node: "node-a", traces: ["t3"], kind: "user", value: "ann\nof arc")),
+            .trace(.init(action: .renew, node: "node-a", traces: ["t3", "t4"])),
         ])
     func nodeCommandsRoundTrip(_ command: NodeCommand) {
         let request = NodeCommand.Request(id: 42, replyTo: "node-a", command: command)
