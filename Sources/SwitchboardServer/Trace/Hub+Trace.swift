@@ -23,6 +23,14 @@ extension Hub {
     ///   - reader: who reads it, for the event log: a remote address, or e.g. `console`.
     /// - Throws: ``TraceRefusal`` `too_many_traces` when `max-traces` traces already run.
     public func trace(_ target: TraceTarget, reader: String) throws(TraceRefusal) -> AsyncStream<TraceMessage> {
+        let reading = try startTrace(target, reader: reader)
+        return AsyncStream(unfolding: { await reading.sink.next() }, onCancel: { reading.cancel() })
+    }
+
+    /// Starts a trace as ``trace(_:reader:)`` does, for a reader in the server that takes the
+    /// sink's messages in batches: the trace lasts while the returned reading is held and not
+    /// cancelled.
+    func startTrace(_ target: TraceTarget, reader: String) throws(TraceRefusal) -> TraceReading {
         let configuration = self.configuration
         let node = engine.nodeName ?? "local"
         let sink = try traces.admit { id in
@@ -39,8 +47,7 @@ extension Hub {
             if sink.beat(now: NIODeadline.now().uptimeNanoseconds) { self?.stopTrace(sink, reason: "timeout") }
         }
         sink.keep(beat: beat)
-        let reading = TraceReading(hub: self, sink: sink)
-        return AsyncStream(unfolding: { await reading.sink.next() }, onCancel: { reading.cancel() })
+        return TraceReading(hub: self, sink: sink)
     }
 
     /// Traces running on this node now.
@@ -104,9 +111,9 @@ private final class Countdown: Sendable {
     }
 }
 
-/// What a trace's stream holds on to: when the stream goes (its reader dropped it) or its
-/// reading task is cancelled, the trace ends with `reader gone`.
-private final class TraceReading: Sendable {
+/// What a trace's reader holds on to: when it goes (the reader dropped its stream) or is
+/// cancelled, the trace ends with `reader gone`.
+final class TraceReading: Sendable {
     let hub: Hub
     let sink: TraceSink
 
@@ -115,6 +122,7 @@ private final class TraceReading: Sendable {
         self.sink = sink
     }
 
+    /// The reader stopped: the trace ends and a waiting ``TraceSink/next()`` returns nil.
     func cancel() {
         hub.stopTrace(sink, reason: "reader gone")
         sink.readerCancelled()

@@ -7,34 +7,40 @@ import SwitchboardCore
 /// `trace_skipped` counts, last `trace_ended`, after which the server closes with 1000.
 ///
 /// The trace was started at the handshake (a bad target is a 400, one trace over `max-traces`
-/// a 429, before the upgrade). Lines are written one at a time, each after the previous one
-/// was flushed: a reader that falls behind leaves them in the trace's bounded buffer, where
-/// the excess is skipped and counted. The reader closing (or vanishing) ends the trace.
+/// a 429, before the upgrade). What is ready is written in one batch (up to ``batchSize``
+/// frames, one flush), each after the previous one was flushed: a reader that falls behind
+/// leaves lines in the trace's bounded buffer, where the excess is skipped and counted. The
+/// reader closing (or vanishing) ends the trace.
 final class TraceStreamSession: AdminWebSocket, @unchecked Sendable {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = ByteBuffer
 
     static let path = "/admin/trace"
 
-    private var stream: AsyncStream<TraceMessage>?
+    /// Most messages written in one flush.
+    static let batchSize = 256
+
+    private let reading: TraceReading
     var context: ChannelHandlerContext?
-    private var pump: Task<Void, Never>?
     var closing = false
 
-    init(stream: AsyncStream<TraceMessage>) {
-        self.stream = stream
+    init(reading: TraceReading) {
+        self.reading = reading
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        guard let stream else { return }
-        self.stream = nil
         let loop = context.eventLoop
         let allocator = context.channel.allocator
-        pump = Task { [weak self] in
-            for await message in stream {
-                let frame = WireFrame.make(.text, payload: Array(message.json.utf8), allocator: allocator)
-                guard let self, await self.write(frame, on: loop) else { return }
+        let sink = reading.sink
+        Task { [weak self] in
+            while let first = await sink.next() {
+                var frames = ByteBuffer()
+                for message in [first] + sink.take(upTo: Self.batchSize - 1) {
+                    var frame = WireFrame.make(.text, payload: Array(message.json.utf8), allocator: allocator)
+                    frames.writeBuffer(&frame)
+                }
+                guard let self, await self.write(frames, on: loop) else { return }
             }
             loop.execute { self?.closeStream(code: .normal, reason: "trace ended") }
         }
@@ -61,11 +67,10 @@ final class TraceStreamSession: AdminWebSocket, @unchecked Sendable {
 
     /// The reader is gone: the trace ends (`reader gone`).
     func stop() {
-        pump?.cancel()
-        pump = nil
+        reading.cancel()
     }
 
-    /// Writes one frame and waits until it is flushed; false once the stream is closing.
+    /// Writes frames and waits until they are flushed; false once the stream is closing.
     private func write(_ frame: ByteBuffer, on loop: any EventLoop) async -> Bool {
         let promise = loop.makePromise(of: Void.self)
         loop.execute {

@@ -180,7 +180,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     /// The client's number and id when the handshake needed them early (to ask the connect proxy).
     let client: NIOLoopBoundBox<(number: UInt64, id: String)?>
     /// The trace a `/admin/trace` handshake started, for its stream.
-    let trace: NIOLoopBoundBox<AsyncStream<TraceMessage>?>
+    let trace: NIOLoopBoundBox<TraceReading?>
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
 
@@ -279,7 +279,7 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
         let query = uri.split(separator: "?", maxSplits: 1).dropFirst().first.map { QueryString.parse(String($0)) } ?? []
         do {
             let target = try TraceTarget(query: Dictionary(query, uniquingKeysWith: { _, last in last }))
-            trace.value = try hub.trace(target, reader: Hub.remoteAddress(of: channel))
+            trace.value = try hub.startTrace(target, reader: Hub.remoteAddress(of: channel))
             return nil
         } catch let error as TraceTargetError {
             return HandshakeRefusal(status: .badRequest, code: "bad_request", message: "\(error); e.g. /admin/trace?client=c1")
@@ -347,10 +347,10 @@ struct SessionUpgrader: NIOTypedHTTPServerProtocolUpgrader {
                         for: channel, route: route, identity: identity.value, deflate: deflate.value,
                         userAgent: upgradeRequest.headers["User-Agent"].first ?? "", client: client.value)
                 )
-            } else if let stream = trace.value {
+            } else if let reading = trace.value {
                 trace.value = nil
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
-                try pipeline.addHandler(TraceStreamSession(stream: stream))
+                try pipeline.addHandler(TraceStreamSession(reading: reading))
             } else {
                 try pipeline.addHandler(ByteToMessageHandler(ClientFrameDecoder(maxPayload: hub.configuration.maxMessageBytes)))
                 try pipeline.addHandler(AdminStreamSession(hub: hub, snapshots: admin.snapshots, name: "admin-\(hub.makeClientID().id)"))
