@@ -8,7 +8,7 @@ struct AdminOptions: ParsableArguments {
     var server = "http://127.0.0.1:8080"
     @Option(help: "Admin token (default: SWITCHBOARD_ADMIN_TOKEN, then the server's state file for that port).")
     var token: String?
-    @Flag(help: "Print JSON instead of a table.")
+    @Flag(help: "Print JSON (trace: one object per line) instead of a table or readable lines.")
     var json = false
 
     func client() throws -> AdminClient {
