@@ -34,8 +34,15 @@ def open_trace(stack: contextlib.ExitStack, s, query: str):
 
 
 def next_line(ws, **expected):
-    """The next trace object whose members include `expected` (the ones before it are skipped)."""
-    return until(ws, lambda m: all(m.get(key) == value for key, value in expected.items()))
+    """The next trace object whose members include `expected` (the ones before it are skipped),
+    within TIMEOUT: a trace never falls silent (pings and pongs are lines), so a wait for a line
+    that never comes must end by the clock, not by the silence."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        message = json.loads(ws.recv(timeout=TIMEOUT))
+        if all(message.get(key) == value for key, value in expected.items()):
+            return message
+    raise AssertionError(f"no trace line with {expected} within {TIMEOUT} s")
 
 
 def admin_get(s, path: str):
@@ -357,3 +364,27 @@ def test_a_reader_that_vanishes_without_a_close_frame_ends_its_trace(server):
     wait_until(lambda: traces_running(s) == 0, "the trace count back to 0")
     events = json.loads(admin_get(s, "/api/events")[1])
     assert any(event["kind"] == "trace_stopped" and "reader gone" in event["detail"] for event in events)
+
+
+def test_messages_replayed_to_a_resuming_client_and_operator_broadcasts_are_deliveries(server):
+    s = server("--admin-token", TOKEN, "--history-size", "100")
+    with contextlib.ExitStack() as stack:
+        publisher = native(stack, s)
+        for n in range(1, 4):
+            publisher.send(json.dumps({"type": "publish", "channel": "news", "data": {"n": n}, "id": n}))
+            until(publisher, lambda m: m.get("id") == n)
+        client = stack.enter_context(connect(s.url, open_timeout=TIMEOUT))
+        client_id = json.loads(client.recv(timeout=TIMEOUT))["client"]
+        trace, _ = open_trace(stack, s, f"client={client_id}")
+        # Resuming after seq 1 of the channel's epoch replays 2 and 3 to this client alone.
+        position = json.loads(admin_get(s, "/api/channels/news/history?limit=1")[1])
+        client.send(json.dumps({"type": "subscribe", "channel": "news", "since": {"seq": 1, "epoch": position["epoch"]}, "id": 9}))
+        replayed = [next_line(trace, kind="delivery", seq=seq) for seq in (2, 3)]
+        assert all(line["channel"] == "news" and line["dir"] == "out" for line in replayed), replayed
+        assert json.loads(replayed[0]["data"]) == {"n": 2}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{s.port}/api/broadcast", data=json.dumps({"data": "hello"}).encode(), method="POST",
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=TIMEOUT).read()
+        broadcast = next_line(trace, kind="delivery", data='"hello"')
+        assert "channel" not in broadcast and broadcast["client"] == client_id

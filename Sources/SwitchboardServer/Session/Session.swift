@@ -357,7 +357,8 @@ final class Session: ChannelInboundHandler, @unchecked Sendable {
         while var replay = replays.first {
             // Unsubscribed meanwhile: the rest of the replay is not wanted.
             if !channels.contains(replay.channel) { replay.entries = [] }
-            while writable && mailbox.isEmpty && closing.isOpen, let entry = replay.entries.popFirst() { enqueue(entry.frame) }
+            // A replayed message is this client's alone: traced here (as a delivery), not by the shard.
+            while writable && mailbox.isEmpty && closing.isOpen, let entry = replay.entries.popFirst() { push(entry.frame) }
             guard replay.entries.isEmpty else {
                 replays[replays.startIndex] = replay
                 return

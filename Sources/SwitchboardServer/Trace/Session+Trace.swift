@@ -41,8 +41,9 @@ extension Session {
         }
     }
 
-    /// A frame the server sends the client that is not a fan-out delivery: a reply (a refusal
-    /// when it is an error), a ping or a pong.
+    /// A frame the server sends the client outside the fan-out: a reply (a refusal when it is
+    /// an error), a ping, a pong, or a message sent to this client alone (one replayed to a
+    /// resuming subscriber, an operator broadcast), which is a delivery.
     func traceOutbound(_ frame: ByteBuffer) {
         guard let (opcode, payload) = Self.unframe(frame) else { return }
         switch opcode {
@@ -52,6 +53,8 @@ extension Session {
             guard let payload else { return trace(.reply, .out) }
             if let refusal = Self.refusal(in: payload) {
                 trace(.refused, .out, bytes: payload.readableBytes, code: refusal.code, data: payload)
+            } else if let message = Self.message(in: payload) {
+                trace(.delivery, .out, channel: message.channel, seq: message.seq, bytes: payload.readableBytes, data: message.data ?? payload)
             } else {
                 trace(.reply, .out, bytes: payload.readableBytes, data: payload)
             }
@@ -89,6 +92,15 @@ extension Session {
         let compressed = first & 0x40 != 0
         let payload = compressed ? nil : frame.getSlice(at: frame.readerIndex + header, length: length)
         return (first & 0x0F, payload)
+    }
+
+    /// A native `message` or `broadcast` frame's channel, seq and data, if `text` is one.
+    private static func message(in text: ByteBuffer) -> (channel: String?, seq: UInt64?, data: ByteBuffer?)? {
+        let view = text.readableBytesView
+        guard view.starts(with: #"{"type":"message""#.utf8) || view.starts(with: #"{"type":"broadcast""#.utf8),
+            let object = try? JSONObject(parsing: Array(view))
+        else { return nil }
+        return (object.string("channel"), object.int("seq").map { UInt64(clamping: $0) }, object.raw("data").map { ByteBuffer(bytes: $0) })
     }
 
     /// A reply that refuses something: a native `error`, `pusher:error` or
