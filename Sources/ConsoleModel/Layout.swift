@@ -88,6 +88,17 @@ struct Layout {
         area.count >= 2 ? (area.lowerBound, (area.lowerBound + 1)..<area.upperBound) : (nil, area)
     }
 
+    /// Which of a log's `count` lines (oldest first, newest at the bottom) show in `height`
+    /// rows, with the selection `selected` lines up from the newest kept in view: the lines
+    /// hidden below the bottom and the range shown.
+    static func logWindow(count: Int, height: Int, selected: Int, scroll: Int) -> (hidden: Int, shown: Range<Int>) {
+        var hidden = min(scroll, selected)
+        hidden = max(hidden, selected - height + 1)
+        hidden = max(0, min(hidden, count - height))
+        let end = count - hidden
+        return (hidden, max(0, end - height)..<end)
+    }
+
     /// Data rows a pane shows.
     func bodyRows(_ pane: Pane) -> Int {
         switch pane {

@@ -64,21 +64,9 @@ public struct TracePane: Sendable {
         return visible.filter { Self.text(of: $0).lowercased().contains(wanted) }
     }
 
-    /// A line as the pane shows it, without its time: direction, kind, client, channel and
-    /// position, size, mailbox, latency, code, data.
+    /// A line as the filter reads it: direction, kind and ``SwitchboardCore/TraceLine/details``.
     public static func text(of line: TraceLine) -> String {
-        var parts: [String] = []
-        if let direction = line.direction { parts.append(direction.rawValue) }
-        parts.append(line.kind.rawValue)
-        if let client = line.client { parts.append(client) }
-        if let channel = line.channel { parts.append("#" + channel) }
-        if let seq = line.seq { parts.append("seq \(seq)") }
-        if let code = line.code { parts.append("code \(code)") }
-        if let bytes = line.bytes { parts.append("\(bytes) B") }
-        if let mailbox = line.mailbox { parts.append("mailbox \(mailbox)") }
-        if let latency = line.latencyMicros { parts.append("\(latency) µs") }
-        if let data = line.data { parts.append(data + (line.truncated ? "…" : "")) }
-        return parts.joined(separator: " ")
+        [line.direction?.rawValue, line.kind.rawValue, line.details].compactMap(\.self).joined(separator: " ")
     }
 }
 

@@ -14,11 +14,8 @@ import time
 import requests
 
 from native_client import TIMEOUT, native, until
-from test_cluster import admin, node
+from test_cluster import TOKEN, admin, node
 from test_pusher import APP, APP_ID, KEY, SECRET, Client, wait_until
-
-TOKEN = "idempotency-admin-token-0123456789"
-
 
 def publish(ws, channel: str, data, id, key=None):
     request = {"type": "publish", "channel": channel, "data": data, "id": id}
@@ -67,28 +64,14 @@ def test_the_admin_api_answers_a_duplicate_with_the_first_seq(server):
         subscriber = native(stack, s)
         subscribe(subscriber, "news", 1)
         body = {"channel": "news", "data": {"headline": "x"}, "idempotency_key": "story-1"}
-        status, first = admin_call(s, body)
+        status, first = admin(s, "POST", "/api/publish", body)
         assert status == 200 and first["seq"] == 1 and first["reached"] == 1 and "duplicate" not in first
-        status, again = admin_call(s, body)
+        status, again = admin(s, "POST", "/api/publish", body)
         assert status == 200 and again["seq"] == 1 and again["duplicate"] is True and again["reached"] == 0
-        status, bad = admin_call(s, {**body, "idempotency_key": 7})
+        status, bad = admin(s, "POST", "/api/publish", {**body, "idempotency_key": 7})
         assert status == 400 and bad["error"]["code"] == "bad_request"
-        admin_call(s, {"channel": "news", "data": {"marker": True}})
+        admin(s, "POST", "/api/publish", {"channel": "news", "data": {"marker": True}})
         assert data_until_marker(subscriber, "news") == [{"headline": "x"}, {"marker": True}]
-
-
-def admin_call(s, body):
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{s.port}/api/publish", data=json.dumps(body).encode(), method="POST",
-        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def pusher_post(port: int, path: str, body: dict) -> requests.Response:

@@ -21,12 +21,7 @@ func drawEvents(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state: 
     let height = body.count
     // Selection and scroll count from the newest event, which sits at the bottom.
     let selected = min(state.selected(.events), max(0, events.count - 1))
-    var hidden = state.scroll[.events] ?? 0
-    hidden = min(hidden, selected)
-    hidden = max(hidden, selected - height + 1)
-    hidden = max(0, min(hidden, events.count - height))
-    let end = events.count - hidden
-    let first = max(0, end - height)
+    let (hidden, shown) = Layout.logWindow(count: events.count, height: height, selected: selected, scroll: state.scroll[.events] ?? 0)
     if let rule {
         let info = hidden > 0 ? "\(hidden) newer below" : "\(Format.grouped(events.count)) recent"
         canvas.rule(rule, 0, canvas.cols, title: "Events", info: info, focused: focused)
@@ -35,7 +30,7 @@ func drawEvents(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot, _ state: 
         canvas.field("no events yet", line, 2, canvas.cols - 2, .dim)
         return
     }
-    for (offset, index) in (first..<end).enumerated() where offset < height {
+    for (offset, index) in shown.enumerated() where offset < height {
         let row = body.lowerBound + offset
         let event = events[index]
         let isSelected = focused && events.count - 1 - index == selected

@@ -8,12 +8,7 @@ func drawTrace(_ canvas: inout Canvas, _ pane: TracePane, _ state: ViewState, _ 
     let lines = pane.shown
     let height = body.count
     let selected = min(state.selected(.trace), max(0, lines.count - 1))
-    var hidden = state.scroll[.trace] ?? 0
-    hidden = min(hidden, selected)
-    hidden = max(hidden, selected - height + 1)
-    hidden = max(0, min(hidden, lines.count - height))
-    let end = lines.count - hidden
-    let first = max(0, end - height)
+    let (hidden, shown) = Layout.logWindow(count: lines.count, height: height, selected: selected, scroll: state.scroll[.trace] ?? 0)
     if let rule {
         canvas.rule(rule, 0, canvas.cols, title: "Trace \(pane.target.description)", info: traceInfo(pane, hidden: hidden), focused: focused)
     }
@@ -31,7 +26,7 @@ func drawTrace(_ canvas: inout Canvas, _ pane: TracePane, _ state: ViewState, _ 
     }
     // The node is worth a column only when lines come from more than one.
     let showNodes = state.clusterNodes > 0
-    for (offset, index) in (first..<end).enumerated() where offset < height {
+    for (offset, index) in shown.enumerated() where offset < height {
         let row = body.lowerBound + offset
         let line = lines[index]
         if focused && lines.count - 1 - index == selected {
@@ -45,11 +40,7 @@ func drawTrace(_ canvas: inout Canvas, _ pane: TracePane, _ state: ViewState, _ 
         x += 4
         canvas.field(line.kind.rawValue, row, x, 13, traceRole(line))
         x += 14
-        var details = TracePane.text(of: line)
-        // The direction and kind have columns of their own.
-        let lead = [line.direction?.rawValue, line.kind.rawValue].compactMap(\.self).joined(separator: " ")
-        details = String(details.dropFirst(min(details.count, lead.count + 1)))
-        if x < canvas.cols - 1 { canvas.field(details, row, x, canvas.cols - 1 - x, .normal) }
+        if x < canvas.cols - 1 { canvas.field(line.details, row, x, canvas.cols - 1 - x, .normal) }
         canvas.override = nil
     }
 }

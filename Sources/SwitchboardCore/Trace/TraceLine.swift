@@ -63,6 +63,23 @@ public struct TraceLine: Sendable, Equatable {
         self.truncated = truncated
     }
 
+    /// What a person reads after the time, node, direction and kind (the console's trace pane,
+    /// `switchboard trace` without `--json`): `c1@node-b #news seq 42 user ann code 4002 87 B
+    /// mailbox 3 412 µs {"price":10…`, leaving out what does not apply.
+    public var details: String {
+        var parts: [String] = []
+        if let client { parts.append(client) }
+        if let channel { parts.append("#" + channel) }
+        if let seq { parts.append("seq \(seq)") }
+        if let user, user != client { parts.append("user \(user)") }
+        if let code { parts.append("code \(code)") }
+        if let bytes { parts.append("\(bytes) B") }
+        if let mailbox { parts.append("mailbox \(mailbox)") }
+        if let latencyMicros { parts.append("\(latencyMicros) µs") }
+        if let data { parts.append(data + (truncated ? "…" : "")) }
+        return parts.joined(separator: " ")
+    }
+
     /// The members after `"type":"trace","trace":"…",`, in the documented order.
     func jsonMembers() -> String {
         var text = "\"t\":\"\(Self.isoTime(time))\",\"node\":\(JSONText.quoted(node))"

@@ -52,7 +52,7 @@ struct Trace: AsyncParsableCommand {
 
 /// Trace objects as the CLI prints them without `--json`.
 enum TraceText {
-    /// `04:12:03.123456 node-b c1f@node-b out delivery news #42 87B mailbox 3 412us {"price":10…`
+    /// `04:12:03.123456 node-b out delivery c1f@node-b #news seq 42 87 B mailbox 3 412 µs {"price":10…`
     static func line(_ message: TraceMessage) -> String {
         switch message {
         case .started(let trace, let target):
@@ -63,15 +63,7 @@ enum TraceText {
             return "trace \(trace) ended: \(reason)"
         case .line(_, let line):
             let time = TraceLine.isoTime(line.time).split(separator: "T").last.map { String($0.dropLast()) } ?? ""
-            var parts = [time, line.node, line.client ?? "-", line.direction?.rawValue ?? "-", line.kind.rawValue, line.channel ?? "-"]
-            if let seq = line.seq { parts.append("#\(seq)") }
-            if let user = line.user { parts.append("user \(user)") }
-            if let code = line.code { parts.append("code \(code)") }
-            if let bytes = line.bytes { parts.append("\(bytes)B") }
-            if let mailbox = line.mailbox { parts.append("mailbox \(mailbox)") }
-            if let latency = line.latencyMicros { parts.append("\(latency)us") }
-            if let data = line.data { parts.append(data + (line.truncated ? "…" : "")) }
-            return parts.joined(separator: " ")
+            return [time, line.node, line.direction?.rawValue ?? "-", line.kind.rawValue, line.details].joined(separator: " ")
         }
     }
 }
