@@ -11,6 +11,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import BIN, Server, free_port
+from test_cluster import wait_until
 from test_console import Client, wait_listening
 from tmux import Tmux
 
@@ -23,15 +24,6 @@ def stats(port: int) -> dict:
     request = urllib.request.Request(f"http://127.0.0.1:{port}/api/stats", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-def wait_until(predicate, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Publisher:

@@ -323,7 +323,8 @@ final class HubShard: @unchecked Sendable {
             fanOut(publication, seq: 0, receivedAt: receivedAt)
             return PublishOutcome(seq: 0, duplicate: false)
         }
-        let now = NIODeadline.now().uptimeNanoseconds
+        // The publish's arrival (monotonic) times its key: no clock read per publish.
+        let now = receivedAt
         if let key = publication.idempotencyKey, let seq = owned.idempotencyKeys.seq(of: key, channel: publication.channel, now: now) {
             return PublishOutcome(seq: seq, duplicate: true)
         }
