@@ -20,6 +20,10 @@ extension Setting {
 
     static let redisAccess: [Setting] = [
         .integer(
+            "redis-partitions",
+            "How many partitions channels are spread over in Redis: a channel's keys and pub/sub name carry its partition's hash tag (one slot), and with Redis Cluster a node resubscribes a partition at a time. Every node of a cluster must use the same number",
+            range: 1...16384, example: 128, \.server.hub.cluster.partitions),
+        .integer(
             "redis-ack-replicas",
             "Ack a publish only once this many Redis replicas have it (one WAIT after each pipelined batch of publishes); with it equal to the number of replicas a failover loses nothing acked. 0 acks once the master has it",
             range: 0...16, example: 1, \.server.hub.cluster.ackReplicas),

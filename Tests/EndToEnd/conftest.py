@@ -3,6 +3,7 @@
 The binary path comes from SWITCHBOARD_BIN (scripts/test.sh sets it to the debug build).
 Every server runs on 127.0.0.1 with a free port and is stopped after its test.
 """
+import binascii
 import os
 import shutil
 import signal
@@ -16,6 +17,17 @@ import urllib.request
 import pytest
 
 BIN = os.environ.get("SWITCHBOARD_BIN", ".build/debug/switchboard")
+
+
+def pubsub_name(channel: str, prefix: str = "switchboard", partitions: int = 64) -> str:
+    """A channel's Redis pub/sub name, `<prefix>:{<partition>}{<channel>}` (ClusterKeys.swift):
+    the partition is the channel's Redis Cluster slot (CRC16-XMODEM mod 16384) mod `partitions`."""
+    return f"{prefix}:{{{(binascii.crc_hqx(channel.encode(), 0) % 16384) % partitions}}}{{{channel}}}"
+
+
+def channel_key(channel: str, part: str, prefix: str = "switchboard") -> str:
+    """One of a channel's Redis keys (`seq`, `history`, `members`, …)."""
+    return f"{pubsub_name(channel, prefix)}:{part}"
 
 
 def free_port() -> int:

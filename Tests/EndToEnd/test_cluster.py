@@ -14,6 +14,7 @@ import urllib.request
 import pusher
 from websockets.sync.client import connect
 
+from conftest import BIN, channel_key, pubsub_name
 from native_client import TIMEOUT, messages, native, until
 
 TOKEN = "cluster-admin-token-0123456789"
@@ -129,7 +130,7 @@ def test_publishes_are_refused_while_redis_is_down_and_subscriptions_come_back(s
             assert status == 503 and reply["error"]["code"] == "unavailable", (path, body, reply)
         redis.start()  # back, and empty
         # Node b subscribes again by itself (backoff capped at 2 s).
-        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", "switchboard:{news}").split() == ["switchboard:{news}", "1"], "node b to subscribe again")
+        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", pubsub_name("news")).split() == [pubsub_name("news"), "1"], "node b to subscribe again")
         ids = iter(range(100, 10_000))
 
         def accepted():
@@ -196,12 +197,11 @@ def test_clusters_with_different_prefixes_do_not_see_each_other(server, redis):
         got = until(watcher, lambda m: m["type"] == "message")
         # Only green's message, numbered in green's own sequence.
         assert (got["data"], got["seq"]) == ("green", 1)
-        assert redis.cli("EXISTS", "blue:{news}:seq") == "1" and redis.cli("GET", "green:{news}:seq") == "1"
+        assert redis.cli("EXISTS", channel_key("news", "seq", "blue")) == "1" and redis.cli("GET", channel_key("news", "seq", "green")) == "1"
 
 
 def test_bad_redis_urls_are_refused_with_one_line():
     import subprocess
-    from conftest import BIN
 
     result = subprocess.run([BIN, "serve", "--redis", "http://localhost"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result
@@ -256,7 +256,6 @@ def test_an_unclustered_node_lists_itself(server):
 
 def test_a_node_refuses_to_start_under_a_live_nodes_name(server, redis):
     import subprocess
-    from conftest import BIN
 
     a = node(server, redis, "node-a")
     wait_until(lambda: "node-a" in nodes_of(a), "node-a to beat")
@@ -479,7 +478,7 @@ def test_after_redis_comes_back_empty_nodes_register_their_users_again_without_e
         assert "Redis lost its data" in a.logs() and "Redis lost its data" in b.logs()
         # Nobody left or joined: the watcher hears nothing of it. A client event from the stayer's
         # side proves the channel works again and is the next thing the watcher receives.
-        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", f"switchboard:{{{APP_ID}:presence-team}}").split()[-1] == "2", "both nodes to subscribe again")
+        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", pubsub_name(f"{APP_ID}:presence-team")).split()[-1] == "2", "both nodes to subscribe again")
         status, _ = api_publish(b, f"{APP_ID}:presence-team", {"marker": True})
         assert status == 200
         nxt = json.loads(watcher.recv(timeout=TIMEOUT))
@@ -636,7 +635,6 @@ def test_every_window_of_the_cluster_client_list_is_the_slice_of_all_of_it(serve
     """Nodes send only their part of a window (sampled outlines, then a range of keys, then the
     window's rows): any window, at any depth and in any order, must still be exactly the slice
     of the whole list, which one window holding everything gives."""
-    from conftest import BIN
 
     a, b, c = (node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
     wait_until(lambda: len(nodes_of(a)) == 3, "three nodes")
@@ -665,7 +663,6 @@ def test_every_window_of_the_cluster_client_list_is_the_slice_of_all_of_it(serve
 
 
 def test_the_console_attached_to_one_node_shows_every_node_and_their_clients(server, redis):
-    from conftest import BIN
     from tmux import Tmux
 
     a, b, c = (node(server, redis, name) for name in ("node-a", "node-b", "node-c"))
@@ -820,3 +817,14 @@ def test_an_unclustered_node_has_no_cluster_totals(server):
     request = urllib.request.Request(f"http://127.0.0.1:{s.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         assert "switchboard_cluster_nodes_alive" not in response.read().decode()
+
+
+def test_a_node_with_another_number_of_partitions_refuses_to_start(redis, server):
+    """Every node of a cluster must find a channel's keys in the same partition: a node started
+    with another --redis-partitions than the cluster's live nodes exits 2 and says why."""
+    node(server, redis, "a")
+    wait_until(lambda: redis.cli("GET", "switchboard:{nodes}:partitions") == "64", "node a to register the cluster's partitions")
+    refused = subprocess.run([BIN, "--redis", redis.url, "--redis-partitions", "32", "--port", "0", "--node-name", "b"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused
+    assert "--redis-partitions: this cluster's nodes spread channels over 64 partitions, this node over 32" in refused.stderr, refused.stderr

@@ -23,6 +23,7 @@ import pusher
 import pytest
 from websockets.sync.client import connect
 
+from conftest import channel_key, pubsub_name
 from native_client import TIMEOUT, native, until
 from test_cluster import (APP_ID, JWT_SECRET, KEY, SECRET, TOKEN, admin, api_publish, closed_with, join_presence, node, paused,
                           presence_of, pusher_presence_client, pusher_public_client, wait_until, webhook_app)
@@ -428,7 +429,7 @@ def test_the_javascript_client_gets_every_message_after_redis_restarts_empty(ser
         redis.start()  # empty: the channel's numbering starts again
         # Published only once node-a is subscribed again in Redis, so that none of these is
         # missed by the node itself: each of them must reach the client.
-        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", "switchboard:{news}").split()[-1] == "1", "node-a to subscribe again")
+        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", pubsub_name("news")).split()[-1] == "1", "node-a to subscribe again")
         wait_until(lambda: api_publish(b, "news", {"after": 0})[0] == 200, "a publish to be accepted again")
         for n in range(1, 10):
             assert api_publish(b, "news", {"after": n})[0] == 200

@@ -6,6 +6,7 @@ import contextlib
 import json
 import threading
 
+from conftest import channel_key, pubsub_name
 from native_client import TIMEOUT, messages, native, publish_many, until
 from test_cluster import admin, frozen_and_cut_off, node, publish, wait_until
 
@@ -126,7 +127,7 @@ def test_redis_restarted_under_connected_subscribers_loses_nothing_silently(serv
         for n in range(20, 25):
             assert publish(publisher, "feed", n, id=n)["code"] == "unavailable"
         redis.start()
-        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", "switchboard:{feed}").split() == ["switchboard:{feed}", "3"], "every node to subscribe again")
+        wait_until(lambda: redis.cli("PUBSUB", "NUMSUB", pubsub_name("feed")).split() == [pubsub_name("feed"), "3"], "every node to subscribe again")
         n = 100
 
         def accepted():

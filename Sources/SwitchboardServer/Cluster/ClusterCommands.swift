@@ -4,7 +4,7 @@ import RedisClient
 import SwitchboardCore
 
 /// Operator actions across nodes: a node publishes a ``NodeCommand`` on the bus every node
-/// listens to (`<prefix>:@nodes`), or to one node (`<prefix>:@node:<name>`); each node carries
+/// listens to (`<prefix>:{nodes}:@nodes`), or to one node (`<prefix>:{nodes}:@node:<name>`); each node carries
 /// it out on its own clients and answers on the asker's own channel. The asker waits for every
 /// live node it asked, up to ``ClusterLink/askDeadline``, and says which did not answer.
 extension ClusterLink {
@@ -25,9 +25,9 @@ extension ClusterLink {
         var total: Int { counts.values.reduce(0) { $0 + ($1 ?? 0) } }
     }
 
-    var busName: String { "\(configuration.prefix):@nodes" }
+    var busName: String { keys.busName }
 
-    func directName(_ node: String) -> String { "\(configuration.prefix):@node:\(node)" }
+    func directName(_ node: String) -> String { keys.directName(node) }
 
     /// Asks `nodes` (by default every other live node) to carry out `command`. Refused when the
     /// live nodes cannot be listed (Redis unreachable).

@@ -21,6 +21,11 @@ public struct ClusterConfiguration: Sendable {
     /// Namespaces every key and pub/sub name (`--redis-prefix`): nodes with different prefixes
     /// are different clusters, even on one Redis.
     public var prefix = "switchboard"
+    /// How many partitions the channels are spread over in Redis (`--redis-partitions`; see
+    /// `ClusterKeys`): a channel's keys and pub/sub name carry its partition's hash tag, and with
+    /// Redis Cluster a node resubscribes and re-asserts a partition at a time. Every node of a
+    /// cluster must use the same number.
+    public var partitions = 64
     /// Names this node in logs, the API and the console (`--node-name`); nil: host name and port.
     public var nodeName: String?
     /// How many replicas must have a publish before it is acked (`--redis-ack-replicas`): one

@@ -2,10 +2,10 @@ import NIOCore
 import RedisClient
 import SwitchboardCore
 
-/// A clustered channel's history, kept in Redis: a stream `<prefix>:{<channel>}:history` whose
+/// A clustered channel's history, kept in Redis: a stream `<prefix>:{<p>}{<channel>}:history` whose
 /// entries are the pub/sub payloads (`seq\n` and the envelope) under the ids `<seq>-0`, trimmed to
 /// about the channel's size (`MAXLEN ~`: Redis drops whole nodes of about 100 entries, so a stream
-/// holds at least the size and a little more, for far less work per publish), and the channel's epoch `<prefix>:{<channel>}:epoch`. The publish script
+/// holds at least the size and a little more, for far less work per publish), and the channel's epoch `…{<channel>}:epoch`. The publish script
 /// that numbers a message also appends it, so a message is in history if and only if it was
 /// published; both keys expire the time to live after the last publish, and an epoch that is
 /// gone (expired, or Redis lost its data) is replaced by a new one and an empty stream.
@@ -106,8 +106,7 @@ extension ClusterLink {
     }
 
     private func historyKeys(_ channel: String) -> [ByteBuffer] {
-        let base = "\(configuration.prefix):{\(channel)}:"
-        return [sequenceKey(channel), ByteBuffer(string: base + "epoch"), ByteBuffer(string: base + "history")]
+        [sequenceKey(channel), keys.channelKey(channel, "epoch"), keys.channelKey(channel, "history")]
     }
 
     static func milliseconds(_ duration: Duration) -> ByteBuffer {

@@ -21,6 +21,8 @@ final class ClusterLink: @unchecked Sendable {
     typealias Deliver = @Sendable (_ channel: String, _ delivery: ClusterEnvelope.Delivery) -> Void
 
     let configuration: ClusterConfiguration
+    /// Every key and pub/sub name the link uses.
+    let keys: ClusterKeys
     /// Which channels keep history (in Redis streams, see ClusterHistory.swift).
     let history: HistorySettings
     /// How long a publish's idempotency key is kept (a key of its own, in the channel's slot).
@@ -94,9 +96,11 @@ final class ClusterLink: @unchecked Sendable {
     var nextAsk: UInt64 = 0
     /// Node-bus requests being carried out now (each in its own task), at most ``maxCommandsInFlight``.
     var commandsInFlight = 0
-    /// Whether this node may have entries of the webhook stream it read but did not acknowledge
-    /// (at the start, and after a round whose reply was lost).
-    var webhooksUnread = true
+    /// The partitions whose webhook stream may hold entries this node read but did not
+    /// acknowledge (all at the start; one after a round whose reply was lost).
+    var webhooksUnread: Set<Int> = []
+    /// The partition whose abandoned webhook announcements the next round claims (one per round).
+    var webhooksClaimNext = 0
     /// Whether this node's scripts append webhook announcements to the cluster's stream.
     let announcesWebhooks: Bool
 
@@ -130,6 +134,9 @@ final class ClusterLink: @unchecked Sendable {
     ) {
         self.announcesWebhooks = announcesWebhooks
         self.configuration = configuration
+        let keys = ClusterKeys(prefix: configuration.prefix, partitions: configuration.partitions)
+        self.keys = keys
+        webhooksUnread = Set(keys.allPartitions)
         self.history = history
         self.idempotencyTTL = idempotencyTTL
         self.nodeName = nodeName
@@ -147,25 +154,24 @@ final class ClusterLink: @unchecked Sendable {
         connection.register(Self.publishKeepingScript)
         connection.register(Self.historyScript)
         nodes = NodeRegistry(
-            connection: connection, nodeName: nodeName, prefix: configuration.prefix, keyLifetime: configuration.keyLifetime,
+            connection: connection, nodeName: nodeName, keys: keys, keyLifetime: configuration.keyLifetime,
             announcesWebhooks: announcesWebhooks, logger: logger)
         let route = self.route
-        let prefix = configuration.prefix
         subscriber = RedisSubscriber(
             configuration: RedisConnection.Configuration(
                 address: address, requestDeadline: configuration.requestDeadline, clientName: clientName + "-sub"),
             eventLoop: eventLoop
-        ) { [commandPrefix = Array((prefix + ":@").utf8)] name, payload in
+        ) { [commandPrefix = Array(keys.busNamesStart.utf8)] name, payload in
             if name.readableBytesView.starts(with: commandPrefix) {
                 if payload.readableBytesView.starts(with: ClusterTraces.linesHead.utf8) { return route.traceLines(payload) }
                 return route.command(payload)
             }
-            guard let delivery = ClusterEnvelope.decode(payload), let channel = Self.channel(ofPubSubName: name, prefix: prefix) else { return }
+            guard let delivery = ClusterEnvelope.decode(payload), let channel = keys.channel(ofPubSubName: name) else { return }
             route.deliver(channel, delivery)
         }
         subscriber.onResubscribe { [weak self] channels in
             guard let self else { return }
-            self.unsynced.formUnion(channels.compactMap { Self.channel(ofPubSubName: ByteBuffer(string: $0), prefix: prefix) })
+            self.unsynced.formUnion(channels.compactMap { keys.channel(ofPubSubName: ByteBuffer(string: $0)) })
             self.sync()
             // What pub/sub sent while the subscriber was away is lost: presence is read again.
             self.reassert()
@@ -273,21 +279,14 @@ final class ClusterLink: @unchecked Sendable {
 
     // MARK: - Names
 
-    /// `<prefix>:{<channel>}:seq`: the hash tag keeps a channel's keys on one slot.
+    /// The channel's sequence key (see ``ClusterKeys``).
     func sequenceKey(_ channel: String) -> ByteBuffer {
-        ByteBuffer(string: "\(configuration.prefix):{\(channel)}:seq")
+        keys.channelKey(channel, "seq")
     }
 
-    /// `<prefix>:{<channel>}`. Pub/sub names are not per database in Redis, so nodes on other
-    /// databases of one server must use other prefixes.
+    /// The channel's pub/sub name (see ``ClusterKeys``).
     func pubSubName(_ channel: String) -> String {
-        "\(configuration.prefix):{\(channel)}"
-    }
-
-    static func channel(ofPubSubName name: ByteBuffer, prefix: String) -> String? {
-        guard let text = name.getString(at: name.readerIndex, length: name.readableBytes), text.hasPrefix(prefix + ":{"), text.hasSuffix("}")
-        else { return nil }
-        return String(text.dropFirst(prefix.utf8.count + 2).dropLast())
+        keys.pubSubName(channel)
     }
 
     // MARK: - Publishing
@@ -310,7 +309,7 @@ final class ClusterLink: @unchecked Sendable {
     /// its time to live after them when it has one.
     func withIdempotencyKey(_ publication: Publication, keys: [ByteBuffer], arguments: [ByteBuffer]) -> ([ByteBuffer], [ByteBuffer]) {
         guard let key = publication.idempotencyKey else { return (keys, arguments) }
-        var keyName = ByteBuffer(string: "\(configuration.prefix):{\(publication.channel)}:idem:")
+        var keyName = self.keys.channelKey(publication.channel, "idem:")
         keyName.writeString(key)
         return (keys + [keyName], arguments + [Self.milliseconds(idempotencyTTL)])
     }

@@ -5,11 +5,12 @@ import SwitchboardCore
 /// Presence and occupancy across the cluster, kept in Redis and changed only by scripts, so that
 /// exactly one node sees each user's 0 → 1 and 1 → 0 and each channel's occupied and vacated.
 ///
-/// Per channel `c` (prefix `p`): `p:{c}:members` (user → how many nodes hold the user),
-/// `p:{c}:info` (user → user info), `p:{c}:order` (user → join number, from `p:{c}:joins`) and
-/// `p:{c}:nodes` (nodes with subscribers). Per node `n`: `p:node:n:presence` (`channel\0user`
-/// pairs it holds) and `p:node:n:channels`, so a survivor can undo a dead node's part (see
-/// ``NodeRegistry``). A node counts its own tabs of a user itself and tells Redis only of the
+/// Per channel `c` (in partition `p`, see ``ClusterKeys``): `…{c}:members` (user → how many
+/// nodes hold the user), `…{c}:info` (user → user info), `…{c}:order` (user → join number, from
+/// `…{c}:joins`) and `…{c}:nodes` (nodes with subscribers). Per node `n` and partition:
+/// `…{p}:node:n:presence` (`channel\0user` pairs it holds) and `…{p}:node:n:channels`, so a
+/// survivor can undo a dead node's part (see ``NodeRegistry``). Every script works on one
+/// partition, so on one slot. A node counts its own tabs of a user itself and tells Redis only of the
 /// user's first and last connection on the node.
 ///
 /// Every script is idempotent per node (keyed by node, channel and user, and counts are set,
@@ -117,26 +118,28 @@ extension ClusterLink {
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 0
         """)
-    /// `KEYS` node presence, node channels, the cluster's occupied channels; `ARGV` key prefix,
-    /// key lifetime (ms). Renews the lifetime of this node's keys and of the keys of every
-    /// channel it holds (run every third of the lifetime).
+    /// `KEYS` node presence, node channels, the partition's occupied channels; `ARGV` the
+    /// partition's stem, key lifetime (ms). Renews the lifetime of this node's keys in the
+    /// partition and of the keys of every channel of it the node holds (run every third of the
+    /// lifetime).
     static let renewScript = RedisScript(
         """
         for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[2]) end
         for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-          local base = ARGV[1] .. ':{' .. channel .. '}:'
+          local base = ARGV[1] .. '{' .. channel .. '}:'
           for _, part in ipairs({'members', 'info', 'order', 'joins', 'subs', 'nodes'}) do redis.call('PEXPIRE', base .. part, ARGV[2]) end
         end
         return 0
         """)
-    /// `KEYS` occupied channels; `ARGV` key prefix, channel-name prefix. For each occupied
-    /// channel whose name starts so: its name, subscriptions on every node, users present.
+    /// `KEYS` the partition's occupied channels; `ARGV` the partition's stem, channel-name
+    /// prefix. For each occupied channel whose name starts so: its name, subscriptions on every
+    /// node, users present.
     static let channelsScript = RedisScript(
         """
         local result = {}
         for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
           if string.sub(channel, 1, #ARGV[2]) == ARGV[2] then
-            local base = ARGV[1] .. ':{' .. channel .. '}:'
+            local base = ARGV[1] .. '{' .. channel .. '}:'
             local subscriptions = 0
             for _, count in ipairs(redis.call('HVALS', base .. 'subs')) do subscriptions = subscriptions + tonumber(count) end
             table.insert(result, channel)
@@ -150,15 +153,16 @@ extension ClusterLink {
     static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript, countScript, channelsScript, renewScript]
 
     func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
-        ByteBuffer(string: "\(configuration.prefix):{\(channel)}:\(part)")
+        keys.channelKey(channel, part)
     }
 
-    func nodeKey(_ part: String) -> ByteBuffer {
-        ByteBuffer(string: "\(configuration.prefix):node:\(nodeName):\(part)")
+    /// What this node holds in `channel`'s partition: `presence` or `channels`.
+    func nodeKey(_ part: String, of channel: String) -> ByteBuffer {
+        keys.node(nodeName, part, in: keys.partition(of: channel))
     }
 
-    /// The stream the cluster's scripts append webhook announcements to (see WebhookStream.swift).
-    var webhooksKey: ByteBuffer { ByteBuffer(string: "\(configuration.prefix):webhooks") }
+    /// The stream `channel`'s partition's scripts append webhook announcements to (see WebhookStream.swift).
+    func webhooksKey(of channel: String) -> ByteBuffer { keys.webhooks(keys.partition(of: channel)) }
 
     /// When the node stops waiting for a request sent now, by Redis's clock (ms since 1970; the
     /// heartbeats measure how far it is from the node's): a script that would change what the
@@ -182,7 +186,7 @@ extension ClusterLink {
         ]
         let keys = [
             channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), channelKey(channel, "joins"),
-            nodeKey("presence"), webhooksKey,
+            nodeKey("presence", of: channel), webhooksKey(of: channel),
         ]
         return connection.evaluate(Self.joinScript, keys: keys, arguments: arguments).flatMapThrowing { reply in
             switch reply {
@@ -202,7 +206,10 @@ extension ClusterLink {
     func leave(userID: String, channel: String, from: String) {
         let event = ClusterEnvelope.presenceChange(
             joined: false, channel: channel, member: PresenceMember(userID: userID, info: nil), except: nil, from: from)
-        let keys = [channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), nodeKey("presence"), webhooksKey]
+        let keys = [
+            channelKey(channel, "members"), channelKey(channel, "info"), channelKey(channel, "order"), nodeKey("presence", of: channel),
+            webhooksKey(of: channel),
+        ]
         let arguments = [
             ByteBuffer(string: userID), ByteBuffer(string: channel), ByteBuffer(string: pubSubName(channel)), event, webhooksFlag, keyLifetime,
         ]
@@ -228,7 +235,10 @@ extension ClusterLink {
         let arguments = [
             ByteBuffer(string: nodeName), ByteBuffer(string: channel), ByteBuffer(string: occupied ? "1" : "0"), webhooksFlag, keyLifetime,
         ]
-        let keys = [channelKey(channel, "nodes"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels"), webhooksKey]
+        let keys = [
+            channelKey(channel, "nodes"), nodeKey("channels", of: channel), self.keys.occupiedChannels(self.keys.partition(of: channel)),
+            webhooksKey(of: channel),
+        ]
         return connection.evaluate(Self.occupancyScript, keys: keys, arguments: arguments)
     }
 
@@ -241,10 +251,17 @@ extension ClusterLink {
 
     /// Renews the lifetime of this node's keys and of those of every channel it holds, so they
     /// last while the node does and expire ``ClusterConfiguration/keyLifetime`` after it (and
-    /// every other node holding them) is gone.
+    /// every other node holding them) is gone: one script per partition, all sent at once.
     func renewKeys() async throws {
-        let keys = [nodeKey("presence"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels")]
-        _ = try await connection.evaluate(Self.renewScript, keys: keys, arguments: [ByteBuffer(string: configuration.prefix), keyLifetime]).get()
+        let renewals = keys.allPartitions.map { partition in
+            connection.evaluate(
+                Self.renewScript,
+                keys: [
+                    keys.node(nodeName, "presence", in: partition), keys.node(nodeName, "channels", in: partition), keys.occupiedChannels(partition),
+                ],
+                arguments: [ByteBuffer(string: keys.partitionStem(partition)), keyLifetime])
+        }
+        for renewal in renewals { _ = try await renewal.get() }
     }
 
     /// ``ClusterConfiguration/keyLifetime`` in milliseconds, as scripts take it.
@@ -256,18 +273,23 @@ extension ClusterLink {
 
     /// Subscriptions (on every node) and present users of each occupied channel whose name
     /// starts with `prefix`.
+    /// One script per partition, all sent at once.
     func channelCounts(prefix: String) -> EventLoopFuture<[String: (subscriptions: Int, users: Int)]> {
-        let keys = [ByteBuffer(string: "\(configuration.prefix):channels")]
-        return connection.evaluate(
-            Self.channelsScript, keys: keys, arguments: [ByteBuffer(string: configuration.prefix), ByteBuffer(string: prefix)]
-        ).map {
-            reply in
-            let parts = reply.elements ?? []
+        let replies = keys.allPartitions.map { partition in
+            connection.evaluate(
+                Self.channelsScript, keys: [keys.occupiedChannels(partition)],
+                arguments: [ByteBuffer(string: keys.partitionStem(partition)), ByteBuffer(string: prefix)])
+        }
+        return EventLoopFuture.whenAllSucceed(replies, on: eventLoop).map { replies in
             var counts: [String: (subscriptions: Int, users: Int)] = [:]
-            for index in stride(from: 0, to: parts.count - 2, by: 3) {
-                guard let name = parts[index].string, case .integer(let subscriptions) = parts[index + 1], case .integer(let users) = parts[index + 2]
-                else { continue }
-                counts[name] = (Int(subscriptions), Int(users))
+            for reply in replies {
+                let parts = reply.elements ?? []
+                for index in stride(from: 0, to: parts.count - 2, by: 3) {
+                    guard let name = parts[index].string, case .integer(let subscriptions) = parts[index + 1],
+                        case .integer(let users) = parts[index + 2]
+                    else { continue }
+                    counts[name] = (Int(subscriptions), Int(users))
+                }
             }
             return counts
         }

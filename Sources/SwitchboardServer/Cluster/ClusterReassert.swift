@@ -8,12 +8,13 @@ import SwitchboardCore
 /// agree, announcing every change it makes as the join, leave and occupancy scripts would.
 /// Redis converges to the nodes; nothing drifts for the life of a node.
 extension ClusterLink {
-    /// `KEYS` node presence, node channels, the cluster's occupied channels, webhooks; `ARGV`
-    /// prefix, node, quiet (1: Redis lost its data, publish and announce nothing), the number of
-    /// presence entries `n`, `n` entries `channel\0user\0info`, the number of channels `m`, `m`
-    /// entries `channel\0subscriptions`, webhooks (1/0), key lifetime (ms). Returns how many
-    /// changes it made. (It touches each named channel's keys, which it does not declare: fine on
-    /// one Redis, not on Redis Cluster.)
+    /// One partition at a time: `KEYS` the node's presence and channels in the partition, the
+    /// partition's occupied channels and webhooks; `ARGV` the partition's stem, node, quiet (1:
+    /// Redis lost its data, publish and announce nothing), the number of presence entries `n`,
+    /// `n` entries `channel\0user\0info`, the number of channels `m`, `m` entries
+    /// `channel\0subscriptions`, webhooks (1/0), key lifetime (ms). Returns how many changes it
+    /// made. It also touches the keys of the channels it names, which it builds from the stem:
+    /// all of them in the partition's slot.
     static let reassertScript = RedisScript(
         keepingKeys + """
             local p, node, quiet = ARGV[1], ARGV[2], ARGV[3] == '1'
@@ -23,9 +24,9 @@ extension ClusterLink {
               local cut = string.find(entry, '\\0', 1, true)
               return string.sub(entry, 1, cut - 1), string.sub(entry, cut + 1)
             end
-            local function base(channel) return p .. ':{' .. channel .. '}:' end
+            local function base(channel) return p .. '{' .. channel .. '}:' end
             local function publish(channel, payload)
-              if not quiet then redis.call('PUBLISH', p .. ':{' .. channel .. '}', payload) end
+              if not quiet then redis.call('PUBLISH', p .. '{' .. channel .. '}', payload) end
             end
             local n = tonumber(ARGV[4])
             local held = {}
@@ -94,10 +95,23 @@ extension ClusterLink {
             return kept(changes)
             """)
 
-    /// Runs ``reassertScript`` with the node's presence and channels: how many changes Redis
-    /// needed.
+    /// Runs ``reassertScript`` for every partition (all at once) with the node's presence and
+    /// channels in it: how many changes Redis needed.
     func reassert(presence: [(channel: String, member: PresenceMember)], channels: [(String, Int)], quietly: Bool) -> EventLoopFuture<Int> {
-        var arguments = [ByteBuffer(string: configuration.prefix), ByteBuffer(string: nodeName), ByteBuffer(string: quietly ? "1" : "0")]
+        var presenceByPartition = [[(channel: String, member: PresenceMember)]](repeating: [], count: keys.partitions)
+        for held in presence { presenceByPartition[keys.partition(of: held.channel)].append(held) }
+        var channelsByPartition = [[(String, Int)]](repeating: [], count: keys.partitions)
+        for held in channels { channelsByPartition[keys.partition(of: held.0)].append(held) }
+        let replies = keys.allPartitions.map { partition in
+            reassert(partition: partition, presence: presenceByPartition[partition], channels: channelsByPartition[partition], quietly: quietly)
+        }
+        return EventLoopFuture.whenAllSucceed(replies, on: eventLoop).map { $0.reduce(0, +) }
+    }
+
+    private func reassert(partition: Int, presence: [(channel: String, member: PresenceMember)], channels: [(String, Int)], quietly: Bool)
+        -> EventLoopFuture<Int>
+    {
+        var arguments = [ByteBuffer(string: keys.partitionStem(partition)), ByteBuffer(string: nodeName), ByteBuffer(string: quietly ? "1" : "0")]
         arguments.append(ByteBuffer(string: String(presence.count)))
         for (channel, member) in presence {
             var entry = ByteBuffer(string: channel + "\0" + member.userID + "\0")
@@ -107,8 +121,11 @@ extension ClusterLink {
         arguments.append(ByteBuffer(string: String(channels.count)))
         for (channel, count) in channels { arguments.append(ByteBuffer(string: channel + "\0" + String(count))) }
         arguments += [ByteBuffer(string: announcesWebhooks ? "1" : "0"), keyLifetime]
-        let keys = [nodeKey("presence"), nodeKey("channels"), ByteBuffer(string: "\(configuration.prefix):channels"), webhooksKey]
-        return connection.evaluate(Self.reassertScript, keys: keys, arguments: arguments).flatMapThrowing { reply in
+        let scriptKeys = [
+            keys.node(nodeName, "presence", in: partition), keys.node(nodeName, "channels", in: partition), keys.occupiedChannels(partition),
+            keys.webhooks(partition),
+        ]
+        return connection.evaluate(Self.reassertScript, keys: scriptKeys, arguments: arguments).flatMapThrowing { reply in
             guard case .integer(let changes) = reply else { throw RedisError.reply("the re-assert script returned \(reply)") }
             return Int(changes)
         }

@@ -3,18 +3,18 @@ import RedisClient
 import SwitchboardCore
 
 /// Connections per user across the cluster, for `max-connections-per-user`: each node keeps
-/// its own count of each user's connections and writes it to `p:node:n:users` (user → count),
+/// its own count of each user's connections and writes it to `…{nodes}:node:n:users` (user → count),
 /// as a value, never as a change; a new connection is admitted by a script that adds up the
 /// live nodes' counts.
 ///
 /// A connection that closed stops counting at the node's next flush (every heartbeat, once a
 /// second); a dead node stops counting as soon as it stops heartbeating, and its key expires.
 extension ClusterLink {
-    /// `KEYS` the registry's heartbeat set; `ARGV` key prefix, this node, user, this node's
-    /// count of the user with the new connection, the limit, the silence (ms) after which a node
-    /// is dead, the key lifetime (ms). Returns 1 and keeps the node's count when the cluster's
-    /// total stays within the limit, 0 otherwise. (It reads the other nodes' keys, named from the
-    /// registry: fine on one Redis, not on Redis Cluster.)
+    /// `KEYS` the registry's heartbeat set; `ARGV` the registry's stem, this node, user, this
+    /// node's count of the user with the new connection, the limit, the silence (ms) after which
+    /// a node is dead, the key lifetime (ms). Returns 1 and keeps the node's count when the
+    /// cluster's total stays within the limit, 0 otherwise. It reads the other nodes' keys, which
+    /// it names from the registry's stem: all of them in the registry's slot.
     static let admitUserScript = RedisScript(
         """
         local clock = redis.call('TIME')
@@ -49,12 +49,11 @@ extension ClusterLink {
     /// cluster within `limit`.
     func admitUser(_ user: String, localCount: Int, limit: Int) async -> UserAdmission {
         let arguments = [
-            ByteBuffer(string: configuration.prefix), ByteBuffer(string: nodeName), ByteBuffer(string: user),
+            ByteBuffer(string: keys.registryStem), ByteBuffer(string: nodeName), ByteBuffer(string: user),
             ByteBuffer(string: String(localCount)), ByteBuffer(string: String(limit)),
             ByteBuffer(string: String(NodeRegistry.deadAfter.components.seconds * 1000)), keyLifetime,
         ]
-        let keys = [ByteBuffer(string: "\(configuration.prefix):nodes:seen")]
-        guard let reply = try? await connection.evaluate(Self.admitUserScript, keys: keys, arguments: arguments).get() else {
+        guard let reply = try? await connection.evaluate(Self.admitUserScript, keys: [keys.registry("seen")], arguments: arguments).get() else {
             return .unavailable
         }
         return reply.int == 1 ? .admitted : .tooMany
@@ -68,6 +67,6 @@ extension ClusterLink {
             arguments.append(ByteBuffer(string: user))
             arguments.append(ByteBuffer(string: String(count)))
         }
-        _ = try await connection.evaluate(Self.userCountsScript, keys: [nodeKey("users")], arguments: arguments).get()
+        _ = try await connection.evaluate(Self.userCountsScript, keys: [keys.users(of: nodeName)], arguments: arguments).get()
     }
 }

@@ -9,7 +9,9 @@ import Synchronization
 /// The cluster's nodes, as data in Redis: each node beats its entry (a score of Redis's clock in
 /// a sorted set, its report in a hash) about every second; a node silent for ``deadAfter`` is
 /// declared dead by whichever surviving node sweeps first (one script, so exactly one), and its
-/// entry is removed. Both keys expire on their own when every node is gone.
+/// entry is removed; then its part of presence and occupancy is undone, one partition at a time,
+/// by whichever nodes sweep (each change by exactly one). The keys expire on their own when every
+/// node is gone.
 ///
 /// A node whose entry vanished while it was beating (it was declared dead while paused, or
 /// Redis came back empty) is fenced: it takes a new incarnation and joins again, rather than
@@ -19,7 +21,7 @@ final class NodeRegistry: Sendable {
     static let deadAfter = Duration.seconds(5)
     let connection: RedisConnection
     let nodeName: String
-    let prefix: String
+    let keys: ClusterKeys
     /// How long the registry's keys outlive the last node's heartbeat.
     let keyLifetime: Duration
     private let logger: Logger
@@ -51,26 +53,32 @@ final class NodeRegistry: Sendable {
     let announcesWebhooks: Bool
 
     /// Loads the registry's scripts on `connection`.
-    init(connection: RedisConnection, nodeName: String, prefix: String, keyLifetime: Duration, announcesWebhooks: Bool, logger: Logger) {
+    init(connection: RedisConnection, nodeName: String, keys: ClusterKeys, keyLifetime: Duration, announcesWebhooks: Bool, logger: Logger) {
         self.announcesWebhooks = announcesWebhooks
         self.connection = connection
         self.nodeName = nodeName
-        self.prefix = prefix
+        self.keys = keys
         self.keyLifetime = keyLifetime
         self.logger = logger
         connection.register(Self.heartbeatScript)
         connection.register(Self.sweepScript)
+        connection.register(Self.undoScript)
         connection.register(Self.listScript)
         connection.register(Self.epochScript)
     }
 
-    private var seenKey: ByteBuffer { ByteBuffer(string: "\(prefix):nodes:seen") }
-    private var infoKey: ByteBuffer { ByteBuffer(string: "\(prefix):nodes:info") }
-    private var epochKey: ByteBuffer { ByteBuffer(string: "\(prefix):epoch") }
+    private var seenKey: ByteBuffer { keys.registry("seen") }
+    private var infoKey: ByteBuffer { keys.registry("info") }
+    private var epochKey: ByteBuffer { keys.registry("epoch") }
+    /// Nodes declared dead whose part of presence and occupancy is still being undone.
+    private var deadKey: ByteBuffer { keys.registry("dead") }
 
-    /// `KEYS` seen, info, epoch; `ARGV` name, incarnation, report, time to live (ms), joining
-    /// (1/0), a new epoch. Returns Redis's clock in ms, or -1 when this node's entry is gone
-    /// (fenced), and the cluster's epoch: it changes only when Redis lost its data.
+    /// `KEYS` seen, info, epoch, dead, partitions; `ARGV` name, incarnation, report, time to
+    /// live (ms), joining (1/0), a new epoch, the node's number of partitions. Returns Redis's
+    /// clock in ms, or -1 when this node's entry is gone (fenced), -2 when it joins while what it
+    /// held before it was declared dead is still being undone, -3 when the cluster's nodes use
+    /// another number of partitions; and the cluster's epoch: it changes only when Redis lost its
+    /// data.
     static let heartbeatScript = RedisScript(
         """
         local clock = redis.call('TIME')
@@ -81,6 +89,10 @@ final class NodeRegistry: Sendable {
           redis.call('SET', KEYS[3], epoch)
         end
         redis.call('PEXPIRE', KEYS[3], ARGV[4])
+        local partitions = redis.call('GET', KEYS[5])
+        if partitions and partitions ~= ARGV[7] then return { -3, epoch } end
+        redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[4])
+        if ARGV[5] == '1' and redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then return { -2, epoch } end
         if ARGV[5] == '0' then
           local current = redis.call('HGET', KEYS[2], ARGV[1])
           if not current or string.sub(current, 1, #ARGV[2] + 1) ~= ARGV[2] .. ' ' then return { -1, epoch } end
@@ -91,56 +103,66 @@ final class NodeRegistry: Sendable {
         redis.call('PEXPIRE', KEYS[2], ARGV[4])
         return { now, epoch }
         """)
-    /// `KEYS` seen, info, webhooks; `ARGV` silence (ms) after which a node is dead, the key
-    /// prefix, webhooks (1/0). Removes each dead node with its part of presence (a user it alone
-    /// held leaves, published to the channel and announced) and occupancy (a channel it alone
-    /// held is vacated and announced), and returns what happened, for exactly one caller:
-    /// `N\0node`, `L\0channel\0user`, `V\0channel`. (The per-node keys name channels, so this
-    /// script reaches beyond its declared keys; fine on one Redis, not on Redis Cluster.)
+    /// `KEYS` seen, info, dead; `ARGV` silence (ms) after which a node is dead, the registry's
+    /// stem, key lifetime (ms). Removes each dead node's entry and its user counts, adds it to
+    /// the dead nodes whose part is still to undo, and returns `N\0node` for each, for exactly
+    /// one caller; then every node still to undo (`D\0node`).
     static let sweepScript = RedisScript(
         """
         local clock = redis.call('TIME')
         local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
-        local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
-        local p = ARGV[2]
+        local result = {}
+        for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))) do
+          redis.call('ZREM', KEYS[1], name)
+          redis.call('HDEL', KEYS[2], name)
+          redis.call('DEL', ARGV[2] .. ':node:' .. name .. ':users')
+          redis.call('SADD', KEYS[3], name)
+          redis.call('PEXPIRE', KEYS[3], ARGV[3])
+          table.insert(result, 'N\\0' .. name)
+        end
+        for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do table.insert(result, 'D\\0' .. name) end
+        return result
+        """)
+    /// One partition of a dead node's part undone: `KEYS` its presence and channels in the
+    /// partition, the partition's occupied channels and webhooks; `ARGV` the partition's stem, the
+    /// node, webhooks (1/0). A user it alone held leaves (published to the channel and
+    /// announced), a channel it alone held is vacated (announced); returns what happened, for
+    /// exactly one caller: `L\0channel\0user`, `V\0channel`. The channels' keys it touches are
+    /// named from the stem: all of them in the partition's slot.
+    static let undoScript = RedisScript(
+        """
+        local p, name = ARGV[1], ARGV[2]
         local result = {}
         local function announce(kind, channel, user)
           if ARGV[3] == '1' then
-            redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
+            redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
           end
         end
-        for _, name in ipairs(dead) do
-          redis.call('ZREM', KEYS[1], name)
-          redis.call('HDEL', KEYS[2], name)
-          table.insert(result, 'N\\0' .. name)
-          local held = p .. ':node:' .. name .. ':presence'
-          for _, entry in ipairs(redis.call('SMEMBERS', held)) do
-            local cut = string.find(entry, '\\0', 1, true)
-            local channel = string.sub(entry, 1, cut - 1)
-            local user = string.sub(entry, cut + 1)
-            local base = p .. ':{' .. channel .. '}:'
-            if redis.call('HINCRBY', base .. 'members', user, -1) <= 0 then
-              redis.call('HDEL', base .. 'members', user)
-              redis.call('HDEL', base .. 'info', user)
-              redis.call('ZREM', base .. 'order', user)
-              redis.call('PUBLISH', p .. ':{' .. channel .. '}', '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. name .. '\\0')
-              table.insert(result, 'L\\0' .. channel .. '\\0' .. user)
-              announce('member_removed', channel, user)
-            end
+        for _, entry in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+          local cut = string.find(entry, '\\0', 1, true)
+          local channel = string.sub(entry, 1, cut - 1)
+          local user = string.sub(entry, cut + 1)
+          local base = p .. '{' .. channel .. '}:'
+          if redis.call('HINCRBY', base .. 'members', user, -1) <= 0 then
+            redis.call('HDEL', base .. 'members', user)
+            redis.call('HDEL', base .. 'info', user)
+            redis.call('ZREM', base .. 'order', user)
+            redis.call('PUBLISH', p .. '{' .. channel .. '}', '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. name .. '\\0')
+            table.insert(result, 'L\\0' .. channel .. '\\0' .. user)
+            announce('member_removed', channel, user)
           end
-          redis.call('DEL', held)
-          local channels = p .. ':node:' .. name .. ':channels'
-          for _, channel in ipairs(redis.call('SMEMBERS', channels)) do
-            local nodes = p .. ':{' .. channel .. '}:nodes'
-            redis.call('HDEL', p .. ':{' .. channel .. '}:subs', name)
-            if redis.call('SREM', nodes, name) == 1 and redis.call('SCARD', nodes) == 0 then
-              redis.call('SREM', p .. ':channels', channel)
-              table.insert(result, 'V\\0' .. channel)
-              announce('channel_vacated', channel)
-            end
-          end
-          redis.call('DEL', channels)
         end
+        redis.call('DEL', KEYS[1])
+        for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+          local nodes = p .. '{' .. channel .. '}:nodes'
+          redis.call('HDEL', p .. '{' .. channel .. '}:subs', name)
+          if redis.call('SREM', nodes, name) == 1 and redis.call('SCARD', nodes) == 0 then
+            redis.call('SREM', KEYS[3], channel)
+            table.insert(result, 'V\\0' .. channel)
+            announce('channel_vacated', channel)
+          end
+        end
+        redis.call('DEL', KEYS[2])
         return result
         """)
     /// `KEYS` seen, info. Redis's clock, then every node with its last heartbeat and report.
@@ -197,10 +219,10 @@ final class NodeRegistry: Sendable {
         let started = ContinuousClock.now
         let ttl = String(keyLifetime.components.seconds * 1000)
         let reply = try? await connection.evaluate(
-            Self.heartbeatScript, keys: [seenKey, infoKey, epochKey],
+            Self.heartbeatScript, keys: [seenKey, infoKey, epochKey, deadKey, keys.registry("partitions")],
             arguments: [
                 name, ByteBuffer(string: incarnation.withLockedValue { $0 }), ByteBuffer(string: report), ByteBuffer(string: ttl),
-                ByteBuffer(string: joining ? "1" : "0"), ByteBuffer(string: Self.newIncarnation()),
+                ByteBuffer(string: joining ? "1" : "0"), ByteBuffer(string: Self.newIncarnation()), ByteBuffer(string: String(keys.partitions)),
             ]
         ).get()
         guard let parts = reply?.elements, parts.count == 2, case .integer(let answer) = parts[0], let epoch = parts[1].string else { return .failed }
@@ -217,6 +239,16 @@ final class NodeRegistry: Sendable {
             defer { known = epoch }
             return known
         }
+        if answer == -3 {
+            logger.error(
+                "the cluster's other nodes spread channels over another number of partitions: give every node the same --redis-partitions",
+                metadata: ["node": "\(nodeName)", "partitions": "\(keys.partitions)"])
+            return .failed
+        }
+        if answer == -2 {
+            // What this node held before it was declared dead is still being undone: help, then join.
+            return .beating(await sweep())
+        }
         if answer < 0 {
             let next = Self.newIncarnation()
             incarnation.withLockedValue { $0 = next }
@@ -231,19 +263,50 @@ final class NodeRegistry: Sendable {
         }
         if joining {
             joined.store(true, ordering: .relaxed)
-            logger.info("joined the cluster", metadata: ["node": "\(nodeName)", "prefix": "\(prefix)"])
+            logger.info("joined the cluster", metadata: ["node": "\(nodeName)", "prefix": "\(keys.prefix)"])
         }
-        let arguments = [
-            ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000)), ByteBuffer(string: prefix),
-            ByteBuffer(string: announcesWebhooks ? "1" : "0"),
-        ]
-        let keys = [seenKey, infoKey, ByteBuffer(string: "\(prefix):webhooks")]
-        guard let swept = try? await connection.evaluate(Self.sweepScript, keys: keys, arguments: arguments).get() else {
-            return .beating([])
+        return .beating(await sweep())
+    }
+
+    /// Declares the silent nodes dead, then undoes the part of every dead node not undone yet,
+    /// each partition with one script (all sent at once); a dead node whose every partition was
+    /// undone leaves the list. What this node did, for it to announce.
+    private func sweep() async -> [SweptChange] {
+        let ttl = ByteBuffer(string: String(keyLifetime.components.seconds * 1000))
+        let arguments = [ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000)), ByteBuffer(string: keys.registryStem), ttl]
+        guard let swept = try? await connection.evaluate(Self.sweepScript, keys: [seenKey, infoKey, deadKey], arguments: arguments).get()
+        else { return [] }
+        var changes: [SweptChange] = []
+        var undoing: [String] = []
+        for line in swept.elements ?? [] {
+            let text = line.string ?? ""
+            if text.hasPrefix("D\0") { undoing.append(String(text.dropFirst(2))) } else if let change = Self.change(text) { changes.append(change) }
         }
-        let changes = (swept.elements ?? []).compactMap { Self.change($0.string ?? "") }
-        declaredDead.wrappingAdd(changes.filter { if case .nodeDead = $0 { true } else { false } }.count, ordering: .relaxed)
-        return .beating(changes)
+        declaredDead.wrappingAdd(changes.count, ordering: .relaxed)
+        for node in undoing {
+            let undone = keys.allPartitions.map { partition in
+                connection.evaluate(
+                    Self.undoScript,
+                    keys: [
+                        keys.node(node, "presence", in: partition), keys.node(node, "channels", in: partition), keys.occupiedChannels(partition),
+                        keys.webhooks(partition),
+                    ],
+                    arguments: [
+                        ByteBuffer(string: keys.partitionStem(partition)), ByteBuffer(string: node),
+                        ByteBuffer(string: announcesWebhooks ? "1" : "0"),
+                    ])
+            }
+            var complete = true
+            for reply in undone {
+                guard let lines = try? await reply.get() else {
+                    complete = false
+                    continue
+                }
+                changes += (lines.elements ?? []).compactMap { Self.change($0.string ?? "") }
+            }
+            if complete { _ = try? await connection.send([ByteBuffer(string: "SREM"), deadKey, ByteBuffer(string: node)]).get() }
+        }
+        return changes
     }
 
     static func change(_ text: String) -> SweptChange? {
@@ -295,9 +358,14 @@ final class NodeRegistry: Sendable {
         _ = try? await connection.send([ByteBuffer(string: "HDEL"), infoKey, ByteBuffer(string: nodeName)]).get()
     }
 
+    /// How many partitions the cluster's live nodes spread channels over; nil when none says.
+    static func partitions(keys: ClusterKeys, on connection: RedisConnection) async throws -> Int? {
+        try await connection.send([ByteBuffer(string: "GET"), keys.registry("partitions")]).get().string.flatMap(Int.init)
+    }
+
     /// Milliseconds since the node named `name` last beat, by Redis's clock; nil if it is not listed.
-    static func heartbeatAge(of name: String, prefix: String, on connection: RedisConnection) async throws -> Int? {
-        let seen = connection.send("ZSCORE", "\(prefix):nodes:seen", name)
+    static func heartbeatAge(of name: String, keys: ClusterKeys, on connection: RedisConnection) async throws -> Int? {
+        let seen = connection.send([ByteBuffer(string: "ZSCORE"), keys.registry("seen"), ByteBuffer(string: name)])
         let time = connection.send("TIME")
         // Both answers are awaited, so none is still in flight when the caller stops the connection.
         let (score, clock) = (try await seen.get().string.flatMap(Double.init), try await time.get().elements)

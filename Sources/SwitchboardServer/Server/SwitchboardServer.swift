@@ -122,8 +122,8 @@ public final class SwitchboardServer: Sendable {
 }
 
 extension SwitchboardServer {
-    /// Why a clustered node must not start: a live node of its cluster already has its name
-    /// (exit 2). Nil when the name is free, the node is not clustered, or Redis cannot be reached
+    /// Why a clustered node must not start: a live node of its cluster already has its name, or
+    /// the cluster's nodes use another number of partitions (exit 2). Nil when the name is free, the node is not clustered, or Redis cannot be reached
     /// within a few seconds (the node then starts and joins once Redis is back).
     public static func nodeNameRefusal(_ configuration: ServerConfiguration, logger: Logger) async -> String? {
         guard let address = configuration.hub.cluster.address else { return nil }
@@ -138,8 +138,14 @@ extension SwitchboardServer {
             logger.warning("\(ProtocolError.redisUnreachable) yet; starting anyway", metadata: ["redis": "\(address)", "why": "\(why)"])
             return nil
         }
-        let age = try? await NodeRegistry.heartbeatAge(of: name, prefix: configuration.hub.cluster.prefix, on: connection)
+        let keys = ClusterKeys(prefix: configuration.hub.cluster.prefix, partitions: configuration.hub.cluster.partitions)
+        let age = try? await NodeRegistry.heartbeatAge(of: name, keys: keys, on: connection)
+        let partitions = try? await NodeRegistry.partitions(keys: keys, on: connection)
         await connection.stop()
+        if let partitions = partitions ?? nil, partitions != keys.partitions {
+            return "--redis-partitions: this cluster's nodes spread channels over \(partitions) partitions, this node over "
+                + "\(keys.partitions); give every node the same number"
+        }
         guard let age = age ?? nil, age < Int(NodeRegistry.deadAfter.components.seconds * 1000) else { return nil }
         return "--node-name: a live node of this cluster is already named \"\(name)\" (heartbeat \(age) ms ago); give this node another name"
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import RedisClient
 import SwitchboardCore
 import Testing
 
@@ -73,8 +74,36 @@ import Testing
     }
 
     @Test func pubSubNamesMapBackToChannels() {
-        #expect(ClusterLink.channel(ofPubSubName: ByteBuffer(string: "switchboard:{77:news}"), prefix: "switchboard") == "77:news")
-        #expect(ClusterLink.channel(ofPubSubName: ByteBuffer(string: "other:{news}"), prefix: "switchboard") == nil)
+        let keys = ClusterKeys(prefix: "switchboard", partitions: 64)
+        for channel in ["77:news", "a", "presence-team", "x/y@z.-_"] {
+            #expect(keys.channel(ofPubSubName: ByteBuffer(string: keys.pubSubName(channel))) == channel)
+        }
+        #expect(keys.channel(ofPubSubName: ByteBuffer(string: "other:{3}{news}")) == nil)
+        #expect(keys.channel(ofPubSubName: ByteBuffer(string: "switchboard:{news}")) == nil)  // the layout before partitions
+        #expect(keys.channel(ofPubSubName: ByteBuffer(string: keys.busName)) == nil)
+    }
+
+    /// A channel's keys, its pub/sub name and its partition's keys share one Redis Cluster slot;
+    /// the registry's keys and the node bus share another.
+    @Test func everythingOfAChannelIsOnItsPartitionsSlot() {
+        let keys = ClusterKeys(prefix: "switchboard", partitions: 64)
+        // CRC16("news") = 0x5429: slot 5161 (CLUSTER KEYSLOT news), partition 5161 % 64 = 41.
+        #expect(keys.partition(of: "news") == 41)
+        #expect(keys.pubSubName("news") == "switchboard:{41}{news}")
+        let slot = RedisSlot.of(keys.pubSubName("news"))
+        #expect(slot == RedisSlot.of("41"))
+        for part in ["seq", "epoch", "history", "members", "idem:order-1"] {
+            #expect(RedisSlot.of(keys.channelKey("news", part).readableBytesView) == slot)
+        }
+        for key in [keys.occupiedChannels(41), keys.node("node-a", "presence", in: 41), keys.webhooks(41)] {
+            #expect(RedisSlot.of(key.readableBytesView) == slot)
+        }
+        let registry = RedisSlot.of(keys.busName)
+        for key in [keys.registry("seen"), keys.users(of: "node-a")] { #expect(RedisSlot.of(key.readableBytesView) == registry) }
+        #expect(RedisSlot.of(keys.directName("node-a")) == registry)
+        // Channels spread over every partition.
+        let spread = Set((0..<2000).map { keys.partition(of: "room-\($0)") })
+        #expect(spread == Set(0..<64))
     }
 
     @Test(

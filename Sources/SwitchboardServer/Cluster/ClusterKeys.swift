@@ -1,0 +1,117 @@
+import NIOCore
+import RedisClient
+
+/// Where the cluster keeps everything in Redis: each key and pub/sub name is made here, and
+/// nowhere else.
+///
+/// Channels are spread over a fixed number of partitions (`--redis-partitions`), and everything
+/// of a channel carries its partition's hash tag, so that one script can number a message, keep
+/// it, change presence and publish, all on one slot (which Redis Cluster requires: a script may
+/// only touch keys, and `SPUBLISH` only to channels, of the slot it runs on):
+///
+/// ```
+/// <prefix>:{<p>}{<channel>}             the channel's pub/sub name (p = CRC16(channel) mod partitions)
+/// <prefix>:{<p>}{<channel>}:<part>      its keys: seq, epoch, history, members, info, order, joins, subs, nodes, idem:<key>
+/// <prefix>:{<p>}:channels               the partition's occupied channels
+/// <prefix>:{<p>}:node:<node>:presence   what a node holds in the partition (`channel\0user`)
+/// <prefix>:{<p>}:node:<node>:channels   the partition's channels a node has subscribers for
+/// <prefix>:{<p>}:webhooks               the partition's webhook announcements (a stream)
+/// <prefix>:{nodes}:seen, :info, :epoch, :dead, :node:<node>:users
+///                                       the node registry, under a tag of its own
+/// <prefix>:{nodes}:@nodes, :@node:<node> the node bus's pub/sub names
+/// ```
+///
+/// Channel names cannot hold braces, so the second `{…}` only delimits the name (Redis hashes
+/// the first tag). The prefix cannot hold braces either (`--redis-prefix`).
+struct ClusterKeys: Sendable {
+    let prefix: String
+    /// How many partitions the channels are spread over: the same on every node of a cluster.
+    let partitions: Int
+
+    init(prefix: String, partitions: Int) {
+        precondition(partitions > 0 && partitions <= RedisSlot.count, "partitions must be 1…\(RedisSlot.count)")
+        self.prefix = prefix
+        self.partitions = partitions
+    }
+
+    /// The partition `channel` belongs to.
+    func partition(of channel: String) -> Int {
+        RedisSlot.of(channel) % partitions
+    }
+
+    /// `<prefix>:{<p>}`: the stem of every name in partition `p`.
+    func partitionStem(_ partition: Int) -> String {
+        "\(prefix):{\(partition)}"
+    }
+
+    /// Every partition's number.
+    var allPartitions: Range<Int> { 0..<partitions }
+
+    // MARK: - A channel
+
+    /// `<prefix>:{<p>}{<channel>}`. Pub/sub names are not per database in Redis, so nodes on
+    /// other databases of one server must use other prefixes.
+    func pubSubName(_ channel: String) -> String {
+        "\(partitionStem(partition(of: channel))){\(channel)}"
+    }
+
+    /// One of `channel`'s keys: `<prefix>:{<p>}{<channel>}:<part>`.
+    func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
+        ByteBuffer(string: pubSubName(channel) + ":" + part)
+    }
+
+    /// The channel a pub/sub name is of; nil for any other name.
+    func channel(ofPubSubName name: ByteBuffer) -> String? {
+        let bytes = name.readableBytesView
+        let head = prefix.utf8.count + 2  // "<prefix>:{"
+        // The shortest name: "<prefix>:{0}{c}".
+        guard bytes.count >= head + 5, bytes.starts(with: prefix.utf8), bytes.last == UInt8(ascii: "}"),
+            let close = bytes.dropFirst(head).firstIndex(of: UInt8(ascii: "}"))
+        else { return nil }
+        let open = bytes.index(after: close)
+        let end = bytes.index(before: bytes.endIndex)
+        guard open < end, bytes[open] == UInt8(ascii: "{"), bytes.index(after: open) < end else { return nil }
+        return String(decoding: bytes[bytes.index(after: open)..<end], as: UTF8.self)
+    }
+
+    // MARK: - A partition
+
+    /// The partition's occupied channels (a set).
+    func occupiedChannels(_ partition: Int) -> ByteBuffer {
+        ByteBuffer(string: partitionStem(partition) + ":channels")
+    }
+
+    /// What `node` holds in the partition: `presence` (`channel\0user` pairs) or `channels`.
+    func node(_ node: String, _ part: String, in partition: Int) -> ByteBuffer {
+        ByteBuffer(string: "\(partitionStem(partition)):node:\(node):\(part)")
+    }
+
+    /// The stream the partition's scripts append webhook announcements to.
+    func webhooks(_ partition: Int) -> ByteBuffer {
+        ByteBuffer(string: partitionStem(partition) + ":webhooks")
+    }
+
+    // MARK: - The registry
+
+    /// `<prefix>:{nodes}`: the stem of the node registry's keys and the node bus's names.
+    var registryStem: String { "\(prefix):{nodes}" }
+
+    /// One of the registry's keys: `seen`, `info`, `epoch`, `dead`, `partitions`.
+    func registry(_ part: String) -> ByteBuffer {
+        ByteBuffer(string: registryStem + ":" + part)
+    }
+
+    /// `node`'s count of each of its users (`max-connections-per-user`).
+    func users(of node: String) -> ByteBuffer {
+        ByteBuffer(string: "\(registryStem):node:\(node):users")
+    }
+
+    /// The pub/sub name every node listens to for node commands.
+    var busName: String { registryStem + ":@nodes" }
+
+    /// The pub/sub name only `node` listens to (answers, trace lines).
+    func directName(_ node: String) -> String { "\(registryStem):@node:\(node)" }
+
+    /// What the node bus's names start with.
+    var busNamesStart: String { registryStem + ":@" }
+}
