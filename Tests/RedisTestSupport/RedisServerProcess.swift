@@ -15,13 +15,16 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public let port: Int
     public let directory: URL
+    /// Given to redis-server after the test defaults (`--cluster-enabled yes`, …).
+    public let extraArguments: [String]
     private var process: Process?
 
     public var address: RedisAddress { RedisAddress(host: "127.0.0.1", port: port) }
 
     /// Starts a server and waits until it accepts connections.
-    public init() throws {
+    public init(extraArguments: [String] = []) throws {
         port = try Self.freePort()
+        self.extraArguments = extraArguments
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try start()
@@ -31,9 +34,10 @@ public final class RedisServerProcess: @unchecked Sendable {
     public func start() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable!)
-        process.arguments = [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path, "--daemonize", "no",
-        ]
+        process.arguments =
+            [
+                "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path, "--daemonize", "no",
+            ] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -72,7 +76,8 @@ public final class RedisServerProcess: @unchecked Sendable {
         public let description: String
     }
 
-    private static func freePort() throws -> Int {
+    /// A loopback port nobody listens on right now.
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
