@@ -25,8 +25,36 @@ import Testing
         #expect("\(address)" == "redis+sentinel://:***@10.0.0.1:26379,10.0.0.2:26379,[::1]:5000/mymaster/3")
     }
 
+    @Test func cluster() throws {
+        let address = try RedisAddress(url: "redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2,[::1]:7002")
+        #expect(address.usesCluster && !address.usesSentinel && address.database == 0)
+        #expect(address.username == "app" && address.password == "pw")
+        #expect(address.seeds == [.init(host: "10.0.0.1", port: 7000), .init(host: "10.0.0.2", port: 6379), .init(host: "::1", port: 7002)])
+        #expect(address.host == "10.0.0.1" && address.port == 7000)
+        #expect("\(address)" == "redis+cluster://app:***@10.0.0.1:7000,10.0.0.2:6379,[::1]:7002")
+        #expect(try RedisAddress(url: "redis+cluster://h:7000/0").seeds == [.init(host: "h", port: 7000)])
+        #expect(try RedisAddress(url: "redis://h:7000").seeds.isEmpty)
+        #expect(try !RedisAddress(url: "redis://h:7000").usesCluster)
+    }
+
+    @Test func aClusterHasOnlyDatabaseZero() {
+        #expect(throws: RedisAddress.Invalid(description: "redis+cluster://h:7000/2 selects database 2, but a Redis Cluster has only database 0")) {
+            try RedisAddress(url: "redis+cluster://h:7000/2")
+        }
+    }
+
+    @Test func theRefusalListsEveryForm() {
+        do {
+            _ = try RedisAddress(url: "rediss://x")
+            Issue.record("rediss:// was accepted")
+        } catch {
+            #expect(error.description.contains("redis+cluster://HOST:PORT[,HOST:PORT…]") && error.description.contains("redis+sentinel://"))
+        }
+    }
+
     @Test(arguments: [
-        "http://x", "redis://", "redis://h:0", "redis://h/x", "redis://a,b", "redis+sentinel://h:26379", "redis+sentinel://h:26379/",
+        "http://x", "redis+cluster://", "redis+cluster://h:7000,", "redis+cluster://h:7000/1", "redis+cluster://h:7000/0/1", "redis://",
+        "redis://h:0", "redis://h/x", "redis://a,b", "redis+sentinel://h:26379", "redis+sentinel://h:26379/",
         "redis+sentinel://h/m/1/2",
     ])
     func refused(_ url: String) {

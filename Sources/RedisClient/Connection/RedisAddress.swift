@@ -1,9 +1,11 @@
-/// Where a Redis server is: one server (`redis://[USER:PASSWORD@]HOST:PORT[/DB]`), or the master
+/// Where a Redis server is: one server (`redis://[USER:PASSWORD@]HOST:PORT[/DB]`), the master
 /// that Redis Sentinel names (`redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB]`),
-/// asked of the sentinels before every connection (see ``RedisDialer``).
+/// asked of the sentinels before every connection (see ``RedisDialer``), or a Redis Cluster
+/// (`redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]`): seed nodes asked for the slot map
+/// (see ``RedisClusterClient``); a cluster has only database 0.
 public struct RedisAddress: Sendable, Equatable, CustomStringConvertible {
     /// One `HOST:PORT`.
-    public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+    public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         public var host: String
         public var port: Int
 
@@ -28,6 +30,8 @@ public struct RedisAddress: Sendable, Equatable, CustomStringConvertible {
     public var masterName: String?
     /// The sentinels' own password (`requirepass` in their configuration), when they have one.
     public var sentinelPassword: String?
+    /// The nodes of a Redis Cluster first asked for its slot map; empty unless a cluster.
+    public var seeds: [Endpoint] = []
 
     public init(host: String, port: Int = 6379, database: Int = 0, username: String? = nil, password: String? = nil) {
         self.host = host
@@ -40,21 +44,28 @@ public struct RedisAddress: Sendable, Equatable, CustomStringConvertible {
     /// Whether the master is found through Sentinel.
     public var usesSentinel: Bool { masterName != nil }
 
+    /// Whether this names a Redis Cluster (through its ``seeds``).
+    public var usesCluster: Bool { !seeds.isEmpty }
+
     /// Why a URL does not name a Redis server.
     public struct Invalid: Error, Equatable, CustomStringConvertible {
         public let description: String
     }
 
-    /// Parses `redis://[USER:PASSWORD@]HOST[:PORT][/DB]` or
-    /// `redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB]`; ports default to
-    /// 6379 (26379 for sentinels), the database to 0. User and password may be percent-encoded.
+    /// Parses `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`,
+    /// `redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB]` or
+    /// `redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]`; ports default to 6379 (26379 for
+    /// sentinels), the database to 0 (the only one a cluster has). User and password may be
+    /// percent-encoded.
     public init(url: String) throws(Invalid) {
         let sentinel = url.hasPrefix("redis+sentinel://")
-        guard sentinel || url.hasPrefix("redis://") else {
+        let cluster = url.hasPrefix("redis+cluster://")
+        guard sentinel || cluster || url.hasPrefix("redis://") else {
             throw Invalid(
-                description: "expected redis://HOST:PORT[/DB] or redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB], got \(url.debugDescription)")
+                description: "expected redis://HOST:PORT[/DB], redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB] "
+                    + "or redis+cluster://HOST:PORT[,HOST:PORT…], got \(url.debugDescription)")
         }
-        var rest = Substring(url.dropFirst(sentinel ? "redis+sentinel://".count : "redis://".count))
+        var rest = Substring(url.drop { $0 != ":" }.dropFirst("://".count))
         var username: String?
         var password: String?
         if let at = rest.lastIndex(of: "@") {
@@ -89,12 +100,18 @@ public struct RedisAddress: Sendable, Equatable, CustomStringConvertible {
         let endpoints = try rest.split(separator: ",", omittingEmptySubsequences: false).map { text throws(Invalid) in
             try Self.endpoint(text, defaultPort: sentinel ? 26379 : 6379, in: url)
         }
-        guard sentinel || endpoints.count == 1 else { throw Invalid(description: "\(url) names several hosts; for Sentinel use redis+sentinel://") }
+        guard sentinel || cluster || endpoints.count == 1 else {
+            throw Invalid(description: "\(url) names several hosts; for Sentinel use redis+sentinel://, for a cluster redis+cluster://")
+        }
+        guard !cluster || database == 0 else {
+            throw Invalid(description: "\(url) selects database \(database), but a Redis Cluster has only database 0")
+        }
         self.init(host: endpoints[0].host, port: endpoints[0].port, database: database, username: username, password: password)
         if sentinel {
             self.sentinels = endpoints
             self.masterName = masterName
         }
+        if cluster { self.seeds = endpoints }
     }
 
     private static func endpoint(_ text: Substring, defaultPort: Int, in url: String) throws(Invalid) -> Endpoint {
@@ -139,6 +156,7 @@ public struct RedisAddress: Sendable, Equatable, CustomStringConvertible {
         if let masterName {
             return "redis+sentinel://\(user)" + sentinels.map(\.description).joined(separator: ",") + "/\(masterName)" + database
         }
+        if usesCluster { return "redis+cluster://\(user)" + seeds.map(\.description).joined(separator: ",") }
         return "redis://\(user)" + Endpoint(host: host, port: port).description + database
     }
 }

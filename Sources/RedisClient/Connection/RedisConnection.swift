@@ -14,7 +14,7 @@ import Synchronization
 /// Nothing is queued across an outage: while there is no working connection a request fails at
 /// once with ``RedisError/unavailable(_:)``, so a caller never believes a request will be
 /// carried out later.
-public final class RedisConnection: @unchecked Sendable {
+public final class RedisConnection: RedisRequests, @unchecked Sendable {
     /// How to reach Redis and how long to wait for it.
     public struct Configuration: Sendable {
         public var address: RedisAddress
@@ -149,41 +149,56 @@ public final class RedisConnection: @unchecked Sendable {
     /// request succeeds only once ``Configuration/replicaAcknowledgements`` replicas have it
     /// (else it fails with ``RedisError/notReplicated(_:)``).
     public func send(_ parts: [ByteBuffer], durable: Bool = false) -> EventLoopFuture<RESPValue> {
+        send(parts, durable: durable, asking: false)
+    }
+
+    /// Sends one command; with `asking`, preceded by `ASKING` in the same batch with nothing
+    /// between them (a Redis Cluster's `ASK` redirection), and answered with the command's reply.
+    func send(_ parts: [ByteBuffer], durable: Bool, asking: Bool) -> EventLoopFuture<RESPValue> {
         let promise = eventLoop.makePromise(of: RESPValue.self)
         guard isUp else {
             promise.fail(RedisError.unavailable(lastError.withLockedValue { $0 } ?? "not connected"))
             return promise.futureResult
         }
         guard durable && configuration.replicaAcknowledgements > 0 else {
-            enqueue(parts, promise: promise)
+            enqueue(parts, promise: promise, asking: asking)
             return promise.futureResult
         }
         let reply = eventLoop.makePromise(of: RESPValue.self)
-        enqueue(parts, promise: reply, durableFor: promise)
+        enqueue(parts, promise: reply, durableFor: promise, asking: asking)
         return promise.futureResult
-    }
-
-    /// Sends one command given as text parts.
-    public func send(_ parts: String...) -> EventLoopFuture<RESPValue> {
-        send(parts.map { ByteBuffer(string: $0) })
     }
 
     /// Runs `script` with `EVALSHA`; if Redis no longer has it (`NOSCRIPT`: flushed, or a new
     /// server), runs it with `EVAL`, which loads it again.
     public func evaluate(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer], durable: Bool = false) -> EventLoopFuture<RESPValue> {
+        evaluate(script, keys: keys, arguments: arguments, durable: durable, asking: false)
+    }
+
+    /// ``evaluate(_:keys:arguments:durable:)``, each command preceded by `ASKING` when `asking`.
+    func evaluate(_ script: RedisScript, keys: [ByteBuffer], arguments: [ByteBuffer], durable: Bool, asking: Bool) -> EventLoopFuture<RESPValue> {
         let count = ByteBuffer(string: String(keys.count))
-        return send([ByteBuffer(string: "EVALSHA"), ByteBuffer(string: script.sha1), count] + keys + arguments, durable: durable).flatMapError {
-            error in
+        let evalsha = [ByteBuffer(string: "EVALSHA"), ByteBuffer(string: script.sha1), count] + keys + arguments
+        return send(evalsha, durable: durable, asking: asking).flatMapError { error in
             guard case RedisError.reply(let message) = error, message.hasPrefix("NOSCRIPT") else {
                 return self.eventLoop.makeFailedFuture(error)
             }
-            return self.send([ByteBuffer(string: "EVAL"), ByteBuffer(string: script.source), count] + keys + arguments, durable: durable)
+            let eval = [ByteBuffer(string: "EVAL"), ByteBuffer(string: script.source), count] + keys + arguments
+            return self.send(eval, durable: durable, asking: asking)
         }
     }
 
-    private func enqueue(_ parts: [ByteBuffer], promise: EventLoopPromise<RESPValue>, durableFor caller: EventLoopPromise<RESPValue>? = nil) {
-        pendingCount.wrappingAdd(1, ordering: .relaxed)
+    private func enqueue(
+        _ parts: [ByteBuffer], promise: EventLoopPromise<RESPValue>, durableFor caller: EventLoopPromise<RESPValue>? = nil, asking: Bool
+    ) {
+        // ASKING's own reply (`OK`) is not waited for: the command's reply says how it went.
+        let askingPromise = asking ? eventLoop.makePromise(of: RESPValue.self) : nil
+        pendingCount.wrappingAdd(asking ? 2 : 1, ordering: .relaxed)
         let schedule = submissions.withLockedValue { batch in
+            if let askingPromise {
+                RESPEncoder.command([Self.askingCommand], into: &batch.bytes)
+                batch.promises.append(askingPromise)
+            }
             RESPEncoder.command(parts, into: &batch.bytes)
             batch.promises.append(promise)
             if let caller { batch.durable.append((promise.futureResult, caller)) }
@@ -192,6 +207,8 @@ public final class RedisConnection: @unchecked Sendable {
         }
         if schedule { eventLoop.execute { self.flush() } }
     }
+
+    private static let askingCommand = ByteBuffer(string: "ASKING")
 
     /// Writes this tick's batch in one write; a batch with durable requests ends with one `WAIT`
     /// for all of them (it covers every write before it on this connection).

@@ -1,0 +1,125 @@
+/// Which master serves each of a Redis Cluster's hash slots, and its replicas: the reply of
+/// `CLUSTER SLOTS` as a value.
+///
+/// Masters are grouped into ``shards`` (ordered by their first slot, replicas by address), so
+/// two maps read from different nodes of a settled cluster are equal.
+public struct RedisClusterMap: Sendable, Equatable {
+    /// One node: where it is, and its id when the reply gave one.
+    public struct Node: Sendable, Hashable, CustomStringConvertible {
+        public var endpoint: RedisAddress.Endpoint
+        public var id: String?
+
+        public init(endpoint: RedisAddress.Endpoint, id: String? = nil) {
+            self.endpoint = endpoint
+            self.id = id
+        }
+
+        public var description: String { endpoint.description }
+    }
+
+    /// A master, the slots it serves and its replicas.
+    public struct Shard: Sendable, Equatable {
+        public var master: Node
+        public var slots: [ClosedRange<Int>]
+        public var replicas: [Node]
+
+        public init(master: Node, slots: [ClosedRange<Int>], replicas: [Node]) {
+            self.master = master
+            self.slots = slots
+            self.replicas = replicas
+        }
+    }
+
+    public private(set) var shards: [Shard]
+    /// For each slot, the index of its shard in ``shards``, or -1 while no master serves it.
+    private var owners: [Int16]
+
+    /// Reads a `CLUSTER SLOTS` reply: `[[first, last, [host, port, id?, …], replica…], …]`. A
+    /// node whose host is empty (a node that does not know its own address) is given
+    /// `answeredBy`'s host. Nil when the reply is not of that shape.
+    public init?(slots reply: RESPValue, answeredBy: RedisAddress.Endpoint? = nil) {
+        guard let ranges = reply.elements else { return nil }
+        var shards: [Shard] = []
+        var owners = [Int16](repeating: -1, count: RedisSlot.count)
+        for range in ranges {
+            guard let parts = range.elements, parts.count >= 3, let first = parts[0].int, let last = parts[1].int,
+                0 <= first, first <= last, last < RedisSlot.count
+            else { return nil }
+            var nodes: [Node] = []
+            for part in parts[2...] {
+                guard let node = Self.node(part, answeredBy: answeredBy) else { return nil }
+                nodes.append(node)
+            }
+            let master = nodes.removeFirst()
+            let slots = Int(first)...Int(last)
+            let index: Int
+            if let known = shards.firstIndex(where: { $0.master.endpoint == master.endpoint }) {
+                index = known
+                shards[index].slots.append(slots)
+            } else {
+                index = shards.count
+                shards.append(Shard(master: master, slots: [slots], replicas: nodes.sorted { $0.description < $1.description }))
+            }
+            for slot in slots { owners[slot] = Int16(index) }
+        }
+        self.shards = []
+        self.owners = owners
+        // In slot order, with each shard's ranges sorted and adjacent ones joined.
+        let order = shards.indices.sorted { shards[$0].slots.map(\.lowerBound).min()! < shards[$1].slots.map(\.lowerBound).min()! }
+        var renumbered = [Int16](repeating: -1, count: shards.count)
+        for (new, old) in order.enumerated() {
+            renumbered[old] = Int16(new)
+            var shard = shards[old]
+            shard.slots = Self.joined(shard.slots)
+            self.shards.append(shard)
+        }
+        for slot in self.owners.indices where self.owners[slot] >= 0 { self.owners[slot] = renumbered[Int(self.owners[slot])] }
+    }
+
+    /// The master serving `slot`, if any.
+    public func master(ofSlot slot: Int) -> RedisAddress.Endpoint? {
+        shard(ofSlot: slot)?.master.endpoint
+    }
+
+    /// The shard serving `slot`, if any.
+    public func shard(ofSlot slot: Int) -> Shard? {
+        shardIndex(ofSlot: slot).map { shards[$0] }
+    }
+
+    /// The index in ``shards`` of the shard serving `slot`, if any.
+    public func shardIndex(ofSlot slot: Int) -> Int? {
+        guard owners.indices.contains(slot), owners[slot] >= 0 else { return nil }
+        return Int(owners[slot])
+    }
+
+    /// Every master's address, in ``shards`` order.
+    public var masters: [RedisAddress.Endpoint] { shards.map(\.master.endpoint) }
+
+    /// Whether every slot has a master.
+    public var coversEverySlot: Bool { !owners.contains(-1) }
+
+    public static func == (left: RedisClusterMap, right: RedisClusterMap) -> Bool {
+        left.shards == right.shards
+    }
+
+    private static func node(_ value: RESPValue, answeredBy: RedisAddress.Endpoint?) -> Node? {
+        guard let parts = value.elements, parts.count >= 2, let host = parts[0].string, let port = parts[1].int, (1...65535).contains(port)
+        else { return nil }
+        let known = host.isEmpty || host == "?" ? answeredBy?.host : host
+        guard let known else { return nil }
+        let id = parts.count > 2 ? parts[2].string : nil
+        return Node(endpoint: RedisAddress.Endpoint(host: known, port: Int(port)), id: id)
+    }
+
+    private static func joined(_ ranges: [ClosedRange<Int>]) -> [ClosedRange<Int>] {
+        var joined: [ClosedRange<Int>] = []
+        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = joined.last, last.upperBound + 1 == range.lowerBound {
+                joined[joined.count - 1] = last.lowerBound...range.upperBound
+            } else {
+                joined.append(range)
+            }
+        }
+        return joined
+    }
+}
