@@ -45,18 +45,14 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     /// Requests waiting for their next attempt.
     private let retrying = Atomic<Int>(0)
     private let redirectCount = Atomic<Int>(0)
+    /// Why no node gave the slot map the last time it was asked for, if none did.
     private let mapError = NIOLockedValueBox<String?>("no slot map yet")
 
     // Loop-confined.
+    private let reader: RedisClusterMapReader
     /// Every connection by its master's address (masters of the map, and `ASK`/`MOVED` targets
     /// until the next map).
-    var connections: [RedisAddress.Endpoint: RedisConnection] = [:]
-    var map: RedisClusterMap?
-    var refreshing = false
-    var refreshAgain = false
-    var lastRefresh = NIODeadline.distantPast
-    var scheduledRefresh: Scheduled<Void>?
-    var refreshTimer: RepeatedTask?
+    private var connections: [RedisAddress.Endpoint: RedisConnection] = [:]
 
     struct Routes {
         var map: RedisClusterMap?
@@ -67,24 +63,22 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.refreshInterval = refreshInterval
+        self.reader = RedisClusterMapReader(address: configuration.address, eventLoop: eventLoop)
+        reader.onMap = { [weak self] map in self?.follow(map) }
+        reader.onFailure = { [weak self] why in self?.mapError.withLockedValue { $0 = why } }
+        reader.readyConnection = { [weak self] endpoint in self?.connections[endpoint].flatMap { $0.isUp ? $0 : nil } }
     }
 
     /// Asks for the slot map and connects to every master.
     public func start() {
-        eventLoop.execute {
-            self.refresh()
-            self.refreshTimer = self.eventLoop.scheduleRepeatedTask(
-                initialDelay: TimeAmount(self.refreshInterval), delay: TimeAmount(self.refreshInterval)
-            ) { [weak self] _ in self?.refresh() }
-        }
+        eventLoop.execute { self.reader.start(every: self.refreshInterval) }
     }
 
     /// Closes every connection for good; pending requests fail.
     public func stop() async {
         stopped.store(true, ordering: .relaxed)
         let connections = try? await eventLoop.submit {
-            self.refreshTimer?.cancel()
-            self.scheduledRefresh?.cancel()
+            self.reader.stop()
             defer { self.connections.removeAll() }
             self.routes.withLockedValue { $0 = Routes() }
             self.updateUp(why: "the client was stopped")
@@ -168,8 +162,6 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         }
     }
 
-    var isStopped: Bool { stopped.load(ordering: .relaxed) }
-
     /// The slot of a key's bytes.
     static func slot(of key: ByteBuffer) -> Int {
         key.withUnsafeReadableBytes { RedisSlot.of($0) }
@@ -208,11 +200,11 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         let redirect = error.clusterRedirect
         switch (error, redirect) {
         case (.unavailable(let why), _):
-            refreshSoon()
+            reader.refreshSoon()
             return retry(slot: slot, deadline: deadline, attempt: attempt, command, why: why)
         case (_, .moved(_, let target)?) where attempt < 3:
             redirectCount.wrappingAdd(1, ordering: .relaxed)
-            refresh()
+            reader.refresh()
             return command(connection(to: target), false).flatMapError { error in
                 self.recover(from: error, slot: slot, deadline: deadline, attempt: attempt + 1, command)
             }
@@ -222,7 +214,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
                 self.recover(from: error, slot: slot, deadline: deadline, attempt: attempt + 1, command)
             }
         case (_, .moved?), (_, .ask?), (_, .clusterDown?), (_, .tryAgain?):
-            refreshSoon()
+            reader.refreshSoon()
             return retry(slot: slot, deadline: deadline, attempt: attempt, command, why: "\(error)")
         default:
             return eventLoop.makeFailedFuture(error)
@@ -243,7 +235,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     }
 
     /// The connection to the master at `endpoint`, made now if there is none (on the loop).
-    func connection(to endpoint: RedisAddress.Endpoint) -> RedisConnection {
+    private func connection(to endpoint: RedisAddress.Endpoint) -> RedisConnection {
         if let known = connections[endpoint] { return known }
         var configuration = self.configuration
         let address = self.configuration.address
@@ -253,7 +245,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         connection.onReady { [weak self] in self?.updateUp(why: "") }
         connection.onLost { [weak self] why in
             self?.updateUp(why: "lost the connection to the master \(endpoint): \(why)")
-            self?.refresh()
+            self?.reader.refresh()
         }
         connections[endpoint] = connection
         connection.start()
@@ -261,9 +253,9 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     }
 
     /// Calls the ready or lost handlers when being up changed (on the loop).
-    func updateUp(why: String) {
+    private func updateUp(why: String) {
         let nowUp =
-            !stopped.load(ordering: .relaxed) && map?.coversEverySlot == true
+            !stopped.load(ordering: .relaxed) && reader.map?.coversEverySlot == true
             && routes.withLockedValue { $0.connections.allSatisfy(\.isUp) }
         guard up.exchange(nowUp, ordering: .relaxed) != nowUp else { return }
         if nowUp {
@@ -274,13 +266,16 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         }
     }
 
-    /// Publishes a new map's routes (on the loop).
-    func publishRoutes() {
-        let shardConnections = map?.masters.map { connection(to: $0) } ?? []
+    /// Follows a new map: connections for its masters, none for other servers (on the loop).
+    private func follow(_ map: RedisClusterMap) {
+        mapError.withLockedValue { $0 = nil }
+        let shardConnections = map.masters.map { connection(to: $0) }
         routes.withLockedValue { $0 = Routes(map: map, connections: shardConnections) }
-    }
-
-    func recordMapError(_ why: String?) {
-        mapError.withLockedValue { $0 = why }
+        let masters = Set(map.masters)
+        for (endpoint, connection) in connections where !masters.contains(endpoint) {
+            connections[endpoint] = nil
+            Task { await connection.stop() }
+        }
+        updateUp(why: "the slot map changed")
     }
 }
