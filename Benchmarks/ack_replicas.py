@@ -21,8 +21,9 @@ bench core:
 Around each run: CPU seconds of both nodes, the master and the replica (/proc; over the whole
 run, so the fan-out runs include their subscribers' connects), divided by the publishes; and the
 master's INFO commandstats (reset before): publishes per `cmdstat_wait` call is how many
-publishes one WAIT covered (`evalsha` and `wait` calls are in the per-run JSON lines on stderr).
-Prints markdown tables of medians (ranges of the rates).
+publishes one WAIT covered (`evalsha` and `wait` calls are in the per-run JSON lines on stderr);
+and the server core's busy time (/proc/stat) less ours: what other processes took from it. Prints
+markdown tables of medians (ranges of the rates).
 
     python3 Benchmarks/ack_replicas.py --switchboard .build-release/release/switchboard --rounds 3
 """
@@ -60,6 +61,16 @@ def command_calls(port: int) -> dict[str, int]:
     """calls per command since the last CONFIG RESETSTAT (`cmdstat_wait` -> `wait`)."""
     stats = redis_info(port, "commandstats")
     return {key.removeprefix("cmdstat_"): int(value.split("calls=", 1)[1].split(",", 1)[0]) for key, value in stats.items()}
+
+
+def core_busy_seconds(cpu: str) -> float:
+    """Busy seconds of one core (user, nice, system, irq, softirq, steal) from /proc/stat."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                ticks = [int(v) for v in line.split()[1:]]
+                return (sum(ticks[0:3]) + sum(ticks[5:8])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 # MARK: - Acked publishes (the load, run as `--ack-load PORT CLIENTS WINDOW SECONDS` on the bench core)
@@ -229,6 +240,8 @@ class Cluster:
         self.replica, self.replica_port, replica_dir = start_redis(args.replica_cpu or args.server_cpu, "--replicaof", "127.0.0.1",
                                                                    str(self.master_port))
         self.directories = [master_dir, replica_dir]
+        self.server_cpu = args.server_cpu
+        self.replica_shares_core = (args.replica_cpu or args.server_cpu) == args.server_cpu
         self.nodes: list[tuple[subprocess.Popen, int]] = []
         try:
             wait_in_sync(self.master_port, self.replica_port)
@@ -241,11 +254,14 @@ class Cluster:
 
     def measure(self, work) -> dict:
         """Runs `work()` (returning its figures with `published`), adding CPU µs per publish of the
-        nodes, the master and the replica, and scripts per WAIT on the master."""
+        nodes, the master and the replica, publishes per WAIT on the master, and the busy time of
+        other processes (and steal) on the server core per second."""
         procs = [p for p, _ in self.nodes]
         subprocess.run(["redis-cli", "-p", str(self.master_port), "CONFIG", "RESETSTAT"], capture_output=True, timeout=10)
         before = [cpu_seconds(p.pid) for p in procs + [self.master, self.replica]]
+        core_before, wall_before = core_busy_seconds(self.server_cpu), time.monotonic()
         result = work()
+        core_after, wall_after = core_busy_seconds(self.server_cpu), time.monotonic()
         after = [cpu_seconds(p.pid) for p in procs + [self.master, self.replica]]
         calls = command_calls(self.master_port)
         used = [b - a for a, b in zip(before, after)]
@@ -255,6 +271,8 @@ class Cluster:
             "node_us": sum(used[:len(procs)]) * 1e6 / published, "master_us": used[-2] * 1e6 / published,
             "replica_us": used[-1] * 1e6 / published,
             "evalsha": calls.get("evalsha", 0), "wait": calls.get("wait", 0),
+            "others_on_server_core": (core_after - core_before - sum(used if self.replica_shares_core else used[:-1]))
+                                     / (wall_after - wall_before),
             "per_wait": result["published"] / calls["wait"] if calls.get("wait") else None,
         })
         return result
@@ -379,6 +397,11 @@ def main() -> None:
               f"{median(results, 'p50_us'):,.0f} | {median(results, 'p99_us'):,.0f} | {median(results, 'node_us'):.1f} | "
               f"{median(results, 'master_us'):.1f} | {median(results, 'replica_us'):.1f} | {per_wait(results)} | "
               f"{sum(r['lost'] for r in results)}, {sum(r['refused'] for r in results)} |")
+    everything = [r for results in (*acked.values(), *publishes.values(), *fanout.values()) for r in results]
+    print()
+    print(f"Other processes + steal on the server core (core {args.server_cpu}): median "
+          f"{median(everything, 'others_on_server_core'):.2f} s/s ({min(r['others_on_server_core'] for r in everything):.2f}–"
+          f"{max(r['others_on_server_core'] for r in everything):.2f}).")
 
 
 if __name__ == "__main__":
