@@ -312,16 +312,25 @@ def fanout_run(args: argparse.Namespace, cluster: Cluster, rate: float | None, s
 # MARK: - Report
 
 
+def spaced(value: float) -> str:
+    """12 345 (the style of BENCHMARKS.md's tables)."""
+    return f"{value:,.0f}".replace(",", " ")
+
+
+def tenths(value: float) -> str:
+    return f"{value:,.1f}".replace(",", " ")
+
+
 def median(results: list[dict], field: str) -> float:
     values = [r[field] for r in results if r.get(field) is not None]
     return statistics.median(values) if values else float("nan")
 
 
-def spread(results: list[dict], field: str, fmt: str) -> str:
+def spread(results: list[dict], field: str) -> str:
     values = [r[field] for r in results]
     if len(values) < 2:
-        return format(median(results, field), fmt)
-    return f"{format(median(results, field), fmt)} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+        return spaced(median(results, field))
+    return f"{spaced(median(results, field))} ({spaced(min(values))}–{spaced(max(values))})"
 
 
 def per_wait(results: list[dict]) -> str:
@@ -374,18 +383,18 @@ def main() -> None:
           f"node µs per publish | master µs | replica µs | publishes per WAIT | refused, unanswered |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (clients, window, ack), results in sorted(acked.items()):
-        print(f"| {clients} client{'s' if clients > 1 else ''} × {window} in flight | {ack} | {spread(results, 'acked_per_s', ',.0f')} | "
-              f"{median(results, 'p50_us'):,.0f} | {median(results, 'p99_us'):,.0f} | {median(results, 'node_us'):.1f} | "
-              f"{median(results, 'master_us'):.1f} | {median(results, 'replica_us'):.1f} | {per_wait(results)} | "
+        print(f"| {clients} client{'s' if clients > 1 else ''} × {window} in flight | {ack} | {spread(results, 'acked_per_s')} | "
+              f"{spaced(median(results, 'p50_us'))} | {spaced(median(results, 'p99_us'))} | {tenths(median(results, 'node_us'))} | "
+              f"{tenths(median(results, 'master_us'))} | {tenths(median(results, 'replica_us'))} | {per_wait(results)} | "
               f"{sum(r['refused'] for r in results)}, {sum(r['unanswered'] for r in results)} |")
     print()
     print("| publishes, closed loop (`bench fanout`, 2 publishers → 1 subscriber, window 64), 64 B | redis-ack-replicas | publishes/s | "
           "p50 µs | p99 µs | node µs per publish | master µs | replica µs | publishes per WAIT | lost, refused |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for ack, results in sorted(publishes.items()):
-        print(f"| publish → receive on n0 | {ack} | {spread(results, 'published_per_s', ',.0f')} | {median(results, 'p50_us'):,.0f} | "
-              f"{median(results, 'p99_us'):,.0f} | {median(results, 'node_us'):.1f} | {median(results, 'master_us'):.1f} | "
-              f"{median(results, 'replica_us'):.1f} | {per_wait(results)} | "
+        print(f"| publish → receive on n0 | {ack} | {spread(results, 'published_per_s')} | {spaced(median(results, 'p50_us'))} | "
+              f"{spaced(median(results, 'p99_us'))} | {tenths(median(results, 'node_us'))} | {tenths(median(results, 'master_us'))} | "
+              f"{tenths(median(results, 'replica_us'))} | {per_wait(results)} | "
               f"{sum(r['lost'] for r in results)}, {sum(r['refused'] for r in results)} |")
     print()
     per_node = args.subscribers // args.nodes
@@ -393,9 +402,9 @@ def main() -> None:
           f"node µs per publish | master µs | replica µs | publishes per WAIT | lost, refused |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for (rate, ack), results in sorted(fanout.items(), key=lambda item: (item[0][0] or 0, item[0][1])):
-        print(f"| {'closed loop' if rate is None else f'open loop {rate:g} msg/s'} | {ack} | {spread(results, 'deliveries_per_s', ',.0f')} | "
-              f"{median(results, 'p50_us'):,.0f} | {median(results, 'p99_us'):,.0f} | {median(results, 'node_us'):.1f} | "
-              f"{median(results, 'master_us'):.1f} | {median(results, 'replica_us'):.1f} | {per_wait(results)} | "
+        print(f"| {'closed loop' if rate is None else f'open loop {rate:g} msg/s'} | {ack} | {spread(results, 'deliveries_per_s')} | "
+              f"{spaced(median(results, 'p50_us'))} | {spaced(median(results, 'p99_us'))} | {tenths(median(results, 'node_us'))} | "
+              f"{tenths(median(results, 'master_us'))} | {tenths(median(results, 'replica_us'))} | {per_wait(results)} | "
               f"{sum(r['lost'] for r in results)}, {sum(r['refused'] for r in results)} |")
     everything = [r for results in (*acked.values(), *publishes.values(), *fanout.values()) for r in results]
     print()
