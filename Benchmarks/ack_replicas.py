@@ -23,7 +23,8 @@ run, so the fan-out runs include their subscribers' connects), divided by the pu
 master's INFO commandstats (reset before): publishes per `cmdstat_wait` call is how many
 publishes one WAIT covered (`evalsha` and `wait` calls are in the per-run JSON lines on stderr);
 and the server core's busy time (/proc/stat) less ours: what other processes took from it. Prints
-markdown tables of medians (ranges of the rates).
+markdown tables of medians (ranges of the rates), and ack 1 − ack 0 paired within each round
+(median of the rounds' differences: the comparison that survives a noisy machine).
 
     python3 Benchmarks/ack_replicas.py --switchboard .build-release/release/switchboard --rounds 3
 """
@@ -406,6 +407,22 @@ def main() -> None:
               f"{spaced(median(results, 'p50_us'))} | {spaced(median(results, 'p99_us'))} | {tenths(median(results, 'node_us'))} | "
               f"{tenths(median(results, 'master_us'))} | {tenths(median(results, 'replica_us'))} | {per_wait(results)} | "
               f"{sum(r['lost'] for r in results)}, {sum(r['refused'] for r in results)} |")
+    print()
+    print(f"| ack 1 − ack 0, paired by round (median of {args.rounds}) | p50 µs | p99 µs | node µs per publish | master µs | replica µs | "
+          f"master, replica µs per WAIT | rounds with master µs up |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    cases = [(f"acked, {c} × {w} in flight", acked[(c, w, 0)], acked[(c, w, 1)]) for c, w in loads]
+    cases.append(("publish → receive (`bench fanout`, 1 subscriber)", publishes[0], publishes[1]))
+    cases += [(f"fan-out {'closed loop' if rate is None else f'open loop {rate:g} msg/s'}", fanout[(rate, 0)], fanout[(rate, 1)])
+              for rate in rates]
+    for name, off, on in cases:
+        delta = lambda field: statistics.median(b[field] - a[field] for a, b in zip(off, on))
+        waits = median(on, "per_wait")
+        up = sum(b["master_us"] > a["master_us"] for a, b in zip(off, on))
+        signed = lambda value: ("+" if value > 0 else "") + spaced(value)
+        print(f"| {name} | {signed(delta('p50_us'))} | {signed(delta('p99_us'))} | {delta('node_us'):+.1f} | {delta('master_us'):+.1f} | "
+              f"{delta('replica_us'):+.1f} | {spaced(delta('master_us') * waits)}, {spaced(delta('replica_us') * waits)} | "
+              f"{up} of {len(on)} |")
     everything = [r for results in (*acked.values(), *publishes.values(), *fanout.values()) for r in results]
     print()
     print(f"Other processes + steal on the server core (core {args.server_cpu}): median "
