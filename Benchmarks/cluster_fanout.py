@@ -48,10 +48,11 @@ def wait_http(port: int) -> None:
     raise RuntimeError(f"node on {port} did not start")
 
 
-def start_redis(cpu: str) -> tuple[subprocess.Popen, int, str]:
+def start_redis(cpu: str, *args: str) -> tuple[subprocess.Popen, int, str]:
+    """Starts redis-server (no persistence, `args` appended: `--replicaof HOST PORT`, …)."""
     port, directory = free_port(), tempfile.mkdtemp(prefix="bench-redis-")
     proc = subprocess.Popen(["taskset", "-c", cpu, "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--appendonly", "no", "--dir", directory, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
