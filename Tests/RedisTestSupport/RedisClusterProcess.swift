@@ -16,6 +16,8 @@ public final class RedisClusterProcess: @unchecked Sendable {
         public var id: String
         public var endpoint: RedisAddress.Endpoint
         public var isMaster: Bool
+        /// The master a replica replicates.
+        public var masterID: String?
         /// Marked failing (`fail` or `fail?`) by the node asked.
         public var isFailing: Bool
         public var slots: [ClosedRange<Int>]
@@ -115,6 +117,7 @@ public final class RedisClusterProcess: @unchecked Sendable {
             }
             return Node(
                 id: String(fields[0]), endpoint: .init(host: String(address[..<colon]), port: nodePort), isMaster: flags.contains("master"),
+                masterID: fields[3] == "-" ? nil : String(fields[3]),
                 isFailing: flags.contains("fail") || flags.contains("fail?"), slots: slots)
         }
     }
@@ -183,8 +186,10 @@ public final class RedisClusterProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits (30 s at most) until `condition` holds, every live node says `cluster_state:ok` and
-    /// all of them agree on which master serves which slots.
+    /// Waits (30 s at most) until `condition` holds, every live node says `cluster_state:ok`, all
+    /// of them agree on which master serves which slots and which replicas each has, and every
+    /// live node is named in every node's `CLUSTER SLOTS` (it lists a new replica seconds after
+    /// `CLUSTER NODES` does).
     public func settled(until condition: () throws -> Bool = { true }) async throws {
         let deadline = Date().addingTimeInterval(30)
         var last = "nothing asked yet"
@@ -192,9 +197,17 @@ public final class RedisClusterProcess: @unchecked Sendable {
             do {
                 let states = try liveServers.map { try command($0.port, "CLUSTER", "INFO") }
                 let views = try liveServers.map { server in
-                    try nodes(seenBy: server.port).filter { $0.isMaster && !$0.slots.isEmpty }.map { "\($0.id) \($0.slots)" }.sorted()
+                    try nodes(seenBy: server.port).filter { !$0.isFailing && ($0.masterID != nil || !$0.slots.isEmpty) }.map {
+                        "\($0.id) \($0.slots) \($0.masterID ?? "master")"
+                    }.sorted()
                 }
-                if states.allSatisfy({ $0.contains("cluster_state:ok") }), Set(views).count == 1, try condition() { return }
+                let ports = Set(liveServers.map { "\($0.port)" })
+                let slotLists = try liveServers.map { Set(try command($0.port, "CLUSTER", "SLOTS").split(separator: "\n").map(String.init)) }
+                if states.allSatisfy({ $0.contains("cluster_state:ok") }), Set(views).count == 1, slotLists.allSatisfy({ ports.isSubset(of: $0) }),
+                    try condition()
+                {
+                    return
+                }
                 last = "states \(states.map { $0.contains("cluster_state:ok") }), \(Set(views).count) different views"
             } catch {
                 last = "\(error)"

@@ -65,6 +65,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         self.refreshInterval = refreshInterval
         self.reader = RedisClusterMapReader(address: configuration.address, eventLoop: eventLoop)
         reader.onMap = { [weak self] map in self?.follow(map) }
+        reader.isHealthy = { [weak self] in self?.isUp ?? true }
         reader.onFailure = { [weak self] why in self?.mapError.withLockedValue { $0 = why } }
         reader.readyConnection = { [weak self] endpoint in self?.connections[endpoint].flatMap { $0.isUp ? $0 : nil } }
     }

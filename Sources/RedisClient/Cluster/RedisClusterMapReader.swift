@@ -4,7 +4,9 @@ import NIOCore
 /// ``RedisShardedSubscriber``): asks for it every `interval`, and when asked; one request at a
 /// time (asks made meanwhile are served by one more round), at most one every 200 ms when
 /// failures ask for it. Asks masters through their ready connection when the owner has one, else
-/// every node of the map, then the seeds, each on a connection of its own. Confined to its loop.
+/// every node of the map, then the seeds, each on a connection of its own. While its owner is
+/// not healthy (a master unreachable, waiting for its replica's promotion) it asks again every
+/// 200 ms. Confined to its loop.
 final class RedisClusterMapReader {
     let address: RedisAddress
     let eventLoop: any EventLoop
@@ -13,6 +15,8 @@ final class RedisClusterMapReader {
     var onMap: (RedisClusterMap) -> Void = { _ in }
     /// No node gave a map, with why.
     var onFailure: (String) -> Void = { _ in }
+    /// Whether the owner has all it needs (asked after each request; if not, another follows).
+    var isHealthy: () -> Bool = { true }
     /// The ready connection to a master, when the owner has one.
     var readyConnection: (RedisAddress.Endpoint) -> RedisConnection? = { _ in nil }
 
@@ -70,6 +74,8 @@ final class RedisClusterMapReader {
             if let waiting = self.nextRound {
                 self.nextRound = nil
                 self.refresh().cascade(to: waiting)
+            } else if !self.isHealthy() {
+                self.refreshSoon()
             }
         }
         return promise.futureResult

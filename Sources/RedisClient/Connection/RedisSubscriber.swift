@@ -1,4 +1,5 @@
 public import NIOCore
+import DequeModule
 import NIOConcurrencyHelpers
 import Synchronization
 
@@ -9,6 +10,11 @@ import Synchronization
 /// `subscribe` for it, so a publish anywhere after that reaches this connection. It pings itself
 /// every `probeInterval` and drops a connection that answered nothing for `requestDeadline`: a
 /// subscriber connection that is open but no longer delivers is dialed again rather than trusted.
+///
+/// In sharded mode (for ``RedisShardedSubscriber``, one per cluster master) it uses `SSUBSCRIBE`,
+/// `SUNSUBSCRIBE` and `smessage`, and reports a channel the server will not keep for it (an
+/// error such as `MOVED`, or a `sunsubscribe` it did not ask for: the slot moved away, the
+/// master was demoted) to ``onEvicted`` after forgetting it.
 public final class RedisSubscriber: @unchecked Sendable {
     /// What arrives on a subscribed channel, on the subscriber's loop.
     public typealias MessageHandler = @Sendable (_ channel: ByteBuffer, _ payload: ByteBuffer) -> Void
@@ -23,6 +29,9 @@ public final class RedisSubscriber: @unchecked Sendable {
     private let reconnectCount = Atomic<Int>(0)
     private let resubscribeHandlers = NIOLockedValueBox<[@Sendable ([String]) -> Void]>([])
     private let upDownHandlers = NIOLockedValueBox<[@Sendable (Bool) -> Void]>([])
+    private let sharded: Bool
+    /// Called on the loop with a channel the server dropped, and why (sharded mode).
+    var onEvicted: (_ channel: String, _ why: String) -> Void = { _, _ in }
 
     // Loop-confined.
     private var wanted = Set<String>()
@@ -34,11 +43,22 @@ public final class RedisSubscriber: @unchecked Sendable {
     private var lastHeard = NIODeadline.now()
     private var probe: RepeatedTask?
     private var connections = 0
+    /// Sharded mode: the `SSUBSCRIBE`s (true) and `SUNSUBSCRIBE`s (false) not yet answered, in
+    /// order, to tell an error's channel, and an answer from an eviction.
+    private var unanswered = Deque<(channel: String, subscribing: Bool)>()
 
-    public init(
+    public convenience init(
         configuration: RedisConnection.Configuration, eventLoop: any EventLoop, probeInterval: Duration = .seconds(1),
         onMessage: @escaping MessageHandler
     ) {
+        self.init(configuration: configuration, eventLoop: eventLoop, probeInterval: probeInterval, sharded: false, onMessage: onMessage)
+    }
+
+    init(
+        configuration: RedisConnection.Configuration, eventLoop: any EventLoop, probeInterval: Duration, sharded: Bool,
+        onMessage: @escaping MessageHandler
+    ) {
+        self.sharded = sharded
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.probeInterval = probeInterval
@@ -90,10 +110,7 @@ public final class RedisSubscriber: @unchecked Sendable {
             }
             let promise = self.eventLoop.makePromise(of: Void.self)
             self.waiters[channel, default: []].append(promise)
-            if self.wanted.insert(channel).inserted {
-                self.unconfirmed[channel, default: 0] += 1
-                self.write(["SUBSCRIBE", channel], on: connection)
-            }
+            if self.wanted.insert(channel).inserted { self.sendSubscribe(channel, on: connection) }
             return promise.futureResult
         }
     }
@@ -103,8 +120,7 @@ public final class RedisSubscriber: @unchecked Sendable {
     public func keep(_ channel: String) {
         eventLoop.execute {
             guard self.wanted.insert(channel).inserted, self.isUp, let connection = self.dialer.channel else { return }
-            self.unconfirmed[channel, default: 0] += 1
-            self.write(["SUBSCRIBE", channel], on: connection)
+            self.sendSubscribe(channel, on: connection)
         }
     }
 
@@ -114,8 +130,25 @@ public final class RedisSubscriber: @unchecked Sendable {
             guard self.wanted.remove(channel) != nil else { return }
             self.confirmed.remove(channel)
             for waiter in self.waiters.removeValue(forKey: channel) ?? [] { waiter.fail(RedisError.unavailable("unsubscribed")) }
-            if let connection = self.dialer.channel { self.write(["UNSUBSCRIBE", channel], on: connection) }
+            guard let connection = self.dialer.channel else { return }
+            if self.sharded { self.unanswered.append((channel, false)) }
+            self.write([self.sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", channel], on: connection)
         }
+    }
+
+    /// Stops keeping `channel` without telling the server (sharded mode: its slot is served
+    /// elsewhere now, and this server dropped it or will); a subscribe waiting for it fails.
+    func forget(_ channel: String) {
+        eventLoop.assertInEventLoop()
+        guard wanted.remove(channel) != nil else { return }
+        confirmed.remove(channel)
+        for waiter in waiters.removeValue(forKey: channel) ?? [] { waiter.fail(RedisError.reply("its slot is served by another master")) }
+    }
+
+    private func sendSubscribe(_ channel: String, on connection: any Channel) {
+        unconfirmed[channel, default: 0] += 1
+        if sharded { unanswered.append((channel, true)) }
+        write([sharded ? "SSUBSCRIBE" : "SUBSCRIBE", channel], on: connection)
     }
 
     private func write(_ parts: [String], on channel: any Channel) {
@@ -128,12 +161,24 @@ public final class RedisSubscriber: @unchecked Sendable {
 
     private func received(_ value: RESPValue) {
         lastHeard = .now()
+        if sharded, case .error(let message) = value, let refused = unanswered.popFirst() {
+            if refused.subscribing { evict(refused.channel, why: String(buffer: message)) }
+            return
+        }
         guard let parts = value.elements, let kind = parts.first?.string else { return }
         switch kind {
-        case "message":
+        case "message", "smessage":
             guard parts.count == 3, case .bulkString(let channel?) = parts[1], case .bulkString(let payload?) = parts[2] else { return }
             onMessage(channel, payload)
-        case "subscribe":
+        case "sunsubscribe":
+            guard parts.count >= 2, let channel = parts[1].string else { return }
+            if let head = unanswered.first, !head.subscribing, head.channel == channel {
+                unanswered.removeFirst()
+            } else {
+                evict(channel, why: "the server unsubscribed it: its slot moved, or the master was demoted")
+            }
+        case "subscribe", "ssubscribe":
+            if sharded, unanswered.first?.subscribing == true { unanswered.removeFirst() }
             guard parts.count >= 2, let channel = parts[1].string, let sent = unconfirmed[channel] else { return }
             guard sent == 1 else {
                 unconfirmed[channel] = sent - 1
@@ -148,6 +193,13 @@ public final class RedisSubscriber: @unchecked Sendable {
         }
     }
 
+    /// The server dropped or refused `channel` while it was wanted: forgotten, and reported.
+    private func evict(_ channel: String, why: String) {
+        guard wanted.contains(channel) else { return }
+        forget(channel)
+        onEvicted(channel, why)
+    }
+
     private func connected(_ channel: any Channel) {
         connections += 1
         lastHeard = .now()
@@ -155,12 +207,21 @@ public final class RedisSubscriber: @unchecked Sendable {
         for handler in upDownHandlers.withLockedValue({ $0 }) { handler(true) }
         let channels = wanted.sorted()
         unconfirmed.removeAll()
+        unanswered.removeAll()
         for channel in channels { unconfirmed[channel] = 1 }
         var bytes = ByteBuffer()
         // Named, so that `CLIENT LIST` tells an operator whose connection it is (the answer, a
         // plain `OK`, is not a push and is passed over).
         if let name = configuration.clientName { RESPEncoder.command(["CLIENT", "SETNAME", name], into: &bytes) }
-        if !channels.isEmpty { RESPEncoder.command(["SUBSCRIBE"] + channels, into: &bytes) }
+        if sharded {
+            // One command per channel: the channels of one `SSUBSCRIBE` must share a slot.
+            for channel in channels {
+                unanswered.append((channel, true))
+                RESPEncoder.command(["SSUBSCRIBE", channel], into: &bytes)
+            }
+        } else if !channels.isEmpty {
+            RESPEncoder.command(["SUBSCRIBE"] + channels, into: &bytes)
+        }
         if bytes.readableBytes > 0 { channel.writeAndFlush(bytes, promise: nil) }
         if connections > 1 {
             reconnectCount.wrappingAdd(1, ordering: .relaxed)
@@ -189,6 +250,7 @@ public final class RedisSubscriber: @unchecked Sendable {
         probe?.cancel()
         probe = nil
         unconfirmed.removeAll()
+        unanswered.removeAll()
         // The channels stay wanted (their owner releases them); only the waiting subscribes fail.
         let pending = waiters
         waiters.removeAll()

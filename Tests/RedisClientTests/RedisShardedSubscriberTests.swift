@@ -1,0 +1,107 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import RedisClient
+import RedisTestSupport
+import Testing
+
+/// Sharded pub/sub (`SSUBSCRIBE`, `SPUBLISH`) against a real Redis Cluster, through slot
+/// migrations and failovers.
+@Suite(.enabled(if: RedisClusterProcess.available, "needs redis-server and redis-cli"), .serialized)
+struct RedisShardedSubscriberTests {
+    let loop = MultiThreadedEventLoopGroup.singleton.next()
+
+    final class Inbox: Sendable {
+        let messages = NIOLockedValueBox<[String]>([])
+        let resubscribed = NIOLockedValueBox<[[String]]>([])
+
+        func has(_ message: String) -> Bool { messages.withLockedValue { $0.contains(message) } }
+        func wasResubscribed(_ channel: String) -> Bool { resubscribed.withLockedValue { $0.contains { $0.contains(channel) } } }
+    }
+
+    private func start(_ cluster: RedisClusterProcess) async throws -> (RedisClusterClient, RedisShardedSubscriber, Inbox) {
+        let configuration = RedisConnection.Configuration(
+            address: cluster.address, requestDeadline: .seconds(5), maximumBackoff: .milliseconds(200), clientName: "sharded-tests")
+        // Not refreshed by the clock within a test: server pushes, redirections and lost
+        // connections make the maps follow.
+        let client = RedisClusterClient(configuration: configuration, eventLoop: loop, refreshInterval: .seconds(600))
+        let inbox = Inbox()
+        let subscriber = RedisShardedSubscriber(
+            configuration: configuration, eventLoop: loop, probeInterval: .milliseconds(500), refreshInterval: .seconds(600)
+        ) { channel, payload in
+            inbox.messages.withLockedValue { $0.append(String(buffer: channel) + "=" + String(buffer: payload)) }
+        }
+        subscriber.onResubscribe { channels in inbox.resubscribed.withLockedValue { $0.append(channels) } }
+        client.start()
+        subscriber.start()
+        #expect(await eventually { client.isUp && subscriber.isUp })
+        return (client, subscriber, inbox)
+    }
+
+    /// `SPUBLISH`es `payload` until a subscriber has it (true), for the time the deadline allows.
+    private func publish(_ channel: String, _ payload: String, through client: RedisClusterClient) async -> Bool {
+        await eventually { (try? await client.send("SPUBLISH", channel, payload).get()) == .integer(1) }
+    }
+
+    @Test func channelsOnEveryMasterReceiveAndUnsubscribeStops() async throws {
+        let cluster = try await RedisClusterProcess()
+        let (client, subscriber, inbox) = try await start(cluster)
+        defer {
+            Task {
+                await subscriber.stop()
+                await client.stop()
+            }
+        }
+        let channels = try cluster.masters().map { master in (0...).lazy.map { "news:\($0)" }.first { master.serves(RedisSlot.of($0)) }! }
+        for channel in channels { try await subscriber.subscribe(channel).get() }
+        // Confirmed means its master has it: the very next SPUBLISH reaches it.
+        for channel in channels { #expect(try await client.send("SPUBLISH", channel, "hello").get() == .integer(1)) }
+        #expect(await eventually { channels.allSatisfy { inbox.has("\($0)=hello") } })
+        subscriber.unsubscribe(channels[0])
+        #expect(try await eventually { try await client.send("SPUBLISH", channels[0], "gone").get() == .integer(0) })
+        #expect(try await client.send("SPUBLISH", channels[1], "still").get() == .integer(1))
+    }
+
+    @Test func aChannelFollowsItsSlotToAnotherMaster() async throws {
+        let cluster = try await RedisClusterProcess()
+        let (client, subscriber, inbox) = try await start(cluster)
+        defer {
+            Task {
+                await subscriber.stop()
+                await client.stop()
+            }
+        }
+        let channel = "moving-channel"
+        let slot = RedisSlot.of(channel)
+        try await subscriber.subscribe(channel).get()
+        #expect(try await client.send("SPUBLISH", channel, "before").get() == .integer(1))
+        let source = try cluster.master(owning: slot)
+        let target = try #require(try cluster.masters().first { $0.id != source.id })
+        try await cluster.migrate(slot: slot, to: target)
+        // The source drops the channel (sunsubscribe); it is subscribed again on the target.
+        #expect(await eventually { inbox.wasResubscribed(channel) })
+        #expect(await publish(channel, "after", through: client))
+        #expect(await eventually { inbox.has("\(channel)=after") })
+        #expect(inbox.has("\(channel)=before"))
+    }
+
+    @Test func aChannelFollowsItsSlotToThePromotedReplica() async throws {
+        let cluster = try await RedisClusterProcess()
+        let (client, subscriber, inbox) = try await start(cluster)
+        defer {
+            Task {
+                await subscriber.stop()
+                await client.stop()
+            }
+        }
+        let channel = "failover-channel"
+        let slot = RedisSlot.of(channel)
+        try await subscriber.subscribe(channel).get()
+        let former = try cluster.kill(masterOwning: slot)
+        #expect(await eventually { !subscriber.isUp })
+        try await cluster.waitForFailover(of: slot, from: former)
+        #expect(await eventually { inbox.wasResubscribed(channel) && subscriber.isUp })
+        #expect(await publish(channel, "after failover", through: client))
+        #expect(await eventually { inbox.has("\(channel)=after failover") })
+    }
+}
