@@ -51,8 +51,8 @@ def api_publish(s, channel: str, data):
     return admin(s, "POST", "/api/publish", {"channel": channel, "data": data})
 
 
-def wait_until(predicate, what: str):
-    deadline = time.monotonic() + TIMEOUT
+def wait_until(predicate, what: str, timeout: float = TIMEOUT):
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
@@ -225,8 +225,13 @@ def test_nodes_are_listed_declared_dead_once_and_a_paused_node_rejoins_as_new(se
     c.proc.kill()
     c.proc.wait()
     wait_until(lambda: "node-c" not in nodes_of(a), "node-c to be declared dead")
-    declared = [line for s in (a, b) for line in s.logs().splitlines() if "node declared dead" in line and "node-c" in line]
-    assert len(declared) == 1, declared
+
+    def declared():
+        return [line for s in (a, b) for line in s.logs().splitlines() if "node declared dead" in line and "node-c" in line]
+
+    # The node that declared it logs it once its part (every partition) is undone.
+    wait_until(lambda: declared(), "the declaration in a survivor's log")
+    assert len(declared()) == 1, declared()
     # SIGSTOP: declared dead too, its users leave; on SIGCONT it notices it was fenced and joins
     # as a new incarnation, and its users (still connected to it) join again.
     with contextlib.ExitStack() as stack:

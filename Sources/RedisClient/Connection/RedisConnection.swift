@@ -50,6 +50,14 @@ public final class RedisConnection: RedisRequests, @unchecked Sendable {
         public var lastError: String?
         /// The server the connection is open to (with Sentinel, the master it was given).
         public var server: RedisAddress.Endpoint?
+
+        public init(isUp: Bool, pending: Int, reconnects: Int, lastError: String?, server: RedisAddress.Endpoint?) {
+            self.isUp = isUp
+            self.pending = pending
+            self.reconnects = reconnects
+            self.lastError = lastError
+            self.server = server
+        }
     }
 
     public let configuration: Configuration

@@ -139,6 +139,10 @@ final class PrometheusExporter: Sendable {
     /// Clustered: gauges of the cluster's figures, made at the first scrape that has them (a
     /// node on its own has none). Guarded by `scrape`.
     private let clusterGauges = Mutex<[String: Gauge]>([:])
+    /// With Redis Cluster: per master, `switchboard_redis_shard_up` and
+    /// `switchboard_redis_shard_pending_requests` (label `shard`, its address), made as masters
+    /// appear and removed as they go. Guarded by `scrape`.
+    private let shardGauges = Mutex<[String: (up: Gauge, pending: Gauge)]>([:])
 
     static let clusterFields: [(String, String, any KeyPath<ClusterTotals, Double> & Sendable)] = [
         ("switchboard_cluster_nodes_alive", "Clustered: nodes heartbeating now", \.alive),
@@ -178,6 +182,7 @@ final class PrometheusExporter: Sendable {
                     last["redis_reconnects"] = max(link.reconnects, last["redis_reconnects"] ?? 0)
                 }
             }
+            if let link = link() { exportShards(link.shards) }
             if let cluster {
                 clusterGauges.withLock { gauges in
                     for (name, help, path) in Self.clusterFields {
@@ -200,6 +205,39 @@ final class PrometheusExporter: Sendable {
 }
 
 extension PrometheusExporter {
+    /// Sets each Redis Cluster master's link series; a master no longer in the slot map loses
+    /// its series. Under `scrape`.
+    private func exportShards(_ shards: [NodeReport.ShardFigures]) {
+        shardGauges.withLock { gauges in
+            var current: [String: (up: Gauge, pending: Gauge)] = [:]
+            for shard in shards {
+                let key = "\(shard.address)"
+                let pair =
+                    gauges[key]
+                    ?? (
+                        up: registry.makeGauge(
+                            descriptor: MetricNameDescriptor(
+                                metricName: "switchboard_redis_shard_up", unitName: "",
+                                helpText: "Redis Cluster: 1 while the request connection to this master is up"),
+                            labels: [("shard", key)]),
+                        pending: registry.makeGauge(
+                            descriptor: MetricNameDescriptor(
+                                metricName: "switchboard_redis_shard_pending_requests", unitName: "",
+                                helpText: "Redis Cluster: requests sent to this master and not yet answered"),
+                            labels: [("shard", key)])
+                    )
+                pair.up.set(Double(shard.up ? 1 : 0))
+                pair.pending.set(Double(shard.pending))
+                current[key] = pair
+            }
+            for (key, pair) in gauges where current[key] == nil {
+                registry.unregisterGauge(pair.up)
+                registry.unregisterGauge(pair.pending)
+            }
+            gauges = current
+        }
+    }
+
     /// Advances the refusal counters and shows the addresses refused in the last minute (at
     /// most 20) as `switchboard_refused_source_attempts{address,reason}`. Under `scrape`.
     private func exportRefusals(_ gate: ConnectionGate) {

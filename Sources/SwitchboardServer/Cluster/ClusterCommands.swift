@@ -53,7 +53,7 @@ extension ClusterLink {
             let request = NodeCommand.encode(NodeCommand.Request(id: id, replyTo: self.nodeName, command: command))
             let names = onTheBus ? [self.busName] : targets.map(self.directName)
             for name in names {
-                self.connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: name), request]).whenFailure { _ in
+                self.connection.publish(ByteBuffer(string: name), request).whenFailure { _ in
                     self.eventLoop.execute { self.finishAsk(id) }
                 }
             }
@@ -64,7 +64,7 @@ extension ClusterLink {
     /// Tells every other node something that needs no answer.
     func tell(_ command: NodeCommand) {
         let notice = NodeCommand.encode(NodeCommand.Request(id: 0, replyTo: nodeName, command: command))
-        _ = connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: busName), notice])
+        _ = connection.publish(ByteBuffer(string: busName), notice)
     }
 
     /// A request or an answer arrived on one of the node's own channels (on the loop).
@@ -84,7 +84,7 @@ extension ClusterLink {
                 eventLoop.execute { self.commandsInFlight -= 1 }
                 guard request.id != 0 else { return }  // a notice
                 let reply = NodeCommand.encode(NodeCommand.Reply(id: request.id, node: nodeName, count: count, payload: extra))
-                _ = connection.send([ByteBuffer(string: "PUBLISH"), ByteBuffer(string: directName(request.replyTo)), reply])
+                _ = connection.publish(ByteBuffer(string: directName(request.replyTo)), reply)
             }
         case .reply(let reply):
             guard var ask = asks[reply.id] else { return }

@@ -13,7 +13,7 @@ extension ClusterLink {
     /// `KEYS`: sequence, epoch, stream. `ARGV`: pub/sub name, envelope, size, time to live in
     /// milliseconds, an epoch to use if the channel has none. With an idempotency key, `KEYS[4]`
     /// and `ARGV[6]` as in ``ClusterLink/publishScript``, and the same answer.
-    static let publishKeepingScript = RedisScript(
+    static let publishKeepingScript = ClusterScript(
         """
         if KEYS[4] then
           local first = redis.call('GET', KEYS[4])
@@ -42,7 +42,7 @@ extension ClusterLink {
     /// after `since`, or the latest `limit`; 0 when `since` cannot be served whole); `range` (at
     /// most `limit` after `since`, whatever the stream still holds: a gap being filled). Answers
     /// `{seq, epoch, ok, payload…}`.
-    static let historyScript = RedisScript(
+    static let historyScript = ClusterScript(
         """
         local epoch = redis.call('GET', KEYS[2])
         if not epoch then

@@ -31,8 +31,8 @@ final class ClusterLink: @unchecked Sendable {
     let epochs = EpochSource()
     let nodeName: String
     let eventLoop: any EventLoop
-    let connection: RedisConnection
-    let subscriber: RedisSubscriber
+    let connection: ClusterRedis
+    let subscriber: ClusterSubscriber
     /// With Sentinel: the sentinels' failover announcements, which move both connections.
     private var sentinelWatch: SentinelWatch?
     /// The cluster's nodes, with this one's heartbeat.
@@ -108,7 +108,7 @@ final class ClusterLink: @unchecked Sendable {
     /// an idempotency key, `KEYS[2]` its key and `ARGV[3]` how long to keep it (milliseconds).
     /// Answers the new `seq`, or minus the `seq` the key was first published with (nothing is
     /// published again).
-    static let publishScript = RedisScript(
+    static let publishScript = ClusterScript(
         """
         if KEYS[2] then
           local first = redis.call('GET', KEYS[2])
@@ -121,7 +121,7 @@ final class ClusterLink: @unchecked Sendable {
         """)
     /// Publishes the channel's current number with no message (a sync marker), in order with its
     /// messages, so every node holding the channel learns where numbering stands.
-    static let syncScript = RedisScript(
+    static let syncScript = ClusterScript(
         """
         local seq = tonumber(redis.call('GET', KEYS[1]) or '0')
         redis.call('PUBLISH', ARGV[1], seq .. '\\n')
@@ -146,7 +146,7 @@ final class ClusterLink: @unchecked Sendable {
         var redis = RedisConnection.Configuration(address: address, requestDeadline: configuration.requestDeadline, clientName: clientName)
         redis.replicaAcknowledgements = configuration.ackReplicas
         redis.replicaTimeout = configuration.ackTimeout
-        connection = RedisConnection(configuration: redis, eventLoop: eventLoop)
+        connection = ClusterRedis(configuration: redis, eventLoop: eventLoop)
         connection.register(Self.publishScript)
         connection.register(Self.syncScript)
         for script in Self.presenceScripts { connection.register(script) }
@@ -157,7 +157,7 @@ final class ClusterLink: @unchecked Sendable {
             connection: connection, nodeName: nodeName, keys: keys, keyLifetime: configuration.keyLifetime,
             announcesWebhooks: announcesWebhooks, logger: logger)
         let route = self.route
-        subscriber = RedisSubscriber(
+        subscriber = ClusterSubscriber(
             configuration: RedisConnection.Configuration(
                 address: address, requestDeadline: configuration.requestDeadline, clientName: clientName + "-sub"),
             eventLoop: eventLoop

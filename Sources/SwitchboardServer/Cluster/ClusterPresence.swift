@@ -41,7 +41,7 @@ extension ClusterLink {
     /// already made changes nothing; one that runs after the node gave up on it (Redis was
     /// paused with the request in its buffer) changes nothing either and answers -2, so that no
     /// one sees a join the joining client was told failed.
-    static let joinScript = RedisScript(
+    static let joinScript = ClusterScript(
         keepingKeys + """
             local clock = redis.call('TIME')
             if clock[1] * 1000 + math.floor(clock[2] / 1000) > tonumber(ARGV[7]) then return -2 end
@@ -61,7 +61,7 @@ extension ClusterLink {
     /// `KEYS` members, info, order, node presence, webhooks; `ARGV` user, channel, pub/sub name,
     /// the `member_removed` payload, webhooks (1/0), key lifetime (ms). 1 when the user left the
     /// cluster's channel. A leave the node already made changes nothing.
-    static let leaveScript = RedisScript(
+    static let leaveScript = ClusterScript(
         keepingKeys + """
             if redis.call('SREM', KEYS[4], ARGV[2] .. '\\0' .. ARGV[1]) == 0 then return -1 end
             if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) > 0 then return 0 end
@@ -73,7 +73,7 @@ extension ClusterLink {
             return 1
             """)
     /// `KEYS` order, info: user id and info of every member, in join order.
-    static let membersScript = RedisScript(
+    static let membersScript = ClusterScript(
         """
         local users = redis.call('ZRANGE', KEYS[1], 0, -1)
         local result = {}
@@ -86,7 +86,7 @@ extension ClusterLink {
     /// `KEYS` channel's nodes, node's channels, the cluster's occupied channels (`p:channels`),
     /// webhooks; `ARGV` node, channel, 1 to occupy or 0 to vacate, webhooks (1/0), key lifetime
     /// (ms). 1 when the channel became occupied (or vacated) cluster-wide, which it announces.
-    static let occupancyScript = RedisScript(
+    static let occupancyScript = ClusterScript(
         keepingKeys + """
             if ARGV[3] == '1' then
               redis.call('SADD', KEYS[2], ARGV[2])
@@ -107,7 +107,7 @@ extension ClusterLink {
             """)
     /// `KEYS` the channel's subscriptions per node (`p:{c}:subs`); `ARGV` node, its count (a
     /// value, never a change, so that sending it again is harmless), key lifetime (ms).
-    static let countScript = RedisScript(
+    static let countScript = ClusterScript(
         """
         local count = tonumber(ARGV[2])
         if count <= 0 then
@@ -122,7 +122,7 @@ extension ClusterLink {
     /// partition's stem, key lifetime (ms). Renews the lifetime of this node's keys in the
     /// partition and of the keys of every channel of it the node holds (run every third of the
     /// lifetime).
-    static let renewScript = RedisScript(
+    static let renewScript = ClusterScript(
         """
         for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[2]) end
         for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
@@ -134,7 +134,7 @@ extension ClusterLink {
     /// `KEYS` the partition's occupied channels; `ARGV` the partition's stem, channel-name
     /// prefix. For each occupied channel whose name starts so: its name, subscriptions on every
     /// node, users present.
-    static let channelsScript = RedisScript(
+    static let channelsScript = ClusterScript(
         """
         local result = {}
         for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do

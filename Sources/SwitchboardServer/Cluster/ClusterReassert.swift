@@ -15,7 +15,7 @@ extension ClusterLink {
     /// `channel\0subscriptions`, webhooks (1/0), key lifetime (ms). Returns how many changes it
     /// made. It also touches the keys of the channels it names, which it builds from the stem:
     /// all of them in the partition's slot.
-    static let reassertScript = RedisScript(
+    static let reassertScript = ClusterScript(
         keepingKeys + """
             local p, node, quiet = ARGV[1], ARGV[2], ARGV[3] == '1'
             local ttl = ARGV[#ARGV]

@@ -159,7 +159,7 @@ final class ClusterTraces: @unchecked Sendable {
                 }
                 guard !batch.isEmpty else { continue }
                 let payload = ByteBuffer(string: Self.linesHead + batch.map(\.json).joined(separator: "\n"))
-                _ = try? await link.connection.send([ByteBuffer(string: "PUBLISH"), channel, payload]).get()
+                _ = try? await link.connection.publish(channel, payload).get()
             }
         }
     }

@@ -15,7 +15,7 @@ extension ClusterLink {
     /// a node is dead, the key lifetime (ms). Returns 1 and keeps the node's count when the
     /// cluster's total stays within the limit, 0 otherwise. It reads the other nodes' keys, which
     /// it names from the registry's stem: all of them in the registry's slot.
-    static let admitUserScript = RedisScript(
+    static let admitUserScript = ClusterScript(
         """
         local clock = redis.call('TIME')
         local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
@@ -35,7 +35,7 @@ extension ClusterLink {
 
     /// `KEYS` the node's users; `ARGV` replace (1: the pairs are every user the node has),
     /// the key lifetime (ms), then user, count pairs (0 removes the user).
-    static let userCountsScript = RedisScript(
+    static let userCountsScript = ClusterScript(
         """
         if ARGV[1] == '1' then redis.call('DEL', KEYS[1]) end
         for i = 3, #ARGV, 2 do

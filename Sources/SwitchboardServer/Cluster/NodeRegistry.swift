@@ -19,7 +19,7 @@ import Synchronization
 final class NodeRegistry: Sendable {
     /// How long a node may stay silent before it is declared dead.
     static let deadAfter = Duration.seconds(5)
-    let connection: RedisConnection
+    let connection: ClusterRedis
     let nodeName: String
     let keys: ClusterKeys
     /// How long the registry's keys outlive the last node's heartbeat.
@@ -53,7 +53,7 @@ final class NodeRegistry: Sendable {
     let announcesWebhooks: Bool
 
     /// Loads the registry's scripts on `connection`.
-    init(connection: RedisConnection, nodeName: String, keys: ClusterKeys, keyLifetime: Duration, announcesWebhooks: Bool, logger: Logger) {
+    init(connection: ClusterRedis, nodeName: String, keys: ClusterKeys, keyLifetime: Duration, announcesWebhooks: Bool, logger: Logger) {
         self.announcesWebhooks = announcesWebhooks
         self.connection = connection
         self.nodeName = nodeName
@@ -79,7 +79,7 @@ final class NodeRegistry: Sendable {
     /// held before it was declared dead is still being undone, -3 when the cluster's nodes use
     /// another number of partitions; and the cluster's epoch: it changes only when Redis lost its
     /// data.
-    static let heartbeatScript = RedisScript(
+    static let heartbeatScript = ClusterScript(
         """
         local clock = redis.call('TIME')
         local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
@@ -107,7 +107,7 @@ final class NodeRegistry: Sendable {
     /// stem, key lifetime (ms). Removes each dead node's entry and its user counts, adds it to
     /// the dead nodes whose part is still to undo, and returns `N\0node` for each, for exactly
     /// one caller; then every node still to undo (`D\0node`).
-    static let sweepScript = RedisScript(
+    static let sweepScript = ClusterScript(
         """
         local clock = redis.call('TIME')
         local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
@@ -129,7 +129,7 @@ final class NodeRegistry: Sendable {
     /// announced), a channel it alone held is vacated (announced); returns what happened, for
     /// exactly one caller: `L\0channel\0user`, `V\0channel`. The channels' keys it touches are
     /// named from the stem: all of them in the partition's slot.
-    static let undoScript = RedisScript(
+    static let undoScript = ClusterScript(
         """
         local p, name = ARGV[1], ARGV[2]
         local result = {}
@@ -166,7 +166,7 @@ final class NodeRegistry: Sendable {
         return result
         """)
     /// `KEYS` seen, info. Redis's clock, then every node with its last heartbeat and report.
-    static let listScript = RedisScript(
+    static let listScript = ClusterScript(
         """
         local clock = redis.call('TIME')
         local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
@@ -229,7 +229,8 @@ final class NodeRegistry: Sendable {
         let elapsed = ContinuousClock.now - started
         let micros = Int(elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000)
         roundTrip.store(micros, ordering: .relaxed)
-        let info = try? await connection.send("INFO", "replication").get()
+        // One server's replication (with Redis Cluster the shards' figures stand in for it).
+        let info = connection.sharded ? nil : try? await connection.send("INFO", "replication").get()
         lastReplication.withLockedValue { $0 = info?.string.flatMap(ReplicationInfo.init(info:)) }
         if answer > 0 {
             // Redis read its clock about half a round trip before the answer arrived.
@@ -320,7 +321,7 @@ final class NodeRegistry: Sendable {
     }
 
     /// `KEYS` epoch; `ARGV` a new epoch, taken when there is none. The cluster's epoch.
-    static let epochScript = RedisScript(
+    static let epochScript = ClusterScript(
         """
         local epoch = redis.call('GET', KEYS[1])
         if epoch then return epoch end
@@ -359,12 +360,12 @@ final class NodeRegistry: Sendable {
     }
 
     /// How many partitions the cluster's live nodes spread channels over; nil when none says.
-    static func partitions(keys: ClusterKeys, on connection: RedisConnection) async throws -> Int? {
+    static func partitions(keys: ClusterKeys, on connection: ClusterRedis) async throws -> Int? {
         try await connection.send([ByteBuffer(string: "GET"), keys.registry("partitions")]).get().string.flatMap(Int.init)
     }
 
     /// Milliseconds since the node named `name` last beat, by Redis's clock; nil if it is not listed.
-    static func heartbeatAge(of name: String, keys: ClusterKeys, on connection: RedisConnection) async throws -> Int? {
+    static func heartbeatAge(of name: String, keys: ClusterKeys, on connection: ClusterRedis) async throws -> Int? {
         let seen = connection.send([ByteBuffer(string: "ZSCORE"), keys.registry("seen"), ByteBuffer(string: name)])
         let time = connection.send("TIME")
         // Both answers are awaited, so none is still in flight when the caller stops the connection.

@@ -25,6 +25,25 @@ struct NodeReport: Sendable {
         var server: RedisAddress.Endpoint?
         /// That server's role and replicas, as the last heartbeat read them.
         var replication: ReplicationInfo?
+        /// With Redis Cluster: each master the node's requests go to.
+        var shards: [ShardFigures] = []
+    }
+
+    /// One master of a Redis Cluster, as the node's connection to it stands.
+    struct ShardFigures: Sendable {
+        var address: RedisAddress.Endpoint
+        var slots: Int
+        var replicas: [RedisAddress.Endpoint]
+        var up: Bool
+        var pending: Int
+        var reconnects: Int
+        var lastError: String?
+
+        var json: String {
+            "{\"address\":\(JSONText.quoted("\(address)")),\"role\":\"master\",\"slots\":\(slots),"
+                + "\"replicas\":[\(replicas.map { JSONText.quoted("\($0)") }.joined(separator: ","))],"
+                + "\"up\":\(up),\"pending\":\(pending),\"reconnects\":\(reconnects),\"last_error\":\(lastError.map(JSONText.quoted) ?? "null")}"
+        }
     }
 
     var jsonMembers: String {
@@ -47,6 +66,10 @@ struct NodeReport: Sendable {
             }
             text += ",\"role\":\(JSONText.quoted(replication.role)),\"replicas\":[\(replicas.joined(separator: ","))]"
             text += ",\"summary\":\(JSONText.quoted(replication.summary))"
+        }
+        if !link.shards.isEmpty {
+            text += ",\"role\":\"cluster\",\"shards\":[\(link.shards.map(\.json).joined(separator: ","))]"
+            text += ",\"summary\":\(JSONText.quoted("cluster of \(link.shards.count) masters, \(link.shards.filter(\.up).count) up"))"
         }
         return text + "}"
     }

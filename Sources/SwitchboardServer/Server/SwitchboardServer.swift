@@ -128,7 +128,7 @@ extension SwitchboardServer {
     public static func nodeNameRefusal(_ configuration: ServerConfiguration, logger: Logger) async -> String? {
         guard let address = configuration.hub.cluster.address else { return nil }
         let name = configuration.hub.cluster.resolvedNodeName(port: configuration.port)
-        let connection = RedisConnection(configuration: .init(address: address), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let connection = ClusterRedis(configuration: .init(address: address), eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         connection.start()
         let deadline = ContinuousClock.now + .seconds(3)
         while !connection.isUp && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }

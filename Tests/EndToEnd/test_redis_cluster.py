@@ -1,0 +1,307 @@
+"""Redis Cluster (`--redis redis+cluster://HOST:PORT,…`): three masters with a replica each,
+started by the test (`redis-cli --cluster create`); nodes keep a channel's keys on its
+partition's slot, publish with SPUBLISH and receive with SSUBSCRIBE from the shard that owns the
+slot, and follow a master's failover and a slot's migration by themselves. Real redis-server
+processes on loopback, killed by pid."""
+import contextlib
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import pubsub_name
+from native_client import TIMEOUT, messages, native, publish_many, until
+from test_cluster import admin, node, wait_until
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (10 000 above it) is free too and exists."""
+    while True:
+        port = random.randint(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", candidate))
+            return port
+        except OSError:
+            continue
+
+
+def cli(port: int, *args: str) -> str:
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+class RedisClusterSetup:
+    """Six redis-servers in cluster mode: three masters, a replica each."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="switchboard-redis-cluster-")
+        self.ports = [cluster_port() for _ in range(6)]
+        self.procs: dict[int, subprocess.Popen] = {}
+        for port in self.ports:
+            self.start(port)
+        wait_until(lambda: all(cli(port, "PING") == "PONG" for port in self.ports), "the six redis-servers to start")
+        created = subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports), "--cluster-replicas", "1", "--cluster-yes"],
+            capture_output=True, text=True, timeout=120)
+        assert created.returncode == 0, created.stdout + created.stderr
+        wait_until(self.settled, "every node of the Redis Cluster to agree and the replicas to be in sync", timeout=60)
+
+    def start(self, port: int) -> None:
+        """Starts (or starts again: it comes back from its nodes file, as a replica) the server on `port`."""
+        self.procs[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", os.path.join(self.dir, f"nodes-{port}.conf"), "--cluster-node-timeout", "1000",
+             "--save", "", "--appendonly", "no", "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports[:3])
+
+    def alive(self) -> list[int]:
+        return [port for port, proc in self.procs.items() if proc.poll() is None]
+
+    def nodes(self) -> list[list[str]]:
+        """CLUSTER NODES as seen from a live node: id, address, flags, master, …, slots."""
+        return [line.split() for line in cli(self.alive()[0], "CLUSTER", "NODES").splitlines()]
+
+    def settled(self) -> bool:
+        if not all("cluster_state:ok" in cli(port, "CLUSTER", "INFO") for port in self.alive()):
+            return False
+        nodes = self.nodes()
+        masters = [n for n in nodes if "master" in n[2] and "fail" not in n[2] and len(n) > 8]
+        replicas = [n for n in nodes if "slave" in n[2] and "fail" not in n[2]]
+        return len(masters) == 3 and len(replicas) >= len(self.alive()) - 3 and all(
+            "master_link_status:up" in cli(int(n[1].split(":")[1].split("@")[0]), "INFO", "replication") for n in replicas)
+
+    def cli(self, *args: str) -> str:
+        """A command through redis-cli -c (follows redirects), on a live node."""
+        return subprocess.run(["redis-cli", "-c", "-p", str(self.alive()[0]), *args], capture_output=True, text=True, timeout=30).stdout.strip()
+
+    def slot(self, key: str) -> int:
+        return int(cli(self.alive()[0], "CLUSTER", "KEYSLOT", key))
+
+    def master_of(self, slot: int) -> tuple[str, int]:
+        """The id and port of the master that serves `slot`."""
+        for n in self.nodes():
+            if "master" not in n[2] or "fail" in n[2]:
+                continue
+            for part in n[8:]:
+                if part.startswith("["):
+                    continue
+                low, _, high = part.partition("-")
+                if int(low) <= slot <= int(high or low):
+                    return n[0], int(n[1].split(":")[1].split("@")[0])
+        raise AssertionError(f"no master serves slot {slot}")
+
+    def owner(self, slot: int) -> int | None:
+        """The port of the master serving `slot`, or None while no live master does (a failover)."""
+        try:
+            return self.master_of(slot)[1]
+        except (AssertionError, IndexError, ValueError):
+            return None
+
+    def kill(self, port: int) -> None:
+        self.procs[port].kill()
+        self.procs[port].wait()
+
+    def migrate(self, slot: int, to_port: int) -> None:
+        """Moves `slot` and its keys to the master on `to_port`, as `redis-cli --cluster reshard` does."""
+        source_id, source_port = self.master_of(slot)
+        target_id = cli(to_port, "CLUSTER", "MYID")
+        assert cli(to_port, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", source_id) == "OK"
+        assert cli(source_port, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", target_id) == "OK"
+        while keys := cli(source_port, "CLUSTER", "GETKEYSINSLOT", str(slot), "100").split():
+            moved = cli(source_port, "MIGRATE", "127.0.0.1", str(to_port), "", "0", "5000", "KEYS", *keys)
+            assert moved in ("OK", "NOKEY"), moved
+        for port in (to_port, source_port):
+            assert cli(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id) == "OK"
+        for port in self.alive():
+            cli(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_cluster():
+    setup = RedisClusterSetup()
+    yield setup
+    setup.stop()
+
+
+def channels_on_every_master(cluster: RedisClusterSetup, count: int = 3) -> list[str]:
+    """Channel names whose partitions' slots are served by different masters."""
+    chosen: dict[int, str] = {}
+    for n in range(500):
+        channel = f"room-{n}"
+        _, port = cluster.master_of(cluster.slot(pubsub_name(channel)))
+        chosen.setdefault(port, channel)
+        if len(chosen) == count:
+            return list(chosen.values())
+    raise AssertionError("no channel spread found")
+
+
+def subscribe(ws, channel: str, id, **extra):
+    ws.send(json.dumps({"type": "subscribe", "channel": channel, "id": id, **extra}))
+    return until(ws, lambda m: m.get("id") == id)
+
+
+def test_nodes_share_channels_presence_occupancy_and_history_over_every_shard(server, redis_cluster):
+    a, b, c = (node(server, redis_cluster, name, "--history-size", "100") for name in ("node-a", "node-b", "node-c"))
+    channels = channels_on_every_master(redis_cluster)
+    with contextlib.ExitStack() as stack:
+        on_a, on_c = native(stack, a), native(stack, c)
+        for index, channel in enumerate(channels):
+            assert subscribe(on_a, channel, f"a{index}", presence=True)["type"] == "subscribed"
+            assert subscribe(on_c, channel, f"c{index}", presence=True)["type"] == "subscribed"
+        for channel in channels:
+            # Sharded pub/sub: the channel's shard has both nodes' subscriptions, plain pub/sub none.
+            _, port = redis_cluster.master_of(redis_cluster.slot(pubsub_name(channel)))
+            wait_until(lambda: cli(port, "PUBSUB", "SHARDNUMSUB", pubsub_name(channel)).split()[-1] == "2", f"both nodes to SSUBSCRIBE {channel}")
+            assert cli(port, "PUBSUB", "NUMSUB", pubsub_name(channel)).split()[-1] == "0"
+        for channel in channels:
+            publish_many(b, channel, 3)
+        for ws in (on_a, on_c):
+            got = [(m["channel"], m["seq"], m["data"]["n"]) for m in messages(ws, 9)]
+            assert sorted(got) == sorted((channel, n + 1, n) for channel in channels for n in range(3)), got
+        # Presence and occupancy across nodes, answered by any node.
+        status, listed = admin(b, "GET", "/api/channels")
+        assert status == 200, listed
+        rows = {row["name"]: row for row in listed}
+        for channel in channels:
+            assert rows[channel]["subscribers"] == 2, rows
+    # Recovery on another node, from each shard's history.
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, c)
+        first = subscribe(ws, channels[0], 1)
+        position = {"seq": first["seq"], "epoch": first["epoch"]}
+    publish_many(a, channels[0], 5, first=3)
+    with contextlib.ExitStack() as stack:
+        ws = native(stack, b)
+        reply = subscribe(ws, channels[0], 2, since=position)
+        assert reply["recovered"] is True and reply["seq"] == 8, reply
+        assert [m["data"]["n"] for m in messages(ws, 5)] == [3, 4, 5, 6, 7]
+
+
+def test_a_retried_publish_with_the_same_idempotency_key_is_delivered_once(server, redis_cluster):
+    a, b = (node(server, redis_cluster, name) for name in ("node-a", "node-b"))
+    with contextlib.ExitStack() as stack:
+        listener = native(stack, a)
+        subscribe(listener, "orders", 1)
+        publisher = native(stack, b)
+        for attempt in range(2):
+            publisher.send(json.dumps({"type": "publish", "channel": "orders", "data": {"order": 7}, "id": attempt, "idempotency_key": "order-7"}))
+        first, second = until(publisher, lambda m: m.get("id") == 0), until(publisher, lambda m: m.get("id") == 1)
+        assert first["seq"] == second["seq"] == 1 and second.get("duplicate") is True, (first, second)
+        publisher.send(json.dumps({"type": "publish", "channel": "orders", "data": {"order": 8}, "id": 2}))
+        assert [m["data"]["order"] for m in messages(listener, 2)] == [7, 8]
+
+
+class Publisher(threading.Thread):
+    """Publishes numbered messages to `channel` through node `s` until stopped, one at a time;
+    records which were acked and how many were refused."""
+
+    def __init__(self, s, channel: str):
+        super().__init__(daemon=True)
+        self.s, self.channel = s, channel
+        self.acked: list[int] = []
+        self.refused = 0
+        self.stopping = threading.Event()
+
+    def run(self):
+        with contextlib.ExitStack() as stack:
+            ws = native(stack, self.s)
+            n = 0
+            while not self.stopping.is_set():
+                ws.send(json.dumps({"type": "publish", "channel": self.channel, "data": {"n": n}, "id": n}))
+                reply = until(ws, lambda m: m.get("id") == n)
+                if reply["type"] == "ack":
+                    self.acked.append(n)
+                else:
+                    assert reply["type"] == "error" and reply["code"] in ("unavailable", "timeout"), reply
+                    self.refused += 1
+                    time.sleep(0.05)
+                n += 1
+
+    def stop(self):
+        self.stopping.set()
+        self.join(timeout=TIMEOUT)
+
+
+def received_numbers(ws, until_number: int) -> tuple[list[int], int]:
+    """Message numbers received until `until_number` arrives, and how many loss notices came."""
+    numbers, notices = [], 0
+    while True:
+        message = json.loads(ws.recv(timeout=TIMEOUT))
+        if message["type"] == "error" and message.get("code") == "messages_lost":
+            notices += 1
+        elif message["type"] == "message":
+            numbers.append(message["data"]["n"])
+            if message["data"]["n"] == until_number:
+                return numbers, notices
+
+
+def test_a_master_killed_under_publishes_fails_over_without_losing_an_acked_message(server, redis_cluster):
+    a, b = (node(server, redis_cluster, name, "--redis-ack-replicas", "1") for name in ("node-a", "node-b"))
+    channel = channels_on_every_master(redis_cluster, 1)[0]
+    slot = redis_cluster.slot(pubsub_name(channel))
+    with contextlib.ExitStack() as stack:
+        listener = native(stack, a)
+        subscribe(listener, channel, 1)
+        publisher = Publisher(b, channel)
+        publisher.start()
+        wait_until(lambda: len(publisher.acked) >= 20, "publishes to flow")
+        _, port = redis_cluster.master_of(slot)
+        redis_cluster.kill(port)
+        wait_until(lambda: redis_cluster.owner(slot) not in (None, port), "a replica to take over the slot", timeout=60)
+        # The new master has no replica until the old one comes back as its replica: until then
+        # no publish can be acked (--redis-ack-replicas 1), each is refused "may or may not".
+        redis_cluster.start(port)
+        wait_until(redis_cluster.settled, "the old master to be back as the new one's replica, in sync", timeout=60)
+        acked_before = len(publisher.acked)
+        wait_until(lambda: len(publisher.acked) >= acked_before + 20, "publishes to flow again through the promoted replica", timeout=60)
+        publisher.stop()
+        last = publisher.acked[-1]
+        numbers, _ = received_numbers(listener, last)
+        # Every acked message arrived, each once.
+        assert set(publisher.acked) <= set(numbers), sorted(set(publisher.acked) - set(numbers))
+        assert len(numbers) == len(set(numbers)), "a message arrived twice"
+
+
+def test_a_busy_channels_slot_migrated_to_another_master_loses_and_doubles_nothing(server, redis_cluster):
+    a, b = (node(server, redis_cluster, name) for name in ("node-a", "node-b"))
+    channel = channels_on_every_master(redis_cluster, 1)[0]
+    slot = redis_cluster.slot(pubsub_name(channel))
+    with contextlib.ExitStack() as stack:
+        listener = native(stack, a)
+        subscribe(listener, channel, 1)
+        publisher = Publisher(b, channel)
+        publisher.start()
+        wait_until(lambda: len(publisher.acked) >= 20, "publishes to flow")
+        _, source = redis_cluster.master_of(slot)
+        target = next(port for _, port in (redis_cluster.master_of(s) for s in (0, 8000, 16000)) if port != source)
+        redis_cluster.migrate(slot, target)
+        assert redis_cluster.master_of(slot)[1] == target
+        wait_until(lambda: cli(target, "PUBSUB", "SHARDNUMSUB", pubsub_name(channel)).split()[-1] == "1", "node-a to subscribe on the new owner")
+        acked_before = len(publisher.acked)
+        wait_until(lambda: len(publisher.acked) >= acked_before + 20, "publishes to flow on the new owner")
+        publisher.stop()
+        numbers, notices = received_numbers(listener, publisher.acked[-1])
+        assert len(numbers) == len(set(numbers)), "a message arrived twice"
+        missing = set(publisher.acked) - set(numbers)
+        # The channel keeps no history: what pub/sub dropped while the node moved its subscription
+        # is announced, never silently missing.
+        assert not missing or notices > 0, sorted(missing)
