@@ -264,7 +264,7 @@ extension Setting {
         Setting(
             key: "redis", valueName: "url",
             help:
-                "Join the cluster of every node using this Redis: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or the master Redis Sentinel names, redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB] (followed through failovers). Publishes are numbered in Redis and reach subscribers on every node; while Redis is unreachable publishes are refused (\"unavailable\", HTTP 503)",
+                "Join the cluster of every node using this Redis: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or the master Redis Sentinel names, redis+sentinel://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…]/MASTER[/DB] (followed through failovers), or a Redis Cluster from seed nodes, redis+cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT…] (sharded pub/sub). Publishes are numbered in Redis and reach subscribers on every node; while Redis is unreachable publishes are refused (\"unavailable\", HTTP 503)",
             shownDefault: "off, one node with no external service", example: "redis://127.0.0.1:6379/2",
             value: { $0.server.hub.cluster.redis.map { "\($0)" } ?? "off" },
             apply: { configuration, value throws(SettingError) in
@@ -272,7 +272,8 @@ extension Setting {
                 do {
                     configuration.server.hub.cluster.redis = try RedisAddress(url: url)
                 } catch {
-                    throw SettingError(expected: "redis://HOST[:PORT][/DB] or redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB]: \(error)")
+                    throw SettingError(
+                        expected: "redis://HOST[:PORT][/DB], redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB] or redis+cluster://HOST:PORT[,HOST:PORT…]: \(error)")
                 }
             }),
         Setting(

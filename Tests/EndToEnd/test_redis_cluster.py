@@ -177,7 +177,13 @@ def test_nodes_share_channels_presence_occupancy_and_history_over_every_shard(se
         for ws in (on_a, on_c):
             got = [(m["channel"], m["seq"], m["data"]["n"]) for m in messages(ws, 9)]
             assert sorted(got) == sorted((channel, n + 1, n) for channel in channels for n in range(3)), got
-        # Presence and occupancy across nodes, answered by any node.
+        # Presence across nodes: every channel has both clients as members, asked on either node.
+        for index, channel in enumerate(channels):
+            for ws in (on_a, on_c):
+                ws.send(json.dumps({"type": "presence", "channel": channel, "id": f"p{index}"}))
+                reply = until(ws, lambda m: m.get("id") == f"p{index}")
+                assert reply["type"] == "presence" and reply["count"] == 2, reply
+        # Occupancy across nodes, answered by any node.
         status, listed = admin(b, "GET", "/api/channels")
         assert status == 200, listed
         rows = {row["name"]: row for row in listed}
