@@ -273,7 +273,8 @@ extension Setting {
                     configuration.server.hub.cluster.redis = try RedisAddress(url: url)
                 } catch {
                     throw SettingError(
-                        expected: "redis://HOST[:PORT][/DB], redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB] or redis+cluster://HOST:PORT[,HOST:PORT…]: \(error)")
+                        expected: "redis://HOST[:PORT][/DB], redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB] or "
+                            + "redis+cluster://HOST:PORT[,HOST:PORT…]: \(error)")
                 }
             }),
         Setting(
