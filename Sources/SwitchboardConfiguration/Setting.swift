@@ -272,9 +272,9 @@ extension Setting {
                 do {
                     configuration.server.hub.cluster.redis = try RedisAddress(url: url)
                 } catch {
-                    throw SettingError(
-                        expected: "redis://HOST[:PORT][/DB], redis+sentinel://HOST:PORT[,HOST:PORT…]/MASTER[/DB] or "
-                            + "redis+cluster://HOST:PORT[,HOST:PORT…]: \(error)")
+                    // The address's own refusal names the forms it takes ("expected …, got …") or what is wrong.
+                    let why = "\(error)"
+                    throw SettingError(expected: why.hasPrefix("expected ") ? String(why.dropFirst("expected ".count)) : "a Redis URL: " + why)
                 }
             }),
         Setting(
