@@ -84,6 +84,21 @@ struct RedisShardedSubscriberTests {
         }
     }
 
+    @Test func aSubscriptionSentByAStaleMapIsRedirected() async throws {
+        try await withCluster { cluster, client, subscriber, inbox in
+            // The slot moves while nobody listens on it: the subscriber's map is stale, and the
+            // former master answers its SSUBSCRIBE with MOVED.
+            let channel = "stale-channel"
+            let slot = RedisSlot.of(channel)
+            let source = try cluster.master(owning: slot)
+            let target = try #require(try cluster.masters().first { $0.id != source.id })
+            try await cluster.migrate(slot: slot, to: target)
+            try await subscriber.subscribe(channel).get()
+            #expect(try await client.send("SPUBLISH", channel, "found").get() == .integer(1))
+            #expect(await eventually { inbox.has("\(channel)=found") })
+        }
+    }
+
     @Test func aChannelFollowsItsSlotToThePromotedReplica() async throws {
         try await withCluster { cluster, client, subscriber, inbox in
             let channel = "failover-channel"
