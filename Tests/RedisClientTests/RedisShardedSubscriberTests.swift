@@ -19,7 +19,12 @@ struct RedisShardedSubscriberTests {
         func wasResubscribed(_ channel: String) -> Bool { resubscribed.withLockedValue { $0.contains { $0.contains(channel) } } }
     }
 
-    private func start(_ cluster: RedisClusterProcess) async throws -> (RedisClusterClient, RedisShardedSubscriber, Inbox) {
+    /// A cluster, a client to publish with and a sharded subscriber (both up), for `body`;
+    /// stopped after it.
+    private func withCluster(
+        _ body: (RedisClusterProcess, RedisClusterClient, RedisShardedSubscriber, Inbox) async throws -> Void
+    ) async throws {
+        let cluster = try await RedisClusterProcess()
         let configuration = RedisConnection.Configuration(
             address: cluster.address, requestDeadline: .seconds(5), maximumBackoff: .milliseconds(200), clientName: "sharded-tests")
         // Not refreshed by the clock within a test: server pushes, redirections and lost
@@ -35,7 +40,13 @@ struct RedisShardedSubscriberTests {
         client.start()
         subscriber.start()
         #expect(await eventually { client.isUp && subscriber.isUp })
-        return (client, subscriber, inbox)
+        do {
+            try await body(cluster, client, subscriber, inbox)
+        } catch {
+            Issue.record(error)
+        }
+        await subscriber.stop()
+        await client.stop()
     }
 
     /// `SPUBLISH`es `payload` until a subscriber has it (true), for the time the deadline allows.
@@ -44,64 +55,61 @@ struct RedisShardedSubscriberTests {
     }
 
     @Test func channelsOnEveryMasterReceiveAndUnsubscribeStops() async throws {
-        let cluster = try await RedisClusterProcess()
-        let (client, subscriber, inbox) = try await start(cluster)
-        defer {
-            Task {
-                await subscriber.stop()
-                await client.stop()
-            }
+        try await withCluster { cluster, client, subscriber, inbox in
+            let channels = try cluster.masters().map { master in (0...).lazy.map { "news:\($0)" }.first { master.serves(RedisSlot.of($0)) }! }
+            for channel in channels { try await subscriber.subscribe(channel).get() }
+            // Confirmed means its master has it: the very next SPUBLISH reaches it.
+            for channel in channels { #expect(try await client.send("SPUBLISH", channel, "hello").get() == .integer(1)) }
+            #expect(await eventually { channels.allSatisfy { inbox.has("\($0)=hello") } })
+            subscriber.unsubscribe(channels[0])
+            #expect(try await eventually { try await client.send("SPUBLISH", channels[0], "gone").get() == .integer(0) })
+            #expect(try await client.send("SPUBLISH", channels[1], "still").get() == .integer(1))
         }
-        let channels = try cluster.masters().map { master in (0...).lazy.map { "news:\($0)" }.first { master.serves(RedisSlot.of($0)) }! }
-        for channel in channels { try await subscriber.subscribe(channel).get() }
-        // Confirmed means its master has it: the very next SPUBLISH reaches it.
-        for channel in channels { #expect(try await client.send("SPUBLISH", channel, "hello").get() == .integer(1)) }
-        #expect(await eventually { channels.allSatisfy { inbox.has("\($0)=hello") } })
-        subscriber.unsubscribe(channels[0])
-        #expect(try await eventually { try await client.send("SPUBLISH", channels[0], "gone").get() == .integer(0) })
-        #expect(try await client.send("SPUBLISH", channels[1], "still").get() == .integer(1))
     }
 
     @Test func aChannelFollowsItsSlotToAnotherMaster() async throws {
-        let cluster = try await RedisClusterProcess()
-        let (client, subscriber, inbox) = try await start(cluster)
-        defer {
-            Task {
-                await subscriber.stop()
-                await client.stop()
-            }
+        try await withCluster { cluster, client, subscriber, inbox in
+            let channel = "moving-channel"
+            let slot = RedisSlot.of(channel)
+            try await subscriber.subscribe(channel).get()
+            #expect(try await client.send("SPUBLISH", channel, "before").get() == .integer(1))
+            let source = try cluster.master(owning: slot)
+            let target = try #require(try cluster.masters().first { $0.id != source.id })
+            try await cluster.migrate(slot: slot, to: target)
+            // The source drops the channel (sunsubscribe); it is subscribed again on the target.
+            #expect(await eventually { inbox.wasResubscribed(channel) })
+            #expect(await publish(channel, "after", through: client))
+            #expect(await eventually { inbox.has("\(channel)=after") })
+            #expect(inbox.has("\(channel)=before"))
         }
-        let channel = "moving-channel"
-        let slot = RedisSlot.of(channel)
-        try await subscriber.subscribe(channel).get()
-        #expect(try await client.send("SPUBLISH", channel, "before").get() == .integer(1))
-        let source = try cluster.master(owning: slot)
-        let target = try #require(try cluster.masters().first { $0.id != source.id })
-        try await cluster.migrate(slot: slot, to: target)
-        // The source drops the channel (sunsubscribe); it is subscribed again on the target.
-        #expect(await eventually { inbox.wasResubscribed(channel) })
-        #expect(await publish(channel, "after", through: client))
-        #expect(await eventually { inbox.has("\(channel)=after") })
-        #expect(inbox.has("\(channel)=before"))
+    }
+
+    @Test func aSubscriptionSentByAStaleMapIsRedirected() async throws {
+        try await withCluster { cluster, client, subscriber, inbox in
+            // The slot moves while nobody listens on it: the subscriber's map is stale, and the
+            // former master answers its SSUBSCRIBE with MOVED.
+            let channel = "stale-channel"
+            let slot = RedisSlot.of(channel)
+            let source = try cluster.master(owning: slot)
+            let target = try #require(try cluster.masters().first { $0.id != source.id })
+            try await cluster.migrate(slot: slot, to: target)
+            try await subscriber.subscribe(channel).get()
+            #expect(try await client.send("SPUBLISH", channel, "found").get() == .integer(1))
+            #expect(await eventually { inbox.has("\(channel)=found") })
+        }
     }
 
     @Test func aChannelFollowsItsSlotToThePromotedReplica() async throws {
-        let cluster = try await RedisClusterProcess()
-        let (client, subscriber, inbox) = try await start(cluster)
-        defer {
-            Task {
-                await subscriber.stop()
-                await client.stop()
-            }
+        try await withCluster { cluster, client, subscriber, inbox in
+            let channel = "failover-channel"
+            let slot = RedisSlot.of(channel)
+            try await subscriber.subscribe(channel).get()
+            let former = try cluster.kill(masterOwning: slot)
+            #expect(await eventually { !subscriber.isUp })
+            try await cluster.waitForFailover(of: slot, from: former)
+            #expect(await eventually { inbox.wasResubscribed(channel) && subscriber.isUp })
+            #expect(await publish(channel, "after failover", through: client))
+            #expect(await eventually { inbox.has("\(channel)=after failover") })
         }
-        let channel = "failover-channel"
-        let slot = RedisSlot.of(channel)
-        try await subscriber.subscribe(channel).get()
-        let former = try cluster.kill(masterOwning: slot)
-        #expect(await eventually { !subscriber.isUp })
-        try await cluster.waitForFailover(of: slot, from: former)
-        #expect(await eventually { inbox.wasResubscribed(channel) && subscriber.isUp })
-        #expect(await publish(channel, "after failover", through: client))
-        #expect(await eventually { inbox.has("\(channel)=after failover") })
     }
 }

@@ -46,13 +46,15 @@ public final class RedisClusterProcess: @unchecked Sendable {
     /// Starts the servers, creates the cluster and waits until it is settled.
     public init() async throws {
         var servers: [RedisServerProcess] = []
-        for _ in 0..<6 {
-            let busPort = try RedisServerProcess.freePort()
-            servers.append(
-                try RedisServerProcess(extraArguments: [
-                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--cluster-port",
-                    "\(busPort)",
-                ]))
+        var failures = 0
+        while servers.count < 6 {
+            // The bus port is free when chosen, but may be taken before the server binds it.
+            do {
+                servers.append(try RedisServerProcess(extraArguments: Self.nodeArguments(busPort: try RedisServerProcess.freePort())))
+            } catch {
+                failures += 1
+                if failures == 5 { throw error }
+            }
         }
         self.servers = servers
         let nodes = servers.map { "127.0.0.1:\($0.port)" }
@@ -66,6 +68,10 @@ public final class RedisClusterProcess: @unchecked Sendable {
             let replication = try command(server.port, "INFO", "replication")
             return replication.contains("role:slave") && replication.contains("master_link_status:up")
         }.count
+    }
+
+    private static func nodeArguments(busPort: Int) -> [String] {
+        ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000", "--cluster-port", "\(busPort)"]
     }
 
     deinit {

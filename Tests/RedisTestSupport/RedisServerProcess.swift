@@ -13,7 +13,7 @@ public final class RedisServerProcess: @unchecked Sendable {
         return false
     }
 
-    public let port: Int
+    public private(set) var port: Int
     public let directory: URL
     /// Given to redis-server after the test defaults (`--cluster-enabled yes`, …).
     public let extraArguments: [String]
@@ -21,13 +21,24 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     public var address: RedisAddress { RedisAddress(host: "127.0.0.1", port: port) }
 
-    /// Starts a server and waits until it accepts connections.
+    /// Starts a server and waits until it answers; on another free port when the one chosen
+    /// was taken meanwhile (by a test running alongside).
     public init(extraArguments: [String] = []) throws {
         port = try Self.freePort()
         self.extraArguments = extraArguments
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try start()
+        var failures = 0
+        while true {
+            do {
+                try start()
+                return
+            } catch {
+                failures += 1
+                if failures == 5 { throw error }
+                port = try Self.freePort()
+            }
+        }
     }
 
     /// Starts (again) on the same port, empty.
@@ -43,8 +54,11 @@ public final class RedisServerProcess: @unchecked Sendable {
         try process.run()
         self.process = process
         let deadline = Date().addingTimeInterval(30)
-        while !Self.accepts(port: port) {
-            guard Date() < deadline, process.isRunning else { throw Failure(description: "redis-server did not start on port \(port)") }
+        while !Self.answers(port: port, pid: process.processIdentifier) {
+            guard Date() < deadline, process.isRunning else {
+                kill()
+                throw Failure(description: "redis-server did not start on port \(port)")
+            }
             usleep(10_000)
         }
     }
@@ -92,17 +106,32 @@ public final class RedisServerProcess: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    private static func accepts(port: Int) -> Bool {
+    /// Whether the redis-server with process id `pid` answers on `port` (not merely something
+    /// listening there, such as another test's server).
+    private static func answers(port: Int, pid: Int32) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { pointer in
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let connected = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
+        let request = "INFO server\r\n"
+        guard connected, send(fd, request, request.utf8.count, 0) == request.utf8.count else { return false }
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &chunk, chunk.count, 0)
+            guard count > 0 else { return false }
+            reply += chunk[..<count]
+            if String(decoding: reply, as: UTF8.self).contains("process_id:\(pid)\r\n") { return true }
+        }
     }
+
 }
 
 /// Waits for `condition` to hold, checking every 20 ms, until `seconds` have passed.

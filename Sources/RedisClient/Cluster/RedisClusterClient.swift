@@ -238,10 +238,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     /// The connection to the master at `endpoint`, made now if there is none (on the loop).
     private func connection(to endpoint: RedisAddress.Endpoint) -> RedisConnection {
         if let known = connections[endpoint] { return known }
-        var configuration = self.configuration
-        let address = self.configuration.address
-        configuration.address = RedisAddress(host: endpoint.host, port: endpoint.port, username: address.username, password: address.password)
-        let connection = RedisConnection(configuration: configuration, eventLoop: eventLoop)
+        let connection = RedisConnection(configuration: configuration.forMaster(at: endpoint), eventLoop: eventLoop)
         for script in scripts.withLockedValue({ $0 }) { connection.register(script) }
         connection.onReady { [weak self] in self?.updateUp(why: "") }
         connection.onLost { [weak self] why in
@@ -278,5 +275,15 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
             Task { await connection.stop() }
         }
         updateUp(why: "the slot map changed")
+    }
+}
+
+extension RedisConnection.Configuration {
+    /// This configuration for one master of the cluster it names: its address replaced by the
+    /// master's, with the same credentials.
+    func forMaster(at master: RedisAddress.Endpoint) -> Self {
+        var configuration = self
+        configuration.address = RedisAddress(host: master.host, port: master.port, username: address.username, password: address.password)
+        return configuration
     }
 }

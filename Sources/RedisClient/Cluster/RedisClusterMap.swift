@@ -62,18 +62,13 @@ public struct RedisClusterMap: Sendable, Equatable {
             }
             for slot in slots { owners[slot] = Int16(index) }
         }
-        self.shards = []
-        self.owners = owners
         // In slot order, with each shard's ranges sorted and adjacent ones joined.
-        let order = shards.indices.sorted { shards[$0].slots.map(\.lowerBound).min()! < shards[$1].slots.map(\.lowerBound).min()! }
+        for index in shards.indices { shards[index].slots = Self.joined(shards[index].slots) }
+        let order = shards.indices.sorted { shards[$0].slots[0].lowerBound < shards[$1].slots[0].lowerBound }
         var renumbered = [Int16](repeating: -1, count: shards.count)
-        for (new, old) in order.enumerated() {
-            renumbered[old] = Int16(new)
-            var shard = shards[old]
-            shard.slots = Self.joined(shard.slots)
-            self.shards.append(shard)
-        }
-        for slot in self.owners.indices where self.owners[slot] >= 0 { self.owners[slot] = renumbered[Int(self.owners[slot])] }
+        for (new, old) in order.enumerated() { renumbered[old] = Int16(new) }
+        self.shards = order.map { shards[$0] }
+        self.owners = owners.map { $0 < 0 ? $0 : renumbered[Int($0)] }
     }
 
     /// The master serving `slot`, if any.

@@ -133,11 +133,9 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
 
     private func subscriber(of master: RedisAddress.Endpoint) -> RedisSubscriber {
         if let known = subscribers[master] { return known }
-        var configuration = self.configuration
-        let address = self.configuration.address
-        configuration.address = RedisAddress(host: master.host, port: master.port, username: address.username, password: address.password)
         let subscriber = RedisSubscriber(
-            configuration: configuration, eventLoop: eventLoop, probeInterval: probeInterval, sharded: true, onMessage: onMessage)
+            configuration: configuration.forMaster(at: master), eventLoop: eventLoop, probeInterval: probeInterval, sharded: true,
+            onMessage: onMessage)
         subscriber.onEvicted = { [weak self] channel, _ in self?.evicted(channel, from: master) }
         subscriber.onResubscribe { [weak self] channels in self?.resubscribed(channels) }
         subscriber.onUpDown { [weak self] isUp in

@@ -17,7 +17,8 @@ public struct RedisAddress: Sendable, Equatable, CustomStringConvertible {
         public var description: String { (host.contains(":") ? "[\(host)]" : host) + ":\(port)" }
     }
 
-    /// The server (with Sentinel: the first sentinel, until a master is known).
+    /// The server (with Sentinel: the first sentinel, until a master is known; with a cluster:
+    /// the first seed).
     public var host: String
     public var port: Int
     /// The logical database selected after connecting (`SELECT`); 0 is Redis's default.
