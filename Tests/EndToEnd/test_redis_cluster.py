@@ -13,12 +13,13 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 import pytest
 
 from conftest import pubsub_name
 from native_client import TIMEOUT, messages, native, publish_many, until
-from test_cluster import admin, node, wait_until
+from test_cluster import TOKEN, admin, node, nodes_of, wait_until
 
 
 def cluster_port() -> int:
@@ -189,6 +190,19 @@ def test_nodes_share_channels_presence_occupancy_and_history_over_every_shard(se
         rows = {row["name"]: row for row in listed}
         for channel in channels:
             assert rows[channel]["subscribers"] == 2, rows
+    # Which Redis each node talks to: the cluster's masters, each with its slots and replica.
+    wait_until(lambda: len(nodes_of(b)) == 3, "the three nodes listed")
+    # (CLUSTER SLOTS lists a new replica a little after the cluster is up; the map is read every 5 s.)
+    wait_until(lambda: all(len(shard["replicas"]) == 1 for shard in nodes_of(b)["node-a"]["redis"]["shards"]), "each master's replica listed")
+    redis = nodes_of(b)["node-a"]["redis"]
+    assert redis["role"] == "cluster" and len(redis["shards"]) == 3, redis
+    assert sum(shard["slots"] for shard in redis["shards"]) == 16384 and all(shard["up"] for shard in redis["shards"]), redis["shards"]
+    assert redis["summary"] == "cluster of 3 masters, 3 up", redis
+    request = urllib.request.Request(f"http://127.0.0.1:{a.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        metrics = response.read().decode()
+    shard_lines = [line for line in metrics.splitlines() if line.startswith("switchboard_redis_shard_up{")]
+    assert len(shard_lines) == 3 and all(line.split()[-1] in ("1", "1.0") for line in shard_lines), shard_lines
     # Recovery on another node, from each shard's history.
     with contextlib.ExitStack() as stack:
         ws = native(stack, c)
