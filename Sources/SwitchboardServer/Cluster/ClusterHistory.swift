@@ -105,7 +105,8 @@ extension ClusterLink {
         }
     }
 
-    private func historyKeys(_ channel: String) -> [ByteBuffer] {
+    /// A channel's sequence, epoch and stream (the fence uses them for every channel).
+    func historyKeys(_ channel: String) -> [ByteBuffer] {
         let base = "\(configuration.prefix):{\(channel)}:"
         return [sequenceKey(channel), ByteBuffer(string: base + "epoch"), ByteBuffer(string: base + "history")]
     }
