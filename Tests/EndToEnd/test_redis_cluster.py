@@ -20,6 +20,7 @@ import pytest
 from conftest import pubsub_name
 from native_client import TIMEOUT, messages, native, publish_many, until
 from test_cluster import TOKEN, admin, node, nodes_of, wait_until
+from test_cluster import test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once as dead_node_webhooks
 
 
 def cluster_port() -> int:
@@ -228,6 +229,12 @@ def test_a_retried_publish_with_the_same_idempotency_key_is_delivered_once(serve
         assert first["seq"] == second["seq"] == 1 and second.get("duplicate") is True, (first, second)
         publisher.send(json.dumps({"type": "publish", "channel": "orders", "data": {"order": 8}, "id": 2}))
         assert [m["data"]["order"] for m in messages(listener, 2)] == [7, 8]
+
+
+def test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once_on_a_redis_cluster(server, redis_cluster, tmp_path):
+    """The one-Redis test, on a Redis Cluster: presence, occupancy, a dead node swept partition by
+    partition, and webhooks read from every partition's stream, each sent once."""
+    dead_node_webhooks(server, redis_cluster, tmp_path)
 
 
 class Publisher(threading.Thread):

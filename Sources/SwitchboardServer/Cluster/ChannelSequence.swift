@@ -1,10 +1,13 @@
 /// What a node concludes from the `seq` of the next message of a channel, given the last one it
 /// delivered: in order, some were missed (published while this node could not hear them), or
-/// the numbering began again (Redis came back empty).
+/// the numbering began again (Redis came back empty) — or, once fenced, went backwards under
+/// one epoch (a failover to a replica that lagged, see ClusterFence.swift).
 enum ChannelSequence: Equatable {
     case inOrder
     case missed(UInt64)
     case restarted
+    /// Only after a fence: the numbering continues in a new epoch.
+    case fenced
 
     /// `last` is nil when this node has delivered nothing of the channel since it subscribed.
     init(last: UInt64?, next: UInt64) {
@@ -27,6 +30,7 @@ enum ChannelSequence: Equatable {
         case .inOrder: nil
         case .missed(let count): "\(count) message\(count == 1 ? " was" : "s were") published while this node could not receive them"
         case .restarted: "the channel's numbering restarted (Redis lost its data); messages published meanwhile may be lost"
+        case .fenced: "a Redis failover lost messages; the numbering continues in a new epoch and messages published meanwhile may be lost"
         }
     }
 }

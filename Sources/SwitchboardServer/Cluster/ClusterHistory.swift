@@ -105,7 +105,8 @@ extension ClusterLink {
         }
     }
 
-    private func historyKeys(_ channel: String) -> [ByteBuffer] {
+    /// A channel's sequence, epoch and stream (the fence uses them for every channel).
+    func historyKeys(_ channel: String) -> [ByteBuffer] {
         [sequenceKey(channel), keys.channelKey(channel, "epoch"), keys.channelKey(channel, "history")]
     }
 

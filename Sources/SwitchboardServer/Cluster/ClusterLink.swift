@@ -64,6 +64,10 @@ final class ClusterLink: @unchecked Sendable {
         /// Whether the node serves a hub (``start(deliver:resynced:presence:perform:webhook:)``):
         /// only then does it re-assert what it holds.
         var serving = false
+        /// Fences every channel the node delivered (after a master change); done when answered.
+        var fence: (() -> EventLoopFuture<Void>)?
+        /// The epoch a channel held for the first time is numbered in.
+        var learned: (String, String) -> Void = { _, _ in }
     }
 
     // Loop-confined.
@@ -78,6 +82,12 @@ final class ClusterLink: @unchecked Sendable {
     private var trackedPresence = Set<String>()
     /// Channels subscribed again after a reconnect whose numbering has not been checked yet.
     private var unsynced = Set<String>()
+    /// The server the request connection was last ready on: a ready connection to another one is
+    /// a master change, after which the node fences what it holds (ClusterFence.swift).
+    private var lastServer: RedisAddress.Endpoint?
+    /// From the loss of the request connection until, on a new master, the node's channels are
+    /// fenced: the node's own publishes wait (refused as unavailable) so none takes a reused number.
+    private let fencing = Atomic<Bool>(false)
     /// Something the node told Redis may not have been carried out: re-assert on the next chance.
     var needsReassert = false
     /// A re-assert is under way; another was asked for meanwhile.
@@ -153,6 +163,7 @@ final class ClusterLink: @unchecked Sendable {
         connection.register(Self.reassertScript)
         connection.register(Self.publishKeepingScript)
         connection.register(Self.historyScript)
+        connection.register(Self.fenceScript)
         nodes = NodeRegistry(
             connection: connection, nodeName: nodeName, keys: keys, keyLifetime: configuration.keyLifetime,
             announcesWebhooks: announcesWebhooks, logger: logger)
@@ -181,12 +192,16 @@ final class ClusterLink: @unchecked Sendable {
                 address: address, eventLoop: eventLoop, requestDeadline: configuration.requestDeadline, clientName: clientName + "-sentinel"
             ) { [weak self] from, to in self?.masterSwitched(from: from, to: to) }
         }
-        connection.onLost { [weak self] why in self?.linkChanged(.requests, up: false, why: why) }
+        connection.onLost { [weak self] why in
+            self?.fencing.store(true, ordering: .relaxed)
+            self?.linkChanged(.requests, up: false, why: why)
+        }
         subscriber.onUpDown { [weak self] up in self?.linkChanged(.subscriber, up: up) }
         connection.onReady { [weak self] in
             guard let self else { return }
             self.linkChanged(.requests, up: true)
             self.logger.info("redis link up", metadata: ["redis": "\(address)", "node": "\(nodeName)"])
+            self.fenceIfMasterChanged()
             self.sync()
             // Each new connection checks whether Redis still has its data, then re-asserts what
             // the node holds: quietly when Redis lost its data (for the others nothing changed).
@@ -202,9 +217,12 @@ final class ClusterLink: @unchecked Sendable {
         deliver: @escaping Deliver, resynced: @escaping @Sendable (String, (current: [PresenceMember], announce: Bool)) -> Void,
         presence: @escaping Presence,
         perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8]),
-        webhooks: @escaping @Sendable ([WebhookAnnouncement], @escaping @Sendable () -> Void) -> Void
+        webhooks: @escaping @Sendable ([WebhookAnnouncement], @escaping @Sendable () -> Void) -> Void,
+        fence: @escaping @Sendable () -> EventLoopFuture<Void>, learned: @escaping @Sendable (String, String) -> Void
     ) {
         route.resynced = resynced
+        route.fence = fence
+        route.learned = learned
         route.presence = presence
         route.serving = true
         route.webhooks = webhooks
@@ -274,8 +292,21 @@ final class ClusterLink: @unchecked Sendable {
         report?(line)
     }
 
+    /// After the request connection came back: on another server than before (a failover),
+    /// every channel the node delivered is fenced — pipelined, one script per channel — and only
+    /// then do its own publishes resume.
+    private func fenceIfMasterChanged() {
+        let server = connection.status.server
+        defer { lastServer = server }
+        guard route.serving, let fence = route.fence, let previous = lastServer, let server, previous != server else {
+            return fencing.store(false, ordering: .relaxed)
+        }
+        logger.warning("fencing the channels' numbering on a new Redis master", metadata: ["node": "\(nodeName)", "redis": "\(server)"])
+        fence().whenComplete { _ in self.fencing.store(false, ordering: .relaxed) }
+    }
+
     /// Whether a publish would be sent to Redis right now.
-    var isUp: Bool { connection.isUp }
+    var isUp: Bool { connection.isUp && !fencing.load(ordering: .relaxed) }
 
     // MARK: - Names
 
@@ -296,6 +327,9 @@ final class ClusterLink: @unchecked Sendable {
     /// Redis cannot be reached (nothing is queued), with `RedisError.noReply` when the outcome is
     /// unknown.
     func publish(_ publication: Publication) -> EventLoopFuture<PublishOutcome> {
+        guard !fencing.load(ordering: .relaxed) else {
+            return eventLoop.makeFailedFuture(RedisError.unavailable("fencing the channels' numbering on a new Redis master"))
+        }
         if history.isEnabled, let policy = history.policy(for: publication.channel) { return publish(publication, keeping: policy) }
         guard let envelope = ClusterEnvelope.encode(publication) else {
             return eventLoop.makeFailedFuture(RedisError.reply("only messages are published through Redis"))
@@ -331,6 +365,8 @@ final class ClusterLink: @unchecked Sendable {
             self.changeCount(channel, by: change)
             guard self.holders[channel] == 1 else { return }
             self.changeOccupancy(channel, occupied: true).whenFailure { _ in self.unsure() }
+            // The epoch the channel is numbered in, for the receiver to tell a fence's from its own.
+            self.fence(channel, after: 0, known: nil, backwards: false).whenSuccess { self.route.learned(channel, $0.epoch) }
         }
     }
 

@@ -4,17 +4,30 @@ import SwitchboardCore
 
 /// What arrives from Redis for the channels one shard owns, checked and handed to the shard's
 /// fan-out: each message's number against the last one delivered, gaps filled from history (or
-/// reported), a numbering that began again announced with its new position, presence changes
-/// delivered once each, and the waiters of resuming subscriptions released in order.
+/// reported), a numbering that went backwards fenced (ClusterFence.swift) and announced with its
+/// new position, presence changes delivered once each, and the waiters of resuming subscriptions
+/// released in order.
+///
+/// A number is never delivered twice under one epoch: after a failover to a replica that lagged,
+/// the numbers it hands out again are not delivered (counted as lost) until the channel's
+/// subscribers were told its new epoch and where it stands.
 ///
 /// Confined to the owning shard's loop; the ``RedisEngine`` reaches it through the shard's inbox.
 final class ClusterReceiver: @unchecked Sendable {
-    private unowned let shard: HubShard
+    unowned let shard: HubShard
     private let link: ClusterLink
     /// What waits for a channel's numbering to reach a seq (resuming subscriptions).
     private var waiters: [String: [(seq: UInt64, notify: HubShard, then: () -> Void)]] = [:]
-    /// Channels whose missed messages are being read from history, with what arrived meanwhile.
+    /// Channels whose missed messages are being read from history, or whose numbering is being
+    /// fenced, with what arrived meanwhile.
     private var filling: [String: [ClusterEnvelope.Delivery]] = [:]
+    /// The epoch each channel's deliveries are numbered in, as far as this node knows.
+    private var epochs: [String: String] = [:]
+    /// Channels a fence moved to a new epoch at a `seq`: numbers up to it that still arrive were
+    /// handed out in the old epoch, and are dropped (counted as lost) until a later one arrives.
+    private var floors: [String: UInt64] = [:]
+    /// How long a fence that failed waits before it is tried again.
+    static let fenceRetry = TimeAmount.milliseconds(250)
     /// The users this node's subscribers of each presence channel have been told are present:
     /// a join or leave is delivered only when it changes this set, so a change that arrives both
     /// through pub/sub and through a resync after a reconnect is delivered once.
@@ -31,6 +44,7 @@ final class ClusterReceiver: @unchecked Sendable {
     /// against the last one delivered, fills or reports what never arrived, then delivers it.
     func receive(_ delivery: ClusterEnvelope.Delivery, on channel: String, receivedAt: UInt64) {
         if filling[channel] != nil { return filling[channel]!.append(delivery) }
+        if isStale(delivery, on: channel) { return }
         let last = shard.owned.position(of: channel)
         switch delivery {
         case .message(let seq, let publication):
@@ -48,43 +62,44 @@ final class ClusterReceiver: @unchecked Sendable {
     }
 
     /// Before delivering what follows `reached` (the channel's numbering stands there): when
-    /// messages were missed or the numbering began again, reads them from history (true: `then`
-    /// waits for that) or tells the subscribers what was lost and where the channel now stands.
+    /// messages were missed, reads them from history (true: `then` waits for that) or tells the
+    /// subscribers what was lost and where the channel now stands; when the numbering went
+    /// backwards, fences it first (true).
     private func catchUp(_ channel: String, last: UInt64?, reaching reached: UInt64, then: ClusterEnvelope.Delivery?, receivedAt: UInt64) -> Bool {
         switch ChannelSequence(last: last, next: reached + 1) {
-        case .inOrder:
+        case .inOrder, .fenced:  // (a fence's verdict only, never a number's)
             return false
         case .missed(let count):
             shard.traffic.gaps += 1
-            if fill(channel, after: last!, through: reached, restarted: false, then: then, receivedAt: receivedAt) { return true }
+            if fill(channel, after: last!, through: reached, restarted: false, queued: then.map { [$0] } ?? [], receivedAt: receivedAt) {
+                return true
+            }
             announceLoss(.missed(count), channel: channel, epoch: nil, seq: reached, receivedAt: receivedAt)
             return false
         case .restarted:
             shard.traffic.gaps += 1
-            if fill(channel, after: 0, through: reached, restarted: true, then: then, receivedAt: receivedAt) { return true }
-            // Without history, what the new numbering published before this node heard it is gone.
-            announceLoss(.restarted, channel: channel, epoch: link.nodes.clusterEpoch, seq: reached, receivedAt: receivedAt)
-            releaseWaiters(of: channel, all: true)
-            return false
+            fence(channel, after: last!, reaching: reached, queued: then.map { [$0] } ?? [], receivedAt: receivedAt)
+            return true
         }
     }
 
     /// Reads the messages after `last` through `target` from the channel's history, when it
-    /// keeps one, and delivers them in order; `pending` (and whatever arrives meanwhile) is
+    /// keeps one, and delivers them in order; `queued` (and whatever arrives meanwhile) is
     /// handled afterwards. A numbering that began again (`restarted`) is announced first, with
     /// the new epoch. False when the channel keeps no history.
     private func fill(
-        _ channel: String, after last: UInt64, through target: UInt64, restarted: Bool, then pending: ClusterEnvelope.Delivery?,
+        _ channel: String, after last: UInt64, through target: UInt64, restarted: Bool, queued: [ClusterEnvelope.Delivery],
         receivedAt: UInt64
     ) -> Bool {
         guard link.history.isEnabled, let policy = link.history.policy(for: channel) else { return false }
-        filling[channel] = pending.map { [$0] } ?? []
+        filling[channel] = queued
         let read: ClusterLink.HistoryRead = target > last ? .range(after: last, count: Int(min(target - last, UInt64(Int.max)))) : .position
         link.readHistory(channel, policy: policy, read)
             .hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
                 guard let queued = self.filling.removeValue(forKey: channel) else { return }  // let go meanwhile
                 let answer = try? result.get()
                 let epoch = answer?.position.epoch
+                if let epoch { self.epochs[channel] = epoch }
                 if restarted {
                     self.announceLoss(.restarted, channel: channel, epoch: epoch, seq: last, receivedAt: receivedAt)
                     self.shard.owned.setPosition(last, of: channel)
@@ -108,6 +123,101 @@ final class ClusterReceiver: @unchecked Sendable {
                 for delivery in queued { self.receive(delivery, on: channel, receivedAt: receivedAt) }
             }
         return true
+    }
+
+    // MARK: - Fencing
+
+    /// Whether `delivery` carries a number a fence moved `channel` past (dropped: counted as
+    /// lost when a message); the first later number ends that.
+    private func isStale(_ delivery: ClusterEnvelope.Delivery, on channel: String) -> Bool {
+        guard let floor = floors[channel] else { return false }
+        switch delivery {
+        case .message(let seq, _) where seq <= floor:
+            shard.traffic.messagesLost += 1
+            return true
+        case .marker(let seq) where seq <= floor:
+            return true
+        case .message, .marker:
+            floors[channel] = nil
+            return false
+        case .presence:
+            return false
+        }
+    }
+
+    /// The numbering went backwards from `last` to `reached`: nothing more of the channel is
+    /// delivered until the fence answered; then either the channel was fenced (announced in its
+    /// new epoch, the old numbers dropped) or its numbering had already begun again in another
+    /// epoch (announced, and filled from history, as when Redis lost its data).
+    private func fence(_ channel: String, after last: UInt64, reaching reached: UInt64, queued: [ClusterEnvelope.Delivery], receivedAt: UInt64) {
+        filling[channel] = queued
+        link.fence(channel, after: last, known: epochs[channel], backwards: true)
+            .hop(to: shard.eventLoop).assumeIsolated().whenComplete { result in
+                guard let queued = self.filling[channel] else { return }  // let go meanwhile
+                guard case .success(let answer) = result else {
+                    // Nothing of the channel is delivered before it is fenced: tried again.
+                    self.shard.eventLoop.assumeIsolated().scheduleTask(in: Self.fenceRetry) {
+                        guard let queued = self.filling[channel] else { return }
+                        self.fence(channel, after: last, reaching: reached, queued: queued, receivedAt: receivedAt)
+                    }
+                    return
+                }
+                self.filling.removeValue(forKey: channel)
+                self.epochs[channel] = answer.epoch
+                if answer.fenced { return self.moved(channel, epoch: answer.epoch, seq: answer.seq, then: queued, receivedAt: receivedAt) }
+                if self.fill(channel, after: 0, through: reached, restarted: true, queued: queued, receivedAt: receivedAt) { return }
+                // Without history, what the new numbering published before this node heard it is gone.
+                self.announceLoss(.restarted, channel: channel, epoch: answer.epoch, seq: reached, receivedAt: receivedAt)
+                self.shard.owned.setPosition(reached, of: channel)
+                self.releaseWaiters(of: channel, all: true)
+                for delivery in queued { self.receive(delivery, on: channel, receivedAt: receivedAt) }
+            }
+    }
+
+    /// `channel` continues in a new epoch after `seq`: the subscribers are told, and numbers up
+    /// to it are dropped from now on.
+    private func moved(_ channel: String, epoch: String, seq: UInt64, then queued: [ClusterEnvelope.Delivery], receivedAt: UInt64) {
+        announceLoss(.fenced, channel: channel, epoch: epoch, seq: seq, receivedAt: receivedAt)
+        shard.owned.setPosition(seq, of: channel)
+        floors[channel] = seq
+        releaseWaiters(of: channel, all: true)
+        for delivery in queued { receive(delivery, on: channel, receivedAt: receivedAt) }
+    }
+
+    /// The epoch `channel` was numbered in when the node first held it (kept unless the node
+    /// learned another since).
+    func learn(_ epoch: String, of channel: String) {
+        if epochs[channel] == nil { epochs[channel] = epoch }
+    }
+
+    /// After a Redis master change: fences every channel this shard delivered, with the last
+    /// `seq` it delivered (holding what arrives meanwhile); a channel another node fenced first
+    /// is announced in its new epoch, after what this node delivered or where its numbering
+    /// stands, whichever is lower (the numbers above it are the new epoch's). Succeeds once
+    /// every fence answered.
+    func fenceDelivered() -> EventLoopFuture<Void> {
+        let fences = shard.owned.published.keys.filter { filling[$0] == nil }.map { channel in
+            let last = shard.owned.position(of: channel) ?? 0
+            let known = epochs[channel]
+            filling[channel] = []
+            return link.fence(channel, after: last, known: known, backwards: false)
+                .hop(to: shard.eventLoop).assumeIsolated().map { answer in
+                    guard let queued = self.filling.removeValue(forKey: channel) else { return }  // let go meanwhile
+                    self.epochs[channel] = answer.epoch
+                    let now = NIODeadline.now().uptimeNanoseconds
+                    if answer.fenced || (known != nil && known != answer.epoch) {
+                        let seq = answer.fenced ? answer.seq : min(answer.seq, last)
+                        return self.moved(channel, epoch: answer.epoch, seq: seq, then: queued, receivedAt: now)
+                    }
+                    for delivery in queued { self.receive(delivery, on: channel, receivedAt: now) }
+                }.recover { _ in
+                    // Not fenced now: what arrived meanwhile is checked as usual (a number seen
+                    // again is fenced then).
+                    guard let queued = self.filling.removeValue(forKey: channel) else { return }
+                    for delivery in queued { self.receive(delivery, on: channel, receivedAt: NIODeadline.now().uptimeNanoseconds) }
+                }.nonisolated()
+        }
+        return EventLoopFuture.andAllComplete(fences, on: shard.eventLoop)
     }
 
     /// Tells `channel`'s subscribers that messages were lost, and that its numbering now stands
@@ -180,6 +290,8 @@ final class ClusterReceiver: @unchecked Sendable {
     func forget(_ channel: String) {
         shard.owned.forget(channel)
         filling.removeValue(forKey: channel)
+        epochs.removeValue(forKey: channel)
+        floors.removeValue(forKey: channel)
         members.removeValue(forKey: channel)
         releaseWaiters(of: channel, all: true)
     }

@@ -70,6 +70,15 @@ final class ClusterRedis: Sendable {
         redis.send(parts, durable: durable)
     }
 
+    /// One command whose key is not its first argument (`XREADGROUP … STREAMS key`, `XGROUP
+    /// CREATE key …`): with Redis Cluster, routed by `key`'s slot.
+    func send(_ parts: [ByteBuffer], routedBy key: ByteBuffer) -> EventLoopFuture<RESPValue> {
+        switch requests {
+        case .server(let connection): connection.send(parts)
+        case .cluster(let client): client.send(parts, routedBy: key)
+        }
+    }
+
     func send(_ parts: String...) -> EventLoopFuture<RESPValue> {
         redis.send(parts.map { ByteBuffer(string: $0) }, durable: false)
     }

@@ -329,12 +329,6 @@ final class NodeRegistry: Sendable {
         return ARGV[1]
         """)
 
-    /// The cluster's epoch as this node last saw it: it changes only when Redis lost its data,
-    /// so it names a numbering of the channels that keep no history.
-    var clusterEpoch: String? {
-        connectionEpoch.withLockedValue { $0 } ?? knownEpoch.withLockedValue { $0 }
-    }
-
     /// Called on each new connection to Redis: true when Redis's epoch is not the one this
     /// node saw on its previous connection, i.e. Redis came back without its data (a restart
     /// without persistence) and the node must register what it holds again, quietly.

@@ -50,7 +50,19 @@ final class RedisEngine: Engine, @unchecked Sendable {
                 if case .trace(let request) = command { return (await traces.perform(request), []) }
                 return await hub?.performForCluster(command) ?? (nil, [])
             },
-            webhooks: { [weak hub] announcements, done in hub?.announce(announcements, then: done) })
+            webhooks: { [weak hub] announcements, done in hub?.announce(announcements, then: done) },
+            fence: { [weak self, link] in self?.fenceDelivered() ?? link.eventLoop.makeSucceededVoidFuture() },
+            learned: { [weak self] channel, epoch in
+                guard let (owner, receiver) = self?.receiver(of: channel) else { return }
+                owner.send(.run { receiver.learn(epoch, of: channel) })
+            })
+    }
+
+    /// Every shard fences the channels it delivered (after a Redis master change); succeeds once
+    /// all have answered.
+    private func fenceDelivered() -> EventLoopFuture<Void> {
+        let fences = receivers.map { receiver in receiver.shard.eventLoop.flatSubmit { receiver.fenceDelivered() } }
+        return EventLoopFuture.andAllComplete(fences, on: link.eventLoop)
     }
 
     func stop() async {

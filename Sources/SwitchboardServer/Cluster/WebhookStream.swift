@@ -49,7 +49,7 @@ extension ClusterLink {
         let read = connection.send(
             ["XREADGROUP", "GROUP", Self.group, nodeName, "COUNT", "100", "STREAMS"].map { ByteBuffer(string: $0) } + [
                 stream, ByteBuffer(string: from),
-            ])
+            ], routedBy: stream)
         let claim =
             claiming
             ? connection.send(
@@ -67,7 +67,8 @@ extension ClusterLink {
             // No stream or no group yet (a new cluster, the stream expired, or Redis lost its
             // data): create both, from the stream's start, so nothing announced before is skipped.
             return self.connection.send(
-                [ByteBuffer(string: "XGROUP"), ByteBuffer(string: "CREATE"), stream] + [Self.group, "0", "MKSTREAM"].map { ByteBuffer(string: $0) }
+                [ByteBuffer(string: "XGROUP"), ByteBuffer(string: "CREATE"), stream] + [Self.group, "0", "MKSTREAM"].map { ByteBuffer(string: $0) },
+                routedBy: stream
             ).map { _ in }.recover { _ in }
         }
     }

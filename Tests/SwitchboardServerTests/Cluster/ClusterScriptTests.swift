@@ -311,4 +311,60 @@ struct ClusterScriptTests {
         #expect(ttl > 0 && ttl <= 60_000)
         #expect((try await redis.send("PTTL", key("kept:x", "epoch")).get().int ?? -1) > 0)
     }
+
+    // MARK: - Fencing after a failover
+
+    /// A promoted replica that lagged stands behind what the nodes delivered: the first fence moves
+    /// the channel to a new epoch after the highest delivered `seq` and drops its history; fences
+    /// from other nodes, or the same one again, change nothing more.
+    @Test func aFenceMovesANumberingThatWentBackToANewEpochOnce() async throws {
+        let server = try RedisServerProcess()
+        let a = await link("node-a", on: server, history: keeping(100))
+        let b = await link("node-b", on: server, history: keeping(100))
+        let redis = await redis(server)
+        let policy = try #require(keeping(100).policy(for: "kept:f"))
+        for n in 1...5 { _ = try await a.publish(message("kept:f", n)).get() }
+        let old = try await a.readHistory("kept:f", policy: policy, .position).get().position
+        #expect(try await a.fence("kept:f", after: 5, known: old.epoch, backwards: false).get() == .init(seq: 5, epoch: old.epoch, fenced: false))
+        _ = try await redis.send("SET", key("kept:f", "seq"), "2").get()  // the new master had only 1 and 2
+        let fenced = try await a.fence("kept:f", after: 5, known: old.epoch, backwards: false).get()
+        #expect(fenced.fenced && fenced.seq == 5 && fenced.epoch != old.epoch)
+        #expect(try await redis.send("XLEN", key("kept:f", "history")).get().int == 0)
+        // Again, from this node or another one that delivered less: already fenced.
+        #expect(try await a.fence("kept:f", after: 5, known: old.epoch, backwards: false).get() == .init(seq: 5, epoch: fenced.epoch, fenced: false))
+        #expect(try await b.fence("kept:f", after: 4, known: old.epoch, backwards: true).get() == .init(seq: 5, epoch: fenced.epoch, fenced: false))
+        #expect(
+            try await b.fence("kept:f", after: 5, known: fenced.epoch, backwards: false).get() == .init(seq: 5, epoch: fenced.epoch, fenced: false))
+        // The numbering goes on after 5 in the new epoch; nothing of the old one is recovered.
+        #expect(try await b.publish(message("kept:f", 6)).get() == PublishOutcome(seq: 6, duplicate: false))
+        #expect(try await a.readHistory("kept:f", policy: policy, .recover(old)).get().complete == false)
+        let resumed = try await a.readHistory("kept:f", policy: policy, .recover(StreamPosition(seq: 5, epoch: fenced.epoch))).get()
+        #expect(resumed.complete && texts(resumed) == ["6:6"])
+        // A node that saw a number again under the epoch it knows fences even when not behind.
+        let again = try await a.fence("kept:f", after: 3, known: fenced.epoch, backwards: true).get()
+        #expect(again.fenced && again.seq == 6 && again.epoch != fenced.epoch)
+        // Redis lost the channel's epoch: the numbering began again already; a new epoch, nothing raised.
+        _ = try await redis.send("DEL", key("kept:f", "epoch")).get()
+        let lost = try await a.fence("kept:f", after: 10, known: again.epoch, backwards: true).get()
+        #expect(!lost.fenced && lost.seq == 6 && lost.epoch != again.epoch)
+        #expect((try await redis.send("PTTL", key("kept:f", "epoch")).get().int ?? -1) > 0)
+    }
+
+    /// A channel without history gets an epoch key of its own (kept as long as its sequence), and
+    /// is fenced like any other; a node that knows no epoch yet fences whenever it saw a number again.
+    @Test func aChannelWithoutHistoryIsFencedInAnEpochOfItsOwn() async throws {
+        let server = try RedisServerProcess()
+        let a = await link("node-a", on: server)
+        let redis = await redis(server)
+        for n in 1...3 { _ = try await a.publish(message("plain", n)).get() }
+        let learned = try await a.fence("plain", after: 0, known: nil, backwards: false).get()
+        #expect(!learned.fenced && learned.seq == 3)
+        #expect(try await redis.send("PTTL", key("plain", "epoch")).get().int == -1)
+        _ = try await redis.send("SET", key("plain", "seq"), "1").get()
+        let fenced = try await a.fence("plain", after: 3, known: learned.epoch, backwards: false).get()
+        #expect(fenced.fenced && fenced.seq == 3 && fenced.epoch != learned.epoch)
+        #expect(try await a.publish(message("plain", 4)).get() == PublishOutcome(seq: 4, duplicate: false))
+        let unknown = try await a.fence("plain", after: 2, known: nil, backwards: true).get()
+        #expect(unknown.fenced && unknown.seq == 4 && unknown.epoch != fenced.epoch)
+    }
 }

@@ -71,6 +71,7 @@ import Testing
         #expect(ChannelSequence.missed(1).lossNotice?.hasPrefix("1 message was") == true)
         #expect(ChannelSequence.missed(3).lossNotice?.hasPrefix("3 messages were") == true)
         #expect(ChannelSequence.restarted.lossNotice?.contains("restarted") == true)
+        #expect(ChannelSequence.fenced.lossNotice?.contains("new epoch") == true)
     }
 
     @Test func pubSubNamesMapBackToChannels() {
