@@ -281,16 +281,23 @@ def received_numbers(ws, until_number: int) -> tuple[list[int], int]:
                 return numbers, notices
 
 
-def test_a_master_killed_under_publishes_fails_over_without_losing_an_acked_message(server, redis_cluster):
-    a, b = (node(server, redis_cluster, name, "--redis-ack-replicas", "1") for name in ("node-a", "node-b"))
+@contextlib.contextmanager
+def publishing(server, redis_cluster, *args: str):
+    """Two nodes: a subscriber of a channel on node-a, and numbered publishes to it flowing through
+    node-b. Yields the channel's slot, the subscriber and the publisher."""
+    a, b = (node(server, redis_cluster, name, *args) for name in ("node-a", "node-b"))
     channel = channels_on_every_master(redis_cluster, 1)[0]
-    slot = redis_cluster.slot(pubsub_name(channel))
     with contextlib.ExitStack() as stack:
         listener = native(stack, a)
         subscribe(listener, channel, 1)
         publisher = Publisher(b, channel)
         publisher.start()
         wait_until(lambda: len(publisher.acked) >= 20, "publishes to flow")
+        yield redis_cluster.slot(pubsub_name(channel)), listener, publisher
+
+
+def test_a_master_killed_under_publishes_fails_over_without_losing_an_acked_message(server, redis_cluster):
+    with publishing(server, redis_cluster, "--redis-ack-replicas", "1") as (slot, listener, publisher):
         _, port = redis_cluster.master_of(slot)
         redis_cluster.kill(port)
         wait_until(lambda: redis_cluster.owner(slot) not in (None, port), "a replica to take over the slot", timeout=60)
@@ -309,15 +316,8 @@ def test_a_master_killed_under_publishes_fails_over_without_losing_an_acked_mess
 
 
 def test_a_busy_channels_slot_migrated_to_another_master_loses_and_doubles_nothing(server, redis_cluster):
-    a, b = (node(server, redis_cluster, name) for name in ("node-a", "node-b"))
-    channel = channels_on_every_master(redis_cluster, 1)[0]
-    slot = redis_cluster.slot(pubsub_name(channel))
-    with contextlib.ExitStack() as stack:
-        listener = native(stack, a)
-        subscribe(listener, channel, 1)
-        publisher = Publisher(b, channel)
-        publisher.start()
-        wait_until(lambda: len(publisher.acked) >= 20, "publishes to flow")
+    with publishing(server, redis_cluster) as (slot, listener, publisher):
+        channel = publisher.channel
         _, source = redis_cluster.master_of(slot)
         target = next(port for _, port in (redis_cluster.master_of(s) for s in (0, 8000, 16000)) if port != source)
         redis_cluster.migrate(slot, target)
