@@ -146,10 +146,9 @@ final class ClusterReceiver: @unchecked Sendable {
     }
 
     /// The numbering went backwards from `last` to `reached`: nothing more of the channel is
-    /// delivered until the fence answered; then either the channel was fenced, or another node
-    /// fenced it first (announced in the new epoch after what this node delivered, the old
-    /// numbers dropped), or its numbering had already begun again in another epoch below that
-    /// (announced, and filled from history, as when Redis lost its data).
+    /// delivered until the fence answered; then either the channel was fenced (announced in its
+    /// new epoch, the old numbers dropped) or its numbering had already begun again in another
+    /// epoch (announced, and filled from history, as when Redis lost its data).
     private func fence(_ channel: String, after last: UInt64, reaching reached: UInt64, queued: [ClusterEnvelope.Delivery], receivedAt: UInt64) {
         filling[channel] = queued
         link.fence(channel, after: last, known: epochs[channel], backwards: true)
@@ -166,8 +165,6 @@ final class ClusterReceiver: @unchecked Sendable {
                 self.filling.removeValue(forKey: channel)
                 self.epochs[channel] = answer.epoch
                 if answer.fenced { return self.moved(channel, epoch: answer.epoch, seq: answer.seq, then: queued, receivedAt: receivedAt) }
-                // Another node fenced first: its epoch goes on after what this node delivered.
-                if answer.seq >= last { return self.moved(channel, epoch: answer.epoch, seq: last, then: queued, receivedAt: receivedAt) }
                 if self.fill(channel, after: 0, through: reached, restarted: true, queued: queued, receivedAt: receivedAt) { return }
                 // Without history, what the new numbering published before this node heard it is gone.
                 self.announceLoss(.restarted, channel: channel, epoch: answer.epoch, seq: reached, receivedAt: receivedAt)
