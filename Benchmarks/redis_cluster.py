@@ -282,6 +282,14 @@ def main() -> None:
     rates = [None] + ([args.open_rate] if args.open_rate else [])
     fanout: dict[tuple, list[dict]] = {}
     publishes: dict[str, list[dict]] = {}
+    try:
+        run_rounds(args, channels, kinds, rates, fanout, publishes)
+    except KeyboardInterrupt:
+        print("interrupted: the tables hold the runs finished so far", file=sys.stderr)
+    print_tables(args, channels, fanout, publishes)
+
+
+def run_rounds(args, channels, kinds, rates, fanout, publishes) -> None:
     for round_ in range(args.rounds):
         for kind in kinds:
             topology = kind(args, channels)
@@ -296,6 +304,8 @@ def main() -> None:
             finally:
                 topology.stop()
 
+
+def print_tables(args, channels, fanout, publishes) -> None:
     print(f"Channels: {', '.join(f'{c} (slot {slot(pubsub_name(c))})' for c in channels)}; "
           f"{args.rounds} rounds, {args.duration:g} s each run; medians, ranges in brackets.")
     print()
