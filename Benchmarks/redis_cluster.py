@@ -208,11 +208,11 @@ def measure(args: argparse.Namespace, topology: Topology, channels: list[str], l
         ports = load["subscriber_ports"]
         subs = load["subscribers"] or args.subscribers
         on_publisher = sum(1 for i in range(subs) if ports[i % len(ports)] == load["publisher_port"])
-        cross += r["deliveries"] * (subs - on_publisher) / subs
+        cross += r["deliveriesPerSecond"] * (subs - on_publisher) / subs
     out = {
         "deliveries": sum(r["deliveries"] for r in results),
         "deliveries_per_s": sum(r["deliveriesPerSecond"] for r in results),
-        "cross_per_s": cross / args.duration,
+        "cross_per_s": cross,
         "published": published, "published_per_s": published / args.duration,
         "lost": sum(r["lost"] for r in results), "refused": sum(r["refused"] for r in results),
         "closed": sum(r["closedSubscribers"] for r in results), "out_of_order": sum(r["outOfOrder"] for r in results),
