@@ -47,6 +47,13 @@ class RedisClusterSetup:
         self.dir = tempfile.mkdtemp(prefix="switchboard-redis-cluster-")
         self.ports = [cluster_port() for _ in range(6)]
         self.procs: dict[int, subprocess.Popen] = {}
+        try:
+            self.create()
+        except BaseException:
+            self.stop()  # no server outlives a setup that failed half-way
+            raise
+
+    def create(self) -> None:
         for port in self.ports:
             self.start(port)
         wait_until(lambda: all(cli(port, "PING") == "PONG" for port in self.ports), "the six redis-servers to start")
