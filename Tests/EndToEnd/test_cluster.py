@@ -470,9 +470,6 @@ def test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once(server, red
         receiver.shutdown()
 
 
-@pytest.mark.xfail(strict=False, reason="quarantined 2026-12-07: failed in both full runs of the suite since the partitioned "
-                   "keys and the failover fence landed (a node re-asserted loudly, not noticing Redis lost its data), passes "
-                   "alone; see the closing note of that session")
 def test_after_redis_comes_back_empty_nodes_register_their_users_again_without_events(server, redis):
     a, b = node(server, redis, "node-a"), node(server, redis, "node-b")
     with contextlib.ExitStack() as stack:

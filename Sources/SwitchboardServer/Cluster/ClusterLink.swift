@@ -431,9 +431,14 @@ final class ClusterLink: @unchecked Sendable {
         needsReassert = false
         reassertTask = Task {
             // Whether Redis lost its data is asked first, in order with what follows.
-            let quietly = await nodes.redisLostData()
+            let epoch = await nodes.epochForReassert()
             try? await eventLoop.submit {
                 guard self.route.serving else { return }
+                guard let (epoch, quietly) = epoch else {
+                    self.needsReassert = true
+                    self.reassertFinished()
+                    return
+                }
                 let channels = self.holders.keys.map { ($0, self.subscriptions[$0] ?? 0) }
                 let sent =
                     self.route.presence { self.reassert(presence: $0, channels: channels, quietly: quietly) }
@@ -441,6 +446,7 @@ final class ClusterLink: @unchecked Sendable {
                 sent.whenComplete { result in
                     switch result {
                     case .success(let changes):
+                        self.nodes.registered(under: epoch)
                         if changes > 0 {
                             self.logger.warning(
                                 "re-asserted this node's state in Redis", metadata: ["changes": "\(changes)", "quietly": "\(quietly)"])
@@ -452,13 +458,18 @@ final class ClusterLink: @unchecked Sendable {
                     case .failure:
                         self.needsReassert = true
                     }
-                    self.reasserting = false
-                    if self.reassertAgain {
-                        self.reassertAgain = false
-                        self.startReassert()
-                    }
+                    self.reassertFinished()
                 }
             }
+        }
+    }
+
+    /// Ends the running re-assert; one asked for meanwhile starts now.
+    private func reassertFinished() {
+        reasserting = false
+        if reassertAgain {
+            reassertAgain = false
+            startReassert()
         }
     }
 

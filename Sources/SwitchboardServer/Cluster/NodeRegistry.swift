@@ -29,8 +29,11 @@ final class NodeRegistry: Sendable {
     private let joined = Atomic<Bool>(false)
     /// The cluster's epoch as this node's last heartbeat saw it.
     private let knownEpoch = NIOLockedValueBox<String?>(nil)
-    /// The cluster's epoch as this node's last connection to Redis saw it.
-    private let connectionEpoch = NIOLockedValueBox<String?>(nil)
+    /// The cluster's epoch under which Redis is known to hold this node's state: the epoch of
+    /// its first heartbeat, then of each re-assert that went through. Redis showing another one
+    /// means it lost its data since (a restart without persistence). Only a re-assert that went
+    /// through moves it, so a check whose re-assert failed is asked again, with the same answer.
+    private let registeredEpoch = NIOLockedValueBox<String?>(nil)
     /// Nodes this node's sweeps declared dead.
     let declaredDead = Atomic<Int>(0)
     /// Microseconds of the last heartbeat's round trip; -1 before the first.
@@ -262,6 +265,9 @@ final class NodeRegistry: Sendable {
                 metadata: ["node": "\(nodeName)", "incarnation": "\(next)"])
             return .rejoin(quietly: lostData)
         }
+        registeredEpoch.withLockedValue { registered in
+            if registered == nil { registered = epoch }
+        }
         if joining {
             joined.store(true, ordering: .relaxed)
             logger.info("joined the cluster", metadata: ["node": "\(nodeName)", "prefix": "\(keys.prefix)"])
@@ -329,22 +335,26 @@ final class NodeRegistry: Sendable {
         return ARGV[1]
         """)
 
-    /// Called on each new connection to Redis: true when Redis's epoch is not the one this
-    /// node saw on its previous connection, i.e. Redis came back without its data (a restart
-    /// without persistence) and the node must register what it holds again, quietly.
-    func redisLostData() async -> Bool {
+    /// Reads the cluster's epoch (taking a new one when Redis has none) for a re-assert, in
+    /// order with it: `lostData` when Redis is not at the epoch that holds this node's state, i.e.
+    /// it came back without its data and the node must register what it holds again, quietly.
+    /// Nil when Redis did not answer. The re-assert that went through reports it with
+    /// ``registered(under:)``.
+    func epochForReassert() async -> (epoch: String, lostData: Bool)? {
         guard
             let reply = try? await connection.evaluate(Self.epochScript, keys: [epochKey], arguments: [ByteBuffer(string: Self.newIncarnation())])
                 .get(),
             let epoch = reply.string
-        else { return false }
-        let previous = connectionEpoch.withLockedValue { known in
-            defer { known = epoch }
-            return known
-        }
-        guard let previous, previous != epoch else { return false }
+        else { return nil }
+        let registered = registeredEpoch.withLockedValue { $0 }
+        guard let registered, registered != epoch else { return (epoch, false) }
         logger.warning("Redis lost its data; registering this node's clients again", metadata: ["node": "\(nodeName)"])
-        return true
+        return (epoch, true)
+    }
+
+    /// Records that Redis holds this node's state under `epoch` (a re-assert went through).
+    func registered(under epoch: String) {
+        registeredEpoch.withLockedValue { $0 = epoch }
     }
 
     /// Takes this node out of the registry (a clean shutdown), so nobody declares it dead.
