@@ -424,10 +424,15 @@ def main() -> None:
               f"{delta('replica_us'):+.1f} | {spaced(delta('master_us') * waits)}, {spaced(delta('replica_us') * waits)} | "
               f"{up} of {len(on)} |")
     everything = [r for results in (*acked.values(), *publishes.values(), *fanout.values()) for r in results]
+    print_others_on_server_core(everything, args.server_cpu)
+
+
+def print_others_on_server_core(results: list[dict], core: int) -> None:
+    """How busy other processes (and steal) kept the server's core over the runs: the noise to read the figures against."""
+    busy = [r["others_on_server_core"] for r in results if r.get("others_on_server_core") is not None]
     print()
-    print(f"Other processes + steal on the server core (core {args.server_cpu}): median "
-          f"{median(everything, 'others_on_server_core'):.2f} s/s ({min(r['others_on_server_core'] for r in everything):.2f}–"
-          f"{max(r['others_on_server_core'] for r in everything):.2f}).")
+    print(f"Other processes + steal on the server core (core {core}): median "
+          f"{statistics.median(busy):.2f} s/s ({min(busy):.2f}–{max(busy):.2f}).")
 
 
 if __name__ == "__main__":

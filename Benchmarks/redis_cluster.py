@@ -46,7 +46,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "Tests", "EndToEnd"))
-from ack_replicas import core_busy_seconds, median, spaced, spread, tenths, wait_in_sync  # noqa: E402
+from ack_replicas import core_busy_seconds, median, print_others_on_server_core, spaced, spread, tenths, wait_in_sync  # noqa: E402
 from cluster_fanout import bench, cpu_seconds, start_node, start_redis, stop  # noqa: E402
 from conftest import pubsub_name  # noqa: E402
 from test_redis_cluster import RedisClusterSetup  # noqa: E402
@@ -350,10 +350,7 @@ def print_tables(args, channels, fanout, publishes) -> None:
         everything = [r for (rate, n), results in fanout.items() if n == name for r in results] + publishes.get(name, [])
         print(f"| | {name} | {connections_text(everything)} |")
     everything = [r for results in (*fanout.values(), *publishes.values()) for r in results]
-    print()
-    print(f"Other processes + steal on the server core (core {args.server_cpu}): median "
-          f"{median(everything, 'others_on_server_core'):.2f} s/s ({min(r['others_on_server_core'] for r in everything):.2f}–"
-          f"{max(r['others_on_server_core'] for r in everything):.2f}).")
+    print_others_on_server_core(everything, args.server_cpu)
 
 
 if __name__ == "__main__":

@@ -132,6 +132,15 @@ class Redis:
         return subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True, timeout=30).stdout.strip()
 
 
+def stop_processes(procs, directory: str) -> None:
+    """Kills the processes still running of a test's Redis setup, then removes its directory."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture
 def redis():
     r = Redis()

@@ -6,7 +6,6 @@ processes (a master, a replica, three sentinels) on loopback, started and killed
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -15,7 +14,7 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from conftest import free_port
+from conftest import free_port, stop_processes
 from native_client import TIMEOUT, until
 from test_users_and_limits import TOKEN, admin, wait_until
 
@@ -78,11 +77,7 @@ class SentinelSetup:
         proc.wait()
 
     def stop(self):
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_processes(self.procs.values(), self.dir)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -17,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import pubsub_name
+from conftest import pubsub_name, stop_processes
 from native_client import TIMEOUT, messages, native, publish_many, until
 from test_cluster import TOKEN, admin, node, nodes_of, wait_until
 from test_cluster import test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once as dead_node_webhooks
@@ -137,11 +136,7 @@ class RedisClusterSetup:
             cli(port, "CLUSTER", "SETSLOT", str(slot), "NODE", target_id)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        stop_processes(self.procs.values(), self.dir)
 
 
 @pytest.fixture
