@@ -113,6 +113,9 @@ final class ClusterLink: @unchecked Sendable {
     var webhooksClaimNext = 0
     /// Whether this node's scripts append webhook announcements to the cluster's stream.
     let announcesWebhooks: Bool
+    /// The other nodes the last admission of a user counted, whose keys the next declares (so
+    /// that it is one round trip while no node joins).
+    let admissionPeers = Mutex<Set<String>>([])
 
     /// `KEYS[1]` the channel's sequence, `ARGV[1]` its pub/sub name, `ARGV[2]` the envelope; with
     /// an idempotency key, `KEYS[2]` its key and `ARGV[3]` how long to keep it (milliseconds).
@@ -460,6 +463,11 @@ final class ClusterLink: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The channels the node has subscribers for.
+    func heldChannels() -> EventLoopFuture<[String]> {
+        eventLoop.submit { Array(self.holders.keys) }
     }
 
     /// Reads each tracked presence channel's members for the receivers to compare.
