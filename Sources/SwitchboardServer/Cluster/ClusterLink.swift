@@ -141,6 +141,12 @@ final class ClusterLink: @unchecked Sendable {
         return seq
         """)
 
+    /// Every script the link runs (the node registry has its own, ``NodeRegistry/scripts``),
+    /// loaded on each new connection.
+    static let scripts =
+        [publishScript, syncScript, reassertScript, publishKeepingScript, historyScript, fenceScript, admitUserScript, userCountsScript]
+        + presenceScripts
+
     init(
         configuration: ClusterConfiguration, history: HistorySettings, idempotencyTTL: Duration = .seconds(300), address: RedisAddress,
         nodeName: String, eventLoop: any EventLoop, announcesWebhooks: Bool, logger: Logger
@@ -160,13 +166,7 @@ final class ClusterLink: @unchecked Sendable {
         redis.replicaAcknowledgements = configuration.ackReplicas
         redis.replicaTimeout = configuration.ackTimeout
         connection = ClusterRedis(configuration: redis, eventLoop: eventLoop)
-        connection.register(Self.publishScript)
-        connection.register(Self.syncScript)
-        for script in Self.presenceScripts { connection.register(script) }
-        connection.register(Self.reassertScript)
-        connection.register(Self.publishKeepingScript)
-        connection.register(Self.historyScript)
-        connection.register(Self.fenceScript)
+        for script in Self.scripts { connection.register(script) }
         nodes = NodeRegistry(
             connection: connection, nodeName: nodeName, keys: keys, keyLifetime: configuration.keyLifetime,
             announcesWebhooks: announcesWebhooks, logger: logger)

@@ -60,12 +60,11 @@ final class NodeRegistry: Sendable {
         self.keys = keys
         self.keyLifetime = keyLifetime
         self.logger = logger
-        connection.register(Self.heartbeatScript)
-        connection.register(Self.sweepScript)
-        connection.register(Self.undoScript)
-        connection.register(Self.listScript)
-        connection.register(Self.epochScript)
+        for script in Self.scripts { connection.register(script) }
     }
+
+    /// Every script the registry runs, loaded on each new connection.
+    static let scripts = [heartbeatScript, sweepScript, undoScript, listScript, epochScript]
 
     private var seenKey: ByteBuffer { keys.registry("seen") }
     private var infoKey: ByteBuffer { keys.registry("info") }
