@@ -139,7 +139,7 @@ struct ClusterKeys: Sendable {
 
     /// Lua for a script that touches the keys of names (channels, nodes) it finds in Redis, keys
     /// its caller declares after the script's `own` keys, `width` keys a name (see
-    /// ``ClusterRedis/evaluate(_:keys:declaring:keysOf:arguments:)``): `declared[name]` is the
+    /// ``ClusterRedis/evaluate(_:keys:declaring:keysOf:arguments:rounds:)``): `declared[name]` is the
     /// index in `KEYS` of a declared name's first key, of which `pattern` (a Lua pattern) captures
     /// the name; `undeclared(names)` is the answer asking for those of `names` not declared, nil
     /// when all are. So a script touches no key it was not given.

@@ -113,8 +113,8 @@ final class ClusterLink: @unchecked Sendable {
     var webhooksClaimNext = 0
     /// Whether this node's scripts append webhook announcements to the cluster's stream.
     let announcesWebhooks: Bool
-    /// The other nodes the last admission of a user counted, whose keys the next declares (so
-    /// that it is one round trip while no node joins).
+    /// The other live nodes the last admission of a user counted, whose keys the next declares
+    /// (so that it is one round trip while no node joins).
     let admissionPeers = Mutex<Set<String>>([])
 
     /// `KEYS[1]` the channel's sequence, `ARGV[1]` its pub/sub name, `ARGV[2]` the envelope; with

@@ -294,7 +294,7 @@ extension ClusterLink {
             connection.evaluate(
                 Self.channelsScript, keys: [keys.occupiedChannels(partition)], declaring: [], keysOf: keys.channelKeys,
                 arguments: [ByteBuffer(string: prefix)]
-            ).map(\.reply)
+            )
         }
         return EventLoopFuture.whenAllSucceed(replies, on: eventLoop).map { replies in
             var counts: [String: (subscriptions: Int, users: Int)] = [:]

@@ -128,8 +128,8 @@ extension ClusterLink {
         let held = Set(presence.map(\.channel)).union(channels.map(\.0))
         let keys = self.keys
         return connection.evaluate(Self.reassertScript, keys: scriptKeys, declaring: held, keysOf: keys.channelKeys, arguments: arguments)
-            .flatMapThrowing { answer in
-                guard case .integer(let changes) = answer.reply else { throw RedisError.reply("the re-assert script returned \(answer.reply)") }
+            .flatMapThrowing { reply in
+                guard case .integer(let changes) = reply else { throw RedisError.reply("the re-assert script returned \(reply)") }
                 return Int(changes)
             }
     }

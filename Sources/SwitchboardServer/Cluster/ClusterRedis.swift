@@ -69,14 +69,14 @@ final class ClusterRedis: Sendable {
     /// (``ClusterKeys/declaredNamesLua(after:width:pattern:)``): declares `keys`, then each of
     /// `names`' keys (`keysOf`), and while the script answers that it found names it was not given
     /// (having changed nothing: they came after the caller last looked), runs it again with those
-    /// too, up to `rounds` times. Answers its reply and the names it was given last.
+    /// too, up to `rounds` times.
     func evaluate(
         _ script: ClusterScript, keys: [ByteBuffer], declaring names: Set<String>, keysOf: @escaping @Sendable (String) -> [ByteBuffer],
         arguments: [ByteBuffer], rounds: Int = 5
-    ) -> EventLoopFuture<(reply: RESPValue, names: Set<String>)> {
+    ) -> EventLoopFuture<RESPValue> {
         evaluate(script, keys: keys + names.sorted().flatMap(keysOf), arguments: arguments).flatMap { reply in
             guard let parts = reply.elements, parts.first?.string == ClusterKeys.undeclaredMark else {
-                return self.eventLoop.makeSucceededFuture((reply, names))
+                return self.eventLoop.makeSucceededFuture(reply)
             }
             guard rounds > 1 else {
                 return self.eventLoop.makeFailedFuture(RedisError.reply("a script kept finding names it was not given: \(parts.dropFirst())"))

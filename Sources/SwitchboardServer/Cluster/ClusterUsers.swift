@@ -15,8 +15,8 @@ extension ClusterLink {
     /// the caller knows of (``ClusterKeys/users(of:)``); `ARGV` this node, user, this node's count
     /// of the user with the new connection, the limit, the silence (ms) after which a node is
     /// dead, the key lifetime (ms). Returns 1 and keeps the node's count when the live nodes'
-    /// total stays within the limit, 0 otherwise; or, changing nothing, asks for the live nodes
-    /// it was not given (``ClusterKeys/undeclaredMark``).
+    /// total stays within the limit, 0 otherwise, then the other live nodes; or, changing
+    /// nothing, asks for the live nodes it was not given (``ClusterKeys/undeclaredMark``).
     static let admitUserScript = ClusterScript(
         ClusterKeys.declaredNamesLua(after: 2, width: 1, pattern: ClusterKeys.usersKeyPattern) + """
             local clock = redis.call('TIME')
@@ -31,10 +31,10 @@ extension ClusterLink {
             for _, node in ipairs(others) do
               total = total + (tonumber(redis.call('HGET', KEYS[declared[node]], ARGV[2])) or 0)
             end
-            if total > tonumber(ARGV[4]) then return 0 end
+            if total > tonumber(ARGV[4]) then return { 0, unpack(others) } end
             redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
             redis.call('PEXPIRE', KEYS[2], ARGV[6])
-            return 1
+            return { 1, unpack(others) }
             """)
 
     /// `KEYS` the node's users; `ARGV` replace (1: the pairs are every user the node has),
@@ -58,13 +58,14 @@ extension ClusterLink {
         ]
         let keys = self.keys
         guard
-            let answer = try? await connection.evaluate(
+            let reply = try? await connection.evaluate(
                 Self.admitUserScript, keys: [keys.registry("seen"), keys.users(of: nodeName)],
                 declaring: admissionPeers.withLock { $0 }, keysOf: { [keys.users(of: $0)] }, arguments: arguments
             ).get()
         else { return .unavailable }
-        admissionPeers.withLock { $0 = answer.names }
-        return answer.reply.int == 1 ? .admitted : .tooMany
+        let parts = reply.elements ?? []
+        admissionPeers.withLock { $0 = Set(parts.dropFirst().compactMap(\.string)) }
+        return parts.first?.int == 1 ? .admitted : .tooMany
     }
 
     /// Writes this node's counts of `counts`' users (all of them when `replacing`, which first

@@ -287,7 +287,7 @@ final class NodeRegistry: Sendable {
         guard
             let swept = try? await connection.evaluate(
                 Self.sweepScript, keys: [seenKey, infoKey, deadKey], declaring: [], keysOf: { [keys.users(of: $0)] }, arguments: arguments
-            ).get().reply
+            ).get()
         else { return [] }
         var changes: [SweptChange] = []
         var undoing: [String] = []
@@ -305,7 +305,7 @@ final class NodeRegistry: Sendable {
                         keys.webhooks(partition),
                     ], declaring: [], keysOf: keys.channelKeys,
                     arguments: [ByteBuffer(string: node), ByteBuffer(string: announcesWebhooks ? "1" : "0")]
-                ).map(\.reply)
+                )
             }
             var complete = true
             for reply in undone {

@@ -4,6 +4,7 @@ import NIOPosix
 import RedisClient
 import RedisTestSupport
 import SwitchboardCore
+import Synchronization
 import Testing
 
 @testable import SwitchboardServer
@@ -275,6 +276,8 @@ struct ClusterScriptTests {
         try await b.writeUserCounts(["dora": 1], replacing: true)
         #expect(await b.nodes.beat(report: "\"address\":\"b\"") == .beating([]))
         #expect(await a.admitUser("dora", localCount: 1, limit: 1) == .tooMany)
+        #expect(a.admissionPeers.withLock { $0 } == ["node-b"])  // given from the start next time
+        #expect(await a.admitUser("eve", localCount: 1, limit: 1) == .admitted)
         // node-b falls silent: the sweep and the undo find a dead node and its channels.
         let clock = try await redis.send("TIME").get().elements ?? []
         let now = (Int(clock[0].string ?? "0") ?? 0) * 1000
