@@ -23,6 +23,9 @@ import RedisClient
 ///
 /// Channel names cannot hold braces, so the second `{…}` only delimits the name (Redis hashes
 /// the first tag). The prefix cannot hold braces either (`--redis-prefix`).
+///
+/// Every script is given every key it touches in `KEYS`: one that acts on names it finds in
+/// Redis (channels, nodes) asks for those it was not given (``declaredNamesLua(after:width:pattern:)``).
 struct ClusterKeys: Sendable {
     let prefix: String
     /// How many partitions the channels are spread over: the same on every node of a cluster.
@@ -58,6 +61,16 @@ struct ClusterKeys: Sendable {
     /// One of `channel`'s keys: `<prefix>:{<p>}{<channel>}:<part>`.
     func channelKey(_ channel: String, _ part: String) -> ByteBuffer {
         ByteBuffer(string: pubSubName(channel) + ":" + part)
+    }
+
+    /// The parts of a channel's keys that the scripts acting on many channels at once touch, in
+    /// the order ``channelKeys(_:)`` lists them.
+    static let channelParts = ["members", "info", "order", "joins", "subs", "nodes"]
+
+    /// `channel`'s keys (``channelParts``, in order): what a caller declares for each channel a
+    /// script acting on many channels may touch (see ``declaredChannelsLua(after:)``).
+    func channelKeys(_ channel: String) -> [ByteBuffer] {
+        Self.channelParts.map { channelKey(channel, $0) }
     }
 
     /// The channel a pub/sub name is of; nil for any other name.
@@ -106,6 +119,9 @@ struct ClusterKeys: Sendable {
         ByteBuffer(string: "\(registryStem):node:\(node):users")
     }
 
+    /// A Lua pattern that captures the node a ``users(of:)`` key is of.
+    static let usersKeyPattern = "}:node:(.*):users$"
+
     /// The pub/sub name every node listens to for node commands.
     var busName: String { registryStem + ":@nodes" }
 
@@ -114,4 +130,50 @@ struct ClusterKeys: Sendable {
 
     /// What the node bus's names start with.
     var busNamesStart: String { registryStem + ":@" }
+
+    // MARK: - Keys a script finds in Redis
+
+    /// What a script answers first, with the names it found after it, when it found names whose
+    /// keys it was not given; it has changed nothing. Braces: no channel name holds them.
+    static let undeclaredMark = "{undeclared}"
+
+    /// Lua for a script that touches the keys of names (channels, nodes) it finds in Redis, keys
+    /// its caller declares after the script's `own` keys, `width` keys a name (see
+    /// ``ClusterRedis/evaluate(_:keys:declaring:keysOf:arguments:rounds:)``): `declared[name]` is the
+    /// index in `KEYS` of a declared name's first key, of which `pattern` (a Lua pattern) captures
+    /// the name; `undeclared(names)` is the answer asking for those of `names` not declared, nil
+    /// when all are. So a script touches no key it was not given.
+    static func declaredNamesLua(after own: Int, width: Int, pattern: String) -> String {
+        """
+        local declared = {}
+        for at = \(own + 1), #KEYS, \(width) do declared[string.match(KEYS[at], '\(pattern)')] = at end
+        local function undeclared(names)
+          local asked = { '\(undeclaredMark)' }
+          for _, name in ipairs(names) do
+            if not declared[name] then table.insert(asked, name) end
+          end
+          if #asked > 1 then return asked end
+        end
+
+        """
+    }
+
+    /// ``declaredNamesLua(after:width:pattern:)`` for channels, each declared with
+    /// ``channelKeys(_:)``: also `key(channel, part)`, one of a declared channel's keys,
+    /// `pubSubName(channel)`, its pub/sub name (its key without the part), and `split(entry)`, the
+    /// two halves of an entry such as a node's presence (`channel\0user`).
+    static func declaredChannelsLua(after own: Int) -> String {
+        let offsets = channelParts.enumerated().map { "\($1) = \($0)" }.joined(separator: ", ")
+        return declaredNamesLua(after: own, width: channelParts.count, pattern: "}{([^{}]*)}:")
+            + """
+            local channelPart = { \(offsets) }
+            local function key(channel, part) return KEYS[declared[channel] + channelPart[part]] end
+            local function pubSubName(channel) return string.match(KEYS[declared[channel]], '^(.*):[^:]*$') end
+            local function split(entry)
+              local cut = string.find(entry, '\\0', 1, true)
+              return string.sub(entry, 1, cut - 1), string.sub(entry, cut + 1)
+            end
+
+            """
+    }
 }

@@ -113,6 +113,9 @@ final class ClusterLink: @unchecked Sendable {
     var webhooksClaimNext = 0
     /// Whether this node's scripts append webhook announcements to the cluster's stream.
     let announcesWebhooks: Bool
+    /// The other live nodes the last admission of a user counted, whose keys the next declares
+    /// (so that it is one round trip while no node joins).
+    let admissionPeers = Mutex<Set<String>>([])
 
     /// `KEYS[1]` the channel's sequence, `ARGV[1]` its pub/sub name, `ARGV[2]` the envelope; with
     /// an idempotency key, `KEYS[2]` its key and `ARGV[3]` how long to keep it (milliseconds).
@@ -138,6 +141,12 @@ final class ClusterLink: @unchecked Sendable {
         return seq
         """)
 
+    /// Every script the link runs (the node registry has its own, ``NodeRegistry/scripts``),
+    /// loaded on each new connection.
+    static let scripts =
+        [publishScript, syncScript, reassertScript, publishKeepingScript, historyScript, fenceScript, admitUserScript, userCountsScript]
+        + presenceScripts
+
     init(
         configuration: ClusterConfiguration, history: HistorySettings, idempotencyTTL: Duration = .seconds(300), address: RedisAddress,
         nodeName: String, eventLoop: any EventLoop, announcesWebhooks: Bool, logger: Logger
@@ -157,13 +166,7 @@ final class ClusterLink: @unchecked Sendable {
         redis.replicaAcknowledgements = configuration.ackReplicas
         redis.replicaTimeout = configuration.ackTimeout
         connection = ClusterRedis(configuration: redis, eventLoop: eventLoop)
-        connection.register(Self.publishScript)
-        connection.register(Self.syncScript)
-        for script in Self.presenceScripts { connection.register(script) }
-        connection.register(Self.reassertScript)
-        connection.register(Self.publishKeepingScript)
-        connection.register(Self.historyScript)
-        connection.register(Self.fenceScript)
+        for script in Self.scripts { connection.register(script) }
         nodes = NodeRegistry(
             connection: connection, nodeName: nodeName, keys: keys, keyLifetime: configuration.keyLifetime,
             announcesWebhooks: announcesWebhooks, logger: logger)
@@ -471,6 +474,11 @@ final class ClusterLink: @unchecked Sendable {
             reassertAgain = false
             startReassert()
         }
+    }
+
+    /// The channels the node has subscribers for.
+    func heldChannels() -> EventLoopFuture<[String]> {
+        eventLoop.submit { Array(self.holders.keys) }
     }
 
     /// Reads each tracked presence channel's members for the receivers to compare.

@@ -18,22 +18,26 @@ import SwitchboardCore
 /// themselves: to the channel's pub/sub stream and, when the node delivers webhooks, to the
 /// cluster's webhook stream. A lost reply can neither lose nor double an announcement.
 extension ClusterLink {
-    /// Lua for the scripts that write the cluster's keys: `kept(result)` gives every key the
-    /// script names (`KEYS`) the lifetime in its last argument, then returns `result`;
-    /// `announce(kind, channel, user)` appends a webhook announcement to the cluster's stream
-    /// (the last key) when the argument before the lifetime is `1`.
-    static let keepingKeys = """
+    /// Lua for the scripts that write the cluster's keys, whose own keys are the first `own` (all
+    /// of `KEYS` when nil; the keys of channels a script finds in Redis come after them):
+    /// `kept(result)` gives each of its own keys the lifetime in its last argument, then returns
+    /// `result`; `announce(kind, channel, user)` appends a webhook announcement to the cluster's
+    /// stream (the last of its own keys) when the argument before the lifetime is `1`.
+    static func keepingKeys(own: Int? = nil) -> String {
+        """
+        local ownKeys = \(own.map(String.init) ?? "#KEYS")
         local function kept(result)
-          for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[#ARGV]) end
+          for i = 1, ownKeys do redis.call('PEXPIRE', KEYS[i], ARGV[#ARGV]) end
           return result
         end
         local function announce(kind, channel, user)
           if ARGV[#ARGV - 1] == '1' then
-            redis.call('XADD', KEYS[#KEYS], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
+            redis.call('XADD', KEYS[ownKeys], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
           end
         end
 
         """
+    }
 
     /// `KEYS` members, info, order, joins, node presence, webhooks; `ARGV` user, info, channel,
     /// limit, pub/sub name, the `member_added` payload, the time (ms since 1970) after which the
@@ -42,7 +46,7 @@ extension ClusterLink {
     /// paused with the request in its buffer) changes nothing either and answers -2, so that no
     /// one sees a join the joining client was told failed.
     static let joinScript = ClusterScript(
-        keepingKeys + """
+        keepingKeys() + """
             local clock = redis.call('TIME')
             if clock[1] * 1000 + math.floor(clock[2] / 1000) > tonumber(ARGV[7]) then return -2 end
             local entry = ARGV[3] .. '\\0' .. ARGV[1]
@@ -62,7 +66,7 @@ extension ClusterLink {
     /// the `member_removed` payload, webhooks (1/0), key lifetime (ms). 1 when the user left the
     /// cluster's channel. A leave the node already made changes nothing.
     static let leaveScript = ClusterScript(
-        keepingKeys + """
+        keepingKeys() + """
             if redis.call('SREM', KEYS[4], ARGV[2] .. '\\0' .. ARGV[1]) == 0 then return -1 end
             if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) > 0 then return 0 end
             redis.call('HDEL', KEYS[1], ARGV[1])
@@ -87,7 +91,7 @@ extension ClusterLink {
     /// webhooks; `ARGV` node, channel, 1 to occupy or 0 to vacate, webhooks (1/0), key lifetime
     /// (ms). 1 when the channel became occupied (or vacated) cluster-wide, which it announces.
     static let occupancyScript = ClusterScript(
-        keepingKeys + """
+        keepingKeys() + """
             if ARGV[3] == '1' then
               redis.call('SADD', KEYS[2], ARGV[2])
               if redis.call('SADD', KEYS[1], ARGV[1]) == 1 and redis.call('SCARD', KEYS[1]) == 1 then
@@ -118,37 +122,44 @@ extension ClusterLink {
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
         return 0
         """)
-    /// `KEYS` node presence, node channels, the partition's occupied channels; `ARGV` the
-    /// partition's stem, key lifetime (ms). Renews the lifetime of this node's keys in the
-    /// partition and of the keys of every channel of it the node holds (run every third of the
-    /// lifetime).
+    /// `KEYS` node presence, node channels, the partition's occupied channels, then the keys of
+    /// each channel of the partition the node holds (``ClusterKeys/channelKeys(_:)``); `ARGV` key
+    /// lifetime (ms). Renews the lifetime of this node's keys in the partition and of the keys of
+    /// every channel of it the node holds in Redis (run every third of the lifetime); asks for
+    /// those it was not given (``ClusterKeys/undeclaredMark``).
     static let renewScript = ClusterScript(
-        """
-        for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[2]) end
-        for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-          local base = ARGV[1] .. '{' .. channel .. '}:'
-          for _, part in ipairs({'members', 'info', 'order', 'joins', 'subs', 'nodes'}) do redis.call('PEXPIRE', base .. part, ARGV[2]) end
-        end
-        return 0
-        """)
-    /// `KEYS` the partition's occupied channels; `ARGV` the partition's stem, channel-name
-    /// prefix. For each occupied channel whose name starts so: its name, subscriptions on every
-    /// node, users present.
+        ClusterKeys.declaredChannelsLua(after: 3) + """
+            local channels = redis.call('SMEMBERS', KEYS[2])
+            local asked = undeclared(channels)
+            if asked then return asked end
+            for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+            for _, channel in ipairs(channels) do
+              for part in pairs(channelPart) do redis.call('PEXPIRE', key(channel, part), ARGV[1]) end
+            end
+            return 0
+            """)
+    /// `KEYS` the partition's occupied channels, then the keys of the channels the caller knows
+    /// of (``ClusterKeys/channelKeys(_:)``); `ARGV` channel-name prefix. For each occupied channel
+    /// whose name starts so: its name, subscriptions on every node, users present; or the answer
+    /// asking for those it was not given (``ClusterKeys/undeclaredMark``).
     static let channelsScript = ClusterScript(
-        """
-        local result = {}
-        for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-          if string.sub(channel, 1, #ARGV[2]) == ARGV[2] then
-            local base = ARGV[1] .. '{' .. channel .. '}:'
-            local subscriptions = 0
-            for _, count in ipairs(redis.call('HVALS', base .. 'subs')) do subscriptions = subscriptions + tonumber(count) end
-            table.insert(result, channel)
-            table.insert(result, subscriptions)
-            table.insert(result, redis.call('HLEN', base .. 'members'))
-          end
-        end
-        return result
-        """)
+        ClusterKeys.declaredChannelsLua(after: 1) + """
+            local channels = {}
+            for _, channel in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+              if string.sub(channel, 1, #ARGV[1]) == ARGV[1] then table.insert(channels, channel) end
+            end
+            local asked = undeclared(channels)
+            if asked then return asked end
+            local result = {}
+            for _, channel in ipairs(channels) do
+              local subscriptions = 0
+              for _, count in ipairs(redis.call('HVALS', key(channel, 'subs'))) do subscriptions = subscriptions + tonumber(count) end
+              table.insert(result, channel)
+              table.insert(result, subscriptions)
+              table.insert(result, redis.call('HLEN', key(channel, 'members')))
+            end
+            return result
+            """)
 
     static let presenceScripts = [joinScript, leaveScript, membersScript, occupancyScript, countScript, channelsScript, renewScript]
 
@@ -251,15 +262,18 @@ extension ClusterLink {
 
     /// Renews the lifetime of this node's keys and of those of every channel it holds, so they
     /// last while the node does and expire ``ClusterConfiguration/keyLifetime`` after it (and
-    /// every other node holding them) is gone: one script per partition, all sent at once.
+    /// every other node holding them) is gone: one script per partition, all sent at once, each
+    /// given the keys of the partition's channels the node holds.
     func renewKeys() async throws {
+        var held = [Set<String>](repeating: [], count: keys.partitions)
+        for channel in try await heldChannels().get() { held[keys.partition(of: channel)].insert(channel) }
+        let keys = self.keys
         let renewals = keys.allPartitions.map { partition in
             connection.evaluate(
                 Self.renewScript,
                 keys: [
                     keys.node(nodeName, "presence", in: partition), keys.node(nodeName, "channels", in: partition), keys.occupiedChannels(partition),
-                ],
-                arguments: [ByteBuffer(string: keys.partitionStem(partition)), keyLifetime])
+                ], declaring: held[partition], keysOf: keys.channelKeys, arguments: [keyLifetime])
         }
         for renewal in renewals { _ = try await renewal.get() }
     }
@@ -272,13 +286,15 @@ extension ClusterLink {
     }
 
     /// Subscriptions (on every node) and present users of each occupied channel whose name
-    /// starts with `prefix`.
-    /// One script per partition, all sent at once.
+    /// starts with `prefix`: one script per partition, all sent at once (then once more for
+    /// those with channels, whose keys it declares).
     func channelCounts(prefix: String) -> EventLoopFuture<[String: (subscriptions: Int, users: Int)]> {
+        let keys = self.keys
         let replies = keys.allPartitions.map { partition in
             connection.evaluate(
-                Self.channelsScript, keys: [keys.occupiedChannels(partition)],
-                arguments: [ByteBuffer(string: keys.partitionStem(partition)), ByteBuffer(string: prefix)])
+                Self.channelsScript, keys: [keys.occupiedChannels(partition)], declaring: [], keysOf: keys.channelKeys,
+                arguments: [ByteBuffer(string: prefix)]
+            )
         }
         return EventLoopFuture.whenAllSucceed(replies, on: eventLoop).map { replies in
             var counts: [String: (subscriptions: Int, users: Int)] = [:]

@@ -9,84 +9,84 @@ import SwitchboardCore
 /// Redis converges to the nodes; nothing drifts for the life of a node.
 extension ClusterLink {
     /// One partition at a time: `KEYS` the node's presence and channels in the partition, the
-    /// partition's occupied channels and webhooks; `ARGV` the partition's stem, node, quiet (1:
-    /// Redis lost its data, publish and announce nothing), the number of presence entries `n`,
-    /// `n` entries `channel\0user\0info`, the number of channels `m`, `m` entries
+    /// partition's occupied channels and webhooks, then the keys of every channel the node holds
+    /// in the partition or Redis holds for it (``ClusterKeys/channelKeys(_:)``); `ARGV` node,
+    /// quiet (1: Redis lost its data, publish and announce nothing), the number of presence
+    /// entries `n`, `n` entries `channel\0user\0info`, the number of channels `m`, `m` entries
     /// `channel\0subscriptions`, webhooks (1/0), key lifetime (ms). Returns how many changes it
-    /// made. It also touches the keys of the channels it names, which it builds from the stem:
-    /// all of them in the partition's slot.
+    /// made, or, changing nothing, asks for the channels Redis holds for the node that it was not
+    /// given (``ClusterKeys/undeclaredMark``).
     static let reassertScript = ClusterScript(
-        keepingKeys + """
-            local p, node, quiet = ARGV[1], ARGV[2], ARGV[3] == '1'
+        keepingKeys(own: 4) + ClusterKeys.declaredChannelsLua(after: 4) + """
+            local node, quiet = ARGV[1], ARGV[2] == '1'
             local ttl = ARGV[#ARGV]
             local changes = 0
-            local function split(entry)
-              local cut = string.find(entry, '\\0', 1, true)
-              return string.sub(entry, 1, cut - 1), string.sub(entry, cut + 1)
-            end
-            local function base(channel) return p .. '{' .. channel .. '}:' end
             local function publish(channel, payload)
-              if not quiet then redis.call('PUBLISH', p .. '{' .. channel .. '}', payload) end
+              if not quiet then redis.call('PUBLISH', pubSubName(channel), payload) end
             end
-            local n = tonumber(ARGV[4])
+            local n = tonumber(ARGV[3])
+            local m = tonumber(ARGV[4 + n])
+            local presence, channels = redis.call('SMEMBERS', KEYS[1]), redis.call('SMEMBERS', KEYS[2])
+            local touched = {}
+            for _, entry in ipairs(presence) do table.insert(touched, (split(entry))) end
+            for _, channel in ipairs(channels) do table.insert(touched, channel) end
+            for i = 1, n do table.insert(touched, (split(ARGV[3 + i]))) end
+            for i = 1, m do table.insert(touched, (split(ARGV[4 + n + i]))) end
+            local asked = undeclared(touched)
+            if asked then return asked end
             local held = {}
             for i = 1, n do
-              local channel, rest = split(ARGV[4 + i])
+              local channel, rest = split(ARGV[3 + i])
               local user, info = split(rest)
               local entry = channel .. '\\0' .. user
               held[entry] = true
               if redis.call('SADD', KEYS[1], entry) == 1 then
                 changes = changes + 1
-                local b = base(channel)
-                if redis.call('HINCRBY', b .. 'members', user, 1) == 1 then
-                  redis.call('HSET', b .. 'info', user, info)
-                  redis.call('ZADD', b .. 'order', redis.call('INCR', b .. 'joins'), user)
+                if redis.call('HINCRBY', key(channel, 'members'), user, 1) == 1 then
+                  redis.call('HSET', key(channel, 'info'), user, info)
+                  redis.call('ZADD', key(channel, 'order'), redis.call('INCR', key(channel, 'joins')), user)
                   publish(channel, '-\\nJ' .. channel .. '\\0' .. user .. '\\0\\0' .. node .. '\\0' .. info)
                   if not quiet then announce('member_added', channel, user) end
                 end
-                for _, part in ipairs({'members', 'info', 'order', 'joins'}) do redis.call('PEXPIRE', b .. part, ttl) end
+                for _, part in ipairs({'members', 'info', 'order', 'joins'}) do redis.call('PEXPIRE', key(channel, part), ttl) end
               end
             end
-            for _, entry in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+            for _, entry in ipairs(presence) do
               if not held[entry] then
                 changes = changes + 1
                 redis.call('SREM', KEYS[1], entry)
                 local channel, user = split(entry)
-                local b = base(channel)
-                if redis.call('HINCRBY', b .. 'members', user, -1) <= 0 then
-                  redis.call('HDEL', b .. 'members', user)
-                  redis.call('HDEL', b .. 'info', user)
-                  redis.call('ZREM', b .. 'order', user)
+                if redis.call('HINCRBY', key(channel, 'members'), user, -1) <= 0 then
+                  redis.call('HDEL', key(channel, 'members'), user)
+                  redis.call('HDEL', key(channel, 'info'), user)
+                  redis.call('ZREM', key(channel, 'order'), user)
                   publish(channel, '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. node .. '\\0')
                   announce('member_removed', channel, user)
                 end
               end
             end
-            local m = tonumber(ARGV[5 + n])
             local holds = {}
             for i = 1, m do
-              local channel, count = split(ARGV[5 + n + i])
+              local channel, count = split(ARGV[4 + n + i])
               holds[channel] = true
-              local b = base(channel)
-              redis.call('HSET', b .. 'subs', node, count)
+              redis.call('HSET', key(channel, 'subs'), node, count)
               redis.call('SADD', KEYS[2], channel)
-              if redis.call('SADD', b .. 'nodes', node) == 1 then
+              if redis.call('SADD', key(channel, 'nodes'), node) == 1 then
                 changes = changes + 1
-                if redis.call('SCARD', b .. 'nodes') == 1 then
+                if redis.call('SCARD', key(channel, 'nodes')) == 1 then
                   redis.call('SADD', KEYS[3], channel)
                   if not quiet then announce('channel_occupied', channel) end
                 end
               end
-              redis.call('PEXPIRE', b .. 'subs', ttl)
-              redis.call('PEXPIRE', b .. 'nodes', ttl)
+              redis.call('PEXPIRE', key(channel, 'subs'), ttl)
+              redis.call('PEXPIRE', key(channel, 'nodes'), ttl)
             end
-            for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+            for _, channel in ipairs(channels) do
               if not holds[channel] then
                 changes = changes + 1
                 redis.call('SREM', KEYS[2], channel)
-                local b = base(channel)
-                redis.call('HDEL', b .. 'subs', node)
-                if redis.call('SREM', b .. 'nodes', node) == 1 and redis.call('SCARD', b .. 'nodes') == 0 then
+                redis.call('HDEL', key(channel, 'subs'), node)
+                if redis.call('SREM', key(channel, 'nodes'), node) == 1 and redis.call('SCARD', key(channel, 'nodes')) == 0 then
                   redis.call('SREM', KEYS[3], channel)
                   announce('channel_vacated', channel)
                 end
@@ -111,7 +111,7 @@ extension ClusterLink {
     private func reassert(partition: Int, presence: [(channel: String, member: PresenceMember)], channels: [(String, Int)], quietly: Bool)
         -> EventLoopFuture<Int>
     {
-        var arguments = [ByteBuffer(string: keys.partitionStem(partition)), ByteBuffer(string: nodeName), ByteBuffer(string: quietly ? "1" : "0")]
+        var arguments = [ByteBuffer(string: nodeName), ByteBuffer(string: quietly ? "1" : "0")]
         arguments.append(ByteBuffer(string: String(presence.count)))
         for (channel, member) in presence {
             var entry = ByteBuffer(string: channel + "\0" + member.userID + "\0")
@@ -125,10 +125,13 @@ extension ClusterLink {
             keys.node(nodeName, "presence", in: partition), keys.node(nodeName, "channels", in: partition), keys.occupiedChannels(partition),
             keys.webhooks(partition),
         ]
-        return connection.evaluate(Self.reassertScript, keys: scriptKeys, arguments: arguments).flatMapThrowing { reply in
-            guard case .integer(let changes) = reply else { throw RedisError.reply("the re-assert script returned \(reply)") }
-            return Int(changes)
-        }
+        let held = Set(presence.map(\.channel)).union(channels.map(\.0))
+        let keys = self.keys
+        return connection.evaluate(Self.reassertScript, keys: scriptKeys, declaring: held, keysOf: keys.channelKeys, arguments: arguments)
+            .flatMapThrowing { reply in
+                guard case .integer(let changes) = reply else { throw RedisError.reply("the re-assert script returned \(reply)") }
+                return Int(changes)
+            }
     }
 
     /// A request that changes the node's part of the cluster's state failed, and may or may not

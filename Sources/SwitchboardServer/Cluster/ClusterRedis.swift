@@ -65,6 +65,28 @@ final class ClusterRedis: Sendable {
         redis.evaluate(sharded ? script.sharded : script.plain, keys: keys, arguments: arguments, durable: durable)
     }
 
+    /// Runs `script`, which touches the keys of names (channels, nodes) it finds in Redis
+    /// (``ClusterKeys/declaredNamesLua(after:width:pattern:)``): declares `keys`, then each of
+    /// `names`' keys (`keysOf`), and while the script answers that it found names it was not given
+    /// (having changed nothing: they came after the caller last looked), runs it again with those
+    /// too, up to `rounds` times.
+    func evaluate(
+        _ script: ClusterScript, keys: [ByteBuffer], declaring names: Set<String>, keysOf: @escaping @Sendable (String) -> [ByteBuffer],
+        arguments: [ByteBuffer], rounds: Int = 5
+    ) -> EventLoopFuture<RESPValue> {
+        evaluate(script, keys: keys + names.sorted().flatMap(keysOf), arguments: arguments).flatMap { reply in
+            guard let parts = reply.elements, parts.first?.string == ClusterKeys.undeclaredMark else {
+                return self.eventLoop.makeSucceededFuture(reply)
+            }
+            guard rounds > 1 else {
+                return self.eventLoop.makeFailedFuture(RedisError.reply("a script kept finding names it was not given: \(parts.dropFirst())"))
+            }
+            return self.evaluate(
+                script, keys: keys, declaring: names.union(parts.dropFirst().compactMap(\.string)), keysOf: keysOf, arguments: arguments,
+                rounds: rounds - 1)
+        }
+    }
+
     /// One command; with Redis Cluster, routed by the slot of its first argument (the key).
     func send(_ parts: [ByteBuffer], durable: Bool = false) -> EventLoopFuture<RESPValue> {
         redis.send(parts, durable: durable)

@@ -1,6 +1,7 @@
 import NIOCore
 import RedisClient
 import SwitchboardCore
+import Synchronization
 
 /// Connections per user across the cluster, for `max-connections-per-user`: each node keeps
 /// its own count of each user's connections and writes it to `…{nodes}:node:n:users` (user → count),
@@ -10,28 +11,31 @@ import SwitchboardCore
 /// A connection that closed stops counting at the node's next flush (every heartbeat, once a
 /// second); a dead node stops counting as soon as it stops heartbeating, and its key expires.
 extension ClusterLink {
-    /// `KEYS` the registry's heartbeat set; `ARGV` the registry's stem, this node, user, this
-    /// node's count of the user with the new connection, the limit, the silence (ms) after which
-    /// a node is dead, the key lifetime (ms). Returns 1 and keeps the node's count when the
-    /// cluster's total stays within the limit, 0 otherwise. It reads the other nodes' keys, which
-    /// it names from the registry's stem: all of them in the registry's slot.
+    /// `KEYS` the registry's heartbeat set, this node's users, then the users of the other nodes
+    /// the caller knows of (``ClusterKeys/users(of:)``); `ARGV` this node, user, this node's count
+    /// of the user with the new connection, the limit, the silence (ms) after which a node is
+    /// dead, the key lifetime (ms). Returns 1 and keeps the node's count when the live nodes'
+    /// total stays within the limit, 0 otherwise, then the other live nodes; or, changing
+    /// nothing, asks for the live nodes it was not given (``ClusterKeys/undeclaredMark``).
     static let admitUserScript = ClusterScript(
-        """
-        local clock = redis.call('TIME')
-        local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
-        local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[6]), '+inf')
-        local total = tonumber(ARGV[4])
-        for _, node in ipairs(nodes) do
-          if node ~= ARGV[2] then
-            total = total + (tonumber(redis.call('HGET', ARGV[1] .. ':node:' .. node .. ':users', ARGV[3])) or 0)
-          end
-        end
-        if total > tonumber(ARGV[5]) then return 0 end
-        local own = ARGV[1] .. ':node:' .. ARGV[2] .. ':users'
-        redis.call('HSET', own, ARGV[3], ARGV[4])
-        redis.call('PEXPIRE', own, ARGV[7])
-        return 1
-        """)
+        ClusterKeys.declaredNamesLua(after: 2, width: 1, pattern: ClusterKeys.usersKeyPattern) + """
+            local clock = redis.call('TIME')
+            local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+            local others = {}
+            for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[5]), '+inf')) do
+              if node ~= ARGV[1] then table.insert(others, node) end
+            end
+            local asked = undeclared(others)
+            if asked then return asked end
+            local total = tonumber(ARGV[3])
+            for _, node in ipairs(others) do
+              total = total + (tonumber(redis.call('HGET', KEYS[declared[node]], ARGV[2])) or 0)
+            end
+            if total > tonumber(ARGV[4]) then return { 0, unpack(others) } end
+            redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+            redis.call('PEXPIRE', KEYS[2], ARGV[6])
+            return { 1, unpack(others) }
+            """)
 
     /// `KEYS` the node's users; `ARGV` replace (1: the pairs are every user the node has),
     /// the key lifetime (ms), then user, count pairs (0 removes the user).
@@ -49,14 +53,19 @@ extension ClusterLink {
     /// cluster within `limit`.
     func admitUser(_ user: String, localCount: Int, limit: Int) async -> UserAdmission {
         let arguments = [
-            ByteBuffer(string: keys.registryStem), ByteBuffer(string: nodeName), ByteBuffer(string: user),
-            ByteBuffer(string: String(localCount)), ByteBuffer(string: String(limit)),
+            ByteBuffer(string: nodeName), ByteBuffer(string: user), ByteBuffer(string: String(localCount)), ByteBuffer(string: String(limit)),
             ByteBuffer(string: String(NodeRegistry.deadAfter.components.seconds * 1000)), keyLifetime,
         ]
-        guard let reply = try? await connection.evaluate(Self.admitUserScript, keys: [keys.registry("seen")], arguments: arguments).get() else {
-            return .unavailable
-        }
-        return reply.int == 1 ? .admitted : .tooMany
+        let keys = self.keys
+        guard
+            let reply = try? await connection.evaluate(
+                Self.admitUserScript, keys: [keys.registry("seen"), keys.users(of: nodeName)],
+                declaring: admissionPeers.withLock { $0 }, keysOf: { [keys.users(of: $0)] }, arguments: arguments
+            ).get()
+        else { return .unavailable }
+        let parts = reply.elements ?? []
+        admissionPeers.withLock { $0 = Set(parts.dropFirst().compactMap(\.string)) }
+        return parts.first?.int == 1 ? .admitted : .tooMany
     }
 
     /// Writes this node's counts of `counts`' users (all of them when `replacing`, which first

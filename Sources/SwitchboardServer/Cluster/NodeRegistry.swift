@@ -63,12 +63,11 @@ final class NodeRegistry: Sendable {
         self.keys = keys
         self.keyLifetime = keyLifetime
         self.logger = logger
-        connection.register(Self.heartbeatScript)
-        connection.register(Self.sweepScript)
-        connection.register(Self.undoScript)
-        connection.register(Self.listScript)
-        connection.register(Self.epochScript)
+        for script in Self.scripts { connection.register(script) }
     }
+
+    /// Every script the registry runs, loaded on each new connection.
+    static let scripts = [heartbeatScript, sweepScript, undoScript, listScript, epochScript]
 
     private var seenKey: ByteBuffer { keys.registry("seen") }
     private var infoKey: ByteBuffer { keys.registry("info") }
@@ -106,68 +105,76 @@ final class NodeRegistry: Sendable {
         redis.call('PEXPIRE', KEYS[2], ARGV[4])
         return { now, epoch }
         """)
-    /// `KEYS` seen, info, dead; `ARGV` silence (ms) after which a node is dead, the registry's
-    /// stem, key lifetime (ms). Removes each dead node's entry and its user counts, adds it to
-    /// the dead nodes whose part is still to undo, and returns `N\0node` for each, for exactly
-    /// one caller; then every node still to undo (`D\0node`).
+    /// `KEYS` seen, info, dead, then the user counts (``ClusterKeys/users(of:)``) of the nodes
+    /// the caller expects dead; `ARGV` silence (ms) after which a node is dead, key lifetime
+    /// (ms). Removes each dead node's entry and its user counts, adds it to the dead nodes whose
+    /// part is still to undo, and returns `N\0node` for each, for exactly one caller; then every
+    /// node still to undo (`D\0node`). Or, changing nothing, asks for the dead nodes it was not
+    /// given (``ClusterKeys/undeclaredMark``).
     static let sweepScript = ClusterScript(
-        """
-        local clock = redis.call('TIME')
-        local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
-        local result = {}
-        for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))) do
-          redis.call('ZREM', KEYS[1], name)
-          redis.call('HDEL', KEYS[2], name)
-          redis.call('DEL', ARGV[2] .. ':node:' .. name .. ':users')
-          redis.call('SADD', KEYS[3], name)
-          redis.call('PEXPIRE', KEYS[3], ARGV[3])
-          table.insert(result, 'N\\0' .. name)
-        end
-        for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do table.insert(result, 'D\\0' .. name) end
-        return result
-        """)
+        ClusterKeys.declaredNamesLua(after: 3, width: 1, pattern: ClusterKeys.usersKeyPattern) + """
+            local clock = redis.call('TIME')
+            local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+            local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+            local asked = undeclared(dead)
+            if asked then return asked end
+            local result = {}
+            for _, name in ipairs(dead) do
+              redis.call('ZREM', KEYS[1], name)
+              redis.call('HDEL', KEYS[2], name)
+              redis.call('DEL', KEYS[declared[name]])
+              redis.call('SADD', KEYS[3], name)
+              redis.call('PEXPIRE', KEYS[3], ARGV[2])
+              table.insert(result, 'N\\0' .. name)
+            end
+            for _, name in ipairs(redis.call('SMEMBERS', KEYS[3])) do table.insert(result, 'D\\0' .. name) end
+            return result
+            """)
     /// One partition of a dead node's part undone: `KEYS` its presence and channels in the
-    /// partition, the partition's occupied channels and webhooks; `ARGV` the partition's stem, the
-    /// node, webhooks (1/0). A user it alone held leaves (published to the channel and
-    /// announced), a channel it alone held is vacated (announced); returns what happened, for
-    /// exactly one caller: `L\0channel\0user`, `V\0channel`. The channels' keys it touches are
-    /// named from the stem: all of them in the partition's slot.
+    /// partition, the partition's occupied channels and webhooks, then the keys of the channels
+    /// the caller knows the node held (``ClusterKeys/channelKeys(_:)``); `ARGV` the node,
+    /// webhooks (1/0). A user it alone held leaves (published to the channel and announced), a
+    /// channel it alone held is vacated (announced); returns what happened, for exactly one
+    /// caller: `L\0channel\0user`, `V\0channel`. Or, changing nothing, asks for the channels it
+    /// held that the caller did not give (``ClusterKeys/undeclaredMark``).
     static let undoScript = ClusterScript(
-        """
-        local p, name = ARGV[1], ARGV[2]
-        local result = {}
-        local function announce(kind, channel, user)
-          if ARGV[3] == '1' then
-            redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
-          end
-        end
-        for _, entry in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-          local cut = string.find(entry, '\\0', 1, true)
-          local channel = string.sub(entry, 1, cut - 1)
-          local user = string.sub(entry, cut + 1)
-          local base = p .. '{' .. channel .. '}:'
-          if redis.call('HINCRBY', base .. 'members', user, -1) <= 0 then
-            redis.call('HDEL', base .. 'members', user)
-            redis.call('HDEL', base .. 'info', user)
-            redis.call('ZREM', base .. 'order', user)
-            redis.call('PUBLISH', p .. '{' .. channel .. '}', '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. name .. '\\0')
-            table.insert(result, 'L\\0' .. channel .. '\\0' .. user)
-            announce('member_removed', channel, user)
-          end
-        end
-        redis.call('DEL', KEYS[1])
-        for _, channel in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-          local nodes = p .. '{' .. channel .. '}:nodes'
-          redis.call('HDEL', p .. '{' .. channel .. '}:subs', name)
-          if redis.call('SREM', nodes, name) == 1 and redis.call('SCARD', nodes) == 0 then
-            redis.call('SREM', KEYS[3], channel)
-            table.insert(result, 'V\\0' .. channel)
-            announce('channel_vacated', channel)
-          end
-        end
-        redis.call('DEL', KEYS[2])
-        return result
-        """)
+        ClusterKeys.declaredChannelsLua(after: 4) + """
+            local name = ARGV[1]
+            local result = {}
+            local function announce(kind, channel, user)
+              if ARGV[2] == '1' then
+                redis.call('XADD', KEYS[4], 'MAXLEN', '~', '10000', '*', 'k', kind, 'c', channel, 'u', user or '')
+              end
+            end
+            local presence, channels = redis.call('SMEMBERS', KEYS[1]), redis.call('SMEMBERS', KEYS[2])
+            local touched = {}
+            for _, entry in ipairs(presence) do table.insert(touched, (split(entry))) end
+            for _, channel in ipairs(channels) do table.insert(touched, channel) end
+            local asked = undeclared(touched)
+            if asked then return asked end
+            for _, entry in ipairs(presence) do
+              local channel, user = split(entry)
+              if redis.call('HINCRBY', key(channel, 'members'), user, -1) <= 0 then
+                redis.call('HDEL', key(channel, 'members'), user)
+                redis.call('HDEL', key(channel, 'info'), user)
+                redis.call('ZREM', key(channel, 'order'), user)
+                redis.call('PUBLISH', pubSubName(channel), '-\\nL' .. channel .. '\\0' .. user .. '\\0\\0' .. name .. '\\0')
+                table.insert(result, 'L\\0' .. channel .. '\\0' .. user)
+                announce('member_removed', channel, user)
+              end
+            end
+            redis.call('DEL', KEYS[1])
+            for _, channel in ipairs(channels) do
+              redis.call('HDEL', key(channel, 'subs'), name)
+              if redis.call('SREM', key(channel, 'nodes'), name) == 1 and redis.call('SCARD', key(channel, 'nodes')) == 0 then
+                redis.call('SREM', KEYS[3], channel)
+                table.insert(result, 'V\\0' .. channel)
+                announce('channel_vacated', channel)
+              end
+            end
+            redis.call('DEL', KEYS[2])
+            return result
+            """)
     /// `KEYS` seen, info. Redis's clock, then every node with its last heartbeat and report.
     static let listScript = ClusterScript(
         """
@@ -276,12 +283,17 @@ final class NodeRegistry: Sendable {
     }
 
     /// Declares the silent nodes dead, then undoes the part of every dead node not undone yet,
-    /// each partition with one script (all sent at once); a dead node whose every partition was
-    /// undone leaves the list. What this node did, for it to announce.
+    /// each partition with one script (all sent at once; once more for each partition where the
+    /// node held something, with the keys of its channels there); a dead node whose every
+    /// partition was undone leaves the list. What this node did, for it to announce.
     private func sweep() async -> [SweptChange] {
         let ttl = ByteBuffer(string: String(keyLifetime.components.seconds * 1000))
-        let arguments = [ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000)), ByteBuffer(string: keys.registryStem), ttl]
-        guard let swept = try? await connection.evaluate(Self.sweepScript, keys: [seenKey, infoKey, deadKey], arguments: arguments).get()
+        let arguments = [ByteBuffer(string: String(Self.deadAfter.components.seconds * 1000)), ttl]
+        let keys = self.keys
+        guard
+            let swept = try? await connection.evaluate(
+                Self.sweepScript, keys: [seenKey, infoKey, deadKey], declaring: [], keysOf: { [keys.users(of: $0)] }, arguments: arguments
+            ).get()
         else { return [] }
         var changes: [SweptChange] = []
         var undoing: [String] = []
@@ -297,11 +309,9 @@ final class NodeRegistry: Sendable {
                     keys: [
                         keys.node(node, "presence", in: partition), keys.node(node, "channels", in: partition), keys.occupiedChannels(partition),
                         keys.webhooks(partition),
-                    ],
-                    arguments: [
-                        ByteBuffer(string: keys.partitionStem(partition)), ByteBuffer(string: node),
-                        ByteBuffer(string: announcesWebhooks ? "1" : "0"),
-                    ])
+                    ], declaring: [], keysOf: keys.channelKeys,
+                    arguments: [ByteBuffer(string: node), ByteBuffer(string: announcesWebhooks ? "1" : "0")]
+                )
             }
             var complete = true
             for reply in undone {

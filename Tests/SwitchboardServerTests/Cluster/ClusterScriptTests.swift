@@ -4,6 +4,7 @@ import NIOPosix
 import RedisClient
 import RedisTestSupport
 import SwitchboardCore
+import Synchronization
 import Testing
 
 @testable import SwitchboardServer
@@ -231,6 +232,66 @@ struct ClusterScriptTests {
         // Redis loses everything: the next beat rejoins, quietly.
         _ = try await direct.send("FLUSHALL").get()
         #expect(await a.nodes.beat(report: "\"address\":\"a\"") == .rejoin(quietly: true))
+    }
+
+    /// Every script touches only keys it was given (issue 30: Redis Cluster refuses a key of
+    /// another slot, but not an undeclared key of the script's own slot, so nothing else would
+    /// tell). Each script runs, the ones that find names in Redis with names there that their
+    /// caller did not give them, watched by MONITOR; a key any command of a script names (as
+    /// `COMMAND GETKEYS` tells) must be among its `KEYS`. A script that builds a key itself is
+    /// caught, which the first one shows.
+    @Test func everyScriptTouchesOnlyKeysItWasGiven() async throws {
+        let server = try RedisServerProcess()
+        let monitor = try await RedisMonitor(port: server.port)
+        let redis = await redis(server)
+        _ = try await redis.send("EVAL", "return redis.call('EXISTS', 'built-inside')", "0").get()
+        let a = await link("node-a", on: server, history: keeping(10), webhooks: true)
+        let b = await link("node-b", on: server, history: keeping(10), webhooks: true)
+        let bob = PresenceMember(userID: "bob", info: nil)
+        #expect(await a.nodes.beat(report: "\"address\":\"a\"") == .beating([]))
+        #expect(await b.nodes.beat(report: "\"address\":\"b\"") == .beating([]))
+        // One script per channel.
+        _ = try await a.join(ann, channel: "room", limit: 10, except: nil, from: "c1").get()
+        _ = try await b.join(bob, channel: "room", limit: 10, except: nil, from: "c2").get()
+        _ = try await b.changeOccupancy("room", occupied: true).get()
+        _ = try await b.setSubscriptions("room", to: 1).get()
+        _ = try await a.members(of: "room").get()
+        a.leave(userID: "ann", channel: "room", from: "c1")
+        #expect(await eventually { (try? await a.members(of: "room").get()) == [bob] })
+        var keyed = message("news", 1)
+        keyed.idempotencyKey = "once"
+        _ = try await a.publish(keyed).get()
+        _ = try await a.publish(message("kept:news", 1)).get()
+        let policy = try #require(keeping(10).policy(for: "kept:news"))
+        _ = try await a.readHistory("kept:news", policy: policy, .position).get()
+        _ = try await a.fence("kept:news", after: 1, known: nil, backwards: false).get()
+        a.publishMarker("news") { Issue.record("Redis did not take the marker") }  // runs before node-a's next script
+        // Scripts that act on channels Redis holds for the node: node-a holds none (it has no
+        // hub), so each finds ones it was not given.
+        #expect(try await a.reassert(presence: [("lobby", bob)], channels: [("lobby", 1), ("room", 2)], quietly: false).get() == 3)
+        try await a.renewKeys()
+        #expect(try await a.channelCounts(prefix: "").get().mapValues(\.subscriptions) == ["lobby": 1, "room": 3])
+        #expect(try await a.reassert(presence: [], channels: [], quietly: false).get() == 3)
+        // Counts of users on the other nodes.
+        try await b.writeUserCounts(["dora": 1], replacing: true)
+        #expect(await b.nodes.beat(report: "\"address\":\"b\"") == .beating([]))
+        #expect(await a.admitUser("dora", localCount: 1, limit: 1) == .tooMany)
+        #expect(a.admissionPeers.withLock { $0 } == ["node-b"])  // given from the start next time
+        #expect(await a.admitUser("eve", localCount: 1, limit: 1) == .admitted)
+        // node-b falls silent: the sweep and the undo find a dead node and its channels.
+        let clock = try await redis.send("TIME").get().elements ?? []
+        let now = (Int(clock[0].string ?? "0") ?? 0) * 1000
+        _ = try await redis.send("ZADD", String(buffer: names.registry("seen")), String(now - 10_000), "node-b").get()
+        let swept = await a.nodes.beat(report: "\"address\":\"a\"")
+        #expect(swept == .beating([.nodeDead("node-b"), .memberLeft(channel: "room", user: "bob"), .vacated(channel: "room")]), "\(swept)")
+        _ = try await a.nodes.nodes()
+        _ = await a.nodes.redisLostData()
+
+        let (undeclared, ran) = try await undeclaredKeys(in: monitor.commands(through: redis), askingKeysOf: redis)
+        let source = RedisScript("return redis.call('EXISTS', 'built-inside')").sha1
+        #expect(undeclared == ["\(source): EXISTS built-inside"])
+        let scripts = (ClusterLink.scripts + NodeRegistry.scripts).map(\.plain.sha1)
+        #expect(Set(scripts).subtracting(ran).isEmpty, "scripts that did not run: \(Set(scripts).subtracting(ran))")
     }
 
     // MARK: - History in Redis streams
