@@ -285,7 +285,7 @@ struct ClusterScriptTests {
         let swept = await a.nodes.beat(report: "\"address\":\"a\"")
         #expect(swept == .beating([.nodeDead("node-b"), .memberLeft(channel: "room", user: "bob"), .vacated(channel: "room")]), "\(swept)")
         _ = try await a.nodes.nodes()
-        _ = await a.nodes.redisLostData()
+        _ = await a.nodes.epochForReassert()
 
         let (undeclared, ran) = try await undeclaredKeys(in: monitor.commands(through: redis), askingKeysOf: redis)
         let source = RedisScript("return redis.call('EXISTS', 'built-inside')").sha1
