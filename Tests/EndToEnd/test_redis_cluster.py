@@ -202,15 +202,28 @@ def test_nodes_share_channels_presence_occupancy_and_history_over_every_shard(se
     wait_until(lambda: len(nodes_of(b)) == 3, "the three nodes listed")
     # (CLUSTER SLOTS lists a new replica a little after the cluster is up; the map is read every 5 s.)
     wait_until(lambda: all(len(shard["replicas"]) == 1 for shard in nodes_of(b)["node-a"]["redis"]["shards"]), "each master's replica listed")
+    # Each shard's round trip (a PING every second) and subscriber connection, in the heartbeat's report.
+    wait_until(
+        lambda: all(isinstance(shard["round_trip_us"], int) for shard in nodes_of(b)["node-a"]["redis"]["shards"]), "each shard's round trip measured"
+    )
     redis = nodes_of(b)["node-a"]["redis"]
     assert redis["role"] == "cluster" and len(redis["shards"]) == 3, redis
     assert sum(shard["slots"] for shard in redis["shards"]) == 16384 and all(shard["up"] for shard in redis["shards"]), redis["shards"]
+    assert all(shard["round_trip_us"] > 0 and shard["subscriber_up"] is True for shard in redis["shards"]), redis["shards"]
+    masters = sorted(n[1].split("@")[0] for n in redis_cluster.nodes() if "master" in n[2] and len(n) > 8)
+    assert sorted(shard["address"] for shard in redis["shards"]) == masters, redis["shards"]
     assert redis["summary"] == "cluster of 3 masters, 3 up", redis
     request = urllib.request.Request(f"http://127.0.0.1:{a.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         metrics = response.read().decode()
-    shard_lines = [line for line in metrics.splitlines() if line.startswith("switchboard_redis_shard_up{")]
-    assert len(shard_lines) == 3 and all(line.split()[-1] in ("1", "1.0") for line in shard_lines), shard_lines
+
+    def shard_series(name):
+        return {line.split('shard="')[1].split('"')[0]: float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name + "{")}
+
+    assert shard_series("switchboard_redis_shard_up") == dict.fromkeys(masters, 1.0), metrics
+    assert shard_series("switchboard_redis_shard_subscriber_up") == dict.fromkeys(masters, 1.0), metrics
+    round_trips = shard_series("switchboard_redis_shard_round_trip_seconds")
+    assert sorted(round_trips) == masters and all(value > 0 for value in round_trips.values()), round_trips
     # Recovery on another node, from each shard's history.
     with contextlib.ExitStack() as stack:
         ws = native(stack, c)

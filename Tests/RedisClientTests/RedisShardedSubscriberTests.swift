@@ -157,10 +157,14 @@ struct RedisShardedSubscriberTests {
             let channel = "failover-channel"
             let slot = RedisSlot.of(channel)
             try await subscriber.subscribe(channel).get()
+            #expect(subscriber.mastersUp == Dictionary(uniqueKeysWithValues: try cluster.masters().map { ($0.endpoint, true) }))
             let former = try cluster.kill(masterOwning: slot)
-            #expect(await eventually { !subscriber.isUp })
+            #expect(await eventually { !subscriber.isUp && subscriber.mastersUp[former.endpoint] == false })
             try await cluster.waitForFailover(of: slot, from: former)
             #expect(await eventually { inbox.wasResubscribed(channel) && subscriber.isUp })
+            // The promoted replica's subscriber connection is up; the dead master's is gone.
+            let masters = try cluster.masters().map(\.endpoint)
+            #expect(await eventually { subscriber.mastersUp == Dictionary(uniqueKeysWithValues: masters.map { ($0, true) }) })
             #expect(await publish(channel, "after failover", through: client))
             #expect(await eventually { inbox.has("\(channel)=after failover") })
         }
