@@ -237,6 +237,42 @@ def test_nodes_share_channels_presence_occupancy_and_history_over_every_shard(se
         assert [m["data"]["n"] for m in messages(ws, 5)] == [3, 4, 5, 6, 7]
 
 
+def test_the_console_shows_each_master_under_the_node_and_a_lost_one_stays_there_down(server, redis_cluster):
+    """The nodes pane lists under the node each master it talks to (address, role, round trip,
+    pending requests, subscriber connection). With a master and its replica killed the cluster is
+    down (no query is served): the pane stays, and that master's row says both links are down."""
+    from conftest import BIN
+    from tmux import Tmux
+
+    a = node(server, redis_cluster, "node-a")
+    wait_until(lambda: len(nodes_of(a)) == 1, "the node listed")
+    nodes = redis_cluster.nodes()
+    masters = {n[1].split("@")[0]: n[0] for n in nodes if "master" in n[2] and len(n) > 8}
+
+    def shard_rows(screen):
+        return {line.split("└ ")[1].split()[0]: line.split("└ ")[1] for line in screen.splitlines() if "└ 127.0.0.1:" in line}
+
+    def all_up(screen):
+        rows = shard_rows(screen)
+        return sorted(rows) == sorted(masters) and all(
+            " master  rtt " in row and "  pending " in row and row.rstrip().endswith("subscriber up") for row in rows.values())
+
+    term = Tmux(f"{BIN} attach http://127.0.0.1:{a.port} --token {TOKEN}", width=160, height=45)
+    try:
+        term.wait_for(all_up, "a row per master under node-a, each link up")
+        lost, lost_id = next(iter(masters.items()))
+        replica = next(n[1].split("@")[0] for n in nodes if "slave" in n[2] and n[3] == lost_id)
+        for address in (lost, replica):
+            redis_cluster.kill(int(address.split(":")[1]))
+        screen = term.wait_for(
+            lambda s: shard_rows(s).get(lost, "").split()[2:] == ["down", "pending", "0", "subscriber", "down"], "the lost master's row to say down")
+        others = [row for address, row in shard_rows(screen).items() if address != lost]
+        assert len(others) == 2 and all(row.rstrip().endswith("subscriber up") for row in others), screen
+        assert "node-a" in screen, screen
+    finally:
+        term.close()
+
+
 def test_a_retried_publish_with_the_same_idempotency_key_is_delivered_once(server, redis_cluster):
     a, b = (node(server, redis_cluster, name) for name in ("node-a", "node-b"))
     with contextlib.ExitStack() as stack:

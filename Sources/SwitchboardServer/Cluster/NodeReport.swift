@@ -44,6 +44,13 @@ struct NodeReport: Sendable {
         /// The subscriber connection (`SSUBSCRIBE`).
         var subscriberUp: Bool
 
+        /// The shard as the nodes pane shows it.
+        var row: ShardRow {
+            ShardRow(
+                address: "\(address)", role: "master", roundTripMicroseconds: roundTripMicroseconds, pending: pending, up: up,
+                subscriberUp: subscriberUp)
+        }
+
         /// ``roundTrip`` in whole microseconds.
         var roundTripMicroseconds: Int? {
             roundTrip.map { Int($0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000) }
