@@ -3,7 +3,9 @@
 /// Row 0 is the header and the last row the status line. Below 60 columns or 14 rows only the
 /// client table is shown; from 80×24 up there are sparklines, the client table, actors and
 /// channels side by side, and the event log; extra rows go mostly to the client table. A
-/// clustered dashboard (`nodes` > 0) has a nodes pane above the client table. While a trace is
+/// clustered dashboard (`nodes` > 0) has a nodes pane above the client table: up to five nodes,
+/// and on a Redis Cluster (`shards`: the rows of the nodes' masters) a few more rows when the
+/// client table keeps enough of its own. While a trace is
 /// open (`tracing`) its pane takes the rows of actors, channels and events (in the minimal
 /// layout, the lower half of the client table's).
 struct Layout {
@@ -21,7 +23,7 @@ struct Layout {
     /// Width of the actors pane; channels take the rest after a one-column separator.
     let actorsWidth: Int
 
-    init(rows: Int, cols: Int, nodes nodeCount: Int = 0, tracing: Bool = false) {
+    init(rows: Int, cols: Int, nodes nodeCount: Int = 0, shards shardCount: Int = 0, tracing: Bool = false) {
         self.rows = max(0, rows)
         self.cols = max(0, cols)
         let available = max(0, rows - 2)
@@ -46,7 +48,7 @@ struct Layout {
         let eventRows = rest >= 16 ? max(4, rest / 5 + 1) : 0
         let lowerRows = rest >= 10 ? max(5, rest / 4 + 1) : 0
         var clientRows = rest - eventRows - lowerRows
-        let nodeRows = nodeCount > 0 && clientRows >= 10 ? min(nodeCount, 5) + 2 : 0
+        let nodeRows = nodeCount > 0 && clientRows >= 10 ? min(nodeCount, 5) + min(shardCount, (clientRows - 10) / 2) + 2 : 0
         nodes = y..<(y + nodeRows)
         y += nodeRows
         clientRows -= nodeRows

@@ -83,6 +83,9 @@ public struct ViewState: Sendable {
     /// Set it when rendering (defaults to 80×24).
     /// How many nodes the last snapshot listed (0: not clustered), for the layout.
     public var clusterNodes = 0
+    /// How many Redis Cluster masters its nodes listed, added up (the nodes pane's rows under
+    /// the nodes'), for the layout.
+    public var clusterShards = 0
     public var screenRows = 24
     public var screenCols = 80
     /// Wall-clock seconds since 1970 for ages and idle times; `nil` estimates it from the
@@ -111,13 +114,19 @@ public struct ViewState: Sendable {
     }
 
     /// How many client rows the table shows at this terminal size (a good `visibleRows`).
-    public static func clientTableRows(rows: Int, cols: Int, nodes: Int = 0, tracing: Bool = false) -> Int {
-        max(1, Layout(rows: rows, cols: cols, nodes: nodes, tracing: tracing).bodyRows(.clients))
+    public static func clientTableRows(rows: Int, cols: Int, nodes: Int = 0, shards: Int = 0, tracing: Bool = false) -> Int {
+        max(1, Layout(rows: rows, cols: cols, nodes: nodes, shards: shards, tracing: tracing).bodyRows(.clients))
+    }
+
+    /// Sizes the nodes pane for a snapshot's `nodes` (``clusterNodes``, ``clusterShards``).
+    public mutating func fitNodesPane(to nodes: [NodeRow]?) {
+        clusterNodes = nodes?.count ?? 0
+        clusterShards = nodes?.shardRows ?? 0
     }
 
     /// The layout at the last known screen size.
     var layout: Layout {
-        Layout(rows: screenRows, cols: screenCols, nodes: clusterNodes, tracing: trace != nil)
+        Layout(rows: screenRows, cols: screenCols, nodes: clusterNodes, shards: clusterShards, tracing: trace != nil)
     }
 }
 

@@ -79,7 +79,8 @@ public final class ConsoleController: Sendable {
 
     private func frame(rows: Int, cols: Int) -> Grid {
         state.withLock { state in
-            state.visibleRows = ViewState.clientTableRows(rows: rows, cols: cols, nodes: state.view.clusterNodes, tracing: state.view.trace != nil)
+            state.visibleRows = ViewState.clientTableRows(
+                rows: rows, cols: cols, nodes: state.view.clusterNodes, shards: state.view.clusterShards, tracing: state.view.trace != nil)
             state.view.screenRows = rows
             state.view.screenCols = cols
             state.view.now = state.view.replay?.time ?? WallClock.now()
@@ -210,7 +211,7 @@ public final class ConsoleController: Sendable {
         guard newest else { return }
         state.withLock { state in
             state.view.followSelectedClient(from: state.snapshot, madeFor: state.snapshotQuery, to: snapshot)
-            state.view.clusterNodes = snapshot.nodes?.count ?? 0
+            state.view.fitNodesPane(to: snapshot.nodes)
             state.snapshot = snapshot
             state.snapshotQuery = query
             if let replay { state.view.replay = replay.status }

@@ -345,5 +345,46 @@ import Glibc
         let alone = ViewState.clientTableRows(rows: 40, cols: 120)
         #expect(ViewState.clientTableRows(rows: 40, cols: 120, nodes: 2) == alone - 4)
         #expect(ViewState.clientTableRows(rows: 40, cols: 120, nodes: 9) == alone - 7)
+        // A Redis Cluster's masters take a few rows more, while the client table keeps its own.
+        #expect(ViewState.clientTableRows(rows: 40, cols: 120, nodes: 1, shards: 3) == alone - 6)
+        #expect(ViewState.clientTableRows(rows: 40, cols: 120, nodes: 3, shards: 9) == alone - 9)
+    }
+
+    /// Nodes on a Redis Cluster of three masters, each node listing them.
+    private func onARedisCluster(nodes names: [String], subscriberDown: String? = nil) -> DashboardSnapshot {
+        var snapshot = makeSnapshot(clients: 2)
+        snapshot.nodes = names.map { name in
+            NodeRow(
+                name: name, state: "alive", heartbeatAgeMilliseconds: 300, address: "ws://127.0.0.1:8081/ws", connections: 1, mailboxDepth: 0,
+                messagesInPerSecond: 0, messagesOutPerSecond: 0, redisRoundTripMilliseconds: 0.5, redisUp: true, redisServer: "10.0.0.7:7001",
+                redisShards: (1...3).map { index in
+                    ShardRow(
+                        address: "10.0.0.7:700\(index)", role: "master", roundTripMicroseconds: 300 + index, pending: index - 1, up: true,
+                        subscriberUp: "\(name) 10.0.0.7:700\(index)" != subscriberDown)
+                })
+        }
+        return snapshot
+    }
+
+    @Test func aNodeOnARedisClusterHasARowPerMasterUnderItsOwn() throws {
+        let grid = renderDashboard(onARedisCluster(nodes: ["node-a"], subscriberDown: "node-a 10.0.0.7:7002"), ViewState(), rows: 40, cols: 120)
+        let node = try #require(grid.lines.firstIndex { $0.contains("node-a") })
+        #expect(grid.lines[node + 1].contains("└ 10.0.0.7:7001  master  rtt 301µs  pending 0  subscriber up"))
+        #expect(grid.lines[node + 2].contains("└ 10.0.0.7:7002  master  rtt 302µs  pending 1  subscriber down"))
+        #expect(grid.lines[node + 3].contains("└ 10.0.0.7:7003"))
+        let line = grid.line(node + 2)
+        let down = try #require((0..<grid.cols).first { line.dropFirst($0).hasPrefix("subscriber down") })
+        #expect(grid[node + 2, down].role == .bad)
+        for line in grid.lines { #expect(Grid.displayWidth(of: line) == 120) }
+    }
+
+    @Test func whenEveryMasterDoesNotFitEveryNodeStillDoes() throws {
+        let grid = renderDashboard(onARedisCluster(nodes: ["node-a", "node-b", "node-c"]), ViewState(), rows: 40, cols: 120)
+        let text = grid.lines.joined(separator: "\n")
+        // Seven lines for three nodes: every node, and the first one's masters (a node's all or none).
+        #expect(text.contains("node-a") && text.contains("node-b") && text.contains("node-c"))
+        #expect(grid.lines.filter { $0.contains("└ 10.0.0.7:700") }.count == 3)
+        let a = try #require(grid.lines.firstIndex { $0.contains("node-a") })
+        #expect(grid.lines[a + 3].contains("└ 10.0.0.7:7003") && grid.lines[a + 4].contains("node-b"))
     }
 }

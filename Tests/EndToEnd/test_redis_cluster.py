@@ -197,15 +197,28 @@ def test_nodes_share_channels_presence_occupancy_and_history_over_every_shard(se
     wait_until(lambda: len(nodes_of(b)) == 3, "the three nodes listed")
     # (CLUSTER SLOTS lists a new replica a little after the cluster is up; the map is read every 5 s.)
     wait_until(lambda: all(len(shard["replicas"]) == 1 for shard in nodes_of(b)["node-a"]["redis"]["shards"]), "each master's replica listed")
+    # Each shard's round trip (a PING every second) and subscriber connection, in the heartbeat's report.
+    wait_until(
+        lambda: all(isinstance(shard["round_trip_us"], int) for shard in nodes_of(b)["node-a"]["redis"]["shards"]), "each shard's round trip measured"
+    )
     redis = nodes_of(b)["node-a"]["redis"]
     assert redis["role"] == "cluster" and len(redis["shards"]) == 3, redis
     assert sum(shard["slots"] for shard in redis["shards"]) == 16384 and all(shard["up"] for shard in redis["shards"]), redis["shards"]
+    assert all(shard["round_trip_us"] > 0 and shard["subscriber_up"] is True for shard in redis["shards"]), redis["shards"]
+    masters = sorted(n[1].split("@")[0] for n in redis_cluster.nodes() if "master" in n[2] and len(n) > 8)
+    assert sorted(shard["address"] for shard in redis["shards"]) == masters, redis["shards"]
     assert redis["summary"] == "cluster of 3 masters, 3 up", redis
     request = urllib.request.Request(f"http://127.0.0.1:{a.port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         metrics = response.read().decode()
-    shard_lines = [line for line in metrics.splitlines() if line.startswith("switchboard_redis_shard_up{")]
-    assert len(shard_lines) == 3 and all(line.split()[-1] in ("1", "1.0") for line in shard_lines), shard_lines
+
+    def shard_series(name):
+        return {line.split('shard="')[1].split('"')[0]: float(line.split()[-1]) for line in metrics.splitlines() if line.startswith(name + "{")}
+
+    assert shard_series("switchboard_redis_shard_up") == dict.fromkeys(masters, 1.0), metrics
+    assert shard_series("switchboard_redis_shard_subscriber_up") == dict.fromkeys(masters, 1.0), metrics
+    round_trips = shard_series("switchboard_redis_shard_round_trip_seconds")
+    assert sorted(round_trips) == masters and all(value > 0 for value in round_trips.values()), round_trips
     # Recovery on another node, from each shard's history.
     with contextlib.ExitStack() as stack:
         ws = native(stack, c)
@@ -217,6 +230,42 @@ def test_nodes_share_channels_presence_occupancy_and_history_over_every_shard(se
         reply = subscribe(ws, channels[0], 2, since=position)
         assert reply["recovered"] is True and reply["seq"] == 8, reply
         assert [m["data"]["n"] for m in messages(ws, 5)] == [3, 4, 5, 6, 7]
+
+
+def test_the_console_shows_each_master_under_the_node_and_a_lost_one_stays_there_down(server, redis_cluster):
+    """The nodes pane lists under the node each master it talks to (address, role, round trip,
+    pending requests, subscriber connection). With a master and its replica killed the cluster is
+    down (no query is served): the pane stays, and that master's row says both links are down."""
+    from conftest import BIN
+    from tmux import Tmux
+
+    a = node(server, redis_cluster, "node-a")
+    wait_until(lambda: len(nodes_of(a)) == 1, "the node listed")
+    nodes = redis_cluster.nodes()
+    masters = {n[1].split("@")[0]: n[0] for n in nodes if "master" in n[2] and len(n) > 8}
+
+    def shard_rows(screen):
+        return {line.split("└ ")[1].split()[0]: line.split("└ ")[1] for line in screen.splitlines() if "└ 127.0.0.1:" in line}
+
+    def all_up(screen):
+        rows = shard_rows(screen)
+        return sorted(rows) == sorted(masters) and all(
+            " master  rtt " in row and "  pending " in row and row.rstrip().endswith("subscriber up") for row in rows.values())
+
+    term = Tmux(f"{BIN} attach http://127.0.0.1:{a.port} --token {TOKEN}", width=160, height=45)
+    try:
+        term.wait_for(all_up, "a row per master under node-a, each link up")
+        lost, lost_id = next(iter(masters.items()))
+        replica = next(n[1].split("@")[0] for n in nodes if "slave" in n[2] and n[3] == lost_id)
+        for address in (lost, replica):
+            redis_cluster.kill(int(address.split(":")[1]))
+        screen = term.wait_for(
+            lambda s: shard_rows(s).get(lost, "").split()[2:] == ["down", "pending", "0", "subscriber", "down"], "the lost master's row to say down")
+        others = [row for address, row in shard_rows(screen).items() if address != lost]
+        assert len(others) == 2 and all(row.rstrip().endswith("subscriber up") for row in others), screen
+        assert "node-a" in screen, screen
+    finally:
+        term.close()
 
 
 def test_a_retried_publish_with_the_same_idempotency_key_is_delivered_once(server, redis_cluster):

@@ -48,7 +48,8 @@ struct RedisClusterClientTests {
         let routed = try await client.send([bytes("SET"), bytes("other"), bytes("x")], routedBy: bytes("other")).get()
         #expect(routed.string == "OK")
         #expect(client.shards.count == 3 && client.shards.allSatisfy { $0.connection.isUp && $0.role == "master" })
-        // The map the client follows is the one every node gives.
+        // Each master's round trip, measured by a PING every second.
+        #expect(await eventually { client.shards.allSatisfy { ($0.roundTrip ?? .zero) > .zero } })
         // The map the client follows is the one every node gives.
         let map = try #require(client.slotMap)
         #expect(Set(map.masters) == Set(try cluster.masters().map(\.endpoint)))

@@ -6,7 +6,8 @@ public import SwitchboardCore
 public func renderDashboard(_ snapshot: DashboardSnapshot?, _ state: ViewState, rows: Int, cols: Int) -> Grid {
     var canvas = Canvas(rows: rows, cols: cols, ascii: state.ascii)
     guard rows > 0, cols > 0 else { return canvas.grid }
-    let layout = Layout(rows: rows, cols: cols, nodes: snapshot?.nodes?.count ?? 0, tracing: state.trace != nil)
+    let layout = Layout(
+        rows: rows, cols: cols, nodes: snapshot?.nodes?.count ?? 0, shards: snapshot?.nodes?.shardRows ?? 0, tracing: state.trace != nil)
     drawHeader(&canvas, snapshot, state)
     if let snapshot {
         let now = state.now ?? estimateNow(snapshot)

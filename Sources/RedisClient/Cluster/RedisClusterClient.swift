@@ -19,6 +19,9 @@ import Synchronization
 /// (``RedisConnection/Configuration/requestDeadline``), then fails with
 /// ``RedisError/unavailable(_:)`` saying the cluster is down. A request whose reply was lost
 /// (``RedisError/noReply(_:)``) is not sent again: it may have been carried out.
+///
+/// Every ``probeInterval`` each master's ready connection is sent a `PING`, pipelined with the
+/// requests of its tick; how long its answer took is the shard's ``ShardStatus/roundTrip``.
 public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     /// One master and the state of the connection to it, for the console and `/api/nodes`.
     public struct ShardStatus: Sendable, Equatable {
@@ -28,12 +31,17 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         public var slots: [ClosedRange<Int>]
         public var replicas: [RedisAddress.Endpoint]
         public var connection: RedisConnection.Status
+        /// How long the last `PING` on the connection took to be answered (nil before the
+        /// first answer, and while the connection is down).
+        public var roundTrip: Duration?
     }
 
     public let configuration: RedisConnection.Configuration
     public let eventLoop: any EventLoop
     /// How often the slot map is asked for when nothing else asks for it.
     public let refreshInterval: Duration
+    /// How often each master is sent a `PING` to measure its round trip.
+    public let probeInterval: Duration
 
     /// The map and each shard's connection (in the map's shard order): read by any thread.
     private let routes = NIOLockedValueBox(Routes())
@@ -47,22 +55,29 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     private let redirectCount = Atomic<Int>(0)
     /// Why no node gave the slot map the last time it was asked for, if none did.
     private let mapError = NIOLockedValueBox<String?>("no slot map yet")
+    /// Each master's last `PING` round trip.
+    private let roundTrips = NIOLockedValueBox<[RedisAddress.Endpoint: Duration]>([:])
 
     // Loop-confined.
     private let reader: RedisClusterMapReader
     /// Every connection by its master's address (masters of the map, and `ASK`/`MOVED` targets
     /// until the next map).
     private var connections: [RedisAddress.Endpoint: RedisConnection] = [:]
+    private var probe: RepeatedTask?
 
     struct Routes {
         var map: RedisClusterMap?
         var connections: [RedisConnection] = []
     }
 
-    public init(configuration: RedisConnection.Configuration, eventLoop: any EventLoop, refreshInterval: Duration = .seconds(5)) {
+    public init(
+        configuration: RedisConnection.Configuration, eventLoop: any EventLoop, refreshInterval: Duration = .seconds(5),
+        probeInterval: Duration = .seconds(1)
+    ) {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.refreshInterval = refreshInterval
+        self.probeInterval = probeInterval
         self.reader = RedisClusterMapReader(address: configuration.address, eventLoop: eventLoop)
         reader.onMap = { [weak self] map in self?.follow(map) }
         reader.isHealthy = { [weak self] in self?.isUp ?? true }
@@ -72,7 +87,12 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
 
     /// Asks for the slot map and connects to every master.
     public func start() {
-        eventLoop.execute { self.reader.start(every: self.refreshInterval) }
+        eventLoop.execute {
+            self.reader.start(every: self.refreshInterval)
+            self.probe = self.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: TimeAmount(self.probeInterval)) { [weak self] _ in
+                self?.measureRoundTrips()
+            }
+        }
     }
 
     /// Closes every connection for good; pending requests fail.
@@ -80,6 +100,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         stopped.store(true, ordering: .relaxed)
         let connections = try? await eventLoop.submit {
             self.reader.stop()
+            self.probe?.cancel()
             defer { self.connections.removeAll() }
             self.routes.withLockedValue { $0 = Routes() }
             self.updateUp(why: "the client was stopped")
@@ -105,11 +126,13 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     /// Each master of the current map, with its connection's state.
     public var shards: [ShardStatus] {
         let routes = routes.withLockedValue { $0 }
+        let roundTrips = roundTrips.withLockedValue { $0 }
         guard let map = routes.map else { return [] }
         return zip(map.shards, routes.connections).map { shard, connection in
-            ShardStatus(
+            let status = connection.status
+            return ShardStatus(
                 address: shard.master.endpoint, role: "master", slots: shard.slots, replicas: shard.replicas.map(\.endpoint),
-                connection: connection.status)
+                connection: status, roundTrip: status.isUp ? roundTrips[shard.master.endpoint] : nil)
         }
     }
 
@@ -264,6 +287,20 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         }
     }
 
+    /// Sends each master's ready connection a `PING` and keeps how long its answer took (on the
+    /// loop).
+    private func measureRoundTrips() {
+        for (endpoint, connection) in routes.withLockedValue({ zip($0.map?.masters ?? [], $0.connections) }) where connection.isUp {
+            let sent = ContinuousClock.now
+            connection.send([Self.ping]).whenSuccess { _ in
+                let elapsed = ContinuousClock.now - sent
+                self.roundTrips.withLockedValue { $0[endpoint] = elapsed }
+            }
+        }
+    }
+
+    private static let ping = ByteBuffer(string: "PING")
+
     /// Follows a new map: connections for its masters, none for other servers (on the loop).
     private func follow(_ map: RedisClusterMap) {
         mapError.withLockedValue { $0 = nil }
@@ -274,6 +311,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
             connections[endpoint] = nil
             Task { await connection.stop() }
         }
+        roundTrips.withLockedValue { $0 = $0.filter { masters.contains($0.key) } }
         updateUp(why: "the slot map changed")
     }
 }

@@ -12,6 +12,9 @@ import Synchronization
 /// master was demoted), the map is read again and the channel subscribed on its new master;
 /// ``onResubscribe(_:)`` then names the channels, whose messages published meanwhile were
 /// missed. So it does after a master's connection comes back.
+///
+/// Channels subscribed at one moment (all of a master's after a reconnect, those of a slot that
+/// moved) are subscribed with one `SSUBSCRIBE` per slot: ``RedisSubscriber`` explains how.
 public final class RedisShardedSubscriber: @unchecked Sendable {
     public typealias MessageHandler = RedisSubscriber.MessageHandler
 
@@ -67,6 +70,15 @@ public final class RedisShardedSubscriber: @unchecked Sendable {
 
     /// Whether every slot has a master and every master's subscriber connection is up.
     public var isUp: Bool { up.load(ordering: .relaxed) }
+
+    /// Whether each master's subscriber connection is up, by the master's address (the masters
+    /// of the last slot map read).
+    public var mastersUp: [RedisAddress.Endpoint: Bool] {
+        let subscribers = subscriberList.withLockedValue { $0 }
+        return Dictionary(
+            subscribers.map { (RedisAddress.Endpoint(host: $0.configuration.address.host, port: $0.configuration.address.port), $0.isUp) },
+            uniquingKeysWith: { first, _ in first })
+    }
 
     /// Connections made after the first, over every master.
     public var reconnects: Int {

@@ -11,6 +11,11 @@ import Synchronization
 /// every `probeInterval` and drops a connection that answered nothing for `requestDeadline`: a
 /// subscriber connection that is open but no longer delivers is dialed again rather than trusted.
 ///
+/// Subscribes and unsubscribes asked for in one event-loop tick are written together at its end,
+/// as few commands as can carry them: one `SUBSCRIBE` for all the channels, or in sharded mode
+/// one `SSUBSCRIBE` per hash slot (Redis refuses channels of several slots in one), so the
+/// channels of one slot (a partition) are subscribed again with one command after a reconnect.
+///
 /// In sharded mode (for ``RedisShardedSubscriber``, one per cluster master) it uses `SSUBSCRIBE`,
 /// `SUNSUBSCRIBE` and `smessage`, and reports a channel the server will not keep for it (an
 /// error such as `MOVED`, or a `sunsubscribe` it did not ask for: the slot moved away, the
@@ -43,9 +48,13 @@ public final class RedisSubscriber: @unchecked Sendable {
     private var lastHeard = NIODeadline.now()
     private var probe: RepeatedTask?
     private var connections = 0
+    /// Subscribes (true) and unsubscribes (false) asked for in this tick, in order, to be
+    /// written at its end.
+    private var outbox: [(channel: String, subscribing: Bool)] = []
     /// Sharded mode: the `SSUBSCRIBE`s (true) and `SUNSUBSCRIBE`s (false) not yet answered, in
-    /// order, to tell an error's channel, and an answer from an eviction.
-    private var unanswered = Deque<(channel: String, subscribing: Bool)>()
+    /// order, each with its channels whose answer has not come yet (one answer per channel, in
+    /// the command's order): to tell an error's channels, and an answer from an eviction.
+    private var unanswered = Deque<(channels: ArraySlice<String>, subscribing: Bool)>()
 
     public convenience init(
         configuration: RedisConnection.Configuration, eventLoop: any EventLoop, probeInterval: Duration = .seconds(1),
@@ -105,12 +114,12 @@ public final class RedisSubscriber: @unchecked Sendable {
     public func subscribe(_ channel: String) -> EventLoopFuture<Void> {
         eventLoop.flatSubmit {
             if self.confirmed.contains(channel) { return self.eventLoop.makeSucceededVoidFuture() }
-            guard self.isUp, let connection = self.dialer.channel else {
+            guard self.isUp, self.dialer.channel != nil else {
                 return self.eventLoop.makeFailedFuture(RedisError.unavailable("the subscriber connection is down"))
             }
             let promise = self.eventLoop.makePromise(of: Void.self)
             self.waiters[channel, default: []].append(promise)
-            if self.wanted.insert(channel).inserted { self.sendSubscribe(channel, on: connection) }
+            if self.wanted.insert(channel).inserted { self.sendSubscribe(channel) }
             return promise.futureResult
         }
     }
@@ -119,8 +128,8 @@ public final class RedisSubscriber: @unchecked Sendable {
     /// without waiting for Redis to confirm it: for channels a node always listens on.
     public func keep(_ channel: String) {
         eventLoop.execute {
-            guard self.wanted.insert(channel).inserted, self.isUp, let connection = self.dialer.channel else { return }
-            self.sendSubscribe(channel, on: connection)
+            guard self.wanted.insert(channel).inserted, self.isUp, self.dialer.channel != nil else { return }
+            self.sendSubscribe(channel)
         }
     }
 
@@ -130,9 +139,8 @@ public final class RedisSubscriber: @unchecked Sendable {
             guard self.wanted.remove(channel) != nil else { return }
             self.confirmed.remove(channel)
             for waiter in self.waiters.removeValue(forKey: channel) ?? [] { waiter.fail(RedisError.unavailable("unsubscribed")) }
-            guard let connection = self.dialer.channel else { return }
-            if self.sharded { self.unanswered.append((channel, false)) }
-            self.write([self.sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", channel], on: connection)
+            guard self.dialer.channel != nil else { return }
+            self.enqueue(channel, subscribing: false)
         }
     }
 
@@ -145,10 +153,55 @@ public final class RedisSubscriber: @unchecked Sendable {
         for waiter in waiters.removeValue(forKey: channel) ?? [] { waiter.fail(RedisError.reply("its slot is served by another master")) }
     }
 
-    private func sendSubscribe(_ channel: String, on connection: any Channel) {
+    private func sendSubscribe(_ channel: String) {
         unconfirmed[channel, default: 0] += 1
-        if sharded { unanswered.append((channel, true)) }
-        write([sharded ? "SSUBSCRIBE" : "SUBSCRIBE", channel], on: connection)
+        enqueue(channel, subscribing: true)
+    }
+
+    /// Writes `channel`'s subscribe or unsubscribe at the end of this tick, with the others
+    /// asked for meanwhile.
+    private func enqueue(_ channel: String, subscribing: Bool) {
+        if outbox.isEmpty { eventLoop.execute { self.flush() } }
+        outbox.append((channel, subscribing))
+    }
+
+    /// Writes this tick's subscribes and unsubscribes in their order, each run of one kind as
+    /// few commands as can carry it.
+    private func flush() {
+        let batch = outbox
+        outbox.removeAll()
+        guard let connection = dialer.channel, !batch.isEmpty else { return }
+        var bytes = ByteBuffer()
+        var start = batch.startIndex
+        while start < batch.endIndex {
+            let subscribing = batch[start].subscribing
+            let end = batch[start...].firstIndex { $0.subscribing != subscribing } ?? batch.endIndex
+            encode(batch[start..<end].map(\.channel), subscribing: subscribing, into: &bytes)
+            start = end
+        }
+        connection.writeAndFlush(bytes, promise: nil)
+    }
+
+    /// Encodes a subscribe (or unsubscribe) of `channels`: one command, or in sharded mode one
+    /// per hash slot, the channels of one `SSUBSCRIBE` having to share a slot.
+    private func encode(_ channels: [String], subscribing: Bool, into bytes: inout ByteBuffer) {
+        let verb = (sharded ? "S" : "") + (subscribing ? "SUBSCRIBE" : "UNSUBSCRIBE")
+        for group in sharded ? Self.bySlot(channels) : [channels] where !group.isEmpty {
+            if sharded { unanswered.append((group[...], subscribing)) }
+            RESPEncoder.command([verb] + group, into: &bytes)
+        }
+    }
+
+    /// `channels` grouped by hash slot, the groups in the order of their first channel.
+    static func bySlot(_ channels: [String]) -> [[String]] {
+        var slots: [Int] = []
+        var groups: [Int: [String]] = [:]
+        for channel in channels {
+            let slot = RedisSlot.of(channel)
+            if groups[slot] == nil { slots.append(slot) }
+            groups[slot, default: []].append(channel)
+        }
+        return slots.map { groups[$0] ?? [] }
     }
 
     private func write(_ parts: [String], on channel: any Channel) {
@@ -162,7 +215,9 @@ public final class RedisSubscriber: @unchecked Sendable {
     private func received(_ value: RESPValue) {
         lastHeard = .now()
         if sharded, case .error(let message) = value, let refused = unanswered.popFirst() {
-            if refused.subscribing { evict(refused.channel, why: String(buffer: message)) }
+            if refused.subscribing {
+                for channel in refused.channels { evict(channel, why: String(buffer: message)) }
+            }
             return
         }
         guard let parts = value.elements, let kind = parts.first?.string else { return }
@@ -172,13 +227,13 @@ public final class RedisSubscriber: @unchecked Sendable {
             onMessage(channel, payload)
         case "sunsubscribe":
             guard parts.count >= 2, let channel = parts[1].string else { return }
-            if let head = unanswered.first, !head.subscribing, head.channel == channel {
-                unanswered.removeFirst()
+            if let head = unanswered.first, !head.subscribing, head.channels.first == channel {
+                answeredOne()
             } else {
                 evict(channel, why: "the server unsubscribed it: its slot moved, or the master was demoted")
             }
         case "subscribe", "ssubscribe":
-            if sharded, unanswered.first?.subscribing == true { unanswered.removeFirst() }
+            if sharded, unanswered.first?.subscribing == true { answeredOne() }
             guard parts.count >= 2, let channel = parts[1].string, let sent = unconfirmed[channel] else { return }
             guard sent == 1 else {
                 unconfirmed[channel] = sent - 1
@@ -191,6 +246,12 @@ public final class RedisSubscriber: @unchecked Sendable {
         default:
             break  // unsubscribe confirmations, pong
         }
+    }
+
+    /// The next channel of the oldest unanswered command (sharded mode) was answered.
+    private func answeredOne() {
+        unanswered[0].channels.removeFirst()
+        if unanswered[0].channels.isEmpty { unanswered.removeFirst() }
     }
 
     /// The server dropped or refused `channel` while it was wanted: forgotten, and reported.
@@ -208,20 +269,14 @@ public final class RedisSubscriber: @unchecked Sendable {
         let channels = wanted.sorted()
         unconfirmed.removeAll()
         unanswered.removeAll()
+        // Everything wanted is subscribed below: what this tick asked for before is in it.
+        outbox.removeAll()
         for channel in channels { unconfirmed[channel] = 1 }
         var bytes = ByteBuffer()
         // Named, so that `CLIENT LIST` tells an operator whose connection it is (the answer, a
         // plain `OK`, is not a push and is passed over).
         if let name = configuration.clientName { RESPEncoder.command(["CLIENT", "SETNAME", name], into: &bytes) }
-        if sharded {
-            // One command per channel: the channels of one `SSUBSCRIBE` must share a slot.
-            for channel in channels {
-                unanswered.append((channel, true))
-                RESPEncoder.command(["SSUBSCRIBE", channel], into: &bytes)
-            }
-        } else if !channels.isEmpty {
-            RESPEncoder.command(["SUBSCRIBE"] + channels, into: &bytes)
-        }
+        encode(channels, subscribing: true, into: &bytes)
         if bytes.readableBytes > 0 { channel.writeAndFlush(bytes, promise: nil) }
         if connections > 1 {
             reconnectCount.wrappingAdd(1, ordering: .relaxed)
@@ -251,6 +306,7 @@ public final class RedisSubscriber: @unchecked Sendable {
         probe = nil
         unconfirmed.removeAll()
         unanswered.removeAll()
+        outbox.removeAll()
         // The channels stay wanted (their owner releases them); only the waiting subscribes fail.
         let pending = waiters
         waiters.removeAll()

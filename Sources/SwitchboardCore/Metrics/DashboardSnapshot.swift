@@ -131,11 +131,13 @@ public struct NodeRow: Codable, Sendable, Equatable {
     /// The Redis server the node talks to and what it is: `127.0.0.1:6380 master, 1 replica
     /// (lag 0 s)` (nil before the node has said).
     public var redisServer: String?
+    /// With Redis Cluster: each master the node talks to (nil otherwise).
+    public var redisShards: [ShardRow]?
 
     public init(
         name: String, state: String, heartbeatAgeMilliseconds: Int, address: String, connections: Int, mailboxDepth: Int,
         messagesInPerSecond: Double, messagesOutPerSecond: Double, redisRoundTripMilliseconds: Double?, redisUp: Bool,
-        redisServer: String? = nil
+        redisServer: String? = nil, redisShards: [ShardRow]? = nil
     ) {
         self.name = name
         self.state = state
@@ -148,6 +150,33 @@ public struct NodeRow: Codable, Sendable, Equatable {
         self.redisRoundTripMilliseconds = redisRoundTripMilliseconds
         self.redisUp = redisUp
         self.redisServer = redisServer
+        self.redisShards = redisShards
+    }
+}
+
+/// One master of the Redis Cluster a node runs on, as that node's connections to it stand: a
+/// row under the node's in the nodes pane.
+public struct ShardRow: Codable, Sendable, Equatable {
+    /// `host:port`.
+    public var address: String
+    /// `master`.
+    public var role: String
+    /// The request connection's last `PING` round trip (nil before the first, and while down).
+    public var roundTripMicroseconds: Int?
+    /// Requests sent to the master and not yet answered.
+    public var pending: Int
+    /// Whether the request connection is up.
+    public var up: Bool
+    /// Whether the subscriber connection (`SSUBSCRIBE`) is up.
+    public var subscriberUp: Bool
+
+    public init(address: String, role: String, roundTripMicroseconds: Int?, pending: Int, up: Bool, subscriberUp: Bool) {
+        self.address = address
+        self.role = role
+        self.roundTripMicroseconds = roundTripMicroseconds
+        self.pending = pending
+        self.up = up
+        self.subscriberUp = subscriberUp
     }
 }
 

@@ -139,10 +139,9 @@ final class PrometheusExporter: Sendable {
     /// Clustered: gauges of the cluster's figures, made at the first scrape that has them (a
     /// node on its own has none). Guarded by `scrape`.
     private let clusterGauges = Mutex<[String: Gauge]>([:])
-    /// With Redis Cluster: per master, `switchboard_redis_shard_up` and
-    /// `switchboard_redis_shard_pending_requests` (label `shard`, its address), made as masters
-    /// appear and removed as they go. Guarded by `scrape`.
-    private let shardGauges = Mutex<[String: (up: Gauge, pending: Gauge)]>([:])
+    /// With Redis Cluster: per master, the series of ``shardFields`` in their order (label
+    /// `shard`, its address), made as masters appear and removed as they go. Guarded by `scrape`.
+    private let shardGauges = Mutex<[String: [Gauge]]>([:])
 
     static let clusterFields: [(String, String, any KeyPath<ClusterTotals, Double> & Sendable)] = [
         ("switchboard_cluster_nodes_alive", "Clustered: nodes heartbeating now", \.alive),
@@ -205,34 +204,38 @@ final class PrometheusExporter: Sendable {
 }
 
 extension PrometheusExporter {
-    /// Sets each Redis Cluster master's link series; a master no longer in the slot map loses
-    /// its series. Under `scrape`.
+    /// Each Redis Cluster master's series: name, help text and value.
+    private static let shardFields: [(name: String, help: String, value: @Sendable (NodeReport.ShardFigures) -> Double)] = [
+        ("switchboard_redis_shard_up", "Redis Cluster: 1 while the request connection to this master is up", { $0.up ? 1 : 0 }),
+        ("switchboard_redis_shard_pending_requests", "Redis Cluster: requests sent to this master and not yet answered", { Double($0.pending) }),
+        (
+            "switchboard_redis_shard_round_trip_seconds", "Redis Cluster: the last PING round trip to this master (0 while unknown or down)",
+            { Double($0.roundTripMicroseconds ?? 0) / 1e6 }
+        ),
+        (
+            "switchboard_redis_shard_subscriber_up", "Redis Cluster: 1 while the subscriber connection to this master is up",
+            { $0.subscriberUp ? 1 : 0 }
+        ),
+    ]
+
+    /// Sets each Redis Cluster master's link series (``shardFields``); a master no longer in the
+    /// slot map loses its series. Under `scrape`.
     private func exportShards(_ shards: [NodeReport.ShardFigures]) {
         shardGauges.withLock { gauges in
-            var current: [String: (up: Gauge, pending: Gauge)] = [:]
+            var current: [String: [Gauge]] = [:]
             for shard in shards {
                 let key = "\(shard.address)"
-                let pair =
+                let series =
                     gauges[key]
-                    ?? (
-                        up: registry.makeGauge(
-                            descriptor: MetricNameDescriptor(
-                                metricName: "switchboard_redis_shard_up", unitName: "",
-                                helpText: "Redis Cluster: 1 while the request connection to this master is up"),
-                            labels: [("shard", key)]),
-                        pending: registry.makeGauge(
-                            descriptor: MetricNameDescriptor(
-                                metricName: "switchboard_redis_shard_pending_requests", unitName: "",
-                                helpText: "Redis Cluster: requests sent to this master and not yet answered"),
-                            labels: [("shard", key)])
-                    )
-                pair.up.set(Double(shard.up ? 1 : 0))
-                pair.pending.set(Double(shard.pending))
-                current[key] = pair
+                    ?? Self.shardFields.map { field in
+                        registry.makeGauge(
+                            descriptor: MetricNameDescriptor(metricName: field.name, unitName: "", helpText: field.help), labels: [("shard", key)])
+                    }
+                for (gauge, field) in zip(series, Self.shardFields) { gauge.set(field.value(shard)) }
+                current[key] = series
             }
-            for (key, pair) in gauges where current[key] == nil {
-                registry.unregisterGauge(pair.up)
-                registry.unregisterGauge(pair.pending)
+            for (key, series) in gauges where current[key] == nil {
+                for gauge in series { registry.unregisterGauge(gauge) }
             }
             gauges = current
         }

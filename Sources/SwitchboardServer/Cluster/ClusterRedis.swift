@@ -115,13 +115,16 @@ final class ClusterRedis: Sendable {
         if case .server(let connection) = requests { connection.follow(master) }
     }
 
-    /// With Redis Cluster: each master, with the state of the connection to it; empty otherwise.
-    var shards: [NodeReport.ShardFigures] {
+    /// With Redis Cluster: each master, with the state of the request connection to it and of
+    /// `subscriber`'s; empty otherwise.
+    func shards(subscriber: ClusterSubscriber) -> [NodeReport.ShardFigures] {
         guard case .cluster(let client) = requests else { return [] }
+        let subscribersUp = subscriber.mastersUp
         return client.shards.map { shard in
             NodeReport.ShardFigures(
                 address: shard.address, slots: shard.slots.reduce(0) { $0 + $1.count }, replicas: shard.replicas, up: shard.connection.isUp,
-                pending: shard.connection.pending, reconnects: shard.connection.reconnects, lastError: shard.connection.lastError)
+                pending: shard.connection.pending, reconnects: shard.connection.reconnects, lastError: shard.connection.lastError,
+                roundTrip: shard.roundTrip, subscriberUp: subscribersUp[shard.address] ?? false)
         }
     }
 
@@ -180,6 +183,12 @@ final class ClusterSubscriber: Sendable {
         case .server(let subscriber): subscriber.isUp
         case .cluster(let subscriber): subscriber.isUp
         }
+    }
+
+    /// With Redis Cluster: whether the subscriber connection to each master is up, by its
+    /// address; empty otherwise.
+    var mastersUp: [RedisAddress.Endpoint: Bool] {
+        if case .cluster(let subscriber) = connections { subscriber.mastersUp } else { [:] }
     }
 
     /// Calls `handler` with the pub/sub names subscribed again after a connection came back (or,

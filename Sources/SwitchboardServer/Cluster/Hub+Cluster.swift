@@ -21,7 +21,7 @@ extension Hub {
             return NodeReport.LinkFigures(
                 up: status.isUp, roundTripMilliseconds: cluster.nodes.roundTripMilliseconds, pending: status.pending, reconnects: status.reconnects,
                 subscriberUp: cluster.subscriber.isUp, lastError: status.lastError, server: status.server,
-                replication: status.isUp ? cluster.nodes.replication : nil, shards: cluster.connection.shards)
+                replication: status.isUp ? cluster.nodes.replication : nil, shards: cluster.connection.shards(subscriber: cluster.subscriber))
         }
     }
 

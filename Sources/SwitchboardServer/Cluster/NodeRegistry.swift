@@ -413,6 +413,14 @@ final class NodeRegistry: Sendable {
                 redisUp: redis["up"] as? Bool ?? false,
                 redisServer: (redis["server"] as? String).map { server in
                     [server, redis["summary"] as? String].compactMap(\.self).joined(separator: " ")
+                },
+                redisShards: (redis["shards"] as? [[String: Any]]).map { shards in
+                    shards.map { shard in
+                        ShardRow(
+                            address: shard["address"] as? String ?? "", role: shard["role"] as? String ?? "master",
+                            roundTripMicroseconds: (shard["round_trip_us"] as? NSNumber)?.intValue, pending: Int(number(shard["pending"])),
+                            up: shard["up"] as? Bool ?? false, subscriberUp: shard["subscriber_up"] as? Bool ?? false)
+                    }
                 })
         }
 

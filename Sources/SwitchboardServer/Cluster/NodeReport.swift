@@ -29,20 +29,38 @@ struct NodeReport: Sendable {
         var shards: [ShardFigures] = []
     }
 
-    /// One master of a Redis Cluster, as the node's connection to it stands.
+    /// One master of a Redis Cluster, as the node's connections to it stand.
     struct ShardFigures: Sendable {
         var address: RedisAddress.Endpoint
         var slots: Int
         var replicas: [RedisAddress.Endpoint]
+        /// The request connection.
         var up: Bool
         var pending: Int
         var reconnects: Int
         var lastError: String?
+        /// The request connection's last `PING` round trip (nil before the first, and while down).
+        var roundTrip: Duration?
+        /// The subscriber connection (`SSUBSCRIBE`).
+        var subscriberUp: Bool
+
+        /// The shard as the nodes pane shows it.
+        var row: ShardRow {
+            ShardRow(
+                address: "\(address)", role: "master", roundTripMicroseconds: roundTripMicroseconds, pending: pending, up: up,
+                subscriberUp: subscriberUp)
+        }
+
+        /// ``roundTrip`` in whole microseconds.
+        var roundTripMicroseconds: Int? {
+            roundTrip.map { Int($0.components.seconds * 1_000_000 + $0.components.attoseconds / 1_000_000_000_000) }
+        }
 
         var json: String {
             "{\"address\":\(JSONText.quoted("\(address)")),\"role\":\"master\",\"slots\":\(slots),"
                 + "\"replicas\":[\(replicas.map { JSONText.quoted("\($0)") }.joined(separator: ","))],"
-                + "\"up\":\(up),\"pending\":\(pending),\"reconnects\":\(reconnects),\"last_error\":\(lastError.map(JSONText.quoted) ?? "null")}"
+                + "\"up\":\(up),\"pending\":\(pending),\"reconnects\":\(reconnects),\"last_error\":\(lastError.map(JSONText.quoted) ?? "null"),"
+                + "\"round_trip_us\":\(roundTripMicroseconds.map(String.init) ?? "null"),\"subscriber_up\":\(subscriberUp)}"
         }
     }
 

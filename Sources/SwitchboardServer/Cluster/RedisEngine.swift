@@ -316,8 +316,9 @@ final class RedisEngine: Engine, @unchecked Sendable {
     }
 
     /// Every node as Redis last told; while Redis cannot be reached, the rows read last with
-    /// this node's marked `down` (its link) and the others' state unknown (`?`), so the nodes
-    /// pane stays and says what is wrong rather than disappearing.
+    /// this node's marked `down` (its link, and with Redis Cluster its shards as they stand now)
+    /// and the others' state unknown (`?`), so the nodes pane stays and says what is wrong rather
+    /// than disappearing.
     func nodeRows() async -> [NodeRow]? {
         if let entries = try? await link.nodes.nodes() {
             let rows = entries.map(\.row)
@@ -325,16 +326,21 @@ final class RedisEngine: Engine, @unchecked Sendable {
             return rows
         }
         let name = link.nodeName
+        let shards = link.connection.shards(subscriber: link.subscriber).map(\.row)
         var rows = lastNodeRows.withLock { $0 }.map { row in
             var row = row
             row.state = row.name == name ? "down" : "?"
-            if row.name == name { row.redisUp = false }
+            if row.name == name {
+                row.redisUp = false
+                row.redisShards = shards.isEmpty ? nil : shards
+            }
             return row
         }
         if !rows.contains(where: { $0.name == name }) {
             let own = NodeRow(
                 name: name, state: "down", heartbeatAgeMilliseconds: 0, address: hub?.address ?? "", connections: hub?.connectionCount ?? 0,
-                mailboxDepth: 0, messagesInPerSecond: 0, messagesOutPerSecond: 0, redisRoundTripMilliseconds: nil, redisUp: false)
+                mailboxDepth: 0, messagesInPerSecond: 0, messagesOutPerSecond: 0, redisRoundTripMilliseconds: nil, redisUp: false,
+                redisShards: shards.isEmpty ? nil : shards)
             rows.insert(own, at: 0)
         }
         return rows

@@ -75,7 +75,7 @@ struct Replay: AsyncParsableCommand {
         view.screenRows = rows
         view.screenCols = cols
         let snapshot = await source.snapshot(query: view.clientQuery(visibleRows: ViewState.clientTableRows(rows: rows, cols: cols)))
-        view.clusterNodes = snapshot?.nodes?.count ?? 0
+        view.fitNodesPane(to: snapshot?.nodes)
         let grid = renderDashboard(snapshot, view, rows: rows, cols: cols)
         print(grid.lines.joined(separator: "\n"))
     }
