@@ -33,13 +33,14 @@ def sentinels():
 
 
 class Subscriber:
-    """A native client subscribed to both channels, every frame it gets recorded by a thread."""
+    """A native client subscribed to `channels`, every frame it gets recorded by a thread."""
 
-    def __init__(self, stack: contextlib.ExitStack, s):
+    def __init__(self, stack: contextlib.ExitStack, s, channels=CHANNELS):
         self.ws = stack.enter_context(connect(s.url, open_timeout=TIMEOUT, max_size=None))
         assert json.loads(self.ws.recv(timeout=TIMEOUT))["type"] == "welcome"
+        self.channels = channels
         self.subscribed = {}
-        for index, channel in enumerate(CHANNELS):
+        for index, channel in enumerate(channels):
             self.ws.send(json.dumps({"type": "subscribe", "channel": channel, "id": index}))
             self.subscribed[channel] = until(self.ws, lambda m: m.get("id") == index)
             assert self.subscribed[channel]["type"] == "subscribed", self.subscribed[channel]
@@ -75,18 +76,18 @@ class Subscriber:
 
 
 class Publisher:
-    """A native client publishing with ids: each publish's answer, by the message's id."""
+    """A native client publishing with ids to `channels`: each publish's answer, by the message's id."""
 
-    def __init__(self, stack: contextlib.ExitStack, s, name: str):
+    def __init__(self, stack: contextlib.ExitStack, s, name: str, channels=CHANNELS):
         self.ws = stack.enter_context(connect(s.url, open_timeout=TIMEOUT, max_size=None))
         assert json.loads(self.ws.recv(timeout=TIMEOUT))["type"] == "welcome"
-        self.name, self.count, self.answers = name, 0, {}
+        self.name, self.channels, self.count, self.answers = name, channels, 0, {}
 
     def burst(self, size: int) -> list[str]:
         """Publishes `size` messages to each channel without waiting; their ids, once all are answered."""
         sent = {}
         for _ in range(size):
-            for channel in CHANNELS:
+            for channel in self.channels:
                 self.count += 1
                 key = f"{channel}/{self.name}/{self.count}"
                 self.ws.send(json.dumps({"type": "publish", "channel": channel, "data": {"id": key}, "id": self.count}))
@@ -104,11 +105,13 @@ class Publisher:
         return [reply for reply in self.answers.values() if reply["type"] != "ack"]
 
 
-def cluster(server, sentinels, tmp_path, *options: str):
+def cluster(server, redis, tmp_path, *options: str):
+    """Three nodes on `redis` (a setup with a `url`: Sentinel's, a Redis Cluster's), keeping
+    history for the channels `kept:*`."""
     config = tmp_path / "switchboard.toml"
     config.write_text('[[channels]]\npattern = "kept:*"\nhistory_size = 1000\nhistory_ttl = "10m"\n')
     nodes = [
-        server("--config", str(config), "--redis", sentinels.url, "--node-name", name, "--admin-token", TOKEN, *options)
+        server("--config", str(config), "--redis", redis.url, "--node-name", name, "--admin-token", TOKEN, *options)
         for name in ("node-a", "node-b", "node-c")
     ]
     for s in nodes:
@@ -116,35 +119,39 @@ def cluster(server, sentinels, tmp_path, *options: str):
     return nodes
 
 
+def server_events(s) -> list[str]:
+    """What a node started by ``cluster`` told its event log about its server (Redis links, failovers)."""
+    return [e["detail"] for e in admin(s, "GET", "/api/events?limit=1000")[1] if e["kind"] == "server"]
+
+
 def delivered(subscribers, ids: list[str]):
     """Waits until every subscriber has seen every one of `ids` (each on its channel)."""
-    for channel in CHANNELS:
-        wanted = {i for i in ids if i.startswith(channel + "/")}
-        for subscriber in subscribers:
+    for subscriber in subscribers:
+        for channel in subscriber.channels:
+            wanted = {i for i in ids if i.startswith(channel + "/")}
             wait_until(lambda: wanted <= set(subscriber.ids(channel)), f"{len(wanted)} messages of {channel} delivered")
 
 
-def fail_over_with_a_lagging_replica(sentinels, publishers, subscribers, lagging: int, bring_back=False):
+def kill_master_of_a_lagging_replica(replica: subprocess.Popen, master_port: int, kill_master, publishers, subscribers, lagging: int, password=None):
     """Cuts the replica's link (stopped, so that it cannot connect again, and its connection
-    closed by the master: what the kernel already holds for a stopped process would still reach
-    it), publishes, waits until the subscribers have those messages, then kills the master and
-    resumes the replica; publishes (refused meanwhile) until every publisher's are acked again.
-    `bring_back`: the old master comes back (empty) and the sentinels make it the new replica."""
-    replica = sentinels.procs["replica"]
+    closed by the master on `master_port`: what the kernel already holds for a stopped process
+    would still reach it), publishes, waits until the subscribers have those messages, then
+    kills the master (`kill_master`) and resumes the replica."""
     replica.send_signal(signal.SIGSTOP)
     try:
+        auth = ["--no-auth-warning", "-a", password] if password else []
         killed = subprocess.run(
-            ["redis-cli", "--no-auth-warning", "-a", PASSWORD, "-p", str(sentinels.master_port), "client", "kill", "type", "replica"],
-            capture_output=True, text=True, timeout=30).stdout
+            ["redis-cli", *auth, "-p", str(master_port), "client", "kill", "type", "replica"], capture_output=True, text=True, timeout=30).stdout
         assert killed.strip() == "1", killed
         late = [key for p in publishers for key in p.burst(lagging)]
         delivered(subscribers, late)
-        sentinels.kill("master")
+        kill_master()
     finally:
         replica.send_signal(signal.SIGCONT)
-    if bring_back:
-        wait_until(lambda: sentinels.master() == sentinels.replica_port, "the sentinels to promote the replica")
-        sentinels.redis("master", sentinels.master_port, "--requirepass", PASSWORD, "--masterauth", PASSWORD)
+
+
+def publish_until_acked(publishers):
+    """Publishes (refused while Redis switches masters) until every publisher's are acked again."""
     deadline = time.monotonic() + 120
     for p in publishers:
         while True:
@@ -153,6 +160,18 @@ def fail_over_with_a_lagging_replica(sentinels, publishers, subscribers, lagging
             if all(p.answers[k]["type"] == "ack" for k in keys):
                 break
             time.sleep(0.1)
+
+
+def fail_over_with_a_lagging_replica(sentinels, publishers, subscribers, lagging: int, bring_back=False):
+    """The sentinels' master killed while its replica lags (``kill_master_of_a_lagging_replica``),
+    then publishes until acked again. `bring_back`: the old master comes back (empty) and the
+    sentinels make it the new replica."""
+    kill_master_of_a_lagging_replica(
+        sentinels.procs["replica"], sentinels.master_port, lambda: sentinels.kill("master"), publishers, subscribers, lagging, PASSWORD)
+    if bring_back:
+        wait_until(lambda: sentinels.master() == sentinels.replica_port, "the sentinels to promote the replica")
+        sentinels.redis("master", sentinels.master_port, "--requirepass", PASSWORD, "--masterauth", PASSWORD)
+    publish_until_acked(publishers)
     # (Brought back, the old master may be promoted again: the sentinels sometimes fail over twice.)
     assert bring_back or sentinels.master() == sentinels.replica_port
 
@@ -161,7 +180,7 @@ def check_positions(subscribers, published: set[str]):
     """No client saw two messages under one (epoch, seq); whatever a client missed of what was
     published is covered by a `messages_lost` notice on its channel."""
     for index, subscriber in enumerate(subscribers):
-        for channel in CHANNELS:
+        for channel in subscriber.channels:
             epoch = subscriber.subscribed[channel].get("epoch")
             seen: dict[tuple, str] = {}
             last, notices = None, 0
@@ -179,6 +198,25 @@ def check_positions(subscribers, published: set[str]):
             assert not missed or notices, f"subscriber {index} on {channel} missed {sorted(missed)} without a messages_lost notice"
 
 
+def check_new_epoch_announced(subscribers, channels):
+    """Every subscriber of `channels` was told `messages_lost` with an epoch other than the one it subscribed in."""
+    for subscriber in subscribers:
+        for channel in channels:
+            old = subscriber.subscribed[channel].get("epoch")
+            epochs = [f.get("epoch") for f in subscriber.of(channel) if f["type"] != "message"]
+            assert any(e and e != old for e in epochs), f"{channel}: no messages_lost with a new epoch after the failover: {epochs}"
+
+
+def check_acked_delivered_once(subscribers, acked: set[str], channels=None):
+    """Every subscriber got every acked message of its channels (of `channels`, when given), and no message twice."""
+    for index, subscriber in enumerate(subscribers):
+        for channel in channels or subscriber.channels:
+            ids = subscriber.ids(channel)
+            wanted = {i for i in acked if i.startswith(channel + "/")}
+            assert len(ids) == len(set(ids)), f"subscriber {index} on {channel} got some twice"
+            assert wanted <= set(ids), f"subscriber {index} on {channel} never got acked {sorted(wanted - set(ids))}"
+
+
 def test_no_client_sees_two_messages_under_one_position_after_a_failover_to_a_lagging_replica(server, sentinels, tmp_path):
     nodes = cluster(server, sentinels, tmp_path)
     with contextlib.ExitStack() as stack:
@@ -194,12 +232,7 @@ def test_no_client_sees_two_messages_under_one_position_after_a_failover_to_a_la
         assert refusals and all(reply["code"] == "unavailable" for reply in refusals), refusals[:5]
         seen = {i for s in subscribers for c in CHANNELS for i in s.ids(c)}
         check_positions(subscribers, set().union(*(p.acked() for p in publishers)) | seen)
-        # Every subscriber was told of a new epoch.
-        for subscriber in subscribers:
-            for channel in CHANNELS:
-                old = subscriber.subscribed[channel].get("epoch")
-                epochs = [f.get("epoch") for f in subscriber.of(channel) if f["type"] != "message"]
-                assert any(e and e != old for e in epochs), f"{channel}: no messages_lost with a new epoch after the failover: {epochs}"
+        check_new_epoch_announced(subscribers, CHANNELS)
         # A client resuming from before the failover, in the old epoch, is told it was not recovered.
         ws = stack.enter_context(connect(nodes[1].url, open_timeout=TIMEOUT))
         until(ws, lambda m: m["type"] == "welcome")
@@ -219,9 +252,4 @@ def test_every_acked_message_is_delivered_once_when_acks_wait_for_the_replica(se
         delivered(subscribers, [key for p in publishers for key in p.burst(10)])
         acked = set().union(*(p.acked() for p in publishers))
         check_positions(subscribers, acked)
-        for index, subscriber in enumerate(subscribers):
-            for channel in CHANNELS:
-                ids = subscriber.ids(channel)
-                wanted = {i for i in acked if i.startswith(channel + "/")}
-                assert len(ids) == len(set(ids)), f"subscriber {index} on {channel} got some twice"
-                assert wanted <= set(ids), f"subscriber {index} on {channel} never got acked {sorted(wanted - set(ids))}"
+        check_acked_delivered_once(subscribers, acked)

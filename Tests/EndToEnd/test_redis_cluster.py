@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import types
 import urllib.request
 
 import pytest
@@ -19,6 +20,9 @@ import pytest
 from conftest import pubsub_name, stop_processes
 from native_client import TIMEOUT, messages, native, publish_many, until
 from test_cluster import TOKEN, admin, node, nodes_of, wait_until
+from test_cluster_failover import (Publisher as IdPublisher, Subscriber as RecordingSubscriber, check_acked_delivered_once,
+                                   check_new_epoch_announced, check_positions, cluster, delivered, kill_master_of_a_lagging_replica,
+                                   publish_until_acked, server_events)
 from test_cluster import test_a_dead_nodes_users_leave_once_and_each_webhook_is_sent_once as dead_node_webhooks
 
 
@@ -117,6 +121,12 @@ class RedisClusterSetup:
         except (AssertionError, IndexError, ValueError):
             return None
 
+    def replica_of(self, master_port: int) -> int:
+        """The port of the (first) replica of the master on `master_port`."""
+        nodes = self.nodes()
+        master = next(n[0] for n in nodes if n[1].split("@")[0].endswith(f":{master_port}"))
+        return next(int(n[1].split(":")[1].split("@")[0]) for n in nodes if "slave" in n[2] and n[3] == master)
+
     def kill(self, port: int) -> None:
         self.procs[port].kill()
         self.procs[port].wait()
@@ -156,6 +166,14 @@ def channels_on_every_master(cluster: RedisClusterSetup, count: int = 3) -> list
         if len(chosen) == count:
             return list(chosen.values())
     raise AssertionError("no channel spread found")
+
+
+def channel_on(cluster: RedisClusterSetup, port: int, stem: str) -> str:
+    """A channel `<stem>-<n>` whose partition's slot the master on `port` serves."""
+    for n in range(500):
+        if cluster.master_of(cluster.slot(pubsub_name(f"{stem}-{n}")))[1] == port:
+            return f"{stem}-{n}"
+    raise AssertionError(f"no channel {stem}-… on the master on {port}")
 
 
 def subscribe(ws, channel: str, id, **extra):
@@ -383,3 +401,70 @@ def test_a_busy_channels_slot_migrated_to_another_master_loses_and_doubles_nothi
         # The channel keeps no history: what pub/sub dropped while the node moved its subscription
         # is announced, never silently missing.
         assert not missing or notices > 0, sorted(missing)
+
+
+@contextlib.contextmanager
+def a_shard_failed_over_to_a_lagging_replica(server, redis_cluster: RedisClusterSetup, tmp_path, *options: str, lagging: int, bring_back=False):
+    """Three nodes, each with a subscriber and a publisher (with ids) of two channels of one
+    master's shard (one keeping history; not the first shard, whose connection used to be the
+    only one watched for a master change) and one channel of another shard. That master is killed
+    while its replica lags (its link cut), the replica takes over, and publishes go on (refused
+    meanwhile) until every publisher's are acked again; with `bring_back`, the old master comes
+    back first (empty), as the new master's replica. Yields what happened: the nodes,
+    subscribers and publishers, the failed-over master's and replica's ports, its shard's
+    channels and the other one's, and the ids published before the master was killed."""
+    nodes = cluster(server, redis_cluster, tmp_path, *options)
+    _, master = redis_cluster.master_of(16383)
+    _, other = redis_cluster.master_of(0)
+    assert master != other
+    shard_channels = (channel_on(redis_cluster, master, "kept:feed"), channel_on(redis_cluster, master, "feed"))
+    other_channels = (channel_on(redis_cluster, other, "kept:other"),)
+    replica = redis_cluster.replica_of(master)
+    with contextlib.ExitStack() as stack:
+        subscribers = [RecordingSubscriber(stack, s, shard_channels + other_channels) for s in nodes]
+        publishers = [IdPublisher(stack, s, f"p{index}", shard_channels + other_channels) for index, s in enumerate(nodes)]
+        delivered(subscribers, [key for p in publishers for key in p.burst(5)])
+        kill_master_of_a_lagging_replica(
+            redis_cluster.procs[replica], master, lambda: redis_cluster.kill(master), publishers, subscribers, lagging)
+        before = {key for p in publishers for key in p.answers}
+        wait_until(lambda: redis_cluster.owner(16383) == replica, "the lagging replica to take over its master's slots", timeout=60)
+        if bring_back:
+            redis_cluster.start(master)
+            wait_until(redis_cluster.settled, "the old master to be back as the new one's replica, in sync", timeout=60)
+        publish_until_acked(publishers)
+        delivered(subscribers, [key for p in publishers for key in p.burst(10)])
+        yield types.SimpleNamespace(
+            nodes=nodes, subscribers=subscribers, publishers=publishers, master=master, replica=replica, shard_channels=shard_channels,
+            other_channels=other_channels, before=before)
+
+
+def test_no_client_sees_two_messages_under_one_position_after_a_shards_failover_to_a_lagging_replica(server, redis_cluster, tmp_path):
+    with a_shard_failed_over_to_a_lagging_replica(server, redis_cluster, tmp_path, lagging=10) as run:
+        refusals = [reply for p in run.publishers for reply in p.refusals()]
+        assert refusals and all(reply["code"] == "unavailable" for reply in refusals), refusals[:5]
+        acked = set().union(*(p.acked() for p in run.publishers))
+        seen = {i for s in run.subscribers for c in s.channels for i in s.ids(c)}
+        check_positions(run.subscribers, acked | seen)
+        # The failed-over shard's channels continue in a new epoch; the other shard's lost nothing.
+        check_new_epoch_announced(run.subscribers, run.shard_channels)
+        for subscriber in run.subscribers:
+            for channel in run.other_channels:
+                assert all(f["type"] == "message" for f in subscriber.of(channel)), subscriber.of(channel)
+        check_acked_delivered_once(run.subscribers, acked, run.other_channels)
+        # Each node fenced the shard's channels before its publishes resumed: what it acked after
+        # the failover was numbered in the new epoch, and (where history fills what pub/sub
+        # missed while the subscribers moved to the new master) reached every subscriber.
+        check_acked_delivered_once(run.subscribers, acked - run.before, [c for c in run.shard_channels if c.startswith("kept:")])
+        # Every node saw the shard's new master in the slot map.
+        for s in run.nodes:
+            details = server_events(s)
+            change = f"from 127.0.0.1:{run.master} to 127.0.0.1:{run.replica}"
+            assert any(d.startswith("Redis master change: slots") and change in d for d in details), details
+
+
+def test_every_acked_message_is_delivered_once_after_a_shards_failover_when_acks_wait_for_the_replica(server, redis_cluster, tmp_path):
+    options = ("--redis-ack-replicas", "1", "--redis-ack-timeout", "0.3")
+    with a_shard_failed_over_to_a_lagging_replica(server, redis_cluster, tmp_path, *options, lagging=3, bring_back=True) as run:
+        acked = set().union(*(p.acked() for p in run.publishers))
+        check_positions(run.subscribers, acked)
+        check_acked_delivered_once(run.subscribers, acked)

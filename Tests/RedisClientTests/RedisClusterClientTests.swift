@@ -92,6 +92,8 @@ struct RedisClusterClientTests {
         let target = try #require(try cluster.masters().first { $0.id != source.id })
         let acked = NIOLockedValueBox<[Int]>([])
         let migrated = NIOLockedValueBox(false)
+        let masterChanges = NIOLockedValueBox<[RedisClusterMap.MasterChange]>([])
+        client.onMasterChange { changes in masterChanges.withLockedValue { $0 += changes } }
         let writer = Task {
             var index = 0
             // Writes go on until a while after the slot has moved, one at a time.
@@ -111,6 +113,7 @@ struct RedisClusterClientTests {
         #expect(stored == written, "each acknowledged write is there once, in order")
         #expect(client.redirects >= 1)
         #expect(await eventually { client.slotMap?.master(ofSlot: slot) == target.endpoint })
+        #expect(masterChanges.withLockedValue { $0 }.isEmpty, "a migrated slot keeps its data: no master change")
     }
 
     @Test func askIsFollowedDuringAHalfDoneMigration() async throws {
@@ -142,7 +145,14 @@ struct RedisClusterClientTests {
         let lost = NIOLockedValueBox<[String]>([])
         let readies = NIOLockedValueBox(0)
         client.onLost { why in lost.withLockedValue { $0.append(why) } }
-        client.onReady { readies.withLockedValue { $0 += 1 } }
+        // What the ready handlers saw reported before them: the slots' master changes.
+        let changesBeforeReady = NIOLockedValueBox<[RedisClusterMap.MasterChange]>([])
+        let changes = NIOLockedValueBox<[RedisClusterMap.MasterChange]>([])
+        client.onMasterChange { new in changes.withLockedValue { $0 += new } }
+        client.onReady {
+            readies.withLockedValue { $0 += 1 }
+            changesBeforeReady.withLockedValue { $0 = changes.withLockedValue { $0 } }
+        }
         let key = "survivor"
         let slot = RedisSlot.of(key)
         // Confirmed by the replica, so it outlives its master.
@@ -155,6 +165,10 @@ struct RedisClusterClientTests {
         try await cluster.waitForFailover(of: slot, from: former)
         #expect(await eventually { client.isUp && client.slotMap?.master(ofSlot: slot) != former.endpoint })
         #expect(readies.withLockedValue { $0 } >= 1)
+        let promoted = try #require(client.slotMap?.master(ofSlot: slot))
+        let reported = changesBeforeReady.withLockedValue { $0 }
+        #expect(reported.first?.from == former.endpoint && reported.first?.to == promoted, "\(reported)")
+        #expect(reported.first?.slots.contains { $0.contains(slot) } == true && reported.first?.slots == former.slots, "\(reported)")
         #expect(try await client.send("SET", key, "after").get().string == "OK")
     }
 }

@@ -57,6 +57,37 @@ import Testing
         #expect(RedisClusterMap(slots: reply) == nil)
     }
 
+    @Test func masterChangesAreFailoversNotMigrations() throws {
+        let before = try #require(
+            RedisClusterMap(
+                slots: .array([
+                    range(0, 5460, node(7000, "a"), node(7003, "d")), range(5461, 10922, node(7001, "b"), node(7004, "e")),
+                    range(10923, 16383, node(7002, "c"), node(7005, "f")),
+                ])))
+        #expect(before.masterChanges(since: before).isEmpty)
+        // 7004 promoted in place of 7001, and slot 100 migrated from 7000 to 7002: only the failover counts.
+        let after = try #require(
+            RedisClusterMap(
+                slots: .array([
+                    range(0, 99, node(7000, "a"), node(7003, "d")), range(100, 100, node(7002, "c"), node(7005, "f")),
+                    range(101, 5460, node(7000, "a"), node(7003, "d")), range(5461, 10922, node(7004, "e")),
+                    range(10923, 16383, node(7002, "c"), node(7005, "f")),
+                ])))
+        #expect(after.masterChanges(since: before) == [.init(from: endpoint(7001), to: endpoint(7004), slots: [5461...10922])])
+        // A node new to the map that takes slots of two masters: one change per old master.
+        let joined = try #require(
+            RedisClusterMap(
+                slots: .array([
+                    range(0, 4999, node(7000, "a")), range(5000, 5999, node(7006, "g")), range(6000, 10922, node(7004, "e")),
+                    range(10923, 16383, node(7002, "c")),
+                ])))
+        #expect(
+            joined.masterChanges(since: after) == [
+                .init(from: endpoint(7000), to: endpoint(7006), slots: [5000...5460]),
+                .init(from: endpoint(7004), to: endpoint(7006), slots: [5461...5999]),
+            ])
+    }
+
     @Test func redirections() {
         #expect(RedisClusterRedirect(error: "MOVED 3999 127.0.0.1:6381") == .moved(slot: 3999, to: endpoint(6381)))
         #expect(RedisClusterRedirect(error: "ASK 3999 127.0.0.1:6381") == .ask(slot: 3999, to: endpoint(6381)))

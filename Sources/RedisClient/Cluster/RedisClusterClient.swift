@@ -48,6 +48,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     private let scripts = NIOLockedValueBox<[RedisScript]>([])
     private let readyHandlers = NIOLockedValueBox<[@Sendable () -> Void]>([])
     private let lostHandlers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
+    private let masterChangeHandlers = NIOLockedValueBox<[@Sendable ([RedisClusterMap.MasterChange]) -> Void]>([])
     private let up = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     /// Requests waiting for their next attempt.
@@ -64,6 +65,8 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     /// until the next map).
     private var connections: [RedisAddress.Endpoint: RedisConnection] = [:]
     private var probe: RepeatedTask?
+    /// The last map that had a master for every slot: what master changes are told against.
+    private var coveringMap: RedisClusterMap?
 
     struct Routes {
         var map: RedisClusterMap?
@@ -156,6 +159,14 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     /// Calls `handler` on the loop each time the client stops being up, with why.
     public func onLost(_ handler: @escaping @Sendable (String) -> Void) {
         lostHandlers.withLockedValue { $0.append(handler) }
+    }
+
+    /// Calls `handler` on the loop each time a map shows slots served by a server that was no
+    /// master in the last map covering every slot (a replica promoted by a failover), with those
+    /// slots; before the ready handlers that follow. A slot migrated to another master is no
+    /// master change (``RedisClusterMap/masterChanges(since:)``).
+    public func onMasterChange(_ handler: @escaping @Sendable ([RedisClusterMap.MasterChange]) -> Void) {
+        masterChangeHandlers.withLockedValue { $0.append(handler) }
     }
 
     // MARK: - Requests
@@ -312,6 +323,13 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
             Task { await connection.stop() }
         }
         roundTrips.withLockedValue { $0 = $0.filter { masters.contains($0.key) } }
+        if map.coversEverySlot {
+            let changes = coveringMap.map { map.masterChanges(since: $0) } ?? []
+            coveringMap = map
+            if !changes.isEmpty {
+                for handler in masterChangeHandlers.withLockedValue({ $0 }) { handler(changes) }
+            }
+        }
         updateUp(why: "the slot map changed")
     }
 }

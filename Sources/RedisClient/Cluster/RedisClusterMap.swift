@@ -87,6 +87,49 @@ public struct RedisClusterMap: Sendable, Equatable {
         return Int(owners[slot])
     }
 
+    /// Slots that changed master between `previous` and this map, by old and new master.
+    public struct MasterChange: Sendable, Equatable, CustomStringConvertible {
+        public var from: RedisAddress.Endpoint
+        public var to: RedisAddress.Endpoint
+        public var slots: [ClosedRange<Int>]
+
+        public init(from: RedisAddress.Endpoint, to: RedisAddress.Endpoint, slots: [ClosedRange<Int>]) {
+            self.from = from
+            self.to = to
+            self.slots = slots
+        }
+
+        public var description: String {
+            "slots \(slots.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")) from \(from) to \(to)"
+        }
+    }
+
+    /// The slots whose master in this map is a server that was no master in `previous` (a
+    /// replica promoted by a failover, or a node new to the map), by their master in `previous`.
+    /// Slots `previous` had no master for are not counted, nor a slot migrated to a server that
+    /// already was a master (resharding moves a slot's keys with it: the data is unchanged).
+    public func masterChanges(since previous: RedisClusterMap) -> [MasterChange] {
+        let known = Set(previous.masters)
+        var changes: [MasterChange] = []
+        for shard in shards where !known.contains(shard.master.endpoint) {
+            for range in shard.slots {
+                for slot in range {
+                    guard let from = previous.master(ofSlot: slot) else { continue }
+                    if let index = changes.lastIndex(where: { $0.from == from && $0.to == shard.master.endpoint }) {
+                        if changes[index].slots.last!.upperBound + 1 == slot {
+                            changes[index].slots[changes[index].slots.count - 1] = changes[index].slots.last!.lowerBound...slot
+                        } else {
+                            changes[index].slots.append(slot...slot)
+                        }
+                    } else {
+                        changes.append(MasterChange(from: from, to: shard.master.endpoint, slots: [slot...slot]))
+                    }
+                }
+            }
+        }
+        return changes
+    }
+
     /// Every master's address, in ``shards`` order.
     public var masters: [RedisAddress.Endpoint] { shards.map(\.master.endpoint) }
 

@@ -64,8 +64,9 @@ final class ClusterLink: @unchecked Sendable {
         /// Whether the node serves a hub (``start(deliver:resynced:presence:perform:webhook:)``):
         /// only then does it re-assert what it holds.
         var serving = false
-        /// Fences every channel the node delivered (after a master change); done when answered.
-        var fence: (() -> EventLoopFuture<Void>)?
+        /// Fences every channel the node delivered for which the predicate holds (after a master
+        /// change); done when answered.
+        var fence: ((@escaping @Sendable (String) -> Bool) -> EventLoopFuture<Void>)?
         /// The epoch a channel held for the first time is numbered in.
         var learned: (String, String) -> Void = { _, _ in }
     }
@@ -82,11 +83,14 @@ final class ClusterLink: @unchecked Sendable {
     private var trackedPresence = Set<String>()
     /// Channels subscribed again after a reconnect whose numbering has not been checked yet.
     private var unsynced = Set<String>()
-    /// The server the request connection was last ready on: a ready connection to another one is
-    /// a master change, after which the node fences what it holds (ClusterFence.swift).
-    private var lastServer: RedisAddress.Endpoint?
-    /// From the loss of the request connection until, on a new master, the node's channels are
-    /// fenced: the node's own publishes wait (refused as unavailable) so none takes a reused number.
+    /// Master changes not fenced yet: once the request connection is ready, the node fences the
+    /// channels it holds whose keys they moved (ClusterFence.swift).
+    private var masterChanges: [ClusterRedis.MasterChange] = []
+    /// Fences after a master change that have not answered yet.
+    private var fencesRunning = 0
+    /// From the loss of the request connection (or a master change) until the channels whose
+    /// master changed are fenced: the node's own publishes wait (refused as unavailable) so none
+    /// takes a reused number.
     private let fencing = Atomic<Bool>(false)
     /// Something the node told Redis may not have been carried out: re-assert on the next chance.
     var needsReassert = false
@@ -195,6 +199,7 @@ final class ClusterLink: @unchecked Sendable {
                 address: address, eventLoop: eventLoop, requestDeadline: configuration.requestDeadline, clientName: clientName + "-sentinel"
             ) { [weak self] from, to in self?.masterSwitched(from: from, to: to) }
         }
+        connection.onMasterChange { [weak self] change in self?.masterChanged(change) }
         connection.onLost { [weak self] why in
             self?.fencing.store(true, ordering: .relaxed)
             self?.linkChanged(.requests, up: false, why: why)
@@ -204,7 +209,7 @@ final class ClusterLink: @unchecked Sendable {
             guard let self else { return }
             self.linkChanged(.requests, up: true)
             self.logger.info("redis link up", metadata: ["redis": "\(address)", "node": "\(nodeName)"])
-            self.fenceIfMasterChanged()
+            self.fenceMasterChanges()
             self.sync()
             // Each new connection checks whether Redis still has its data, then re-asserts what
             // the node holds: quietly when Redis lost its data (for the others nothing changed).
@@ -221,7 +226,8 @@ final class ClusterLink: @unchecked Sendable {
         presence: @escaping Presence,
         perform: @escaping @Sendable (NodeCommand) async -> (Int?, [UInt8]),
         webhooks: @escaping @Sendable ([WebhookAnnouncement], @escaping @Sendable () -> Void) -> Void,
-        fence: @escaping @Sendable () -> EventLoopFuture<Void>, learned: @escaping @Sendable (String, String) -> Void
+        fence: @escaping @Sendable (@escaping @Sendable (String) -> Bool) -> EventLoopFuture<Void>,
+        learned: @escaping @Sendable (String, String) -> Void
     ) {
         route.resynced = resynced
         route.fence = fence
@@ -295,17 +301,36 @@ final class ClusterLink: @unchecked Sendable {
         report?(line)
     }
 
-    /// After the request connection came back: on another server than before (a failover),
-    /// every channel the node delivered is fenced — pipelined, one script per channel — and only
+    /// Keys got a new master (a failover; with Redis Cluster, a shard's): the node's publishes
+    /// wait until the channels it holds there are fenced, as soon as the request connection is
+    /// ready (now, when it stayed ready: the old master still answered). An event for the
+    /// operator, at warning level.
+    private func masterChanged(_ change: ClusterRedis.MasterChange) {
+        fencing.store(true, ordering: .relaxed)
+        masterChanges.append(change)
+        let line = "Redis master change: \(change)"
+        let report = linkWatch.withLock { $0.stopping ? nil : $0.report }
+        logger.warning("\(line)", metadata: ["node": "\(nodeName)"])
+        report?(line)
+        eventLoop.execute { if self.connection.isUp { self.fenceMasterChanges() } }
+    }
+
+    /// With the request connection ready: after master changes, every channel the node
+    /// delivered whose keys they moved is fenced — pipelined, one script per channel — and only
     /// then do its own publishes resume.
-    private func fenceIfMasterChanged() {
-        let server = connection.status.server
-        defer { lastServer = server }
-        guard route.serving, let fence = route.fence, let previous = lastServer, let server, previous != server else {
-            return fencing.store(false, ordering: .relaxed)
+    private func fenceMasterChanges() {
+        let changes = masterChanges
+        masterChanges.removeAll()
+        guard route.serving, let fence = route.fence, !changes.isEmpty else {
+            if fencesRunning == 0 { fencing.store(false, ordering: .relaxed) }
+            return
         }
-        logger.warning("fencing the channels' numbering on a new Redis master", metadata: ["node": "\(nodeName)", "redis": "\(server)"])
-        fence().whenComplete { _ in self.fencing.store(false, ordering: .relaxed) }
+        logger.warning("fencing the channels' numbering on a new Redis master", metadata: ["node": "\(nodeName)", "change": "\(changes)"])
+        fencesRunning += 1
+        fence { channel in changes.contains { $0.covers(self.sequenceKey(channel)) } }.whenComplete { _ in
+            self.fencesRunning -= 1
+            if self.fencesRunning == 0, self.masterChanges.isEmpty, self.connection.isUp { self.fencing.store(false, ordering: .relaxed) }
+        }
     }
 
     /// Whether a publish would be sent to Redis right now.

@@ -190,13 +190,14 @@ final class ClusterReceiver: @unchecked Sendable {
         if epochs[channel] == nil { epochs[channel] = epoch }
     }
 
-    /// After a Redis master change: fences every channel this shard delivered, with the last
+    /// After a Redis master change: fences every channel this shard delivered that is `affected`
+    /// (its keys have a new master), with the last
     /// `seq` it delivered (holding what arrives meanwhile); a channel another node fenced first
     /// is announced in its new epoch, after what this node delivered or where its numbering
     /// stands, whichever is lower (the numbers above it are the new epoch's). Succeeds once
     /// every fence answered.
-    func fenceDelivered() -> EventLoopFuture<Void> {
-        let fences = shard.owned.published.keys.filter { filling[$0] == nil }.map { channel in
+    func fenceDelivered(where affected: (String) -> Bool) -> EventLoopFuture<Void> {
+        let fences = shard.owned.published.keys.filter { filling[$0] == nil && affected($0) }.map { channel in
             let last = shard.owned.position(of: channel) ?? 0
             let known = epochs[channel]
             filling[channel] = []

@@ -1,5 +1,6 @@
 import NIOCore
 import RedisClient
+import NIOConcurrencyHelpers
 
 /// A script of the cluster in both forms: as written, publishing with `PUBLISH` (one Redis
 /// server, or Sentinel's master), and sharded, publishing with `SPUBLISH` (Redis Cluster, where
@@ -28,6 +29,7 @@ final class ClusterRedis: Sendable {
 
     let requests: Requests
     private let redis: any RedisRequests
+    private let masterChangeHandlers = NIOLockedValueBox<[@Sendable (MasterChange) -> Void]>([])
 
     /// Connects to `configuration.address`: a Redis Cluster when it is one (`redis+cluster://`).
     init(configuration: RedisConnection.Configuration, eventLoop: any EventLoop) {
@@ -35,11 +37,60 @@ final class ClusterRedis: Sendable {
             let client = RedisClusterClient(configuration: configuration, eventLoop: eventLoop)
             requests = .cluster(client)
             redis = client
+            client.onMasterChange { [masterChangeHandlers] changes in
+                let change = MasterChange(keys: .slots(changes.flatMap(\.slots)), description: changes.map(\.description).joined(separator: "; "))
+                for handler in masterChangeHandlers.withLockedValue({ $0 }) { handler(change) }
+            }
         } else {
             let connection = RedisConnection(configuration: configuration, eventLoop: eventLoop)
             requests = .server(connection)
             redis = connection
+            // A connection ready on another server than before: every key has a new master. (This
+            // handler is the connection's first, so it runs before the engine's own.)
+            let lastServer = NIOLockedValueBox<RedisAddress.Endpoint?>(nil)
+            connection.onReady { [weak connection, masterChangeHandlers] in
+                guard let server = connection?.status.server else { return }
+                let previous = lastServer.withLockedValue { last in
+                    defer { last = server }
+                    return last
+                }
+                guard let previous, previous != server else { return }
+                let change = MasterChange(keys: .all, description: "from \(previous) to \(server)")
+                for handler in masterChangeHandlers.withLockedValue({ $0 }) { handler(change) }
+            }
         }
+    }
+
+    /// A change of the master behind some keys (a failover): the new master may stand behind
+    /// what the nodes already delivered of those keys' channels (ClusterFence.swift).
+    struct MasterChange: Sendable, CustomStringConvertible {
+        /// Which keys have a new master.
+        enum Keys: Sendable {
+            /// Every key: one server or Sentinel's master, now another server.
+            case all
+            /// The keys of these slots: a Redis Cluster's replica promoted in place of their master.
+            case slots([ClosedRange<Int>])
+        }
+
+        let keys: Keys
+        /// Which master was replaced by which, for the log.
+        let description: String
+
+        /// Whether `key` has a new master.
+        func covers(_ key: ByteBuffer) -> Bool {
+            switch keys {
+            case .all: return true
+            case .slots(let ranges):
+                let slot = key.withUnsafeReadableBytes { RedisSlot.of($0) }
+                return ranges.contains { $0.contains(slot) }
+            }
+        }
+    }
+
+    /// Calls `handler` on the loop each time keys get a new master (see ``MasterChange``), before
+    /// the ready handlers that follow it.
+    func onMasterChange(_ handler: @escaping @Sendable (MasterChange) -> Void) {
+        masterChangeHandlers.withLockedValue { $0.append(handler) }
     }
 
     /// Whether pub/sub is sharded (Redis Cluster): `SPUBLISH`, `SSUBSCRIBE`.

@@ -51,17 +51,17 @@ final class RedisEngine: Engine, @unchecked Sendable {
                 return await hub?.performForCluster(command) ?? (nil, [])
             },
             webhooks: { [weak hub] announcements, done in hub?.announce(announcements, then: done) },
-            fence: { [weak self, link] in self?.fenceDelivered() ?? link.eventLoop.makeSucceededVoidFuture() },
+            fence: { [weak self, link] affected in self?.fenceDelivered(where: affected) ?? link.eventLoop.makeSucceededVoidFuture() },
             learned: { [weak self] channel, epoch in
                 guard let (owner, receiver) = self?.receiver(of: channel) else { return }
                 owner.send(.run { receiver.learn(epoch, of: channel) })
             })
     }
 
-    /// Every shard fences the channels it delivered (after a Redis master change); succeeds once
-    /// all have answered.
-    private func fenceDelivered() -> EventLoopFuture<Void> {
-        let fences = receivers.map { receiver in receiver.shard.eventLoop.flatSubmit { receiver.fenceDelivered() } }
+    /// Every shard fences the channels it delivered that are `affected` (by a Redis master
+    /// change); succeeds once all have answered.
+    private func fenceDelivered(where affected: @escaping @Sendable (String) -> Bool) -> EventLoopFuture<Void> {
+        let fences = receivers.map { receiver in receiver.shard.eventLoop.flatSubmit { receiver.fenceDelivered(where: affected) } }
         return EventLoopFuture.andAllComplete(fences, on: link.eventLoop)
     }
 
