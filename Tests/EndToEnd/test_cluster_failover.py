@@ -119,9 +119,9 @@ def cluster(server, redis, tmp_path, *options: str):
     return nodes
 
 
-def server_events(s) -> list[str]:
-    """What a node started by ``cluster`` told its event log about its server (Redis links, failovers)."""
-    return [e["detail"] for e in admin(s, "GET", "/api/events?limit=1000")[1] if e["kind"] == "server"]
+def server_events(s, token: str = TOKEN) -> list[str]:
+    """What a node (started by ``cluster``, or with admin `token`) told its event log about its server (Redis links, failovers)."""
+    return [e["detail"] for e in admin(s, "GET", "/api/events?limit=1000", token=token)[1] if e["kind"] == "server"]
 
 
 def delivered(subscribers, ids: list[str]):

@@ -353,7 +353,7 @@ def received_numbers(ws, until_number: int) -> tuple[list[int], int]:
 @contextlib.contextmanager
 def publishing(server, redis_cluster, *args: str):
     """Two nodes: a subscriber of a channel on node-a, and numbered publishes to it flowing through
-    node-b. Yields the channel's slot, the subscriber and the publisher."""
+    node-b. Yields the channel's slot, the subscriber, the publisher and the two nodes."""
     a, b = (node(server, redis_cluster, name, *args) for name in ("node-a", "node-b"))
     channel = channels_on_every_master(redis_cluster, 1)[0]
     with contextlib.ExitStack() as stack:
@@ -362,11 +362,11 @@ def publishing(server, redis_cluster, *args: str):
         publisher = Publisher(b, channel)
         publisher.start()
         wait_until(lambda: len(publisher.acked) >= 20, "publishes to flow")
-        yield redis_cluster.slot(pubsub_name(channel)), listener, publisher
+        yield redis_cluster.slot(pubsub_name(channel)), listener, publisher, (a, b)
 
 
 def test_a_master_killed_under_publishes_fails_over_without_losing_an_acked_message(server, redis_cluster):
-    with publishing(server, redis_cluster, "--redis-ack-replicas", "1") as (slot, listener, publisher):
+    with publishing(server, redis_cluster, "--redis-ack-replicas", "1") as (slot, listener, publisher, _):
         _, port = redis_cluster.master_of(slot)
         redis_cluster.kill(port)
         wait_until(lambda: redis_cluster.owner(slot) not in (None, port), "a replica to take over the slot", timeout=60)
@@ -385,7 +385,7 @@ def test_a_master_killed_under_publishes_fails_over_without_losing_an_acked_mess
 
 
 def test_a_busy_channels_slot_migrated_to_another_master_loses_and_doubles_nothing(server, redis_cluster):
-    with publishing(server, redis_cluster) as (slot, listener, publisher):
+    with publishing(server, redis_cluster) as (slot, listener, publisher, nodes):
         channel = publisher.channel
         _, source = redis_cluster.master_of(slot)
         target = next(port for _, port in (redis_cluster.master_of(s) for s in (0, 8000, 16000)) if port != source)
@@ -401,6 +401,11 @@ def test_a_busy_channels_slot_migrated_to_another_master_loses_and_doubles_nothi
         # The channel keeps no history: what pub/sub dropped while the node moved its subscription
         # is announced, never silently missing.
         assert not missing or notices > 0, sorted(missing)
+        # The resharding is an event on every node (log, event pane, /api/events), not a failover.
+        moved = f"Redis Cluster resharding: slots {slot} from 127.0.0.1:{source} to 127.0.0.1:{target}"
+        for n in nodes:
+            wait_until(lambda: moved in server_events(n, TOKEN), "every node to tell the resharding")
+            assert not any(d.startswith("Redis master change") for d in server_events(n, TOKEN)), server_events(n, TOKEN)
 
 
 @contextlib.contextmanager

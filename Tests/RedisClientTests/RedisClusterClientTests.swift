@@ -94,6 +94,8 @@ struct RedisClusterClientTests {
         let migrated = NIOLockedValueBox(false)
         let masterChanges = NIOLockedValueBox<[RedisClusterMap.MasterChange]>([])
         client.onMasterChange { changes in masterChanges.withLockedValue { $0 += changes } }
+        let migrations = NIOLockedValueBox<[RedisClusterMap.MasterChange]>([])
+        client.onMigration { moved in migrations.withLockedValue { $0 += moved } }
         let writer = Task {
             var index = 0
             // Writes go on until a while after the slot has moved, one at a time.
@@ -114,6 +116,10 @@ struct RedisClusterClientTests {
         #expect(client.redirects >= 1)
         #expect(await eventually { client.slotMap?.master(ofSlot: slot) == target.endpoint })
         #expect(masterChanges.withLockedValue { $0 }.isEmpty, "a migrated slot keeps its data: no master change")
+        #expect(
+            await eventually {
+                migrations.withLockedValue { $0 } == [.init(from: source.endpoint, to: target.endpoint, slots: [slot...slot])]
+            }, "the migration is told as one")
     }
 
     @Test func askIsFollowedDuringAHalfDoneMigration() async throws {

@@ -57,7 +57,7 @@ import Testing
         #expect(RedisClusterMap(slots: reply) == nil)
     }
 
-    @Test func masterChangesAreFailoversNotMigrations() throws {
+    @Test func masterChangesAreFailoversAndMigrationsAreTheRest() throws {
         let before = try #require(
             RedisClusterMap(
                 slots: .array([
@@ -74,6 +74,8 @@ import Testing
                     range(10923, 16383, node(7002, "c"), node(7005, "f")),
                 ])))
         #expect(after.masterChanges(since: before) == [.init(from: endpoint(7001), to: endpoint(7004), slots: [5461...10922])])
+        #expect(before.migrations(since: before).isEmpty)
+        #expect(after.migrations(since: before) == [.init(from: endpoint(7000), to: endpoint(7002), slots: [100...100])])
         // A node new to the map that takes slots of two masters: one change per old master.
         let joined = try #require(
             RedisClusterMap(
@@ -86,6 +88,7 @@ import Testing
                 .init(from: endpoint(7000), to: endpoint(7006), slots: [5000...5460]),
                 .init(from: endpoint(7004), to: endpoint(7006), slots: [5461...5999]),
             ])
+        #expect(joined.migrations(since: after) == [.init(from: endpoint(7002), to: endpoint(7000), slots: [100...100])])
     }
 
     @Test func redirections() {

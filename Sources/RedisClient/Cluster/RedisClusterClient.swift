@@ -49,6 +49,7 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     private let readyHandlers = NIOLockedValueBox<[@Sendable () -> Void]>([])
     private let lostHandlers = NIOLockedValueBox<[@Sendable (String) -> Void]>([])
     private let masterChangeHandlers = NIOLockedValueBox<[@Sendable ([RedisClusterMap.MasterChange]) -> Void]>([])
+    private let migrationHandlers = NIOLockedValueBox<[@Sendable ([RedisClusterMap.MasterChange]) -> Void]>([])
     private let up = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
     /// Requests waiting for their next attempt.
@@ -167,6 +168,12 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
     /// master change (``RedisClusterMap/masterChanges(since:)``).
     public func onMasterChange(_ handler: @escaping @Sendable ([RedisClusterMap.MasterChange]) -> Void) {
         masterChangeHandlers.withLockedValue { $0.append(handler) }
+    }
+
+    /// Calls `handler` on the loop each time slots migrated from one master to another (a
+    /// resharding), as the slot map shows it.
+    public func onMigration(_ handler: @escaping @Sendable ([RedisClusterMap.MasterChange]) -> Void) {
+        migrationHandlers.withLockedValue { $0.append(handler) }
     }
 
     // MARK: - Requests
@@ -325,9 +332,13 @@ public final class RedisClusterClient: RedisRequests, @unchecked Sendable {
         roundTrips.withLockedValue { $0 = $0.filter { masters.contains($0.key) } }
         if map.coversEverySlot {
             let changes = coveringMap.map { map.masterChanges(since: $0) } ?? []
+            let migrations = coveringMap.map { map.migrations(since: $0) } ?? []
             coveringMap = map
             if !changes.isEmpty {
                 for handler in masterChangeHandlers.withLockedValue({ $0 }) { handler(changes) }
+            }
+            if !migrations.isEmpty {
+                for handler in migrationHandlers.withLockedValue({ $0 }) { handler(migrations) }
             }
         }
         updateUp(why: "the slot map changed")

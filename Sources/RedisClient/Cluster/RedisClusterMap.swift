@@ -110,11 +110,24 @@ public struct RedisClusterMap: Sendable, Equatable {
     /// already was a master (resharding moves a slot's keys with it: the data is unchanged).
     public func masterChanges(since previous: RedisClusterMap) -> [MasterChange] {
         let known = Set(previous.masters)
+        return slotsMoved(since: previous) { !known.contains($0) }
+    }
+
+    /// The slots migrated since `previous` from one of its masters to another (resharding), by
+    /// their old and new master.
+    public func migrations(since previous: RedisClusterMap) -> [MasterChange] {
+        let known = Set(previous.masters)
+        return slotsMoved(since: previous) { known.contains($0) }
+    }
+
+    /// The slots whose master changed since `previous` to a master `counted`, grouped by old
+    /// and new master into ranges.
+    private func slotsMoved(since previous: RedisClusterMap, to counted: (RedisAddress.Endpoint) -> Bool) -> [MasterChange] {
         var changes: [MasterChange] = []
-        for shard in shards where !known.contains(shard.master.endpoint) {
+        for shard in shards where counted(shard.master.endpoint) {
             for range in shard.slots {
                 for slot in range {
-                    guard let from = previous.master(ofSlot: slot) else { continue }
+                    guard let from = previous.master(ofSlot: slot), from != shard.master.endpoint else { continue }
                     if let index = changes.lastIndex(where: { $0.from == from && $0.to == shard.master.endpoint }) {
                         if changes[index].slots.last!.upperBound + 1 == slot {
                             changes[index].slots[changes[index].slots.count - 1] = changes[index].slots.last!.lowerBound...slot

@@ -200,6 +200,7 @@ final class ClusterLink: @unchecked Sendable {
             ) { [weak self] from, to in self?.masterSwitched(from: from, to: to) }
         }
         connection.onMasterChange { [weak self] change in self?.masterChanged(change) }
+        connection.onResharding { [weak self] moved in self?.warn("Redis Cluster resharding: \(moved)") }
         connection.onLost { [weak self] why in
             self?.fencing.store(true, ordering: .relaxed)
             self?.linkChanged(.requests, up: false, why: why)
@@ -290,15 +291,20 @@ final class ClusterLink: @unchecked Sendable {
         report?(line)
     }
 
+    /// Something the operator must see about the link: logged at warning level and sent to the
+    /// event pane (not once the node stops).
+    private func warn(_ line: String) {
+        let report = linkWatch.withLock { $0.stopping ? nil : $0.report }
+        logger.warning("\(line)", metadata: ["node": "\(nodeName)"])
+        report?(line)
+    }
+
     /// The sentinels promoted `to` in place of `from`: both connections move there (a failover
     /// is an event for the operator, at warning level).
     private func masterSwitched(from: RedisAddress.Endpoint, to: RedisAddress.Endpoint) {
         connection.follow(to)
         subscriber.follow(to)
-        let line = "Redis failover: the sentinels switched the master from \(from) to \(to)"
-        let report = linkWatch.withLock { $0.stopping ? nil : $0.report }
-        logger.warning("\(line)", metadata: ["node": "\(nodeName)"])
-        report?(line)
+        warn("Redis failover: the sentinels switched the master from \(from) to \(to)")
     }
 
     /// Keys got a new master (a failover; with Redis Cluster, a shard's): the node's publishes
@@ -308,10 +314,7 @@ final class ClusterLink: @unchecked Sendable {
     private func masterChanged(_ change: ClusterRedis.MasterChange) {
         fencing.store(true, ordering: .relaxed)
         masterChanges.append(change)
-        let line = "Redis master change: \(change)"
-        let report = linkWatch.withLock { $0.stopping ? nil : $0.report }
-        logger.warning("\(line)", metadata: ["node": "\(nodeName)"])
-        report?(line)
+        warn("Redis master change: \(change)")
         eventLoop.execute { if self.connection.isUp { self.fenceMasterChanges() } }
     }
 

@@ -93,6 +93,13 @@ final class ClusterRedis: Sendable {
         masterChangeHandlers.withLockedValue { $0.append(handler) }
     }
 
+    /// Calls `handler` on the loop each time a Redis Cluster's slots migrated from one master to
+    /// another (a resharding), with which; never for one server or Sentinel.
+    func onResharding(_ handler: @escaping @Sendable (String) -> Void) {
+        guard case .cluster(let client) = requests else { return }
+        client.onMigration { migrations in handler(migrations.map(\.description).joined(separator: "; ")) }
+    }
+
     /// Whether pub/sub is sharded (Redis Cluster): `SPUBLISH`, `SSUBSCRIBE`.
     var sharded: Bool {
         if case .cluster = requests { true } else { false }
