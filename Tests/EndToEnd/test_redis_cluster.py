@@ -408,6 +408,51 @@ def test_a_busy_channels_slot_migrated_to_another_master_loses_and_doubles_nothi
             assert not any(d.startswith("Redis master change") for d in server_events(n, TOKEN)), server_events(n, TOKEN)
 
 
+def test_a_kept_channels_slot_migrated_under_publishes_from_three_nodes_delivers_every_acked_message_once(
+        server, redis_cluster, tmp_path):
+    """A slot resharded while three nodes publish to its channel, which keeps history: what
+    pub/sub dropped while the nodes moved their subscriptions is filled from history, so every
+    subscriber gets every acked message once, in order, and no two under one position."""
+    nodes = cluster(server, redis_cluster, tmp_path)
+    _, source = redis_cluster.master_of(16383)
+    channel = channel_on(redis_cluster, source, "kept:moving")
+    slot = redis_cluster.slot(pubsub_name(channel))
+    target = next(port for _, port in (redis_cluster.master_of(s) for s in (0, 8000)) if port != source)
+    with contextlib.ExitStack() as stack:
+        subscribers = [RecordingSubscriber(stack, s, (channel,)) for s in nodes]
+        publishers = [IdPublisher(stack, s, f"p{index}", (channel,)) for index, s in enumerate(nodes)]
+        delivered(subscribers, [key for p in publishers for key in p.burst(5)])
+        stopping = threading.Event()
+
+        def keep_publishing(publisher):
+            while not stopping.is_set():
+                publisher.burst(5)
+
+        def acks(publisher) -> int:  # while its thread adds answers (a dict's copy is atomic)
+            return sum(reply["type"] == "ack" for reply in publisher.answers.copy().values())
+
+        threads = [threading.Thread(target=keep_publishing, args=(p,), daemon=True) for p in publishers]
+        for thread in threads:
+            thread.start()
+        try:
+            acked_before = [acks(p) for p in publishers]
+            redis_cluster.migrate(slot, target)
+            wait_until(lambda: cli(target, "PUBSUB", "SHARDNUMSUB", pubsub_name(channel)).split()[-1] == "3",
+                       "every node to subscribe on the new owner")
+            wait_until(lambda: all(acks(p) >= n + 30 for p, n in zip(publishers, acked_before)), "publishes to flow on the new owner")
+        finally:
+            stopping.set()
+            for thread in threads:
+                thread.join(timeout=TIMEOUT)
+        delivered(subscribers, [key for p in publishers for key in p.burst(5)])
+        acked = set().union(*(p.acked() for p in publishers))
+        check_positions(subscribers, acked)
+        check_acked_delivered_once(subscribers, acked)
+        for subscriber in subscribers:
+            numbers = [f["seq"] for f in subscriber.of(channel) if f["type"] == "message"]
+            assert numbers == sorted(numbers), "delivered out of order"
+
+
 @contextlib.contextmanager
 def a_shard_failed_over_to_a_lagging_replica(server, redis_cluster: RedisClusterSetup, tmp_path, *options: str, lagging: int, bring_back=False):
     """Three nodes, each with a subscriber and a publisher (with ids) of two channels of one
