@@ -111,7 +111,9 @@ import Testing
         var state = replayState()
         state.now = Self.start
         let grid = renderDashboard(makeSnapshot(), state, rows: 40, cols: 120)
-        #expect(grid.line(0).contains("replay 03:00:00 playing +0s"))
+        #expect(grid.line(0).contains("replay 03:00:00 playing +0s beat 1/"))
+        // The beat stays when the figures leave no room for the lesser segments.
+        #expect(renderDashboard(makeSnapshot(), state, rows: 40, cols: 80).line(0).contains("beat 1/"))
         #expect(grid.line(39).contains("Space"))
         #expect(!renderDashboard(makeSnapshot(), ViewState(), rows: 40, cols: 120).line(0).contains("replay"))
     }

@@ -23,11 +23,11 @@ func drawHeader(_ canvas: inout Canvas, _ snapshot: DashboardSnapshot?, _ state:
         ("mbox \(Format.count(t.mailboxDepth))", 2),
     ]
     if let replay = state.replay {
-        // A replay says so first, with the recording's time: it is never taken for live figures.
+        // A replay says so first, with the recording's time and beat: it is never taken for live
+        // figures, and stepping always shows where it is, however wide the figures run.
         let mark = replay.playing ? "playing" : "paused"
         let offset = "+\(Format.duration(replay.time - replay.start))"
-        segments.insert(("replay \(Format.clock(replay.time)) \(mark) \(offset)", 0), at: 0)
-        segments.append(("beat \(replay.beat)/\(replay.beats)", 6))
+        segments.insert(("replay \(Format.clock(replay.time)) \(mark) \(offset) beat \(replay.beat)/\(replay.beats)", 0), at: 0)
     }
     // Each application proxy: its rate, p99 and failures (the first to go when narrow).
     for proxy in snapshot.proxies ?? [] {
